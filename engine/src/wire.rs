@@ -1,0 +1,470 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The rust_nf generic netlink wire format: family name, command and attribute numbers, and
+//! the encoder and decoder of attribute payloads.
+//!
+//! One numbering, shared by the kernel module and rnfctl. The C shim's policy tables use the
+//! same numbers from `rust_nf/rnf_wire.h`; a host test checks the two agree.
+//!
+//! Attributes are standard netlink TLVs: `u16 len` (header included), `u16 type`, payload,
+//! padding to 4 bytes; integers in host byte order, as netlink does.
+
+use super::hooks::{HookPoint, Stage, NUM_HOOKS};
+
+/// The generic netlink family name.
+pub const FAMILY_NAME: &str = "rust_nf";
+/// The family version.
+pub const FAMILY_VERSION: u8 = 1;
+
+/// Command: report the version, the registered hooks and their counters (unprivileged).
+pub const CMD_GET_STATUS: u8 = 1;
+/// Command: zero the hook counters, or one hook's with [`A_HOOK_SLOT`] (needs CAP_NET_ADMIN).
+pub const CMD_ZERO_COUNTERS: u8 = 2;
+
+/// Top-level attribute: module version string.
+pub const A_VERSION: u16 = 1;
+/// Top-level attribute: u64 cookie of the network namespace the answer is about.
+pub const A_NETNS_COOKIE: u16 = 2;
+/// Top-level attribute: nest of [`A_HOOKS_ENTRY`] nests.
+pub const A_HOOKS: u16 = 3;
+/// Top-level attribute: u32 hook slot (index into [`super::hooks::HOOKS`]).
+pub const A_HOOK_SLOT: u16 = 4;
+/// Highest top-level attribute number.
+pub const A_MAX: u16 = 4;
+
+/// Inside [`A_HOOKS`]: one hook, a nest of `HA_*` attributes.
+pub const A_HOOKS_ENTRY: u16 = 1;
+
+/// Hook attribute: u32 slot.
+pub const HA_SLOT: u16 = 1;
+/// Hook attribute: u32 hook point (NF_INET_*).
+pub const HA_POINT: u16 = 2;
+/// Hook attribute: u32 stage ([`Stage`]).
+pub const HA_STAGE: u16 = 3;
+/// Hook attribute: s32 priority.
+pub const HA_PRIORITY: u16 = 4;
+/// Hook attribute: u64 packets seen.
+pub const HA_PACKETS: u16 = 5;
+/// Hook attribute: u64 bytes seen.
+pub const HA_BYTES: u16 = 6;
+
+/// The flag a nested attribute carries in its type field.
+pub const NLA_F_NESTED: u16 = 0x8000;
+const NLA_TYPE_MASK: u16 = 0x3fff;
+const NLA_HDRLEN: usize = 4;
+
+/// Rounds a length up to netlink's 4-byte alignment.
+pub const fn align(len: usize) -> usize {
+    (len + 3) & !3
+}
+
+/// Writes attributes into a byte buffer.
+///
+/// When the buffer is too small the encoder keeps counting without writing, so the same code
+/// run over an empty buffer measures the size to allocate: check [`Encoder::overflowed`].
+pub struct Encoder<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+    overflow: bool,
+}
+
+impl<'a> Encoder<'a> {
+    /// An encoder writing into `buf` from its start.
+    pub fn new(buf: &'a mut [u8]) -> Self {
+        Self { buf, len: 0, overflow: false }
+    }
+
+    /// Bytes written (or, after an overflow, needed) so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when nothing was written yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// True when the buffer was too small for what was encoded.
+    pub fn overflowed(&self) -> bool {
+        self.overflow
+    }
+
+    fn write_at(&mut self, at: usize, bytes: &[u8]) {
+        match at.checked_add(bytes.len()).and_then(|end| self.buf.get_mut(at..end)) {
+            Some(dst) => dst.copy_from_slice(bytes),
+            None => self.overflow = true,
+        }
+    }
+
+    fn header(&mut self, ty: u16, payload_len: usize) -> usize {
+        let start = self.len;
+        let total = NLA_HDRLEN + payload_len;
+        let len16 = u16::try_from(total).unwrap_or_else(|_| {
+            self.overflow = true;
+            0
+        });
+        self.write_at(start, &len16.to_ne_bytes());
+        self.write_at(start + 2, &ty.to_ne_bytes());
+        start
+    }
+
+    /// Appends one attribute with raw payload bytes.
+    pub fn put_bytes(&mut self, ty: u16, payload: &[u8]) {
+        let start = self.header(ty, payload.len());
+        self.write_at(start + NLA_HDRLEN, payload);
+        let end = start + align(NLA_HDRLEN + payload.len());
+        let pad = end - (start + NLA_HDRLEN + payload.len());
+        self.write_at(start + NLA_HDRLEN + payload.len(), &[0u8; 3][..pad]);
+        self.len = end;
+    }
+
+    /// Appends a u32 attribute.
+    pub fn put_u32(&mut self, ty: u16, v: u32) {
+        self.put_bytes(ty, &v.to_ne_bytes());
+    }
+
+    /// Appends an s32 attribute.
+    pub fn put_s32(&mut self, ty: u16, v: i32) {
+        self.put_bytes(ty, &v.to_ne_bytes());
+    }
+
+    /// Appends a u64 attribute.
+    pub fn put_u64(&mut self, ty: u16, v: u64) {
+        self.put_bytes(ty, &v.to_ne_bytes());
+    }
+
+    /// Appends a NUL-terminated string attribute.
+    pub fn put_str(&mut self, ty: u16, s: &str) {
+        let start = self.header(ty, s.len() + 1);
+        self.write_at(start + NLA_HDRLEN, s.as_bytes());
+        self.write_at(start + NLA_HDRLEN + s.len(), &[0]);
+        let used = NLA_HDRLEN + s.len() + 1;
+        let pad = align(used) - used;
+        self.write_at(start + used, &[0u8; 3][..pad]);
+        self.len = start + align(used);
+    }
+
+    /// Opens a nested attribute; close it with [`Encoder::end_nest`].
+    pub fn begin_nest(&mut self, ty: u16) -> Nest {
+        let start = self.header(ty | NLA_F_NESTED, 0);
+        self.len = start + NLA_HDRLEN;
+        Nest(start)
+    }
+
+    /// Closes a nested attribute, fixing up its length.
+    pub fn end_nest(&mut self, nest: Nest) {
+        let total = self.len - nest.0;
+        match u16::try_from(total) {
+            Ok(l) => self.write_at(nest.0, &l.to_ne_bytes()),
+            Err(_) => self.overflow = true,
+        }
+    }
+}
+
+/// An open nested attribute (its start offset).
+#[must_use]
+pub struct Nest(usize);
+
+/// A malformed attribute stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireError {
+    /// An attribute header or payload runs past the end of the data.
+    Truncated,
+    /// An attribute has the wrong payload size for its type.
+    BadLength(u16),
+    /// A required attribute is missing.
+    Missing(u16),
+    /// A value is out of range.
+    BadValue(u16),
+}
+
+/// One attribute: type (flags stripped) and payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attr<'a> {
+    /// Attribute type without the nested/byte-order flags.
+    pub ty: u16,
+    /// Payload bytes (padding excluded).
+    pub payload: &'a [u8],
+}
+
+impl<'a> Attr<'a> {
+    /// The payload as u32.
+    pub fn u32(&self) -> Result<u32, WireError> {
+        let b: [u8; 4] = self.payload.try_into().map_err(|_| WireError::BadLength(self.ty))?;
+        Ok(u32::from_ne_bytes(b))
+    }
+
+    /// The payload as s32.
+    pub fn s32(&self) -> Result<i32, WireError> {
+        Ok(self.u32()? as i32)
+    }
+
+    /// The payload as u64.
+    pub fn u64(&self) -> Result<u64, WireError> {
+        let b: [u8; 8] = self.payload.try_into().map_err(|_| WireError::BadLength(self.ty))?;
+        Ok(u64::from_ne_bytes(b))
+    }
+
+    /// The payload as a NUL-terminated UTF-8 string.
+    pub fn str(&self) -> Result<&'a str, WireError> {
+        let bytes = match self.payload.iter().position(|&b| b == 0) {
+            Some(n) => &self.payload[..n],
+            None => self.payload,
+        };
+        core::str::from_utf8(bytes).map_err(|_| WireError::BadValue(self.ty))
+    }
+
+    /// The attributes nested in this one.
+    pub fn nested(&self) -> AttrIter<'a> {
+        AttrIter::new(self.payload)
+    }
+}
+
+/// Iterates over the attributes in a payload; yields an error once for a malformed stream.
+pub struct AttrIter<'a> {
+    data: &'a [u8],
+}
+
+impl<'a> AttrIter<'a> {
+    /// Iterates over `data`.
+    pub fn new(data: &'a [u8]) -> Self {
+        Self { data }
+    }
+}
+
+impl<'a> Iterator for AttrIter<'a> {
+    type Item = Result<Attr<'a>, WireError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.data.is_empty() {
+            return None;
+        }
+        let parsed = (|| {
+            let hdr = self.data.get(..NLA_HDRLEN).ok_or(WireError::Truncated)?;
+            let len = usize::from(u16::from_ne_bytes([hdr[0], hdr[1]]));
+            let ty = u16::from_ne_bytes([hdr[2], hdr[3]]) & NLA_TYPE_MASK;
+            if len < NLA_HDRLEN {
+                return Err(WireError::BadLength(ty));
+            }
+            let payload = self.data.get(NLA_HDRLEN..len).ok_or(WireError::Truncated)?;
+            let rest = self.data.get(align(len)..).unwrap_or(&[]);
+            Ok((Attr { ty, payload }, rest))
+        })();
+        match parsed {
+            Ok((attr, rest)) => {
+                self.data = rest;
+                Some(Ok(attr))
+            }
+            Err(e) => {
+                self.data = &[];
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// One hook's registration and counters, as reported by [`CMD_GET_STATUS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HookStatus {
+    /// Index into [`super::hooks::HOOKS`].
+    pub slot: u32,
+    /// Hook point.
+    pub point: HookPoint,
+    /// Table or conntrack stage.
+    pub stage: Stage,
+    /// Priority.
+    pub priority: i32,
+    /// Packets seen.
+    pub packets: u64,
+    /// Bytes seen.
+    pub bytes: u64,
+}
+
+/// Encodes the payload of a [`CMD_GET_STATUS`] reply.
+pub fn encode_status(enc: &mut Encoder<'_>, version: &str, netns_cookie: u64, hooks: &[HookStatus]) {
+    enc.put_str(A_VERSION, version);
+    enc.put_u64(A_NETNS_COOKIE, netns_cookie);
+    let all = enc.begin_nest(A_HOOKS);
+    for h in hooks {
+        let one = enc.begin_nest(A_HOOKS_ENTRY);
+        enc.put_u32(HA_SLOT, h.slot);
+        enc.put_u32(HA_POINT, h.point as u32);
+        enc.put_u32(HA_STAGE, h.stage as u32);
+        enc.put_s32(HA_PRIORITY, h.priority);
+        enc.put_u64(HA_PACKETS, h.packets);
+        enc.put_u64(HA_BYTES, h.bytes);
+        enc.end_nest(one);
+    }
+    enc.end_nest(all);
+}
+
+/// A decoded [`CMD_GET_STATUS`] reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status<'a> {
+    /// Module version.
+    pub version: &'a str,
+    /// Cookie of the network namespace.
+    pub netns_cookie: u64,
+    /// The hooks, in slot order (`count` of them are valid).
+    pub hooks: [Option<HookStatus>; NUM_HOOKS],
+}
+
+fn decode_hook(attr: &Attr<'_>) -> Result<HookStatus, WireError> {
+    let (mut slot, mut point, mut stage, mut prio, mut pkts, mut bytes) = (None, None, None, None, 0, 0);
+    for a in attr.nested() {
+        let a = a?;
+        match a.ty {
+            HA_SLOT => slot = Some(a.u32()?),
+            HA_POINT => point = Some(HookPoint::from_u32(a.u32()?).ok_or(WireError::BadValue(a.ty))?),
+            HA_STAGE => stage = Some(Stage::from_u32(a.u32()?).ok_or(WireError::BadValue(a.ty))?),
+            HA_PRIORITY => prio = Some(a.s32()?),
+            HA_PACKETS => pkts = a.u64()?,
+            HA_BYTES => bytes = a.u64()?,
+            _ => {}
+        }
+    }
+    Ok(HookStatus {
+        slot: slot.ok_or(WireError::Missing(HA_SLOT))?,
+        point: point.ok_or(WireError::Missing(HA_POINT))?,
+        stage: stage.ok_or(WireError::Missing(HA_STAGE))?,
+        priority: prio.ok_or(WireError::Missing(HA_PRIORITY))?,
+        packets: pkts,
+        bytes,
+    })
+}
+
+/// Decodes the payload of a [`CMD_GET_STATUS`] reply. Unknown attributes are skipped, so an
+/// older rnfctl can read a newer module's answer.
+pub fn decode_status(payload: &[u8]) -> Result<Status<'_>, WireError> {
+    let mut st = Status { version: "", netns_cookie: 0, hooks: [None; NUM_HOOKS] };
+    let mut seen_version = false;
+    for a in AttrIter::new(payload) {
+        let a = a?;
+        match a.ty {
+            A_VERSION => {
+                st.version = a.str()?;
+                seen_version = true;
+            }
+            A_NETNS_COOKIE => st.netns_cookie = a.u64()?,
+            A_HOOKS => {
+                for e in a.nested() {
+                    let e = e?;
+                    if e.ty != A_HOOKS_ENTRY {
+                        continue;
+                    }
+                    let h = decode_hook(&e)?;
+                    let slot = st.hooks.get_mut(h.slot as usize).ok_or(WireError::BadValue(HA_SLOT))?;
+                    *slot = Some(h);
+                }
+            }
+            _ => {}
+        }
+    }
+    if !seen_version {
+        return Err(WireError::Missing(A_VERSION));
+    }
+    Ok(st)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::hooks::HOOKS;
+    use super::*;
+
+    #[test]
+    fn u32_attribute_bytes() {
+        let mut buf = [0xaau8; 16];
+        let mut enc = Encoder::new(&mut buf);
+        enc.put_u32(7, 0x0102_0304);
+        assert_eq!(enc.len(), 8);
+        assert!(!enc.overflowed());
+        // len = 8, type = 7, payload in host order.
+        let mut want = [0u8; 8];
+        want[..2].copy_from_slice(&8u16.to_ne_bytes());
+        want[2..4].copy_from_slice(&7u16.to_ne_bytes());
+        want[4..].copy_from_slice(&0x0102_0304u32.to_ne_bytes());
+        assert_eq!(&buf[..8], &want);
+    }
+
+    #[test]
+    fn string_is_nul_terminated_and_padded() {
+        let mut buf = [0xaau8; 16];
+        let mut enc = Encoder::new(&mut buf);
+        enc.put_str(1, "abcde");
+        // 4 header + 6 payload = 10, padded to 12.
+        assert_eq!(enc.len(), 12);
+        assert_eq!(u16::from_ne_bytes([buf[0], buf[1]]), 10);
+        assert_eq!(&buf[4..12], b"abcde\0\0\0");
+        let a = AttrIter::new(&buf[..12]).next().unwrap().unwrap();
+        assert_eq!(a.str().unwrap(), "abcde");
+    }
+
+    #[test]
+    fn sizing_pass_then_write() {
+        let hooks: [HookStatus; NUM_HOOKS] = core::array::from_fn(|i| HookStatus {
+            slot: i as u32,
+            point: HOOKS[i].point,
+            stage: HOOKS[i].stage,
+            priority: HOOKS[i].priority(),
+            packets: i as u64 * 3,
+            bytes: u64::MAX - i as u64,
+        });
+        let mut empty = [0u8; 0];
+        let mut sizer = Encoder::new(&mut empty);
+        encode_status(&mut sizer, "0.1.0", 42, &hooks);
+        assert!(sizer.overflowed());
+        let need = sizer.len();
+        let mut buf = [0u8; 2048];
+        let mut enc = Encoder::new(&mut buf[..need]);
+        encode_status(&mut enc, "0.1.0", 42, &hooks);
+        assert!(!enc.overflowed());
+        assert_eq!(enc.len(), need);
+        let st = decode_status(&buf[..need]).unwrap();
+        assert_eq!(st.version, "0.1.0");
+        assert_eq!(st.netns_cookie, 42);
+        for (i, h) in hooks.iter().enumerate() {
+            assert_eq!(st.hooks[i], Some(*h));
+        }
+    }
+
+    #[test]
+    fn malformed_streams_are_errors() {
+        // Header claims 12 bytes, only 8 present.
+        let mut b = [0u8; 8];
+        b[..2].copy_from_slice(&12u16.to_ne_bytes());
+        assert_eq!(AttrIter::new(&b).next(), Some(Err(WireError::Truncated)));
+        // Length below the header size.
+        b[..2].copy_from_slice(&2u16.to_ne_bytes());
+        assert!(matches!(AttrIter::new(&b).next(), Some(Err(WireError::BadLength(_)))));
+        // Three stray bytes.
+        assert_eq!(AttrIter::new(&[1, 2, 3]).next(), Some(Err(WireError::Truncated)));
+        // A u32 with a 2-byte payload.
+        let mut buf = [0u8; 8];
+        let mut enc = Encoder::new(&mut buf);
+        enc.put_bytes(HA_SLOT, &[1, 2]);
+        let a = AttrIter::new(&buf).next().unwrap().unwrap();
+        assert_eq!(a.u32(), Err(WireError::BadLength(HA_SLOT)));
+        // A status without a version.
+        assert_eq!(decode_status(&[]), Err(WireError::Missing(A_VERSION)));
+    }
+
+    #[test]
+    fn decoder_never_panics_on_random_bytes() {
+        let mut seed: u32 = 0xdead_beef;
+        let mut buf = [0u8; 256];
+        for _ in 0..5000 {
+            for b in buf.iter_mut() {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                *b = (seed >> 24) as u8;
+            }
+            // Bias lengths towards plausible values.
+            buf[0] = (seed % 64) as u8;
+            buf[1] = 0;
+            let n = (seed as usize >> 8) % buf.len();
+            let _ = decode_status(&buf[..n]);
+            for a in AttrIter::new(&buf[..n]).flatten() {
+                let _ = a.nested().count();
+            }
+        }
+    }
+}
