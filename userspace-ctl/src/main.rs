@@ -1,1 +1,172 @@
-fn main() {}
+// SPDX-License-Identifier: GPL-2.0
+
+//! rnfctl: configures and inspects rust_nf over generic netlink.
+
+mod netlink;
+mod status;
+
+use std::process::ExitCode;
+
+use rnf_engine::wire;
+
+const USAGE: &str = "\
+usage: rnfctl <command> [options]
+
+commands:
+  status                 show rust_nf's hooks in this network namespace and their counters
+  zero [--hook SLOT]     zero the hook counters (all, or one slot); needs CAP_NET_ADMIN
+  raw CMD [HEX]          send command number CMD with a hex attribute payload and print the
+                         reply's payload in hex (for studying the wire format)
+  --version              print the version
+  -h, --help             this text
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rnfctl: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// A failed command: its message and exit status.
+#[derive(Debug)]
+enum CliError {
+    Usage(String),
+    Netlink(netlink::Error),
+}
+
+impl CliError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => 2,
+            CliError::Netlink(_) => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Usage(m) => write!(f, "{m}\nTry `rnfctl --help' for more information."),
+            CliError::Netlink(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<netlink::Error> for CliError {
+    fn from(e: netlink::Error) -> Self {
+        CliError::Netlink(e)
+    }
+}
+
+fn run(args: &[String]) -> Result<(), CliError> {
+    let Some(cmd) = args.first() else {
+        return Err(CliError::Usage("no command given".into()));
+    };
+    let rest = &args[1..];
+    match cmd.as_str() {
+        "--version" | "-V" | "version" => {
+            println!("rnfctl {} (rust_nf wire format {})", env!("CARGO_PKG_VERSION"), wire::FAMILY_VERSION);
+            Ok(())
+        }
+        "-h" | "--help" | "help" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        "status" => {
+            no_more(rest)?;
+            let mut c = netlink::Client::connect()?;
+            let replies = c.request(wire::CMD_GET_STATUS, Vec::new())?;
+            let payload = replies.first().ok_or_else(|| netlink::Error::Decode("empty reply".into()))?;
+            let st = wire::decode_status(payload).map_err(|e| netlink::Error::Decode(format!("{e:?}")))?;
+            print!("{}", status::render(&st));
+            Ok(())
+        }
+        "zero" => {
+            let mut buf = [0u8; 16];
+            let mut enc = wire::Encoder::new(&mut buf);
+            match rest {
+                [] => {}
+                [flag, n] if flag == "--hook" => {
+                    let slot: u32 = n.parse().map_err(|_| CliError::Usage(format!("bad hook slot `{n}'")))?;
+                    enc.put_u32(wire::A_HOOK_SLOT, slot);
+                }
+                _ => return Err(CliError::Usage("usage: rnfctl zero [--hook SLOT]".into())),
+            }
+            let n = enc.len();
+            let mut c = netlink::Client::connect()?;
+            c.request(wire::CMD_ZERO_COUNTERS, buf[..n].to_vec())?;
+            Ok(())
+        }
+        "raw" => {
+            let (num, hex) = match rest {
+                [num] => (num, ""),
+                [num, hex] => (num, hex.as_str()),
+                _ => return Err(CliError::Usage("usage: rnfctl raw CMD [HEX]".into())),
+            };
+            let cmd: u8 = num.parse().map_err(|_| CliError::Usage(format!("bad command number `{num}'")))?;
+            let attrs = parse_hex(hex).ok_or_else(|| CliError::Usage(format!("bad hex payload `{hex}'")))?;
+            let mut c = netlink::Client::connect()?;
+            for reply in c.request(cmd, attrs)? {
+                println!("{}", reply.iter().map(|b| format!("{b:02x}")).collect::<String>());
+            }
+            Ok(())
+        }
+        other => Err(CliError::Usage(format!("unknown command `{other}'"))),
+    }
+}
+
+fn no_more(rest: &[String]) -> Result<(), CliError> {
+    match rest.first() {
+        None => Ok(()),
+        Some(a) => Err(CliError::Usage(format!("unexpected argument `{a}'"))),
+    }
+}
+
+fn parse_hex(s: &str) -> Option<Vec<u8>> {
+    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_payloads() {
+        assert_eq!(parse_hex("08000400 03000000"), Some(vec![8, 0, 4, 0, 3, 0, 0, 0]));
+        assert_eq!(parse_hex(""), Some(vec![]));
+        assert_eq!(parse_hex("0"), None);
+        assert_eq!(parse_hex("zz"), None);
+    }
+
+    /// The C shim's numbering (rust_nf/rnf_wire.h) must agree with the engine's.
+    #[test]
+    fn wire_header_matches_engine() {
+        let h = include_str!("../../rust_nf/rnf_wire.h");
+        let get = |name: &str| -> String {
+            h.lines()
+                .find_map(|l| l.strip_prefix("#define ").and_then(|r| r.strip_prefix(name)).filter(|r| r.starts_with(' ')))
+                .unwrap_or_else(|| panic!("{name} missing from rnf_wire.h"))
+                .trim()
+                .to_string()
+        };
+        assert_eq!(get("RNF_FAMILY_NAME"), format!("\"{}\"", wire::FAMILY_NAME));
+        assert_eq!(get("RNF_FAMILY_VERSION"), wire::FAMILY_VERSION.to_string());
+        assert_eq!(get("RNF_CMD_GET_STATUS"), wire::CMD_GET_STATUS.to_string());
+        assert_eq!(get("RNF_CMD_ZERO_COUNTERS"), wire::CMD_ZERO_COUNTERS.to_string());
+        assert_eq!(get("RNF_A_VERSION"), wire::A_VERSION.to_string());
+        assert_eq!(get("RNF_A_NETNS_COOKIE"), wire::A_NETNS_COOKIE.to_string());
+        assert_eq!(get("RNF_A_HOOKS"), wire::A_HOOKS.to_string());
+        assert_eq!(get("RNF_A_HOOK_SLOT"), wire::A_HOOK_SLOT.to_string());
+        assert_eq!(get("RNF_A_MAX"), wire::A_MAX.to_string());
+        assert_eq!(get("RNF_NUM_HOOKS"), rnf_engine::hooks::NUM_HOOKS.to_string());
+    }
+}

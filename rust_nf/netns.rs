@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Per network namespace state: created by the shim's pernet `init`, freed by its `exit`.
+
+use crate::engine::hooks::NUM_HOOKS;
+use crate::ffi;
+use core::ffi::c_uint;
+use core::ffi::c_void;
+use core::ptr::NonNull;
+use kernel::prelude::*;
+
+/// Per-CPU packet and byte counters, one pair per index.
+///
+/// # Invariants
+///
+/// `base` was returned by `rnf_pcpu_alloc(len)` and is freed only by `Drop`.
+pub(crate) struct PcpuCounters {
+    base: NonNull<c_void>,
+    len: c_uint,
+}
+
+impl PcpuCounters {
+    /// Allocates `len` zeroed counter pairs.
+    pub(crate) fn new(len: usize) -> Result<Self> {
+        let len = c_uint::try_from(len).map_err(|_| EINVAL)?;
+        // SAFETY: Plain allocation; any `len` is allowed (the shim checks for overflow).
+        let base = unsafe { ffi::rnf_pcpu_alloc(len) };
+        // INVARIANT: `base` comes from `rnf_pcpu_alloc(len)`.
+        Ok(Self { base: NonNull::new(base).ok_or(ENOMEM)?, len })
+    }
+
+    /// Counts one packet of `bytes` at `idx` on this CPU; out-of-range indexes are ignored.
+    pub(crate) fn add(&self, idx: c_uint, bytes: u64) {
+        if idx < self.len {
+            // SAFETY: `base` is a live allocation of `len` pairs (invariant), `idx < len`.
+            unsafe { ffi::rnf_pcpu_add(self.base.as_ptr(), idx, bytes) };
+        }
+    }
+
+    /// The sum over all CPUs of counter `idx` as (packets, bytes).
+    pub(crate) fn sum(&self, idx: c_uint) -> (u64, u64) {
+        let (mut p, mut b) = (0u64, 0u64);
+        if idx < self.len {
+            // SAFETY: As in `add`; `p` and `b` are valid for writes.
+            unsafe { ffi::rnf_pcpu_sum(self.base.as_ptr(), idx, &mut p, &mut b) };
+        }
+        (p, b)
+    }
+
+    /// Zeroes counter `idx` on all CPUs.
+    pub(crate) fn zero(&self, idx: c_uint) {
+        if idx < self.len {
+            // SAFETY: As in `add`.
+            unsafe { ffi::rnf_pcpu_zero(self.base.as_ptr(), idx) };
+        }
+    }
+}
+
+impl Drop for PcpuCounters {
+    fn drop(&mut self) {
+        // SAFETY: `base` came from `rnf_pcpu_alloc` (invariant) and is freed only here.
+        unsafe { ffi::rnf_pcpu_free(self.base.as_ptr()) };
+    }
+}
+
+// SAFETY: The per-CPU area is only touched through this_cpu ops and per-CPU reads, which are
+// safe from any CPU.
+unsafe impl Send for PcpuCounters {}
+// SAFETY: As above: no method needs exclusive access.
+unsafe impl Sync for PcpuCounters {}
+
+/// What rust_nf keeps per network namespace.
+pub(crate) struct NetState {
+    /// Packets and bytes seen per hook slot.
+    pub(crate) counters: PcpuCounters,
+    /// The namespace's cookie, reported to userspace to tell namespaces apart.
+    pub(crate) cookie: u64,
+}
+
+impl NetState {
+    /// Borrows the state behind a pointer from [`rnf_rust_net_init`].
+    ///
+    /// # Safety
+    ///
+    /// `p` must come from [`rnf_rust_net_init`] and not yet be passed to [`rnf_rust_net_exit`]
+    /// for the whole lifetime `'a`.
+    pub(crate) unsafe fn from_ptr<'a>(p: *mut c_void) -> &'a NetState {
+        // SAFETY: Guaranteed by the caller.
+        unsafe { &*p.cast::<NetState>() }
+    }
+}
+
+/// Creates the state for a new network namespace; NULL on allocation failure.
+///
+/// # Safety
+///
+/// `net` must point to the namespace being initialised.
+#[no_mangle]
+unsafe extern "C" fn rnf_rust_net_init(net: *mut kernel::bindings::net) -> *mut c_void {
+    let Ok(counters) = PcpuCounters::new(NUM_HOOKS) else {
+        return core::ptr::null_mut();
+    };
+    // SAFETY: `net` is the namespace being initialised (caller's guarantee).
+    let cookie = unsafe { ffi::rnf_net_cookie(net) };
+    match KBox::new(NetState { counters, cookie }, GFP_KERNEL) {
+        Ok(b) => KBox::into_raw(b).cast(),
+        Err(_) => core::ptr::null_mut(),
+    }
+}
+
+/// Frees the state of a namespace that is going away.
+///
+/// # Safety
+///
+/// `p` must come from [`rnf_rust_net_init`], and no hook may still be running with it (the
+/// shim unregisters the hooks in `pre_exit`, and the core waits a grace period before `exit`).
+#[no_mangle]
+unsafe extern "C" fn rnf_rust_net_exit(p: *mut c_void) {
+    // SAFETY: `p` came from `KBox::into_raw` in `rnf_rust_net_init` and is freed only here.
+    drop(unsafe { KBox::from_raw(p.cast::<NetState>()) });
+}

@@ -1,0 +1,315 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * rust_nf C shim: the netfilter, pernet, per-CPU and generic netlink pieces that the kernel's
+ * Rust bindings lack (nf_hook_ops, net_generic, this_cpu_*, genl families with policies, and
+ * the static inline helpers around them), behind a narrow extern "C" API.
+ *
+ * No policy lives here: which hooks exist comes from the engine's table (rnf_rust_hook_spec),
+ * what a packet or a command does is decided in Rust (rnf_rust_hook, rnf_rust_genl_doit).
+ */
+
+#include <linux/module.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/percpu.h>
+#include <linux/skbuff.h>
+#include <net/genetlink.h>
+#include <net/net_namespace.h>
+#include <net/netns/generic.h>
+
+#include "rnf_wire.h"
+
+/* ---- implemented in Rust (rust_nf_main.rs) ------------------------------------------- */
+
+void *rnf_rust_net_init(struct net *net);
+void rnf_rust_net_exit(void *state);
+unsigned int rnf_rust_hook(void *state, unsigned int slot, struct sk_buff *skb);
+int rnf_rust_hook_spec(unsigned int slot, unsigned int *hooknum, int *priority,
+		       unsigned int *stage);
+int rnf_rust_genl_doit(u8 cmd, struct genl_info *info, void *state);
+
+/* ---- per network namespace state ------------------------------------------------------ */
+
+struct rnf_net {
+	void *rust; /* owned by the Rust side, see rnf_rust_net_init() */
+};
+
+static unsigned int rnf_net_id __read_mostly;
+
+static void *rnf_net_state(const struct net *net)
+{
+	struct rnf_net *rn = net_generic(net, rnf_net_id);
+
+	return READ_ONCE(rn->rust);
+}
+
+/* ---- hooks ---------------------------------------------------------------------------- */
+
+/*
+ * One trampoline per stage, so that `nft list hooks` names what each hook is. priv carries the
+ * hook's slot in the engine's table.
+ */
+#define RNF_HOOKFN(stage)                                                           \
+	static unsigned int rnf_##stage##_hook(void *priv, struct sk_buff *skb,      \
+					       const struct nf_hook_state *state)     \
+	{                                                                           \
+		void *st = rnf_net_state(state->net);                               \
+		if (unlikely(!st))                                                  \
+			return NF_ACCEPT;                                           \
+		return rnf_rust_hook(st, (unsigned int)(uintptr_t)priv, skb);       \
+	}
+
+RNF_HOOKFN(raw)
+RNF_HOOKFN(conntrack)
+RNF_HOOKFN(mangle)
+RNF_HOOKFN(nat_dst)
+RNF_HOOKFN(filter)
+RNF_HOOKFN(security)
+RNF_HOOKFN(nat_src)
+RNF_HOOKFN(confirm)
+
+/* Indexed by the engine's Stage numbering. */
+static nf_hookfn *const rnf_stage_fns[] = {
+	rnf_raw_hook,	 rnf_conntrack_hook, rnf_mangle_hook,  rnf_nat_dst_hook,
+	rnf_filter_hook, rnf_security_hook,  rnf_nat_src_hook, rnf_confirm_hook,
+};
+
+/* Filled once at module load from the engine's table; then read-only. */
+static struct nf_hook_ops rnf_ops[RNF_NUM_HOOKS] __read_mostly;
+
+static int rnf_fill_ops(void)
+{
+	unsigned int i, hooknum, stage;
+	int prio;
+
+	for (i = 0; i < RNF_NUM_HOOKS; i++) {
+		if (rnf_rust_hook_spec(i, &hooknum, &prio, &stage) ||
+		    stage >= ARRAY_SIZE(rnf_stage_fns) || hooknum >= NF_INET_NUMHOOKS)
+			return -EINVAL;
+		rnf_ops[i] = (struct nf_hook_ops){
+			.hook = rnf_stage_fns[stage],
+			.pf = NFPROTO_IPV4,
+			.hooknum = hooknum,
+			.priority = prio,
+			.priv = (void *)(uintptr_t)i,
+		};
+	}
+	return 0;
+}
+
+static int __net_init rnf_net_init(struct net *net)
+{
+	struct rnf_net *rn = net_generic(net, rnf_net_id);
+	void *st;
+	int err;
+
+	st = rnf_rust_net_init(net);
+	if (!st)
+		return -ENOMEM;
+	WRITE_ONCE(rn->rust, st);
+	err = nf_register_net_hooks(net, rnf_ops, RNF_NUM_HOOKS);
+	if (err) {
+		WRITE_ONCE(rn->rust, NULL);
+		rnf_rust_net_exit(st);
+	}
+	return err;
+}
+
+/*
+ * Hooks go first; the netns core waits for an RCU grace period between pre_exit and exit, so
+ * no packet is still inside rnf_rust_hook() when exit frees the state.
+ */
+static void __net_exit rnf_net_pre_exit(struct net *net)
+{
+	nf_unregister_net_hooks(net, rnf_ops, RNF_NUM_HOOKS);
+}
+
+static void __net_exit rnf_net_exit(struct net *net)
+{
+	struct rnf_net *rn = net_generic(net, rnf_net_id);
+	void *st = rn->rust;
+
+	WRITE_ONCE(rn->rust, NULL);
+	if (st)
+		rnf_rust_net_exit(st);
+}
+
+static struct pernet_operations rnf_net_ops = {
+	.init = rnf_net_init,
+	.pre_exit = rnf_net_pre_exit,
+	.exit = rnf_net_exit,
+	.id = &rnf_net_id,
+	.size = sizeof(struct rnf_net),
+};
+
+/* ---- per-CPU counters ----------------------------------------------------------------- */
+
+struct rnf_counter {
+	u64 packets;
+	u64 bytes;
+};
+
+void __percpu *rnf_pcpu_alloc(unsigned int n)
+{
+	return __alloc_percpu_gfp(array_size(n, sizeof(struct rnf_counter)),
+				  __alignof__(struct rnf_counter), GFP_KERNEL);
+}
+
+void rnf_pcpu_free(void __percpu *base)
+{
+	free_percpu(base);
+}
+
+/* Packet path: no lock, no shared cache line; this_cpu ops are safe against preemption. */
+void rnf_pcpu_add(void __percpu *base, unsigned int idx, u64 bytes)
+{
+	struct rnf_counter __percpu *c = (struct rnf_counter __percpu *)base + idx;
+
+	this_cpu_inc(c->packets);
+	this_cpu_add(c->bytes, bytes);
+}
+
+void rnf_pcpu_sum(void __percpu *base, unsigned int idx, u64 *packets, u64 *bytes)
+{
+	struct rnf_counter __percpu *c = (struct rnf_counter __percpu *)base + idx;
+	u64 p = 0, b = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct rnf_counter *pc = per_cpu_ptr(c, cpu);
+
+		p += READ_ONCE(pc->packets);
+		b += READ_ONCE(pc->bytes);
+	}
+	*packets = p;
+	*bytes = b;
+}
+
+void rnf_pcpu_zero(void __percpu *base, unsigned int idx)
+{
+	struct rnf_counter __percpu *c = (struct rnf_counter __percpu *)base + idx;
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct rnf_counter *pc = per_cpu_ptr(c, cpu);
+
+		WRITE_ONCE(pc->packets, 0);
+		WRITE_ONCE(pc->bytes, 0);
+	}
+}
+
+unsigned int rnf_skb_len(const struct sk_buff *skb)
+{
+	return skb->len;
+}
+
+u64 rnf_net_cookie(const struct net *net)
+{
+	return net->net_cookie;
+}
+
+/* ---- generic netlink ------------------------------------------------------------------ */
+
+static int rnf_genl_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	void *st = rnf_net_state(genl_info_net(info));
+
+	if (!st)
+		return -ENODEV;
+	return rnf_rust_genl_doit(info->genlhdr->cmd, info, st);
+}
+
+/* The request payload (attributes after the genl header), already checked by the policy. */
+const void *rnf_genl_payload(const struct genl_info *info, unsigned int *len)
+{
+	*len = genlmsg_len(info->genlhdr);
+	return genlmsg_data(info->genlhdr);
+}
+
+void rnf_genl_set_err_msg(struct genl_info *info, const char *msg)
+{
+	NL_SET_ERR_MSG(info->extack, msg);
+}
+
+/*
+ * Starts a reply with `len` bytes of attribute payload; returns where to write them and the
+ * skb in *out, or NULL when out of memory.
+ */
+void *rnf_genl_reply_begin(struct genl_info *info, u8 cmd, unsigned int len,
+			   struct sk_buff **out)
+{
+	struct sk_buff *skb;
+	void *hdr;
+
+	skb = genlmsg_new(len, GFP_KERNEL);
+	if (!skb)
+		return NULL;
+	hdr = genlmsg_put_reply(skb, info, info->family, 0, cmd);
+	if (!hdr) {
+		nlmsg_free(skb);
+		return NULL;
+	}
+	*out = skb;
+	return skb_put_zero(skb, len);
+}
+
+int rnf_genl_reply_send(struct sk_buff *skb, struct genl_info *info)
+{
+	genlmsg_end(skb, nlmsg_data(nlmsg_hdr(skb)));
+	return genlmsg_reply(skb, info);
+}
+
+/* CMD_GET_STATUS takes no attributes: without a policy the core rejects every attribute. */
+static const struct nla_policy rnf_zero_policy[RNF_A_MAX + 1] = {
+	[RNF_A_HOOK_SLOT] = NLA_POLICY_MAX(NLA_U32, RNF_NUM_HOOKS - 1),
+};
+
+static const struct genl_ops rnf_genl_ops[] = {
+	{
+		.cmd = RNF_CMD_GET_STATUS,
+		.doit = rnf_genl_doit,
+	},
+	{
+		.cmd = RNF_CMD_ZERO_COUNTERS,
+		.doit = rnf_genl_doit,
+		.policy = rnf_zero_policy,
+		.maxattr = RNF_A_MAX,
+		/* CAP_NET_ADMIN in the user namespace that owns the caller's netns. */
+		.flags = GENL_UNS_ADMIN_PERM,
+	},
+};
+
+static struct genl_family rnf_genl_family __ro_after_init = {
+	.name = RNF_FAMILY_NAME,
+	.version = RNF_FAMILY_VERSION,
+	.netnsok = true,
+	.module = THIS_MODULE,
+	.ops = rnf_genl_ops,
+	.n_ops = ARRAY_SIZE(rnf_genl_ops),
+	/* Every command gets strict validation: reserved header bits, unknown attributes. */
+	.resv_start_op = 0,
+};
+
+/* ---- module load / unload ------------------------------------------------------------- */
+
+int rnf_shim_init(void)
+{
+	int err;
+
+	err = rnf_fill_ops();
+	if (err)
+		return err;
+	err = register_pernet_subsys(&rnf_net_ops);
+	if (err)
+		return err;
+	err = genl_register_family(&rnf_genl_family);
+	if (err)
+		unregister_pernet_subsys(&rnf_net_ops);
+	return err;
+}
+
+void rnf_shim_exit(void)
+{
+	genl_unregister_family(&rnf_genl_family);
+	unregister_pernet_subsys(&rnf_net_ops);
+}
