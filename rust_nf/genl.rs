@@ -10,7 +10,7 @@ use crate::netns::NetState;
 use core::ffi::c_int;
 use core::ffi::c_uint;
 use core::ffi::c_void;
-use kernel::bindings::genl_info;
+use crate::ffi::GenlInfo;
 use kernel::bindings::sk_buff;
 use kernel::prelude::*;
 
@@ -25,7 +25,7 @@ pub(crate) const VERSION: &str = "0.1.0";
 /// `info` is the request being handled; `state` came from `rnf_rust_net_init` for the
 /// requester's namespace, which is alive while the request is.
 #[no_mangle]
-unsafe extern "C" fn rnf_rust_genl_doit(cmd: u8, info: *mut genl_info, state: *mut c_void) -> c_int {
+unsafe extern "C" fn rnf_rust_genl_doit(cmd: u8, info: *mut GenlInfo, state: *mut c_void) -> c_int {
     // SAFETY: Guaranteed by the caller.
     let ns = unsafe { NetState::from_ptr(state) };
     let req = Request { info };
@@ -42,7 +42,7 @@ unsafe extern "C" fn rnf_rust_genl_doit(cmd: u8, info: *mut genl_info, state: *m
 
 /// A request in flight.
 struct Request {
-    info: *mut genl_info,
+    info: *mut GenlInfo,
 }
 
 impl Request {
@@ -115,13 +115,13 @@ fn status(req: &Request, ns: &NetState) -> Result {
 fn zero(req: &Request, ns: &NetState) -> Result {
     let mut only: Option<u32> = None;
     for attr in wire::AttrIter::new(req.payload()) {
-        let attr = attr.map_err(|_| req.error(c_str!("malformed attributes"), EINVAL))?;
+        let attr = attr.map_err(|_| req.error(c"malformed attributes", EINVAL))?;
         if attr.ty == wire::A_HOOK_SLOT {
-            only = Some(attr.u32().map_err(|_| req.error(c_str!("bad hook slot"), EINVAL))?);
+            only = Some(attr.u32().map_err(|_| req.error(c"bad hook slot", EINVAL))?);
         }
     }
     match only {
-        Some(slot) if slot as usize >= NUM_HOOKS => Err(req.error(c_str!("no such hook slot"), ERANGE)),
+        Some(slot) if slot as usize >= NUM_HOOKS => Err(req.error(c"no such hook slot", ERANGE)),
         Some(slot) => {
             ns.counters.zero(slot);
             Ok(())

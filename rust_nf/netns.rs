@@ -96,7 +96,7 @@ impl NetState {
 ///
 /// `net` must point to the namespace being initialised.
 #[no_mangle]
-unsafe extern "C" fn rnf_rust_net_init(net: *mut kernel::bindings::net) -> *mut c_void {
+unsafe extern "C" fn rnf_rust_net_init(net: *mut ffi::Net) -> *mut c_void {
     let Ok(counters) = PcpuCounters::new(NUM_HOOKS) else {
         return core::ptr::null_mut();
     };

@@ -17,16 +17,8 @@
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
 
+#include "rnf_shim.h"
 #include "rnf_wire.h"
-
-/* ---- implemented in Rust (rust_nf_main.rs) ------------------------------------------- */
-
-void *rnf_rust_net_init(struct net *net);
-void rnf_rust_net_exit(void *state);
-unsigned int rnf_rust_hook(void *state, unsigned int slot, struct sk_buff *skb);
-int rnf_rust_hook_spec(unsigned int slot, unsigned int *hooknum, int *priority,
-		       unsigned int *stage);
-int rnf_rust_genl_doit(u8 cmd, struct genl_info *info, void *state);
 
 /* ---- per network namespace state ------------------------------------------------------ */
 
@@ -226,9 +218,11 @@ const void *rnf_genl_payload(const struct genl_info *info, unsigned int *len)
 	return genlmsg_data(info->genlhdr);
 }
 
+/* NL_SET_ERR_MSG() wants a literal; the Rust side passes static C strings instead. */
 void rnf_genl_set_err_msg(struct genl_info *info, const char *msg)
 {
-	NL_SET_ERR_MSG(info->extack, msg);
+	if (info->extack)
+		info->extack->_msg = msg;
 }
 
 /*
@@ -255,7 +249,7 @@ void *rnf_genl_reply_begin(struct genl_info *info, u8 cmd, unsigned int len,
 
 int rnf_genl_reply_send(struct sk_buff *skb, struct genl_info *info)
 {
-	genlmsg_end(skb, nlmsg_data(nlmsg_hdr(skb)));
+	nlmsg_end(skb, nlmsg_hdr(skb));
 	return genlmsg_reply(skb, info);
 }
 

@@ -39,7 +39,7 @@ impl fmt::Display for Error {
                 wire::FAMILY_NAME
             ),
             Error::Kernel { errno, msg } => {
-                let text = io::Error::from_raw_os_error(*errno);
+                let text = strerror(*errno);
                 let hint = if *errno == EPERM {
                     " (you need CAP_NET_ADMIN in this network namespace)"
                 } else {
@@ -63,6 +63,15 @@ impl From<io::Error> for Error {
 }
 
 const EPERM: i32 = 1;
+
+/// The C library's text for an errno, without Rust's " (os error N)" suffix.
+fn strerror(errno: i32) -> String {
+    let s = io::Error::from_raw_os_error(errno).to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
 const ENOENT: i32 = 2;
 const NLMSGERR_ATTR_MSG: u16 = 1;
 
