@@ -1,1 +1,129 @@
-fn main() {}
+// SPDX-License-Identifier: GPL-2.0
+
+//! `cargo xtask`: rust_nf's build, VM and test driver. This file only dispatches; each task
+//! lives in its own module and every step is idempotent and cached under `~/.cache/rust-nf`.
+
+mod kernel;
+mod module;
+mod setup;
+mod test;
+mod util;
+mod vm;
+
+use std::process::ExitCode;
+
+use util::Result;
+
+const USAGE: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  setup        install Debian packages, rust-src, bindgen, the Python venv (libclang, virtme-ng)
+  kernel       fetch, configure and build the test kernel (cached)
+  module       build rust_nf.ko and rnfctl
+  test         everything: host unit tests, in-VM tests, kernel log check
+  test-host    host unit tests only
+  run          the demo: boot, load rust_nf, drive traffic, show hooks and counters
+  shell        an interactive shell in the VM with rust_nf loaded and rnfctl on PATH
+  vm CMD...    run one command in the VM (rust_nf loaded), return its status
+
+environment: RNF_CACHE (cache folder), RNF_KVM=0|1 (skip the KVM probe), RNF_TESTS (a
+substring to pick in-VM tests)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let start = std::time::Instant::now();
+    let res = dispatch(&args);
+    let secs = util::fmt_secs(start.elapsed().as_secs_f64());
+    match res {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("xtask: {e} (after {secs})");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Builds everything a VM run needs.
+fn prepare() -> Result<(kernel::Kernel, module::Built)> {
+    setup::run()?;
+    let k = kernel::run()?;
+    let built = module::run(&k)?;
+    Ok((k, built))
+}
+
+fn dispatch(args: &[String]) -> Result<u8> {
+    let Some(task) = args.first() else {
+        print!("{USAGE}");
+        return Ok(2);
+    };
+    match task.as_str() {
+        "setup" => setup::run().map(|_| 0),
+        "kernel" => {
+            setup::run()?;
+            kernel::run().map(|_| 0)
+        }
+        "module" => prepare().map(|_| 0),
+        "test-host" => {
+            let t = test::host()?;
+            println!("{} passed, {} failed", t.passed, t.failed);
+            Ok(u8::from(t.failed > 0))
+        }
+        "test" => {
+            let start = std::time::Instant::now();
+            let (k, built) = prepare()?;
+            let t = test::run(&k, &built)?;
+            println!("total time {}", util::fmt_secs(start.elapsed().as_secs_f64()));
+            if t.skipped > 0 {
+                println!("{} passed, {} failed, {} skipped", t.passed, t.failed, t.skipped);
+            } else {
+                println!("{} passed, {} failed", t.passed, t.failed);
+            }
+            Ok(u8::from(t.failed > 0))
+        }
+        "run" => {
+            let (k, built) = prepare()?;
+            let run = vm::VmRun {
+                command: "bash qemu/demo.sh".into(),
+                rwdir: None,
+                timeout_secs: 20 * 60,
+                interactive: false,
+            };
+            let (code, _) = vm::boot(&k, &built, &run)?;
+            Ok(u8::try_from(code).unwrap_or(1))
+        }
+        "shell" => {
+            let (k, built) = prepare()?;
+            let run = vm::VmRun {
+                command: "insmod \"$RNF_KO\" && echo 'rust_nf loaded; rnfctl is on PATH'".into(),
+                rwdir: None,
+                timeout_secs: 0,
+                interactive: true,
+            };
+            let (code, _) = vm::boot(&k, &built, &run)?;
+            Ok(u8::try_from(code).unwrap_or(1))
+        }
+        "vm" => {
+            let cmd = args[1..].join(" ");
+            if cmd.trim().is_empty() {
+                return Err("usage: cargo xtask vm COMMAND...".into());
+            }
+            let (k, built) = prepare()?;
+            let out = vm::results_dir("vm")?;
+            let run = vm::VmRun {
+                command: format!("insmod \"$RNF_KO\" || exit 1; {cmd}"),
+                rwdir: Some(&out),
+                timeout_secs: 60 * 60,
+                interactive: false,
+            };
+            let (code, _) = vm::boot(&k, &built, &run)?;
+            Ok(u8::try_from(code).unwrap_or(1))
+        }
+        "-h" | "--help" | "help" => {
+            print!("{USAGE}");
+            Ok(0)
+        }
+        other => Err(format!("unknown task `{other}'\n{USAGE}")),
+    }
+}

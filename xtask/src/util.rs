@@ -47,7 +47,7 @@ pub fn log_dir() -> PathBuf {
 /// prints the tail of the log.
 pub fn stage<T>(name: &str, f: impl FnOnce(&mut Log) -> Result<T>) -> Result<T> {
     let _ = fs::create_dir_all(log_dir());
-    let path = log_dir().join(format!("{}.log", name.replace([' ', '/'], "-")));
+    let path = log_dir().join(format!("{}.log", name.replace(": ", "-").replace([' ', '/', ':'], "-")));
     let mut log = Log::create(&path)?;
     print!("==> {name} ... ");
     let _ = io::stdout().flush();
