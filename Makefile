@@ -26,7 +26,7 @@ shell:
 	$(XTASK) shell
 
 vm:
-	@test -n "$(CMD)" || { echo "usage: make vm CMD='command'"; exit 2; }
+	@test -n "$$CMD" || { echo "usage: make vm CMD='command'"; exit 2; }
 	$(XTASK) vm "$$CMD"
 
 setup:

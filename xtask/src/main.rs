@@ -118,6 +118,9 @@ fn dispatch(args: &[String]) -> Result<u8> {
                 interactive: false,
             };
             let (code, _) = vm::boot(&k, &built, &run)?;
+            if code != 0 {
+                eprintln!("xtask: the command exited with status {code} in the VM");
+            }
             Ok(u8::try_from(code).unwrap_or(1))
         }
         "-h" | "--help" | "help" => {

@@ -95,10 +95,11 @@ pub fn boot(k: &Kernel, built: &Built, run: &VmRun<'_>) -> Result<(i32, String)>
     }
     let script = format!("{}{}", prologue(built, run.rwdir), run.command);
     if run.interactive {
-        // virtme-ng starts a shell when there is no --exec; run our prologue in it first.
-        let rc = cache_dir().join("shell-rc.sh");
-        std::fs::write(&rc, format!("{script}\n")).ctx("writing shell rc")?;
-        cmd.arg("--exec").arg(format!("bash --rcfile {} -i", rc.display()));
+        // virtme-ng gives its shell a real terminal; ours runs the prologue, then bash.
+        let sh = cache_dir().join("shell-init.sh");
+        std::fs::write(&sh, format!("#!/bin/bash\n{script}\nexport PS1='rust_nf-vm:\\w# '\nexec bash --norc -i\n")).ctx("writing shell script")?;
+        make_executable(&sh)?;
+        cmd.arg("--shell").arg(&sh);
         let status = cmd.status().ctx("starting vng")?;
         return Ok((status.code().unwrap_or(1), String::new()));
     }
@@ -130,6 +131,11 @@ pub fn boot(k: &Kernel, built: &Built, run: &VmRun<'_>) -> Result<(i32, String)>
         return Err(format!("the VM did not finish within {} s and was killed", run.timeout_secs));
     }
     Ok((code, collected))
+}
+
+fn make_executable(p: &Path) -> Result {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).ctx("chmod")
 }
 
 /// A fresh writable folder for one VM run's results.
