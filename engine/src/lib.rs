@@ -15,4 +15,6 @@
 pub mod checksum;
 pub mod hooks;
 pub mod packet;
+pub mod rule;
+pub mod rulewire;
 pub mod wire;

@@ -2,6 +2,7 @@
 
 //! rnfctl: configures and inspects rust_nf over generic netlink.
 
+mod ipt;
 mod netlink;
 mod status;
 

@@ -110,7 +110,7 @@ fn dispatch(args: &[String]) -> Result<u8> {
                 return Err("usage: cargo xtask vm COMMAND...".into());
             }
             let (k, built) = prepare()?;
-            let out = vm::results_dir("vm")?;
+            let out = vm::results_dir(&format!("vm-{}", std::process::id()))?;
             let run = vm::VmRun {
                 command: format!("insmod \"$RNF_KO\" || exit 1; {cmd}"),
                 rwdir: Some(&out),

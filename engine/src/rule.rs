@@ -1,0 +1,753 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The rule model: what one iptables rule says, as plain data without allocation.
+//!
+//! A [`RuleSpec`] is what rnfctl parses from iptables syntax and prints back, what the wire
+//! format carries (strings borrowed from the message), and what the kernel compiles into its
+//! packet-path form. Matches keep the order the user gave them, because stateful matches
+//! (`limit`, `statistic`) only consume state when the matches before them matched.
+
+/// Longest chain name iptables accepts (XT_EXTENSION_MAXNAMELEN - 1).
+pub const MAX_CHAIN_NAME: usize = 28;
+/// Longest interface name (IFNAMSIZ - 1).
+pub const MAX_IFACE_NAME: usize = 15;
+/// Longest `-m comment --comment` text (XT_MAX_COMMENT_LEN - 1).
+pub const MAX_COMMENT: usize = 255;
+/// Longest `--log-prefix` (29 characters, as iptables' LOG target).
+pub const MAX_LOG_PREFIX: usize = 29;
+/// Most matches (`-m ...`) one rule may carry.
+pub const MAX_MATCHES: usize = 8;
+/// Most ports in one `-m multiport` list (a range counts as two).
+pub const MAX_MULTIPORT: usize = 15;
+
+/// The tables, in the order `iptables-save` prints them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum TableId {
+    /// `raw`: before connection tracking.
+    Raw = 0,
+    /// `mangle`: packet alteration.
+    Mangle = 1,
+    /// `nat`: address translation (first packet of a flow).
+    Nat = 2,
+    /// `filter`: the default table.
+    Filter = 3,
+    /// `security`: MAC rules.
+    Security = 4,
+}
+
+/// Number of tables.
+pub const NUM_TABLES: usize = 5;
+
+impl TableId {
+    /// All tables.
+    pub const ALL: [TableId; NUM_TABLES] =
+        [TableId::Raw, TableId::Mangle, TableId::Nat, TableId::Filter, TableId::Security];
+
+    /// The table's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            TableId::Raw => "raw",
+            TableId::Mangle => "mangle",
+            TableId::Nat => "nat",
+            TableId::Filter => "filter",
+            TableId::Security => "security",
+        }
+    }
+
+    /// The table called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// The table numbered `n`.
+    pub fn from_u32(n: u32) -> Option<Self> {
+        Self::ALL.get(usize::try_from(n).ok()?).copied()
+    }
+
+    /// The hook points that have a builtin chain in this table, in iptables' listing order.
+    pub fn builtin_hooks(self) -> &'static [super::hooks::HookPoint] {
+        use super::hooks::HookPoint::*;
+        match self {
+            TableId::Raw => &[PreRouting, LocalOut],
+            TableId::Mangle => &[PreRouting, LocalIn, Forward, LocalOut, PostRouting],
+            TableId::Nat => &[PreRouting, LocalIn, LocalOut, PostRouting],
+            TableId::Filter => &[LocalIn, Forward, LocalOut],
+            TableId::Security => &[LocalIn, Forward, LocalOut],
+        }
+    }
+}
+
+/// An IPv4 address with a mask (`-s 10.0.0.0/8`; iptables also takes dotted masks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Ipv4Net {
+    /// Address, host order, already masked.
+    pub addr: u32,
+    /// Mask, host order (0 = any).
+    pub mask: u32,
+}
+
+impl Ipv4Net {
+    /// Any address (`0.0.0.0/0`).
+    pub const ANY: Ipv4Net = Ipv4Net { addr: 0, mask: 0 };
+
+    /// `addr/prefix`, with the address masked as iptables does.
+    pub fn with_prefix(addr: u32, prefix: u8) -> Option<Self> {
+        let mask = prefix_mask(prefix)?;
+        Some(Self { addr: addr & mask, mask })
+    }
+
+    /// True when `a` lies in this network.
+    pub fn contains(&self, a: u32) -> bool {
+        a & self.mask == self.addr
+    }
+
+    /// The prefix length when the mask is contiguous.
+    pub fn prefix_len(&self) -> Option<u8> {
+        let ones = self.mask.leading_ones();
+        if self.mask.checked_shl(ones).unwrap_or(0) == 0 {
+            Some(ones as u8)
+        } else {
+            None
+        }
+    }
+}
+
+/// The mask of a prefix length (0..=32).
+pub fn prefix_mask(prefix: u8) -> Option<u32> {
+    match prefix {
+        0 => Some(0),
+        1..=32 => Some(u32::MAX << (32 - u32::from(prefix))),
+        _ => None,
+    }
+}
+
+/// An interface name pattern (`-i eth0`, `-o veth+`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Iface {
+    name: [u8; MAX_IFACE_NAME + 1],
+    len: u8,
+    /// A trailing `+`: any interface whose name starts with `name`.
+    pub wildcard: bool,
+}
+
+impl Iface {
+    /// Parses `eth0` or `eth+`; `None` when too long or empty.
+    pub fn parse(s: &str) -> Option<Self> {
+        let (base, wildcard) = match s.strip_suffix('+') {
+            Some(b) => (b, true),
+            None => (s, false),
+        };
+        if s.is_empty() || base.len() > MAX_IFACE_NAME {
+            return None;
+        }
+        let mut name = [0u8; MAX_IFACE_NAME + 1];
+        name[..base.len()].copy_from_slice(base.as_bytes());
+        Some(Self { name, len: base.len() as u8, wildcard })
+    }
+
+    /// The name without the `+`.
+    pub fn base(&self) -> &[u8] {
+        &self.name[..usize::from(self.len)]
+    }
+
+    /// True when this pattern is empty (no `-i`/`-o` given).
+    pub fn is_any(&self) -> bool {
+        self.len == 0 && !self.wildcard
+    }
+
+    /// True when an interface called `dev` matches.
+    pub fn matches(&self, dev: &[u8]) -> bool {
+        if self.wildcard {
+            dev.starts_with(self.base())
+        } else {
+            dev == self.base()
+        }
+    }
+}
+
+/// An inclusive port range; a single port has `lo == hi`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct PortRange {
+    /// First port.
+    pub lo: u16,
+    /// Last port.
+    pub hi: u16,
+}
+
+impl PortRange {
+    /// Every port (`0:65535`), what iptables stores when no port is given.
+    pub const ALL: PortRange = PortRange { lo: 0, hi: 65535 };
+
+    /// True when `p` is in the range.
+    pub fn contains(&self, p: u16) -> bool {
+        self.lo <= p && p <= self.hi
+    }
+}
+
+/// A port condition: a range, maybe negated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PortMatch {
+    /// The range.
+    pub range: PortRange,
+    /// `!` given.
+    pub invert: bool,
+}
+
+/// `--tcp-flags [!] mask comp` (`--syn` is `FIN,SYN,RST,ACK SYN`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TcpFlags {
+    /// Flags to examine.
+    pub mask: u8,
+    /// Which of those must be set.
+    pub comp: u8,
+    /// `!` given.
+    pub invert: bool,
+}
+
+/// The `tcp` match (`-p tcp` plus its options).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct TcpMatch {
+    /// `--sport`.
+    pub sport: Option<PortMatch>,
+    /// `--dport`.
+    pub dport: Option<PortMatch>,
+    /// `--tcp-flags` / `--syn`.
+    pub flags: Option<TcpFlags>,
+    /// `--tcp-option [!] n`: (option kind, inverted).
+    pub option: Option<(u8, bool)>,
+}
+
+/// The `udp` match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct UdpMatch {
+    /// `--sport`.
+    pub sport: Option<PortMatch>,
+    /// `--dport`.
+    pub dport: Option<PortMatch>,
+}
+
+/// The `icmp` match: `--icmp-type [!] type[/code]` or a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IcmpMatch {
+    /// Type; 0xff means any type (`--icmp-type any`).
+    pub icmp_type: u8,
+    /// Lowest code matched.
+    pub code_min: u8,
+    /// Highest code matched.
+    pub code_max: u8,
+    /// `!` given.
+    pub invert: bool,
+}
+
+/// Which ports `-m multiport` looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum MultiportKind {
+    /// `--sports`.
+    Source = 0,
+    /// `--dports`.
+    Destination = 1,
+    /// `--ports`: either.
+    Either = 2,
+}
+
+/// `-m multiport --sports|--dports|--ports [!] p[,p:p]...`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MultiportMatch {
+    /// Which ports.
+    pub kind: MultiportKind,
+    /// Ports and ranges, `count` of them used.
+    pub ports: [PortRange; MAX_MULTIPORT],
+    /// Entries used in `ports`.
+    pub count: u8,
+    /// `!` given.
+    pub invert: bool,
+}
+
+impl MultiportMatch {
+    /// The used entries.
+    pub fn list(&self) -> &[PortRange] {
+        &self.ports[..usize::from(self.count).min(MAX_MULTIPORT)]
+    }
+}
+
+/// `-m mark [!] --mark value[/mask]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MarkMatch {
+    /// Value after masking.
+    pub value: u32,
+    /// Mask (0xffffffff when none is given).
+    pub mask: u32,
+    /// `!` given.
+    pub invert: bool,
+}
+
+/// `-m statistic`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StatisticMatch {
+    /// `--mode random [!] --probability p`; `probability` is p * 2^31, rounded, as iptables
+    /// stores it.
+    Random {
+        /// Fixed-point probability.
+        probability: u32,
+        /// `!` given.
+        invert: bool,
+    },
+    /// `--mode nth [!] --every n [--packet p]`: matches packet p of every n (p < n).
+    Nth {
+        /// n - 1, as iptables stores it.
+        every: u32,
+        /// p.
+        packet: u32,
+        /// `!` given.
+        invert: bool,
+    },
+}
+
+/// `-m limit --limit rate --limit-burst n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LimitMatch {
+    /// Average period between packets in units of 1/10000 s (iptables' XT_LIMIT_SCALE).
+    pub avg: u32,
+    /// Burst.
+    pub burst: u32,
+}
+
+/// Iptables' limit scale: `avg` is in units of 1/`LIMIT_SCALE` seconds.
+pub const LIMIT_SCALE: u32 = 10000;
+
+/// One side of `-m iprange`: `[!] --src-range a-b`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AddrRange {
+    /// First address (host order).
+    pub lo: u32,
+    /// Last address (host order).
+    pub hi: u32,
+    /// `!` given.
+    pub invert: bool,
+}
+
+/// `-m iprange`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct IpRangeMatch {
+    /// `--src-range`.
+    pub src: Option<AddrRange>,
+    /// `--dst-range`.
+    pub dst: Option<AddrRange>,
+}
+
+/// `-m length [!] --length min[:max]` (the IP datagram's total length).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LengthMatch {
+    /// Shortest.
+    pub min: u16,
+    /// Longest.
+    pub max: u16,
+    /// `!` given.
+    pub invert: bool,
+}
+
+/// Address types for `-m addrtype` (`enum xt_addrtype_t` bits).
+pub mod addrtype {
+    /// UNSPEC.
+    pub const UNSPEC: u16 = 1 << 0;
+    /// UNICAST.
+    pub const UNICAST: u16 = 1 << 1;
+    /// LOCAL.
+    pub const LOCAL: u16 = 1 << 2;
+    /// BROADCAST.
+    pub const BROADCAST: u16 = 1 << 3;
+    /// ANYCAST.
+    pub const ANYCAST: u16 = 1 << 4;
+    /// MULTICAST.
+    pub const MULTICAST: u16 = 1 << 5;
+    /// BLACKHOLE.
+    pub const BLACKHOLE: u16 = 1 << 6;
+    /// UNREACHABLE.
+    pub const UNREACHABLE: u16 = 1 << 7;
+    /// PROHIBIT.
+    pub const PROHIBIT: u16 = 1 << 8;
+    /// THROW.
+    pub const THROW: u16 = 1 << 9;
+    /// NAT.
+    pub const NAT: u16 = 1 << 10;
+    /// XRESOLVE.
+    pub const XRESOLVE: u16 = 1 << 11;
+    /// Names in bit order, as iptables prints them.
+    pub const NAMES: [&str; 12] = [
+        "UNSPEC",
+        "UNICAST",
+        "LOCAL",
+        "BROADCAST",
+        "ANYCAST",
+        "MULTICAST",
+        "BLACKHOLE",
+        "UNREACHABLE",
+        "PROHIBIT",
+        "THROW",
+        "NAT",
+        "XRESOLVE",
+    ];
+}
+
+/// `-m addrtype`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct AddrTypeMatch {
+    /// `--src-type`: (bits, inverted); bits 0 when absent.
+    pub src: u16,
+    /// `!` before `--src-type`.
+    pub src_invert: bool,
+    /// `--dst-type` bits (0 when absent).
+    pub dst: u16,
+    /// `!` before `--dst-type`.
+    pub dst_invert: bool,
+    /// `--limit-iface-in`.
+    pub limit_iface_in: bool,
+    /// `--limit-iface-out`.
+    pub limit_iface_out: bool,
+}
+
+/// `-m ttl --ttl-eq|--ttl-lt|--ttl-gt n`, `! --ttl-eq n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum TtlOp {
+    /// `--ttl-eq`.
+    Eq = 0,
+    /// `! --ttl-eq`.
+    Ne = 1,
+    /// `--ttl-lt`.
+    Lt = 2,
+    /// `--ttl-gt`.
+    Gt = 3,
+}
+
+/// `-m ttl`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TtlMatch {
+    /// Comparison.
+    pub op: TtlOp,
+    /// Value.
+    pub value: u8,
+}
+
+/// One `-m` match (or the implicit one `-p tcp --dport` loads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Match<'a> {
+    /// `-m tcp`.
+    Tcp(TcpMatch),
+    /// `-m udp`.
+    Udp(UdpMatch),
+    /// `-m icmp`.
+    Icmp(IcmpMatch),
+    /// `-m multiport`.
+    Multiport(MultiportMatch),
+    /// `-m comment --comment text`.
+    Comment(&'a str),
+    /// `-m mark`.
+    Mark(MarkMatch),
+    /// `-m statistic`.
+    Statistic(StatisticMatch),
+    /// `-m limit`.
+    Limit(LimitMatch),
+    /// `-m iprange`.
+    IpRange(IpRangeMatch),
+    /// `-m length`.
+    Length(LengthMatch),
+    /// `-m addrtype`.
+    AddrType(AddrTypeMatch),
+    /// `-m ttl`.
+    Ttl(TtlMatch),
+}
+
+impl Match<'_> {
+    /// The match module's name, as `-m` takes it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Match::Tcp(_) => "tcp",
+            Match::Udp(_) => "udp",
+            Match::Icmp(_) => "icmp",
+            Match::Multiport(_) => "multiport",
+            Match::Comment(_) => "comment",
+            Match::Mark(_) => "mark",
+            Match::Statistic(_) => "statistic",
+            Match::Limit(_) => "limit",
+            Match::IpRange(_) => "iprange",
+            Match::Length(_) => "length",
+            Match::AddrType(_) => "addrtype",
+            Match::Ttl(_) => "ttl",
+        }
+    }
+}
+
+/// `REJECT --reject-with`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum RejectWith {
+    /// `icmp-net-unreachable` (ICMP type 3 code 0).
+    NetUnreachable = 0,
+    /// `icmp-host-unreachable` (code 1).
+    HostUnreachable = 1,
+    /// `icmp-port-unreachable` (code 3): the default.
+    PortUnreachable = 2,
+    /// `icmp-proto-unreachable` (code 2).
+    ProtoUnreachable = 3,
+    /// `icmp-net-prohibited` (code 9).
+    NetProhibited = 4,
+    /// `icmp-host-prohibited` (code 10).
+    HostProhibited = 5,
+    /// `tcp-reset`: a TCP RST.
+    TcpReset = 6,
+    /// `icmp-admin-prohibited` (code 13).
+    AdminProhibited = 7,
+}
+
+impl RejectWith {
+    /// All kinds, in numbering order.
+    pub const ALL: [RejectWith; 8] = [
+        RejectWith::NetUnreachable,
+        RejectWith::HostUnreachable,
+        RejectWith::PortUnreachable,
+        RejectWith::ProtoUnreachable,
+        RejectWith::NetProhibited,
+        RejectWith::HostProhibited,
+        RejectWith::TcpReset,
+        RejectWith::AdminProhibited,
+    ];
+
+    /// The kind numbered `n`.
+    pub fn from_u32(n: u32) -> Option<Self> {
+        Self::ALL.get(usize::try_from(n).ok()?).copied()
+    }
+
+    /// The name iptables prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            RejectWith::NetUnreachable => "icmp-net-unreachable",
+            RejectWith::HostUnreachable => "icmp-host-unreachable",
+            RejectWith::PortUnreachable => "icmp-port-unreachable",
+            RejectWith::ProtoUnreachable => "icmp-proto-unreachable",
+            RejectWith::NetProhibited => "icmp-net-prohibited",
+            RejectWith::HostProhibited => "icmp-host-prohibited",
+            RejectWith::TcpReset => "tcp-reset",
+            RejectWith::AdminProhibited => "icmp-admin-prohibited",
+        }
+    }
+
+    /// The ICMP destination-unreachable code sent, or `None` for a TCP reset.
+    pub fn icmp_code(self) -> Option<u8> {
+        match self {
+            RejectWith::NetUnreachable => Some(0),
+            RejectWith::HostUnreachable => Some(1),
+            RejectWith::ProtoUnreachable => Some(2),
+            RejectWith::PortUnreachable => Some(3),
+            RejectWith::NetProhibited => Some(9),
+            RejectWith::HostProhibited => Some(10),
+            RejectWith::AdminProhibited => Some(13),
+            RejectWith::TcpReset => None,
+        }
+    }
+}
+
+/// `LOG` target options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LogSpec<'a> {
+    /// Syslog level 0..=7 (default 4, warning).
+    pub level: u8,
+    /// `--log-tcp-sequence` (1), `--log-tcp-options` (2), `--log-ip-options` (4),
+    /// `--log-uid` (8), `--log-macdecode` (0x20): `NF_LOG_*` bits.
+    pub flags: u8,
+    /// `--log-prefix` (at most [`MAX_LOG_PREFIX`] bytes).
+    pub prefix: &'a str,
+}
+
+/// What a rule does when it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target<'a> {
+    /// No `-j`: the rule only counts.
+    None,
+    /// `-j ACCEPT`.
+    Accept,
+    /// `-j DROP`.
+    Drop,
+    /// `-j RETURN`.
+    Return,
+    /// `-j CHAIN`: run the user chain, then come back.
+    Jump(&'a str),
+    /// `-g CHAIN`: run the user chain and do not come back here.
+    Goto(&'a str),
+    /// `-j REJECT`.
+    Reject(RejectWith),
+    /// `-j LOG`: log and go on.
+    Log(LogSpec<'a>),
+    /// `-j MARK`: `skb->mark = (skb->mark & !mask) ^ value`, then go on (xt_MARK v2).
+    Mark {
+        /// Bits to XOR in.
+        value: u32,
+        /// Bits to clear first.
+        mask: u32,
+    },
+}
+
+/// One rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RuleSpec<'a> {
+    /// `-s`.
+    pub src: Ipv4Net,
+    /// `! -s`.
+    pub src_invert: bool,
+    /// `-d`.
+    pub dst: Ipv4Net,
+    /// `! -d`.
+    pub dst_invert: bool,
+    /// `-i`.
+    pub in_iface: Iface,
+    /// `! -i`.
+    pub in_invert: bool,
+    /// `-o`.
+    pub out_iface: Iface,
+    /// `! -o`.
+    pub out_invert: bool,
+    /// `-p` protocol number (0: all).
+    pub proto: u8,
+    /// `! -p`.
+    pub proto_invert: bool,
+    /// `-f` (`Some(true)`), `! -f` (`Some(false)`).
+    pub fragment: Option<bool>,
+    /// Matches in the order given.
+    pub matches: [Option<Match<'a>>; MAX_MATCHES],
+    /// What to do on a match.
+    pub target: Target<'a>,
+}
+
+impl Default for RuleSpec<'_> {
+    fn default() -> Self {
+        Self {
+            src: Ipv4Net::ANY,
+            src_invert: false,
+            dst: Ipv4Net::ANY,
+            dst_invert: false,
+            in_iface: Iface::default(),
+            in_invert: false,
+            out_iface: Iface::default(),
+            out_invert: false,
+            proto: 0,
+            proto_invert: false,
+            fragment: None,
+            matches: [None; MAX_MATCHES],
+            target: Target::None,
+        }
+    }
+}
+
+impl<'a> RuleSpec<'a> {
+    /// The matches, in order.
+    pub fn matches(&self) -> impl Iterator<Item = &Match<'a>> {
+        self.matches.iter().flatten()
+    }
+
+    /// Appends a match; `Err` when the rule already has [`MAX_MATCHES`].
+    pub fn push_match(&mut self, m: Match<'a>) -> Result<(), Match<'a>> {
+        match self.matches.iter_mut().find(|s| s.is_none()) {
+            Some(slot) => {
+                *slot = Some(m);
+                Ok(())
+            }
+            None => Err(m),
+        }
+    }
+}
+
+/// A builtin chain's policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Policy {
+    /// ACCEPT.
+    Accept = 0,
+    /// DROP.
+    Drop = 1,
+}
+
+impl Policy {
+    /// The name iptables prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::Accept => "ACCEPT",
+            Policy::Drop => "DROP",
+        }
+    }
+}
+
+/// Packet and byte counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Counters {
+    /// Packets.
+    pub packets: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+/// True when `name` is a valid user chain name: not empty, at most [`MAX_CHAIN_NAME`] bytes,
+/// not starting with `-` or `!`, no whitespace, and not a target name.
+pub fn valid_chain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_CHAIN_NAME
+        && !name.starts_with('-')
+        && !name.starts_with('!')
+        && !name.bytes().any(|b| b.is_ascii_whitespace())
+        && !matches!(name, "ACCEPT" | "DROP" | "RETURN" | "QUEUE")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_and_masks() {
+        let n = Ipv4Net::with_prefix(0x0a01_0203, 8).unwrap();
+        assert_eq!(n, Ipv4Net { addr: 0x0a00_0000, mask: 0xff00_0000 });
+        assert!(n.contains(0x0aff_ffff));
+        assert!(!n.contains(0x0b00_0000));
+        assert_eq!(n.prefix_len(), Some(8));
+        assert_eq!(Ipv4Net::ANY.prefix_len(), Some(0));
+        assert_eq!(Ipv4Net::with_prefix(1, 32).unwrap().prefix_len(), Some(32));
+        assert_eq!(Ipv4Net { addr: 0, mask: 0xff00_ff00 }.prefix_len(), None);
+        assert!(Ipv4Net::with_prefix(0, 33).is_none());
+    }
+
+    #[test]
+    fn interface_patterns() {
+        let eth = Iface::parse("eth+").unwrap();
+        assert!(eth.matches(b"eth0") && eth.matches(b"eth") && !eth.matches(b"et"));
+        let exact = Iface::parse("veth1").unwrap();
+        assert!(exact.matches(b"veth1") && !exact.matches(b"veth10"));
+        assert!(Iface::parse("0123456789abcdef").is_none());
+        assert!(Iface::parse("").is_none());
+        assert!(Iface::default().is_any());
+        assert!(Iface::parse("+").unwrap().matches(b"anything"));
+    }
+
+    #[test]
+    fn chain_names() {
+        assert!(valid_chain_name("KUBE-SVC-ABCDEFGHIJKLMNOP"));
+        assert!(!valid_chain_name(""));
+        assert!(!valid_chain_name("-x"));
+        assert!(!valid_chain_name("ACCEPT"));
+        assert!(!valid_chain_name("a b"));
+        assert!(!valid_chain_name("12345678901234567890123456789"));
+    }
+
+    #[test]
+    fn matches_keep_order_and_limit() {
+        let mut r = RuleSpec::default();
+        for i in 0..MAX_MATCHES {
+            r.push_match(Match::Ttl(TtlMatch { op: TtlOp::Eq, value: i as u8 })).unwrap();
+        }
+        assert!(r.push_match(Match::Comment("x")).is_err());
+        let values: [u8; MAX_MATCHES] = core::array::from_fn(|i| match r.matches[i] {
+            Some(Match::Ttl(t)) => t.value,
+            _ => 255,
+        });
+        assert_eq!(values, [0, 1, 2, 3, 4, 5, 6, 7]);
+    }
+}

@@ -1,0 +1,981 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The wire form of rules, chains and tables (see [`super::wire`] for the framing).
+//!
+//! A rule is a sequence of attributes (`R_*`). Each match and the target are one attribute
+//! whose payload starts with a `u32` kind followed by a fixed little layout, like the
+//! `xt_*_info` blobs of x_tables: simple to validate, and the same code encodes (rnfctl) and
+//! decodes (kernel, and rnfctl when listing). The encoding of a rule is canonical: two rules
+//! are the same rule exactly when their encodings are equal (what `-D`/`-C` by spec compare).
+//!
+//! A table travels as top-level `A_TABLE`, `A_GENERATION`, then repeated `A_CHAIN` and
+//! `A_RULE` attributes (repeated at the top level because one nest cannot exceed 64 KiB).
+
+use super::rule::{
+    AddrRange, AddrTypeMatch, Iface, IcmpMatch, IpRangeMatch, Ipv4Net, LengthMatch, LimitMatch,
+    LogSpec, MarkMatch, Match, MultiportKind, MultiportMatch, PortMatch, PortRange, RejectWith,
+    RuleSpec, StatisticMatch, TcpFlags, TcpMatch, Target, TtlMatch, TtlOp, UdpMatch,
+    MAX_CHAIN_NAME, MAX_COMMENT, MAX_LOG_PREFIX, MAX_MULTIPORT,
+};
+use super::wire::{Attr, AttrIter, Encoder, WireError};
+
+/// Rule attribute: source `[addr u32, mask u32]` (host order, native endian).
+pub const R_SRC: u16 = 1;
+/// Rule attribute: destination, as [`R_SRC`].
+pub const R_DST: u16 = 2;
+/// Rule attribute: `-i` pattern as typed (`eth+`), NUL-terminated.
+pub const R_IN: u16 = 3;
+/// Rule attribute: `-o` pattern.
+pub const R_OUT: u16 = 4;
+/// Rule attribute: u32 protocol number.
+pub const R_PROTO: u16 = 5;
+/// Rule attribute: u32 `RF_*` flags.
+pub const R_FLAGS: u16 = 6;
+/// Rule attribute: one match (repeated, in order): u32 `M_*` kind, then its layout.
+pub const R_MATCH: u16 = 7;
+/// Rule attribute: the target: u32 `T_*` kind, then its layout.
+pub const R_TARGET: u16 = 8;
+
+/// Flag: `! -s`.
+pub const RF_SRC_INV: u32 = 1 << 0;
+/// Flag: `! -d`.
+pub const RF_DST_INV: u32 = 1 << 1;
+/// Flag: `! -i`.
+pub const RF_IN_INV: u32 = 1 << 2;
+/// Flag: `! -o`.
+pub const RF_OUT_INV: u32 = 1 << 3;
+/// Flag: `! -p`.
+pub const RF_PROTO_INV: u32 = 1 << 4;
+/// Flag: `-f`.
+pub const RF_FRAG: u32 = 1 << 5;
+/// Flag: `! -f`.
+pub const RF_NOT_FRAG: u32 = 1 << 6;
+const RF_ALL: u32 = (1 << 7) - 1;
+
+/// Match kinds.
+pub const M_TCP: u32 = 1;
+/// Match kind udp.
+pub const M_UDP: u32 = 2;
+/// Match kind icmp.
+pub const M_ICMP: u32 = 3;
+/// Match kind multiport.
+pub const M_MULTIPORT: u32 = 4;
+/// Match kind comment.
+pub const M_COMMENT: u32 = 5;
+/// Match kind mark.
+pub const M_MARK: u32 = 6;
+/// Match kind statistic.
+pub const M_STATISTIC: u32 = 7;
+/// Match kind limit.
+pub const M_LIMIT: u32 = 8;
+/// Match kind iprange.
+pub const M_IPRANGE: u32 = 9;
+/// Match kind length.
+pub const M_LENGTH: u32 = 10;
+/// Match kind addrtype.
+pub const M_ADDRTYPE: u32 = 11;
+/// Match kind ttl.
+pub const M_TTL: u32 = 12;
+
+/// Target kinds.
+pub const T_NONE: u32 = 0;
+/// Target ACCEPT.
+pub const T_ACCEPT: u32 = 1;
+/// Target DROP.
+pub const T_DROP: u32 = 2;
+/// Target RETURN.
+pub const T_RETURN: u32 = 3;
+/// Target jump (chain name follows).
+pub const T_JUMP: u32 = 4;
+/// Target goto (chain name follows).
+pub const T_GOTO: u32 = 5;
+/// Target REJECT (u32 kind follows).
+pub const T_REJECT: u32 = 6;
+/// Target LOG (level u8, flags u8, prefix).
+pub const T_LOG: u32 = 7;
+/// Target MARK (value u32, mask u32).
+pub const T_MARK: u32 = 8;
+
+/// Top-level attribute: u32 table ([`super::rule::TableId`]).
+pub const A_TABLE: u16 = 5;
+/// Top-level attribute: u64 generation of the table (bumped by every change).
+pub const A_GENERATION: u16 = 6;
+/// Top-level attribute, repeated: one chain (`C_*` nest), in order.
+pub const A_CHAIN: u16 = 7;
+/// Top-level attribute, repeated: one rule (`E_*` nest), in order.
+pub const A_RULE: u16 = 8;
+/// Top-level attribute: u32 `TF_*` flags of a table replace.
+pub const A_TABLE_FLAGS: u16 = 9;
+
+/// Replace flag: take the counters in the message (`restore -c`); else they start at zero.
+pub const TF_SET_COUNTERS: u32 = 1 << 0;
+/// Replace flag: fail with EAGAIN unless the table's generation equals `A_GENERATION`.
+pub const TF_CHECK_GENERATION: u32 = 1 << 1;
+
+/// Chain attribute: name.
+pub const C_NAME: u16 = 1;
+/// Chain attribute: u32 policy (builtin chains only).
+pub const C_POLICY: u16 = 2;
+/// Chain attribute: u64 policy packets.
+pub const C_PACKETS: u16 = 3;
+/// Chain attribute: u64 policy bytes.
+pub const C_BYTES: u16 = 4;
+
+/// Rule entry attribute: u32 index of the rule's chain among the table's chains.
+pub const E_CHAIN: u16 = 1;
+/// Rule entry attribute: u64 packets.
+pub const E_PACKETS: u16 = 2;
+/// Rule entry attribute: u64 bytes.
+pub const E_BYTES: u16 = 3;
+/// Rule entry attribute: the rule (`R_*` nest).
+pub const E_SPEC: u16 = 4;
+
+/// Writes a fixed little layout into a stack buffer.
+struct Bytes {
+    buf: [u8; 96],
+    len: usize,
+}
+
+impl Bytes {
+    fn new(kind: u32) -> Self {
+        let mut b = Self { buf: [0; 96], len: 0 };
+        b.u32(kind);
+        b
+    }
+    fn put(&mut self, s: &[u8]) {
+        if let Some(dst) = self.buf.get_mut(self.len..self.len + s.len()) {
+            dst.copy_from_slice(s);
+            self.len += s.len();
+        }
+    }
+    fn u8(&mut self, v: u8) {
+        self.put(&[v]);
+    }
+    fn u16(&mut self, v: u16) {
+        self.put(&v.to_ne_bytes());
+    }
+    fn u32(&mut self, v: u32) {
+        self.put(&v.to_ne_bytes());
+    }
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// Reads a fixed layout, failing on short input.
+struct Reader<'a> {
+    data: &'a [u8],
+    ty: u16,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+        let (head, rest) = (self.data.get(..n), self.data.get(n..));
+        match (head, rest) {
+            (Some(h), Some(r)) => {
+                self.data = r;
+                Ok(h)
+            }
+            _ => Err(WireError::BadLength(self.ty)),
+        }
+    }
+    fn u8(&mut self) -> Result<u8, WireError> {
+        Ok(self.take(1)?[0])
+    }
+    fn bool(&mut self) -> Result<bool, WireError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(WireError::BadValue(self.ty)),
+        }
+    }
+    fn u16(&mut self) -> Result<u16, WireError> {
+        let b = self.take(2)?;
+        Ok(u16::from_ne_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Result<u32, WireError> {
+        let b = self.take(4)?;
+        Ok(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn rest_str(&mut self, max: usize) -> Result<&'a str, WireError> {
+        let s = core::mem::take(&mut self.data);
+        if s.len() > max {
+            return Err(WireError::BadLength(self.ty));
+        }
+        core::str::from_utf8(s).map_err(|_| WireError::BadValue(self.ty))
+    }
+    fn end(&self) -> Result<(), WireError> {
+        if self.data.is_empty() {
+            Ok(())
+        } else {
+            Err(WireError::BadLength(self.ty))
+        }
+    }
+}
+
+fn put_ports(b: &mut Bytes, p: Option<PortMatch>) {
+    match p {
+        None => {
+            b.u8(0);
+            b.u8(0);
+            b.u16(0);
+            b.u16(0);
+        }
+        Some(p) => {
+            b.u8(1);
+            b.u8(u8::from(p.invert));
+            b.u16(p.range.lo);
+            b.u16(p.range.hi);
+        }
+    }
+}
+
+fn get_ports(r: &mut Reader<'_>) -> Result<Option<PortMatch>, WireError> {
+    let present = r.bool()?;
+    let invert = r.bool()?;
+    let lo = r.u16()?;
+    let hi = r.u16()?;
+    if !present {
+        return Ok(None);
+    }
+    if lo > hi {
+        return Err(WireError::BadValue(r.ty));
+    }
+    Ok(Some(PortMatch { range: PortRange { lo, hi }, invert }))
+}
+
+fn put_range(b: &mut Bytes, r: Option<AddrRange>) {
+    let r2 = r.unwrap_or(AddrRange { lo: 0, hi: 0, invert: false });
+    b.u8(u8::from(r.is_some()));
+    b.u8(u8::from(r2.invert));
+    b.u32(r2.lo);
+    b.u32(r2.hi);
+}
+
+fn get_range(r: &mut Reader<'_>) -> Result<Option<AddrRange>, WireError> {
+    let present = r.bool()?;
+    let invert = r.bool()?;
+    let lo = r.u32()?;
+    let hi = r.u32()?;
+    Ok(if present { Some(AddrRange { lo, hi, invert }) } else { None })
+}
+
+/// Encodes one match as an [`R_MATCH`] attribute.
+fn put_match(enc: &mut Encoder<'_>, m: &Match<'_>) {
+    let b = match m {
+        Match::Tcp(t) => {
+            let mut b = Bytes::new(M_TCP);
+            put_ports(&mut b, t.sport);
+            put_ports(&mut b, t.dport);
+            let f = t.flags.unwrap_or(TcpFlags { mask: 0, comp: 0, invert: false });
+            b.u8(u8::from(t.flags.is_some()));
+            b.u8(u8::from(f.invert));
+            b.u8(f.mask);
+            b.u8(f.comp);
+            let (opt, inv) = t.option.unwrap_or((0, false));
+            b.u8(u8::from(t.option.is_some()));
+            b.u8(u8::from(inv));
+            b.u8(opt);
+            b
+        }
+        Match::Udp(u) => {
+            let mut b = Bytes::new(M_UDP);
+            put_ports(&mut b, u.sport);
+            put_ports(&mut b, u.dport);
+            b
+        }
+        Match::Icmp(i) => {
+            let mut b = Bytes::new(M_ICMP);
+            b.u8(i.icmp_type);
+            b.u8(i.code_min);
+            b.u8(i.code_max);
+            b.u8(u8::from(i.invert));
+            b
+        }
+        Match::Multiport(mp) => {
+            let mut b = Bytes::new(M_MULTIPORT);
+            b.u8(mp.kind as u8);
+            b.u8(mp.count);
+            b.u8(u8::from(mp.invert));
+            for p in mp.list() {
+                b.u16(p.lo);
+                b.u16(p.hi);
+            }
+            b
+        }
+        Match::Comment(c) => {
+            // Longer than the fixed buffer: written directly.
+            let mut tmp = [0u8; 4 + MAX_COMMENT];
+            let n = c.len().min(MAX_COMMENT);
+            tmp[..4].copy_from_slice(&M_COMMENT.to_ne_bytes());
+            tmp[4..4 + n].copy_from_slice(&c.as_bytes()[..n]);
+            enc.put_bytes(R_MATCH, &tmp[..4 + n]);
+            return;
+        }
+        Match::Mark(mk) => {
+            let mut b = Bytes::new(M_MARK);
+            b.u32(mk.value);
+            b.u32(mk.mask);
+            b.u8(u8::from(mk.invert));
+            b
+        }
+        Match::Statistic(s) => {
+            let mut b = Bytes::new(M_STATISTIC);
+            match *s {
+                StatisticMatch::Random { probability, invert } => {
+                    b.u8(0);
+                    b.u8(u8::from(invert));
+                    b.u32(probability);
+                    b.u32(0);
+                }
+                StatisticMatch::Nth { every, packet, invert } => {
+                    b.u8(1);
+                    b.u8(u8::from(invert));
+                    b.u32(every);
+                    b.u32(packet);
+                }
+            }
+            b
+        }
+        Match::Limit(l) => {
+            let mut b = Bytes::new(M_LIMIT);
+            b.u32(l.avg);
+            b.u32(l.burst);
+            b
+        }
+        Match::IpRange(ir) => {
+            let mut b = Bytes::new(M_IPRANGE);
+            put_range(&mut b, ir.src);
+            put_range(&mut b, ir.dst);
+            b
+        }
+        Match::Length(l) => {
+            let mut b = Bytes::new(M_LENGTH);
+            b.u16(l.min);
+            b.u16(l.max);
+            b.u8(u8::from(l.invert));
+            b
+        }
+        Match::AddrType(a) => {
+            let mut b = Bytes::new(M_ADDRTYPE);
+            b.u16(a.src);
+            b.u16(a.dst);
+            b.u8(u8::from(a.src_invert));
+            b.u8(u8::from(a.dst_invert));
+            b.u8(u8::from(a.limit_iface_in));
+            b.u8(u8::from(a.limit_iface_out));
+            b
+        }
+        Match::Ttl(t) => {
+            let mut b = Bytes::new(M_TTL);
+            b.u8(t.op as u8);
+            b.u8(t.value);
+            b
+        }
+    };
+    enc.put_bytes(R_MATCH, b.bytes());
+}
+
+fn get_match<'a>(a: &Attr<'a>) -> Result<Match<'a>, WireError> {
+    let mut r = Reader { data: a.payload, ty: a.ty };
+    let kind = r.u32()?;
+    let m = match kind {
+        M_TCP => {
+            let sport = get_ports(&mut r)?;
+            let dport = get_ports(&mut r)?;
+            let has_flags = r.bool()?;
+            let finv = r.bool()?;
+            let mask = r.u8()?;
+            let comp = r.u8()?;
+            let has_opt = r.bool()?;
+            let oinv = r.bool()?;
+            let opt = r.u8()?;
+            Match::Tcp(TcpMatch {
+                sport,
+                dport,
+                flags: if has_flags { Some(TcpFlags { mask, comp, invert: finv }) } else { None },
+                option: if has_opt { Some((opt, oinv)) } else { None },
+            })
+        }
+        M_UDP => Match::Udp(UdpMatch { sport: get_ports(&mut r)?, dport: get_ports(&mut r)? }),
+        M_ICMP => {
+            let icmp_type = r.u8()?;
+            let code_min = r.u8()?;
+            let code_max = r.u8()?;
+            let invert = r.bool()?;
+            if code_min > code_max {
+                return Err(WireError::BadValue(a.ty));
+            }
+            Match::Icmp(IcmpMatch { icmp_type, code_min, code_max, invert })
+        }
+        M_MULTIPORT => {
+            let kind = match r.u8()? {
+                0 => MultiportKind::Source,
+                1 => MultiportKind::Destination,
+                2 => MultiportKind::Either,
+                _ => return Err(WireError::BadValue(a.ty)),
+            };
+            let count = r.u8()?;
+            let invert = r.bool()?;
+            if count == 0 || usize::from(count) > MAX_MULTIPORT {
+                return Err(WireError::BadValue(a.ty));
+            }
+            let mut ports = [PortRange::default(); MAX_MULTIPORT];
+            for p in ports.iter_mut().take(usize::from(count)) {
+                let lo = r.u16()?;
+                let hi = r.u16()?;
+                if lo > hi {
+                    return Err(WireError::BadValue(a.ty));
+                }
+                *p = PortRange { lo, hi };
+            }
+            Match::Multiport(MultiportMatch { kind, ports, count, invert })
+        }
+        M_COMMENT => Match::Comment(r.rest_str(MAX_COMMENT)?),
+        M_MARK => {
+            let value = r.u32()?;
+            let mask = r.u32()?;
+            let invert = r.bool()?;
+            Match::Mark(MarkMatch { value, mask, invert })
+        }
+        M_STATISTIC => {
+            let mode = r.u8()?;
+            let invert = r.bool()?;
+            let x = r.u32()?;
+            let y = r.u32()?;
+            match mode {
+                0 => Match::Statistic(StatisticMatch::Random { probability: x, invert }),
+                1 if y <= x => Match::Statistic(StatisticMatch::Nth { every: x, packet: y, invert }),
+                _ => return Err(WireError::BadValue(a.ty)),
+            }
+        }
+        M_LIMIT => {
+            let avg = r.u32()?;
+            let burst = r.u32()?;
+            if avg == 0 || burst == 0 {
+                return Err(WireError::BadValue(a.ty));
+            }
+            Match::Limit(LimitMatch { avg, burst })
+        }
+        M_IPRANGE => {
+            let src = get_range(&mut r)?;
+            let dst = get_range(&mut r)?;
+            if src.is_none() && dst.is_none() {
+                return Err(WireError::BadValue(a.ty));
+            }
+            Match::IpRange(IpRangeMatch { src, dst })
+        }
+        M_LENGTH => {
+            let min = r.u16()?;
+            let max = r.u16()?;
+            let invert = r.bool()?;
+            if min > max {
+                return Err(WireError::BadValue(a.ty));
+            }
+            Match::Length(LengthMatch { min, max, invert })
+        }
+        M_ADDRTYPE => {
+            let src = r.u16()?;
+            let dst = r.u16()?;
+            Match::AddrType(AddrTypeMatch {
+                src,
+                dst,
+                src_invert: r.bool()?,
+                dst_invert: r.bool()?,
+                limit_iface_in: r.bool()?,
+                limit_iface_out: r.bool()?,
+            })
+        }
+        M_TTL => {
+            let op = match r.u8()? {
+                0 => TtlOp::Eq,
+                1 => TtlOp::Ne,
+                2 => TtlOp::Lt,
+                3 => TtlOp::Gt,
+                _ => return Err(WireError::BadValue(a.ty)),
+            };
+            Match::Ttl(TtlMatch { op, value: r.u8()? })
+        }
+        _ => return Err(WireError::BadValue(a.ty)),
+    };
+    r.end()?;
+    Ok(m)
+}
+
+fn put_target(enc: &mut Encoder<'_>, t: &Target<'_>) {
+    let b = match t {
+        Target::None => Bytes::new(T_NONE),
+        Target::Accept => Bytes::new(T_ACCEPT),
+        Target::Drop => Bytes::new(T_DROP),
+        Target::Return => Bytes::new(T_RETURN),
+        Target::Jump(c) | Target::Goto(c) => {
+            let mut b = Bytes::new(if matches!(t, Target::Jump(_)) { T_JUMP } else { T_GOTO });
+            b.put(&c.as_bytes()[..c.len().min(MAX_CHAIN_NAME)]);
+            b
+        }
+        Target::Reject(k) => {
+            let mut b = Bytes::new(T_REJECT);
+            b.u32(*k as u32);
+            b
+        }
+        Target::Log(l) => {
+            let mut b = Bytes::new(T_LOG);
+            b.u8(l.level);
+            b.u8(l.flags);
+            b.put(&l.prefix.as_bytes()[..l.prefix.len().min(MAX_LOG_PREFIX)]);
+            b
+        }
+        Target::Mark { value, mask } => {
+            let mut b = Bytes::new(T_MARK);
+            b.u32(*value);
+            b.u32(*mask);
+            b
+        }
+    };
+    enc.put_bytes(R_TARGET, b.bytes());
+}
+
+fn get_target<'a>(a: &Attr<'a>) -> Result<Target<'a>, WireError> {
+    let mut r = Reader { data: a.payload, ty: a.ty };
+    let t = match r.u32()? {
+        T_NONE => Target::None,
+        T_ACCEPT => Target::Accept,
+        T_DROP => Target::Drop,
+        T_RETURN => Target::Return,
+        k @ (T_JUMP | T_GOTO) => {
+            let name = r.rest_str(MAX_CHAIN_NAME)?;
+            if name.is_empty() {
+                return Err(WireError::BadValue(a.ty));
+            }
+            if k == T_JUMP {
+                Target::Jump(name)
+            } else {
+                Target::Goto(name)
+            }
+        }
+        T_REJECT => Target::Reject(RejectWith::from_u32(r.u32()?).ok_or(WireError::BadValue(a.ty))?),
+        T_LOG => {
+            let level = r.u8()?;
+            let flags = r.u8()?;
+            if level > 7 {
+                return Err(WireError::BadValue(a.ty));
+            }
+            Target::Log(LogSpec { level, flags, prefix: r.rest_str(MAX_LOG_PREFIX)? })
+        }
+        T_MARK => Target::Mark { value: r.u32()?, mask: r.u32()? },
+        _ => return Err(WireError::BadValue(a.ty)),
+    };
+    r.end()?;
+    Ok(t)
+}
+
+fn put_net(enc: &mut Encoder<'_>, ty: u16, n: &Ipv4Net) {
+    let mut b = [0u8; 8];
+    b[..4].copy_from_slice(&n.addr.to_ne_bytes());
+    b[4..].copy_from_slice(&n.mask.to_ne_bytes());
+    enc.put_bytes(ty, &b);
+}
+
+fn get_net(a: &Attr<'_>) -> Result<Ipv4Net, WireError> {
+    let mut r = Reader { data: a.payload, ty: a.ty };
+    let addr = r.u32()?;
+    let mask = r.u32()?;
+    r.end()?;
+    Ok(Ipv4Net { addr: addr & mask, mask })
+}
+
+fn put_iface(enc: &mut Encoder<'_>, ty: u16, i: &Iface) {
+    let mut b = [0u8; 17];
+    let base = i.base();
+    b[..base.len()].copy_from_slice(base);
+    let mut n = base.len();
+    if i.wildcard {
+        b[n] = b'+';
+        n += 1;
+    }
+    if let Ok(s) = core::str::from_utf8(&b[..n]) {
+        enc.put_str(ty, s);
+    }
+}
+
+/// Encodes a rule's attributes (the payload of an [`E_SPEC`] nest). Defaults are left out, so
+/// the encoding is canonical.
+pub fn encode_rule(enc: &mut Encoder<'_>, r: &RuleSpec<'_>) {
+    if r.src != Ipv4Net::ANY || r.src_invert {
+        put_net(enc, R_SRC, &r.src);
+    }
+    if r.dst != Ipv4Net::ANY || r.dst_invert {
+        put_net(enc, R_DST, &r.dst);
+    }
+    if !r.in_iface.is_any() {
+        put_iface(enc, R_IN, &r.in_iface);
+    }
+    if !r.out_iface.is_any() {
+        put_iface(enc, R_OUT, &r.out_iface);
+    }
+    if r.proto != 0 || r.proto_invert {
+        enc.put_u32(R_PROTO, u32::from(r.proto));
+    }
+    let mut flags = 0;
+    for (on, bit) in [
+        (r.src_invert, RF_SRC_INV),
+        (r.dst_invert, RF_DST_INV),
+        (r.in_invert, RF_IN_INV),
+        (r.out_invert, RF_OUT_INV),
+        (r.proto_invert, RF_PROTO_INV),
+        (r.fragment == Some(true), RF_FRAG),
+        (r.fragment == Some(false), RF_NOT_FRAG),
+    ] {
+        if on {
+            flags |= bit;
+        }
+    }
+    if flags != 0 {
+        enc.put_u32(R_FLAGS, flags);
+    }
+    for m in r.matches() {
+        put_match(enc, m);
+    }
+    put_target(enc, &r.target);
+}
+
+/// Decodes a rule from the payload of an [`E_SPEC`] nest, checking every field.
+pub fn decode_rule(payload: &[u8]) -> Result<RuleSpec<'_>, WireError> {
+    let mut r = RuleSpec::default();
+    let mut flags = 0;
+    let mut have_target = false;
+    for a in AttrIter::new(payload) {
+        let a = a?;
+        match a.ty {
+            R_SRC => r.src = get_net(&a)?,
+            R_DST => r.dst = get_net(&a)?,
+            R_IN => r.in_iface = Iface::parse(a.str()?).ok_or(WireError::BadValue(a.ty))?,
+            R_OUT => r.out_iface = Iface::parse(a.str()?).ok_or(WireError::BadValue(a.ty))?,
+            R_PROTO => r.proto = u8::try_from(a.u32()?).map_err(|_| WireError::BadValue(a.ty))?,
+            R_FLAGS => {
+                flags = a.u32()?;
+                if flags & !RF_ALL != 0 || (flags & RF_FRAG != 0 && flags & RF_NOT_FRAG != 0) {
+                    return Err(WireError::BadValue(a.ty));
+                }
+            }
+            R_MATCH => {
+                let m = get_match(&a)?;
+                r.push_match(m).map_err(|_| WireError::BadValue(a.ty))?;
+            }
+            R_TARGET => {
+                if have_target {
+                    return Err(WireError::BadValue(a.ty));
+                }
+                r.target = get_target(&a)?;
+                have_target = true;
+            }
+            other => return Err(WireError::BadValue(other)),
+        }
+    }
+    if !have_target {
+        return Err(WireError::Missing(R_TARGET));
+    }
+    r.src_invert = flags & RF_SRC_INV != 0;
+    r.dst_invert = flags & RF_DST_INV != 0;
+    r.in_invert = flags & RF_IN_INV != 0;
+    r.out_invert = flags & RF_OUT_INV != 0;
+    r.proto_invert = flags & RF_PROTO_INV != 0;
+    r.fragment = if flags & RF_FRAG != 0 {
+        Some(true)
+    } else if flags & RF_NOT_FRAG != 0 {
+        Some(false)
+    } else {
+        None
+    };
+    Ok(r)
+}
+
+/// A chain as the wire carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainWire<'a> {
+    /// Name.
+    pub name: &'a str,
+    /// Policy of a builtin chain; `None` for a user chain.
+    pub policy: Option<super::rule::Policy>,
+    /// Policy counters.
+    pub counters: super::rule::Counters,
+}
+
+/// Encodes one [`A_CHAIN`] attribute.
+pub fn encode_chain(enc: &mut Encoder<'_>, c: &ChainWire<'_>) {
+    let n = enc.begin_nest(A_CHAIN);
+    enc.put_str(C_NAME, c.name);
+    if let Some(p) = c.policy {
+        enc.put_u32(C_POLICY, p as u32);
+    }
+    enc.put_u64(C_PACKETS, c.counters.packets);
+    enc.put_u64(C_BYTES, c.counters.bytes);
+    enc.end_nest(n);
+}
+
+/// Decodes the payload of an [`A_CHAIN`] attribute.
+pub fn decode_chain<'a>(a: &Attr<'a>) -> Result<ChainWire<'a>, WireError> {
+    let mut c = ChainWire { name: "", policy: None, counters: Default::default() };
+    for x in a.nested() {
+        let x = x?;
+        match x.ty {
+            C_NAME => c.name = x.str()?,
+            C_POLICY => {
+                c.policy = Some(match x.u32()? {
+                    0 => super::rule::Policy::Accept,
+                    1 => super::rule::Policy::Drop,
+                    _ => return Err(WireError::BadValue(x.ty)),
+                })
+            }
+            C_PACKETS => c.counters.packets = x.u64()?,
+            C_BYTES => c.counters.bytes = x.u64()?,
+            other => return Err(WireError::BadValue(other)),
+        }
+    }
+    if c.name.is_empty() || c.name.len() > MAX_CHAIN_NAME {
+        return Err(WireError::BadValue(C_NAME));
+    }
+    Ok(c)
+}
+
+/// A rule entry as the wire carries it: its chain, counters and the rule's own encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleWire<'a> {
+    /// Index of the chain among the table's chains.
+    pub chain: u32,
+    /// Counters.
+    pub counters: super::rule::Counters,
+    /// The [`E_SPEC`] payload (decode with [`decode_rule`]).
+    pub spec: &'a [u8],
+}
+
+/// Encodes one [`A_RULE`] attribute whose spec is already encoded (`spec`).
+pub fn encode_rule_entry(enc: &mut Encoder<'_>, chain: u32, counters: super::rule::Counters, spec: &[u8]) {
+    let n = enc.begin_nest(A_RULE);
+    enc.put_u32(E_CHAIN, chain);
+    enc.put_u64(E_PACKETS, counters.packets);
+    enc.put_u64(E_BYTES, counters.bytes);
+    enc.put_bytes(E_SPEC | super::wire::NLA_F_NESTED, spec);
+    enc.end_nest(n);
+}
+
+/// Decodes the payload of an [`A_RULE`] attribute (the spec itself is decoded separately).
+pub fn decode_rule_entry<'a>(a: &Attr<'a>) -> Result<RuleWire<'a>, WireError> {
+    let mut chain = None;
+    let mut counters = super::rule::Counters::default();
+    let mut spec = None;
+    for x in a.nested() {
+        let x = x?;
+        match x.ty {
+            E_CHAIN => chain = Some(x.u32()?),
+            E_PACKETS => counters.packets = x.u64()?,
+            E_BYTES => counters.bytes = x.u64()?,
+            E_SPEC => spec = Some(x.payload),
+            other => return Err(WireError::BadValue(other)),
+        }
+    }
+    Ok(RuleWire {
+        chain: chain.ok_or(WireError::Missing(E_CHAIN))?,
+        counters,
+        spec: spec.ok_or(WireError::Missing(E_SPEC))?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::rule::*;
+    use super::*;
+
+    fn round_trip(r: &RuleSpec<'_>) {
+        let mut buf = [0u8; 1024];
+        let mut enc = Encoder::new(&mut buf);
+        encode_rule(&mut enc, r);
+        assert!(!enc.overflowed());
+        let n = enc.len();
+        let back = decode_rule(&buf[..n]).unwrap();
+        assert_eq!(&back, r);
+        // Canonical: encoding the decoded rule gives the same bytes.
+        let mut buf2 = [0u8; 1024];
+        let mut enc2 = Encoder::new(&mut buf2);
+        encode_rule(&mut enc2, &back);
+        let n2 = enc2.len();
+        assert_eq!(&buf[..n], &buf2[..n2]);
+    }
+
+    #[test]
+    fn every_match_and_target_round_trips() {
+        let mut r = RuleSpec {
+            src: Ipv4Net::with_prefix(0x0a00_0000, 8).unwrap(),
+            src_invert: true,
+            dst: Ipv4Net { addr: 0x0101_0001, mask: 0xffff_00ff },
+            in_iface: Iface::parse("veth+").unwrap(),
+            in_invert: true,
+            out_iface: Iface::parse("eth0").unwrap(),
+            proto: 6,
+            fragment: Some(false),
+            target: Target::Log(LogSpec { level: 6, flags: 3, prefix: "IN: " }),
+            ..Default::default()
+        };
+        let pm = |lo, hi, invert| Some(PortMatch { range: PortRange { lo, hi }, invert });
+        r.push_match(Match::Tcp(TcpMatch {
+            sport: pm(1024, 65535, false),
+            dport: pm(22, 22, true),
+            flags: Some(TcpFlags { mask: 0x17, comp: 0x02, invert: false }),
+            option: Some((2, true)),
+        }))
+        .unwrap();
+        let mut ports = [PortRange::default(); MAX_MULTIPORT];
+        ports[0] = PortRange { lo: 80, hi: 80 };
+        ports[1] = PortRange { lo: 8000, hi: 8080 };
+        r.push_match(Match::Multiport(MultiportMatch { kind: MultiportKind::Either, ports, count: 2, invert: true }))
+            .unwrap();
+        r.push_match(Match::Comment("allow \"ssh\" from lan")).unwrap();
+        r.push_match(Match::Mark(MarkMatch { value: 1, mask: 0xff, invert: true })).unwrap();
+        r.push_match(Match::Statistic(StatisticMatch::Nth { every: 2, packet: 1, invert: false })).unwrap();
+        r.push_match(Match::Limit(LimitMatch { avg: 3333, burst: 5 })).unwrap();
+        r.push_match(Match::IpRange(IpRangeMatch {
+            src: Some(AddrRange { lo: 1, hi: 9, invert: true }),
+            dst: None,
+        }))
+        .unwrap();
+        r.push_match(Match::Ttl(TtlMatch { op: TtlOp::Gt, value: 5 })).unwrap();
+        round_trip(&r);
+
+        let mut r2 = RuleSpec { proto: 17, target: Target::Goto("KUBE-SVC-X"), ..Default::default() };
+        r2.push_match(Match::Udp(UdpMatch { sport: None, dport: pm(53, 53, false) })).unwrap();
+        r2.push_match(Match::Length(LengthMatch { min: 0, max: 512, invert: false })).unwrap();
+        r2.push_match(Match::AddrType(AddrTypeMatch {
+            src: 0,
+            dst: addrtype::LOCAL,
+            dst_invert: true,
+            limit_iface_in: true,
+            ..Default::default()
+        }))
+        .unwrap();
+        r2.push_match(Match::Statistic(StatisticMatch::Random { probability: 0x4000_0000, invert: true }))
+            .unwrap();
+        round_trip(&r2);
+
+        let mut r3 = RuleSpec { proto: 1, fragment: Some(true), ..Default::default() };
+        r3.push_match(Match::Icmp(IcmpMatch { icmp_type: 3, code_min: 0, code_max: 255, invert: false }))
+            .unwrap();
+        for t in [
+            Target::None,
+            Target::Accept,
+            Target::Drop,
+            Target::Return,
+            Target::Jump("LOGDROP"),
+            Target::Reject(RejectWith::TcpReset),
+            Target::Mark { value: 0x10, mask: 0xffff_ffff },
+        ] {
+            r3.target = t;
+            round_trip(&r3);
+        }
+        round_trip(&RuleSpec::default());
+    }
+
+    #[test]
+    fn defaults_are_left_out() {
+        let mut buf = [0u8; 64];
+        let mut enc = Encoder::new(&mut buf);
+        encode_rule(&mut enc, &RuleSpec { target: Target::Accept, ..Default::default() });
+        // Only the target: 4 header + 4 kind.
+        assert_eq!(enc.len(), 8);
+    }
+
+    #[test]
+    fn bad_rules_are_rejected() {
+        let enc_one = |f: &dyn Fn(&mut Encoder<'_>)| -> ([u8; 128], usize) {
+            let mut buf = [0u8; 128];
+            let mut e = Encoder::new(&mut buf);
+            f(&mut e);
+            let n = e.len();
+            (buf, n)
+        };
+        // No target.
+        let (b, n) = enc_one(&|e| e.put_u32(R_PROTO, 6));
+        assert_eq!(decode_rule(&b[..n]), Err(WireError::Missing(R_TARGET)));
+        // Unknown target kind, unknown attribute, bad protocol, both -f and ! -f.
+        let (b, n) = enc_one(&|e| e.put_u32(R_TARGET, 99));
+        assert!(decode_rule(&b[..n]).is_err());
+        let (b, n) = enc_one(&|e| {
+            e.put_u32(R_TARGET, T_ACCEPT);
+            e.put_u32(40, 1);
+        });
+        assert!(decode_rule(&b[..n]).is_err());
+        let (b, n) = enc_one(&|e| {
+            e.put_u32(R_TARGET, T_ACCEPT);
+            e.put_u32(R_PROTO, 300);
+        });
+        assert!(decode_rule(&b[..n]).is_err());
+        let (b, n) = enc_one(&|e| {
+            e.put_u32(R_TARGET, T_ACCEPT);
+            e.put_u32(R_FLAGS, RF_FRAG | RF_NOT_FRAG);
+        });
+        assert!(decode_rule(&b[..n]).is_err());
+        // A truncated tcp match, a port range upside down, a log level of 9.
+        let (b, n) = enc_one(&|e| {
+            e.put_u32(R_TARGET, T_ACCEPT);
+            e.put_bytes(R_MATCH, &M_TCP.to_ne_bytes());
+        });
+        assert!(decode_rule(&b[..n]).is_err());
+        let (b, n) = enc_one(&|e| {
+            e.put_u32(R_TARGET, T_ACCEPT);
+            let mut m = [0u8; 10];
+            m[..4].copy_from_slice(&M_UDP.to_ne_bytes());
+            m[4] = 1;
+            m[6..8].copy_from_slice(&9u16.to_ne_bytes());
+            m[8..10].copy_from_slice(&1u16.to_ne_bytes());
+            let mut full = [0u8; 16];
+            full[..10].copy_from_slice(&m);
+            e.put_bytes(R_MATCH, &full);
+        });
+        assert!(decode_rule(&b[..n]).is_err());
+        let (b, n) = enc_one(&|e| e.put_bytes(R_TARGET, &[7, 0, 0, 0, 9, 0]));
+        assert!(decode_rule(&b[..n]).is_err());
+    }
+
+    #[test]
+    fn decoder_never_panics_on_random_bytes() {
+        let mut seed: u64 = 0x1234_5678_9abc_def1;
+        let mut buf = [0u8; 200];
+        for _ in 0..20_000 {
+            for b in buf.iter_mut() {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                *b = seed as u8;
+            }
+            // Make plausible headers more likely.
+            buf[0] = (seed % 40) as u8 + 4;
+            buf[1] = 0;
+            buf[2] = (seed >> 8) as u8 % 10;
+            buf[3] = 0;
+            buf[4] = (seed >> 16) as u8 % 14;
+            let n = (seed >> 24) as usize % buf.len();
+            let _ = decode_rule(&buf[..n]);
+        }
+    }
+
+    #[test]
+    fn chains_and_entries_round_trip() {
+        let mut buf = [0u8; 256];
+        let mut enc = Encoder::new(&mut buf);
+        let c = ChainWire {
+            name: "INPUT",
+            policy: Some(Policy::Drop),
+            counters: Counters { packets: 3, bytes: 400 },
+        };
+        encode_chain(&mut enc, &c);
+        encode_rule_entry(&mut enc, 2, Counters { packets: 1, bytes: 2 }, &[8, 0, 8, 0, 1, 0, 0, 0]);
+        let n = enc.len();
+        let mut it = AttrIter::new(&buf[..n]);
+        let a = it.next().unwrap().unwrap();
+        assert_eq!(a.ty, A_CHAIN);
+        assert_eq!(decode_chain(&a).unwrap(), c);
+        let e = it.next().unwrap().unwrap();
+        let w = decode_rule_entry(&e).unwrap();
+        assert_eq!(w.chain, 2);
+        assert_eq!(decode_rule(w.spec).unwrap().target, Target::Accept);
+    }
+}

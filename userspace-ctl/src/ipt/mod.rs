@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! iptables' language: the table model, the command-line parser, and the printers for
+//! `-S`, `iptables-save` and `-L`.
+//!
+//! The commands work on [`model::Table`]s through a [`Backend`]: rnfctl's backend talks to the
+//! kernel over netlink; tests use an in-memory one.
+
+pub mod model;
+
+use rnf_engine::rule::TableId;
+
+/// An error as iptables reports it: the message (without the program name prefix) and the
+/// exit status iptables uses for it (1: the kernel refused / other problem, 2: bad
+/// parameter, 4: resource problem such as a missing module).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IptError {
+    /// The text iptables prints.
+    pub message: String,
+    /// The exit status.
+    pub status: u8,
+}
+
+impl IptError {
+    /// A parameter problem (exit 2).
+    pub fn param(message: impl Into<String>) -> Self {
+        IptError { message: message.into(), status: 2 }
+    }
+
+    /// Any other problem (exit 1).
+    pub fn other(message: impl Into<String>) -> Self {
+        IptError { message: message.into(), status: 1 }
+    }
+}
+
+impl std::fmt::Display for IptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Where tables live: the kernel (netlink) or memory (tests).
+pub trait Backend {
+    /// Reads a table as it is now (builtin chains always present).
+    fn load(&mut self, table: TableId) -> Result<model::Table, IptError>;
+    /// Replaces a table atomically with `table`: all of it or nothing. Rules with a known `id`
+    /// keep their counters unless `set_counters` is true; new rules start at zero. Fails if
+    /// the table changed since it was loaded (the caller may reload and retry).
+    fn commit(&mut self, table: &model::Table) -> Result<(), IptError>;
+}
