@@ -24,7 +24,7 @@ step "traffic: 10 pings and one TCP exchange from the client to the server, thro
 nsx "$C" ping -c 10 -i 0.1 -W 2 10.0.2.2 | tail -2
 nsx "$S" socat -T5 TCP-LISTEN:8080,reuseaddr SYSTEM:'echo hello from the server' &
 sleep 0.5
-nsx "$C" socat -T5 - TCP:10.0.2.2:8080 </dev/null
+nsx "$C" socat -T5 -t5 - TCP:10.0.2.2:8080 </dev/null
 wait
 
 step "rnfctl status in the router's netns: forwarded traffic meets PREROUTING, FORWARD, POSTROUTING"

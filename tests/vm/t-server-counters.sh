@@ -22,7 +22,7 @@ expect_eq "server FORWARD packets" "$(point_packets "$S" FORWARD)" 0
 nsx "$S" rnfctl zero
 nsx "$S" socat -T5 TCP-LISTEN:8080,reuseaddr SYSTEM:'echo hello' &
 sleep 0.5
-got=$(nsx "$C" socat -T5 - TCP:10.0.2.2:8080 </dev/null)
+got=$(nsx "$C" socat -T5 -t5 - TCP:10.0.2.2:8080 </dev/null)
 wait
 expect_eq "TCP reply" "$got" "hello"
 expect_ge "server INPUT/filter packets after TCP" "$(hook_counter "$S" INPUT filter packets)" 4
