@@ -7,6 +7,7 @@ use crate::engine::hooks::NUM_HOOKS;
 use crate::engine::wire;
 use crate::ffi;
 use crate::netns::NetState;
+use crate::table;
 use core::ffi::c_int;
 use core::ffi::c_uint;
 use core::ffi::c_void;
@@ -32,6 +33,8 @@ unsafe extern "C" fn rnf_rust_genl_doit(cmd: u8, info: *mut GenlInfo, state: *mu
     let res = match cmd {
         wire::CMD_GET_STATUS => status(&req, ns),
         wire::CMD_ZERO_COUNTERS => zero(&req, ns),
+        wire::CMD_GET_TABLE => get_table(&req, ns),
+        wire::CMD_REPLACE_TABLE => replace_table(&req, ns),
         _ => Err(EOPNOTSUPP),
     };
     match res {
@@ -57,6 +60,18 @@ impl Request {
         // SAFETY: The shim returns the request's attribute area and its length; it lives as
         // long as the request, which outlives `self`.
         unsafe { core::slice::from_raw_parts(p.cast::<u8>(), len as usize) }
+    }
+
+    /// Turns a table error into the errno, with its message in the extended ack.
+    fn user_error(&self, e: table::UserError) -> Error {
+        match &e.detail {
+            Some(d) => {
+                // SAFETY: `info` is the live request; the message is NUL-terminated and copied.
+                unsafe { ffi::rnf_genl_set_err_copy(self.info, d.as_ptr()) };
+                e.err
+            }
+            None => self.error(e.msg, e.err),
+        }
     }
 
     /// Sets the extended ack message shown to the user.
@@ -133,4 +148,18 @@ fn zero(req: &Request, ns: &NetState) -> Result {
             Ok(())
         }
     }
+}
+
+fn get_table(req: &Request, ns: &NetState) -> Result {
+    let (tid, no_create) = table::get_request(req.payload()).map_err(|e| req.user_error(e))?;
+    let mut cfg = ns.config.lock();
+    table::touch(&mut cfg, tid, no_create).map_err(|e| req.user_error(e))?;
+    // The configuration lock is held while encoding, so the version cannot change between
+    // the sizing pass and the writing pass.
+    req.reply(wire::CMD_GET_TABLE, |enc| table::encode(enc, &ns.live, &cfg, tid))
+}
+
+fn replace_table(req: &Request, ns: &NetState) -> Result {
+    let mut cfg = ns.config.lock();
+    table::replace(&ns.live, &mut cfg, req.payload()).map_err(|e| req.user_error(e))
 }

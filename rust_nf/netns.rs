@@ -3,11 +3,15 @@
 //! Per network namespace state: created by the shim's pernet `init`, freed by its `exit`.
 
 use crate::engine::hooks::NUM_HOOKS;
+use crate::engine::rule::NUM_TABLES;
 use crate::ffi;
+use crate::table::{Live, TableConfig};
 use core::ffi::c_uint;
 use core::ffi::c_void;
 use core::ptr::NonNull;
+use kernel::new_mutex;
 use kernel::prelude::*;
+use kernel::sync::Mutex;
 
 /// Per-CPU packet and byte counters, one pair per index.
 ///
@@ -70,11 +74,26 @@ unsafe impl Send for PcpuCounters {}
 unsafe impl Sync for PcpuCounters {}
 
 /// What rust_nf keeps per network namespace.
+#[pin_data(PinnedDrop)]
 pub(crate) struct NetState {
     /// Packets and bytes seen per hook slot.
     pub(crate) counters: PcpuCounters,
     /// The namespace's cookie, reported to userspace to tell namespaces apart.
     pub(crate) cookie: u64,
+    /// The compiled tables the packet path reads (under RCU).
+    pub(crate) live: Live,
+    /// The tables' configuration; every change holds this lock.
+    #[pin]
+    pub(crate) config: Mutex<[TableConfig; NUM_TABLES]>,
+}
+
+#[pinned_drop]
+impl PinnedDrop for NetState {
+    fn drop(self: Pin<&mut Self>) {
+        // The shim frees the state only after the hooks are unregistered and a grace period
+        // passed, so no packet can be reading these versions.
+        self.live.clear();
+    }
 }
 
 impl NetState {
@@ -102,8 +121,16 @@ unsafe extern "C" fn rnf_rust_net_init(net: *mut ffi::Net) -> *mut c_void {
     };
     // SAFETY: `net` is the namespace being initialised (caller's guarantee).
     let cookie = unsafe { ffi::rnf_net_cookie(net) };
-    match KBox::new(NetState { counters, cookie }, GFP_KERNEL) {
-        Ok(b) => KBox::into_raw(b).cast(),
+    let init = pin_init!(NetState {
+        counters,
+        cookie,
+        live: Live::new(),
+        config <- new_mutex!([const { TableConfig::new() }; NUM_TABLES]),
+    });
+    match KBox::pin_init(init, GFP_KERNEL) {
+        // SAFETY: The state stays pinned: it is only ever used through the raw pointer and
+        // freed in `rnf_rust_net_exit` by rebuilding the pinned box.
+        Ok(b) => KBox::into_raw(unsafe { Pin::into_inner_unchecked(b) }).cast(),
         Err(_) => core::ptr::null_mut(),
     }
 }
@@ -116,6 +143,7 @@ unsafe extern "C" fn rnf_rust_net_init(net: *mut ffi::Net) -> *mut c_void {
 /// shim unregisters the hooks in `pre_exit`, and the core waits a grace period before `exit`).
 #[no_mangle]
 unsafe extern "C" fn rnf_rust_net_exit(p: *mut c_void) {
-    // SAFETY: `p` came from `KBox::into_raw` in `rnf_rust_net_init` and is freed only here.
-    drop(unsafe { KBox::from_raw(p.cast::<NetState>()) });
+    // SAFETY: `p` came from `KBox::into_raw` in `rnf_rust_net_init` and is freed only here;
+    // it was pinned there and is dropped in place here.
+    drop(unsafe { Pin::new_unchecked(KBox::from_raw(p.cast::<NetState>())) });
 }

@@ -12,10 +12,14 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/percpu.h>
+#include <linux/random.h>
 #include <linux/skbuff.h>
 #include <net/genetlink.h>
 #include <net/net_namespace.h>
+#include <net/netfilter/ipv4/nf_reject.h>
+#include <net/netfilter/nf_log.h>
 #include <net/netns/generic.h>
+#include <net/route.h>
 
 #include "rnf_shim.h"
 #include "rnf_wire.h"
@@ -48,7 +52,7 @@ static void *rnf_net_state(const struct net *net)
 		void *st = rnf_net_state(state->net);                               \
 		if (unlikely(!st))                                                  \
 			return NF_ACCEPT;                                           \
-		return rnf_rust_hook(st, (unsigned int)(uintptr_t)priv, skb);       \
+		return rnf_rust_hook(st, (unsigned int)(uintptr_t)priv, skb, state); \
 	}
 
 RNF_HOOKFN(raw)
@@ -195,6 +199,97 @@ unsigned int rnf_skb_len(const struct sk_buff *skb)
 	return skb->len;
 }
 
+/* ---- packet access for the packet path ------------------------------------------------- */
+
+/* Copies up to `max` bytes starting at the IPv4 header; returns how many were copied. */
+unsigned int rnf_skb_copy_network(const struct sk_buff *skb, u8 *buf, unsigned int max)
+{
+	int off = skb_network_offset(skb);
+	unsigned int n;
+
+	if (off < 0 || skb->len <= (unsigned int)off)
+		return 0;
+	n = min(max, skb->len - (unsigned int)off);
+	if (skb_copy_bits(skb, off, buf, n))
+		return 0;
+	return n;
+}
+
+/* The input and output device names (IFNAMSIZ bytes each, NUL-padded; empty when none). */
+void rnf_state_ifnames(const struct nf_hook_state *st, char *in, char *out)
+{
+	memset(in, 0, IFNAMSIZ);
+	memset(out, 0, IFNAMSIZ);
+	if (st->in)
+		strscpy(in, st->in->name, IFNAMSIZ);
+	if (st->out)
+		strscpy(out, st->out->name, IFNAMSIZ);
+}
+
+u32 rnf_skb_mark(const struct sk_buff *skb)
+{
+	return skb->mark;
+}
+
+void rnf_skb_set_mark(struct sk_buff *skb, u32 mark)
+{
+	skb->mark = mark;
+}
+
+u32 rnf_random_u32(void)
+{
+	return get_random_u32();
+}
+
+unsigned long rnf_jiffies(void)
+{
+	return jiffies;
+}
+
+unsigned int rnf_hz(void)
+{
+	return HZ;
+}
+
+/*
+ * The RTN_* type of `addr` as a bit (xt_addrtype's match_type): dev 0 = any device, 1 = the
+ * input device, 2 = the output device.
+ */
+u32 rnf_addr_type_bit(const struct nf_hook_state *st, __be32 addr, int dev)
+{
+	const struct net_device *d = dev == 1 ? st->in : dev == 2 ? st->out : NULL;
+	unsigned int type = inet_dev_addr_type(st->net, d, addr);
+
+	return type < 32 ? 1u << type : 0;
+}
+
+/* LOG: the kernel's syslog logger prints the same line as iptables' LOG target. */
+void rnf_log(const struct nf_hook_state *st, const struct sk_buff *skb, u8 level, u8 flags,
+	     const char *prefix)
+{
+	struct nf_loginfo li = {
+		.type = NF_LOG_TYPE_LOG,
+		.u = { .log = { .level = level, .logflags = flags } },
+	};
+
+	nf_log_packet(st->net, NFPROTO_IPV4, st->hook, skb, st->in, st->out, &li, "%s", prefix);
+}
+
+/* After MARK in mangle OUTPUT, like iptable_mangle: the route may depend on the mark. */
+int rnf_reroute(const struct nf_hook_state *st, struct sk_buff *skb)
+{
+	return ip_route_me_harder(st->net, st->sk, skb, RTN_UNSPEC);
+}
+
+/* REJECT: an ICMP destination unreachable with `code`, or a TCP reset when code < 0. */
+void rnf_reject(const struct nf_hook_state *st, struct sk_buff *skb, int code)
+{
+	if (code < 0)
+		nf_send_reset(st->net, st->sk, skb, st->hook);
+	else
+		nf_send_unreach(skb, code, st->hook);
+}
+
 u64 rnf_net_cookie(const struct net *net)
 {
 	return net->net_cookie;
@@ -223,6 +318,12 @@ void rnf_genl_set_err_msg(struct genl_info *info, const char *msg)
 {
 	if (info->extack)
 		info->extack->_msg = msg;
+}
+
+/* A message built at run time (copied into the ack's own buffer). */
+void rnf_genl_set_err_copy(struct genl_info *info, const char *msg)
+{
+	NL_SET_ERR_MSG_FMT(info->extack, "%s", msg);
 }
 
 /*
@@ -258,6 +359,46 @@ static const struct nla_policy rnf_zero_policy[RNF_A_MAX + 1] = {
 	[RNF_A_HOOK_SLOT] = NLA_POLICY_MAX(NLA_U32, RNF_NUM_HOOKS - 1),
 };
 
+static const struct nla_policy rnf_get_table_policy[RNF_A_MAX + 1] = {
+	[RNF_A_TABLE] = NLA_POLICY_MAX(NLA_U32, RNF_NUM_TABLES - 1),
+	[RNF_A_TABLE_FLAGS] = NLA_POLICY_MASK(NLA_U32, 0x4),
+};
+
+/* The shapes only; the Rust side decodes and checks every value again. */
+static const struct nla_policy rnf_rule_spec_policy[RNF_R_MAX + 1] = {
+	[RNF_R_SRC] = NLA_POLICY_EXACT_LEN(8),
+	[RNF_R_DST] = NLA_POLICY_EXACT_LEN(8),
+	[RNF_R_IN] = { .type = NLA_NUL_STRING, .len = IFNAMSIZ },
+	[RNF_R_OUT] = { .type = NLA_NUL_STRING, .len = IFNAMSIZ },
+	[RNF_R_PROTO] = NLA_POLICY_MAX(NLA_U32, 255),
+	[RNF_R_FLAGS] = { .type = NLA_U32 },
+	[RNF_R_MATCH] = NLA_POLICY_RANGE(NLA_BINARY, 4, 4 + RNF_MAX_COMMENT),
+	[RNF_R_TARGET] = NLA_POLICY_RANGE(NLA_BINARY, 4, 64),
+};
+
+static const struct nla_policy rnf_chain_policy[RNF_C_MAX + 1] = {
+	[RNF_C_NAME] = { .type = NLA_NUL_STRING, .len = RNF_MAX_CHAIN_NAME },
+	[RNF_C_POLICY] = NLA_POLICY_MAX(NLA_U32, 1),
+	[RNF_C_PACKETS] = { .type = NLA_U64 },
+	[RNF_C_BYTES] = { .type = NLA_U64 },
+};
+
+static const struct nla_policy rnf_rule_policy[RNF_E_MAX + 1] = {
+	[RNF_E_CHAIN] = { .type = NLA_U32 },
+	[RNF_E_PACKETS] = { .type = NLA_U64 },
+	[RNF_E_BYTES] = { .type = NLA_U64 },
+	[RNF_E_SPEC] = NLA_POLICY_NESTED(rnf_rule_spec_policy),
+	[RNF_E_ID] = { .type = NLA_U64 },
+};
+
+static const struct nla_policy rnf_replace_policy[RNF_A_MAX + 1] = {
+	[RNF_A_TABLE] = NLA_POLICY_MAX(NLA_U32, RNF_NUM_TABLES - 1),
+	[RNF_A_GENERATION] = { .type = NLA_U64 },
+	[RNF_A_CHAIN] = NLA_POLICY_NESTED(rnf_chain_policy),
+	[RNF_A_RULE] = NLA_POLICY_NESTED(rnf_rule_policy),
+	[RNF_A_TABLE_FLAGS] = NLA_POLICY_MASK(NLA_U32, 0x3),
+};
+
 static const struct genl_ops rnf_genl_ops[] = {
 	{
 		.cmd = RNF_CMD_GET_STATUS,
@@ -269,6 +410,21 @@ static const struct genl_ops rnf_genl_ops[] = {
 		.policy = rnf_zero_policy,
 		.maxattr = RNF_A_MAX,
 		/* CAP_NET_ADMIN in the user namespace that owns the caller's netns. */
+		.flags = GENL_UNS_ADMIN_PERM,
+	},
+	{
+		.cmd = RNF_CMD_GET_TABLE,
+		.doit = rnf_genl_doit,
+		.policy = rnf_get_table_policy,
+		.maxattr = RNF_A_MAX,
+		/* Like iptables: reading the rules needs CAP_NET_ADMIN too. */
+		.flags = GENL_UNS_ADMIN_PERM,
+	},
+	{
+		.cmd = RNF_CMD_REPLACE_TABLE,
+		.doit = rnf_genl_doit,
+		.policy = rnf_replace_policy,
+		.maxattr = RNF_A_MAX,
 		.flags = GENL_UNS_ADMIN_PERM,
 	},
 };

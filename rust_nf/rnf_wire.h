@@ -13,12 +13,49 @@
 
 #define RNF_CMD_GET_STATUS 1
 #define RNF_CMD_ZERO_COUNTERS 2
+#define RNF_CMD_GET_TABLE 3
+#define RNF_CMD_REPLACE_TABLE 4
 
 #define RNF_A_VERSION 1
 #define RNF_A_NETNS_COOKIE 2
 #define RNF_A_HOOKS 3
 #define RNF_A_HOOK_SLOT 4
-#define RNF_A_MAX 4
+#define RNF_A_TABLE 5
+#define RNF_A_GENERATION 6
+#define RNF_A_CHAIN 7
+#define RNF_A_RULE 8
+#define RNF_A_TABLE_FLAGS 9
+#define RNF_A_MAX 9
+
+/* inside RNF_A_CHAIN */
+#define RNF_C_NAME 1
+#define RNF_C_POLICY 2
+#define RNF_C_PACKETS 3
+#define RNF_C_BYTES 4
+#define RNF_C_MAX 4
+
+/* inside RNF_A_RULE */
+#define RNF_E_CHAIN 1
+#define RNF_E_PACKETS 2
+#define RNF_E_BYTES 3
+#define RNF_E_SPEC 4
+#define RNF_E_ID 5
+#define RNF_E_MAX 5
+
+/* inside RNF_E_SPEC */
+#define RNF_R_SRC 1
+#define RNF_R_DST 2
+#define RNF_R_IN 3
+#define RNF_R_OUT 4
+#define RNF_R_PROTO 5
+#define RNF_R_FLAGS 6
+#define RNF_R_MATCH 7
+#define RNF_R_TARGET 8
+#define RNF_R_MAX 8
+
+#define RNF_NUM_TABLES 5
+#define RNF_MAX_CHAIN_NAME 28
+#define RNF_MAX_COMMENT 255
 
 #define RNF_NUM_HOOKS 21
 

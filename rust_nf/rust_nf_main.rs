@@ -14,19 +14,27 @@ use kernel::prelude::*;
 #[allow(dead_code, unreachable_pub)]
 mod engine {
     pub mod checksum;
+    pub mod compile;
+    pub mod eval;
     pub mod hooks;
     pub mod packet;
+    pub mod rule;
+    pub mod rulewire;
     pub mod wire;
 }
 
 mod ffi;
 mod genl;
 mod netns;
+mod ruleset;
+mod table;
 
 use core::ffi::c_int;
 use core::ffi::c_uint;
 use core::ffi::c_void;
+use engine::hooks::Stage;
 use engine::hooks::HOOKS;
+use engine::rule::TableId;
 
 module! {
     type: RustNf,
@@ -96,11 +104,30 @@ unsafe extern "C" fn rnf_rust_hook(
     state: *mut c_void,
     slot: c_uint,
     skb: *mut kernel::bindings::sk_buff,
+    st: *const ffi::HookState,
 ) -> c_uint {
     // SAFETY: The caller guarantees `state` came from `rnf_rust_net_init` and is alive.
     let ns = unsafe { netns::NetState::from_ptr(state) };
     // SAFETY: `skb` is the packet the hook was called for, valid for the whole call.
     let len = unsafe { ffi::rnf_skb_len(skb) };
     ns.counters.add(slot, u64::from(len));
-    kernel::bindings::NF_ACCEPT
+    let Some(spec) = HOOKS.get(slot as usize) else {
+        return kernel::bindings::NF_ACCEPT;
+    };
+    // Conntrack and NAT come with their own stages; the tables run here.
+    let table = match spec.stage {
+        Stage::Raw => TableId::Raw,
+        Stage::Mangle => TableId::Mangle,
+        Stage::Filter => TableId::Filter,
+        Stage::Security => TableId::Security,
+        _ => return kernel::bindings::NF_ACCEPT,
+    };
+    // Netfilter calls hooks inside an RCU read-side critical section; the guard documents it
+    // (and keeps lockdep informed) at no cost.
+    let _rcu = kernel::sync::rcu::read_lock();
+    match ns.live.get(table) {
+        // SAFETY: `skb` and `st` belong to this hook invocation.
+        Some(v) => unsafe { v.run(spec.point, skb, st) },
+        None => kernel::bindings::NF_ACCEPT,
+    }
 }

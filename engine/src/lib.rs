@@ -13,6 +13,8 @@
 #![forbid(unsafe_code)]
 
 pub mod checksum;
+pub mod compile;
+pub mod eval;
 pub mod hooks;
 pub mod packet;
 pub mod rule;

@@ -111,24 +111,30 @@ pub const A_TABLE_FLAGS: u16 = 9;
 pub const TF_SET_COUNTERS: u32 = 1 << 0;
 /// Replace flag: fail with EAGAIN unless the table's generation equals `A_GENERATION`.
 pub const TF_CHECK_GENERATION: u32 = 1 << 1;
+/// Get flag: fail with ENOENT when the table was never read or written (so that
+/// `iptables-save` lists only tables that exist, without creating them).
+pub const TF_NO_CREATE: u32 = 1 << 2;
 
 /// Chain attribute: name.
 pub const C_NAME: u16 = 1;
 /// Chain attribute: u32 policy (builtin chains only).
 pub const C_POLICY: u16 = 2;
-/// Chain attribute: u64 policy packets.
+/// Chain attribute: u64 policy packets (absent: keep the builtin chain's counters).
 pub const C_PACKETS: u16 = 3;
 /// Chain attribute: u64 policy bytes.
 pub const C_BYTES: u16 = 4;
 
 /// Rule entry attribute: u32 index of the rule's chain among the table's chains.
 pub const E_CHAIN: u16 = 1;
-/// Rule entry attribute: u64 packets.
+/// Rule entry attribute: u64 packets (with [`E_BYTES`]: set the counters to these; absent:
+/// carry the counters of the rule with the same [`E_ID`] over, or start at zero).
 pub const E_PACKETS: u16 = 2;
 /// Rule entry attribute: u64 bytes.
 pub const E_BYTES: u16 = 3;
 /// Rule entry attribute: the rule (`R_*` nest).
 pub const E_SPEC: u16 = 4;
+/// Rule entry attribute: u64 id the kernel gave the rule (absent or 0 for a new rule).
+pub const E_ID: u16 = 5;
 
 /// Writes a fixed little layout into a stack buffer.
 struct Bytes {
@@ -697,8 +703,8 @@ pub struct ChainWire<'a> {
     pub name: &'a str,
     /// Policy of a builtin chain; `None` for a user chain.
     pub policy: Option<super::rule::Policy>,
-    /// Policy counters.
-    pub counters: super::rule::Counters,
+    /// Policy counters, when the message sets them.
+    pub counters: Option<super::rule::Counters>,
 }
 
 /// Encodes one [`A_CHAIN`] attribute.
@@ -708,14 +714,17 @@ pub fn encode_chain(enc: &mut Encoder<'_>, c: &ChainWire<'_>) {
     if let Some(p) = c.policy {
         enc.put_u32(C_POLICY, p as u32);
     }
-    enc.put_u64(C_PACKETS, c.counters.packets);
-    enc.put_u64(C_BYTES, c.counters.bytes);
+    if let Some(k) = c.counters {
+        enc.put_u64(C_PACKETS, k.packets);
+        enc.put_u64(C_BYTES, k.bytes);
+    }
     enc.end_nest(n);
 }
 
 /// Decodes the payload of an [`A_CHAIN`] attribute.
 pub fn decode_chain<'a>(a: &Attr<'a>) -> Result<ChainWire<'a>, WireError> {
-    let mut c = ChainWire { name: "", policy: None, counters: Default::default() };
+    let mut c = ChainWire { name: "", policy: None, counters: None };
+    let (mut packets, mut bytes) = (None, None);
     for x in a.nested() {
         let x = x?;
         match x.ty {
@@ -727,11 +736,16 @@ pub fn decode_chain<'a>(a: &Attr<'a>) -> Result<ChainWire<'a>, WireError> {
                     _ => return Err(WireError::BadValue(x.ty)),
                 })
             }
-            C_PACKETS => c.counters.packets = x.u64()?,
-            C_BYTES => c.counters.bytes = x.u64()?,
+            C_PACKETS => packets = Some(x.u64()?),
+            C_BYTES => bytes = Some(x.u64()?),
             other => return Err(WireError::BadValue(other)),
         }
     }
+    c.counters = match (packets, bytes) {
+        (Some(packets), Some(bytes)) => Some(super::rule::Counters { packets, bytes }),
+        (None, None) => None,
+        _ => return Err(WireError::Missing(C_BYTES)),
+    };
     if c.name.is_empty() || c.name.len() > MAX_CHAIN_NAME {
         return Err(WireError::BadValue(C_NAME));
     }
@@ -743,39 +757,54 @@ pub fn decode_chain<'a>(a: &Attr<'a>) -> Result<ChainWire<'a>, WireError> {
 pub struct RuleWire<'a> {
     /// Index of the chain among the table's chains.
     pub chain: u32,
-    /// Counters.
-    pub counters: super::rule::Counters,
+    /// The kernel's id of the rule (0: new).
+    pub id: u64,
+    /// Counters, when the message sets them.
+    pub counters: Option<super::rule::Counters>,
     /// The [`E_SPEC`] payload (decode with [`decode_rule`]).
     pub spec: &'a [u8],
 }
 
-/// Encodes one [`A_RULE`] attribute whose spec is already encoded (`spec`).
-pub fn encode_rule_entry(enc: &mut Encoder<'_>, chain: u32, counters: super::rule::Counters, spec: &[u8]) {
+/// Encodes one [`A_RULE`] attribute whose spec is already encoded.
+pub fn encode_rule_entry(enc: &mut Encoder<'_>, r: &RuleWire<'_>) {
     let n = enc.begin_nest(A_RULE);
-    enc.put_u32(E_CHAIN, chain);
-    enc.put_u64(E_PACKETS, counters.packets);
-    enc.put_u64(E_BYTES, counters.bytes);
-    enc.put_bytes(E_SPEC | super::wire::NLA_F_NESTED, spec);
+    enc.put_u32(E_CHAIN, r.chain);
+    if r.id != 0 {
+        enc.put_u64(E_ID, r.id);
+    }
+    if let Some(c) = r.counters {
+        enc.put_u64(E_PACKETS, c.packets);
+        enc.put_u64(E_BYTES, c.bytes);
+    }
+    enc.put_bytes(E_SPEC | super::wire::NLA_F_NESTED, r.spec);
     enc.end_nest(n);
 }
 
 /// Decodes the payload of an [`A_RULE`] attribute (the spec itself is decoded separately).
 pub fn decode_rule_entry<'a>(a: &Attr<'a>) -> Result<RuleWire<'a>, WireError> {
     let mut chain = None;
-    let mut counters = super::rule::Counters::default();
+    let (mut packets, mut bytes) = (None, None);
     let mut spec = None;
+    let mut id = 0;
     for x in a.nested() {
         let x = x?;
         match x.ty {
             E_CHAIN => chain = Some(x.u32()?),
-            E_PACKETS => counters.packets = x.u64()?,
-            E_BYTES => counters.bytes = x.u64()?,
+            E_PACKETS => packets = Some(x.u64()?),
+            E_BYTES => bytes = Some(x.u64()?),
             E_SPEC => spec = Some(x.payload),
+            E_ID => id = x.u64()?,
             other => return Err(WireError::BadValue(other)),
         }
     }
+    let counters = match (packets, bytes) {
+        (Some(packets), Some(bytes)) => Some(super::rule::Counters { packets, bytes }),
+        (None, None) => None,
+        _ => return Err(WireError::Missing(E_BYTES)),
+    };
     Ok(RuleWire {
         chain: chain.ok_or(WireError::Missing(E_CHAIN))?,
+        id,
         counters,
         spec: spec.ok_or(WireError::Missing(E_SPEC))?,
     })
@@ -964,10 +993,12 @@ mod tests {
         let c = ChainWire {
             name: "INPUT",
             policy: Some(Policy::Drop),
-            counters: Counters { packets: 3, bytes: 400 },
+            counters: Some(Counters { packets: 3, bytes: 400 }),
         };
         encode_chain(&mut enc, &c);
-        encode_rule_entry(&mut enc, 2, Counters { packets: 1, bytes: 2 }, &[8, 0, 8, 0, 1, 0, 0, 0]);
+        let spec = [8, 0, 8, 0, 1, 0, 0, 0];
+        let rw = RuleWire { chain: 2, id: 7, counters: Some(Counters { packets: 1, bytes: 2 }), spec: &spec };
+        encode_rule_entry(&mut enc, &rw);
         let n = enc.len();
         let mut it = AttrIter::new(&buf[..n]);
         let a = it.next().unwrap().unwrap();
@@ -975,7 +1006,7 @@ mod tests {
         assert_eq!(decode_chain(&a).unwrap(), c);
         let e = it.next().unwrap().unwrap();
         let w = decode_rule_entry(&e).unwrap();
-        assert_eq!(w.chain, 2);
+        assert_eq!(w, rw);
         assert_eq!(decode_rule(w.spec).unwrap().target, Target::Accept);
     }
 }

@@ -20,6 +20,11 @@ pub const FAMILY_VERSION: u8 = 1;
 pub const CMD_GET_STATUS: u8 = 1;
 /// Command: zero the hook counters, or one hook's with [`A_HOOK_SLOT`] (needs CAP_NET_ADMIN).
 pub const CMD_ZERO_COUNTERS: u8 = 2;
+/// Command: read one table (`A_TABLE`): its generation, chains and rules with counters and
+/// ids (needs CAP_NET_ADMIN, as reading iptables rules does).
+pub const CMD_GET_TABLE: u8 = 3;
+/// Command: replace one table atomically (needs CAP_NET_ADMIN).
+pub const CMD_REPLACE_TABLE: u8 = 4;
 
 /// Top-level attribute: module version string.
 pub const A_VERSION: u16 = 1;
@@ -29,8 +34,9 @@ pub const A_NETNS_COOKIE: u16 = 2;
 pub const A_HOOKS: u16 = 3;
 /// Top-level attribute: u32 hook slot (index into [`super::hooks::HOOKS`]).
 pub const A_HOOK_SLOT: u16 = 4;
-/// Highest top-level attribute number.
-pub const A_MAX: u16 = 4;
+/// Highest top-level attribute number (the table attributes live in
+/// [`super::rulewire`]: `A_TABLE` 5 .. `A_TABLE_FLAGS` 9).
+pub const A_MAX: u16 = 9;
 
 /// Inside [`A_HOOKS`]: one hook, a nest of `HA_*` attributes.
 pub const A_HOOKS_ENTRY: u16 = 1;
@@ -176,6 +182,17 @@ pub enum WireError {
     Missing(u16),
     /// A value is out of range.
     BadValue(u16),
+}
+
+impl core::fmt::Display for WireError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            WireError::Truncated => write!(f, "attribute runs past the end of the message"),
+            WireError::BadLength(t) => write!(f, "attribute {t} has a bad length"),
+            WireError::Missing(t) => write!(f, "attribute {t} is missing"),
+            WireError::BadValue(t) => write!(f, "attribute {t} has a bad value"),
+        }
+    }
 }
 
 /// One attribute: type (flags stripped) and payload.

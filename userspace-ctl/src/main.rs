@@ -2,6 +2,7 @@
 
 //! rnfctl: configures and inspects rust_nf over generic netlink.
 
+mod backend;
 mod ipt;
 mod netlink;
 mod status;

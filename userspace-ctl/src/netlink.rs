@@ -164,7 +164,10 @@ impl Client {
     {
         let mut out = Vec::new();
         loop {
-            let mut buf = vec![0u8; 65536];
+            // Peek at the size first: a table can be far larger than any fixed buffer.
+            let mut probe = [0u8; 16];
+            let size = self.socket.recv(&mut &mut probe[..], libc::MSG_PEEK | libc::MSG_TRUNC)?;
+            let mut buf = vec![0u8; size.max(16)];
             let n = self.socket.recv(&mut &mut buf[..], 0)?;
             let mut off = 0;
             while off < n {
@@ -216,9 +219,36 @@ impl Client {
             .ok_or(Error::NotLoaded)
     }
 
+    /// Makes room for requests of `bytes` (a whole table): raises the socket's send buffer,
+    /// forcibly where we have CAP_NET_ADMIN (which changing a table needs anyway).
+    pub fn reserve_send(&mut self, bytes: usize) {
+        use std::os::fd::AsRawFd;
+        let want = libc::c_int::try_from(bytes.saturating_mul(2).saturating_add(65536)).unwrap_or(libc::c_int::MAX);
+        let fd = self.socket.as_raw_fd();
+        for opt in [libc::SO_SNDBUFFORCE, libc::SO_SNDBUF] {
+            // SAFETY: `fd` is our open socket; the option value is a c_int that outlives the
+            // call, and its size is passed.
+            let rc = unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    opt,
+                    (&want as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if rc == 0 {
+                return;
+            }
+        }
+    }
+
     /// Sends one command with an attribute payload; returns the attribute payloads of the
     /// replies (empty for a command that only acks).
     pub fn request(&mut self, cmd: u8, attrs: Vec<u8>) -> Result<Vec<Vec<u8>>, Error> {
+        if attrs.len() > 100_000 {
+            self.reserve_send(attrs.len());
+        }
         let mut msg = GenlMessage::from_payload(RnfMessage { cmd, attrs });
         msg.set_resolved_family_id(self.family_id);
         msg.finalize();

@@ -1,0 +1,346 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Tables: what the user configured (the source of truth, under the netns mutex) and the
+//! compiled version the packet path reads under RCU.
+//!
+//! A change never edits what packets are reading: `replace` builds a complete new
+//! [`Version`], publishes it with one pointer swap, waits for a grace period, carries the
+//! counters of surviving rules over, and only then frees the old version.
+
+use crate::engine::rule::{Counters, Policy, TableId, NUM_TABLES};
+use crate::engine::rulewire;
+use crate::engine::wire::{AttrIter, Encoder};
+use crate::ruleset::{CompileMessage, Version};
+use core::sync::atomic::{AtomicPtr, Ordering};
+use kernel::prelude::*;
+
+/// A chain as configured.
+pub(crate) struct ChainInfo {
+    name: [u8; 28],
+    name_len: u8,
+    /// Policy of a builtin chain.
+    pub(crate) policy: Option<Policy>,
+}
+
+impl ChainInfo {
+    fn new(name: &str, policy: Option<Policy>) -> Result<Self> {
+        let mut n = [0u8; 28];
+        n.get_mut(..name.len()).ok_or(EINVAL)?.copy_from_slice(name.as_bytes());
+        Ok(Self { name: n, name_len: name.len() as u8, policy })
+    }
+
+    /// The chain's name.
+    pub(crate) fn name(&self) -> &str {
+        core::str::from_utf8(self.name.get(..usize::from(self.name_len)).unwrap_or(&[])).unwrap_or("")
+    }
+}
+
+/// A rule as configured: its chain, id and where its encoding sits in `specs`.
+struct RuleInfo {
+    chain: u32,
+    id: u64,
+    start: u32,
+    len: u32,
+}
+
+/// One table's configuration.
+pub(crate) struct TableConfig {
+    /// Bumped by every replace; a replace may require the generation it read.
+    generation: u64,
+    /// Next rule id to hand out.
+    next_id: u64,
+    /// The table exists (was read or written once), as iptables-save lists it.
+    present: bool,
+    chains: KVVec<ChainInfo>,
+    rules: KVVec<RuleInfo>,
+    /// The rules' encodings, back to back.
+    specs: KVVec<u8>,
+    /// Counts carried over from earlier versions: rules first, then chains.
+    base: KVVec<Counters>,
+}
+
+impl TableConfig {
+    pub(crate) const fn new() -> Self {
+        Self {
+            generation: 0,
+            next_id: 1,
+            present: false,
+            chains: KVVec::new(),
+            rules: KVVec::new(),
+            specs: KVVec::new(),
+            base: KVVec::new(),
+        }
+    }
+
+    fn spec(&self, r: &RuleInfo) -> &[u8] {
+        let start = r.start as usize;
+        self.specs.get(start..start + r.len as usize).unwrap_or(&[])
+    }
+}
+
+/// The published versions, readable from the packet path.
+pub(crate) struct Live {
+    ptrs: [AtomicPtr<Version>; NUM_TABLES],
+}
+
+impl Live {
+    /// No version published.
+    pub(crate) const fn new() -> Self {
+        Self { ptrs: [const { AtomicPtr::new(core::ptr::null_mut()) }; NUM_TABLES] }
+    }
+
+    /// The version of `table` the packet path should use.
+    ///
+    /// The caller must be in an RCU read-side critical section (netfilter hooks are) and not
+    /// keep the reference past it: versions are freed after a grace period once replaced.
+    pub(crate) fn get(&self, table: TableId) -> Option<&Version> {
+        let p = self.ptrs.get(table as usize)?.load(Ordering::Acquire);
+        // SAFETY: A non-null pointer was published by `replace` from `KBox::into_raw` and is
+        // freed only after it was swapped out and a grace period passed; the caller is inside
+        // an RCU read-side critical section that began before any such grace period ended.
+        unsafe { p.as_ref() }
+    }
+
+    /// The current version, for the configuration side (which holds the netns mutex, so it
+    /// cannot be freed meanwhile).
+    fn current(&self, table: TableId) -> Option<&Version> {
+        self.get(table)
+    }
+
+    fn swap(&self, table: TableId, new: Option<KBox<Version>>) -> Option<KBox<Version>> {
+        let newp = new.map_or(core::ptr::null_mut(), KBox::into_raw);
+        let old = self.ptrs.get(table as usize)?.swap(newp, Ordering::AcqRel);
+        // SAFETY: Every pointer stored here came from `KBox::into_raw`; swapping it out gives
+        // its ownership back to us (the caller frees it only after a grace period).
+        (!old.is_null()).then(|| unsafe { KBox::from_raw(old) })
+    }
+
+    /// Frees every version (netns exit: hooks are gone and a grace period has passed).
+    pub(crate) fn clear(&self) {
+        for t in TableId::ALL {
+            drop(self.swap(t, None));
+        }
+    }
+}
+
+/// An error for the user: errno and an extended ack message.
+pub(crate) struct UserError {
+    /// The errno.
+    pub(crate) err: Error,
+    /// The message.
+    pub(crate) msg: &'static CStr,
+    /// A message formatted at run time (the compiler's, naming chain and rule), preferred.
+    pub(crate) detail: Option<CompileMessage>,
+}
+
+fn uerr(err: Error, msg: &'static CStr) -> UserError {
+    UserError { err, msg, detail: None }
+}
+
+impl UserError {
+    /// Out of memory.
+    pub(crate) fn nomem() -> Self {
+        uerr(ENOMEM, c"out of memory")
+    }
+
+    /// An errno from the compiler, whose message comes separately.
+    pub(crate) fn compile(errno: i32, detail: CompileMessage) -> Self {
+        UserError { err: Error::from_errno(-errno), msg: c"invalid ruleset", detail: Some(detail) }
+    }
+}
+
+impl From<kernel::alloc::AllocError> for UserError {
+    fn from(_: kernel::alloc::AllocError) -> Self {
+        Self::nomem()
+    }
+}
+
+/// Replaces one table from a `CMD_REPLACE_TABLE` payload: all of it or nothing.
+pub(crate) fn replace(live: &Live, cfg: &mut [TableConfig; NUM_TABLES], payload: &[u8]) -> Result<(), UserError> {
+    let mut table = None;
+    let mut generation = None;
+    let mut flags = 0u32;
+    for a in AttrIter::new(payload) {
+        let a = a.map_err(|_| uerr(EINVAL, c"malformed attributes"))?;
+        match a.ty {
+            rulewire::A_TABLE => {
+                let t = a.u32().map_err(|_| uerr(EINVAL, c"bad table attribute"))?;
+                table = Some(TableId::from_u32(t).ok_or(uerr(EINVAL, c"no such table"))?);
+            }
+            rulewire::A_GENERATION => generation = a.u64().ok(),
+            rulewire::A_TABLE_FLAGS => flags = a.u32().unwrap_or(0),
+            _ => {}
+        }
+    }
+    let table = table.ok_or(uerr(EINVAL, c"missing table attribute"))?;
+    let tc = cfg.get_mut(table as usize).ok_or(uerr(EINVAL, c"no such table"))?;
+    if flags & rulewire::TF_CHECK_GENERATION != 0 && generation != Some(tc.generation) {
+        return Err(uerr(EAGAIN, c"table changed meanwhile, try again"));
+    }
+
+    // The new configuration, built beside the old one.
+    let mut chains = KVVec::new();
+    let mut chain_counters: KVVec<Option<Counters>> = KVVec::new();
+    let mut rules: KVVec<RuleInfo> = KVVec::new();
+    let mut rule_counters: KVVec<Option<Counters>> = KVVec::new();
+    let mut specs = KVVec::new();
+    for a in AttrIter::new(payload) {
+        let a = a.map_err(|_| uerr(EINVAL, c"malformed attributes"))?;
+        match a.ty {
+            rulewire::A_CHAIN => {
+                let c = rulewire::decode_chain(&a).map_err(|_| uerr(EINVAL, c"malformed chain"))?;
+                if chains.iter().any(|x: &ChainInfo| x.name() == c.name) {
+                    return Err(uerr(EEXIST, c"duplicate chain name"));
+                }
+                chains.push(ChainInfo::new(c.name, c.policy).map_err(|_| uerr(EINVAL, c"bad chain name"))?, GFP_KERNEL)?;
+                chain_counters.push(c.counters, GFP_KERNEL)?;
+            }
+            rulewire::A_RULE => {
+                let r = rulewire::decode_rule_entry(&a).map_err(|_| uerr(EINVAL, c"malformed rule"))?;
+                rulewire::decode_rule(r.spec).map_err(|_| uerr(EINVAL, c"malformed rule specification"))?;
+                let start = u32::try_from(specs.len()).map_err(|_| uerr(E2BIG, c"table too large"))?;
+                let len = u32::try_from(r.spec.len()).map_err(|_| uerr(E2BIG, c"rule too large"))?;
+                specs.extend_from_slice(r.spec, GFP_KERNEL)?;
+                rules.push(RuleInfo { chain: r.chain, id: r.id, start, len }, GFP_KERNEL)?;
+                rule_counters.push(r.counters, GFP_KERNEL)?;
+            }
+            _ => {}
+        }
+    }
+    for r in rules.iter() {
+        if r.chain as usize >= chains.len() {
+            return Err(uerr(EINVAL, c"rule refers to a missing chain"));
+        }
+    }
+
+    // Compile (this validates: builtin chains, jumps, loops, target restrictions).
+    let version = Version::build(table, &chains, rules.iter().map(|r| (r.chain, r.start, r.len)), &specs)?;
+    let old_rules = tc.rules.len();
+
+    // Rule ids: keep known ones, hand out new ones. Old ids sorted for lookup.
+    let mut old_ids: KVVec<(u64, usize)> = KVVec::with_capacity(tc.rules.len(), GFP_KERNEL)?;
+    for (i, r) in tc.rules.iter().enumerate() {
+        old_ids.push((r.id, i), GFP_KERNEL)?;
+    }
+    old_ids.sort_unstable_by_key(|x| x.0);
+    let mut next_id = tc.next_id;
+    let mut carry: KVVec<Option<usize>> = KVVec::with_capacity(rules.len(), GFP_KERNEL)?;
+    for r in rules.iter_mut() {
+        let old = if r.id != 0 { old_ids.binary_search_by_key(&r.id, |x| x.0).ok() } else { None };
+        match old.and_then(|k| old_ids.get(k)) {
+            Some(&(_, idx)) => carry.push(Some(idx), GFP_KERNEL)?,
+            None => {
+                r.id = next_id;
+                next_id = next_id.wrapping_add(1);
+                carry.push(None, GFP_KERNEL)?;
+            }
+        }
+    }
+
+    // Publish, wait until no packet can still be reading the old version, then carry the
+    // counters it accumulated over to the rules and chains that survived.
+    let old = live.swap(table, Some(version));
+    kernel::sync::rcu::synchronize_rcu();
+    let mut base = KVVec::with_capacity(rules.len() + chains.len(), GFP_KERNEL)?;
+    for (i, given) in rule_counters.iter().enumerate() {
+        let c = match (given, carry.get(i).copied().flatten()) {
+            (Some(c), _) => *c,
+            (None, Some(j)) => total(tc, old.as_deref(), j, Some(j)),
+            (None, None) => Counters::default(),
+        };
+        base.push(c, GFP_KERNEL)?;
+    }
+    for (c, given) in chains.iter().zip(chain_counters.iter()) {
+        let k = match given {
+            Some(k) => *k,
+            // A builtin chain keeps its policy counters across replaces.
+            None if c.policy.is_some() => match tc.chains.iter().position(|o| o.name() == c.name()) {
+                Some(j) => {
+                    let pcpu = old.as_deref().and_then(|v| v.policy_counter(j));
+                    total(tc, old.as_deref(), old_rules + j, pcpu)
+                }
+                None => Counters::default(),
+            },
+            None => Counters::default(),
+        };
+        base.push(k, GFP_KERNEL)?;
+    }
+    drop(old);
+    tc.chains = chains;
+    tc.rules = rules;
+    tc.specs = specs;
+    tc.base = base;
+    tc.next_id = next_id;
+    tc.generation = tc.generation.wrapping_add(1);
+    tc.present = true;
+    Ok(())
+}
+
+/// A counter's total: what was carried over into the configuration (`base_idx` into
+/// `tc.base`: rules first, then chains) plus what the version counted (`pcpu_idx`, the
+/// version's own counter numbering).
+fn total(tc: &TableConfig, version: Option<&Version>, base_idx: usize, pcpu_idx: Option<usize>) -> Counters {
+    let b = tc.base.get(base_idx).copied().unwrap_or_default();
+    let (p, by) = match (version, pcpu_idx) {
+        (Some(v), Some(i)) => v.counter(i),
+        _ => (0, 0),
+    };
+    Counters { packets: b.packets.wrapping_add(p), bytes: b.bytes.wrapping_add(by) }
+}
+
+/// Parses a `CMD_GET_TABLE` request: the table and whether an absent table is an error.
+pub(crate) fn get_request(payload: &[u8]) -> Result<(TableId, bool), UserError> {
+    let mut table = None;
+    let mut no_create = false;
+    for a in AttrIter::new(payload) {
+        let a = a.map_err(|_| uerr(EINVAL, c"malformed attributes"))?;
+        match a.ty {
+            rulewire::A_TABLE => table = a.u32().ok().and_then(TableId::from_u32),
+            rulewire::A_TABLE_FLAGS => no_create = a.u32().unwrap_or(0) & rulewire::TF_NO_CREATE != 0,
+            _ => {}
+        }
+    }
+    Ok((table.ok_or(uerr(EINVAL, c"missing table attribute"))?, no_create))
+}
+
+/// Marks a table present (as reading it does); `Err(ENOENT)` when `no_create` and absent.
+pub(crate) fn touch(cfg: &mut [TableConfig; NUM_TABLES], table: TableId, no_create: bool) -> Result<(), UserError> {
+    let tc = cfg.get_mut(table as usize).ok_or(uerr(EINVAL, c"no such table"))?;
+    if !tc.present {
+        if no_create {
+            return Err(uerr(ENOENT, c"table does not exist"));
+        }
+        tc.present = true;
+    }
+    Ok(())
+}
+
+/// Encodes a table for a `CMD_GET_TABLE` reply: generation, chains and rules with their
+/// current counters and ids. A table never written shows its builtin chains, policy ACCEPT.
+pub(crate) fn encode(enc: &mut Encoder<'_>, live: &Live, cfg: &[TableConfig; NUM_TABLES], table: TableId) {
+    let Some(tc) = cfg.get(table as usize) else { return };
+    let version = live.current(table);
+    enc.put_u32(rulewire::A_TABLE, table as u32);
+    enc.put_u64(rulewire::A_GENERATION, tc.generation);
+    if tc.chains.is_empty() {
+        for h in table.builtin_hooks() {
+            let c = rulewire::ChainWire {
+                name: h.chain_name(),
+                policy: Some(Policy::Accept),
+                counters: Some(Counters::default()),
+            };
+            rulewire::encode_chain(enc, &c);
+        }
+        return;
+    }
+    let n_rules = tc.rules.len();
+    for (i, c) in tc.chains.iter().enumerate() {
+        let pcpu = version.and_then(|v| v.policy_counter(i));
+        let w = rulewire::ChainWire { name: c.name(), policy: c.policy, counters: Some(total(tc, version, n_rules + i, pcpu)) };
+        rulewire::encode_chain(enc, &w);
+    }
+    for (i, r) in tc.rules.iter().enumerate() {
+        let w = rulewire::RuleWire { chain: r.chain, id: r.id, counters: Some(total(tc, version, i, Some(i))), spec: tc.spec(r) };
+        rulewire::encode_rule_entry(enc, &w);
+    }
+}
