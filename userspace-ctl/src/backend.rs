@@ -39,9 +39,11 @@ impl KernelBackend {
                 status: 3,
             },
             netlink::Error::Kernel { errno, msg } => {
+                // First line exactly as iptables-legacy words it (scripts match on it); the
+                // engine's own explanation, naming chain and rule, on the next.
                 let mut message = format!("{}: {}", self.prog, errno_text(errno));
                 if let Some(m) = msg {
-                    message.push_str(&format!(" ({m})"));
+                    message.push_str(&format!("\nrnfctl: {m}"));
                 }
                 IptError { message, status: if errno == 1 { 4 } else { 1 } }
             }
@@ -163,6 +165,10 @@ impl Backend for KernelBackend {
     }
 
     fn commit(&mut self, table: &Table) -> Result<(), IptError> {
+        // Same compiler as the kernel: refuse a bad ruleset before sending it.
+        if let Err((errno, detail)) = crate::validate::check(table) {
+            return Err(self.error(netlink::Error::Kernel { errno, msg: Some(detail) }));
+        }
         let req = encode_table(table);
         self.client()?
             .request(rnf_engine::wire::CMD_REPLACE_TABLE, req)

@@ -6,6 +6,7 @@ mod backend;
 mod ipt;
 mod netlink;
 mod status;
+mod validate;
 
 use std::process::ExitCode;
 

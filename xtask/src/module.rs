@@ -19,7 +19,10 @@ pub struct Built {
 
 /// Builds the module and rnfctl.
 pub fn run(k: &Kernel) -> Result<Built> {
-    let out = cache_dir().join(format!("module-{}", k.key));
+    // One output folder per kernel and per checkout, so two clones never share build state.
+    let root = repo_root().display().to_string();
+    let checkout = crate::util::cache_key(&[("repo", &root)])?;
+    let out = cache_dir().join(format!("module-{}-{}", k.key, &checkout[..8]));
     let ko = stage("module: rust_nf.ko", |log| {
         fs::create_dir_all(&out).ctx("creating module output folder")?;
         let mut cmd = Command::new("make");
