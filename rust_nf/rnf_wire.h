@@ -25,7 +25,8 @@
 #define RNF_A_CHAIN 7
 #define RNF_A_RULE 8
 #define RNF_A_TABLE_FLAGS 9
-#define RNF_A_MAX 9
+#define RNF_A_CREATED 10
+#define RNF_A_MAX 10
 
 /* inside RNF_A_CHAIN */
 #define RNF_C_NAME 1

@@ -49,8 +49,9 @@ pub(crate) struct TableConfig {
     generation: u64,
     /// Next rule id to hand out.
     next_id: u64,
-    /// The table exists (was read or written once), as iptables-save lists it.
-    present: bool,
+    /// When the table came into existence (read or written once), as iptables-save lists
+    /// it: 0 while it does not exist, else its order of creation in the namespace.
+    created: u64,
     chains: KVVec<ChainInfo>,
     rules: KVVec<RuleInfo>,
     /// The rules' encodings, back to back.
@@ -64,7 +65,7 @@ impl TableConfig {
         Self {
             generation: 0,
             next_id: 1,
-            present: false,
+            created: 0,
             chains: KVVec::new(),
             rules: KVVec::new(),
             specs: KVVec::new(),
@@ -173,6 +174,7 @@ pub(crate) fn replace(live: &Live, cfg: &mut [TableConfig; NUM_TABLES], payload:
         }
     }
     let table = table.ok_or(uerr(EINVAL, c"missing table attribute"))?;
+    touch(cfg, table, false)?;
     let tc = cfg.get_mut(table as usize).ok_or(uerr(EINVAL, c"no such table"))?;
     if flags & rulewire::TF_CHECK_GENERATION != 0 && generation != Some(tc.generation) {
         return Err(uerr(EAGAIN, c"table changed meanwhile, try again"));
@@ -272,7 +274,6 @@ pub(crate) fn replace(live: &Live, cfg: &mut [TableConfig; NUM_TABLES], payload:
     tc.base = base;
     tc.next_id = next_id;
     tc.generation = tc.generation.wrapping_add(1);
-    tc.present = true;
     Ok(())
 }
 
@@ -305,12 +306,13 @@ pub(crate) fn get_request(payload: &[u8]) -> Result<(TableId, bool), UserError> 
 
 /// Marks a table present (as reading it does); `Err(ENOENT)` when `no_create` and absent.
 pub(crate) fn touch(cfg: &mut [TableConfig; NUM_TABLES], table: TableId, no_create: bool) -> Result<(), UserError> {
+    let newest = cfg.iter().map(|t| t.created).max().unwrap_or(0);
     let tc = cfg.get_mut(table as usize).ok_or(uerr(EINVAL, c"no such table"))?;
-    if !tc.present {
+    if tc.created == 0 {
         if no_create {
             return Err(uerr(ENOENT, c"table does not exist"));
         }
-        tc.present = true;
+        tc.created = newest.wrapping_add(1);
     }
     Ok(())
 }
@@ -322,6 +324,7 @@ pub(crate) fn encode(enc: &mut Encoder<'_>, live: &Live, cfg: &[TableConfig; NUM
     let version = live.current(table);
     enc.put_u32(rulewire::A_TABLE, table as u32);
     enc.put_u64(rulewire::A_GENERATION, tc.generation);
+    enc.put_u64(rulewire::A_CREATED, tc.created);
     if tc.chains.is_empty() {
         for h in table.builtin_hooks() {
             let c = rulewire::ChainWire {

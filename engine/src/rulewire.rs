@@ -107,6 +107,10 @@ pub const A_RULE: u16 = 8;
 /// Top-level attribute: u32 `TF_*` flags of a table replace.
 pub const A_TABLE_FLAGS: u16 = 9;
 
+/// Get reply attribute: u64 order in which the table came into existence in its namespace
+/// (1 for the first); `iptables-save` lists the newest first.
+pub const A_CREATED: u16 = 10;
+
 /// Replace flag: take the counters in the message (`restore -c`); else they start at zero.
 pub const TF_SET_COUNTERS: u32 = 1 << 0;
 /// Replace flag: fail with EAGAIN unless the table's generation equals `A_GENERATION`.

@@ -35,8 +35,8 @@ pub const A_HOOKS: u16 = 3;
 /// Top-level attribute: u32 hook slot (index into [`super::hooks::HOOKS`]).
 pub const A_HOOK_SLOT: u16 = 4;
 /// Highest top-level attribute number (the table attributes live in
-/// [`super::rulewire`]: `A_TABLE` 5 .. `A_TABLE_FLAGS` 9).
-pub const A_MAX: u16 = 9;
+/// [`super::rulewire`]: `A_TABLE` 5 .. `A_CREATED` 10).
+pub const A_MAX: u16 = 10;
 
 /// Inside [`A_HOOKS`]: one hook, a nest of `HA_*` attributes.
 pub const A_HOOKS_ENTRY: u16 = 1;

@@ -41,18 +41,19 @@ impl KernelBackend {
             netlink::Error::Kernel { errno, msg } => {
                 // First line exactly as iptables-legacy words it (scripts match on it); the
                 // engine's own explanation, naming chain and rule, on the next.
-                let mut message = format!("{}: {}", self.prog, errno_text(errno));
+                let mut e = crate::ipt::command::errno_error(errno);
                 if let Some(m) = msg {
-                    message.push_str(&format!("\nrnfctl: {m}"));
+                    e.message.push_str(&format!("\nrnfctl: {m}"));
                 }
-                IptError { message, status: if errno == 1 { 4 } else { 1 } }
+                e
             }
             other => IptError::other(format!("{}: {other}", self.prog)),
         }
     }
 
-    /// Reads a table, or `None` when it does not exist yet and `no_create` is set.
-    pub fn fetch(&mut self, id: TableId, no_create: bool) -> Result<Option<Table>, IptError> {
+    /// Reads a table and its creation order, or `None` when it does not exist yet and
+    /// `no_create` is set.
+    pub fn fetch(&mut self, id: TableId, no_create: bool) -> Result<Option<(Table, u64)>, IptError> {
         let mut buf = [0u8; 32];
         let mut enc = Encoder::new(&mut buf);
         enc.put_u32(rulewire::A_TABLE, id as u32);
@@ -64,6 +65,18 @@ impl KernelBackend {
         let replies = match self.client()?.request(rnf_engine::wire::CMD_GET_TABLE, req) {
             Ok(r) => r,
             Err(netlink::Error::Kernel { errno: 2, .. }) if no_create => return Ok(None),
+            // As iptables-legacy words it when it may not read the table.
+            Err(netlink::Error::Kernel { errno: 1, .. }) => {
+                return Err(IptError {
+                    message: format!(
+                        "{} v1.8.9 (legacy): can't initialize iptables table `{}': Permission denied (you must be root)\n\
+                         Perhaps iptables or your kernel needs to be upgraded.",
+                        self.prog,
+                        id.name()
+                    ),
+                    status: 3,
+                })
+            }
             Err(e) => return Err(self.error(e)),
         };
         let payload = replies.first().ok_or_else(|| IptError::other("empty reply from the kernel"))?;
@@ -71,30 +84,15 @@ impl KernelBackend {
     }
 }
 
-/// Text for an errno as iptables-legacy (libiptc) words the common ones.
-pub fn errno_text(errno: i32) -> String {
-    match errno {
-        1 => "Permission denied (you must be root)".into(),
-        2 => "No chain/target/match by that name.".into(),
-        11 => "Resource temporarily unavailable.".into(),
-        12 => "Memory allocation problem.".into(),
-        16 => "Device or resource busy.".into(),
-        17 => "Chain already exists.".into(),
-        22 => "Invalid argument.".into(),
-        31 => "Too many links.".into(),
-        39 => "Directory not empty.".into(),
-        40 => "Too many levels of symbolic links.".into(),
-        _ => std::io::Error::from_raw_os_error(errno).to_string(),
-    }
-}
-
-/// Builds the model from a `CMD_GET_TABLE` reply.
-pub fn decode_table(id: TableId, payload: &[u8]) -> Result<Table, String> {
+/// Builds the model from a `CMD_GET_TABLE` reply; also returns the table's creation order.
+pub fn decode_table(id: TableId, payload: &[u8]) -> Result<(Table, u64), String> {
     let mut t = Table { id, chains: Vec::new(), generation: 0 };
+    let mut created = 0;
     for a in AttrIter::new(payload) {
         let a = a.map_err(|e| format!("{e:?}"))?;
         match a.ty {
             rulewire::A_GENERATION => t.generation = a.u64().map_err(|e| format!("{e:?}"))?,
+            rulewire::A_CREATED => created = a.u64().map_err(|e| format!("{e:?}"))?,
             rulewire::A_CHAIN => {
                 let c = rulewire::decode_chain(&a).map_err(|e| format!("chain: {e:?}"))?;
                 t.chains.push(Chain {
@@ -119,7 +117,7 @@ pub fn decode_table(id: TableId, payload: &[u8]) -> Result<Table, String> {
             _ => {}
         }
     }
-    Ok(t)
+    Ok((t, created))
 }
 
 /// Encodes a `CMD_REPLACE_TABLE` request for the model.
@@ -161,7 +159,18 @@ pub fn encode_table(t: &Table) -> Vec<u8> {
 
 impl Backend for KernelBackend {
     fn load(&mut self, table: TableId) -> Result<Table, IptError> {
-        self.fetch(table, false)?.ok_or_else(|| IptError::other("table missing"))
+        self.fetch(table, false)?.map(|(t, _)| t).ok_or_else(|| IptError::other("table missing"))
+    }
+
+    fn present_tables(&mut self) -> Result<Vec<TableId>, IptError> {
+        let mut found = Vec::new();
+        for id in TableId::ALL {
+            if let Some((_, created)) = self.fetch(id, true)? {
+                found.push((created, id));
+            }
+        }
+        found.sort_by(|a, b| b.0.cmp(&a.0));
+        Ok(found.into_iter().map(|(_, id)| id).collect())
     }
 
     fn commit(&mut self, table: &Table) -> Result<(), IptError> {
@@ -195,7 +204,7 @@ mod tests {
         t.chains[0].rules.push(r);
         t.chains[3].rules.push(Rule::from_spec(&RuleSpec { target: Target::Drop, ..Default::default() }, Counters::default()));
         let bytes = encode_table(&t);
-        let back = decode_table(TableId::Filter, &bytes).unwrap();
+        let (back, _) = decode_table(TableId::Filter, &bytes).unwrap();
         assert_eq!(back.chains.len(), 4);
         assert_eq!(back.generation, 9);
         assert_eq!(back.chains[0].policy, Some(Policy::Drop));

@@ -14,8 +14,14 @@ use rnf_engine::wire;
 
 const USAGE: &str = "\
 usage: rnfctl <command> [options]
+       rnfctl -A INPUT ... (any iptables command line)
+       iptables ... / iptables-save ... / iptables-restore ... (when called by those names)
 
 commands:
+  iptables ARGS...       what `iptables ARGS` does (iptables-legacy 1.8.9 syntax and output)
+  save [-t T] [-c]       what `iptables-save` does
+  restore [-n] [-c] [-T T] [FILE]
+                         what `iptables-restore` does: one transaction, all or nothing
   status                 show rust_nf's hooks in this network namespace and their counters
   zero [--hook SLOT]     zero the hook counters (all, or one slot); needs CAP_NET_ADMIN
   raw CMD [HEX]          send command number CMD with a hex attribute payload and print the
@@ -24,13 +30,82 @@ commands:
   -h, --help             this text
 ";
 
+/// The iptables personalities rnfctl takes on.
+#[derive(Clone, Copy)]
+enum Personality {
+    Iptables,
+    Save,
+    Restore,
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
+    let argv: Vec<String> = std::env::args().collect();
+    let name = argv
+        .first()
+        .map(|a| a.rsplit('/').next().unwrap_or(a).to_string())
+        .unwrap_or_default();
+    let args = argv.get(1..).unwrap_or(&[]);
+    // Multi-call: as `iptables`, `iptables-save` or `iptables-restore` (symlinks), behave as
+    // that command so that existing scripts run unchanged.
+    match name.as_str() {
+        "iptables" => return iptables(Personality::Iptables, args),
+        "iptables-save" => return iptables(Personality::Save, args),
+        "iptables-restore" => return iptables(Personality::Restore, args),
+        _ => {}
+    }
+    match args.first().map(String::as_str) {
+        Some("iptables") => return iptables(Personality::Iptables, &args[1..]),
+        Some("save") => return iptables(Personality::Save, &args[1..]),
+        Some("restore") => return iptables(Personality::Restore, &args[1..]),
+        Some(a) if a.starts_with('-') && !matches!(a, "-h" | "--help" | "-V" | "--version") => {
+            return iptables(Personality::Iptables, args)
+        }
+        _ => {}
+    }
+    match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rnfctl: {e}");
             ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Runs one iptables personality against the kernel and maps its result to iptables' exit
+/// status, with its message on standard error.
+fn iptables(p: Personality, args: &[String]) -> ExitCode {
+    use std::io::Write;
+    let prog = match p {
+        Personality::Iptables => "iptables",
+        Personality::Save => "iptables-save",
+        Personality::Restore => "iptables-restore",
+    };
+    let mut backend = backend::KernelBackend::new(prog);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let res = match p {
+        Personality::Iptables => ipt::command::iptables_main(args, &mut backend, &mut out),
+        Personality::Save => ipt::save::save_main(args, &mut backend, &mut out),
+        Personality::Restore => {
+            let mut input = String::new();
+            if ipt::restore::restore_reads_stdin(args) {
+                use std::io::Read;
+                if let Err(e) = std::io::stdin().read_to_string(&mut input) {
+                    eprintln!("iptables-restore: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+            ipt::restore::restore_main(args, &input, &mut backend, &mut out)
+        }
+    };
+    let _ = out.flush();
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if !e.message.is_empty() {
+                eprintln!("{}", e.message);
+            }
+            ExitCode::from(e.status)
         }
     }
 }
@@ -169,6 +244,19 @@ mod tests {
         assert_eq!(get("RNF_A_NETNS_COOKIE"), wire::A_NETNS_COOKIE.to_string());
         assert_eq!(get("RNF_A_HOOKS"), wire::A_HOOKS.to_string());
         assert_eq!(get("RNF_A_HOOK_SLOT"), wire::A_HOOK_SLOT.to_string());
+        assert_eq!(get("RNF_A_TABLE"), rnf_engine::rulewire::A_TABLE.to_string());
+        assert_eq!(get("RNF_A_GENERATION"), rnf_engine::rulewire::A_GENERATION.to_string());
+        assert_eq!(get("RNF_A_CHAIN"), rnf_engine::rulewire::A_CHAIN.to_string());
+        assert_eq!(get("RNF_A_RULE"), rnf_engine::rulewire::A_RULE.to_string());
+        assert_eq!(get("RNF_A_TABLE_FLAGS"), rnf_engine::rulewire::A_TABLE_FLAGS.to_string());
+        assert_eq!(get("RNF_A_CREATED"), rnf_engine::rulewire::A_CREATED.to_string());
+        assert_eq!(get("RNF_E_ID"), rnf_engine::rulewire::E_ID.to_string());
+        assert_eq!(get("RNF_E_SPEC"), rnf_engine::rulewire::E_SPEC.to_string());
+        assert_eq!(get("RNF_R_MATCH"), rnf_engine::rulewire::R_MATCH.to_string());
+        assert_eq!(get("RNF_R_TARGET"), rnf_engine::rulewire::R_TARGET.to_string());
+        assert_eq!(get("RNF_C_NAME"), rnf_engine::rulewire::C_NAME.to_string());
+        assert_eq!(get("RNF_CMD_GET_TABLE"), wire::CMD_GET_TABLE.to_string());
+        assert_eq!(get("RNF_CMD_REPLACE_TABLE"), wire::CMD_REPLACE_TABLE.to_string());
         assert_eq!(get("RNF_A_MAX"), wire::A_MAX.to_string());
         assert_eq!(get("RNF_NUM_HOOKS"), rnf_engine::hooks::NUM_HOOKS.to_string());
     }

@@ -24,9 +24,9 @@ impl<T> Store<T> for VecStore<T> {
     }
 }
 
-/// The kernel's `HZ` on the test kernel (only the `limit` overflow check depends on it; the
+/// The test kernel's `HZ` (CONFIG_HZ=250) (only the `limit` overflow check depends on it; the
 /// kernel checks again with its own value).
-const HZ: u32 = 1000;
+const HZ: u32 = 250;
 
 /// Compiles `table`; on failure returns the errno the kernel would return and the message.
 pub fn check(table: &Table) -> Result<(), (i32, String)> {

@@ -6,7 +6,15 @@
 //! The commands work on [`model::Table`]s through a [`Backend`]: rnfctl's backend talks to the
 //! kernel over netlink; tests use an in-memory one.
 
+pub mod command;
+pub mod list;
 pub mod model;
+pub mod names;
+pub mod parse;
+pub mod restore;
+pub mod save;
+
+pub use list::ListOptions;
 
 use rnf_engine::rule::TableId;
 
@@ -47,4 +55,12 @@ pub trait Backend {
     /// keep their counters unless `set_counters` is true; new rules start at zero. Fails if
     /// the table changed since it was loaded (the caller may reload and retry).
     fn commit(&mut self, table: &model::Table) -> Result<(), IptError>;
+    /// The tables that exist in this network namespace, most recently created first: the
+    /// tables `iptables-save` prints, in its order. As with ip_tables, a table comes into
+    /// existence the first time it is read or written (`load`/`commit`), and a fresh namespace
+    /// has none. The default reports every table (a backend that cannot tell should override
+    /// this).
+    fn present_tables(&mut self) -> Result<Vec<TableId>, IptError> {
+        Ok(TableId::ALL.iter().rev().copied().collect())
+    }
 }

@@ -1,0 +1,574 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `iptables-restore`: reads the iptables-save format and applies it.
+//!
+//! The file format and every message are iptables-restore 1.8.9's (`*table`, `:CHAIN POLICY
+//! [p:b]`, rule lines that are iptables arguments, `COMMIT`, `#` comments; `-n`, `-c`, `-T`,
+//! `-t`, `-v`). One thing differs on purpose: iptables-restore commits each table at its
+//! `COMMIT` line, so an error in a later table leaves the earlier ones changed. rnfctl reads and
+//! checks the whole input first (including the kernel's checks, [`check_table`]) and commits
+//! the tables only when all of it is good: all or nothing.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use rnf_engine::rule::{Counters, Policy, TableId};
+
+use super::command::{check_table, do_command, iptc_message, render_fail, reset_policy_counters, Op, Prog};
+use super::model::Table;
+use super::parse::{self, Fail, FailKind, VERSION};
+use super::{Backend, IptError};
+
+/// iptables-restore's tokenizer for a rule line (`add_param_to_argv`): blanks separate
+/// arguments; inside double quotes blanks are kept and `\` escapes the next character; a
+/// closing quote ends the argument.
+pub fn tokenize(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut param = String::new();
+    let mut quote_open = false;
+    let mut escaped = false;
+    for c in line.chars() {
+        if quote_open {
+            if escaped {
+                param.push(c);
+                escaped = false;
+                continue;
+            } else if c == '\\' {
+                escaped = true;
+                continue;
+            } else if c == '"' {
+                quote_open = false;
+            } else {
+                param.push(c);
+                continue;
+            }
+        } else if c == '"' {
+            quote_open = true;
+            continue;
+        }
+        match c {
+            '"' => {}
+            ' ' | '\t' | '\n' => {
+                if param.is_empty() {
+                    continue;
+                }
+            }
+            _ => {
+                param.push(c);
+                continue;
+            }
+        }
+        out.push(std::mem::take(&mut param));
+    }
+    if !param.is_empty() {
+        out.push(param);
+    }
+    out
+}
+
+/// `parse_counters`: `[p:b]`.
+fn parse_counters(s: &str) -> Option<Counters> {
+    let inner = s.strip_prefix('[')?;
+    let (p, rest) = inner.split_once(':')?;
+    let b = rest.strip_suffix(']').unwrap_or(rest);
+    let b = b.split(']').next()?;
+    Some(Counters { packets: parse::c_scanf_llu(p)?, bytes: parse::c_scanf_llu(b)? })
+}
+
+/// True when `iptables-restore ARGS` reads its standard input (no file argument given).
+pub fn restore_reads_stdin(args: &[String]) -> bool {
+    parse_args(args).map(|o| o.file.is_none()).unwrap_or(false)
+}
+
+#[derive(Debug, Default)]
+struct Opts {
+    counters: bool,
+    verbose: u32,
+    test: bool,
+    noflush: bool,
+    table: Option<String>,
+    file: Option<String>,
+    usage: bool,
+    version: bool,
+    binary_warning: bool,
+}
+
+fn usage_text() -> String {
+    "Usage: iptables-restore [-c] [-v] [-V] [-t] [-h] [-n] [-w secs] [-W usecs] [-T table] [-M command] [file]\n\
+     \t   [ --counters ]\n\
+     \t   [ --verbose ]\n\
+     \t   [ --version]\n\
+     \t   [ --test ]\n\
+     \t   [ --help ]\n\
+     \t   [ --noflush ]\n\
+     \t   [ --wait=<seconds>\n\
+     \t   [ --table=<TABLE> ]\n\
+     \t   [ --modprobe=<command> ]"
+        .to_string()
+}
+
+/// Options found (letter, argument) and the other arguments.
+pub(crate) type Getopted = (Vec<(char, Option<String>)>, Vec<String>);
+
+/// A small `getopt_long` (glibc's, with its messages on error) for iptables-save and
+/// iptables-restore. `short`: option letters, `:` after one that takes an argument.
+/// `long`: (name, 0 none / 1 required / 2 optional, letter). Returns the options in order and
+/// the remaining arguments, or glibc's message.
+pub(crate) fn mini_getopt(
+    prog: &str,
+    args: &[String],
+    short: &str,
+    long: &[(&str, u8, char)],
+) -> Result<Getopted, String> {
+    let mut opts = Vec::new();
+    let mut rest = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        i += 1;
+        if a == "--" {
+            rest.extend(args[i..].iter().cloned());
+            break;
+        }
+        if let Some(body) = a.strip_prefix("--") {
+            let (name, val) = match body.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (body, None),
+            };
+            let found = match long.iter().find(|o| o.0 == name) {
+                Some(o) => o,
+                None => {
+                    let cands: Vec<&(&str, u8, char)> = long.iter().filter(|o| o.0.starts_with(name)).collect();
+                    match cands.first().copied() {
+                        None => return Err(format!("{prog}: unrecognized option '--{body}'")),
+                        Some(first) => {
+                            if cands.iter().any(|o| o.1 != first.1 || o.2 != first.2) {
+                                let list: String = cands.iter().map(|o| format!(" '--{}'", o.0)).collect();
+                                return Err(format!("{prog}: option '--{name}' is ambiguous; possibilities:{list}"));
+                            }
+                            first
+                        }
+                    }
+                }
+            };
+            let val = match (found.1, val) {
+                (0, Some(_)) => return Err(format!("{prog}: option '--{}' doesn't allow an argument", found.0)),
+                (1, None) => {
+                    if i < args.len() {
+                        i += 1;
+                        Some(args[i - 1].clone())
+                    } else {
+                        return Err(format!("{prog}: option '--{}' requires an argument", found.0));
+                    }
+                }
+                (_, v) => v,
+            };
+            opts.push((found.2, val));
+            continue;
+        }
+        if !a.starts_with('-') || a.len() == 1 {
+            rest.push(a.clone());
+            continue;
+        }
+        let chars: Vec<char> = a[1..].chars().collect();
+        let mut k = 0;
+        while k < chars.len() {
+            let c = chars[k];
+            k += 1;
+            let Some(pos) = short.find(c).filter(|_| c != ':') else {
+                return Err(format!("{prog}: invalid option -- '{c}'"));
+            };
+            if short[pos + 1..].starts_with(':') {
+                let tail: String = chars[k..].iter().collect();
+                let val = if !tail.is_empty() {
+                    tail
+                } else if i < args.len() {
+                    i += 1;
+                    args[i - 1].clone()
+                } else {
+                    return Err(format!("{prog}: option requires an argument -- '{c}'"));
+                };
+                opts.push((c, Some(val)));
+                break;
+            }
+            opts.push((c, None));
+        }
+    }
+    Ok((opts, rest))
+}
+
+fn parse_args(args: &[String]) -> Result<Opts, IptError> {
+    const LONG: [(&str, u8, char); 10] = [
+        ("counters", 0, 'c'),
+        ("verbose", 0, 'v'),
+        ("version", 0, 'V'),
+        ("test", 0, 't'),
+        ("help", 0, 'h'),
+        ("noflush", 0, 'n'),
+        ("modprobe", 1, 'M'),
+        ("table", 1, 'T'),
+        ("wait", 2, 'w'),
+        ("wait-interval", 2, 'W'),
+    ];
+    let (opts, mut rest) = mini_getopt("iptables-restore", args, "bcvVthnwWM:T:", &LONG).map_err(|m| IptError {
+        message: format!("{m}\nTry `iptables-restore -h' for more information."),
+        status: 1,
+    })?;
+    let mut o = Opts::default();
+    for (c, val) in opts {
+        match c {
+            'b' => o.binary_warning = true,
+            'c' => o.counters = true,
+            'v' => o.verbose += 1,
+            'V' => {
+                o.version = true;
+                return Ok(o);
+            }
+            't' => o.test = true,
+            'h' => {
+                o.usage = true;
+                return Ok(o);
+            }
+            'n' => o.noflush = true,
+            'T' => o.table = val,
+            _ => {}
+        }
+    }
+    match rest.len() {
+        0 => {}
+        1 => o.file = rest.pop(),
+        _ => return Err(IptError { message: "Unknown arguments found on commandline".into(), status: 1 }),
+    }
+    Ok(o)
+}
+
+/// `iptables-restore ARGS`, reading `input` (standard input) unless a file is named in `args`.
+/// Standard output (comments with `-v`, the verbose echo) goes to `out`. On failure, the
+/// error's `message` is the complete text for standard error, `status` the exit status.
+///
+/// All or nothing: nothing is committed unless the whole input parses and every table passes
+/// the kernel's checks.
+pub fn restore_main(
+    args: &[String],
+    input: &str,
+    backend: &mut dyn Backend,
+    out: &mut dyn Write,
+) -> Result<(), IptError> {
+    restore_main_io(args, input, backend, out, &mut std::io::stderr())
+}
+
+/// [`restore_main`] with standard error given.
+pub fn restore_main_io(
+    args: &[String],
+    input: &str,
+    backend: &mut dyn Backend,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), IptError> {
+    let io = |e: std::io::Error| IptError::other(format!("iptables-restore: {e}"));
+    let o = parse_args(args)?;
+    if o.binary_warning {
+        err.write_all(b"-b/--binary option is not implemented\n").map_err(io)?;
+    }
+    if o.version {
+        return out.write_all(format!("iptables-restore v{VERSION}\n").as_bytes()).map_err(io);
+    }
+    if o.usage {
+        err.write_all(usage_text().as_bytes()).map_err(io)?;
+        err.write_all(b"\n").map_err(io)?;
+        return Ok(());
+    }
+    let file_text;
+    let input = match &o.file {
+        Some(f) => {
+            file_text = std::fs::read(f).map_err(|e| {
+                let s = e.to_string();
+                let s = s.split(" (os error").next().unwrap_or(&s).to_string();
+                IptError { message: format!("Can't open {f}: {s}"), status: 1 }
+            })?;
+            String::from_utf8_lossy(&file_text).into_owned()
+        }
+        None => input.to_string(),
+    };
+    let mut text = String::new();
+    let res = run(&o, &input, backend, &mut text, err);
+    out.write_all(text.as_bytes()).map_err(io)?;
+    res
+}
+
+/// One table being restored.
+struct Staged {
+    table: Table,
+    /// Line of the COMMIT that closed it (for "line N failed").
+    commit_line: usize,
+}
+
+fn line_failed(line: usize) -> IptError {
+    IptError { message: format!("iptables-restore: line {line} failed"), status: 1 }
+}
+
+fn run(
+    o: &Opts,
+    input: &str,
+    backend: &mut dyn Backend,
+    out: &mut String,
+    err: &mut dyn Write,
+) -> Result<(), IptError> {
+    let param = |f: &Fail, line: usize| render_fail(f, Prog::Restore, Some(line));
+    let perr = |msg: String, line: usize| param(&Fail::param(msg), line);
+    // Tables as they will be committed, in the order of their first COMMIT.
+    let mut staged: BTreeMap<TableId, Staged> = BTreeMap::new();
+    let mut order: Vec<TableId> = Vec::new();
+    let mut current: Option<Table> = None;
+    let mut curtable = String::new();
+    let mut in_table = false;
+    // The table holds a rule the kernel will refuse at COMMIT.
+    let mut poisoned = false;
+    // The table changed since its `*` line (libiptc commits only then).
+    let mut changed = false;
+    let mut line = 0usize;
+    // fgets: lines keep their newline; the last may lack it.
+    let mut rest = input;
+    while !rest.is_empty() {
+        let (buffer, next) = match rest.find('\n') {
+            Some(p) => (&rest[..=p], &rest[p + 1..]),
+            None => (rest, ""),
+        };
+        rest = next;
+        line += 1;
+        let mut ret = false;
+        if buffer.starts_with('\n') {
+            continue;
+        } else if buffer.starts_with('#') {
+            if o.verbose > 0 {
+                out.push_str(buffer);
+            }
+            continue;
+        } else if buffer == "COMMIT\n" && in_table {
+            if poisoned && !o.test {
+                return Err(line_failed(line));
+            }
+            poisoned = false;
+            if let Some(t) = current.take() {
+                if !o.test && changed {
+                    if !order.contains(&t.id) {
+                        order.push(t.id);
+                    }
+                    staged.insert(t.id, Staged { table: t, commit_line: line });
+                }
+            }
+            ret = true;
+            in_table = false;
+        } else if buffer.starts_with('*') && !in_table {
+            let name = buffer[1..].split([' ', '\t', '\n']).find(|s| !s.is_empty());
+            let Some(name) = name else {
+                return Err(perr(format!("iptables-restore: line {line} table name invalid"), line));
+            };
+            curtable = name.chars().take(32).collect();
+            if o.table.as_deref().is_some_and(|t| t != name) {
+                continue;
+            }
+            let Some(id) = TableId::from_name(name) else {
+                return Err(perr(format!("iptables-restore: unable to initialize table '{name}'"), line));
+            };
+            let loaded = backend.load(id)?;
+            let mut t = match staged.get(&id) {
+                Some(s) => s.table.clone(),
+                None => loaded,
+            };
+            changed = !o.noflush;
+            if !o.noflush {
+                for c in &mut t.chains {
+                    if o.verbose > 0 {
+                        out.push_str(&format!("Flushing chain `{}'\n", c.name));
+                    }
+                    c.rules.clear();
+                }
+                let users: Vec<String> = t.chains.iter().filter(|c| !c.is_builtin()).map(|c| c.name.clone()).collect();
+                for n in users {
+                    if o.verbose > 0 {
+                        out.push_str(&format!("Deleting chain `{n}'\n"));
+                    }
+                    t.chains.retain(|c| c.name != n);
+                }
+            }
+            current = Some(t);
+            ret = true;
+            in_table = true;
+        } else if buffer.starts_with(':') && in_table {
+            let mut toks = buffer[1..].split([' ', '\t', '\n']).filter(|s| !s.is_empty());
+            let Some(chain) = toks.next() else {
+                return Err(perr(format!("iptables-restore: line {line} chain name invalid"), line));
+            };
+            if chain.len() >= 29 {
+                return Err(perr(format!("Invalid chain name `{chain}' (28 chars max)"), line));
+            }
+            let t = current.as_mut().ok_or_else(|| line_failed(line))?;
+            let builtin = t.chain(chain).is_some_and(|c| c.is_builtin());
+            if !builtin || policy_given(buffer) {
+                changed = true;
+            }
+            if !builtin {
+                if o.noflush && t.chain(chain).is_some() {
+                    if let Some(c) = t.chain_mut(chain) {
+                        c.rules.clear();
+                    }
+                } else if t.chain(chain).is_some() || matches!(chain, "ACCEPT" | "DROP" | "QUEUE" | "RETURN") {
+                    return Err(perr(format!("error creating chain '{chain}':File exists"), line));
+                } else {
+                    t.add_user_chain(chain);
+                }
+            }
+            let Some(policy) = toks.next() else {
+                return Err(perr(format!("iptables-restore: line {line} policy invalid"), line));
+            };
+            if policy != "-" {
+                let mut count = Counters::default();
+                if o.counters {
+                    match toks.next().and_then(parse_counters) {
+                        Some(c) => count = c,
+                        None => return Err(perr(format!("invalid policy counters for chain '{chain}'"), line)),
+                    }
+                }
+                let set = (|| {
+                    let c = match t.chain_mut(chain) {
+                        Some(c) if c.is_builtin() => c,
+                        _ => return Err(ENOENT_),
+                    };
+                    c.policy = Some(match policy {
+                        "ACCEPT" => Policy::Accept,
+                        "DROP" => Policy::Drop,
+                        _ => return Err(EINVAL_),
+                    });
+                    c.counters = count;
+                    c.set_counters = true;
+                    Ok(())
+                })();
+                if let Err(e) = set {
+                    return Err(render_fail(
+                        &Fail::other(format!(
+                            "Can't set policy `{policy}' on `{chain}' line {line}: {}\n",
+                            iptc_message(Op::SetPolicy, e)
+                        )),
+                        Prog::Restore,
+                        None,
+                    ));
+                }
+            }
+            ret = true;
+        } else if in_table {
+            let mut parsestart = buffer;
+            let mut pcnt: Option<&str> = None;
+            let mut bcnt: Option<&str> = None;
+            if buffer.starts_with('[') {
+                let Some(close) = buffer.find(']') else {
+                    return Err(perr(format!("Bad line {line}: need ]"), line));
+                };
+                let inner = &buffer[1..close];
+                let mut parts = inner.splitn(2, ':');
+                let p = parts.next().filter(|s| !s.is_empty());
+                let Some(p) = p else {
+                    return Err(perr(format!("Bad line {line}: need :"), line));
+                };
+                let b = parts.next().filter(|s| !s.is_empty());
+                let Some(b) = b else {
+                    return Err(perr(format!("Bad line {line}: need ]"), line));
+                };
+                pcnt = Some(p);
+                bcnt = Some(b);
+                parsestart = &buffer[close + 1..];
+            }
+            let mut argv: Vec<String> = vec!["-t".into(), curtable.clone()];
+            if !o.noflush {
+                for _ in 0..o.verbose {
+                    argv.push("-v".into());
+                }
+            }
+            if o.counters {
+                if let (Some(p), Some(b)) = (pcnt, bcnt) {
+                    argv.push("--set-counters".into());
+                    argv.push(p.into());
+                    argv.push(b.into());
+                }
+            }
+            argv.extend(tokenize(parsestart));
+            let parsed = parse::parse_command(&argv, true).map_err(|f| param(&f, line))?;
+            for w in &parsed.warnings {
+                let _ = err.write_all(w.as_bytes());
+            }
+            if parsed.early_exit.is_some() {
+                // An IPv6-only line (`-6 ...`): ignored.
+                continue;
+            }
+            let t = current.as_mut().ok_or_else(|| line_failed(line))?;
+            let mut warnings = Vec::new();
+            let mut lister = |_: &Table, _: Option<&str>, _: &mut String| -> Result<(), Fail> { Ok(()) };
+            let res = do_command(&parsed, t, out, &mut warnings, &mut lister);
+            for w in &warnings {
+                let _ = err.write_all(w.as_bytes());
+            }
+            match res {
+                Ok(outcome) => {
+                    ret = true;
+                    changed |= outcome.changed;
+                }
+                Err(f) => match f.kind {
+                    FailKind::Errno(_) if f.msg == "Deferred" => {
+                        poisoned = true;
+                        changed = true;
+                        ret = true;
+                    }
+                    FailKind::Errno(_) | FailKind::Plain => ret = false,
+                    _ => return Err(param(&f, line)),
+                },
+            }
+        }
+        if o.table.is_some() && o.table.as_deref() != Some(curtable.as_str()) {
+            continue;
+        }
+        if !ret {
+            return Err(line_failed(line));
+        }
+    }
+    if in_table {
+        return Err(IptError { message: format!("iptables-restore: COMMIT expected at line {}", line + 1), status: 1 });
+    }
+    // The kernel's checks on every table, before committing any.
+    for id in &order {
+        let s = &staged[id];
+        if check_table(&s.table).is_err() {
+            return Err(line_failed(s.commit_line));
+        }
+    }
+    for id in &order {
+        let s = staged.get_mut(id).ok_or_else(|| line_failed(line))?;
+        reset_policy_counters(&mut s.table);
+        backend.commit(&s.table).map_err(|_| line_failed(s.commit_line))?;
+    }
+    Ok(())
+}
+
+/// A `:CHAIN POLICY` line names a policy (not `-`).
+fn policy_given(buffer: &str) -> bool {
+    buffer[1..].split([' ', '\t', '\n']).filter(|s| !s.is_empty()).nth(1).is_some_and(|p| p != "-")
+}
+
+const ENOENT_: i32 = 2;
+const EINVAL_: i32 = 22;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokenizer_like_iptables_restore() {
+        let t = |s: &str| tokenize(s);
+        assert_eq!(t("-A INPUT -j ACCEPT\n"), ["-A", "INPUT", "-j", "ACCEPT"]);
+        assert_eq!(t("--comment \"a b\" x"), ["--comment", "a b", "x"]);
+        assert_eq!(t("--comment \"say \\\"hi\\\"\""), ["--comment", "say \"hi\""]);
+        assert_eq!(t("--comment \"\""), ["--comment", ""]);
+        assert_eq!(t("a\"b c\"d"), ["ab c", "d"]);
+        assert_eq!(t("  a\t\tb  "), ["a", "b"]);
+        assert_eq!(t("'single'"), ["'single'"]);
+    }
+}

@@ -1,0 +1,797 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The canonical text of rules: `iptables -S` and `iptables-save`, character for character as
+//! iptables-legacy 1.8.9 prints them (`print_rule4` and each extension's `save` function).
+//! The printer is the inverse of the parser: parsing a printed rule gives the same rule back.
+
+use std::fmt::Write as _;
+use std::io::Write;
+
+use rnf_engine::rule::{
+    addrtype, Counters, Iface, Ipv4Net, Match, MultiportKind, PortMatch, RejectWith, RuleSpec, StatisticMatch, TableId,
+    Target, TtlOp, LIMIT_SCALE,
+};
+
+use super::command::{render_fail, Prog};
+use super::model::Table;
+use super::names;
+use super::parse::{tcp_flags_str, Fail, FailKind, VERSION};
+use super::{Backend, IptError};
+
+/// How a rule's counters appear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CounterStyle {
+    /// Not at all.
+    None,
+    /// `[p:b] -A ...` (iptables-save -c).
+    Prefix,
+    /// `-A ... -c p b -j ...` (iptables -S -v).
+    Option,
+}
+
+/// `xtables_save_string`: bare when made of `[A-Za-z0-9_-]` only, else double-quoted with `"`,
+/// `\` and `'` escaped.
+pub fn save_string(s: &mut String, value: &str) {
+    s.push(' ');
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        s.push_str(value);
+        return;
+    }
+    s.push('"');
+    for c in value.chars() {
+        if matches!(c, '"' | '\\' | '\'') {
+            s.push('\\');
+        }
+        s.push(c);
+    }
+    s.push('"');
+}
+
+fn ipv4(a: u32) -> String {
+    let b = a.to_be_bytes();
+    format!("{}.{}.{}.{}", b[0], b[1], b[2], b[3])
+}
+
+/// `mask_to_str`: a prefix length when the mask is contiguous, else the dotted mask.
+fn mask_str(mask: u32) -> String {
+    match (Ipv4Net { addr: 0, mask }).prefix_len() {
+        Some(p) => p.to_string(),
+        None => ipv4(mask),
+    }
+}
+
+fn save_addr(s: &mut String, letter: char, net: &Ipv4Net, invert: bool) {
+    if net.mask == 0 && !invert && net.addr == 0 {
+        return;
+    }
+    let _ = write!(s, "{} -{letter} {}/{}", if invert { " !" } else { "" }, ipv4(net.addr), mask_str(net.mask));
+}
+
+fn save_iface(s: &mut String, letter: char, iface: &Iface, invert: bool) {
+    let base = iface.base();
+    if base.is_empty() {
+        return;
+    }
+    let _ = write!(
+        s,
+        "{} -{letter} {}{}",
+        if invert { " !" } else { "" },
+        String::from_utf8_lossy(base),
+        if iface.wildcard { "+" } else { "" }
+    );
+}
+
+fn save_ports(s: &mut String, name: &str, p: &Option<PortMatch>) {
+    let Some(p) = p else { return };
+    if p.range.lo == 0 && p.range.hi == 0xFFFF {
+        return;
+    }
+    if p.invert {
+        s.push_str(" !");
+    }
+    if p.range.lo != p.range.hi {
+        let _ = write!(s, " --{name} {}:{}", p.range.lo, p.range.hi);
+    } else {
+        let _ = write!(s, " --{name} {}", p.range.lo);
+    }
+}
+
+/// `print_rate` of the limit match.
+pub fn limit_rate(period: u32) -> String {
+    const RATES: [(&str, u32); 4] = [
+        ("day", LIMIT_SCALE * 24 * 60 * 60),
+        ("hour", LIMIT_SCALE * 60 * 60),
+        ("min", LIMIT_SCALE * 60),
+        ("sec", LIMIT_SCALE),
+    ];
+    if period == 0 {
+        return "inf".to_string();
+    }
+    let mut i = 1;
+    while i < RATES.len() {
+        let m = RATES[i].1;
+        if period > m || m / period < m % period {
+            break;
+        }
+        i += 1;
+    }
+    format!("{}/{}", RATES[i - 1].1 / period, RATES[i - 1].0)
+}
+
+fn save_match(s: &mut String, m: &Match<'_>) {
+    let _ = write!(s, " -m {}", m.name());
+    match m {
+        Match::Tcp(t) => {
+            save_ports(s, "sport", &t.sport);
+            save_ports(s, "dport", &t.dport);
+            if let Some((opt, inv)) = t.option {
+                if opt != 0 || inv {
+                    if inv {
+                        s.push_str(" !");
+                    }
+                    let _ = write!(s, " --tcp-option {opt}");
+                }
+            }
+            if let Some(f) = t.flags {
+                if f.mask != 0 || f.invert {
+                    if f.invert {
+                        s.push_str(" !");
+                    }
+                    let _ = write!(s, " --tcp-flags {} {}", tcp_flags_str(f.mask), tcp_flags_str(f.comp));
+                }
+            }
+        }
+        Match::Udp(u) => {
+            save_ports(s, "sport", &u.sport);
+            save_ports(s, "dport", &u.dport);
+        }
+        Match::Icmp(i) => {
+            if i.invert {
+                s.push_str(" !");
+            }
+            if i.icmp_type == 0xFF {
+                s.push_str(" --icmp-type any");
+            } else {
+                let _ = write!(s, " --icmp-type {}", i.icmp_type);
+                if i.code_min != 0 || i.code_max != 0xFF {
+                    let _ = write!(s, "/{}", i.code_min);
+                }
+            }
+        }
+        Match::Multiport(mp) => {
+            if mp.invert {
+                s.push_str(" !");
+            }
+            s.push_str(match mp.kind {
+                MultiportKind::Source => " --sports ",
+                MultiportKind::Destination => " --dports ",
+                MultiportKind::Either => " --ports ",
+            });
+            for (i, p) in mp.list().iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                if p.lo == p.hi {
+                    let _ = write!(s, "{}", p.lo);
+                } else {
+                    let _ = write!(s, "{}:{}", p.lo, p.hi);
+                }
+            }
+        }
+        Match::Comment(c) => {
+            s.push_str(" --comment");
+            save_string(s, c);
+        }
+        Match::Mark(mk) => {
+            if mk.invert {
+                s.push_str(" !");
+            }
+            if mk.mask != u32::MAX {
+                let _ = write!(s, " --mark 0x{:x}/0x{:x}", mk.value, mk.mask);
+            } else {
+                let _ = write!(s, " --mark 0x{:x}", mk.value);
+            }
+        }
+        Match::Statistic(st) => match *st {
+            StatisticMatch::Random { probability, invert } => {
+                let _ = write!(
+                    s,
+                    " --mode random{} --probability {:.11}",
+                    if invert { " !" } else { "" },
+                    f64::from(probability) / 2147483648.0
+                );
+            }
+            StatisticMatch::Nth { every, packet, invert } => {
+                let _ = write!(
+                    s,
+                    " --mode nth{} --every {} --packet {}",
+                    if invert { " !" } else { "" },
+                    every.wrapping_add(1),
+                    packet
+                );
+            }
+        },
+        Match::Limit(l) => {
+            let _ = write!(s, " --limit {}", limit_rate(l.avg));
+            if l.burst != 5 {
+                let _ = write!(s, " --limit-burst {}", l.burst);
+            }
+        }
+        Match::IpRange(r) => {
+            if let Some(a) = r.src {
+                let _ = write!(s, "{} --src-range {}-{}", if a.invert { " !" } else { "" }, ipv4(a.lo), ipv4(a.hi));
+            }
+            if let Some(a) = r.dst {
+                let _ = write!(s, "{} --dst-range {}-{}", if a.invert { " !" } else { "" }, ipv4(a.lo), ipv4(a.hi));
+            }
+        }
+        Match::Length(l) => {
+            let _ = write!(s, "{} --length ", if l.invert { " !" } else { "" });
+            if l.min == l.max {
+                let _ = write!(s, "{}", l.min);
+            } else {
+                let _ = write!(s, "{}:{}", l.min, l.max);
+            }
+        }
+        Match::AddrType(a) => {
+            let types = |mask: u16| {
+                addrtype::NAMES
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| mask & (1 << i) != 0)
+                    .map(|(_, n)| *n)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            if a.src != 0 {
+                let _ = write!(s, "{} --src-type {}", if a.src_invert { " !" } else { "" }, types(a.src));
+            }
+            if a.dst != 0 {
+                let _ = write!(s, "{} --dst-type {}", if a.dst_invert { " !" } else { "" }, types(a.dst));
+            }
+            if a.limit_iface_in {
+                s.push_str(" --limit-iface-in");
+            }
+            if a.limit_iface_out {
+                s.push_str(" --limit-iface-out");
+            }
+        }
+        Match::Ttl(t) => {
+            s.push_str(match t.op {
+                TtlOp::Eq => " --ttl-eq",
+                TtlOp::Ne => " ! --ttl-eq",
+                TtlOp::Lt => " --ttl-lt",
+                TtlOp::Gt => " --ttl-gt",
+            });
+            let _ = write!(s, " {}", t.value);
+        }
+    }
+}
+
+fn save_target(s: &mut String, t: &Target<'_>) {
+    match t {
+        Target::None => {}
+        Target::Accept => s.push_str(" -j ACCEPT"),
+        Target::Drop => s.push_str(" -j DROP"),
+        Target::Return => s.push_str(" -j RETURN"),
+        Target::Jump(c) => {
+            let _ = write!(s, " -j {c}");
+        }
+        Target::Goto(c) => {
+            let _ = write!(s, " -g {c}");
+        }
+        Target::Reject(w) => {
+            let _ = write!(s, " -j REJECT --reject-with {}", reject_name(*w));
+        }
+        Target::Log(l) => {
+            s.push_str(" -j LOG");
+            if !l.prefix.is_empty() {
+                s.push_str(" --log-prefix");
+                save_string(s, l.prefix);
+            }
+            if l.level != 4 {
+                let _ = write!(s, " --log-level {}", l.level);
+            }
+            for (bit, name) in [
+                (0x01, " --log-tcp-sequence"),
+                (0x02, " --log-tcp-options"),
+                (0x04, " --log-ip-options"),
+                (0x08, " --log-uid"),
+                (0x20, " --log-macdecode"),
+            ] {
+                if l.flags & bit != 0 {
+                    s.push_str(name);
+                }
+            }
+        }
+        Target::Mark { value, mask } => {
+            let _ = write!(s, " -j MARK --set-xmark 0x{value:x}/0x{mask:x}");
+        }
+    }
+}
+
+/// The name iptables prints for a REJECT kind.
+pub fn reject_name(w: RejectWith) -> &'static str {
+    w.name()
+}
+
+/// One rule as `-S`/iptables-save print it, without the final newline.
+pub fn rule_line(chain: &str, r: &RuleSpec<'_>, counters: Counters, style: CounterStyle) -> String {
+    let mut s = String::new();
+    if style == CounterStyle::Prefix {
+        let _ = write!(s, "[{}:{}] ", counters.packets, counters.bytes);
+    }
+    let _ = write!(s, "-A {chain}");
+    save_addr(&mut s, 's', &r.src, r.src_invert);
+    save_addr(&mut s, 'd', &r.dst, r.dst_invert);
+    save_iface(&mut s, 'i', &r.in_iface, r.in_invert);
+    save_iface(&mut s, 'o', &r.out_iface, r.out_invert);
+    if r.proto > 0 {
+        if r.proto_invert {
+            s.push_str(" !");
+        }
+        match names::protocol_name(r.proto) {
+            Some(n) => {
+                let _ = write!(s, " -p {n}");
+            }
+            None => {
+                let _ = write!(s, " -p {}", r.proto);
+            }
+        }
+    }
+    match r.fragment {
+        Some(true) => s.push_str(" -f"),
+        Some(false) => s.push_str(" ! -f"),
+        None => {}
+    }
+    for m in r.matches() {
+        save_match(&mut s, m);
+    }
+    if style == CounterStyle::Option {
+        let _ = write!(s, " -c {} {}", counters.packets, counters.bytes);
+    }
+    save_target(&mut s, &r.target);
+    s
+}
+
+/// `iptables -S [chain [rulenum]] [-v]`; `Err` (ENOENT) when `chain` does not exist.
+pub fn list_rules(table: &Table, chain: Option<&str>, rulenum: u32, verbose: bool) -> Result<String, Fail> {
+    let mut s = String::new();
+    if rulenum == 0 {
+        for c in table.chains.iter().filter(|c| chain.is_none_or(|n| n == c.name)) {
+            match c.policy {
+                Some(p) => {
+                    let _ = write!(s, "-P {} {}", c.name, p.name());
+                    if verbose {
+                        let _ = write!(s, " -c {} {}", c.counters.packets, c.counters.bytes);
+                    }
+                    s.push('\n');
+                }
+                None => {
+                    let _ = writeln!(s, "-N {}", c.name);
+                }
+            }
+        }
+    }
+    let mut found = false;
+    for c in table.chains.iter().filter(|c| chain.is_none_or(|n| n == c.name)) {
+        for (i, r) in c.rules.iter().enumerate() {
+            if rulenum == 0 || i as u32 + 1 == rulenum {
+                let style = if verbose { CounterStyle::Option } else { CounterStyle::None };
+                s.push_str(&rule_line(&c.name, &r.spec(), r.counters, style));
+                s.push('\n');
+            }
+        }
+        found = true;
+    }
+    if !found {
+        return Err(Fail::errno(ENOENT));
+    }
+    Ok(s)
+}
+
+const ENOENT: i32 = 2;
+
+/// One table as iptables-save prints it; `now` is the `ctime` text for the comment lines.
+pub fn save_table(table: &Table, counters: bool, now: &str) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# Generated by iptables-save v1.8.9 on {now}");
+    let _ = writeln!(s, "*{}", table.id.name());
+    for c in &table.chains {
+        match c.policy {
+            Some(p) => {
+                let _ = writeln!(s, ":{} {} [{}:{}]", c.name, p.name(), c.counters.packets, c.counters.bytes);
+            }
+            None => {
+                let _ = writeln!(s, ":{} - [0:0]", c.name);
+            }
+        }
+    }
+    for c in &table.chains {
+        for r in &c.rules {
+            let style = if counters { CounterStyle::Prefix } else { CounterStyle::None };
+            s.push_str(&rule_line(&c.name, &r.spec(), r.counters, style));
+            s.push('\n');
+        }
+    }
+    s.push_str("COMMIT\n");
+    let _ = writeln!(s, "# Completed on {now}");
+    s
+}
+
+/// The current time as C's `ctime` prints it (UTC; without the newline).
+pub fn ctime_now() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    ctime(secs)
+}
+
+/// `ctime` of `secs` since the epoch, in UTC: `Sun Nov 29 00:43:07 2026`.
+pub fn ctime(secs: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let days = secs / 86400;
+    let rem = secs % 86400;
+    let (h, m, sec) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if mo <= 2 { y + 1 } else { y };
+    format!("{} {} {:2} {:02}:{:02}:{:02} {}", DAYS[(days % 7) as usize], MONTHS[(mo - 1) as usize], d, h, m, sec, y)
+}
+
+/// `iptables-save [-t table] [-c]`. Prints the tables the backend reports present
+/// ([`Backend::present_tables`]), in its order; with `-t`, that table (creating it, as the
+/// kernel does when iptables opens a table).
+pub fn save_main(args: &[String], backend: &mut dyn Backend, out: &mut dyn Write) -> Result<(), IptError> {
+    save_main_at(args, backend, out, &ctime_now())
+}
+
+pub(crate) fn save_main_at(
+    args: &[String],
+    backend: &mut dyn Backend,
+    out: &mut dyn Write,
+    now: &str,
+) -> Result<(), IptError> {
+    let fail = |f: Fail| render_fail(&f, Prog::Save, None);
+    const LONG: [(&str, u8, char); 6] = [
+        ("counters", 0, 'c'),
+        ("dump", 0, 'd'),
+        ("table", 1, 't'),
+        ("modprobe", 1, 'M'),
+        ("file", 1, 'f'),
+        ("version", 0, 'V'),
+    ];
+    let (opts, rest) = super::restore::mini_getopt("iptables-save", args, "bcdt:M:f:V", &LONG).map_err(|m| {
+        IptError { message: format!("{m}\nLook at manual page `iptables-save.8' for more information."), status: 1 }
+    })?;
+    let mut counters = false;
+    let mut table: Option<String> = None;
+    for (c, val) in opts {
+        match c {
+            'b' => {
+                let _ = writeln!(std::io::stderr(), "-b/--binary option is not implemented");
+            }
+            'c' => counters = true,
+            't' => table = val,
+            'V' => {
+                let _ = writeln!(out, "iptables-save v{VERSION}");
+                return Ok(());
+            }
+            _ => {}
+        }
+    }
+    if !rest.is_empty() {
+        return Err(IptError { message: "Unknown arguments found on commandline".into(), status: 1 });
+    }
+    let tables: Vec<TableId> =
+        match &table {
+            Some(name) => match TableId::from_name(name) {
+                Some(t) => vec![t],
+                None => return Err(fail(Fail {
+                    kind: FailKind::Plain,
+                    msg: format!(
+                        "iptables-save v{VERSION}: Cannot initialize: Table does not exist (do you need to insmod?)"
+                    ),
+                    pre: String::new(),
+                })),
+            },
+            None => backend.present_tables()?,
+        };
+    let mut text = String::new();
+    for t in tables {
+        let tab = backend.load(t)?;
+        text.push_str(&save_table(&tab, counters, now));
+    }
+    out.write_all(text.as_bytes()).map_err(|e| IptError::other(e.to_string()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The rule echo of `-v` (print_firewall_line: FMT_PRINT_RULE, i.e. numeric, no table layout)
+// ---------------------------------------------------------------------------------------------
+
+/// An address as `-L -n` prints it: `/32` left out, a prefix length or a dotted mask.
+fn numeric_addr(n: &Ipv4Net) -> String {
+    let mut s = ipv4(n.addr);
+    if n.mask != u32::MAX {
+        s.push('/');
+        s.push_str(&mask_str(n.mask));
+    }
+    s
+}
+
+fn echo_ports(s: &mut String, label: &str, p: &Option<PortMatch>) {
+    let Some(p) = p else { return };
+    let (min, max, invert) = (p.range.lo, p.range.hi, p.invert);
+    if min == 0 && max == 0xFFFF && !invert {
+        return;
+    }
+    let inv = if invert { "!" } else { "" };
+    if min == max {
+        let _ = write!(s, " {label}:{inv}{min}");
+    } else {
+        let _ = write!(s, " {label}s:{inv}{min}:{max}");
+    }
+}
+
+fn echo_match(s: &mut String, m: &Match<'_>) {
+    match m {
+        Match::Tcp(t) => {
+            s.push_str(" tcp");
+            echo_ports(s, "spt", &t.sport);
+            echo_ports(s, "dpt", &t.dport);
+            if let Some((option, invert)) = t.option {
+                if option != 0 || invert {
+                    let _ = write!(s, " option={}{option}", if invert { "!" } else { "" });
+                }
+            }
+            if let Some(f) = t.flags {
+                if f.mask != 0 || f.invert {
+                    let _ = write!(s, " flags:{}0x{:02X}/0x{:02X}", if f.invert { "!" } else { "" }, f.mask, f.comp);
+                }
+            }
+        }
+        Match::Udp(u) => {
+            s.push_str(" udp");
+            echo_ports(s, "spt", &u.sport);
+            echo_ports(s, "dpt", &u.dport);
+        }
+        Match::Icmp(i) => {
+            s.push_str(" icmp");
+            if i.invert {
+                s.push_str(" !");
+            }
+            let _ = write!(s, "type {}", i.icmp_type);
+            if i.code_min == i.code_max {
+                let _ = write!(s, " code {}", i.code_min);
+            } else if i.code_min != 0 || i.code_max != 0xFF {
+                let _ = write!(s, " codes {}-{}", i.code_min, i.code_max);
+            }
+        }
+        Match::Multiport(m) => {
+            s.push_str(" multiport ");
+            s.push_str(match m.kind {
+                MultiportKind::Source => "sports ",
+                MultiportKind::Destination => "dports ",
+                MultiportKind::Either => "ports ",
+            });
+            if m.invert {
+                s.push_str(" !");
+            }
+            for (i, p) in m.list().iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                let _ = write!(s, "{}", p.lo);
+                if p.lo != p.hi {
+                    let _ = write!(s, ":{}", p.hi);
+                }
+            }
+        }
+        Match::Comment(c) => {
+            let _ = write!(s, " /* {c} */");
+        }
+        Match::Mark(m) => {
+            s.push_str(" mark match");
+            if m.invert {
+                s.push_str(" !");
+            }
+            if m.mask == u32::MAX {
+                let _ = write!(s, " 0x{:x}", m.value);
+            } else {
+                let _ = write!(s, " 0x{:x}/0x{:x}", m.value, m.mask);
+            }
+        }
+        Match::Statistic(st) => match *st {
+            StatisticMatch::Random { probability, invert } => {
+                let _ = write!(
+                    s,
+                    " statistic mode random{} probability {:.11}",
+                    if invert { " !" } else { "" },
+                    f64::from(probability) / 2147483648.0
+                );
+            }
+            StatisticMatch::Nth { every, packet, invert } => {
+                let _ =
+                    write!(s, " statistic mode nth{} every {}", if invert { " !" } else { "" }, every.wrapping_add(1));
+                if packet != 0 {
+                    let _ = write!(s, " packet {packet}");
+                }
+            }
+        },
+        Match::Limit(l) => {
+            let _ = write!(s, " limit: avg {} burst {}", limit_rate(l.avg), l.burst);
+        }
+        Match::IpRange(r) => {
+            if let Some(a) = r.src {
+                let _ = write!(s, " source IP range{} {}-{}", if a.invert { " !" } else { "" }, ipv4(a.lo), ipv4(a.hi));
+            }
+            if let Some(a) = r.dst {
+                let _ = write!(
+                    s,
+                    " destination IP range{} {}-{}",
+                    if a.invert { " !" } else { "" },
+                    ipv4(a.lo),
+                    ipv4(a.hi)
+                );
+            }
+        }
+        Match::Length(l) => {
+            let _ = write!(s, " length {}", if l.invert { "!" } else { "" });
+            if l.min == l.max {
+                let _ = write!(s, "{}", l.min);
+            } else {
+                let _ = write!(s, "{}:{}", l.min, l.max);
+            }
+        }
+        Match::AddrType(a) => {
+            let types = |mask: u16| {
+                addrtype::NAMES
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| mask & (1 << i) != 0)
+                    .map(|(_, n)| *n)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            s.push_str(" ADDRTYPE match");
+            if a.src != 0 {
+                let _ = write!(s, " src-type {}{}", if a.src_invert { "!" } else { "" }, types(a.src));
+            }
+            if a.dst != 0 {
+                let _ = write!(s, " dst-type {}{}", if a.dst_invert { "!" } else { "" }, types(a.dst));
+            }
+            if a.limit_iface_in {
+                s.push_str(" limit-in");
+            }
+            if a.limit_iface_out {
+                s.push_str(" limit-out");
+            }
+        }
+        Match::Ttl(t) => {
+            let op = match t.op {
+                TtlOp::Eq => "==",
+                TtlOp::Ne => "!=",
+                TtlOp::Lt => "<",
+                TtlOp::Gt => ">",
+            };
+            let _ = write!(s, " TTL match TTL {op} {}", t.value);
+        }
+    }
+}
+
+fn echo_target(s: &mut String, t: &Target<'_>) {
+    match *t {
+        Target::Reject(w) => {
+            let _ = write!(s, " reject-with {}", w.name());
+        }
+        Target::Log(ref l) => {
+            let _ = write!(s, " LOG flags {} level {}", l.flags, l.level);
+            if !l.prefix.is_empty() {
+                let _ = write!(s, " prefix \"{}\"", l.prefix);
+            }
+        }
+        Target::Mark { value, mask } => {
+            let _ = if value == 0 {
+                write!(s, " MARK and 0x{:x}", !mask)
+            } else if value == mask {
+                write!(s, " MARK or 0x{value:x}")
+            } else if mask == 0 {
+                write!(s, " MARK xor 0x{value:x}")
+            } else if mask == u32::MAX {
+                write!(s, " MARK set 0x{value:x}")
+            } else {
+                write!(s, " MARK xset 0x{value:x}/0x{mask:x}")
+            };
+        }
+        _ => {}
+    }
+}
+
+/// The line `iptables -A/-I/-R/-D/-C -v` prints for a rule (`print_firewall_line`), with the
+/// newline.
+pub fn verbose_rule_line(r: &RuleSpec<'_>) -> String {
+    let target = match r.target {
+        Target::None => "",
+        Target::Accept => "ACCEPT",
+        Target::Drop => "DROP",
+        Target::Return => "RETURN",
+        Target::Jump(c) | Target::Goto(c) => c,
+        Target::Reject(_) => "REJECT",
+        Target::Log(_) => "LOG",
+        Target::Mark { .. } => "MARK",
+    };
+    let mut s = format!("{target} ");
+    s.push(if r.proto_invert { '!' } else { ' ' });
+    match names::CHAIN_PROTOS.iter().find(|(_, p)| *p == r.proto) {
+        Some((n, _)) => {
+            let _ = write!(s, "{n} ");
+        }
+        None => {
+            let _ = write!(s, "{} ", r.proto);
+        }
+    }
+    s.push_str("opt ");
+    s.push(if r.fragment == Some(false) { '!' } else { '-' });
+    s.push(if r.fragment.is_some() { 'f' } else { '-' });
+    s.push(' ');
+    let iface = |i: &Iface, inv: bool| {
+        let name = if i.is_any() {
+            "*".to_string()
+        } else {
+            format!("{}{}", String::from_utf8_lossy(i.base()), if i.wildcard { "+" } else { "" })
+        };
+        format!("{}{}", if inv { "!" } else { "" }, name)
+    };
+    let _ = write!(s, "in {} ", iface(&r.in_iface, r.in_invert));
+    let _ = write!(s, "out {} ", iface(&r.out_iface, r.out_invert));
+    s.push(if r.src_invert { '!' } else { ' ' });
+    let _ = write!(s, "{} ", numeric_addr(&r.src));
+    s.push(if r.dst_invert { '!' } else { ' ' });
+    let _ = write!(s, "-> {}", numeric_addr(&r.dst));
+    s.push_str("  ");
+    if matches!(r.target, Target::Goto(_)) {
+        s.push_str("[goto] ");
+    }
+    for m in r.matches() {
+        echo_match(&mut s, m);
+    }
+    echo_target(&mut s, &r.target);
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctime_format() {
+        assert_eq!(ctime(0), "Thu Jan  1 00:00:00 1970");
+        assert_eq!(ctime(1_700_000_000), "Tue Nov 14 22:13:20 2023");
+        assert_eq!(ctime(951_782_400), "Tue Feb 29 00:00:00 2000");
+    }
+
+    #[test]
+    fn rates_print_like_iptables() {
+        let r = |s: &str| {
+            let (n, unit) = s.split_once('/').unwrap();
+            let mult = match unit {
+                "sec" => 1,
+                "min" => 60,
+                "hour" => 3600,
+                _ => 86400,
+            };
+            limit_rate(LIMIT_SCALE * mult / n.parse::<u32>().unwrap())
+        };
+        for s in ["3/hour", "1/sec", "7/min", "7/sec", "13/hour", "25/day", "10000/sec", "61/min"] {
+            assert_eq!(r(s), s);
+        }
+    }
+}
