@@ -33,7 +33,7 @@ use core::fmt;
 use super::eval;
 use super::hooks::{HookPoint, NUM_HOOK_POINTS};
 use super::rule::{
-    valid_chain_name, AddrTypeMatch, IcmpMatch, Iface, IpRangeMatch, Ipv4Net, LengthMatch,
+    AddrTypeMatch, IcmpMatch, Iface, IpRangeMatch, Ipv4Net, LengthMatch,
     LimitMatch, MarkMatch, Match, MultiportMatch, Policy, PortMatch, PortRange, RejectWith,
     RuleSpec, StatisticMatch, TableId, Target, TtlMatch, MAX_CHAIN_NAME, MAX_LOG_PREFIX,
     MAX_MULTIPORT,
@@ -442,10 +442,12 @@ impl fmt::Display for CompileError {
 
 impl CompileError {
     /// The (positive) errno the kernel's iptables returns for this kind of error: `ELOOP`
-    /// for loops, `ERANGE` for limit overflow, `ENOMEM`, otherwise `EINVAL`.
+    /// for loops, `ERANGE` for limit overflow, `ENOENT` for a jump to a missing chain (what
+    /// libiptc reports), `ENOMEM`, otherwise `EINVAL`.
     pub fn errno(&self) -> i32 {
         match self {
             CompileError::OutOfMemory => 12,
+            CompileError::UnknownChain { .. } => 2,
             CompileError::Loop { .. } => 40,
             CompileError::LimitRange { .. } => 34,
             _ => 22,
@@ -832,7 +834,9 @@ where
                 return Err(CompileError::MissingPolicy { name: ChainName::new(def.name) }.into())
             }
             (None, None) => {
-                if !valid_chain_name(def.name) {
+                // The kernel takes any name that fits (`iptables -E X 'a b'` works); the stricter
+                // rules for new names are the command line's (`-N`).
+                if def.name.is_empty() || def.name.len() > MAX_CHAIN_NAME {
                     return Err(
                         CompileError::InvalidChainName { name: ChainName::new(def.name) }.into()
                     );
@@ -1577,7 +1581,9 @@ pub(crate) mod tests {
         assert!(matches!(e, CompileError::MissingPolicy { .. }), "{e:?}");
         let e = err(build(TableId::Filter, &filter_policies(), &["X", "Y", "X"], &[]));
         assert_eq!(e.to_string(), "chain `X' defined twice");
-        let e = err(build(TableId::Filter, &filter_policies(), &["bad name"], &[]));
+        // The kernel takes any name that fits, spaces included (`iptables -E X 'a b'`).
+        assert!(build(TableId::Filter, &filter_policies(), &["a name"], &[]).is_ok());
+        let e = err(build(TableId::Filter, &filter_policies(), &[""], &[]));
         assert!(matches!(e, CompileError::InvalidChainName { .. }));
         let mut p = filter_policies().to_vec();
         p.push(("INPUT", Policy::Drop));

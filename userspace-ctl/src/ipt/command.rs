@@ -32,7 +32,6 @@
 
 use std::io::Write;
 
-use rnf_engine::hooks::HookPoint;
 use rnf_engine::rule::{Counters, Match, Policy, TableId, Target};
 
 use super::model::{Rule, Table};
@@ -236,135 +235,11 @@ fn op_of(msg: &str) -> Op {
 // The kernel's checks
 // ---------------------------------------------------------------------------------------------
 
-const HZ: u64 = 250;
-const CREDITS_PER_JIFFY: u64 = 128;
-
-/// xt_limit's `user2credits` (HZ 250, as the test kernel).
-fn user2credits(user: u32) -> u32 {
-    let user = u64::from(user);
-    if user > 0xFFFF_FFFF / (HZ * CREDITS_PER_JIFFY) {
-        ((user / 10000) * HZ * CREDITS_PER_JIFFY) as u32
-    } else {
-        ((user * HZ * CREDITS_PER_JIFFY) / 10000) as u32
-    }
-}
-
-fn hook_bit(h: HookPoint) -> u32 {
-    1 << (h as u32)
-}
-
-/// Bits of the hooks from which each chain is reached, or `Err(ELOOP)` when a loop is
-/// reachable from a builtin chain (the kernel's `mark_source_chains`).
-fn hook_masks(table: &Table) -> Result<Vec<u32>, (i32, String)> {
-    let n = table.chains.len();
-    let index = |name: &str| table.chains.iter().position(|c| c.name == name);
-    let edges: Vec<Vec<usize>> = table
-        .chains
-        .iter()
-        .map(|c| {
-            c.rules
-                .iter()
-                .filter_map(|r| match r.spec().target {
-                    Target::Jump(t) | Target::Goto(t) => index(t),
-                    _ => None,
-                })
-                .collect()
-        })
-        .collect();
-    let mut masks = vec![0u32; n];
-    for &h in table.id.builtin_hooks() {
-        let Some(start) = index(h.chain_name()) else { continue };
-        // Depth-first walk with an explicit stack; `on` marks chains on the current path.
-        let mut on = vec![false; n];
-        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
-        on[start] = true;
-        masks[start] |= hook_bit(h);
-        while let Some(&mut (c, ref mut next)) = stack.last_mut() {
-            if *next < edges[c].len() {
-                let t = edges[c][*next];
-                *next += 1;
-                if on[t] {
-                    return Err((ELOOP, format!("loop through chain {}", table.chains[t].name)));
-                }
-                masks[t] |= hook_bit(h);
-                on[t] = true;
-                stack.push((t, 0));
-            } else {
-                on[c] = false;
-                stack.pop();
-            }
-        }
-    }
-    Ok(masks)
-}
-
-/// The checks the kernel (x_tables and each match/target) makes on a new table, with the errno
-/// it returns: jumps to missing chains (ENOENT) or builtin chains (EINVAL), loops reachable
-/// from a builtin chain (ELOOP), then rule by rule: a protocol match without its `-p`
-/// (EINVAL), multiport without tcp/udp/udplite/sctp/dccp (EINVAL), a limit whose burst
-/// overflows (ERANGE), addrtype's interface limits in the wrong hooks (EINVAL), REJECT outside
-/// the filter table or INPUT/FORWARD/OUTPUT, or tcp-reset without `-p tcp` (EINVAL).
+/// The checks the kernel makes on a new table, with the errno it returns: the engine's
+/// compiler, the same code rust_nf runs on every replace (jumps to missing chains: ENOENT,
+/// loops: ELOOP, limit overflow: ERANGE, everything else: EINVAL).
 pub fn check_table(table: &Table) -> Result<(), (i32, String)> {
-    for c in &table.chains {
-        for r in &c.rules {
-            if let Target::Jump(t) | Target::Goto(t) = r.spec().target {
-                match table.chain(t) {
-                    None => return Err((ENOENT, format!("chain {} jumps to missing chain {t}", c.name))),
-                    Some(tc) if tc.is_builtin() => {
-                        return Err((EINVAL, format!("chain {} jumps to builtin chain {t}", c.name)))
-                    }
-                    Some(_) => {}
-                }
-            }
-        }
-    }
-    let masks = hook_masks(table)?;
-    const PRE: u32 = 1 << 0;
-    const IN: u32 = 1 << 1;
-    const FWD: u32 = 1 << 2;
-    const OUT: u32 = 1 << 3;
-    const POST: u32 = 1 << 4;
-    for (ci, c) in table.chains.iter().enumerate() {
-        let hooks = masks[ci];
-        for (ri, r) in c.rules.iter().enumerate() {
-            let s = r.spec();
-            let here = || format!("{} rule {}", c.name, ri + 1);
-            let proto_is = |p: u8| s.proto == p && !s.proto_invert;
-            for m in s.matches() {
-                let bad = match m {
-                    Match::Tcp(_) => !proto_is(6),
-                    Match::Udp(_) => !proto_is(17),
-                    Match::Icmp(_) => !proto_is(1),
-                    Match::Multiport(_) => !matches!(s.proto, 6 | 17 | 136 | 132 | 33) || s.proto_invert,
-                    Match::Limit(l) => {
-                        if l.burst == 0 || user2credits(l.avg.wrapping_mul(l.burst)) < user2credits(l.avg) {
-                            return Err((ERANGE, format!("{}: limit overflow", here())));
-                        }
-                        false
-                    }
-                    Match::AddrType(a) => {
-                        // Both limits, an output limit in PREROUTING/INPUT, an input limit in
-                        // POSTROUTING/OUTPUT.
-                        let out_bad = a.limit_iface_out && (a.limit_iface_in || hooks & (PRE | IN) != 0);
-                        out_bad || (hooks & (POST | OUT) != 0 && a.limit_iface_in)
-                    }
-                    _ => false,
-                };
-                if bad {
-                    return Err((EINVAL, format!("{}: {} match not valid here", here(), m.name())));
-                }
-            }
-            if let Target::Reject(w) = s.target {
-                if table.id != TableId::Filter
-                    || hooks & !(IN | FWD | OUT) != 0
-                    || (w == rnf_engine::rule::RejectWith::TcpReset && !proto_is(6))
-                {
-                    return Err((EINVAL, format!("{}: REJECT not valid here", here())));
-                }
-            }
-        }
-    }
-    Ok(())
+    crate::validate::check(table)
 }
 
 // ---------------------------------------------------------------------------------------------
