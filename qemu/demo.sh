@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # `make run`: runs inside the VM. Loads rust_nf, builds client - router - server namespaces,
-# drives traffic through the router, and shows rust_nf's hooks and counters next to the
-# kernel's own hooks. Later issues grow this into a firewall demo.
+# puts a small stateless firewall on the router (iptables syntax, run by rnfctl), drives
+# allowed and forbidden traffic through it, and shows the rules with their counters, the
+# hook counters, and rust_nf's hooks next to the kernel's own.
 set -eu
 RNF_KO=${RNF_KO:?}
 export RNF_KO
@@ -20,12 +21,43 @@ step "topology: client 10.0.1.2 -- router 10.0.1.1/10.0.2.1 -- server 10.0.2.2"
 topo_up
 nsx "$R" rnfctl zero
 
-step "traffic: 10 pings and one TCP exchange from the client to the server, through the router"
+step "a stateless firewall on the router (rnfctl, invoked as iptables-restore)"
+cat > /tmp/demo-fw.rules <<'RULES'
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:LOGDROP - [0:0]
+-A FORWARD -p icmp -m icmp --icmp-type 8 -m limit --limit 20/sec -j ACCEPT
+-A FORWARD -p icmp -m icmp --icmp-type 0 -j ACCEPT
+-A FORWARD -p tcp -m tcp --dport 8080 -m comment --comment "web service" -j ACCEPT
+-A FORWARD -p tcp -m tcp --sport 8080 -j ACCEPT
+-A FORWARD -p tcp -m tcp --dport 23 -j REJECT --reject-with tcp-reset
+-A FORWARD -p udp -j LOGDROP
+-A LOGDROP -j LOG --log-prefix "demo-drop: "
+-A LOGDROP -j DROP
+COMMIT
+RULES
+cat /tmp/demo-fw.rules
+nsx "$R" "$RNF_BIN/iptables-restore" < /tmp/demo-fw.rules
+sysctl -qw net.netfilter.nf_log_all_netns=1
+
+step "traffic: pings, TCP to 8080 (allowed), telnet (rejected), UDP (logged and dropped)"
 nsx "$C" ping -c 10 -i 0.1 -W 2 10.0.2.2 | tail -2
 nsx "$S" socat -T5 TCP-LISTEN:8080,reuseaddr SYSTEM:'echo hello from the server' &
 sleep 0.5
 nsx "$C" socat -T5 -t5 - TCP:10.0.2.2:8080 </dev/null
 wait
+nsx "$C" bash -c 'exec 3<>/dev/tcp/10.0.2.2/23' 2>&1 | sed 's/^.*: /telnet: /'
+echo hello | nsx "$C" socat -u - UDP:10.0.2.2:9999
+sleep 0.2
+dmesg | grep 'demo-drop' | tail -1
+
+step "iptables -L -n -v --line-numbers on the router (rnfctl)"
+nsx "$R" "$RNF_BIN/iptables" -L -n -v --line-numbers
+
+step "iptables-save -c on the router (rnfctl)"
+nsx "$R" "$RNF_BIN/iptables-save" -c
 
 step "rnfctl status in the router's netns: forwarded traffic meets PREROUTING, FORWARD, POSTROUTING"
 nsx "$R" rnfctl status
@@ -38,6 +70,7 @@ nsx "$R" iptables-legacy -L -n >/dev/null
 nsx "$R" nft list hooks ip
 
 step "unload"
+sysctl -qw net.netfilter.nf_log_all_netns=0
 topo_down
 rmmod rust_nf
 dmesg | grep 'rust_nf' | tail -1

@@ -34,6 +34,27 @@ expect_ge() {
 	fi
 }
 
+# rnfctl under its iptables names (multi-call), in a private folder: scripts call `ipt`,
+# `ipt_save`, `ipt_restore`; the kernel's own tools stay reachable as iptables-legacy*.
+RNF_BIN=$(mktemp -d /tmp/rnfbin.XXXXXX)
+for n in iptables iptables-save iptables-restore; do ln -s "$(command -v rnfctl)" "$RNF_BIN/$n"; done
+ipt() { "$RNF_BIN/iptables" "$@"; }
+ipt_save() { "$RNF_BIN/iptables-save" "$@"; }
+ipt_restore() { "$RNF_BIN/iptables-restore" "$@"; }
+
+# rule_counter NS TABLE CHAIN N FIELD: packets or bytes of rule N (iptables -L -v -x).
+rule_counter() {
+	local ns=$1 t=$2 chain=$3 n=$4 field=$5 col
+	[ "$field" = packets ] && col=2 || col=3
+	nsx "$ns" "$RNF_BIN/iptables" -t "$t" -L "$chain" -n -v -x --line-numbers |
+		awk -v n="$n" -v c="$col" '$1 == n { print $c; found = 1 } END { if (!found) print "missing" }'
+}
+
+# policy_counter NS TABLE CHAIN: packets counted by the chain's policy.
+policy_counter() {
+	nsx "$1" "$RNF_BIN/iptables" -t "$2" -L "$3" -n -v -x | awk 'NR == 1 { print $5 }'
+}
+
 rnf_loaded() { grep -q '^rust_nf ' /proc/modules; }
 rnf_load() { rnf_loaded || insmod "$RNF_KO"; }
 rnf_unload() { if rnf_loaded; then rmmod rust_nf; fi; }
@@ -67,6 +88,7 @@ topo_up() {
 
 topo_down() {
 	for ns in "$C" "$R" "$S"; do ip netns del "$ns" 2>/dev/null; done
+	rm -rf "$RNF_BIN"
 	return 0
 }
 

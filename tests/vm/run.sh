@@ -14,12 +14,24 @@ for t in t-*.sh; do
 	case "$name" in *"$filter"*) ;; *) continue ;; esac
 	echo "--- $name"
 	start=$(date +%s)
-	timeout -k 5 300 bash "$t" 2>&1 | sed -u 's/^\([^ ]\)/    \1/'
-	rc=${PIPESTATUS[0]}
+	# Output goes to a file, not a pipe: a straggling background process of the test must
+	# not be able to hold the runner up.
+	out=$(mktemp)
+	timeout -k 5 300 bash "$t" > "$out" 2>&1
+	rc=$?
+	sed 's/^\([^ ]\)/    \1/' "$out"
+	rm -f "$out"
 	secs=$(( $(date +%s) - start ))
-	# Each test starts from a clean state: module unloaded, no leftover namespaces.
-	grep -q '^rust_nf ' /proc/modules && rmmod rust_nf 2>/dev/null
-	for ns in $(ip netns list | awk '/^rnf/ { print $1 }'); do ip netns del "$ns"; done
+	# Each test starts from a clean state: no leftover processes or namespaces, module
+	# unloaded.
+	for ns in $(ip netns list | awk '/^rnf/ { print $1 }'); do
+		ip netns pids "$ns" | xargs -r kill -9 2>/dev/null
+		ip netns del "$ns"
+	done
+	if grep -q '^rust_nf ' /proc/modules && ! timeout 60 rmmod rust_nf; then
+		echo "    FAIL: rmmod after the test"
+		rc=1
+	fi
 	case $rc in
 	0) echo "PASS $name (${secs}s)" ;;
 	4) echo "SKIP $name (${secs}s)" ;;
