@@ -546,7 +546,7 @@ fn addrtype_names(s: &mut String, mask: u16) {
 }
 
 /// One match's text (each begins with a blank).
-fn print_match(s: &mut String, m: &Match<'_>, r: &RuleSpec<'_>, numeric: bool, names: &mut Names) {
+pub(crate) fn print_match(s: &mut String, m: &Match<'_>, r: &RuleSpec<'_>, numeric: bool, names: &mut Names) {
     match m {
         Match::Tcp(t) => {
             s.push_str(" tcp");
@@ -663,7 +663,7 @@ fn print_log(s: &mut String, l: &LogSpec<'_>, numeric: bool) {
 }
 
 /// The target's text (each begins with a blank; nothing for the standard targets).
-fn print_target(s: &mut String, t: &Target<'_>, numeric: bool) {
+pub(crate) fn print_target(s: &mut String, t: &Target<'_>, numeric: bool) {
     match *t {
         Target::Reject(with) => {
             let _ = write!(s, " reject-with {}", with.name());
@@ -693,7 +693,7 @@ fn print_target(s: &mut String, t: &Target<'_>, numeric: bool) {
 
 /// Number-to-name lookups from the files the C library reads (`/etc` normally; tests use a
 /// snapshot), each file read at most once per listing.
-struct Names {
+pub(crate) struct Names {
     dir: std::path::PathBuf,
     hosts: Option<HashMap<u32, String>>,
     networks: Option<HashMap<u32, String>>,
@@ -724,7 +724,7 @@ fn inet_network(s: &str) -> Option<u32> {
 
 impl Names {
     /// Lookups from `/etc`.
-    fn system() -> Names {
+    pub(crate) fn system() -> Names {
         Names::from_dir("/etc")
     }
 
