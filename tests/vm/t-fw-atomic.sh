@@ -25,18 +25,21 @@ COMMIT"
 # Mixes: A's rule 1 with B's rule 2 drops ICMP; B's rules with A's policy, A's rule 1 alone
 # with A's policy: all drop.
 echo "$A" | nsx "$R" "$RNF_BIN/iptables-restore" || fail "restore A"
-nsx "$C" ping -q -i 0.02 -c 400 -W 2 10.0.2.2 > /tmp/$PFX-ping 2>&1 &
+nsx "$C" ping -q -i 0.01 -c 2000 -W 2 10.0.2.2 > /tmp/$PFX-ping 2>&1 &
 pid=$!
+# A fixed number of replacements (no timing assumption); the pings last long enough that
+# normally all of them happen under traffic, which the log line below reports.
 swaps=0
-while kill -0 $pid 2>/dev/null; do
+during=0
+for i in $(seq 1 20); do
 	echo "$B" | nsx "$R" "$RNF_BIN/iptables-restore" || fail "restore B"
 	echo "$A" | nsx "$R" "$RNF_BIN/iptables-restore" || fail "restore A"
 	swaps=$((swaps + 2))
+	kill -0 $pid 2>/dev/null && during=$swaps
 done
 wait $pid
-log "replaced the ruleset $swaps times during the pings"
+log "replaced the ruleset $swaps times, $during of them while the pings ran"
 log "$(grep 'packets transmitted' /tmp/$PFX-ping)"
-expect_ge "replacements" "$swaps" 20
 expect_eq "pings lost" "$(awk '/packets transmitted/ { print $1 - $4 }' /tmp/$PFX-ping)" 0
 rm -f /tmp/$PFX-ping
 finish
