@@ -13,13 +13,18 @@ use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::Mutex;
 
-/// Per-CPU packet and byte counters, one pair per index.
+/// Counter pairs per per-CPU block: 4 KiB, like x_tables' `XT_PCPU_BLOCK_SIZE` (one per-CPU
+/// allocation may not exceed 32 KiB, so large rulesets take several blocks).
+const PER_BLOCK: c_uint = 256;
+
+/// Per-CPU packet and byte counters, one pair per index, in per-CPU blocks.
 ///
 /// # Invariants
 ///
-/// `base` was returned by `rnf_pcpu_alloc(len)` and is freed only by `Drop`.
+/// Every pointer in `blocks` was returned by `rnf_pcpu_alloc(PER_BLOCK)` and is freed only by
+/// `Drop`; `blocks` holds enough of them for `len` counters.
 pub(crate) struct PcpuCounters {
-    base: NonNull<c_void>,
+    blocks: KVVec<NonNull<c_void>>,
     len: c_uint,
 }
 
@@ -27,47 +32,67 @@ impl PcpuCounters {
     /// Allocates `len` zeroed counter pairs.
     pub(crate) fn new(len: usize) -> Result<Self> {
         let len = c_uint::try_from(len).map_err(|_| EINVAL)?;
-        // SAFETY: Plain allocation; any `len` is allowed (the shim checks for overflow).
-        let base = unsafe { ffi::rnf_pcpu_alloc(len) };
-        // INVARIANT: `base` comes from `rnf_pcpu_alloc(len)`.
-        Ok(Self { base: NonNull::new(base).ok_or(ENOMEM)?, len })
+        let n = len.div_ceil(PER_BLOCK) as usize;
+        // INVARIANT: `Drop` frees exactly the blocks pushed so far, also on an early return.
+        let mut me = Self { blocks: KVVec::with_capacity(n, GFP_KERNEL)?, len: 0 };
+        for _ in 0..n {
+            // SAFETY: Plain allocation of one block.
+            let b = NonNull::new(unsafe { ffi::rnf_pcpu_alloc(PER_BLOCK) }).ok_or(ENOMEM)?;
+            if let Err(e) = me.blocks.push(b, GFP_KERNEL) {
+                // SAFETY: `b` was just allocated and is not stored anywhere.
+                unsafe { ffi::rnf_pcpu_free(b.as_ptr()) };
+                return Err(e.into());
+            }
+        }
+        me.len = len;
+        Ok(me)
+    }
+
+    fn slot(&self, idx: c_uint) -> Option<(*mut c_void, c_uint)> {
+        if idx >= self.len {
+            return None;
+        }
+        let b = self.blocks.get((idx / PER_BLOCK) as usize)?;
+        Some((b.as_ptr(), idx % PER_BLOCK))
     }
 
     /// Counts one packet of `bytes` at `idx` on this CPU; out-of-range indexes are ignored.
     pub(crate) fn add(&self, idx: c_uint, bytes: u64) {
-        if idx < self.len {
-            // SAFETY: `base` is a live allocation of `len` pairs (invariant), `idx < len`.
-            unsafe { ffi::rnf_pcpu_add(self.base.as_ptr(), idx, bytes) };
+        if let Some((b, i)) = self.slot(idx) {
+            // SAFETY: `b` is a live block of `PER_BLOCK` pairs (invariant) and `i < PER_BLOCK`.
+            unsafe { ffi::rnf_pcpu_add(b, i, bytes) };
         }
     }
 
     /// The sum over all CPUs of counter `idx` as (packets, bytes).
     pub(crate) fn sum(&self, idx: c_uint) -> (u64, u64) {
-        let (mut p, mut b) = (0u64, 0u64);
-        if idx < self.len {
-            // SAFETY: As in `add`; `p` and `b` are valid for writes.
-            unsafe { ffi::rnf_pcpu_sum(self.base.as_ptr(), idx, &mut p, &mut b) };
+        let (mut p, mut by) = (0u64, 0u64);
+        if let Some((b, i)) = self.slot(idx) {
+            // SAFETY: As in `add`; `p` and `by` are valid for writes.
+            unsafe { ffi::rnf_pcpu_sum(b, i, &mut p, &mut by) };
         }
-        (p, b)
+        (p, by)
     }
 
     /// Zeroes counter `idx` on all CPUs.
     pub(crate) fn zero(&self, idx: c_uint) {
-        if idx < self.len {
+        if let Some((b, i)) = self.slot(idx) {
             // SAFETY: As in `add`.
-            unsafe { ffi::rnf_pcpu_zero(self.base.as_ptr(), idx) };
+            unsafe { ffi::rnf_pcpu_zero(b, i) };
         }
     }
 }
 
 impl Drop for PcpuCounters {
     fn drop(&mut self) {
-        // SAFETY: `base` came from `rnf_pcpu_alloc` (invariant) and is freed only here.
-        unsafe { ffi::rnf_pcpu_free(self.base.as_ptr()) };
+        for b in self.blocks.iter() {
+            // SAFETY: Each block came from `rnf_pcpu_alloc` (invariant) and is freed only here.
+            unsafe { ffi::rnf_pcpu_free(b.as_ptr()) };
+        }
     }
 }
 
-// SAFETY: The per-CPU area is only touched through this_cpu ops and per-CPU reads, which are
+// SAFETY: The per-CPU areas are only touched through this_cpu ops and per-CPU reads, which are
 // safe from any CPU.
 unsafe impl Send for PcpuCounters {}
 // SAFETY: As above: no method needs exclusive access.

@@ -62,7 +62,7 @@ impl KernelBackend {
         }
         let n = enc.len();
         let req = buf[..n].to_vec();
-        let replies = match self.client()?.request(rnf_engine::wire::CMD_GET_TABLE, req) {
+        let payload = match self.client()?.query(rnf_engine::wire::CMD_GET_TABLE, req) {
             Ok(r) => r,
             Err(netlink::Error::Kernel { errno: 2, .. }) if no_create => return Ok(None),
             // As iptables-legacy words it when it may not read the table.
@@ -79,8 +79,7 @@ impl KernelBackend {
             }
             Err(e) => return Err(self.error(e)),
         };
-        let payload = replies.first().ok_or_else(|| IptError::other("empty reply from the kernel"))?;
-        decode_table(id, payload).map(Some).map_err(|e| IptError::other(format!("bad table from the kernel: {e}")))
+        decode_table(id, &payload).map(Some).map_err(|e| IptError::other(format!("bad table from the kernel: {e}")))
     }
 }
 

@@ -158,9 +158,8 @@ fn run(args: &[String]) -> Result<(), CliError> {
         "status" => {
             no_more(rest)?;
             let mut c = netlink::Client::connect()?;
-            let replies = c.request(wire::CMD_GET_STATUS, Vec::new())?;
-            let payload = replies.first().ok_or_else(|| netlink::Error::Decode("empty reply".into()))?;
-            let st = wire::decode_status(payload).map_err(|e| netlink::Error::Decode(format!("{e:?}")))?;
+            let payload = c.query(wire::CMD_GET_STATUS, Vec::new())?;
+            let st = wire::decode_status(&payload).map_err(|e| netlink::Error::Decode(format!("{e:?}")))?;
             print!("{}", status::render(&st));
             Ok(())
         }

@@ -156,8 +156,9 @@ impl Client {
         Ok(seq)
     }
 
-    /// Receives the replies to `seq` until the final ack or error; returns the replies.
-    fn receive<T>(&mut self, seq: u32) -> Result<Vec<T>, Error>
+    /// Receives the replies to `seq` until the final ack or error (or, with `first`, until
+    /// the first reply); returns the replies.
+    fn receive<T>(&mut self, seq: u32, first: bool) -> Result<Vec<T>, Error>
     where
         T: netlink_packet_core::NetlinkDeserializable + fmt::Debug,
         T::Error: fmt::Display,
@@ -176,7 +177,12 @@ impl Client {
                 let len = msg.header.length as usize;
                 if msg.header.sequence_number == seq {
                     match msg.payload {
-                        NetlinkPayload::InnerMessage(m) => out.push(m),
+                        NetlinkPayload::InnerMessage(m) => {
+                            out.push(m);
+                            if first {
+                                return Ok(out);
+                            }
+                        }
                         NetlinkPayload::Error(e) => match e.code {
                             None => return Ok(out),
                             Some(code) => {
@@ -205,7 +211,7 @@ impl Client {
         });
         msg.finalize();
         let seq = self.send(msg, NLM_F_REQUEST | NLM_F_ACK)?;
-        let replies = match self.receive::<GenlMessage<GenlCtrl>>(seq) {
+        let replies = match self.receive::<GenlMessage<GenlCtrl>>(seq, false) {
             Err(Error::Kernel { errno, .. }) if errno == ENOENT => return Err(Error::NotLoaded),
             other => other?,
         };
@@ -253,8 +259,20 @@ impl Client {
         msg.set_resolved_family_id(self.family_id);
         msg.finalize();
         let seq = self.send(msg, NLM_F_REQUEST | NLM_F_ACK)?;
-        let replies = self.receive::<GenlMessage<RnfMessage>>(seq)?;
+        let replies = self.receive::<GenlMessage<RnfMessage>>(seq, false)?;
         Ok(replies.into_iter().map(|m| m.payload.attrs).collect())
+    }
+
+    /// Sends a command that answers with one message and returns that message's attributes.
+    /// No ack is asked for: after a large answer (a whole table) an ack would not fit in the
+    /// socket's receive buffer, and the kernel would report an overrun instead.
+    pub fn query(&mut self, cmd: u8, attrs: Vec<u8>) -> Result<Vec<u8>, Error> {
+        let mut msg = GenlMessage::from_payload(RnfMessage { cmd, attrs });
+        msg.set_resolved_family_id(self.family_id);
+        msg.finalize();
+        let seq = self.send(msg, NLM_F_REQUEST)?;
+        let mut replies = self.receive::<GenlMessage<RnfMessage>>(seq, true)?;
+        replies.pop().map(|m| m.payload.attrs).ok_or_else(|| Error::Decode("no answer".into()))
     }
 }
 
