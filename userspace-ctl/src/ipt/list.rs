@@ -736,7 +736,7 @@ impl Names {
     /// The name of protocol `p` as iptables 1.8.9 finds it: the protocols file first (not for
     /// 0), then its own table.
     fn protocol(&mut self, p: u8) -> Option<String> {
-        let own = OWN_PROTOCOLS.iter().find(|&&(_, n)| n == p).map(|(name, _)| name.to_string());
+        let own = super::names::CHAIN_PROTOS.iter().find(|&&(_, n)| n == p).map(|(name, _)| name.to_string());
         if p == 0 {
             return own;
         }
@@ -800,22 +800,6 @@ impl Names {
     }
 }
 
-/// iptables' own protocol names (`xtables_chain_protos`), in its order: the fallback when the
-/// protocols file does not name a number.
-const OWN_PROTOCOLS: [(&str, u8); 12] = [
-    ("tcp", 6),
-    ("sctp", 132),
-    ("udp", 17),
-    ("udplite", 136),
-    ("icmp", 1),
-    ("icmpv6", 58),
-    ("ipv6-icmp", 58),
-    ("esp", 50),
-    ("ah", 51),
-    ("ipv6-mh", 135),
-    ("mh", 135),
-    ("all", 0),
-];
 
 #[cfg(test)]
 mod tests {
@@ -901,7 +885,7 @@ mod tests {
         if let Ok(n) = name.parse() {
             return n;
         }
-        if let Some((_, n)) = OWN_PROTOCOLS.iter().find(|(p, _)| *p == name) {
+        if let Some((_, n)) = crate::ipt::names::CHAIN_PROTOS.iter().find(|(p, _)| *p == name) {
             return *n;
         }
         let etc = golden_dir().join("etc");

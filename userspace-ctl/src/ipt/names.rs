@@ -42,8 +42,10 @@ pub const CHAIN_PROTOS: &[(&str, u8)] = &[
     ("udplite", 136),
     ("icmp", 1),
     ("icmpv6", 58),
+    ("ipv6-icmp", 58),
     ("esp", 50),
     ("ah", 51),
+    ("ipv6-mh", 135),
     ("mh", 135),
     ("all", 0),
 ];
