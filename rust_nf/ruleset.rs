@@ -102,9 +102,12 @@ impl Slot {
     }
 }
 
+// `c_ulong` is 32 bits wide on some targets, where this conversion is not useless.
+#[allow(clippy::useless_conversion)]
 fn jiffies() -> u64 {
     // SAFETY: Reads the jiffies counter; no preconditions.
-    u64::from(unsafe { ffi::rnf_jiffies() } as u64)
+    let j = unsafe { ffi::rnf_jiffies() };
+    u64::from(j)
 }
 
 /// One compiled, immutable table version (its counters and match state change, atomically).

@@ -168,7 +168,7 @@ impl Backend for KernelBackend {
                 found.push((created, id));
             }
         }
-        found.sort_by(|a, b| b.0.cmp(&a.0));
+        found.sort_by_key(|x| std::cmp::Reverse(x.0));
         Ok(found.into_iter().map(|(_, id)| id).collect())
     }
 

@@ -48,7 +48,7 @@ pub fn source_dir() -> PathBuf {
 
 /// Fetches and unpacks the source, then configures and builds the kernel (cached).
 pub fn run() -> Result<Kernel> {
-    stage("kernel: source", |log| fetch_source(log))?;
+    stage("kernel: source", fetch_source)?;
     let key = stage("kernel: cache key", |log| {
         let k = kernel_key()?;
         log.note = k.clone();
@@ -132,7 +132,7 @@ fn fetch_source(log: &mut Log) -> Result {
     let _ = fs::remove_dir_all(&src);
     log.run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&tmp))?;
     let tarball = tmp.join(format!("usr/src/{SOURCE_PACKAGE}.tar.xz"));
-    fs::create_dir_all(&tmp.join("out")).ctx("unpack folder")?;
+    fs::create_dir_all(tmp.join("out")).ctx("unpack folder")?;
     log.run(Command::new("tar").arg("-xJf").arg(&tarball).arg("-C").arg(tmp.join("out")))?;
     fs::rename(tmp.join("out").join(SOURCE_PACKAGE), &src).ctx("moving the source into place")?;
     let _ = fs::remove_dir_all(&tmp);
