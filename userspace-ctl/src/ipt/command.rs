@@ -334,40 +334,23 @@ pub(crate) fn do_command(
     let mut o = Outcome::default();
     let ch = chain.as_deref();
     match cmd {
-        CMD_APPEND => {
+        // -A appends, -I inserts at a position; each rule of a comma expansion is tried, the
+        // last failure is reported (as iptables does).
+        CMD_APPEND | CMD_INSERT => {
+            let op = if cmd == CMD_INSERT { Op::InsertEntry } else { Op::Generic };
             let mut err = None;
             for r in &rules {
                 if verbose {
                     out.push_str(&save::verbose_rule_line(&r.spec()));
                 }
                 let res = (|| {
-                    let ci = find_chain(t, ch.unwrap_or("")).ok_or_else(|| op_fail(Op::Generic, ENOENT))?;
-                    check_jump(r, t, Op::Generic)?;
-                    t.chains[ci].rules.push(new_rule(r, counters)?);
-                    Ok(())
-                })();
-                if let Err(e) = res {
-                    err = Some(e);
-                }
-            }
-            if let Some(e) = err {
-                return Err(e);
-            }
-            o.changed = true;
-        }
-        CMD_INSERT => {
-            let mut err = None;
-            for r in &rules {
-                if verbose {
-                    out.push_str(&save::verbose_rule_line(&r.spec()));
-                }
-                let res = (|| {
-                    let ci = find_chain(t, ch.unwrap_or("")).ok_or_else(|| op_fail(Op::InsertEntry, ENOENT))?;
-                    let pos = p.rulenum as usize - 1;
-                    if pos > t.chains[ci].rules.len() {
-                        return Err(op_fail(Op::InsertEntry, E2BIG));
+                    let ci = find_chain(t, ch.unwrap_or("")).ok_or_else(|| op_fail(op, ENOENT))?;
+                    let len = t.chains[ci].rules.len();
+                    let pos = if cmd == CMD_INSERT { p.rulenum as usize - 1 } else { len };
+                    if pos > len {
+                        return Err(op_fail(op, E2BIG));
                     }
-                    check_jump(r, t, Op::InsertEntry)?;
+                    check_jump(r, t, op)?;
                     t.chains[ci].rules.insert(pos, new_rule(r, counters)?);
                     Ok(())
                 })();
