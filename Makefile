@@ -4,6 +4,7 @@
 #
 #   make run            the demo: boot the test kernel, load rust_nf, drive traffic, show it
 #   make test           everything: host unit tests, in-VM tests, kernel log check
+#   make quick          host unit tests plus a short in-VM smoke test (about a minute)
 #   make shell          interactive shell in the VM (rust_nf loaded, rnfctl on PATH)
 #   make vm CMD='...'   run one command in the VM with rust_nf loaded
 #
@@ -11,7 +12,7 @@
 
 XTASK := cargo xtask
 
-.PHONY: run test test-host shell vm setup kernel module clean
+.PHONY: run test test-host test-vm quick shell vm setup kernel module clean
 
 run:
 	$(XTASK) run
@@ -22,12 +23,20 @@ test:
 test-host:
 	$(XTASK) test-host
 
+test-vm:
+	$(XTASK) test-vm
+
+quick:
+	$(XTASK) quick
+
 shell:
 	$(XTASK) shell
 
+# CMD reaches the guest exactly as written: $(value CMD) is the text before make expands any
+# `$` in it, and it is handed to the shell in single quotes (each ' written as '\'').
 vm:
-	@test -n "$$CMD" || { echo "usage: make vm CMD='command'"; exit 2; }
-	$(XTASK) vm "$$CMD"
+	@$(if $(value CMD),true,echo "usage: make vm CMD='command'"; exit 2)
+	@$(XTASK) vm '$(subst ','\'',$(value CMD))'
 
 setup:
 	$(XTASK) setup

@@ -6,7 +6,8 @@
 set -u
 
 RNF_KO=${RNF_KO:?RNF_KO must point at rust_nf.ko}
-PFX="rnf$$"
+# The runner gives each test its own prefix (its namespaces are cleaned up by it afterwards).
+PFX=${RNF_PFX:-rnf$$}
 C="$PFX-client"
 R="$PFX-router"
 S="$PFX-server"

@@ -1,43 +1,146 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Runs inside the VM: every tests/vm/t-*.sh (or those whose name contains $RNF_TESTS), one by
-# one, each with a time limit; prints PASS/FAIL/SKIP lines for the host to count; saves the
-# kernel log to $RNF_OUT/dmesg.txt for the host's check.
+# Runs inside the VM: every tests/vm/t-*.sh (or those picked by $RNF_TESTS), prints PASS/FAIL/
+# SKIP lines for the host to count, and saves the kernel log to $RNF_OUT/dmesg.txt for the
+# host's check.
+#
+# Two phases:
+#   1. tests whose header has `# lane: exclusive` (they load and unload the module), one at a
+#      time, with the module unloaded before each;
+#   2. every other test, with the module loaded once, $RNF_LANES at a time (default 3). Such a
+#      test only touches namespaces of its own, so lanes cannot disturb each other.
+# A test's output is printed in one block when it ends. At the end the module must unload.
+#
+# $RNF_TESTS: space- or comma-separated words; a test runs when its name contains one of them.
 
 cd "$(dirname "$0")" || exit 1
 export RNF_KO PATH
+lanes=${RNF_LANES:-3}
+limit=${RNF_TEST_TIMEOUT:-300}
 filter=${RNF_TESTS:-}
+filter=${filter//,/ }
 status=0
+start_all=$(date +%s%N)
+res=$(mktemp -d /tmp/rnf-run.XXXXXX)
+trap 'rm -rf "$res"' EXIT
+
+picked() {
+	local name=$1 w
+	[ -z "$filter" ] && return 0
+	for w in $filter; do
+		case "$name" in *"$w"*) return 0 ;; esac
+	done
+	return 1
+}
+
+# The expected duration of a test (`# cost: SECONDS` in its header, default 10): the parallel
+# phase starts the longest first, so the lanes end together.
+cost() { sed -n 's/^# cost: *\([0-9]*\).*/\1/p' "$1" | head -1 | grep . || echo 10; }
+
+exclusive=()
+parallel=()
 for t in t-*.sh; do
 	name=${t#t-}
 	name=${name%.sh}
-	case "$name" in *"$filter"*) ;; *) continue ;; esac
-	echo "--- $name"
-	start=$(date +%s)
-	# Output goes to a file, not a pipe: a straggling background process of the test must
-	# not be able to hold the runner up.
-	out=$(mktemp)
-	timeout -k 5 300 bash "$t" > "$out" 2>&1
-	rc=$?
-	sed 's/^\([^ ]\)/    \1/' "$out"
-	rm -f "$out"
-	secs=$(( $(date +%s) - start ))
-	# Each test starts from a clean state: no leftover processes or namespaces, module
-	# unloaded.
-	for ns in $(ip netns list | awk '/^rnf/ { print $1 }'); do
-		ip netns pids "$ns" | xargs -r kill -9 2>/dev/null
-		ip netns del "$ns"
-	done
-	if grep -q '^rust_nf ' /proc/modules && ! timeout 60 rmmod rust_nf; then
-		echo "    FAIL: rmmod after the test"
-		rc=1
+	picked "$name" || continue
+	if grep -q '^# lane: exclusive' "$t"; then
+		exclusive+=("$t")
+	else
+		parallel+=("$(cost "$t") $t")
 	fi
+done
+
+# Removes what a test left behind: processes in its namespaces, the namespaces.
+cleanup_prefix() {
+	local ns
+	for ns in $(ip netns list | awk -v p="$1" 'index($1, p) == 1 { print $1 }'); do
+		ip netns pids "$ns" | xargs -r kill -9 2>/dev/null
+		ip netns del "$ns" 2>/dev/null
+	done
+}
+
+# report NAME RC SECS OUTFILE
+report() {
+	local name=$1 rc=$2 secs=$3 out=$4
+	echo "--- $name"
+	sed 's/^\([^ ]\)/    \1/' "$out"
 	case $rc in
 	0) echo "PASS $name (${secs}s)" ;;
 	4) echo "SKIP $name (${secs}s)" ;;
+	124 | 137) echo "    FAIL: no result within ${limit}s (killed)"; echo "FAIL $name (${secs}s, timeout)"; status=1 ;;
 	*) echo "FAIL $name (${secs}s, exit $rc)"; status=1 ;;
 	esac
+	echo "$secs $name" >> "$res/times"
+}
+
+# Phase 1: exclusive tests.
+for t in "${exclusive[@]}"; do
+	name=${t#t-}
+	name=${name%.sh}
+	grep -q '^rust_nf ' /proc/modules && rmmod rust_nf
+	t0=$(date +%s)
+	# Output goes to a file, not a pipe: a straggling background process of the test must not
+	# be able to hold the runner up.
+	RNF_PFX="rnfx$t0" timeout -k 5 "$limit" bash "$t" > "$res/$name.out" 2>&1
+	rc=$?
+	cleanup_prefix "rnfx$t0-"
+	if grep -q '^rust_nf ' /proc/modules && ! timeout 60 rmmod rust_nf; then
+		echo "    FAIL: the test left rust_nf loaded and it would not unload" >> "$res/$name.out"
+		rc=1
+	fi
+	report "$name" "$rc" $(($(date +%s) - t0)) "$res/$name.out"
 done
+
+# Phase 2: the rest, in lanes, module loaded once.
+if [ ${#parallel[@]} -gt 0 ]; then
+	if ! grep -q '^rust_nf ' /proc/modules && ! insmod "$RNF_KO"; then
+		echo "FAIL insmod (could not load $RNF_KO for the parallel tests)"
+		status=1
+		parallel=()
+	fi
+fi
+declare -A pid_name pid_start pid_idx
+i=0
+mapfile -t sorted < <(printf '%s\n' "${parallel[@]}" | sort -rn -k1,1 | awk '{ print $2 }')
+next=0
+running=0
+while [ $next -lt ${#sorted[@]} ] || [ $running -gt 0 ]; do
+	while [ $running -lt "$lanes" ] && [ $next -lt ${#sorted[@]} ]; do
+		t=${sorted[$next]}
+		next=$((next + 1))
+		name=${t#t-}
+		name=${name%.sh}
+		i=$((i + 1))
+		RNF_PFX="rnf$i" timeout -k 5 "$limit" bash "$t" > "$res/$name.out" 2>&1 &
+		pid_name[$!]=$name
+		pid_start[$!]=$(date +%s)
+		pid_idx[$!]=$i
+		running=$((running + 1))
+	done
+	wait -n -p done_pid
+	rc=$?
+	[ -n "${done_pid:-}" ] || continue
+	running=$((running - 1))
+	name=${pid_name[$done_pid]}
+	cleanup_prefix "rnf${pid_idx[$done_pid]}-"
+	report "$name" "$rc" $(($(date +%s) - ${pid_start[$done_pid]})) "$res/$name.out"
+	unset "pid_name[$done_pid]" "pid_start[$done_pid]" "pid_idx[$done_pid]"
+done
+cleanup_prefix rnf
+
+# The module must unload after all of it (no leaked reference, no stuck hook).
+if grep -q '^rust_nf ' /proc/modules; then
+	if timeout 60 rmmod rust_nf; then
+		echo "PASS module-unload"
+	else
+		echo "FAIL module-unload (rmmod rust_nf failed after the tests)"
+		status=1
+	fi
+fi
+
+echo "--- slowest tests (seconds):"
+sort -rn "$res/times" 2>/dev/null | head -5 | sed 's/^/    /'
+echo "--- in-VM wall time: $(( ($(date +%s%N) - start_all) / 1000000 )) ms with $lanes lanes"
 if [ -n "${RNF_OUT:-}" ]; then
 	dmesg > "$RNF_OUT/dmesg.txt"
 fi

@@ -182,6 +182,15 @@ fn check_config(build_dir: &Path) -> Result {
     }
 }
 
+/// Steps (kbuild output lines) of a build of this configuration, for the progress display
+/// before any build has been counted on this machine.
+const EXPECTED_STEPS: usize = 2900;
+
+/// The step count of the last build here.
+fn steps_file() -> PathBuf {
+    cache_dir().join("kernel-build-steps")
+}
+
 fn build(log: &mut Log, k: &Kernel) -> Result {
     let stamp = k.build_dir.join(".rnf-built");
     if stamp.exists() && k.bzimage().exists() {
@@ -198,9 +207,18 @@ fn build(log: &mut Log, k: &Kernel) -> Result {
     check_config(&k.build_dir)?;
     let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let start = std::time::Instant::now();
-    log.run(kmake(&k.build_dir).arg(format!("-j{jobs}")).args(["bzImage", "modules"]))?;
+    let expected = fs::read_to_string(steps_file())
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(EXPECTED_STEPS);
+    let steps = log.run_progress(
+        kmake(&k.build_dir).arg(format!("-j{jobs}")).args(["bzImage", "modules"]),
+        "kernel: build",
+        expected,
+    )?;
     let secs = start.elapsed().as_secs();
-    fs::write(&stamp, format!("built in {secs}s\n")).ctx("stamp")?;
-    log.note = format!("built in {}", crate::util::fmt_secs(secs as f64));
+    let _ = fs::write(steps_file(), format!("{steps}\n"));
+    fs::write(&stamp, format!("built in {secs}s, {steps} steps\n")).ctx("stamp")?;
+    log.note = format!("built in {}, {steps} steps", crate::util::fmt_secs(secs as f64));
     Ok(())
 }

@@ -23,12 +23,15 @@ tasks:
   module       build rust_nf.ko and rnfctl
   test         everything: host unit tests, in-VM tests, kernel log check
   test-host    host unit tests only
+  test-vm      in-VM tests only (with the kernel log check)
+  quick        host unit tests plus a short in-VM smoke test (about a minute)
   run          the demo: boot, load rust_nf, drive traffic, show hooks and counters
   shell        an interactive shell in the VM with rust_nf loaded and rnfctl on PATH
   vm CMD...    run one command in the VM (rust_nf loaded), return its status
 
-environment: RNF_CACHE (cache folder), RNF_KVM=0|1 (skip the KVM probe), RNF_TESTS (a
-substring to pick in-VM tests)
+environment: RNF_CACHE (cache folder), RNF_KVM=0|1 (skip the KVM probe), RNF_TESTS (words,
+space- or comma-separated: the in-VM tests whose name contains one of them), RNF_LANES (in-VM
+tests run at once, default 3), RNF_VM_CPUS (guest CPUs, default 2)
 ";
 
 fn main() -> ExitCode {
@@ -67,7 +70,7 @@ fn dispatch(args: &[String]) -> Result<u8> {
         "module" => prepare().map(|_| 0),
         "test-host" => {
             let t = test::host()?;
-            println!("{} passed, {} failed", t.passed, t.failed);
+            println!("{}", t.summary());
             Ok(u8::from(t.failed > 0))
         }
         "test" => {
@@ -75,11 +78,19 @@ fn dispatch(args: &[String]) -> Result<u8> {
             let (k, built) = prepare()?;
             let t = test::run(&k, &built)?;
             println!("total time {}", util::fmt_secs(start.elapsed().as_secs_f64()));
-            if t.skipped > 0 {
-                println!("{} passed, {} failed, {} skipped", t.passed, t.failed, t.skipped);
+            println!("{}", t.summary());
+            Ok(u8::from(t.failed > 0))
+        }
+        "test-vm" | "quick" => {
+            let start = std::time::Instant::now();
+            let (k, built) = prepare()?;
+            let t = if task == "quick" {
+                test::quick(&k, &built)?
             } else {
-                println!("{} passed, {} failed", t.passed, t.failed);
-            }
+                test::vm_tests(&k, &built, &std::env::var("RNF_TESTS").unwrap_or_default())?
+            };
+            println!("total time {}", util::fmt_secs(start.elapsed().as_secs_f64()));
+            println!("{}", t.summary());
             Ok(u8::from(t.failed > 0))
         }
         "run" => {
@@ -110,10 +121,10 @@ fn dispatch(args: &[String]) -> Result<u8> {
                 return Err("usage: cargo xtask vm COMMAND...".into());
             }
             let (k, built) = prepare()?;
-            let out = vm::results_dir(&format!("vm-{}", std::process::id()))?;
+            let out = vm::RunDir::new()?;
             let run = vm::VmRun {
-                command: format!("insmod \"$RNF_KO\" || exit 1; {cmd}"),
-                rwdir: Some(&out),
+                command: format!("insmod \"$RNF_KO\" || exit 1\n{cmd}"),
+                rwdir: Some(&out.0),
                 timeout_secs: 60 * 60,
                 interactive: false,
             };

@@ -11,7 +11,7 @@ use crate::util::{repo_root, stage, Context, Result};
 use crate::vm::{self, VmRun};
 
 /// Tally of test outcomes.
-#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Default, Debug, Clone, PartialEq, Eq)]
 pub struct Tally {
     /// Passed.
     pub passed: usize,
@@ -19,6 +19,8 @@ pub struct Tally {
     pub failed: usize,
     /// Skipped (missing prerequisite).
     pub skipped: usize,
+    /// Names of the failed tests (host tests as `crate: path::name`, in-VM tests as `vm: name`).
+    pub failed_names: Vec<String>,
 }
 
 impl Tally {
@@ -26,7 +28,38 @@ impl Tally {
         self.passed += o.passed;
         self.failed += o.failed;
         self.skipped += o.skipped;
+        self.failed_names.extend(o.failed_names);
     }
+
+    /// A failure with a name (for failures outside any test: a VM that did not finish, ...).
+    fn fail(&mut self, name: &str) {
+        self.failed += 1;
+        self.failed_names.push(name.to_string());
+    }
+
+    /// The closing lines: the failed tests' names, then `N passed, N failed[, N skipped]`.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        if !self.failed_names.is_empty() {
+            s.push_str("failed tests:\n");
+            for n in &self.failed_names {
+                s.push_str(&format!("  {n}\n"));
+            }
+        }
+        if self.skipped > 0 {
+            s.push_str(&format!("{} passed, {} failed, {} skipped", self.passed, self.failed, self.skipped));
+        } else {
+            s.push_str(&format!("{} passed, {} failed", self.passed, self.failed));
+        }
+        s
+    }
+}
+
+/// Names of failed cargo tests: `test some::name ... FAILED` lines.
+pub fn cargo_failed_names(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("test ")?.strip_suffix(" ... FAILED").map(|n| format!("host: {n}")))
+        .collect()
 }
 
 /// Sums cargo's `test result: ok. N passed; M failed; ...` lines.
@@ -118,8 +151,9 @@ pub fn host() -> Result<Tally> {
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         log.line(&text);
         let mut t = parse_cargo_results(&text);
+        t.failed_names = cargo_failed_names(&text);
         if !out.status.success() && t.failed == 0 {
-            t.failed = 1;
+            t.fail("host: cargo test (did not build or run; see the log)");
         }
         log.note = format!("{} passed, {} failed", t.passed, t.failed);
         if t.failed > 0 {
@@ -133,19 +167,33 @@ pub fn host() -> Result<Tally> {
 
 /// Runs the in-VM tests (all of `tests/vm/t-*.sh`, or those matching `$RNF_TESTS`), then checks
 /// the kernel log.
-pub fn vm_tests(k: &Kernel, built: &Built) -> Result<Tally> {
+pub fn vm_tests(k: &Kernel, built: &Built, filter: &str) -> Result<Tally> {
     let out = vm::results_dir("test")?;
     println!("==> test: in-VM tests (booting the test kernel)");
     let start = std::time::Instant::now();
-    let filter = std::env::var("RNF_TESTS").unwrap_or_default();
+    let mut env = format!("RNF_TESTS={}", crate::util::shell_quote(filter));
+    for var in ["RNF_LANES", "RNF_TEST_TIMEOUT"] {
+        if let Ok(v) = std::env::var(var) {
+            env.push_str(&format!(" {var}={}", crate::util::shell_quote(&v)));
+        }
+    }
     let run = VmRun {
-        command: format!("RNF_TESTS='{filter}' bash tests/vm/run.sh"),
+        command: format!("{env} bash tests/vm/run.sh"),
         rwdir: Some(&out),
         timeout_secs: 40 * 60,
         interactive: false,
     };
-    let (code, text) = vm::boot(k, built, &run)?;
+    let (code, text) = match vm::boot(k, built, &run) {
+        Ok(r) => r,
+        Err(e) => {
+            println!("==> test: in-VM tests FAILED: {e}");
+            let mut t = Tally::default();
+            t.fail(&format!("vm: the VM run ({e})"));
+            return Ok(t);
+        }
+    };
     let (mut t, failed) = parse_vm_results(&text);
+    t.failed_names = failed.iter().map(|n| format!("vm: {n}")).collect();
     println!(
         "==> test: in-VM tests done ({}): {} passed, {} failed, {} skipped",
         crate::util::fmt_secs(start.elapsed().as_secs_f64()),
@@ -158,18 +206,18 @@ pub fn vm_tests(k: &Kernel, built: &Built) -> Result<Tally> {
     }
     if code != 0 && t.failed == 0 {
         println!("    the VM runner exited with status {code}");
-        t.failed += 1;
+        t.fail(&format!("vm: runner (exit status {code})"));
     }
     if t.passed + t.failed == 0 {
         println!("    no in-VM test ran");
-        t.failed += 1;
+        t.fail("vm: no test ran");
     }
     // The kernel log check counts as one more test.
     let dmesg = std::fs::read_to_string(out.join("dmesg.txt")).unwrap_or_default();
     let problems = kernel_log_problems(&dmesg);
     if dmesg.is_empty() {
         println!("==> test: kernel log check FAILED: the guest saved no kernel log");
-        t.failed += 1;
+        t.fail("vm: kernel log check (no log saved)");
     } else if problems.is_empty() {
         println!("==> test: kernel log check ok ({} lines, no WARNING/BUG/Oops/lockdep/KFENCE)", dmesg.lines().count());
         t.passed += 1;
@@ -179,15 +227,27 @@ pub fn vm_tests(k: &Kernel, built: &Built) -> Result<Tally> {
             println!("    {p}");
         }
         println!("    full log: {}", out.join("dmesg.txt").display());
-        t.failed += 1;
+        t.fail("vm: kernel log check");
     }
     Ok(t)
 }
 
-/// Everything: host tests, then the VM tests.
+/// Everything: host tests, then the VM tests (those picked by `$RNF_TESTS`, else all).
 pub fn run(k: &Kernel, built: &Built) -> Result<Tally> {
     let mut t = host()?;
-    t.add(vm_tests(k, built)?);
+    t.add(vm_tests(k, built, &std::env::var("RNF_TESTS").unwrap_or_default())?);
+    Ok(t)
+}
+
+/// The in-VM tests `make quick` runs after the host tests: load, hooks, forwarding with
+/// counters, a firewall with traffic, netlink input (about a minute in all).
+pub const SMOKE_TESTS: &str = "hooks-listed forward-counters fw-filter netlink-input";
+
+/// Host tests plus a short in-VM smoke test (`$RNF_TESTS` overrides the smoke set).
+pub fn quick(k: &Kernel, built: &Built) -> Result<Tally> {
+    let mut t = host()?;
+    let filter = std::env::var("RNF_TESTS").unwrap_or_else(|_| SMOKE_TESTS.to_string());
+    t.add(vm_tests(k, built, &filter)?);
     Ok(t)
 }
 
@@ -199,14 +259,17 @@ mod tests {
     fn cargo_lines_are_summed() {
         let text = "test result: ok. 18 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.04s\n\
                     test result: FAILED. 3 passed; 2 failed; 1 ignored; 0 measured\n";
-        assert_eq!(parse_cargo_results(text), Tally { passed: 21, failed: 2, skipped: 1 });
+        let t = parse_cargo_results(text);
+        assert_eq!((t.passed, t.failed, t.skipped), (21, 2, 1));
+        let names = cargo_failed_names("test a::b ... ok\ntest c::d ... FAILED\n");
+        assert_eq!(names, vec!["host: c::d".to_string()]);
     }
 
     #[test]
     fn vm_lines_are_counted() {
         let text = "PASS load_unload\nnoise\nFAIL hooks_listed (3s)\nSKIP foo\nPASS x\n";
         let (t, failed) = parse_vm_results(text);
-        assert_eq!(t, Tally { passed: 2, failed: 1, skipped: 1 });
+        assert_eq!((t.passed, t.failed, t.skipped), (2, 1, 1));
         assert_eq!(failed, vec!["hooks_listed".to_string()]);
     }
 

@@ -123,6 +123,90 @@ impl Log {
     }
 }
 
+impl Log {
+    /// Runs a build whose stdout has one line per step (kbuild's `  CC      foo.o`), with the
+    /// output going to the log and the progress shown as `done/expected` steps, a percentage
+    /// and the elapsed time: one line updated in place on a terminal, a plain line every 10 %
+    /// otherwise. Returns the number of steps counted.
+    pub fn run_progress(&mut self, cmd: &mut Command, label: &str, expected: usize) -> Result<usize> {
+        use std::io::{BufRead, BufReader, IsTerminal};
+        self.line(&format!("$ {cmd:?}"));
+        let err = self.file.try_clone().ctx("log")?;
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(err)
+            .spawn()
+            .ctx(&format!("starting {:?}", cmd.get_program()))?;
+        let tty = io::stdout().is_terminal();
+        let start = Instant::now();
+        let mut steps = 0usize;
+        let mut shown_decile = 0usize;
+        let mut last_draw = Instant::now();
+        let mut drew = false;
+        if let Some(out) = child.stdout.take() {
+            for line in BufReader::new(out).lines() {
+                let line = line.unwrap_or_default();
+                self.line(&line);
+                if !is_build_step(&line) {
+                    continue;
+                }
+                steps += 1;
+                let pct = (steps * 100 / expected.max(1)).min(99);
+                let text = format!(
+                    "{label}: {pct:>2}% ({steps}/~{expected} steps, {})",
+                    fmt_secs(start.elapsed().as_secs_f64())
+                );
+                if tty {
+                    if last_draw.elapsed().as_millis() >= 250 {
+                        print!("\r\x1b[K==> {text}");
+                        let _ = io::stdout().flush();
+                        last_draw = Instant::now();
+                        drew = true;
+                    }
+                } else if pct / 10 > shown_decile {
+                    shown_decile = pct / 10;
+                    if !drew {
+                        println!();
+                        drew = true;
+                    }
+                    println!("    {text}");
+                }
+            }
+        }
+        let status = child.wait().ctx("waiting for the build")?;
+        if drew {
+            // Put the stage's header back so that its result lands on a line of its own.
+            if tty {
+                print!("\r\x1b[K==> {label} ... ");
+            } else {
+                print!("==> {label} ... ");
+            }
+            let _ = io::stdout().flush();
+        }
+        if status.success() {
+            Ok(steps)
+        } else {
+            Err(format!("{:?} failed ({status})", cmd.get_program()))
+        }
+    }
+}
+
+/// Whether a line of kbuild's output is one build step (`  CC      kernel/fork.o`,
+/// `  RUSTC L rust/kernel.o`, `  LD      vmlinux`, ...).
+pub fn is_build_step(line: &str) -> bool {
+    let Some(rest) = line.strip_prefix("  ") else { return false };
+    let word: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
+    !word.is_empty()
+        && word.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        && rest.len() > word.len()
+}
+
+/// `text` as one shell word in single quotes (each `'` written as `'\''`).
+pub fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
 /// Runs a command and returns its trimmed stdout; fails on a non-zero exit.
 pub fn output(cmd: &mut Command) -> Result<String> {
     let out = cmd.stdin(Stdio::null()).output().ctx(&format!("starting {:?}", cmd.get_program()))?;
@@ -175,4 +259,27 @@ pub fn tool_path() -> String {
     }
     dirs.push(std::env::var("PATH").unwrap_or_default());
     dirs.join(":")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kbuild_steps() {
+        assert!(is_build_step("  CC      kernel/fork.o"));
+        assert!(is_build_step("  RUSTC L rust/kernel.o"));
+        assert!(is_build_step("  LD [M]  foo.ko"));
+        assert!(is_build_step("  HOSTCC  scripts/basic/fixdep"));
+        assert!(!is_build_step("make[1]: Entering directory '/x'"));
+        assert!(!is_build_step("Kernel: arch/x86/boot/bzImage is ready  (#1)"));
+        assert!(!is_build_step("  "));
+        assert!(!is_build_step("warning: foo"));
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's $x"), "'it'\\''s $x'");
+    }
 }

@@ -75,7 +75,8 @@ fn vng(k: &Kernel, kvm: bool) -> Command {
     let mut cmd = Command::new(setup::venv_dir().join("bin/vng"));
     cmd.arg("--run")
         .arg(k.bzimage())
-        .args(["--force-9p", "--user", "root", "--memory", "2G", "--cpus", "2"])
+        .args(["--force-9p", "--user", "root", "--memory", "2G", "--cpus"])
+        .arg(std::env::var("RNF_VM_CPUS").unwrap_or_else(|_| "2".into()))
         .arg("--cwd")
         .arg(repo_root());
     if !kvm {
@@ -87,23 +88,32 @@ fn vng(k: &Kernel, kvm: bool) -> Command {
 
 /// Boots the guest, runs the command, and returns its exit status and output (the output is
 /// also echoed to our stdout as it comes).
+///
+/// The command reaches the guest as a script file, byte for byte: nothing between here and the
+/// guest's bash re-parses it, so `$`, quotes, `$(...)`, `;` and `|` mean what they say.
 pub fn boot(k: &Kernel, built: &Built, run: &VmRun<'_>) -> Result<(i32, String)> {
     let kvm = use_kvm(k);
     let mut cmd = vng(k, kvm);
     if let Some(d) = run.rwdir {
         cmd.arg(format!("--rwdir={}", d.display()));
     }
-    let script = format!("{}{}", prologue(built, run.rwdir), run.command);
+    let script_body = format!("#!/bin/bash\n{}\n{}\n", prologue(built, run.rwdir), run.command);
     if run.interactive {
         // virtme-ng gives its shell a real terminal; ours runs the prologue, then bash.
         let sh = cache_dir().join("shell-init.sh");
-        std::fs::write(&sh, format!("#!/bin/bash\n{script}\nexport PS1='rust_nf-vm:\\w# '\nexec bash --norc -i\n")).ctx("writing shell script")?;
+        std::fs::write(&sh, format!("{script_body}export PS1='rust_nf-vm:\\w# '\nexec bash --norc -i\n"))
+            .ctx("writing shell script")?;
         make_executable(&sh)?;
         cmd.arg("--shell").arg(&sh);
         let status = cmd.status().ctx("starting vng")?;
         return Ok((status.code().unwrap_or(1), String::new()));
     }
-    cmd.arg("--exec").arg(script);
+    // One script per run (runs may overlap), removed when the run ends.
+    let scripts = cache_dir().join("vm-scripts");
+    std::fs::create_dir_all(&scripts).ctx("creating the VM script folder")?;
+    let script = ScriptFile(scripts.join(format!("run-{}-{}.sh", std::process::id(), unique())));
+    std::fs::write(&script.0, &script_body).ctx("writing the guest script")?;
+    cmd.arg("--exec").arg(format!("bash '{}'", script.0.display()));
     let mut timed = Command::new("timeout");
     timed
         .args(["--kill-after=10", &run.timeout_secs.to_string()])
@@ -111,9 +121,20 @@ pub fn boot(k: &Kernel, built: &Built, run: &VmRun<'_>) -> Result<(i32, String)>
         .args(cmd.get_args())
         .env("PATH", tool_path())
         .stdin(Stdio::null())
+        // Both streams through us: QEMU and virtme-ng must never hold our own stdout, which
+        // may be a file they would reopen and overwrite from offset 0.
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .stderr(Stdio::piped());
     let mut child = timed.spawn().ctx("starting vng")?;
+    let err_thread = child.stderr.take().map(|err| {
+        std::thread::spawn(move || {
+            let stderr = std::io::stderr();
+            for line in BufReader::new(err).lines() {
+                let line = line.unwrap_or_default();
+                let _ = writeln!(stderr.lock(), "{line}");
+            }
+        })
+    });
     let mut collected = String::new();
     if let Some(out) = child.stdout.take() {
         let stdout = std::io::stdout();
@@ -121,11 +142,15 @@ pub fn boot(k: &Kernel, built: &Built, run: &VmRun<'_>) -> Result<(i32, String)>
             let line = line.unwrap_or_default();
             let mut lock = stdout.lock();
             let _ = writeln!(lock, "{line}");
+            let _ = lock.flush();
             collected.push_str(&line);
             collected.push('\n');
         }
     }
     let status = child.wait().ctx("waiting for vng")?;
+    if let Some(t) = err_thread {
+        let _ = t.join();
+    }
     let code = status.code().unwrap_or(1);
     if code == 124 || code == 137 {
         return Err(format!("the VM did not finish within {} s and was killed", run.timeout_secs));
@@ -133,15 +158,59 @@ pub fn boot(k: &Kernel, built: &Built, run: &VmRun<'_>) -> Result<(i32, String)>
     Ok((code, collected))
 }
 
+/// A file removed when dropped.
+struct ScriptFile(PathBuf);
+
+impl Drop for ScriptFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A number that differs between calls in one process.
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
 fn make_executable(p: &Path) -> Result {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).ctx("chmod")
 }
 
-/// A fresh writable folder for one VM run's results.
+/// A fresh writable folder for one VM run's results (emptied if it exists).
 pub fn results_dir(name: &str) -> Result<PathBuf> {
     let d = cache_dir().join("vm-out").join(name);
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).ctx("creating VM results folder")?;
     Ok(d)
+}
+
+/// The writable folder of one `cargo xtask vm` run: `vm-out/vm-<pid>`, removed when dropped.
+/// Folders of earlier runs whose process is gone (killed before it could clean up) are removed
+/// on the way.
+pub struct RunDir(pub PathBuf);
+
+impl RunDir {
+    /// Creates this process's folder and removes stale ones.
+    pub fn new() -> Result<Self> {
+        let parent = cache_dir().join("vm-out");
+        if let Ok(entries) = std::fs::read_dir(&parent) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let Some(pid) = name.strip_prefix("vm-").and_then(|p| p.parse::<u32>().ok()) else { continue };
+                if !Path::new(&format!("/proc/{pid}")).exists() {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        results_dir(&format!("vm-{}", std::process::id())).map(Self)
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
