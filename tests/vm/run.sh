@@ -12,6 +12,8 @@
 # A test's output is printed in one block when it ends. At the end the module must unload.
 #
 # $RNF_TESTS: space- or comma-separated words; a test runs when its name contains one of them.
+# $RNF_SHARD=K/N: this guest is number K of N sharing the tests (the host boots them): the
+# exclusive tests run in guest 0, the others are dealt by cost so that the guests end together.
 
 cd "$(dirname "$0")" || exit 1
 export RNF_KO PATH
@@ -37,18 +39,31 @@ picked() {
 # phase starts the longest first, so the lanes end together.
 cost() { sed -n 's/^# cost: *\([0-9]*\).*/\1/p' "$1" | head -1 | grep . || echo 10; }
 
-exclusive=()
-parallel=()
+shard=${RNF_SHARD:-0/1}
+shard_k=${shard%/*}
+shard_n=${shard#*/}
+all=()
 for t in t-*.sh; do
 	name=${t#t-}
 	name=${name%.sh}
 	picked "$name" || continue
-	if grep -q '^# lane: exclusive' "$t"; then
-		exclusive+=("$t")
-	else
-		parallel+=("$(cost "$t") $t")
-	fi
+	excl=0
+	grep -q '^# lane: exclusive' "$t" && excl=1
+	all+=("$(cost "$t") $excl $t")
 done
+# Deal the tests to the shards (longest first, each to the least loaded; exclusive ones to
+# shard 0), keep this shard's.
+mine=$(printf '%s\n' "${all[@]}" | grep . | sort -k2,2rn -k1,1rn -k3,3 | awk -v n="$shard_n" -v k="$shard_k" '
+	{ s = 0
+	  if ($2 == 0) for (i = 1; i < n; i++) if (load[i] < load[s]) s = i
+	  load[s] += $1
+	  if (s == k) print $1, $2, $3 }')
+exclusive=()
+parallel=()
+while read -r c excl t; do
+	[ -n "$t" ] || continue
+	if [ "$excl" = 1 ]; then exclusive+=("$t"); else parallel+=("$c $t"); fi
+done <<< "$mine"
 
 # Removes what a test left behind: processes in its namespaces, the namespaces.
 cleanup_prefix() {

@@ -31,7 +31,8 @@ tasks:
 
 environment: RNF_CACHE (cache folder), RNF_KVM=0|1 (skip the KVM probe), RNF_TESTS (words,
 space- or comma-separated: the in-VM tests whose name contains one of them), RNF_LANES (in-VM
-tests run at once, default 3), RNF_VM_CPUS (guest CPUs, default 2)
+tests run at once in a guest, default 3), RNF_GUESTS (guests sharing the tests, default 1),
+RNF_VM_CPUS (CPUs per guest, default 2)
 ";
 
 fn main() -> ExitCode {
@@ -100,6 +101,7 @@ fn dispatch(args: &[String]) -> Result<u8> {
                 rwdir: None,
                 timeout_secs: 20 * 60,
                 interactive: false,
+                label: String::new(),
             };
             let (code, _) = vm::boot(&k, &built, &run)?;
             Ok(u8::try_from(code).unwrap_or(1))
@@ -111,6 +113,7 @@ fn dispatch(args: &[String]) -> Result<u8> {
                 rwdir: None,
                 timeout_secs: 0,
                 interactive: true,
+                label: String::new(),
             };
             let (code, _) = vm::boot(&k, &built, &run)?;
             Ok(u8::try_from(code).unwrap_or(1))
@@ -127,6 +130,7 @@ fn dispatch(args: &[String]) -> Result<u8> {
                 rwdir: Some(&out.0),
                 timeout_secs: 60 * 60,
                 interactive: false,
+                label: String::new(),
             };
             let (code, _) = vm::boot(&k, &built, &run)?;
             if code != 0 {

@@ -165,11 +165,16 @@ pub fn host() -> Result<Tally> {
     })
 }
 
-/// Runs the in-VM tests (all of `tests/vm/t-*.sh`, or those matching `$RNF_TESTS`), then checks
-/// the kernel log.
+/// Runs the in-VM tests (all of `tests/vm/t-*.sh`, or those matching `filter`), then checks
+/// the kernel log. `$RNF_GUESTS` (default 1) guests share the tests between them, each with
+/// `$RNF_LANES` lanes (the runner's default when unset).
 pub fn vm_tests(k: &Kernel, built: &Built, filter: &str) -> Result<Tally> {
-    let out = vm::results_dir("test")?;
-    println!("==> test: in-VM tests (booting the test kernel)");
+    let guests: usize = std::env::var("RNF_GUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1).clamp(1, 8);
+    vm::remove_stale_dirs("test-");
+    let outs: Vec<vm::RunDir> = (0..guests)
+        .map(|g| vm::RunDir::named(&format!("test-{}-{g}", std::process::id())))
+        .collect::<Result<_>>()?;
+    println!("==> test: in-VM tests ({guests} guest(s), booting the test kernel)");
     let start = std::time::Instant::now();
     let mut env = format!("RNF_TESTS={}", crate::util::shell_quote(filter));
     for var in ["RNF_LANES", "RNF_TEST_TIMEOUT"] {
@@ -177,23 +182,47 @@ pub fn vm_tests(k: &Kernel, built: &Built, filter: &str) -> Result<Tally> {
             env.push_str(&format!(" {var}={}", crate::util::shell_quote(&v)));
         }
     }
-    let run = VmRun {
-        command: format!("{env} bash tests/vm/run.sh"),
-        rwdir: Some(&out),
-        timeout_secs: 40 * 60,
-        interactive: false,
-    };
-    let (code, text) = match vm::boot(k, built, &run) {
-        Ok(r) => r,
-        Err(e) => {
-            println!("==> test: in-VM tests FAILED: {e}");
-            let mut t = Tally::default();
-            t.fail(&format!("vm: the VM run ({e})"));
-            return Ok(t);
+    let results: Vec<Result<(i32, String)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = outs
+            .iter()
+            .enumerate()
+            .map(|(g, out)| {
+                let env = &env;
+                scope.spawn(move || {
+                    let run = VmRun {
+                        command: format!("{env} RNF_SHARD={g}/{guests} bash tests/vm/run.sh"),
+                        rwdir: Some(&out.0),
+                        timeout_secs: 40 * 60,
+                        interactive: false,
+                        label: if guests > 1 { format!("[g{g}] ") } else { String::new() },
+                    };
+                    vm::boot(k, built, &run)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("VM thread panicked".into()))).collect()
+    });
+    let mut t = Tally::default();
+    for (g, (res, out)) in results.into_iter().zip(&outs).enumerate() {
+        let guest = if guests > 1 { format!(" (guest {g})") } else { String::new() };
+        let (code, text) = match res {
+            Ok(r) => r,
+            Err(e) => {
+                println!("==> test: in-VM tests{guest} FAILED: {e}");
+                t.fail(&format!("vm: the VM run{guest} ({e})"));
+                continue;
+            }
+        };
+        let (mut gt, failed) = parse_vm_results(&text);
+        gt.failed_names = failed.iter().map(|n| format!("vm: {n}")).collect();
+        if code != 0 && gt.failed == 0 {
+            println!("    the VM runner{guest} exited with status {code}");
+            gt.fail(&format!("vm: runner{guest} (exit status {code})"));
         }
-    };
-    let (mut t, failed) = parse_vm_results(&text);
-    t.failed_names = failed.iter().map(|n| format!("vm: {n}")).collect();
+        check_kernel_log(&mut gt, &out.0.join("dmesg.txt"), &guest);
+        out.keep();
+        t.add(gt);
+    }
     println!(
         "==> test: in-VM tests done ({}): {} passed, {} failed, {} skipped",
         crate::util::fmt_secs(start.elapsed().as_secs_f64()),
@@ -201,35 +230,34 @@ pub fn vm_tests(k: &Kernel, built: &Built, filter: &str) -> Result<Tally> {
         t.failed,
         t.skipped
     );
-    if !failed.is_empty() {
-        println!("    failed: {}", failed.join(" "));
-    }
-    if code != 0 && t.failed == 0 {
-        println!("    the VM runner exited with status {code}");
-        t.fail(&format!("vm: runner (exit status {code})"));
-    }
     if t.passed + t.failed == 0 {
         println!("    no in-VM test ran");
         t.fail("vm: no test ran");
     }
-    // The kernel log check counts as one more test.
-    let dmesg = std::fs::read_to_string(out.join("dmesg.txt")).unwrap_or_default();
+    Ok(t)
+}
+
+/// The kernel log check of one guest, counted as one more test.
+fn check_kernel_log(t: &mut Tally, path: &std::path::Path, guest: &str) {
+    let dmesg = std::fs::read_to_string(path).unwrap_or_default();
     let problems = kernel_log_problems(&dmesg);
     if dmesg.is_empty() {
-        println!("==> test: kernel log check FAILED: the guest saved no kernel log");
-        t.fail("vm: kernel log check (no log saved)");
+        println!("==> test: kernel log check{guest} FAILED: the guest saved no kernel log");
+        t.fail(&format!("vm: kernel log check{guest} (no log saved)"));
     } else if problems.is_empty() {
-        println!("==> test: kernel log check ok ({} lines, no WARNING/BUG/Oops/lockdep/KFENCE)", dmesg.lines().count());
+        println!(
+            "==> test: kernel log check{guest} ok ({} lines, no WARNING/BUG/Oops/lockdep/KFENCE)",
+            dmesg.lines().count()
+        );
         t.passed += 1;
     } else {
-        println!("==> test: kernel log check FAILED:");
+        println!("==> test: kernel log check{guest} FAILED:");
         for p in problems.iter().take(30) {
             println!("    {p}");
         }
-        println!("    full log: {}", out.join("dmesg.txt").display());
-        t.fail("vm: kernel log check");
+        println!("    full log: {}", path.display());
+        t.fail(&format!("vm: kernel log check{guest}"));
     }
-    Ok(t)
 }
 
 /// Everything: host tests, then the VM tests (those picked by `$RNF_TESTS`, else all).

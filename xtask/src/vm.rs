@@ -22,6 +22,8 @@ pub struct VmRun<'a> {
     pub timeout_secs: u64,
     /// Attach the terminal (for `make shell`) instead of capturing output.
     pub interactive: bool,
+    /// Put in front of every output line (to tell guests apart when several run at once).
+    pub label: String,
 }
 
 /// The shell prologue every guest command gets: rnfctl on PATH, the module's path in RNF_KO.
@@ -141,7 +143,7 @@ pub fn boot(k: &Kernel, built: &Built, run: &VmRun<'_>) -> Result<(i32, String)>
         for line in BufReader::new(out).lines() {
             let line = line.unwrap_or_default();
             let mut lock = stdout.lock();
-            let _ = writeln!(lock, "{line}");
+            let _ = writeln!(lock, "{}{line}", run.label);
             let _ = lock.flush();
             collected.push_str(&line);
             collected.push('\n');
@@ -187,30 +189,46 @@ pub fn results_dir(name: &str) -> Result<PathBuf> {
     Ok(d)
 }
 
-/// The writable folder of one `cargo xtask vm` run: `vm-out/vm-<pid>`, removed when dropped.
-/// Folders of earlier runs whose process is gone (killed before it could clean up) are removed
-/// on the way.
-pub struct RunDir(pub PathBuf);
+/// The writable folder of one run (`vm-out/<name>`), removed when dropped unless kept.
+pub struct RunDir(pub PathBuf, std::sync::atomic::AtomicBool);
+
+/// Removes `vm-out/<prefix><pid>...` folders whose process is gone (killed before it could
+/// clean up).
+pub fn remove_stale_dirs(prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(cache_dir().join("vm-out")) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(prefix) else { continue };
+        let pid: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        if !pid.is_empty() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
 
 impl RunDir {
-    /// Creates this process's folder and removes stale ones.
+    /// This process's `vm-<pid>` folder for `cargo xtask vm`; stale ones are removed.
     pub fn new() -> Result<Self> {
-        let parent = cache_dir().join("vm-out");
-        if let Ok(entries) = std::fs::read_dir(&parent) {
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                let Some(pid) = name.strip_prefix("vm-").and_then(|p| p.parse::<u32>().ok()) else { continue };
-                if !Path::new(&format!("/proc/{pid}")).exists() {
-                    let _ = std::fs::remove_dir_all(e.path());
-                }
-            }
-        }
-        results_dir(&format!("vm-{}", std::process::id())).map(Self)
+        remove_stale_dirs("vm-");
+        Self::named(&format!("vm-{}", std::process::id()))
+    }
+
+    /// A fresh folder `vm-out/<name>`.
+    pub fn named(name: &str) -> Result<Self> {
+        results_dir(name).map(|d| Self(d, std::sync::atomic::AtomicBool::new(false)))
+    }
+
+    /// Keeps the folder after the run (it holds a kernel log worth reading); the next test run
+    /// removes it.
+    pub fn keep(&self) {
+        self.1.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
 impl Drop for RunDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if !self.1.load(std::sync::atomic::Ordering::Relaxed) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }
