@@ -65,11 +65,12 @@ pub trait Env {
     /// A random number (`get_random_u32`).
     fn random_u32(&mut self) -> u32;
     /// The `limit` match in state slot `state`: take a token, true when there was one. The
-    /// kernel runs [`LimitState::allow`] on the slot with `jiffies`, under a lock or a
-    /// compare-and-swap loop.
+    /// kernel runs [`super::state::AtomicLimit::allow`] (lock-free [`LimitState::allow`]) on
+    /// the slot with `jiffies`.
     fn limit_allow(&mut self, state: u32, limit: &LimitMatch) -> bool;
     /// The `statistic --mode nth` counter in slot `state`: atomically replace it with
-    /// [`nth_step`]`(count, every)` and return the new value.
+    /// [`nth_step`]`(count, every)` and return the new value (the kernel runs
+    /// [`super::state::AtomicNth::next`]).
     fn nth_next(&mut self, state: u32, every: u32) -> u32;
     /// `1 << inet_dev_addr_type(net, dev, addr)` (an [`super::rule::addrtype`] bit) for
     /// `addr` (host order), looked up on `dev`.
@@ -196,25 +197,40 @@ impl LimitState {
     }
 
     /// One packet at time `now` (`limit_mt`): true when it may pass.
+    ///
+    /// The packet path shares one bucket between CPUs: [`super::state::AtomicLimit`] runs
+    /// the same steps ([`limit_increase`], [`limit_take`]) lock-free.
     pub fn allow(&mut self, now: u64) -> bool {
         if self.credit < self.cost && self.prev == now {
             return false;
         }
-        // `credit_increase` is a u32 in the kernel: the product is truncated, then added with
-        // wrap-around.
-        let increase =
-            now.wrapping_sub(self.prev).wrapping_mul(u64::from(self.credits_per_jiffy)) as u32;
+        let increase = limit_increase(self.prev, now, self.credits_per_jiffy);
         self.prev = now;
-        let mut credit = self.credit.wrapping_add(increase);
-        if credit > self.credit_cap {
-            credit = self.credit_cap;
-        }
-        let pass = credit >= self.cost;
-        if pass {
-            credit -= self.cost;
-        }
+        let (credit, pass) = limit_take(self.credit, increase, self.credit_cap, self.cost);
         self.credit = credit;
         pass
+    }
+}
+
+/// The credits `limit_mt` adds for the jiffies from `prev` to `now`:
+/// `(now - prev) * CREDITS_PER_JIFFY` in `unsigned long`, truncated to the `u32`
+/// `credit_increase` (all with wrap-around, as in the kernel).
+pub fn limit_increase(prev: u64, now: u64, credits_per_jiffy: u32) -> u32 {
+    now.wrapping_sub(prev).wrapping_mul(u64::from(credits_per_jiffy)) as u32
+}
+
+/// One attempt of `limit_mt`'s update: `credit` plus `increase` (with wrap-around), capped at
+/// `credit_cap`, minus `cost` when that many are there. Returns the new credit and whether
+/// the packet passes.
+pub fn limit_take(credit: u32, increase: u32, credit_cap: u32, cost: u32) -> (u32, bool) {
+    let mut credit = credit.wrapping_add(increase);
+    if credit > credit_cap {
+        credit = credit_cap;
+    }
+    if credit >= cost {
+        (credit.wrapping_sub(cost), true)
+    } else {
+        (credit, false)
     }
 }
 
@@ -504,6 +520,7 @@ mod tests {
     use super::super::compile::tests::{build, filter_policies, VecOutput};
     use super::super::compile::{CTarget, RulesetHeader, StateInit};
     use super::super::packet::{IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
+    use super::super::state::{AtomicLimit, AtomicNth};
     use super::super::rule::{
         addrtype, AddrRange, AddrTypeMatch, IcmpMatch, IpRangeMatch, Ipv4Net, LengthMatch, LogSpec,
         MarkMatch, Match, MultiportMatch, PortRange, RuleSpec, StatisticMatch, TableId, Target,
@@ -580,8 +597,9 @@ mod tests {
         randoms: Vec<u32>,
         hz: u32,
         now: u64,
-        limits: Vec<Option<LimitState>>,
-        nth: Vec<u32>,
+        /// The kernel's state types, so the evaluation tests run its code.
+        limits: Vec<Option<AtomicLimit>>,
+        nth: Vec<Option<AtomicNth>>,
         /// (address, device, type bit)
         addr_types: Vec<(u32, AddrTypeDev, u16)>,
         addr_calls: Vec<(u32, AddrTypeDev)>,
@@ -595,16 +613,18 @@ mod tests {
             let mut e = TestEnv {
                 counters: std::vec![(0, 0); rs.header.counter_count as usize],
                 hz: 100,
-                limits: std::vec![None; n],
-                nth: std::vec![0; n],
+                limits: (0..n).map(|_| None).collect(),
+                nth: (0..n).map(|_| None).collect(),
                 ..Default::default()
             };
             for (slot, init) in rs.state_slots() {
                 match init {
                     StateInit::Limit(l) => {
-                        e.limits[slot as usize] = Some(LimitState::new(&l, e.hz, e.now))
+                        e.limits[slot as usize] = Some(AtomicLimit::new(&l, e.hz, e.now))
                     }
-                    StateInit::Nth { initial, .. } => e.nth[slot as usize] = initial,
+                    StateInit::Nth { initial, .. } => {
+                        e.nth[slot as usize] = Some(AtomicNth::new(initial))
+                    }
                 }
             }
             e
@@ -622,12 +642,10 @@ mod tests {
         }
         fn limit_allow(&mut self, state: u32, _limit: &LimitMatch) -> bool {
             let now = self.now;
-            self.limits[state as usize].as_mut().unwrap().allow(now)
+            self.limits[state as usize].as_ref().unwrap().allow(|| now)
         }
         fn nth_next(&mut self, state: u32, every: u32) -> u32 {
-            let c = &mut self.nth[state as usize];
-            *c = nth_step(*c, every);
-            *c
+            self.nth[state as usize].as_ref().unwrap().next(every)
         }
         fn addr_type(&mut self, addr: u32, dev: AddrTypeDev) -> u16 {
             self.addr_calls.push((addr, dev));

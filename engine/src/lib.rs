@@ -19,4 +19,5 @@ pub mod hooks;
 pub mod packet;
 pub mod rule;
 pub mod rulewire;
+pub mod state;
 pub mod wire;
