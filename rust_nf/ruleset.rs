@@ -5,6 +5,7 @@
 
 use crate::engine::compile::{self, CChain, CMatch, CRule, ChainDef, Output, RulesetHeader, StateInit, Store};
 use crate::engine::eval::{self, AddrTypeDev, Env, PacketInfo, Verdict, MAX_EVAL_LEN};
+use crate::engine::state::{AtomicLimit, AtomicNth};
 use crate::engine::hooks::HookPoint;
 use crate::engine::rule::{LimitMatch, TableId};
 use crate::engine::rulewire;
@@ -12,7 +13,6 @@ use crate::ffi;
 use crate::netns::PcpuCounters;
 use crate::table::{ChainInfo, UserError};
 use core::ffi::{c_int, c_uint};
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use kernel::bindings::sk_buff;
 use kernel::prelude::*;
 
@@ -31,73 +31,38 @@ impl<T> Store<T> for KStore<T> {
     }
 }
 
-/// The state of one `limit` or `nth` match, updated lock-free from the packet path (like
-/// xt_limit and xt_statistic do with xchg/cmpxchg).
-struct Slot {
-    /// limit: jiffies of the last update.
-    prev: AtomicU64,
-    /// limit: credits; nth: the counter.
-    value: AtomicU32,
-    credit_cap: u32,
-    cost: u32,
-    credits_per_jiffy: u32,
+/// The state of one `limit` or `nth` match, updated lock-free from the packet path with the
+/// engine's atomic types (the code the host tests run, threads included).
+enum Slot {
+    /// A token bucket.
+    Limit(AtomicLimit),
+    /// An nth counter.
+    Nth(AtomicNth),
+    /// A slot no match uses (the compiler numbers every slot it hands out, so none is).
+    Unused,
 }
 
 impl Slot {
-    fn new(init: Option<StateInit>, hz: u32, now: u64) -> Self {
+    fn new(init: StateInit, hz: u32, now: u64) -> Self {
         match init {
-            Some(StateInit::Limit(m)) => {
-                let s = eval::LimitState::new(&m, hz, now);
-                Self {
-                    prev: AtomicU64::new(s.prev),
-                    value: AtomicU32::new(s.credit),
-                    credit_cap: s.credit_cap,
-                    cost: s.cost,
-                    credits_per_jiffy: s.credits_per_jiffy,
-                }
-            }
-            Some(StateInit::Nth { initial, .. }) => {
-                Self { prev: AtomicU64::new(0), value: AtomicU32::new(initial), credit_cap: 0, cost: 0, credits_per_jiffy: 0 }
-            }
-            None => Self { prev: AtomicU64::new(0), value: AtomicU32::new(0), credit_cap: 0, cost: 0, credits_per_jiffy: 0 },
+            StateInit::Limit(m) => Slot::Limit(AtomicLimit::new(&m, hz, now)),
+            StateInit::Nth { initial, .. } => Slot::Nth(AtomicNth::new(initial)),
         }
     }
 
-    /// xt_limit's `limit_mt`, with the engine's arithmetic on each attempt.
+    /// xt_limit's `limit_mt` at the current `jiffies`; false for a slot of another kind.
     fn limit_allow(&self) -> bool {
-        let now = jiffies();
-        if self.value.load(Ordering::Relaxed) < self.cost && self.prev.load(Ordering::Relaxed) == now {
-            return false;
-        }
-        let mut increase: u32 = 0;
-        loop {
-            let now = jiffies();
-            let prev = self.prev.swap(now, Ordering::AcqRel);
-            increase = increase.wrapping_add(now.wrapping_sub(prev).wrapping_mul(u64::from(self.credits_per_jiffy)) as u32);
-            let old = self.value.load(Ordering::Acquire);
-            let mut new = old.wrapping_add(increase);
-            if new > self.credit_cap {
-                new = self.credit_cap;
-            }
-            let pass = new >= self.cost;
-            if pass {
-                new -= self.cost;
-            }
-            if self.value.compare_exchange(old, new, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-                return pass;
-            }
+        match self {
+            Slot::Limit(l) => l.allow(jiffies),
+            _ => false,
         }
     }
 
     /// xt_statistic's nth counter: advance atomically, return the new value.
     fn nth_next(&self, every: u32) -> u32 {
-        let mut old = self.value.load(Ordering::Relaxed);
-        loop {
-            let new = eval::nth_step(old, every);
-            match self.value.compare_exchange(old, new, Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => return new,
-                Err(cur) => old = cur,
-            }
+        match self {
+            Slot::Nth(n) => n.next(every),
+            _ => 0,
         }
     }
 }
@@ -187,12 +152,12 @@ impl Version {
         let now = jiffies();
         let mut slots = KVec::with_capacity(header.state_count as usize, GFP_KERNEL).map_err(|_| oom())?;
         for _ in 0..header.state_count {
-            slots.push(Slot::new(None, hz, now), GFP_KERNEL).map_err(|_| oom())?;
+            slots.push(Slot::Unused, GFP_KERNEL).map_err(|_| oom())?;
         }
         let rs = out.ruleset(header);
         for (idx, init) in rs.state_slots() {
             if let Some(s) = slots.get_mut(idx as usize) {
-                *s = Slot::new(Some(init), hz, now);
+                *s = Slot::new(init, hz, now);
             }
         }
         KBox::new(Version { header, out, counters, slots }, GFP_KERNEL).map_err(|_| oom())

@@ -20,6 +20,7 @@ mod engine {
     pub mod packet;
     pub mod rule;
     pub mod rulewire;
+    pub mod state;
     pub mod wire;
 }
 
