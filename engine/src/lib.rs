@@ -12,6 +12,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod carry;
 pub mod checksum;
 pub mod compile;
 pub mod eval;
