@@ -19,6 +19,23 @@ use kernel::prelude::*;
 /// The engine's output storage over a kernel vector (allocation may fail, never panics).
 pub(crate) struct KStore<T>(KVVec<T>);
 
+impl<T> KStore<T> {
+    /// An empty store.
+    pub(crate) const fn new() -> Self {
+        Self(KVVec::new())
+    }
+
+    /// An empty store with room for `n` elements: pushing that many allocates nothing.
+    pub(crate) fn with_capacity(n: usize) -> core::result::Result<Self, kernel::alloc::AllocError> {
+        KVVec::with_capacity(n, GFP_KERNEL).map(Self)
+    }
+
+    /// The vector.
+    pub(crate) fn into_inner(self) -> KVVec<T> {
+        self.0
+    }
+}
+
 impl<T> Store<T> for KStore<T> {
     fn push(&mut self, v: T) -> core::result::Result<(), compile::CompileError> {
         self.0.push(v, GFP_KERNEL).map_err(|_| compile::CompileError::OutOfMemory)

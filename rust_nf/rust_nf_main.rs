@@ -13,6 +13,7 @@ use kernel::prelude::*;
 #[path = "../engine/src"]
 #[allow(dead_code, unreachable_pub)]
 mod engine {
+    pub mod carry;
     pub mod checksum;
     pub mod compile;
     pub mod eval;

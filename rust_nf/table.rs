@@ -7,10 +7,11 @@
 //! [`Version`], publishes it with one pointer swap, waits for a grace period, carries the
 //! counters of surviving rules over, and only then frees the old version.
 
+use crate::engine::carry;
 use crate::engine::rule::{Counters, Policy, TableId, NUM_TABLES};
 use crate::engine::rulewire;
 use crate::engine::wire::{AttrIter, Encoder};
-use crate::ruleset::{CompileMessage, Version};
+use crate::ruleset::{CompileMessage, KStore, Version};
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::prelude::*;
 
@@ -217,64 +218,86 @@ pub(crate) fn replace(live: &Live, cfg: &mut [TableConfig; NUM_TABLES], payload:
 
     // Compile (this validates: builtin chains, jumps, loops, target restrictions).
     let version = Version::build(table, &chains, rules.iter().map(|r| (r.chain, r.start, r.len)), &specs)?;
-    let old_rules = tc.rules.len();
 
-    // Rule ids: keep known ones, hand out new ones. Old ids sorted for lookup.
-    let mut old_ids: KVVec<(u64, usize)> = KVVec::with_capacity(tc.rules.len(), GFP_KERNEL)?;
-    for (i, r) in tc.rules.iter().enumerate() {
-        old_ids.push((r.id, i), GFP_KERNEL)?;
+    // Rule ids: keep known ones, hand out new ones, refuse duplicates (engine/src/carry.rs).
+    let mut scratch = KStore::new();
+    let mut plan = KStore::new();
+    let next_id = carry::plan_ids(
+        tc.rules.iter().map(|r| r.id),
+        rules.iter().map(|r| r.id),
+        tc.next_id,
+        &mut scratch,
+        &mut plan,
+    )
+    .map_err(carry_error)?;
+    drop(scratch);
+    let plan = plan.into_inner();
+    for (r, o) in rules.iter_mut().zip(plan.iter()) {
+        r.id = o.id();
     }
-    old_ids.sort_unstable_by_key(|x| x.0);
-    let mut next_id = tc.next_id;
-    let mut carry: KVVec<Option<usize>> = KVVec::with_capacity(rules.len(), GFP_KERNEL)?;
-    for r in rules.iter_mut() {
-        let old = if r.id != 0 { old_ids.binary_search_by_key(&r.id, |x| x.0).ok() } else { None };
-        match old.and_then(|k| old_ids.get(k)) {
-            Some(&(_, idx)) => carry.push(Some(idx), GFP_KERNEL)?,
-            None => {
-                r.id = next_id;
-                next_id = next_id.wrapping_add(1);
-                carry.push(None, GFP_KERNEL)?;
-            }
-        }
-    }
+    // Room for the new base now: nothing may fail once the new version is published.
+    let mut base = KStore::with_capacity(rules.len().saturating_add(chains.len()))?;
 
     // Publish, wait until no packet can still be reading the old version, then carry the
     // counters it accumulated over to the rules and chains that survived.
     let old = live.swap(table, Some(version));
     kernel::sync::rcu::synchronize_rcu();
-    let mut base = KVVec::with_capacity(rules.len() + chains.len(), GFP_KERNEL)?;
-    for (i, given) in rule_counters.iter().enumerate() {
-        let c = match (given, carry.get(i).copied().flatten()) {
-            (Some(c), _) => *c,
-            (None, Some(j)) => total(tc, old.as_deref(), j, Some(j)),
-            (None, None) => Counters::default(),
-        };
-        base.push(c, GFP_KERNEL)?;
-    }
-    for (c, given) in chains.iter().zip(chain_counters.iter()) {
-        let k = match given {
-            Some(k) => *k,
-            // A builtin chain keeps its policy counters across replaces.
-            None if c.policy.is_some() => match tc.chains.iter().position(|o| o.name() == c.name()) {
-                Some(j) => {
-                    let pcpu = old.as_deref().and_then(|v| v.policy_counter(j));
-                    total(tc, old.as_deref(), old_rules + j, pcpu)
-                }
-                None => Counters::default(),
-            },
-            None => Counters::default(),
-        };
-        base.push(k, GFP_KERNEL)?;
-    }
+    let old_config = carry::OldConfig {
+        base: &tc.base,
+        rule_count: tc.rules.len(),
+        chain_names: tc.chains.iter().map(ChainInfo::name),
+    };
+    let new_chains = chains.iter().zip(chain_counters.iter()).map(|(c, given)| carry::NewChain {
+        name: c.name(),
+        builtin: c.policy.is_some(),
+        given: *given,
+    });
+    let merged = carry::merge_counters(
+        &old_config,
+        &VersionCounts(old.as_deref()),
+        &plan,
+        rule_counters.iter().copied(),
+        new_chains,
+        &mut base,
+    );
     drop(old);
+    if let Err(e) = merged {
+        // Cannot happen (the store is empty and has room); the new version is live, so the
+        // configuration must follow it: counters not carried read as 0.
+        pr_warn!("counters not carried over (errno {})\n", e.errno());
+    }
     tc.chains = chains;
     tc.rules = rules;
     tc.specs = specs;
-    tc.base = base;
+    tc.base = base.into_inner();
     tc.next_id = next_id;
     tc.generation = tc.generation.wrapping_add(1);
     Ok(())
+}
+
+fn carry_error(e: carry::CarryError) -> UserError {
+    match e {
+        carry::CarryError::DuplicateId { .. } => uerr(EINVAL, c"duplicate rule id"),
+        carry::CarryError::OutOfMemory => UserError::nomem(),
+        carry::CarryError::StoreNotEmpty => uerr(EINVAL, c"internal error"),
+    }
+}
+
+/// What a version counted (nothing without a version), for the carry-over.
+struct VersionCounts<'a>(Option<&'a Version>);
+
+impl carry::Counted for VersionCounts<'_> {
+    fn rule(&self, rule: usize) -> Counters {
+        self.0.map_or_else(Counters::default, |v| counters(v.counter(rule)))
+    }
+
+    fn policy(&self, chain: usize) -> Counters {
+        self.0.and_then(|v| v.policy_counter(chain).map(|i| counters(v.counter(i)))).unwrap_or_default()
+    }
+}
+
+fn counters((packets, bytes): (u64, u64)) -> Counters {
+    Counters { packets, bytes }
 }
 
 /// A counter's total: what was carried over into the configuration (`base_idx` into
@@ -282,11 +305,11 @@ pub(crate) fn replace(live: &Live, cfg: &mut [TableConfig; NUM_TABLES], payload:
 /// version's own counter numbering).
 fn total(tc: &TableConfig, version: Option<&Version>, base_idx: usize, pcpu_idx: Option<usize>) -> Counters {
     let b = tc.base.get(base_idx).copied().unwrap_or_default();
-    let (p, by) = match (version, pcpu_idx) {
-        (Some(v), Some(i)) => v.counter(i),
-        _ => (0, 0),
+    let counted = match (version, pcpu_idx) {
+        (Some(v), Some(i)) => counters(v.counter(i)),
+        _ => Counters::default(),
     };
-    Counters { packets: b.packets.wrapping_add(p), bytes: b.bytes.wrapping_add(by) }
+    carry::sum(b, counted)
 }
 
 /// Parses a `CMD_GET_TABLE` request: the table and whether an absent table is an error.
