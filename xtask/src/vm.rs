@@ -99,7 +99,7 @@ pub fn boot(k: &Kernel, built: &Built, run: &VmRun<'_>) -> Result<(i32, String)>
     if let Some(d) = run.rwdir {
         cmd.arg(format!("--rwdir={}", d.display()));
     }
-    let script_body = format!("#!/bin/bash\n{}\n{}\n", prologue(built, run.rwdir), run.command);
+    let script_body = guest_script(&prologue(built, run.rwdir), &run.command);
     if run.interactive {
         // virtme-ng gives its shell a real terminal; ours runs the prologue, then bash.
         let sh = cache_dir().join("shell-init.sh");
@@ -158,6 +158,11 @@ pub fn boot(k: &Kernel, built: &Built, run: &VmRun<'_>) -> Result<(i32, String)>
         return Err(format!("the VM did not finish within {} s and was killed", run.timeout_secs));
     }
     Ok((code, collected))
+}
+
+/// The script the guest runs: the prologue, then the command, verbatim.
+pub fn guest_script(prologue: &str, command: &str) -> String {
+    format!("#!/bin/bash\n{prologue}\n{command}\n")
 }
 
 /// A file removed when dropped.
@@ -230,5 +235,52 @@ impl Drop for RunDir {
         if !self.1.load(std::sync::atomic::Ordering::Relaxed) {
             let _ = std::fs::remove_dir_all(&self.0);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A command with everything a shell would re-interpret: `$`, `$(...)`, both quotes, `;`,
+    /// `|`, `#`, `\`, a loop.
+    const TRICKY: &str = r#"x="a b"; echo "$x" | tr a-z A-Z; echo '$x' "$(echo sub)" \$HOME; for i in 1 2; do printf '%s;' "$i"; done; echo # end"#;
+    const TRICKY_OUT: &str = "A B\n$x sub $HOME\n1;2;\n";
+
+    #[test]
+    fn guest_script_runs_the_command_as_written() {
+        let dir = std::env::temp_dir().join(format!("rnf-xtask-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("s.sh");
+        std::fs::write(&script, guest_script("export RNF_TEST=1", TRICKY)).unwrap();
+        let out = Command::new("bash").arg(&script).output().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), TRICKY_OUT);
+    }
+
+    #[test]
+    fn make_vm_passes_cmd_verbatim() {
+        // `make vm` with a stand-in for xtask that prints its arguments: CMD must arrive as one
+        // argument, byte for byte.
+        let dir = std::env::temp_dir().join(format!("rnf-xtask-make-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let args = dir.join("args");
+        let fake = dir.join("fake-xtask");
+        std::fs::write(&fake, format!("#!/bin/bash\nprintf '%s\\0' \"$@\" > '{}'\n", args.display())).unwrap();
+        make_executable(&fake).unwrap();
+        for cmd in [TRICKY, "echo 'it'\"'\"'s'", "a=$((1+2)); echo $a"] {
+            let status = Command::new("make")
+                .current_dir(crate::util::repo_root())
+                .args(["-s", "vm"])
+                .arg(format!("XTASK={}", fake.display()))
+                .arg(format!("CMD={cmd}"))
+                .status()
+                .unwrap();
+            assert!(status.success());
+            let got = std::fs::read(&args).unwrap();
+            let want = format!("vm\0{cmd}\0");
+            assert_eq!(String::from_utf8_lossy(&got), want);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
