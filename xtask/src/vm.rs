@@ -73,6 +73,10 @@ pub fn use_kvm(k: &Kernel) -> bool {
     ok
 }
 
+/// The root mount options of virtme-ng 1.42 (`rootflags=` on its kernel command line) with
+/// the page cache turned on; the last `rootflags=` on the command line wins.
+const ROOT_9P_FLAGS: &str = "rootflags=version=9p2000.L,trans=virtio,access=any,msize=524288,cache=loose";
+
 fn vng(k: &Kernel, kvm: bool) -> Command {
     let mut cmd = Command::new(setup::venv_dir().join("bin/vng"));
     cmd.arg("--run")
@@ -83,6 +87,16 @@ fn vng(k: &Kernel, kvm: bool) -> Command {
         .arg(repo_root());
     if !kvm {
         cmd.arg("--disable-kvm");
+    }
+    // virtme-ng (1.42, pinned) mounts the host's root over 9p without a cache, so every exec
+    // reads the binary and its libraries from the host again: 0.2-1 s per process under TCG.
+    // The same mount options plus `cache=loose` keep them in the guest's page cache (about
+    // 5 times faster per process, measured in the guest: `ip netns exec NS true` 1023 -> 146
+    // ms, `rnfctl -L` 995 -> 173 ms). The host's files do not change under a running guest;
+    // the writable result folder is a separate mount and keeps its own options.
+    cmd.arg("--append").arg(ROOT_9P_FLAGS);
+    if let Ok(extra) = std::env::var("RNF_VM_APPEND") {
+        cmd.arg("--append").arg(extra);
     }
     cmd.env("PATH", tool_path());
     cmd
