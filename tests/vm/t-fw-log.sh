@@ -2,35 +2,58 @@
 # SPDX-License-Identifier: GPL-2.0
 # LOG writes the same kernel-log line as iptables' LOG: the same packet is logged by the
 # kernel's iptables-legacy and by rust_nf side by side, and the lines agree after their prefix.
+# cost: 20
 . "$(dirname "$0")/lib.sh"
-trap 'topo_down; sysctl -qw net.netfilter.nf_log_all_netns=0' EXIT
 
 rnf_load || { fail "insmod"; finish; }
 topo_up || { fail "topology"; finish; }
-# Like iptables' LOG, nothing is logged from other namespaces unless this is set.
-sysctl -qw net.netfilter.nf_log_all_netns=1
-nsx "$R" "$RNF_BIN/iptables" -A FORWARD -p icmp -j LOG --log-prefix "RNF: " --log-level 6 || fail "rnf LOG rule"
-nsx "$R" iptables-legacy -A FORWARD -p icmp -j LOG --log-prefix "IPT: " --log-level 6 || fail "legacy LOG rule"
-nsx "$R" "$RNF_BIN/iptables" -A FORWARD -p tcp -j LOG --log-prefix "RNF: " --log-tcp-sequence --log-tcp-options --log-ip-options
-nsx "$R" iptables-legacy -A FORWARD -p tcp -j LOG --log-prefix "IPT: " --log-tcp-sequence --log-tcp-options --log-ip-options
-# Only lines after this point are compared (the log is not cleared: the runner checks all of it).
-skip_lines=$(dmesg | wc -l)
-nsx "$C" ping -c 2 -i 0.2 -W 2 10.0.2.2 >/dev/null || fail "ping"
-nsx "$S" socat -T3 TCP-LISTEN:8080,reuseaddr SYSTEM:'echo x' &
-sleep 0.5
-nsx "$C" socat -T3 -t3 - TCP:10.0.2.2:8080 </dev/null >/dev/null
-wait
-sleep 0.2
-rnf=$(dmesg | tail -n +$((skip_lines + 1)) | sed -n 's/^\[[^]]*\] RNF: //p')
-ipt=$(dmesg | tail -n +$((skip_lines + 1)) | sed -n 's/^\[[^]]*\] IPT: //p')
+# Like iptables' LOG, nothing is logged from other namespaces unless this is set. It is global:
+# it stays set after the test (other tests running at the same time may log too, and setting
+# it back would silence them).
+sysctl -qw net.netfilter.nf_log_all_netns=1 || fail "nf_log_all_netns"
+# Other tests log at the same time: only lines with this run's own prefixes count.
+tag="$$.$RANDOM"
+rp="RNF$tag: "
+lp="IPT$tag: "
+nsx "$R" "$RNF_BIN/iptables" -A FORWARD -p icmp -j LOG --log-prefix "$rp" --log-level 6 || fail "rnf LOG rule"
+nsx "$R" iptables-legacy -A FORWARD -p icmp -j LOG --log-prefix "$lp" --log-level 6 || fail "legacy LOG rule"
+nsx "$R" "$RNF_BIN/iptables" -A FORWARD -p tcp -j LOG --log-prefix "$rp" --log-tcp-sequence --log-tcp-options --log-ip-options ||
+	fail "rnf LOG rule (tcp)"
+nsx "$R" iptables-legacy -A FORWARD -p tcp -j LOG --log-prefix "$lp" --log-tcp-sequence --log-tcp-options --log-ip-options ||
+	fail "legacy LOG rule (tcp)"
+
+pings 2 "echo 0"
+expect_eq "echo replies" "$REPLIES" 2
+tcp_server "$S" 8080 x
+srv=$SRV
+tcp_get "$C" 10.0.2.2 8080
+expect_eq "TCP reply (exit $TCP_RC)" "$TCP_OUT" x
+stop "$srv"
+# The connection is over (no segment still under way), so both tools have logged everything.
+wait_tcp_done 8080 "$C" "$S"
+
+# the lines after PREFIX in the kernel log
+lines() { dmesg | sed -n "s/^\[[^]]*\] $1//p"; }
+# packets counted by the two LOG rules of rust_nf and of iptables-legacy
+rnf_count() { nsx "$R" "$RNF_BIN/iptables" -L FORWARD -n -v -x | awk 'NR > 2 { n += $1 } END { print n + 0 }'; }
+legacy_count() { nsx "$R" iptables-legacy -L FORWARD -n -v -x | awk 'NR > 2 { n += $1 } END { print n + 0 }'; }
+# Every packet the rules counted has its line (a line is written as its packet passes).
+logged() {
+	rnf=$(lines "$rp")
+	ipt=$(lines "$lp")
+	rn=$(grep -c . <<<"$rnf")
+	ln=$(grep -c . <<<"$ipt")
+	[ "$rn" = "$(rnf_count)" ] && [ "$ln" = "$(legacy_count)" ]
+}
+wait_until "$WAIT" logged || fail "log lines: rust_nf $rn of $(rnf_count) packets, iptables-legacy $ln of $(legacy_count)"
 log "rust_nf: $(echo "$rnf" | head -1)"
 log "legacy:  $(echo "$ipt" | head -1)"
-expect_ge "lines logged by rust_nf" "$(echo "$rnf" | grep -c .)" 6
+expect_eq "ICMP lines logged by rust_nf (2 requests, 2 replies)" "$(grep -c 'PROTO=ICMP ' <<<"$rnf")" 4
+expect_ge "TCP lines logged by rust_nf" "$(grep -c 'PROTO=TCP ' <<<"$rnf")" 3
 if [ "$rnf" = "$ipt" ]; then
-	log "ok: every line identical to iptables-legacy's ($(echo "$rnf" | wc -l) lines)"
+	log "ok: every line identical to iptables-legacy's ($rn lines)"
 else
 	fail "log lines differ from iptables-legacy's:"
 	diff <(echo "$ipt") <(echo "$rnf") | head -10 | sed 's/^/        /'
 fi
-nsx "$R" iptables-legacy -F FORWARD
 finish
