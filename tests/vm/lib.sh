@@ -76,7 +76,7 @@ wait_until() {
 	shift
 	until "$@"; do
 		[ "${EPOCHREALTIME/[.,]/}" -lt "$end" ] || return 1
-		read -r -t 0.05 -u "$NAP_FD" _ 2>/dev/null
+		read -r -t 0.05 -u "$NAP_FD" _ 2>/dev/null || :
 	done
 	return 0
 }
@@ -165,6 +165,9 @@ _ns_start() {
 	shift 2
 	bg "$ns" bash -c "$_NS_SETUP" parked "$NAP_FD" "$TMPD/ready.$ns" "$batch" "$@"
 	ANCHOR[$ns]=$BG
+	# It lives until the end: out of the job table, so that a bare `wait` (a script using
+	# these helpers) does not wait for it.
+	disown "$BG"
 }
 # _ns_ready NAME...: until the namespaces are set up; 1 if one of them failed.
 _ns_ready() {
@@ -200,8 +203,8 @@ bg() {
 # stop PID...: ends background processes and reaps them.
 stop() {
 	local p
-	for p in "$@"; do kill "$p" 2>/dev/null; done
-	for p in "$@"; do wait "$p" 2>/dev/null; done
+	for p in "$@"; do kill "$p" 2>/dev/null || :; done
+	for p in "$@"; do wait "$p" 2>/dev/null || :; done
 	return 0
 }
 
@@ -236,14 +239,14 @@ topo_up() {
 # namespaces and the private folder.
 topo_down() {
 	local ns p pids
-	for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null || :; done
 	if [ ${#NAMESPACES[@]} -gt 0 ]; then
-		pids=$(printf 'netns pids %s\n' "${NAMESPACES[@]}" | ip -force -batch - 2>/dev/null)
+		pids=$(printf 'netns pids %s\n' "${NAMESPACES[@]}" | ip -force -batch - 2>/dev/null) || :
 		# shellcheck disable=SC2086 # a list of numbers
-		[ -n "$pids" ] && kill $pids 2>/dev/null
-		printf 'netns del %s\n' "${NAMESPACES[@]}" | ip -force -batch - 2>/dev/null
+		[ -z "$pids" ] || kill $pids 2>/dev/null || :
+		printf 'netns del %s\n' "${NAMESPACES[@]}" | ip -force -batch - 2>/dev/null || :
 	fi
-	for p in "${BG_PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	for p in "${BG_PIDS[@]}"; do wait "$p" 2>/dev/null || :; done
 	NAMESPACES=()
 	BG_PIDS=()
 	rm -rf "$TMPD"
