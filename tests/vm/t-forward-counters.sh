@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Forwarded traffic moves the router's PREROUTING, FORWARD and POSTROUTING counters, and only
 # those, and only in the router's netns.
-# cost: 15
+# cost: 10
 . "$(dirname "$0")/lib.sh"
 
 rnf_load || { fail "insmod"; finish; }

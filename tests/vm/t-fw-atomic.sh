@@ -5,7 +5,7 @@
 # answered, and the filter table must never drop an ICMP packet: mangle's FORWARD chain
 # (before filter) and security's (after it), which the replacements leave alone, count the
 # same packets.
-# cost: 30
+# cost: 12
 . "$(dirname "$0")/lib.sh"
 
 rnf_load || { fail "insmod"; finish; }

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # User chains with traffic: -j returns, -g does not, RETURN and falling off a user chain
 # return to the caller, falling off a builtin chain takes its policy.
-# cost: 15
+# cost: 12
 . "$(dirname "$0")/lib.sh"
 
 rnf_load || { fail "insmod"; finish; }

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # LOG writes the same kernel-log line as iptables' LOG: the same packet is logged by the
 # kernel's iptables-legacy and by rust_nf side by side, and the lines agree after their prefix.
-# cost: 20
+# cost: 9
 . "$(dirname "$0")/lib.sh"
 
 rnf_load || { fail "insmod"; finish; }

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # MARK in mangle sets the packet mark that -m mark in filter sees, with every MARK option.
-# cost: 12
+# cost: 9
 . "$(dirname "$0")/lib.sh"
 
 rnf_load || { fail "insmod"; finish; }

@@ -4,7 +4,7 @@
 # the client's pings (or TCP connections) show what passed. One case per line: replies
 # expected of 4 echo requests, ping options, rule. Every request is accounted for: its reply
 # arrived, or the rule counted the request or its reply as dropped.
-# cost: 70
+# cost: 60
 . "$(dirname "$0")/lib.sh"
 
 rnf_load || { fail "insmod"; finish; }

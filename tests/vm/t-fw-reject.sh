@@ -3,7 +3,7 @@
 # REJECT really answers: the client sees the ICMP error each --reject-with asks for, sent by
 # the router, and a TCP reset for tcp-reset that the router sent in the server's name (the
 # server, listening, never saw the SYN). REJECT is refused where iptables refuses it.
-# cost: 25
+# cost: 20
 . "$(dirname "$0")/lib.sh"
 
 rnf_load || { fail "insmod"; finish; }

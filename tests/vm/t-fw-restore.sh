@@ -3,7 +3,7 @@
 # iptables-restore files: loaded as one transaction and saved back like iptables-legacy does;
 # a broken file is refused with iptables-restore's message and exit status, and the running
 # ruleset stays exactly as it was.
-# cost: 15
+# cost: 18
 . "$(dirname "$0")/lib.sh"
 L="$PFX-legacy"
 N="$PFX-rnf"

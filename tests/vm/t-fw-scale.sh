@@ -3,7 +3,7 @@
 # A kube-proxy sized table: 10000 rules restored, listed, saved (same as iptables-legacy's
 # save of the same file), changed by one rule, and hit by traffic. Large tables need several
 # per-CPU counter blocks and a reply larger than a socket buffer: both are exercised here.
-# cost: 40
+# cost: 20
 . "$(dirname "$0")/lib.sh"
 L="$PFX-legacy"
 

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # `nft list hooks ip` shows every rust_nf hook at the standard priority, in every netns, next
 # to the kernel's own hooks.
-# cost: 8
+# cost: 3
 . "$(dirname "$0")/lib.sh"
 
 rnf_load || { fail "insmod"; finish; }

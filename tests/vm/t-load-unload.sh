@@ -4,7 +4,7 @@
 # the server; traffic keeps flowing (every echo request is answered); every load registers the
 # hooks again, in the initial netns and in the router's; after the last unload none is left.
 # lane: exclusive
-# cost: 30
+# cost: 12
 . "$(dirname "$0")/lib.sh"
 # The module is loaded and unloaded here: it must be unloaded when the test ends, whatever
 # happens.

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Malformed or unknown netlink input gets an error with a message, never a crash; the module
 # keeps working afterwards.
-# cost: 8
+# cost: 5
 . "$(dirname "$0")/lib.sh"
 
 rnf_load || { fail "insmod"; finish; }

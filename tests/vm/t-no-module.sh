@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Without the module, rnfctl says so in one clear line and exits 1.
 # lane: exclusive
-# cost: 3
+# cost: 2
 . "$(dirname "$0")/lib.sh"
 
 rnf_unload || { fail "rust_nf is loaded and does not unload"; finish; }

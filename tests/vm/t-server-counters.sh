@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Traffic to the server moves its PREROUTING and INPUT counters; its answers move OUTPUT and
 # POSTROUTING; nothing is forwarded there.
-# cost: 15
+# cost: 9
 . "$(dirname "$0")/lib.sh"
 
 rnf_load || { fail "insmod"; finish; }

@@ -3,7 +3,7 @@
 # Zeroing counters needs CAP_NET_ADMIN in the user namespace that owns the netns: refused with
 # EPERM without it (the counters stay), allowed for the owner of a fresh user+net namespace.
 # Reading is open.
-# cost: 10
+# cost: 7
 . "$(dirname "$0")/lib.sh"
 
 rnf_load || { fail "insmod"; finish; }
