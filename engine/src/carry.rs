@@ -585,20 +585,7 @@ mod tests {
 
     // ---- a table replaced at random, as the kernel does it ---------------------------------
 
-    /// xorshift64.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
+    use super::super::testrng::Rng;
 
     /// A rule of the model: its id and a tag naming it for the ground truth.
     #[derive(Debug, Clone, Copy)]
@@ -687,7 +674,7 @@ mod tests {
         let builtins = ["INPUT", "FORWARD", "OUTPUT"];
         for run in 0..40 {
             // Some runs start near the end of the id space.
-            let next_id = if run % 4 == 3 { u64::MAX - rng.below(30) as u64 } else { 1 };
+            let next_id = if run % 4 == 3 { u64::MAX - rng.index(30) as u64 } else { 1 };
             let mut t = Table {
                 next_id,
                 chains: Vec::new(),
@@ -701,15 +688,15 @@ mod tests {
             let mut next_tag = 0u32;
             for _step in 0..60 {
                 // Traffic on the published version.
-                for _ in 0..rng.below(40) {
-                    let bytes = 40 + rng.below(1460) as u64;
-                    if !t.rules.is_empty() && rng.below(4) != 0 {
-                        let i = rng.below(t.rules.len());
+                for _ in 0..rng.index(40) {
+                    let bytes = 40 + rng.index(1460) as u64;
+                    if !t.rules.is_empty() && rng.index(4) != 0 {
+                        let i = rng.index(t.rules.len());
                         t.counted.rules[i] = sum(t.counted.rules[i], c(1, bytes));
                         let e = truth.get_mut(&t.rules[i].tag).unwrap();
                         *e = sum(*e, c(1, bytes));
                     } else if !t.chains.is_empty() {
-                        let k = rng.below(t.chains.len());
+                        let k = rng.index(t.chains.len());
                         if t.chains[k].1 {
                             t.counted.policies[k] = sum(t.counted.policies[k], c(1, bytes));
                             let e = policy_truth.entry(t.chains[k].0.clone()).or_default();
@@ -720,38 +707,38 @@ mod tests {
                 // The request: the current rules (as read), edited.
                 let mut rules: Vec<(Rule, Option<Counters>)> =
                     t.rules.iter().map(|r| (*r, None)).collect();
-                for _ in 0..rng.below(4) {
-                    match rng.below(5) {
+                for _ in 0..rng.index(4) {
+                    match rng.index(5) {
                         0 | 1 => {
-                            let at = rng.below(rules.len() + 1);
+                            let at = rng.index(rules.len() + 1);
                             next_tag += 1;
                             rules.insert(at, (Rule { id: 0, tag: next_tag }, None));
                         }
                         2 if !rules.is_empty() => {
-                            rules.remove(rng.below(rules.len()));
+                            rules.remove(rng.index(rules.len()));
                         }
                         3 if !rules.is_empty() => {
-                            let r = rules.remove(rng.below(rules.len()));
-                            let at = rng.below(rules.len() + 1);
+                            let r = rules.remove(rng.index(rules.len()));
+                            let at = rng.index(rules.len() + 1);
                             rules.insert(at, r);
                         }
                         _ if !rules.is_empty() => {
                             // restore -c: counters given for one rule.
-                            let i = rng.below(rules.len());
-                            rules[i].1 = Some(c(rng.below(1000) as u64, rng.next()));
+                            let i = rng.index(rules.len());
+                            rules[i].1 = Some(c(rng.index(1000) as u64, rng.next()));
                         }
                         _ => {}
                     }
                 }
-                let stale_id = rng.below(8) == 0;
+                let stale_id = rng.index(8) == 0;
                 if stale_id && !rules.is_empty() {
                     // An id nobody has (a rule deleted by someone else meanwhile).
-                    let i = rng.below(rules.len());
+                    let i = rng.index(rules.len());
                     rules[i].0.id = rules[i].0.id.wrapping_add(1 << 40) | 1;
                 }
-                let duplicate = rules.len() >= 2 && rng.below(10) == 0;
+                let duplicate = rules.len() >= 2 && rng.index(10) == 0;
                 if duplicate {
-                    let (i, j) = (rng.below(rules.len()), rng.below(rules.len()));
+                    let (i, j) = (rng.index(rules.len()), rng.index(rules.len()));
                     let id = if rules[i].0.id != 0 { rules[i].0.id } else { 1 };
                     rules[i].0.id = id;
                     if i != j {
@@ -762,17 +749,17 @@ mod tests {
                 }
                 let mut chains: Vec<(String, bool, Option<Counters>)> =
                     builtins.iter().map(|n| (String::from(*n), true, None)).collect();
-                chains.push((std::format!("user{}", rng.below(3)), false, None));
-                if rng.below(3) == 0 {
+                chains.push((std::format!("user{}", rng.index(3)), false, None));
+                if rng.index(3) == 0 {
                     chains.swap(0, 2);
                 }
-                if rng.below(4) == 0 {
+                if rng.index(4) == 0 {
                     // Counters given for the user chain: shown, never carried over.
-                    chains[3].2 = Some(c(rng.below(100) as u64, 3));
+                    chains[3].2 = Some(c(rng.index(100) as u64, 3));
                 }
-                if rng.below(8) == 0 {
-                    let k = rng.below(3);
-                    chains[k].2 = Some(c(rng.below(100) as u64, 7));
+                if rng.index(8) == 0 {
+                    let k = rng.index(3);
+                    chains[k].2 = Some(c(rng.index(100) as u64, 7));
                 }
 
                 let before = (t.next_id, t.rules.len(), t.base.clone());

@@ -22,3 +22,6 @@ pub mod rule;
 pub mod rulewire;
 pub mod state;
 pub mod wire;
+
+#[cfg(test)]
+mod testrng;

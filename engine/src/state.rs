@@ -210,20 +210,7 @@ mod tests {
         }
     }
 
-    /// xorshift64: deterministic pseudo-random numbers for the long runs.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
+    use super::super::testrng::Rng;
 
     const HZS: [u32; 3] = [100, 250, 1000];
 
