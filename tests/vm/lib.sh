@@ -343,6 +343,35 @@ _pings_accounted() {
 	[ $((REPLIES + DROPS)) -ge "$1" ]
 }
 
+# match_case WANT_REPLIES "PING OPTIONS" RULE...: RULE in the router's FORWARD chain (it must
+# DROP what it matches), then 4 echo requests from the client: WANT_REPLIES replies arrive and
+# the rest is counted as dropped, every request accounted for. The case's rule replaces the
+# last case's (one command, the new rule's counters start at 0), or, after a case with two
+# rules, or with RULES=2 (a rule that iptables turns into two), the chain is flushed first.
+MATCH_RULES=0
+match_case() {
+	local want=$1 popts=$2 out
+	shift 2
+	if [ $MATCH_RULES = 1 ] && [ "${RULES:-1}" = 1 ]; then
+		out=$(nsx "$R" "$RNF_BIN/iptables" -R FORWARD 1 "$@" 2>&1)
+	else
+		nsx "$R" "$RNF_BIN/iptables" -F FORWARD || fail "-F FORWARD"
+		out=$(nsx "$R" "$RNF_BIN/iptables" -A FORWARD "$@" 2>&1)
+	fi || {
+		fail "rule rejected: $*: $out"
+		MATCH_RULES=0
+		return
+	}
+	MATCH_RULES=${RULES:-1}
+	# shellcheck disable=SC2086 # the options are words
+	DROPS0=0 pings 4 "dropped_packets $R" $popts
+	if [ "$REPLIES" = "$want" ] && [ "$DROPS" = $((4 - want)) ]; then
+		log "ok: [$*] ping $popts: $REPLIES replies, $DROPS dropped"
+	else
+		fail "[$*] ping $popts: $REPLIES replies and $DROPS dropped, want $want and $((4 - want))"
+	fi
+}
+
 # counter_reaches MIN CMD...: CMD prints a number >= MIN (for wait_until).
 counter_reaches() {
 	local min=$1 v

@@ -1,83 +1,36 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Each match with real traffic: a rule in the router's FORWARD chain drops what it matches;
-# the client's pings (or TCP connections) show what passed. One case per line: replies
-# expected of 4 echo requests, ping options, rule. Every request is accounted for: its reply
-# arrived, or the rule counted the request or its reply as dropped.
-# cost: 60
+# Each basic match with real traffic (protocol, addresses, interfaces, ICMP type, fragments,
+# TCP flags; the match extensions are in t-fw-matches-ext.sh): a rule in the router's FORWARD
+# chain drops what it matches; the client's pings (or TCP connections) show what passed. One
+# case per line: replies expected of 4 echo requests, ping options, rule. Every request is
+# accounted for: its reply arrived, or the rule counted the request or its reply as dropped.
+# cost: 35
 . "$(dirname "$0")/lib.sh"
 
 rnf_load || { fail "insmod"; finish; }
 topo_up || { fail "topology"; finish; }
 drops() { dropped_packets "$R"; }
 
-# case_ WANT_REPLIES "PING OPTIONS" RULE...: the case's rule replaces the last case's (one
-# command, the new rule's counters start at 0), or, after a case with two rules, or with
-# RULES=2 (a rule that iptables turns into two), the chain is flushed first.
-rules=0
-case_() {
-	local want=$1 popts=$2 out
-	shift 2
-	if [ $rules = 1 ] && [ "${RULES:-1}" = 1 ]; then
-		out=$(nsx "$R" "$RNF_BIN/iptables" -R FORWARD 1 "$@" 2>&1)
-	else
-		nsx "$R" "$RNF_BIN/iptables" -F FORWARD || fail "-F FORWARD"
-		out=$(nsx "$R" "$RNF_BIN/iptables" -A FORWARD "$@" 2>&1)
-	fi || {
-		fail "rule rejected: $*: $out"
-		rules=0
-		return
-	}
-	rules=${RULES:-1}
-	# shellcheck disable=SC2086 # the options are words
-	DROPS0=0 pings 4 drops $popts
-	if [ "$REPLIES" = "$want" ] && [ "$DROPS" = $((4 - want)) ]; then
-		log "ok: [$*] ping $popts: $REPLIES replies, $DROPS dropped"
-	else
-		fail "[$*] ping $popts: $REPLIES replies and $DROPS dropped, want $want and $((4 - want))"
-	fi
-}
-
-case_ 0 "" -p icmp -j DROP
-case_ 4 "" -p tcp -j DROP
-case_ 4 "" ! -p icmp -j DROP
-case_ 0 "" -s 10.0.1.2 -j DROP
-case_ 4 "" -s 10.0.1.3 -j DROP
-case_ 0 "" -d 10.0.2.0/24 -j DROP
-case_ 0 "" ! -d 10.0.2.0/24 -j DROP
-case_ 4 "" ! -d 10.0.0.0/16 -j DROP
-RULES=2 case_ 0 "" -s 10.0.1.2,10.9.9.9 -j DROP
-case_ 0 "" -i r0 -j DROP
-case_ 0 "" -i r+ -j DROP
-case_ 0 "" -i r1 -j DROP
-case_ 4 "" -i veth9 -j DROP
-case_ 0 "" -o r1 -j DROP
-case_ 4 "" ! -o r+ -j DROP
-case_ 0 "" -p icmp --icmp-type echo-request -j DROP
-case_ 0 "" -p icmp --icmp-type 8/0 -j DROP
-case_ 4 "" -p icmp --icmp-type destination-unreachable -j DROP
-case_ 0 "" -p icmp --icmp-type echo-reply -j DROP
-case_ 0 "-s 1000" -m length --length 1000:2000 -j DROP
-case_ 4 "-s 10" -m length --length 1000:2000 -j DROP
-case_ 4 "-s 1000" -m length ! --length 1000:2000 -j DROP
-case_ 0 "" -m iprange --src-range 10.0.1.1-10.0.1.5 -j DROP
-case_ 0 "" -m iprange --dst-range 10.0.1.1-10.0.1.5 -j DROP
-case_ 4 "" -m iprange ! --src-range 10.0.0.0-10.0.255.255 -j DROP
-case_ 0 "-t 5" -m ttl --ttl-lt 10 -j DROP
-case_ 4 "-t 64" -m ttl --ttl-lt 10 -j DROP
-# The router decrements the TTL before its FORWARD hook.
-case_ 0 "-t 64" -m ttl --ttl-eq 63 -j DROP
-case_ 4 "-t 64" -m ttl --ttl-gt 63 -j DROP
-case_ 0 "" -m comment --comment "drop everything" -j DROP
-case_ 4 "" -m mark --mark 0x1 -j DROP
-case_ 0 "" -m mark ! --mark 0x1 -j DROP
-case_ 2 "" -p icmp --icmp-type echo-request -m statistic --mode nth --every 2 --packet 0 -j DROP
-case_ 0 "" -m statistic --mode random --probability 1 -j DROP
-case_ 4 "" -m statistic --mode random --probability 0 -j DROP
-case_ 4 "" -m addrtype --dst-type LOCAL -j DROP
-case_ 0 "" -m addrtype --dst-type UNICAST -j DROP
-# A limit of burst 2: the first two requests match (and are dropped), then the rate holds.
-case_ 2 "" -p icmp --icmp-type echo-request -m limit --limit 1/hour --limit-burst 2 -j DROP
+match_case 0 "" -p icmp -j DROP
+match_case 4 "" -p tcp -j DROP
+match_case 4 "" ! -p icmp -j DROP
+match_case 0 "" -s 10.0.1.2 -j DROP
+match_case 4 "" -s 10.0.1.3 -j DROP
+match_case 0 "" -d 10.0.2.0/24 -j DROP
+match_case 0 "" ! -d 10.0.2.0/24 -j DROP
+match_case 4 "" ! -d 10.0.0.0/16 -j DROP
+RULES=2 match_case 0 "" -s 10.0.1.2,10.9.9.9 -j DROP
+match_case 0 "" -i r0 -j DROP
+match_case 0 "" -i r+ -j DROP
+match_case 0 "" -i r1 -j DROP
+match_case 4 "" -i veth9 -j DROP
+match_case 0 "" -o r1 -j DROP
+match_case 4 "" ! -o r+ -j DROP
+match_case 0 "" -p icmp --icmp-type echo-request -j DROP
+match_case 0 "" -p icmp --icmp-type 8/0 -j DROP
+match_case 4 "" -p icmp --icmp-type destination-unreachable -j DROP
+match_case 0 "" -p icmp --icmp-type echo-reply -j DROP
 nsx "$R" "$RNF_BIN/iptables" -F FORWARD
 
 # Fragments: a 3000-byte ping over a 1500 MTU path leaves the client in three fragments; -f
