@@ -18,7 +18,7 @@
 cd "$(dirname "$0")" || exit 1
 export RNF_KO PATH
 lanes=${RNF_LANES:-3}
-limit=${RNF_TEST_TIMEOUT:-300}
+limit=${RNF_TEST_TIMEOUT:-600}
 filter=${RNF_TESTS:-}
 filter=${filter//,/ }
 status=0
