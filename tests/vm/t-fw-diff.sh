@@ -3,7 +3,7 @@
 # Differential test against the kernel's own iptables-legacy: the same commands (data/
 # diff-commands.txt) run in two namespaces; exit status, stdout and stderr of every command
 # agree, and so do -S, -L -n -v and iptables-save after identical traffic.
-# cost: 50
+# cost: 40
 . "$(dirname "$0")/lib.sh"
 L="$PFX-legacy"
 N="$PFX-rnf"

@@ -5,7 +5,7 @@
 # pings show what passed. One case per line: replies expected of 4 echo requests, ping
 # options, rule. Every request is accounted for: its reply arrived, or the rule counted the
 # request or its reply as dropped.
-# cost: 35
+# cost: 30
 . "$(dirname "$0")/lib.sh"
 
 rnf_load || { fail "insmod"; finish; }
