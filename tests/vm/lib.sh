@@ -372,6 +372,28 @@ match_case() {
 	fi
 }
 
+# flood_start WHAT: pings from the client to the server until flood_end, every 10 ms; returns
+# once the first reply is back, so that what follows happens under traffic.
+flood_start() {
+	FLOOD_OUT0=$(icmp_stat "$C" OutEchos)
+	FLOOD_IN0=$(icmp_stat "$C" InEchoReps)
+	bg "$C" ping -n -q -i 0.01 10.0.2.2 >/dev/null 2>&1
+	FLOOD_PID=$BG
+	wait_until "$WAIT" counter_reaches 1 flood_replies || fail "no reply before $1"
+}
+flood_replies() { echo $(($(icmp_stat "$C" InEchoReps) - FLOOD_IN0)); }
+# flood_end WHAT: stops the flood (it must still be running) and checks that every request sent
+# got its reply, however long the last ones take to come back; the count sent is in SENT.
+flood_end() {
+	kill -0 "$FLOOD_PID" 2>/dev/null || fail "ping ended before the end of $1"
+	stop "$FLOOD_PID"
+	SENT=$(($(icmp_stat "$C" OutEchos) - FLOOD_OUT0))
+	wait_until "$WAIT" counter_reaches "$SENT" flood_replies
+	log "$SENT echo requests sent during $1"
+	expect_eq "replies to the $SENT requests" "$(flood_replies)" "$SENT"
+	expect_ge "echo requests sent" "$SENT" 1
+}
+
 # counter_reaches MIN CMD...: CMD prints a number >= MIN (for wait_until).
 counter_reaches() {
 	local min=$1 v
