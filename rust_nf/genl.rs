@@ -2,164 +2,163 @@
 
 //! Generic netlink commands: decoded and answered with the engine's wire format.
 
-use crate::engine::hooks::HOOKS;
-use crate::engine::hooks::NUM_HOOKS;
+use crate::engine::hooks::{HOOKS, NUM_HOOKS};
+use crate::engine::rulewire;
 use crate::engine::wire;
-use crate::ffi;
+use crate::ffi::genl::{Dump, Request};
 use crate::netns::NetState;
-use crate::table;
-use core::ffi::c_int;
-use core::ffi::c_uint;
-use core::ffi::c_void;
-use crate::ffi::GenlInfo;
-use kernel::bindings::sk_buff;
+use crate::table::{self, UserError};
+use core::ffi::c_long;
 use kernel::prelude::*;
+use kernel::sync::rcu;
 
 /// The module version reported by the status command.
 pub(crate) const VERSION: &str = "0.1.0";
 
-/// Dispatches one generic netlink command. The core has already checked the attributes
-/// against the command's policy and, for mutating commands, CAP_NET_ADMIN.
-///
-/// # Safety
-///
-/// `info` is the request being handled; `state` came from `rnf_rust_net_init` for the
-/// requester's namespace, which is alive while the request is.
-#[no_mangle]
-unsafe extern "C" fn rnf_rust_genl_doit(cmd: u8, info: *mut GenlInfo, state: *mut c_void) -> c_int {
-    // SAFETY: Guaranteed by the caller.
-    let ns = unsafe { NetState::from_ptr(state) };
-    let req = Request { info };
-    let res = match cmd {
-        wire::CMD_GET_STATUS => status(&req, ns),
-        wire::CMD_ZERO_COUNTERS => zero(&req, ns),
-        wire::CMD_GET_TABLE => get_table(&req, ns),
-        wire::CMD_REPLACE_TABLE => replace_table(&req, ns),
+/// Runs one command (a `doit`). The core has already checked the attributes against the
+/// command's policy and, for mutating commands, CAP_NET_ADMIN.
+pub(crate) fn doit(cmd: u8, req: &Request<'_>, ns: &NetState) -> Result {
+    match cmd {
+        wire::CMD_GET_STATUS => status(req, ns),
+        wire::CMD_ZERO_COUNTERS => zero(req, ns),
+        wire::CMD_REPLACE_TABLE => replace(req, ns, false),
+        wire::CMD_REPLACE_TABLES => replace(req, ns, true),
         _ => Err(EOPNOTSUPP),
-    };
-    match res {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
     }
 }
 
-/// A request in flight.
-struct Request {
-    info: *mut GenlInfo,
+/// Turns a table error into the errno, with its message in the extended ack.
+fn user_error(req: &Request<'_>, e: UserError) -> Error {
+    match &e.detail {
+        Some(d) => req.set_err_text(&d.buf),
+        None => req.set_err(e.msg),
+    }
+    e.err
 }
 
-impl Request {
-    /// The attribute payload of the request.
-    fn payload(&self) -> &[u8] {
-        let mut len: c_uint = 0;
-        // SAFETY: `info` is the live request (see `rnf_rust_genl_doit`).
-        let p = unsafe { ffi::rnf_genl_payload(self.info, &mut len) };
-        if p.is_null() || len == 0 {
-            return &[];
-        }
-        // SAFETY: The shim returns the request's attribute area and its length; it lives as
-        // long as the request, which outlives `self`.
-        unsafe { core::slice::from_raw_parts(p.cast::<u8>(), len as usize) }
-    }
-
-    /// Turns a table error into the errno, with its message in the extended ack.
-    fn user_error(&self, e: table::UserError) -> Error {
-        match &e.detail {
-            Some(d) => {
-                // SAFETY: `info` is the live request; the message is NUL-terminated and copied.
-                unsafe { ffi::rnf_genl_set_err_copy(self.info, d.as_ptr()) };
-                e.err
-            }
-            None => self.error(e.msg, e.err),
-        }
-    }
-
-    /// Sets the extended ack message shown to the user.
-    fn error(&self, msg: &'static CStr, err: Error) -> Error {
-        // SAFETY: `info` is the live request; `msg` is static, as NL_SET_ERR_MSG requires.
-        unsafe { ffi::rnf_genl_set_err_msg(self.info, msg.as_char_ptr()) };
-        err
-    }
-
-    /// Sends a reply whose payload `encode` writes, sized by running it once without room.
-    fn reply(&self, cmd: u8, encode: impl Fn(&mut wire::Encoder<'_>)) -> Result {
-        let mut none = [0u8; 0];
-        let mut sizer = wire::Encoder::new(&mut none);
-        encode(&mut sizer);
-        let len = c_uint::try_from(sizer.len()).map_err(|_| EMSGSIZE)?;
-        let mut skb: *mut sk_buff = core::ptr::null_mut();
-        // SAFETY: `info` is the live request; `skb` is valid for writes.
-        let buf = unsafe { ffi::rnf_genl_reply_begin(self.info, cmd, len, &mut skb) };
-        if buf.is_null() {
-            return Err(ENOMEM);
-        }
-        // SAFETY: The shim returned `len` writable bytes inside `skb`, which we own until it is
-        // sent below.
-        let out = unsafe { core::slice::from_raw_parts_mut(buf, len as usize) };
-        let mut enc = wire::Encoder::new(out);
-        encode(&mut enc);
-        // `encode` is deterministic, so the sizes agree; the skb is sent either way (zeroed
-        // bytes at worst), which keeps its ownership simple.
-        // SAFETY: `skb` came from `rnf_genl_reply_begin` and is consumed here.
-        let err = unsafe { ffi::rnf_genl_reply_send(skb, self.info) };
-        if err < 0 {
-            return Err(Error::from_errno(err));
-        }
-        Ok(())
-    }
-}
-
-fn status(req: &Request, ns: &NetState) -> Result {
+fn status(req: &Request<'_>, ns: &NetState) -> Result {
     let hooks: [wire::HookStatus; NUM_HOOKS] = core::array::from_fn(|slot| {
         let spec = HOOKS[slot];
-        let (packets, bytes) = ns.counters.sum(slot as c_uint);
-        wire::HookStatus {
-            slot: slot as u32,
-            point: spec.point,
-            stage: spec.stage,
-            priority: spec.priority(),
-            packets,
-            bytes,
-        }
+        let (packets, bytes) = ns.hooks.get(slot);
+        wire::HookStatus { slot: slot as u32, point: spec.point, stage: spec.stage, priority: spec.priority(), packets, bytes }
     });
-    req.reply(wire::CMD_GET_STATUS, |enc| {
-        wire::encode_status(enc, VERSION, ns.cookie, &hooks)
-    })
+    req.reply(wire::CMD_GET_STATUS, |enc| wire::encode_status(enc, VERSION, ns.cookie, &hooks))
 }
 
-fn zero(req: &Request, ns: &NetState) -> Result {
+fn zero(req: &Request<'_>, ns: &NetState) -> Result {
     let mut only: Option<u32> = None;
     for attr in wire::AttrIter::new(req.payload()) {
-        let attr = attr.map_err(|_| req.error(c"malformed attributes", EINVAL))?;
+        let attr = attr.map_err(|_| {
+            req.set_err(c"malformed attributes");
+            EINVAL
+        })?;
         if attr.ty == wire::A_HOOK_SLOT {
-            only = Some(attr.u32().map_err(|_| req.error(c"bad hook slot", EINVAL))?);
+            only = Some(attr.u32().map_err(|_| {
+                req.set_err(c"bad hook slot");
+                EINVAL
+            })?);
         }
     }
     match only {
-        Some(slot) if slot as usize >= NUM_HOOKS => Err(req.error(c"no such hook slot", ERANGE)),
+        Some(slot) if slot as usize >= NUM_HOOKS => {
+            req.set_err(c"no such hook slot");
+            Err(ERANGE)
+        }
         Some(slot) => {
-            ns.counters.zero(slot);
+            ns.hooks.zero(Some(slot as usize));
             Ok(())
         }
         None => {
-            for slot in 0..NUM_HOOKS {
-                ns.counters.zero(slot as c_uint);
-            }
+            ns.hooks.zero(None);
             Ok(())
         }
     }
 }
 
-fn get_table(req: &Request, ns: &NetState) -> Result {
-    let (tid, no_create) = table::get_request(req.payload()).map_err(|e| req.user_error(e))?;
+fn replace(req: &Request<'_>, ns: &NetState, several: bool) -> Result {
     let mut cfg = ns.config.lock();
-    table::touch(&mut cfg, tid, no_create).map_err(|e| req.user_error(e))?;
-    // The configuration lock is held while encoding, so the version cannot change between
-    // the sizing pass and the writing pass.
-    req.reply(wire::CMD_GET_TABLE, |enc| table::encode(enc, &ns.live, &cfg, tid))
+    table::replace(&ns.live, &mut cfg, req.payload(), several).map_err(|e| user_error(req, e))
 }
 
-fn replace_table(req: &Request, ns: &NetState) -> Result {
+/// Where a table dump stands between calls (netlink keeps `cb->args` for us).
+const ARG_STARTED: usize = 0;
+const ARG_NEXT: usize = 1;
+const ARG_GENERATION: usize = 2;
+
+/// `CMD_GET_TABLE`, a dump: the table's header first, then its chains and rules in as many
+/// messages as they need. True while more is to come.
+///
+/// Every call reads the configuration under the namespace's lock; a change between two calls
+/// ends the dump with EAGAIN (the reader starts again), so a listing is never a mix of two
+/// versions.
+pub(crate) fn dumpit(d: &mut Dump<'_>, ns: &NetState) -> Result<bool> {
+    let (tid, no_create) = table::get_request(d.payload()).map_err(|e| {
+        d.set_err(e.msg);
+        e.err
+    })?;
+    let args = *d.args();
+    let started = args[ARG_STARTED] != 0;
     let mut cfg = ns.config.lock();
-    table::replace(&ns.live, &mut cfg, req.payload()).map_err(|e| req.user_error(e))
+    if !started {
+        table::touch(&mut cfg, tid, no_create).map_err(|e| {
+            d.set_err(e.msg);
+            e.err
+        })?;
+    }
+    let tc = cfg.get(tid as usize).ok_or(EINVAL)?;
+    let generation = table::generation(tc);
+    if started && args[ARG_GENERATION] as u64 != generation {
+        d.set_err(c"the table changed during the listing, try again");
+        return Err(EAGAIN);
+    }
+    let guard = rcu::read_lock();
+    let version = ns.live.get(tid as usize).and_then(|b| b.get(&guard));
+    let total = table::item_count(tc);
+    if !started && !d.put(wire::CMD_GET_TABLE, |enc| {
+        table::encode_header(enc, tc, tid);
+        if total == 0 {
+            table::encode_items(enc, tc, version, tid, 0, 0);
+        }
+    }) {
+        return Err(EMSGSIZE);
+    }
+    let mut next = if started { usize::try_from(args[ARG_NEXT]).unwrap_or(usize::MAX) } else { 0 };
+    while next < total {
+        // As many items as fit in one more message.
+        let room = d.room();
+        let mut size = 8; // the A_TABLE attribute
+        let mut end = next;
+        while end < total {
+            let mut none = [0u8; 0];
+            let mut sizer = wire::Encoder::new(&mut none);
+            table::encode_items(&mut sizer, tc, version, tid, end, end + 1);
+            if size + sizer.len() > room {
+                break;
+            }
+            size += sizer.len();
+            end += 1;
+        }
+        if end == next
+            || !d.put(wire::CMD_GET_TABLE, |enc| {
+                enc.put_u32(rulewire::A_TABLE, tid as u32);
+                table::encode_items(enc, tc, version, tid, next, end);
+            })
+        {
+            break;
+        }
+        next = end;
+    }
+    let a = d.args();
+    a[ARG_STARTED] = 1;
+    a[ARG_NEXT] = c_long::try_from(next).unwrap_or(c_long::MAX);
+    a[ARG_GENERATION] = generation as c_long;
+    if next < total {
+        if d.written() == 0 {
+            // One item larger than a whole message: cannot happen with the policy's limits.
+            d.set_err(c"a rule does not fit in a netlink message");
+            return Err(EMSGSIZE);
+        }
+        return Ok(true);
+    }
+    Ok(false)
 }

@@ -8,7 +8,9 @@
  * what a packet or a command does is decided in Rust (rnf_rust_hook, rnf_rust_genl_doit).
  */
 
+#include <linux/ip.h>
 #include <linux/module.h>
+#include <linux/moduleparam.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/percpu.h>
@@ -105,7 +107,13 @@ static int __net_init rnf_net_init(struct net *net)
 	WRITE_ONCE(rn->rust, st);
 	err = nf_register_net_hooks(net, rnf_ops, RNF_NUM_HOOKS);
 	if (err) {
+		/*
+		 * The hooks registered before the failure were live: packets may be inside
+		 * rnf_rust_hook() with this state. nf_register_net_hooks() has unregistered them;
+		 * wait until no such packet can remain before freeing.
+		 */
 		WRITE_ONCE(rn->rust, NULL);
+		synchronize_net();
 		rnf_rust_net_exit(st);
 	}
 	return err;
@@ -147,8 +155,9 @@ struct rnf_counter {
 
 void __percpu *rnf_pcpu_alloc(unsigned int n)
 {
+	/* Charged to the requester: a user namespace's owner may configure its own netns. */
 	return __alloc_percpu_gfp(array_size(n, sizeof(struct rnf_counter)),
-				  __alignof__(struct rnf_counter), GFP_KERNEL);
+				  __alignof__(struct rnf_counter), GFP_KERNEL_ACCOUNT);
 }
 
 void rnf_pcpu_free(void __percpu *base)
@@ -181,54 +190,37 @@ void rnf_pcpu_sum(void __percpu *base, unsigned int idx, u64 *packets, u64 *byte
 	*bytes = b;
 }
 
-void rnf_pcpu_zero(void __percpu *base, unsigned int idx)
-{
-	struct rnf_counter __percpu *c = (struct rnf_counter __percpu *)base + idx;
-	int cpu;
-
-	for_each_possible_cpu(cpu) {
-		struct rnf_counter *pc = per_cpu_ptr(c, cpu);
-
-		WRITE_ONCE(pc->packets, 0);
-		WRITE_ONCE(pc->bytes, 0);
-	}
-}
-
-unsigned int rnf_skb_len(const struct sk_buff *skb)
-{
-	return skb->len;
-}
-
 /* ---- packet access for the packet path ------------------------------------------------- */
 
-/* Copies up to `max` bytes starting at the IPv4 header; returns how many were copied. */
-unsigned int rnf_skb_copy_network(const struct sk_buff *skb, u8 *buf, unsigned int max)
+/*
+ * What the packet path reads of a packet, in one call: lengths, mark, devices, and up to `max`
+ * bytes from the network header on (fewer when the packet is shorter).
+ */
+void rnf_skb_head(const struct sk_buff *skb, const struct nf_hook_state *st,
+		  struct rnf_pkt_head *head, u8 *buf, unsigned int max)
 {
 	int off = skb_network_offset(skb);
-	unsigned int n;
+	unsigned int n = 0;
 
-	if (off < 0 || skb->len <= (unsigned int)off)
-		return 0;
-	n = min(max, skb->len - (unsigned int)off);
-	if (skb_copy_bits(skb, off, buf, n))
-		return 0;
-	return n;
-}
-
-/* The input and output device names (IFNAMSIZ bytes each, NUL-padded; empty when none). */
-void rnf_state_ifnames(const struct nf_hook_state *st, char *in, char *out)
-{
-	memset(in, 0, IFNAMSIZ);
-	memset(out, 0, IFNAMSIZ);
+	memset(head, 0, sizeof(*head));
+	head->skb_len = skb->len;
+	head->mark = skb->mark;
 	if (st->in)
-		strscpy(in, st->in->name, IFNAMSIZ);
+		strscpy(head->in, st->in->name, sizeof(head->in));
 	if (st->out)
-		strscpy(out, st->out->name, IFNAMSIZ);
-}
+		strscpy(head->out, st->out->name, sizeof(head->out));
+	if (off >= 0 && skb->len > (unsigned int)off) {
+		n = min(max, skb->len - (unsigned int)off);
+		if (n && skb_copy_bits(skb, off, buf, n))
+			n = 0;
+	}
+	head->copied = n;
+	/* skb_ip_totlen() needs the header in the linear area; the copy has it. */
+	if (n >= sizeof(struct iphdr)) {
+		const struct iphdr *iph = (const struct iphdr *)buf;
 
-u32 rnf_skb_mark(const struct sk_buff *skb)
-{
-	return skb->mark;
+		head->ip_len = iph_totlen(skb, iph);
+	}
 }
 
 void rnf_skb_set_mark(struct sk_buff *skb, u32 mark)
@@ -263,6 +255,20 @@ u32 rnf_addr_type_bit(const struct nf_hook_state *st, __be32 addr, int dev)
 	return type < 32 ? 1u << type : 0;
 }
 
+/*
+ * A reference on the syslog logger, as xt_LOG's checkentry takes one: loads nf_log_syslog when
+ * it is a module and keeps it while a LOG rule exists.
+ */
+int rnf_logger_get(void)
+{
+	return nf_logger_find_get(NFPROTO_IPV4, NF_LOG_TYPE_LOG);
+}
+
+void rnf_logger_put(void)
+{
+	nf_logger_put(NFPROTO_IPV4, NF_LOG_TYPE_LOG);
+}
+
 /* LOG: the kernel's syslog logger prints the same line as iptables' LOG target. */
 void rnf_log(const struct nf_hook_state *st, const struct sk_buff *skb, u8 level, u8 flags,
 	     const char *prefix)
@@ -288,6 +294,24 @@ void rnf_reject(const struct nf_hook_state *st, struct sk_buff *skb, int code)
 		nf_send_reset(st->net, st->sk, skb, st->hook);
 	else
 		nf_send_unreach(skb, code, st->hook);
+}
+
+/* Per network namespace limits, over all its tables (iptables has none but memory). */
+static unsigned int max_rules = 1000000;
+module_param(max_rules, uint, 0644);
+MODULE_PARM_DESC(max_rules, "Most rules one network namespace may hold (all tables)");
+static unsigned int max_rule_bytes = 256 << 20;
+module_param(max_rule_bytes, uint, 0644);
+MODULE_PARM_DESC(max_rule_bytes, "Most bytes of rule encodings one network namespace may hold");
+
+unsigned int rnf_max_rules(void)
+{
+	return READ_ONCE(max_rules);
+}
+
+unsigned int rnf_max_rule_bytes(void)
+{
+	return READ_ONCE(max_rule_bytes);
 }
 
 u64 rnf_net_cookie(const struct net *net)
@@ -354,6 +378,62 @@ int rnf_genl_reply_send(struct sk_buff *skb, struct genl_info *info)
 	return genlmsg_reply(skb, info);
 }
 
+static struct genl_family rnf_genl_family;
+
+static int rnf_genl_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	void *st = rnf_net_state(sock_net(skb->sk));
+
+	if (!st)
+		return -ENODEV;
+	return rnf_rust_genl_dumpit(skb, cb, st);
+}
+
+/* The attributes of the request that started the dump. */
+const void *rnf_dump_payload(const struct netlink_callback *cb, unsigned int *len)
+{
+	const struct genlmsghdr *gh = nlmsg_data(cb->nlh);
+
+	*len = genlmsg_len(gh);
+	return genlmsg_data(gh);
+}
+
+long *rnf_dump_args(struct netlink_callback *cb)
+{
+	return cb->args;
+}
+
+/* Payload bytes one more message may hold in `skb`. */
+unsigned int rnf_dump_room(const struct sk_buff *skb)
+{
+	int room = skb_tailroom(skb) - nlmsg_total_size(GENL_HDRLEN) - NLA_ALIGNTO;
+
+	return room > 0 ? room : 0;
+}
+
+/* Adds one message with `len` zeroed payload bytes; returns them, or NULL when full. */
+void *rnf_dump_put(struct sk_buff *skb, struct netlink_callback *cb, u8 cmd, unsigned int len)
+{
+	void *hdr, *data;
+
+	if (len > rnf_dump_room(skb))
+		return NULL;
+	hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq, &rnf_genl_family,
+			  NLM_F_MULTI, cmd);
+	if (!hdr)
+		return NULL;
+	data = skb_put_zero(skb, len);
+	genlmsg_end(skb, hdr);
+	return data;
+}
+
+void rnf_dump_set_err_msg(struct netlink_callback *cb, const char *msg)
+{
+	/* NL_SET_ERR_MSG() wants a literal; `msg` is a static string of the Rust side. */
+	if (cb->extack)
+		cb->extack->_msg = msg;
+}
+
 /* CMD_GET_STATUS takes no attributes: without a policy the core rejects every attribute. */
 static const struct nla_policy rnf_zero_policy[RNF_A_MAX + 1] = {
 	[RNF_A_HOOK_SLOT] = NLA_POLICY_MAX(NLA_U32, RNF_NUM_HOOKS - 1),
@@ -414,7 +494,7 @@ static const struct genl_ops rnf_genl_ops[] = {
 	},
 	{
 		.cmd = RNF_CMD_GET_TABLE,
-		.doit = rnf_genl_doit,
+		.dumpit = rnf_genl_dumpit,
 		.policy = rnf_get_table_policy,
 		.maxattr = RNF_A_MAX,
 		/* Like iptables: reading the rules needs CAP_NET_ADMIN too. */
@@ -427,12 +507,25 @@ static const struct genl_ops rnf_genl_ops[] = {
 		.maxattr = RNF_A_MAX,
 		.flags = GENL_UNS_ADMIN_PERM,
 	},
+	{
+		.cmd = RNF_CMD_REPLACE_TABLES,
+		.doit = rnf_genl_doit,
+		/* Several tables' attributes one after the other (the Rust side splits them). */
+		.policy = rnf_replace_policy,
+		.maxattr = RNF_A_MAX,
+		.flags = GENL_UNS_ADMIN_PERM,
+	},
 };
 
 static struct genl_family rnf_genl_family __ro_after_init = {
 	.name = RNF_FAMILY_NAME,
 	.version = RNF_FAMILY_VERSION,
 	.netnsok = true,
+	/*
+	 * No genl_mutex around our commands: each namespace has its own lock (the Rust side),
+	 * so one namespace's large replace never makes another namespace's commands wait.
+	 */
+	.parallel_ops = true,
 	.module = THIS_MODULE,
 	.ops = rnf_genl_ops,
 	.n_ops = ARRAY_SIZE(rnf_genl_ops),

@@ -1,28 +1,60 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The interface between rust_nf's C shim (rnf_shim.c) and its Rust side (rust_nf_main.rs and
- * friends). Rust declares the same functions in ffi.rs (C side) and implements the rnf_rust_*
- * ones with #[no_mangle].
+ * The interface between rust_nf's C shim (rnf_shim.c) and its Rust side.
+ *
+ * The Rust declarations are generated from this file by bindgen (`cargo xtask module` writes
+ * rust_nf/ffi/shim_gen.rs before every module build), so the compiler checks every call the
+ * Rust side makes against the prototypes here, and every function the Rust side implements
+ * against the rnf_rust_*_fn types below. Only rust_nf/ffi/ uses them.
  */
 #ifndef RNF_SHIM_H
 #define RNF_SHIM_H
 
+#ifdef RNF_BINDGEN
+/* bindgen reads this file alone, without the kernel's headers. */
+typedef unsigned char u8;
+typedef unsigned int u32;
+typedef unsigned long long u64;
+typedef u32 __be32;
+#define __percpu
+#else
 #include <linux/types.h>
+#endif
 
 struct genl_info;
 struct net;
+struct netlink_callback;
 struct nf_hook_state;
 struct sk_buff;
 
+/* What the packet path reads of an skb besides its bytes (see rnf_skb_head()). */
+struct rnf_pkt_head {
+	u32 skb_len;   /* skb->len */
+	u32 ip_len;    /* skb_ip_totlen(): the header's total length, the skb's for BIG TCP */
+	u32 mark;      /* skb->mark */
+	u32 copied;    /* bytes copied from the network header on */
+	char in[16];   /* input device name, NUL-padded; empty when none */
+	char out[16];  /* output device name */
+};
+
 /* ---- implemented in Rust -------------------------------------------------------------- */
 
-void *rnf_rust_net_init(struct net *net);
-void rnf_rust_net_exit(void *state);
-unsigned int rnf_rust_hook(void *state, unsigned int slot, struct sk_buff *skb,
-			   const struct nf_hook_state *st);
-int rnf_rust_hook_spec(unsigned int slot, unsigned int *hooknum, int *priority,
-		       unsigned int *stage);
-int rnf_rust_genl_doit(u8 cmd, struct genl_info *info, void *state);
+typedef void *rnf_rust_net_init_fn(struct net *net);
+typedef void rnf_rust_net_exit_fn(void *state);
+typedef unsigned int rnf_rust_hook_fn(void *state, unsigned int slot, struct sk_buff *skb,
+				      const struct nf_hook_state *st);
+typedef int rnf_rust_hook_spec_fn(unsigned int slot, unsigned int *hooknum, int *priority,
+				  unsigned int *stage);
+typedef int rnf_rust_genl_doit_fn(u8 cmd, struct genl_info *info, void *state);
+typedef int rnf_rust_genl_dumpit_fn(struct sk_buff *skb, struct netlink_callback *cb,
+				    void *state);
+
+rnf_rust_net_init_fn rnf_rust_net_init;
+rnf_rust_net_exit_fn rnf_rust_net_exit;
+rnf_rust_hook_fn rnf_rust_hook;
+rnf_rust_hook_spec_fn rnf_rust_hook_spec;
+rnf_rust_genl_doit_fn rnf_rust_genl_doit;
+rnf_rust_genl_dumpit_fn rnf_rust_genl_dumpit;
 
 /* ---- implemented in C, called from Rust ----------------------------------------------- */
 
@@ -33,28 +65,35 @@ void __percpu *rnf_pcpu_alloc(unsigned int n);
 void rnf_pcpu_free(void __percpu *base);
 void rnf_pcpu_add(void __percpu *base, unsigned int idx, u64 bytes);
 void rnf_pcpu_sum(void __percpu *base, unsigned int idx, u64 *packets, u64 *bytes);
-void rnf_pcpu_zero(void __percpu *base, unsigned int idx);
 
-unsigned int rnf_skb_len(const struct sk_buff *skb);
-unsigned int rnf_skb_copy_network(const struct sk_buff *skb, u8 *buf, unsigned int max);
-void rnf_state_ifnames(const struct nf_hook_state *st, char *in, char *out);
-u32 rnf_skb_mark(const struct sk_buff *skb);
+void rnf_skb_head(const struct sk_buff *skb, const struct nf_hook_state *st,
+		  struct rnf_pkt_head *head, u8 *buf, unsigned int max);
 void rnf_skb_set_mark(struct sk_buff *skb, u32 mark);
 u32 rnf_random_u32(void);
 unsigned long rnf_jiffies(void);
 unsigned int rnf_hz(void);
 u32 rnf_addr_type_bit(const struct nf_hook_state *st, __be32 addr, int dev);
+int rnf_logger_get(void);
+void rnf_logger_put(void);
 void rnf_log(const struct nf_hook_state *st, const struct sk_buff *skb, u8 level, u8 flags,
 	     const char *prefix);
 void rnf_reject(const struct nf_hook_state *st, struct sk_buff *skb, int code);
 int rnf_reroute(const struct nf_hook_state *st, struct sk_buff *skb);
-void rnf_genl_set_err_copy(struct genl_info *info, const char *msg);
 u64 rnf_net_cookie(const struct net *net);
+unsigned int rnf_max_rules(void);
+unsigned int rnf_max_rule_bytes(void);
 
 const void *rnf_genl_payload(const struct genl_info *info, unsigned int *len);
 void rnf_genl_set_err_msg(struct genl_info *info, const char *msg);
+void rnf_genl_set_err_copy(struct genl_info *info, const char *msg);
 void *rnf_genl_reply_begin(struct genl_info *info, u8 cmd, unsigned int len,
 			   struct sk_buff **out);
 int rnf_genl_reply_send(struct sk_buff *skb, struct genl_info *info);
+const void *rnf_dump_payload(const struct netlink_callback *cb, unsigned int *len);
+long *rnf_dump_args(struct netlink_callback *cb);
+unsigned int rnf_dump_room(const struct sk_buff *skb);
+void *rnf_dump_put(struct sk_buff *skb, struct netlink_callback *cb, u8 cmd,
+		   unsigned int len);
+void rnf_dump_set_err_msg(struct netlink_callback *cb, const char *msg);
 
 #endif /* RNF_SHIM_H */

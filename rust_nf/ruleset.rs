@@ -1,22 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A compiled table version: the engine's flat arrays in kernel vectors, per-CPU counters and
-//! the state of `limit`/`nth` matches; and the packet path that walks it.
+//! A compiled table version: the engine's flat arrays in kernel vectors, per-CPU counters,
+//! the state of `limit`/`nth` matches, and the references it holds (the syslog logger).
 
-use crate::engine::compile::{self, CChain, CMatch, CRule, ChainDef, Output, RulesetHeader, StateInit, Store};
-use crate::engine::eval::{self, AddrTypeDev, Env, PacketInfo, Verdict, MAX_EVAL_LEN};
-use crate::engine::state::{AtomicLimit, AtomicNth};
-use crate::engine::hooks::HookPoint;
-use crate::engine::rule::{LimitMatch, TableId};
+use crate::engine::compile::{self, CChain, CMatch, CRule, ChainDef, Output, Ruleset, RulesetHeader, StateInit, Store};
+use crate::engine::rule::TableId;
 use crate::engine::rulewire;
-use crate::ffi;
-use crate::netns::PcpuCounters;
+use crate::engine::state::{AtomicLimit, AtomicNth};
+use crate::ffi::pcpu::PcpuCounters;
+use crate::ffi::shim::{self, LoggerRef};
 use crate::table::{ChainInfo, UserError};
-use core::ffi::{c_int, c_uint};
-use kernel::bindings::sk_buff;
+use core::ffi::c_uint;
 use kernel::prelude::*;
 
-/// The engine's output storage over a kernel vector (allocation may fail, never panics).
+/// The engine's output storage over a kernel vector (allocation may fail, never panics),
+/// charged to the memory cgroup of the user whose request builds it.
 pub(crate) struct KStore<T>(KVVec<T>);
 
 impl<T> KStore<T> {
@@ -27,7 +25,7 @@ impl<T> KStore<T> {
 
     /// An empty store with room for `n` elements: pushing that many allocates nothing.
     pub(crate) fn with_capacity(n: usize) -> core::result::Result<Self, kernel::alloc::AllocError> {
-        KVVec::with_capacity(n, GFP_KERNEL).map(Self)
+        KVVec::with_capacity(n, GFP_KERNEL_ACCOUNT).map(Self)
     }
 
     /// The vector.
@@ -38,7 +36,7 @@ impl<T> KStore<T> {
 
 impl<T> Store<T> for KStore<T> {
     fn push(&mut self, v: T) -> core::result::Result<(), compile::CompileError> {
-        self.0.push(v, GFP_KERNEL).map_err(|_| compile::CompileError::OutOfMemory)
+        self.0.push(v, GFP_KERNEL_ACCOUNT).map_err(|_| compile::CompileError::OutOfMemory)
     }
     fn as_slice(&self) -> &[T] {
         &self.0
@@ -55,8 +53,6 @@ enum Slot {
     Limit(AtomicLimit),
     /// An nth counter.
     Nth(AtomicNth),
-    /// A slot no match uses (the compiler numbers every slot it hands out, so none is).
-    Unused,
 }
 
 impl Slot {
@@ -66,30 +62,6 @@ impl Slot {
             StateInit::Nth { initial, .. } => Slot::Nth(AtomicNth::new(initial)),
         }
     }
-
-    /// xt_limit's `limit_mt` at the current `jiffies`; false for a slot of another kind.
-    fn limit_allow(&self) -> bool {
-        match self {
-            Slot::Limit(l) => l.allow(jiffies),
-            _ => false,
-        }
-    }
-
-    /// xt_statistic's nth counter: advance atomically, return the new value.
-    fn nth_next(&self, every: u32) -> u32 {
-        match self {
-            Slot::Nth(n) => n.next(every),
-            _ => 0,
-        }
-    }
-}
-
-// `c_ulong` is 32 bits wide on some targets, where this conversion is not useless.
-#[allow(clippy::useless_conversion)]
-fn jiffies() -> u64 {
-    // SAFETY: Reads the jiffies counter; no preconditions.
-    let j = unsafe { ffi::rnf_jiffies() };
-    u64::from(j)
 }
 
 /// One compiled, immutable table version (its counters and match state change, atomically).
@@ -97,21 +69,33 @@ pub(crate) struct Version {
     header: RulesetHeader,
     out: Output<KStore<CChain>, KStore<CRule>, KStore<CMatch>>,
     counters: PcpuCounters,
-    slots: KVec<Slot>,
+    slots: KVVec<Slot>,
+    /// Held while the version has a LOG rule.
+    _logger: Option<LoggerRef>,
 }
 
-/// A fixed buffer that `core::fmt` writes into, cut at its size (for extack messages).
-struct MsgBuf {
-    buf: [u8; 80],
+/// A fixed buffer that `core::fmt` writes into, cut at its size, NUL-terminated.
+pub(crate) struct MsgBuf {
+    /// The text and a NUL.
+    pub(crate) buf: crate::ffi::genl::ErrText,
     len: usize,
+}
+
+impl MsgBuf {
+    /// `args` formatted.
+    pub(crate) fn format(args: core::fmt::Arguments<'_>) -> Self {
+        let mut m = MsgBuf { buf: [0; 80], len: 0 };
+        let _ = core::fmt::write(&mut m, args);
+        m
+    }
 }
 
 impl core::fmt::Write for MsgBuf {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
         for &b in s.as_bytes() {
             // Keep the last byte for the NUL.
-            if self.len + 1 < self.buf.len() {
-                self.buf[self.len] = b;
+            if let Some(slot) = self.buf.get_mut(self.len).filter(|_| self.len + 1 < 80) {
+                *slot = b;
                 self.len += 1;
             }
         }
@@ -119,21 +103,10 @@ impl core::fmt::Write for MsgBuf {
     }
 }
 
-/// The compile error, formatted for the extended ack.
-pub(crate) struct CompileMessage {
-    msg: MsgBuf,
-}
-
-impl CompileMessage {
-    /// The NUL-terminated message.
-    pub(crate) fn as_ptr(&self) -> *const kernel::ffi::c_char {
-        self.msg.buf.as_ptr()
-    }
-}
-
 impl Version {
     /// Compiles a table from its configured chains and rules (`(chain, start, len)` into
-    /// `specs`, each a rule's canonical encoding).
+    /// `specs`, each a rule's canonical encoding). Allocates everything the version needs:
+    /// nothing is left to allocate once it exists.
     pub(crate) fn build(
         table: TableId,
         chains: &[ChainInfo],
@@ -141,43 +114,52 @@ impl Version {
         specs: &[u8],
     ) -> core::result::Result<KBox<Version>, UserError> {
         let oom = UserError::nomem;
-        let mut defs: KVec<ChainDef<'_>> = KVec::with_capacity(chains.len(), GFP_KERNEL).map_err(|_| oom())?;
+        let mut defs: KVVec<ChainDef<'_>> = KVVec::with_capacity(chains.len(), GFP_KERNEL_ACCOUNT).map_err(|_| oom())?;
         for c in chains {
-            defs.push(ChainDef { name: c.name(), policy: c.policy }, GFP_KERNEL).map_err(|_| oom())?;
+            defs.push(ChainDef { name: c.name(), policy: c.policy }, GFP_KERNEL_ACCOUNT).map_err(|_| oom())?;
         }
         let decoded = rules.map(|(chain, start, len)| {
             let s = start as usize;
             let bytes = specs.get(s..s.saturating_add(len as usize)).unwrap_or(&[]);
             rulewire::decode_rule(bytes).map(|r| (chain, r))
         });
-        // SAFETY: Reads HZ; no preconditions.
-        let hz = unsafe { ffi::rnf_hz() };
-        let mut out = Output { chains: KStore(KVVec::new()), rules: KStore(KVVec::new()), matches: KStore(KVVec::new()) };
+        let hz = shim::hz();
+        let mut out = Output { chains: KStore::new(), rules: KStore::new(), matches: KStore::new() };
         let header = match compile::compile(table, &defs, decoded, hz, &mut out) {
             Ok(h) => h,
             Err(e) => {
-                let mut msg = MsgBuf { buf: [0; 80], len: 0 };
-                let _ = core::fmt::write(&mut msg, format_args!("{e}"));
                 let errno = match e {
                     compile::CompileFailure::Invalid(ce) => ce.errno(),
                     compile::CompileFailure::Decode { .. } => 22,
                 };
-                return Err(UserError::compile(errno, CompileMessage { msg }));
+                return Err(UserError::compile(errno, MsgBuf::format(format_args!("{e}"))));
             }
         };
-        let counters = PcpuCounters::new((header.counter_count as usize).max(1)).map_err(|_| oom())?;
-        let now = jiffies();
-        let mut slots = KVec::with_capacity(header.state_count as usize, GFP_KERNEL).map_err(|_| oom())?;
-        for _ in 0..header.state_count {
-            slots.push(Slot::Unused, GFP_KERNEL).map_err(|_| oom())?;
-        }
         let rs = out.ruleset(header);
-        for (idx, init) in rs.state_slots() {
-            if let Some(s) = slots.get_mut(idx as usize) {
-                *s = Slot::new(init, hz, now);
-            }
-        }
-        KBox::new(Version { header, out, counters, slots }, GFP_KERNEL).map_err(|_| oom())
+        // As xt_LOG's checkentry: a LOG rule needs the syslog logger (loaded if a module).
+        let logger = if rs.rules.iter().any(|r| matches!(r.target, compile::CTarget::Log(_))) {
+            Some(LoggerRef::get().map_err(|_| UserError::new(ENOENT, c"LOG: the kernel has no syslog logger (nf_log_syslog)"))?)
+        } else {
+            None
+        };
+        let counters = PcpuCounters::new((header.counter_count as usize).max(1)).map_err(|_| oom())?;
+        let slots = build_slots(&rs, header.state_count, hz)?;
+        KBox::new(Version { header, out, counters, slots, _logger: logger }, GFP_KERNEL_ACCOUNT).map_err(|_| oom())
+    }
+
+    /// The compiled ruleset.
+    pub(crate) fn ruleset(&self) -> Ruleset<'_> {
+        self.out.ruleset(self.header)
+    }
+
+    /// The table this version belongs to.
+    pub(crate) fn table(&self) -> TableId {
+        self.header.table
+    }
+
+    /// Counts one packet of `bytes` at counter `idx` (a rule, or a builtin chain's policy).
+    pub(crate) fn count(&self, idx: u32, bytes: u64) {
+        self.counters.add(idx, bytes);
     }
 
     /// Counter `idx` summed over all CPUs: (packets, bytes).
@@ -194,107 +176,44 @@ impl Version {
         (c.policy.is_some()).then_some(c.policy_counter as usize)
     }
 
-    /// The packet path: runs this table's chain for `hook` and returns the netfilter verdict.
-    ///
-    /// # Safety
-    ///
-    /// `skb` and `st` are the packet and hook state of the current hook invocation.
-    pub(crate) unsafe fn run(
-        &self,
-        hook: HookPoint,
-        skb: *mut sk_buff,
-        st: *const ffi::HookState,
-    ) -> c_uint {
-        let mut buf = [0u8; MAX_EVAL_LEN];
-        let mut in_dev = [0u8; 16];
-        let mut out_dev = [0u8; 16];
-        // SAFETY: `skb` and `st` are live for this hook call (caller's guarantee); the buffers
-        // have the sizes the shim writes (`MAX_EVAL_LEN`, IFNAMSIZ).
-        let (n, len, mark) = unsafe {
-            let n = ffi::rnf_skb_copy_network(skb, buf.as_mut_ptr(), MAX_EVAL_LEN as c_uint);
-            ffi::rnf_state_ifnames(st, in_dev.as_mut_ptr(), out_dev.as_mut_ptr());
-            (n, ffi::rnf_skb_len(skb), ffi::rnf_skb_mark(skb))
-        };
-        let data = buf.get(..n as usize).unwrap_or(&[]);
-        // IPv4 input was validated by ip_rcv and local output is built by the stack: a header
-        // that does not parse here is left alone, as ip_tables would never see it.
-        let Ok(pkt) = PacketInfo::parse(data, &in_dev, &out_dev, len, mark) else {
-            return kernel::bindings::NF_ACCEPT;
-        };
-        let rs = self.out.ruleset(self.header);
-        let mut env = KernelEnv { v: self, skb, st, mark_changed: false };
-        let verdict = eval::evaluate(&rs, hook, &pkt, &mut env);
-        match verdict {
-            Verdict::Accept => {
-                if env.mark_changed && hook == HookPoint::LocalOut && self.header.table == TableId::Mangle {
-                    // As iptable_mangle: a new mark may change the route of a local packet.
-                    // SAFETY: As above.
-                    if unsafe { ffi::rnf_reroute(st, skb) } < 0 {
-                        return kernel::bindings::NF_DROP;
-                    }
-                }
-                kernel::bindings::NF_ACCEPT
-            }
-            Verdict::Drop => kernel::bindings::NF_DROP,
-            Verdict::Reject(kind) => {
-                let code: c_int = kind.icmp_code().map_or(-1, c_int::from);
-                // SAFETY: As above; the shim sends the ICMP error or reset for this packet.
-                unsafe { ffi::rnf_reject(st, skb, code) };
-                kernel::bindings::NF_DROP
-            }
+    /// xt_limit's `limit_mt` on slot `state` at the current `jiffies`. A slot that is missing
+    /// or of another kind (the compiler never hands one out) gives no token: the rule does
+    /// not match.
+    pub(crate) fn limit_allow(&self, state: u32) -> bool {
+        match self.slots.get(state as usize) {
+            Some(Slot::Limit(l)) => l.allow(shim::jiffies),
+            _ => false,
+        }
+    }
+
+    /// xt_statistic's nth counter on slot `state`: advance atomically and return the new
+    /// value (the match fires at 0). A missing slot returns 1: no match.
+    pub(crate) fn nth_next(&self, state: u32, every: u32) -> u32 {
+        match self.slots.get(state as usize) {
+            Some(Slot::Nth(n)) => n.next(every),
+            _ => 1,
         }
     }
 }
 
-/// The engine's side effects, done on the live packet.
-struct KernelEnv<'a> {
-    v: &'a Version,
-    skb: *mut sk_buff,
-    st: *const ffi::HookState,
-    mark_changed: bool,
-}
-
-impl Env for KernelEnv<'_> {
-    fn count(&mut self, counter: u32, bytes: u32) {
-        self.v.counters.add(counter, u64::from(bytes));
+/// The state slots of a compiled ruleset, each initialised for the match that owns it; an
+/// error if the compiler numbered one that no match uses.
+fn build_slots(rs: &Ruleset<'_>, count: u32, hz: u32) -> core::result::Result<KVVec<Slot>, UserError> {
+    let oom = UserError::nomem;
+    let now = shim::jiffies();
+    let mut init: KVVec<Option<StateInit>> = KVVec::with_capacity(count as usize, GFP_KERNEL_ACCOUNT).map_err(|_| oom())?;
+    for _ in 0..count {
+        init.push(None, GFP_KERNEL_ACCOUNT).map_err(|_| oom())?;
     }
-
-    fn random_u32(&mut self) -> u32 {
-        // SAFETY: No preconditions.
-        unsafe { ffi::rnf_random_u32() }
+    for (idx, i) in rs.state_slots() {
+        if let Some(s) = init.get_mut(idx as usize) {
+            *s = Some(i);
+        }
     }
-
-    fn limit_allow(&mut self, state: u32, _limit: &LimitMatch) -> bool {
-        self.v.slots.get(state as usize).is_some_and(Slot::limit_allow)
+    let mut slots = KVVec::with_capacity(count as usize, GFP_KERNEL_ACCOUNT).map_err(|_| oom())?;
+    for i in init.iter() {
+        let i = i.ok_or_else(|| UserError::new(EINVAL, c"internal error: a match state slot without a match"))?;
+        slots.push(Slot::new(i, hz, now), GFP_KERNEL_ACCOUNT).map_err(|_| oom())?;
     }
-
-    fn nth_next(&mut self, state: u32, every: u32) -> u32 {
-        self.v.slots.get(state as usize).map_or(0, |s| s.nth_next(every))
-    }
-
-    fn addr_type(&mut self, addr: u32, dev: AddrTypeDev) -> u16 {
-        let d = match dev {
-            AddrTypeDev::Any => 0,
-            AddrTypeDev::In => 1,
-            AddrTypeDev::Out => 2,
-        };
-        // SAFETY: `st` is the live hook state; the address goes in network order.
-        let bit = unsafe { ffi::rnf_addr_type_bit(self.st, addr.to_be(), d) };
-        bit as u16
-    }
-
-    fn log(&mut self, log: &compile::CLog) {
-        let mut prefix = [0u8; 32];
-        let p = log.prefix();
-        let n = p.len().min(prefix.len() - 1);
-        prefix[..n].copy_from_slice(&p[..n]);
-        // SAFETY: `st` and `skb` are live; `prefix` is NUL-terminated and outlives the call.
-        unsafe { ffi::rnf_log(self.st, self.skb, log.level, log.flags, prefix.as_ptr()) };
-    }
-
-    fn set_mark(&mut self, mark: u32) {
-        self.mark_changed = true;
-        // SAFETY: `skb` is the live packet, which this hook may modify.
-        unsafe { ffi::rnf_skb_set_mark(self.skb, mark) };
-    }
+    Ok(slots)
 }

@@ -11,9 +11,13 @@ use crate::engine::carry;
 use crate::engine::rule::{Counters, Policy, TableId, NUM_TABLES};
 use crate::engine::rulewire;
 use crate::engine::wire::{AttrIter, Encoder};
-use crate::ruleset::{CompileMessage, KStore, Version};
-use core::sync::atomic::{AtomicPtr, Ordering};
+use crate::ffi::rcu::{RcuBoxes, Retired};
+use crate::ffi::shim;
+use crate::ruleset::{KStore, MsgBuf, Version};
 use kernel::prelude::*;
+
+/// The published versions of a namespace's tables, by table id.
+pub(crate) type Live = RcuBoxes<Version, NUM_TABLES>;
 
 /// A chain as configured.
 pub(crate) struct ChainInfo {
@@ -80,74 +84,48 @@ impl TableConfig {
     }
 }
 
-/// The published versions, readable from the packet path.
-pub(crate) struct Live {
-    ptrs: [AtomicPtr<Version>; NUM_TABLES],
-}
-
-impl Live {
-    /// No version published.
-    pub(crate) const fn new() -> Self {
-        Self { ptrs: [const { AtomicPtr::new(core::ptr::null_mut()) }; NUM_TABLES] }
-    }
-
-    /// The version of `table` the packet path should use.
-    ///
-    /// The caller must be in an RCU read-side critical section (netfilter hooks are) and not
-    /// keep the reference past it: versions are freed after a grace period once replaced.
-    pub(crate) fn get(&self, table: TableId) -> Option<&Version> {
-        let p = self.ptrs.get(table as usize)?.load(Ordering::Acquire);
-        // SAFETY: A non-null pointer was published by `replace` from `KBox::into_raw` and is
-        // freed only after it was swapped out and a grace period passed; the caller is inside
-        // an RCU read-side critical section that began before any such grace period ended.
-        unsafe { p.as_ref() }
-    }
-
-    /// The current version, for the configuration side (which holds the netns mutex, so it
-    /// cannot be freed meanwhile).
-    fn current(&self, table: TableId) -> Option<&Version> {
-        self.get(table)
-    }
-
-    fn swap(&self, table: TableId, new: Option<KBox<Version>>) -> Option<KBox<Version>> {
-        let newp = new.map_or(core::ptr::null_mut(), KBox::into_raw);
-        let old = self.ptrs.get(table as usize)?.swap(newp, Ordering::AcqRel);
-        // SAFETY: Every pointer stored here came from `KBox::into_raw`; swapping it out gives
-        // its ownership back to us (the caller frees it only after a grace period).
-        (!old.is_null()).then(|| unsafe { KBox::from_raw(old) })
-    }
-
-    /// Frees every version (netns exit: hooks are gone and a grace period has passed).
-    pub(crate) fn clear(&self) {
-        for t in TableId::ALL {
-            drop(self.swap(t, None));
-        }
-    }
-}
-
 /// An error for the user: errno and an extended ack message.
 pub(crate) struct UserError {
     /// The errno.
     pub(crate) err: Error,
     /// The message.
     pub(crate) msg: &'static CStr,
-    /// A message formatted at run time (the compiler's, naming chain and rule), preferred.
-    pub(crate) detail: Option<CompileMessage>,
+    /// A message formatted at run time (naming table, chain and rule), preferred.
+    pub(crate) detail: Option<MsgBuf>,
 }
 
-fn uerr(err: Error, msg: &'static CStr) -> UserError {
+pub(crate) fn uerr(err: Error, msg: &'static CStr) -> UserError {
     UserError { err, msg, detail: None }
 }
 
 impl UserError {
+    /// An error with a fixed message.
+    pub(crate) fn new(err: Error, msg: &'static CStr) -> Self {
+        uerr(err, msg)
+    }
+
     /// Out of memory.
     pub(crate) fn nomem() -> Self {
         uerr(ENOMEM, c"out of memory")
     }
 
     /// An errno from the compiler, whose message comes separately.
-    pub(crate) fn compile(errno: i32, detail: CompileMessage) -> Self {
+    pub(crate) fn compile(errno: i32, detail: MsgBuf) -> Self {
         UserError { err: Error::from_errno(-errno), msg: c"invalid ruleset", detail: Some(detail) }
+    }
+
+    /// The same error, its message prefixed with the table's name (a transaction of several
+    /// tables says which one failed).
+    fn in_table(self, table: TableId) -> Self {
+        let detail = match &self.detail {
+            Some(d) => {
+                let n = d.buf.iter().position(|&b| b == 0).unwrap_or(d.buf.len());
+                let text = core::str::from_utf8(d.buf.get(..n).unwrap_or(&[])).unwrap_or("");
+                MsgBuf::format(format_args!("table {}: {}", table.name(), text))
+            }
+            None => MsgBuf::format(format_args!("table {}: {}", table.name(), self.msg.to_str().unwrap_or(""))),
+        };
+        UserError { err: self.err, msg: self.msg, detail: Some(detail) }
     }
 }
 
@@ -157,8 +135,81 @@ impl From<kernel::alloc::AllocError> for UserError {
     }
 }
 
-/// Replaces one table from a `CMD_REPLACE_TABLE` payload: all of it or nothing.
-pub(crate) fn replace(live: &Live, cfg: &mut [TableConfig; NUM_TABLES], payload: &[u8]) -> Result<(), UserError> {
+/// A table's new configuration and compiled version, ready to publish: everything is
+/// allocated and checked, so publishing cannot fail.
+struct Prepared {
+    chains: KVVec<ChainInfo>,
+    chain_counters: KVVec<Option<Counters>>,
+    rules: KVVec<RuleInfo>,
+    rule_counters: KVVec<Option<Counters>>,
+    specs: KVVec<u8>,
+    /// Taken when published.
+    version: Option<KBox<Version>>,
+    plan: KVVec<carry::Origin>,
+    next_id: u64,
+    /// Room for the carried-over counters.
+    base: KStore<Counters>,
+}
+
+/// Replaces one table (`CMD_REPLACE_TABLE`: the payload holds one table's attributes) or
+/// several (`CMD_REPLACE_TABLES`: the tables' attributes one after the other, each table's
+/// starting with its `A_TABLE`) as one
+/// transaction: every table is decoded, checked, compiled and allocated first, and if anything
+/// fails nothing changes. Then all are published at once, and the old versions are freed after
+/// one grace period, their counters carried over.
+pub(crate) fn replace(live: &Live, cfg: &mut [TableConfig; NUM_TABLES], payload: &[u8], several: bool) -> Result<(), UserError> {
+    let mut prepared: [Option<Prepared>; NUM_TABLES] = [const { None }; NUM_TABLES];
+    let mut add = |p: &[u8]| -> Result<(), UserError> {
+        let (table, generation, flags) = table_of(p)?;
+        let slot = prepared.get_mut(table as usize).ok_or(uerr(EINVAL, c"no such table"))?;
+        if slot.is_some() {
+            return Err(uerr(EINVAL, c"a table appears twice in one transaction"));
+        }
+        let tc = cfg.get(table as usize).ok_or(uerr(EINVAL, c"no such table"))?;
+        // The generation check covers a table's first write too: a writer that read the
+        // table before anyone wrote it (generation 0) loses against one that wrote since.
+        if flags & rulewire::TF_CHECK_GENERATION != 0 && generation != Some(tc.generation) {
+            return Err(uerr(EAGAIN, c"table changed meanwhile, try again").in_table(table));
+        }
+        *slot = Some(prepare(tc, table, p).map_err(|e| e.in_table(table))?);
+        Ok(())
+    };
+    if several {
+        for section in crate::engine::wire::sections(payload, rulewire::A_TABLE)
+            .map_err(|_| uerr(EINVAL, c"malformed attributes: each table must start with its A_TABLE"))?
+        {
+            add(section)?;
+        }
+    } else {
+        add(payload)?;
+    }
+    if prepared.iter().all(Option::is_none) {
+        return Err(uerr(EINVAL, c"no table to replace"));
+    }
+    check_limits(cfg, &prepared)?;
+
+    // Publish every table, then wait once until no packet can still read an old version.
+    let mut retired = [const { Retired::none() }; NUM_TABLES];
+    for ((p, r), b) in prepared.iter_mut().zip(retired.iter_mut()).zip(live.iter()) {
+        if let Some(v) = p.as_mut().and_then(|p| p.version.take()) {
+            *r = b.replace(Some(v));
+        }
+    }
+    let old = Retired::wait_all(retired);
+    let mut newest = cfg.iter().map(|t| t.created).max().unwrap_or(0);
+    for ((p, old), tc) in prepared.into_iter().zip(old).zip(cfg.iter_mut()) {
+        let Some(p) = p else { continue };
+        commit(tc, p, old.as_deref());
+        if tc.created == 0 {
+            newest = newest.wrapping_add(1);
+            tc.created = newest;
+        }
+    }
+    Ok(())
+}
+
+/// The table, generation and flags of one table's replace attributes.
+fn table_of(payload: &[u8]) -> Result<(TableId, Option<u64>, u32), UserError> {
     let mut table = None;
     let mut generation = None;
     let mut flags = 0u32;
@@ -174,46 +225,48 @@ pub(crate) fn replace(live: &Live, cfg: &mut [TableConfig; NUM_TABLES], payload:
             _ => {}
         }
     }
-    let table = table.ok_or(uerr(EINVAL, c"missing table attribute"))?;
-    touch(cfg, table, false)?;
-    let tc = cfg.get_mut(table as usize).ok_or(uerr(EINVAL, c"no such table"))?;
-    if flags & rulewire::TF_CHECK_GENERATION != 0 && generation != Some(tc.generation) {
-        return Err(uerr(EAGAIN, c"table changed meanwhile, try again"));
-    }
+    Ok((table.ok_or(uerr(EINVAL, c"missing table attribute"))?, generation, flags))
+}
 
-    // The new configuration, built beside the old one.
+/// Decodes, checks and compiles one table's new configuration; allocates all it needs.
+fn prepare(tc: &TableConfig, table: TableId, payload: &[u8]) -> Result<Prepared, UserError> {
+    let a = GFP_KERNEL_ACCOUNT;
     let mut chains = KVVec::new();
     let mut chain_counters: KVVec<Option<Counters>> = KVVec::new();
     let mut rules: KVVec<RuleInfo> = KVVec::new();
     let mut rule_counters: KVVec<Option<Counters>> = KVVec::new();
     let mut specs = KVVec::new();
-    for a in AttrIter::new(payload) {
-        let a = a.map_err(|_| uerr(EINVAL, c"malformed attributes"))?;
-        match a.ty {
+    let (max_rules, max_bytes) = shim::limits();
+    for attr in AttrIter::new(payload) {
+        let attr = attr.map_err(|_| uerr(EINVAL, c"malformed attributes"))?;
+        match attr.ty {
             rulewire::A_CHAIN => {
-                let c = rulewire::decode_chain(&a).map_err(|_| uerr(EINVAL, c"malformed chain"))?;
+                let c = rulewire::decode_chain(&attr).map_err(|_| uerr(EINVAL, c"malformed chain"))?;
                 if chains.iter().any(|x: &ChainInfo| x.name() == c.name) {
                     return Err(uerr(EEXIST, c"duplicate chain name"));
                 }
-                chains.push(ChainInfo::new(c.name, c.policy).map_err(|_| uerr(EINVAL, c"bad chain name"))?, GFP_KERNEL)?;
-                chain_counters.push(c.counters, GFP_KERNEL)?;
+                chains.push(ChainInfo::new(c.name, c.policy).map_err(|_| uerr(EINVAL, c"bad chain name"))?, a)?;
+                chain_counters.push(c.counters, a)?;
             }
             rulewire::A_RULE => {
-                let r = rulewire::decode_rule_entry(&a).map_err(|_| uerr(EINVAL, c"malformed rule"))?;
+                let r = rulewire::decode_rule_entry(&attr).map_err(|_| uerr(EINVAL, c"malformed rule"))?;
                 rulewire::decode_rule(r.spec).map_err(|_| uerr(EINVAL, c"malformed rule specification"))?;
+                // Refuse early, before a huge request allocates much (the namespace's total
+                // is checked once every table is known).
+                if rules.len() >= max_rules || specs.len().saturating_add(r.spec.len()) > max_bytes {
+                    return Err(limit_error(max_rules, max_bytes));
+                }
                 let start = u32::try_from(specs.len()).map_err(|_| uerr(E2BIG, c"table too large"))?;
                 let len = u32::try_from(r.spec.len()).map_err(|_| uerr(E2BIG, c"rule too large"))?;
-                specs.extend_from_slice(r.spec, GFP_KERNEL)?;
-                rules.push(RuleInfo { chain: r.chain, id: r.id, start, len }, GFP_KERNEL)?;
-                rule_counters.push(r.counters, GFP_KERNEL)?;
+                specs.extend_from_slice(r.spec, a)?;
+                rules.push(RuleInfo { chain: r.chain, id: r.id, start, len }, a)?;
+                rule_counters.push(r.counters, a)?;
             }
             _ => {}
         }
     }
-    for r in rules.iter() {
-        if r.chain as usize >= chains.len() {
-            return Err(uerr(EINVAL, c"rule refers to a missing chain"));
-        }
+    if rules.iter().any(|r| r.chain as usize >= chains.len()) {
+        return Err(uerr(EINVAL, c"rule refers to a missing chain"));
     }
 
     // Compile (this validates: builtin chains, jumps, loops, target restrictions).
@@ -222,26 +275,51 @@ pub(crate) fn replace(live: &Live, cfg: &mut [TableConfig; NUM_TABLES], payload:
     // Rule ids: keep known ones, hand out new ones, refuse duplicates (engine/src/carry.rs).
     let mut scratch = KStore::new();
     let mut plan = KStore::new();
-    let next_id = carry::plan_ids(
-        tc.rules.iter().map(|r| r.id),
-        rules.iter().map(|r| r.id),
-        tc.next_id,
-        &mut scratch,
-        &mut plan,
-    )
-    .map_err(carry_error)?;
+    let next_id = carry::plan_ids(tc.rules.iter().map(|r| r.id), rules.iter().map(|r| r.id), tc.next_id, &mut scratch, &mut plan)
+        .map_err(carry_error)?;
     drop(scratch);
     let plan = plan.into_inner();
     for (r, o) in rules.iter_mut().zip(plan.iter()) {
         r.id = o.id();
     }
     // Room for the new base now: nothing may fail once the new version is published.
-    let mut base = KStore::with_capacity(rules.len().saturating_add(chains.len()))?;
+    let base = KStore::with_capacity(rules.len().saturating_add(chains.len()))?;
+    Ok(Prepared { chains, chain_counters, rules, rule_counters, specs, version: Some(version), plan, next_id, base })
+}
 
-    // Publish, wait until no packet can still be reading the old version, then carry the
-    // counters it accumulated over to the rules and chains that survived.
-    let old = live.swap(table, Some(version));
-    kernel::sync::rcu::synchronize_rcu();
+fn limit_error(max_rules: usize, max_bytes: usize) -> UserError {
+    UserError {
+        err: E2BIG,
+        msg: c"too many rules",
+        detail: Some(MsgBuf::format(format_args!(
+            "limit of this namespace reached: {max_rules} rules, {max_bytes} bytes of rules (module parameters max_rules, max_rule_bytes)"
+        ))),
+    }
+}
+
+/// The namespace's rules and bytes after the transaction must stay within the limits.
+fn check_limits(cfg: &[TableConfig; NUM_TABLES], prepared: &[Option<Prepared>; NUM_TABLES]) -> Result<(), UserError> {
+    let (max_rules, max_bytes) = shim::limits();
+    let (mut rules, mut bytes) = (0usize, 0usize);
+    for (tc, p) in cfg.iter().zip(prepared.iter()) {
+        let (r, b) = match p {
+            Some(p) => (p.rules.len(), p.specs.len()),
+            None => (tc.rules.len(), tc.specs.len()),
+        };
+        rules = rules.saturating_add(r);
+        bytes = bytes.saturating_add(b);
+    }
+    if rules > max_rules || bytes > max_bytes {
+        return Err(limit_error(max_rules, max_bytes));
+    }
+    Ok(())
+}
+
+/// Makes a published table's configuration follow its new version: carries the counters the
+/// old version accumulated (it is no longer read by any packet) over to the rules and chains
+/// that survived.
+fn commit(tc: &mut TableConfig, p: Prepared, old: Option<&Version>) {
+    let Prepared { chains, chain_counters, rules, rule_counters, specs, plan, next_id, mut base, .. } = p;
     let old_config = carry::OldConfig {
         base: &tc.base,
         rule_count: tc.rules.len(),
@@ -252,15 +330,7 @@ pub(crate) fn replace(live: &Live, cfg: &mut [TableConfig; NUM_TABLES], payload:
         builtin: c.policy.is_some(),
         given: *given,
     });
-    let merged = carry::merge_counters(
-        &old_config,
-        &VersionCounts(old.as_deref()),
-        &plan,
-        rule_counters.iter().copied(),
-        new_chains,
-        &mut base,
-    );
-    drop(old);
+    let merged = carry::merge_counters(&old_config, &VersionCounts(old), &plan, rule_counters.iter().copied(), new_chains, &mut base);
     if let Err(e) = merged {
         // Cannot happen (the store is empty and has room); the new version is live, so the
         // configuration must follow it: counters not carried read as 0.
@@ -272,7 +342,6 @@ pub(crate) fn replace(live: &Live, cfg: &mut [TableConfig; NUM_TABLES], payload:
     tc.base = base.into_inner();
     tc.next_id = next_id;
     tc.generation = tc.generation.wrapping_add(1);
-    Ok(())
 }
 
 fn carry_error(e: carry::CarryError) -> UserError {
@@ -340,33 +409,48 @@ pub(crate) fn touch(cfg: &mut [TableConfig; NUM_TABLES], table: TableId, no_crea
     Ok(())
 }
 
-/// Encodes a table for a `CMD_GET_TABLE` reply: generation, chains and rules with their
-/// current counters and ids. A table never written shows its builtin chains, policy ACCEPT.
-pub(crate) fn encode(enc: &mut Encoder<'_>, live: &Live, cfg: &[TableConfig; NUM_TABLES], table: TableId) {
-    let Some(tc) = cfg.get(table as usize) else { return };
-    let version = live.current(table);
+/// The items of a table listing, in order: its chains, then its rules.
+pub(crate) fn item_count(tc: &TableConfig) -> usize {
+    if tc.chains.is_empty() {
+        return 0;
+    }
+    tc.chains.len().saturating_add(tc.rules.len())
+}
+
+/// The generation a dump of the table started from.
+pub(crate) fn generation(tc: &TableConfig) -> u64 {
+    tc.generation
+}
+
+/// Encodes a table's header (table, generation, creation order) for a `CMD_GET_TABLE` reply.
+pub(crate) fn encode_header(enc: &mut Encoder<'_>, tc: &TableConfig, table: TableId) {
     enc.put_u32(rulewire::A_TABLE, table as u32);
     enc.put_u64(rulewire::A_GENERATION, tc.generation);
     enc.put_u64(rulewire::A_CREATED, tc.created);
+}
+
+/// Encodes items `from..to` of a table listing (see [`item_count`]) with their current
+/// counters and ids. A table never written lists its builtin chains, policy ACCEPT, as
+/// part of its header message.
+pub(crate) fn encode_items(enc: &mut Encoder<'_>, tc: &TableConfig, version: Option<&Version>, table: TableId, from: usize, to: usize) {
     if tc.chains.is_empty() {
         for h in table.builtin_hooks() {
-            let c = rulewire::ChainWire {
-                name: h.chain_name(),
-                policy: Some(Policy::Accept),
-                counters: Some(Counters::default()),
-            };
+            let c = rulewire::ChainWire { name: h.chain_name(), policy: Some(Policy::Accept), counters: Some(Counters::default()) };
             rulewire::encode_chain(enc, &c);
         }
         return;
     }
+    let n_chains = tc.chains.len();
     let n_rules = tc.rules.len();
-    for (i, c) in tc.chains.iter().enumerate() {
-        let pcpu = version.and_then(|v| v.policy_counter(i));
-        let w = rulewire::ChainWire { name: c.name(), policy: c.policy, counters: Some(total(tc, version, n_rules + i, pcpu)) };
-        rulewire::encode_chain(enc, &w);
-    }
-    for (i, r) in tc.rules.iter().enumerate() {
-        let w = rulewire::RuleWire { chain: r.chain, id: r.id, counters: Some(total(tc, version, i, Some(i))), spec: tc.spec(r) };
-        rulewire::encode_rule_entry(enc, &w);
+    for i in from..to {
+        if let Some(c) = tc.chains.get(i) {
+            let pcpu = version.and_then(|v| v.policy_counter(i));
+            let w = rulewire::ChainWire { name: c.name(), policy: c.policy, counters: Some(total(tc, version, n_rules + i, pcpu)) };
+            rulewire::encode_chain(enc, &w);
+        } else if let Some(r) = tc.rules.get(i - n_chains) {
+            let ri = i - n_chains;
+            let w = rulewire::RuleWire { chain: r.chain, id: r.id, counters: Some(total(tc, version, ri, Some(ri))), spec: tc.spec(r) };
+            rulewire::encode_rule_entry(enc, &w);
+        }
     }
 }

@@ -97,24 +97,50 @@ pub struct PacketInfo<'a> {
     pub out_dev: &'a [u8],
     /// `skb->len`, what byte counters add.
     pub skb_len: u32,
+    /// The datagram's length as `-m length` sees it (`skb_ip_totlen`): the header's total
+    /// length, or for a GSO packet over 64 KiB (BIG TCP, total length 0) the skb's.
+    pub ip_len: u32,
     /// `skb->mark` on entry.
     pub mark: u32,
 }
 
+/// What the glue reads from the skb besides its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Meta {
+    /// `skb->len`.
+    pub skb_len: u32,
+    /// `skb_ip_totlen(skb)`.
+    pub ip_len: u32,
+    /// `skb->mark`.
+    pub mark: u32,
+}
+
+impl Meta {
+    /// A plain (non-GSO) packet of `len` bytes whose header says so.
+    pub fn plain(len: u32) -> Self {
+        Self { skb_len: len, ip_len: len, mark: 0 }
+    }
+}
+
 impl<'a> PacketInfo<'a> {
-    /// Parses the IPv4 header at the start of `data` and takes the rest, up to the IP total
-    /// length, as the transport bytes. Device names are cut at their first NUL.
-    pub fn parse(
-        data: &'a [u8],
-        in_dev: &'a [u8],
-        out_dev: &'a [u8],
-        skb_len: u32,
-        mark: u32,
-    ) -> Result<Self, ParseError> {
-        let ip = Ipv4Header::parse(data)?;
-        let end = data.len().min(usize::from(ip.total_len));
-        let l4 = data.get(ip.header_len..end).unwrap_or(&[]);
-        Ok(Self { ip, l4, in_dev: ifname(in_dev), out_dev: ifname(out_dev), skb_len, mark })
+    /// Reads the IPv4 header at the start of `data` (the bytes from the network header on,
+    /// as many as the skb has up to what the glue copied) as ip_tables does: the transport
+    /// bytes start at IHL * 4, whatever the header says (see [`Ipv4Header::parse_any`]).
+    /// Device names are cut at their first NUL.
+    ///
+    /// Fails only when `data` is shorter than 20 bytes: the caller drops such a packet.
+    pub fn parse(data: &'a [u8], in_dev: &'a [u8], out_dev: &'a [u8], meta: Meta) -> Result<Self, ParseError> {
+        let ip = Ipv4Header::parse_any(data)?;
+        let l4 = data.get(ip.header_len..).unwrap_or(&[]);
+        Ok(Self {
+            ip,
+            l4,
+            in_dev: ifname(in_dev),
+            out_dev: ifname(out_dev),
+            skb_len: meta.skb_len,
+            ip_len: meta.ip_len,
+            mark: meta.mark,
+        })
     }
 }
 
@@ -439,8 +465,8 @@ fn match_one(m: &CMatch, pkt: &PacketInfo<'_>, mark: u32, env: &mut impl Env) ->
             Outcome::Yes
         }
         CMatch::Length(l) => {
-            let len = ip.total_len;
-            yes_if((len >= l.min && len <= l.max) ^ l.invert)
+            let len = pkt.ip_len;
+            yes_if((len >= u32::from(l.min) && len <= u32::from(l.max)) ^ l.invert)
         }
         CMatch::AddrType(a) => {
             let dev = if a.limit_iface_in {
@@ -581,7 +607,7 @@ mod tests {
     }
 
     fn info<'a>(bytes: &'a [u8], in_dev: &'a [u8], out_dev: &'a [u8]) -> PacketInfo<'a> {
-        let p = PacketInfo::parse(bytes, in_dev, out_dev, bytes.len() as u32, 0).unwrap();
+        let p = PacketInfo::parse(bytes, in_dev, out_dev, Meta::plain(bytes.len() as u32)).unwrap();
         // The engine's own parser agrees on the parts it parses.
         if let Ok(full) = super::super::packet::Packet::parse(bytes) {
             assert_eq!(full.ip, p.ip);
@@ -725,6 +751,55 @@ mod tests {
             evaluate(&rs, HookPoint::PreRouting, &info(&u, b"", b""), &mut env),
             Verdict::Accept
         );
+    }
+
+    #[test]
+    fn nonsense_headers_still_meet_the_rules() {
+        // Policy DROP, one rule counting UDP. A raw socket can send a version-5 header, or any
+        // IHL: ip_tables matches the fields it finds, so the policy drops them all and the
+        // counters count them; nothing is accepted unseen.
+        let (h, out) = filter_drop(&[], &[("INPUT", RuleSpec { proto: 17, ..rule(Target::None) })]);
+        let policy = out.ruleset(h).policy_counter(HookPoint::LocalIn).unwrap() as usize;
+        let mut env = TestEnv::new(&out.ruleset(h));
+        let good = udp_pkt(1, 2);
+        let mut v5 = good.clone();
+        v5[0] = 0x55;
+        let mut ihl4 = good.clone();
+        ihl4[0] = 0x44;
+        let mut ihl1 = good.clone();
+        ihl1[0] = 0x41;
+        let mut no_total = good.clone();
+        no_total[2..4].copy_from_slice(&[0, 0]);
+        for (n, p) in [&v5, &ihl4, &ihl1, &no_total].into_iter().enumerate() {
+            assert_eq!(run(&h, &out, &mut env, p), Verdict::Drop, "packet {n}");
+            assert_eq!(env.counters[0].0, n as u64 + 1, "rule counter after packet {n}");
+            assert_eq!(env.counters[policy].0, n as u64 + 1, "policy counter after packet {n}");
+        }
+        // The transport header starts at IHL * 4, as ip_tables' `thoff`: with IHL 4 the
+        // "ports" are the addresses' bytes.
+        let pi = info(&ihl4, b"eth0", b"");
+        assert_eq!(pi.l4.len(), ihl4.len() - 16);
+        // Fewer than 20 bytes: no header to read, the glue drops the packet.
+        assert!(PacketInfo::parse(&good[..19], b"", b"", Meta::plain(19)).is_err());
+    }
+
+    #[test]
+    fn length_of_a_big_tcp_packet_comes_from_the_skb() {
+        // A GSO packet over 64 KiB has total length 0; `-m length` sees skb_ip_totlen.
+        let mut p = tcp_pkt(1, 2, 0);
+        p[2..4].copy_from_slice(&[0, 0]);
+        let meta = Meta { skb_len: 100_000, ip_len: 100_000, mark: 0 };
+        let pi = PacketInfo::parse(&p, b"", b"eth0", meta).unwrap();
+        assert_eq!(pi.l4.len(), p.len() - 20, "the TCP header is read although tot_len is 0");
+        let (h, out) = filter_drop(
+            &[],
+            &[("OUTPUT", with(RuleSpec { target: Target::Accept, ..RuleSpec::default() },
+                Match::Length(LengthMatch { min: 0, max: 65535, invert: true })))],
+        );
+        let rs = out.ruleset(h);
+        let mut env = TestEnv::new(&rs);
+        assert_eq!(evaluate(&rs, HookPoint::LocalOut, &pi, &mut env), Verdict::Accept);
+        assert_eq!(env.counters[0], (1, 100_000), "counted with the skb's length");
     }
 
     #[test]
@@ -1510,7 +1585,7 @@ mod tests {
             buf[7] &= 0x03;
             buf[9] = [1, 6, 17, 47][usize::from(buf[9] & 3)];
             let len = (seed as usize) % buf.len();
-            if let Ok(pi) = PacketInfo::parse(&buf[..len], b"eth0", b"", len as u32, 0) {
+            if let Ok(pi) = PacketInfo::parse(&buf[..len], b"eth0", b"", Meta::plain(len as u32)) {
                 parsed += 1;
                 let mut env = TestEnv::new(&rs);
                 env.randoms = std::vec![0; 8];

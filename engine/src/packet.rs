@@ -64,26 +64,38 @@ impl Ipv4Header {
     ///
     /// The header checksum is not verified here; see [`Ipv4Header::verify_checksum`].
     pub fn parse(data: &[u8]) -> Result<Self, ParseError> {
-        let fixed = data.get(..20).ok_or(ParseError::Truncated)?;
-        if fixed[0] >> 4 != 4 {
+        let h = Self::parse_any(data)?;
+        if data.first().is_some_and(|b| b >> 4 != 4) {
             return Err(ParseError::NotIpv4);
         }
-        let header_len = usize::from(fixed[0] & 0x0f) * 4;
-        if header_len < 20 {
+        if h.header_len < 20 {
             return Err(ParseError::BadHeaderLength);
         }
-        if data.len() < header_len {
+        if data.len() < h.header_len {
             return Err(ParseError::Truncated);
         }
-        let total_len = u16::from_be_bytes([fixed[2], fixed[3]]);
-        if usize::from(total_len) < header_len {
+        if usize::from(h.total_len) < h.header_len {
             return Err(ParseError::BadTotalLength);
         }
+        Ok(h)
+    }
+
+
+    /// Reads the header as ip_tables does: only the first 20 bytes must be there; the version,
+    /// IHL and total length are taken as they are, unchecked.
+    ///
+    /// The packet path must give every packet a verdict from the rules, also one whose header
+    /// is nonsense (a raw socket with `IP_HDRINCL` may send version 5 or any IHL the kernel
+    /// lets through), and `tot_len` is 0 in a GSO packet over 64 KiB (BIG TCP). ip_tables
+    /// matches on the fields it finds and starts the transport header at IHL * 4; so does the
+    /// engine with this. `header_len` may thus be below 20.
+    pub fn parse_any(data: &[u8]) -> Result<Self, ParseError> {
+        let fixed = data.first_chunk::<20>().ok_or(ParseError::Truncated)?;
         let frag = u16::from_be_bytes([fixed[6], fixed[7]]);
         Ok(Self {
-            header_len,
+            header_len: usize::from(fixed[0] & 0x0f) * 4,
             tos: fixed[1],
-            total_len,
+            total_len: u16::from_be_bytes([fixed[2], fixed[3]]),
             id: u16::from_be_bytes([fixed[4], fixed[5]]),
             dont_fragment: frag & 0x4000 != 0,
             more_fragments: frag & 0x2000 != 0,

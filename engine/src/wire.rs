@@ -20,11 +20,16 @@ pub const FAMILY_VERSION: u8 = 1;
 pub const CMD_GET_STATUS: u8 = 1;
 /// Command: zero the hook counters, or one hook's with [`A_HOOK_SLOT`] (needs CAP_NET_ADMIN).
 pub const CMD_ZERO_COUNTERS: u8 = 2;
-/// Command: read one table (`A_TABLE`): its generation, chains and rules with counters and
-/// ids (needs CAP_NET_ADMIN, as reading iptables rules does).
+/// Command, a dump: read one table (`A_TABLE`): its generation, chains and rules with
+/// counters and ids (needs CAP_NET_ADMIN, as reading iptables rules does). The answer comes in
+/// as many messages as the table needs; their attributes, concatenated, are the table.
 pub const CMD_GET_TABLE: u8 = 3;
 /// Command: replace one table atomically (needs CAP_NET_ADMIN).
 pub const CMD_REPLACE_TABLE: u8 = 4;
+/// Command: replace several tables as one transaction (needs CAP_NET_ADMIN): all change or
+/// none does. The payload is the tables' `CMD_REPLACE_TABLE` payloads one after the other,
+/// each starting with its `A_TABLE` (see [`sections`]).
+pub const CMD_REPLACE_TABLES: u8 = 5;
 
 /// Top-level attribute: module version string.
 pub const A_VERSION: u16 = 1;
@@ -280,6 +285,54 @@ impl<'a> Iterator for AttrIter<'a> {
     }
 }
 
+/// Splits a stream of attributes into sections, each starting at an attribute of type `ty`
+/// (a `CMD_REPLACE_TABLES` request: one section per table, each beginning with its
+/// `A_TABLE`). Sections are not nested attributes because an attribute's length is 16 bits
+/// and a table can be far larger. Attributes before the first `ty` are an error, as is a
+/// malformed stream.
+pub fn sections(data: &[u8], ty: u16) -> Result<Sections<'_>, WireError> {
+    // Validate the whole stream first, so that iterating cannot fail.
+    let mut first = true;
+    for a in AttrIter::new(data) {
+        let a = a?;
+        if first && a.ty != ty {
+            return Err(WireError::Missing(ty));
+        }
+        first = false;
+    }
+    Ok(Sections { data, ty })
+}
+
+/// The sections of [`sections`].
+pub struct Sections<'a> {
+    data: &'a [u8],
+    ty: u16,
+}
+
+impl<'a> Iterator for Sections<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.data.is_empty() {
+            return None;
+        }
+        // The next section starts at the next attribute of type `ty` after the first one.
+        let mut off = 0;
+        let mut end = self.data.len();
+        let mut it = AttrIter::new(self.data);
+        while let Some(Ok(a)) = it.next() {
+            if a.ty == self.ty && off != 0 {
+                end = off;
+                break;
+            }
+            off = self.data.len() - it.data.len();
+        }
+        let (section, rest) = self.data.split_at(end.min(self.data.len()));
+        self.data = rest;
+        Some(section)
+    }
+}
+
 /// One hook's registration and counters, as reported by [`CMD_GET_STATUS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HookStatus {
@@ -385,6 +438,32 @@ pub fn decode_status(payload: &[u8]) -> Result<Status<'_>, WireError> {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
+    #[test]
+    fn sections_start_at_their_attribute() {
+        let mut buf = [0u8; 128];
+        let mut enc = Encoder::new(&mut buf);
+        enc.put_u32(5, 0);
+        enc.put_u64(6, 1);
+        enc.put_u32(5, 2);
+        enc.put_u32(5, 3);
+        enc.put_str(7, "x");
+        let n = enc.len();
+        let parts: std::vec::Vec<&[u8]> = sections(&buf[..n], 5).unwrap().collect();
+        assert_eq!(parts.len(), 3);
+        let tys = |p: &[u8]| AttrIter::new(p).map(|a| a.unwrap().ty).collect::<std::vec::Vec<_>>();
+        assert_eq!(tys(parts[0]), [5, 6]);
+        assert_eq!(tys(parts[1]), [5]);
+        assert_eq!(tys(parts[2]), [5, 7]);
+        assert_eq!(parts.iter().map(|p| p.len()).sum::<usize>(), n);
+        // Something before the first section, or a malformed stream, is an error.
+        assert!(sections(&buf[8..n], 5).is_err());
+        assert_eq!(sections(&buf[8..n], 6).unwrap().count(), 1);
+        assert!(sections(&buf[..n - 4], 5).is_err());
+        assert_eq!(sections(&[], 5).unwrap().count(), 0);
+    }
+
     use super::super::hooks::HOOKS;
     use super::*;
 

@@ -281,7 +281,7 @@ icmp_read() {
 	ICMP=() TCP=()
 	[ -n "$pid" ] && [ -e "$TMPD/ready.$1" ] || return 1
 	while read -r -a line; do
-		case ${line[0]} in
+		case ${line[0]:-} in
 		Icmp:)
 			if [ ${#icmp[@]} = 0 ]; then
 				icmp=("${line[@]}")

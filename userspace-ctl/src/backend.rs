@@ -62,8 +62,17 @@ impl KernelBackend {
         }
         let n = enc.len();
         let req = buf[..n].to_vec();
-        let payload = match self.client()?.query(rnf_engine::wire::CMD_GET_TABLE, req) {
-            Ok(r) => r,
+        // A dump: a large table comes in many messages. One that changes while it is read is
+        // refused (EAGAIN) and read again.
+        let mut tries = 0;
+        let answer = loop {
+            match self.client()?.dump(rnf_engine::wire::CMD_GET_TABLE, req.clone()) {
+                Err(netlink::Error::Kernel { errno: 11, .. }) if tries < 100 => tries += 1,
+                other => break other,
+            }
+        };
+        let payload = match answer {
+            Ok(r) => r.concat(),
             Err(netlink::Error::Kernel { errno: 2, .. }) if no_create => return Ok(None),
             // As iptables-legacy words it when it may not read the table.
             Err(netlink::Error::Kernel { errno: 1, .. }) => {
@@ -119,14 +128,14 @@ pub fn decode_table(id: TableId, payload: &[u8]) -> Result<(Table, u64), String>
     Ok((t, created))
 }
 
-/// Encodes a `CMD_REPLACE_TABLE` request for the model.
+/// Encodes a `CMD_REPLACE_TABLE` request for the model (the attributes of one table in a
+/// `CMD_REPLACE_TABLES` request too). The generation read is always checked, also that of a
+/// table nobody wrote yet (0): of two writers that read the same version, the second fails.
 pub fn encode_table(t: &Table) -> Vec<u8> {
     let emit = |enc: &mut Encoder<'_>| {
         enc.put_u32(rulewire::A_TABLE, t.id as u32);
-        if t.generation != 0 {
-            enc.put_u64(rulewire::A_GENERATION, t.generation);
-            enc.put_u32(rulewire::A_TABLE_FLAGS, rulewire::TF_CHECK_GENERATION);
-        }
+        enc.put_u64(rulewire::A_GENERATION, t.generation);
+        enc.put_u32(rulewire::A_TABLE_FLAGS, rulewire::TF_CHECK_GENERATION);
         for c in &t.chains {
             let w = ChainWire {
                 name: &c.name,
@@ -156,6 +165,12 @@ pub fn encode_table(t: &Table) -> Vec<u8> {
     buf
 }
 
+/// Encodes a `CMD_REPLACE_TABLES` request: the tables' payloads one after the other (each
+/// starts with its `A_TABLE`).
+pub fn encode_tables(tables: &[&Table]) -> Vec<u8> {
+    tables.iter().flat_map(|t| encode_table(t)).collect()
+}
+
 impl Backend for KernelBackend {
     fn load(&mut self, table: TableId) -> Result<Table, IptError> {
         self.fetch(table, false)?.map(|(t, _)| t).ok_or_else(|| IptError::other("table missing"))
@@ -182,6 +197,26 @@ impl Backend for KernelBackend {
             .request(rnf_engine::wire::CMD_REPLACE_TABLE, req)
             .map(|_| ())
             .map_err(|e| self.error(e))
+    }
+
+    fn commit_all(&mut self, tables: &[&Table]) -> Result<(), (Option<TableId>, IptError)> {
+        for t in tables {
+            if let Err((errno, detail)) = crate::validate::check(t) {
+                return Err((Some(t.id), self.error(netlink::Error::Kernel { errno, msg: Some(detail) })));
+            }
+        }
+        let req = encode_tables(tables);
+        let client = self.client().map_err(|e| (None, e))?;
+        client.request(rnf_engine::wire::CMD_REPLACE_TABLES, req).map(|_| ()).map_err(|e| {
+            // The kernel names the table that failed ("table NAME: ...").
+            let which = match &e {
+                netlink::Error::Kernel { msg: Some(m), .. } => {
+                    TableId::ALL.into_iter().find(|t| m.starts_with(&format!("table {}:", t.name())))
+                }
+                _ => None,
+            };
+            (which, self.error(e))
+        })
     }
 }
 

@@ -256,6 +256,7 @@ mod tests {
         assert_eq!(get("RNF_C_NAME"), rnf_engine::rulewire::C_NAME.to_string());
         assert_eq!(get("RNF_CMD_GET_TABLE"), wire::CMD_GET_TABLE.to_string());
         assert_eq!(get("RNF_CMD_REPLACE_TABLE"), wire::CMD_REPLACE_TABLE.to_string());
+        assert_eq!(get("RNF_CMD_REPLACE_TABLES"), wire::CMD_REPLACE_TABLES.to_string());
         assert_eq!(get("RNF_A_MAX"), wire::A_MAX.to_string());
         assert_eq!(get("RNF_NUM_HOOKS"), rnf_engine::hooks::NUM_HOOKS.to_string());
     }

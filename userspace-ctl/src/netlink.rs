@@ -8,7 +8,7 @@ use std::io;
 
 use netlink_packet_core::{
     DecodeError, Emitable, NetlinkHeader, NetlinkMessage, NetlinkPayload, ParseableParametrized,
-    NLM_F_ACK, NLM_F_REQUEST,
+    NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
 };
 use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
 use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
@@ -192,6 +192,16 @@ impl Client {
                                 })
                             }
                         },
+                        NetlinkPayload::Done(d) if d.code < 0 => {
+                            // A dump that failed part-way: the error closes it.
+                            return Err(Error::Kernel {
+                                errno: -d.code,
+                                msg: wire::AttrIter::new(&d.extended_ack)
+                                    .flatten()
+                                    .find(|a| a.ty == NLMSGERR_ATTR_MSG)
+                                    .and_then(|a| a.str().ok().map(str::to_string)),
+                            });
+                        }
                         NetlinkPayload::Done(_) => return Ok(out),
                         _ => {}
                     }
@@ -225,9 +235,50 @@ impl Client {
             .ok_or(Error::NotLoaded)
     }
 
-    /// Makes room for requests of `bytes` (a whole table): raises the socket's send buffer,
-    /// forcibly where we have CAP_NET_ADMIN (which changing a table needs anyway).
-    pub fn reserve_send(&mut self, bytes: usize) {
+    /// Makes room for requests of `bytes` (whole tables): raises the socket's send buffer,
+    /// forcibly where we have CAP_NET_ADMIN (which changing a table needs anyway). A request
+    /// that still does not fit is refused here, naming the limit.
+    pub fn reserve_send(&mut self, bytes: usize) -> Result<(), Error> {
+        self.raise_sndbuf(bytes);
+        let have = self.sndbuf();
+        // netlink_sendmsg() refuses a message longer than the send buffer less 32 bytes.
+        let need = bytes.saturating_add(64);
+        if need > have.saturating_sub(32) {
+            return Err(Error::Kernel {
+                errno: libc::EMSGSIZE,
+                msg: Some(format!(
+                    "the request is {need} bytes but this socket may send at most {} (net.core.wmem_max, \
+                     raised only with CAP_NET_ADMIN); split the ruleset or raise the limit",
+                    have.saturating_sub(32)
+                )),
+            });
+        }
+        Ok(())
+    }
+
+    /// The socket's send buffer (as the kernel counts it: twice what was asked for).
+    fn sndbuf(&self) -> usize {
+        use std::os::fd::AsRawFd;
+        let mut v: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `v` and `len` outlive the call and `len` holds `v`'s size.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_SNDBUF,
+                (&mut v as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        if rc == 0 {
+            usize::try_from(v).unwrap_or(0)
+        } else {
+            0
+        }
+    }
+
+    fn raise_sndbuf(&mut self, bytes: usize) {
         use std::os::fd::AsRawFd;
         let want = libc::c_int::try_from(bytes.saturating_mul(2).saturating_add(65536)).unwrap_or(libc::c_int::MAX);
         let fd = self.socket.as_raw_fd();
@@ -253,12 +304,23 @@ impl Client {
     /// replies (empty for a command that only acks).
     pub fn request(&mut self, cmd: u8, attrs: Vec<u8>) -> Result<Vec<Vec<u8>>, Error> {
         if attrs.len() > 100_000 {
-            self.reserve_send(attrs.len());
+            self.reserve_send(attrs.len())?;
         }
         let mut msg = GenlMessage::from_payload(RnfMessage { cmd, attrs });
         msg.set_resolved_family_id(self.family_id);
         msg.finalize();
         let seq = self.send(msg, NLM_F_REQUEST | NLM_F_ACK)?;
+        let replies = self.receive::<GenlMessage<RnfMessage>>(seq, false)?;
+        Ok(replies.into_iter().map(|m| m.payload.attrs).collect())
+    }
+
+    /// Sends a dump request; returns the attribute payloads of every message of the answer
+    /// (a large table comes in many).
+    pub fn dump(&mut self, cmd: u8, attrs: Vec<u8>) -> Result<Vec<Vec<u8>>, Error> {
+        let mut msg = GenlMessage::from_payload(RnfMessage { cmd, attrs });
+        msg.set_resolved_family_id(self.family_id);
+        msg.finalize();
+        let seq = self.send(msg, NLM_F_REQUEST | NLM_F_DUMP)?;
         let replies = self.receive::<GenlMessage<RnfMessage>>(seq, false)?;
         Ok(replies.into_iter().map(|m| m.payload.attrs).collect())
     }

@@ -17,12 +17,53 @@ pub struct Built {
     pub rnfctl: PathBuf,
 }
 
+/// Where the Rust declarations of the C shim go (committed, so that the code can be read
+/// without a build; rewritten by every build from the header).
+const SHIM_GEN: &str = "rust_nf/ffi/shim_gen.rs";
+
+/// Generates the Rust declarations of `rust_nf/rnf_shim.h` with bindgen, so that the module's
+/// calls into C and its functions called from C are checked against the header by the
+/// compiler. Rewrites the file only when it changed; says which.
+fn shim_bindings(log: &mut crate::util::Log) -> Result<String> {
+    let root = repo_root();
+    let mut cmd = Command::new(crate::setup::bindgen_dir().join("bin/bindgen"));
+    cmd.arg(root.join("rust_nf/rnf_shim.h")).args([
+        "--use-core",
+        "--ctypes-prefix",
+        "core::ffi",
+        "--allowlist-function",
+        "rnf_.*",
+        "--allowlist-type",
+        "rnf_.*",
+        "--blocklist-function",
+        "rnf_rust_.*",
+        "--no-doc-comments",
+        "--",
+        "-DRNF_BINDGEN",
+        "-x",
+        "c",
+    ]);
+    kernel::toolchain_env(&mut cmd);
+    log.line(&format!("$ {cmd:?}"));
+    let text = format!("{}\n", crate::util::output(&mut cmd)?);
+    let path = root.join(SHIM_GEN);
+    if fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
+        return Ok("unchanged".into());
+    }
+    fs::write(&path, text).ctx("writing the shim bindings")?;
+    Ok(format!("{SHIM_GEN} regenerated from rnf_shim.h"))
+}
+
 /// Builds the module and rnfctl.
 pub fn run(k: &Kernel) -> Result<Built> {
     // One output folder per kernel and per checkout, so two clones never share build state.
     let root = repo_root().display().to_string();
     let checkout = crate::util::cache_key(&[("repo", &root)])?;
     let out = cache_dir().join(format!("module-{}-{}", k.key, &checkout[..8]));
+    stage("module: shim bindings", |log| {
+        log.note = shim_bindings(log)?;
+        Ok(())
+    })?;
     let ko = stage("module: rust_nf.ko", |log| {
         fs::create_dir_all(&out).ctx("creating module output folder")?;
         let mut cmd = Command::new("make");

@@ -55,6 +55,15 @@ pub trait Backend {
     /// keep their counters unless `set_counters` is true; new rules start at zero. Fails if
     /// the table changed since it was loaded (the caller may reload and retry).
     fn commit(&mut self, table: &model::Table) -> Result<(), IptError>;
+    /// Replaces several tables as one transaction: all change or none does. On failure, the
+    /// table that failed when known.
+    fn commit_all(&mut self, tables: &[&model::Table]) -> Result<(), (Option<TableId>, IptError)> {
+        // A backend without transactions checks everything first, then commits one by one.
+        for t in tables {
+            self.commit(t).map_err(|e| (Some(t.id), e))?;
+        }
+        Ok(())
+    }
     /// The tables that exist in this network namespace, most recently created first: the
     /// tables `iptables-save` prints, in its order. As with ip_tables, a table comes into
     /// existence the first time it is read or written (`load`/`commit`), and a fresh namespace

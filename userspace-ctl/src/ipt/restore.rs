@@ -540,12 +540,20 @@ fn run(
             return Err(line_failed(s.commit_line));
         }
     }
+    // The whole file is one transaction (iptables-legacy commits table by table, so a later
+    // table's failure leaves the earlier ones changed; here nothing changes).
     for id in &order {
         let s = staged.get_mut(id).ok_or_else(|| line_failed(line))?;
         reset_policy_counters(&mut s.table);
-        backend.commit(&s.table).map_err(|_| line_failed(s.commit_line))?;
     }
-    Ok(())
+    let tables: Vec<&Table> = order.iter().filter_map(|id| staged.get(id)).map(|s| &s.table).collect();
+    if tables.is_empty() {
+        return Ok(());
+    }
+    backend.commit_all(&tables).map_err(|(which, _)| {
+        let at = which.and_then(|t| staged.get(&t)).or_else(|| order.last().and_then(|t| staged.get(t)));
+        line_failed(at.map_or(line, |s| s.commit_line))
+    })
 }
 
 /// A `:CHAIN POLICY` line names a policy (not `-`).

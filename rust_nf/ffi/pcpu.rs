@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Per-CPU packet and byte counters.
+
+use super::sys;
+use core::ffi::c_uint;
+use core::ffi::c_void;
+use core::ptr::NonNull;
+use kernel::prelude::*;
+
+/// Counter pairs per per-CPU block: 4 KiB, like x_tables' `XT_PCPU_BLOCK_SIZE` (one per-CPU
+/// allocation may not exceed 32 KiB, so large rulesets take several blocks).
+const PER_BLOCK: c_uint = 256;
+
+/// Per-CPU packet and byte counters, one pair per index, in per-CPU blocks.
+///
+/// Counting is lock-free (`this_cpu` operations); a sum reads every CPU's share. There is no
+/// way to zero a counter: another CPU may be adding to it at the same moment, so users keep a
+/// base to subtract instead (see `netns::HookCounters`).
+///
+/// # Invariants
+///
+/// Every pointer in `blocks` was returned by `rnf_pcpu_alloc(PER_BLOCK)` and is freed only by
+/// `Drop`; `blocks` holds enough of them for `len` counters.
+pub(crate) struct PcpuCounters {
+    blocks: KVVec<NonNull<c_void>>,
+    len: c_uint,
+}
+
+impl PcpuCounters {
+    /// Allocates `len` zeroed counter pairs, charged to the caller's memory cgroup.
+    pub(crate) fn new(len: usize) -> Result<Self> {
+        let len = c_uint::try_from(len).map_err(|_| EINVAL)?;
+        let n = len.div_ceil(PER_BLOCK) as usize;
+        // INVARIANT: `Drop` frees exactly the blocks pushed so far, also on an early return.
+        let mut me = Self { blocks: KVVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?, len: 0 };
+        for _ in 0..n {
+            // SAFETY: A plain allocation; no preconditions.
+            let b = NonNull::new(unsafe { sys::rnf_pcpu_alloc(PER_BLOCK) }).ok_or(ENOMEM)?;
+            // Cannot fail: the capacity was reserved above.
+            if let Err(e) = me.blocks.push(b, GFP_KERNEL_ACCOUNT) {
+                // SAFETY: `b` was just allocated and is not stored anywhere.
+                unsafe { sys::rnf_pcpu_free(b.as_ptr()) };
+                return Err(e.into());
+            }
+        }
+        me.len = len;
+        Ok(me)
+    }
+
+    fn slot(&self, idx: c_uint) -> Option<(*mut c_void, c_uint)> {
+        if idx >= self.len {
+            return None;
+        }
+        let b = self.blocks.get((idx / PER_BLOCK) as usize)?;
+        Some((b.as_ptr(), idx % PER_BLOCK))
+    }
+
+    /// Counts one packet of `bytes` at `idx` on this CPU; out-of-range indexes are ignored.
+    pub(crate) fn add(&self, idx: c_uint, bytes: u64) {
+        if let Some((b, i)) = self.slot(idx) {
+            // SAFETY: `b` is a live block of `PER_BLOCK` pairs (invariant) and `i < PER_BLOCK`.
+            unsafe { sys::rnf_pcpu_add(b, i, bytes) };
+        }
+    }
+
+    /// The sum over all CPUs of counter `idx` as (packets, bytes).
+    pub(crate) fn sum(&self, idx: c_uint) -> (u64, u64) {
+        let (mut p, mut by) = (0u64, 0u64);
+        if let Some((b, i)) = self.slot(idx) {
+            // SAFETY: As in `add`; `p` and `by` are valid for writes.
+            unsafe { sys::rnf_pcpu_sum(b, i, &mut p, &mut by) };
+        }
+        (p, by)
+    }
+}
+
+impl Drop for PcpuCounters {
+    fn drop(&mut self) {
+        for b in self.blocks.iter() {
+            // SAFETY: Each block came from `rnf_pcpu_alloc` (invariant) and is freed only here.
+            unsafe { sys::rnf_pcpu_free(b.as_ptr()) };
+        }
+    }
+}
+
+// SAFETY: The per-CPU areas are only touched through this_cpu operations and per-CPU reads,
+// which are safe from any CPU.
+unsafe impl Send for PcpuCounters {}
+// SAFETY: As above: no method needs exclusive access.
+unsafe impl Sync for PcpuCounters {}

@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The packet of one hook call.
+
+use super::sys;
+use crate::engine::eval::{AddrTypeDev, Meta};
+use core::ffi::{c_int, c_uint};
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+use kernel::prelude::*;
+
+/// The skb and hook state netfilter passed to one hook call.
+///
+/// # Invariants
+///
+/// `skb` and `st` are the packet and hook state of a hook call that lasts at least `'a`; the
+/// hook owns the packet for that time (it may change it), and the packet stays in the
+/// caller's hands (it is never freed or queued from here).
+pub(crate) struct Packet<'a> {
+    skb: NonNull<sys::sk_buff>,
+    st: NonNull<sys::nf_hook_state>,
+    _call: PhantomData<&'a mut sys::sk_buff>,
+}
+
+/// The start of a packet and what the packet path reads about it, in one call.
+pub(crate) struct Head {
+    /// Lengths and mark.
+    pub(crate) meta: Meta,
+    /// How many bytes were copied from the network header on.
+    pub(crate) copied: usize,
+    /// Input device name, NUL-padded.
+    pub(crate) in_dev: [u8; 16],
+    /// Output device name, NUL-padded.
+    pub(crate) out_dev: [u8; 16],
+}
+
+impl<'a> Packet<'a> {
+    /// Wraps the arguments of a hook call.
+    ///
+    /// # Safety
+    ///
+    /// `skb` and `st` are the packet and hook state of the hook call in progress, which lasts
+    /// at least `'a`.
+    pub(super) unsafe fn from_raw(skb: NonNull<sys::sk_buff>, st: NonNull<sys::nf_hook_state>) -> Self {
+        // INVARIANT: The caller's guarantee.
+        Self { skb, st, _call: PhantomData }
+    }
+
+    /// Copies the packet from its network header on into `buf` (as much as fits) and reads
+    /// its lengths, mark and devices.
+    pub(crate) fn head(&self, buf: &mut [u8]) -> Head {
+        let mut h = sys::rnf_pkt_head { skb_len: 0, ip_len: 0, mark: 0, copied: 0, in_: [0; 16], out: [0; 16] };
+        let max = c_uint::try_from(buf.len()).unwrap_or(c_uint::MAX);
+        // SAFETY: `skb` and `st` are live (invariant); `h` is valid for writes and `buf` for
+        // `max` bytes.
+        unsafe { sys::rnf_skb_head(self.skb.as_ptr(), self.st.as_ptr(), &mut h, buf.as_mut_ptr(), max) };
+        Head {
+            meta: Meta { skb_len: h.skb_len, ip_len: h.ip_len, mark: h.mark },
+            copied: (h.copied as usize).min(buf.len()),
+            in_dev: h.in_.map(|c| c as u8),
+            out_dev: h.out.map(|c| c as u8),
+        }
+    }
+
+    /// Sets `skb->mark`.
+    pub(crate) fn set_mark(&mut self, mark: u32) {
+        // SAFETY: `skb` is live and this hook may change it (invariant).
+        unsafe { sys::rnf_skb_set_mark(self.skb.as_ptr(), mark) };
+    }
+
+    /// `1 << inet_dev_addr_type()` of `addr` (host order) on no, the input or the output device.
+    pub(crate) fn addr_type_bit(&self, addr: u32, dev: AddrTypeDev) -> u32 {
+        let d: c_int = match dev {
+            AddrTypeDev::Any => 0,
+            AddrTypeDev::In => 1,
+            AddrTypeDev::Out => 2,
+        };
+        // SAFETY: `st` is live (invariant); the address goes in network order.
+        unsafe { sys::rnf_addr_type_bit(self.st.as_ptr(), addr.to_be(), d) }
+    }
+
+    /// The LOG target. `prefix` must be NUL-terminated (it is cut at its first NUL).
+    pub(crate) fn log(&self, level: u8, flags: u8, prefix: &CStr) {
+        // SAFETY: `st` and `skb` are live (invariant); `prefix` is NUL-terminated and outlives
+        // the call.
+        unsafe { sys::rnf_log(self.st.as_ptr(), self.skb.as_ptr(), level, flags, prefix.as_ptr().cast()) };
+    }
+
+    /// The REJECT target: an ICMP destination unreachable with `code`, or a TCP reset for
+    /// `None`. The caller then drops the packet.
+    pub(crate) fn reject(&mut self, code: Option<u8>) {
+        let code = code.map_or(-1, c_int::from);
+        // SAFETY: `st` and `skb` are live (invariant); the shim only reads the packet to answer it.
+        unsafe { sys::rnf_reject(self.st.as_ptr(), self.skb.as_ptr(), code) };
+    }
+
+    /// Routes a local packet again after its mark changed (`ip_route_me_harder`).
+    pub(crate) fn reroute(&mut self) -> Result {
+        // SAFETY: `st` and `skb` are live and this hook may change the packet (invariant).
+        let err = unsafe { sys::rnf_reroute(self.st.as_ptr(), self.skb.as_ptr()) };
+        if err < 0 {
+            return Err(Error::from_errno(err));
+        }
+        Ok(())
+    }
+}
+
+/// What a hook tells netfilter to do with the packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Let it continue.
+    Accept,
+    /// Free it.
+    Drop,
+}

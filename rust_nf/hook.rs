@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The packet path: one hook call, from the packet to netfilter's verdict.
+//!
+//! Each call reads its packet once (`Packet::head`: the bytes from the network header on, the
+//! lengths, the mark and the devices) into a context that the whole call uses: the table's
+//! rules see the parsed [`PacketInfo`], and the side effects (counters, LOG, MARK, REJECT)
+//! act on the packet through [`Packet`].
+
+use crate::engine::eval::{self, AddrTypeDev, Env, PacketInfo, MAX_EVAL_LEN};
+use crate::engine::hooks::{HookPoint, Stage, HOOKS};
+use crate::engine::rule::{LimitMatch, TableId};
+use crate::engine::compile::CLog;
+use crate::ffi::shim;
+use crate::ffi::skb::{Packet, Verdict};
+use crate::netns::NetState;
+use crate::ruleset::Version;
+use core::ffi::c_uint;
+use kernel::prelude::*;
+use kernel::sync::rcu;
+
+/// The verdict for one packet at hook registration `slot`.
+pub(crate) fn run(ns: &NetState, slot: c_uint, pkt: &mut Packet<'_>) -> Verdict {
+    let Some(spec) = HOOKS.get(slot as usize) else {
+        // The shim registers only the engine's slots.
+        return Verdict::Drop;
+    };
+    // Conntrack and NAT come with their own stages; the tables run here.
+    let table = match spec.stage {
+        Stage::Raw => Some(TableId::Raw),
+        Stage::Mangle => Some(TableId::Mangle),
+        Stage::Filter => Some(TableId::Filter),
+        Stage::Security => Some(TableId::Security),
+        _ => None,
+    };
+    // Netfilter calls hooks inside an RCU read-side critical section; the guard makes it
+    // explicit and bounds the version's borrow.
+    let guard = rcu::read_lock();
+    let version = table.and_then(|t| ns.live.get(t as usize)).and_then(|b| b.get(&guard));
+    // Copy the packet's start only when rules will look at it.
+    let mut buf = [0u8; MAX_EVAL_LEN];
+    let want = if version.is_some() { MAX_EVAL_LEN } else { 0 };
+    let head = pkt.head(buf.get_mut(..want).unwrap_or(&mut []));
+    ns.hooks.add(slot, u64::from(head.meta.skb_len));
+    let Some(v) = version else {
+        return Verdict::Accept;
+    };
+    let data = buf.get(..head.copied).unwrap_or(&[]);
+    // Every packet meets the rules, whatever its header says (ip_tables reads the fields it
+    // finds); only one too short to hold an IPv4 header cannot, and is dropped.
+    let Ok(info) = PacketInfo::parse(data, &head.in_dev, &head.out_dev, head.meta) else {
+        return Verdict::Drop;
+    };
+    let mut env = KernelEnv { v, pkt, mark_changed: false };
+    match eval::evaluate(&v.ruleset(), spec.point, &info, &mut env) {
+        eval::Verdict::Accept => {
+            if env.mark_changed && spec.point == HookPoint::LocalOut && v.table() == TableId::Mangle {
+                // As iptable_mangle: a new mark may change the route of a local packet.
+                if env.pkt.reroute().is_err() {
+                    return Verdict::Drop;
+                }
+            }
+            Verdict::Accept
+        }
+        eval::Verdict::Drop => Verdict::Drop,
+        eval::Verdict::Reject(kind) => {
+            env.pkt.reject(kind.icmp_code());
+            Verdict::Drop
+        }
+    }
+}
+
+/// The engine's side effects, done on the live packet.
+struct KernelEnv<'v, 'p, 'a> {
+    v: &'v Version,
+    pkt: &'p mut Packet<'a>,
+    mark_changed: bool,
+}
+
+impl Env for KernelEnv<'_, '_, '_> {
+    fn count(&mut self, counter: u32, bytes: u32) {
+        self.v.count(counter, u64::from(bytes));
+    }
+
+    fn random_u32(&mut self) -> u32 {
+        shim::random_u32()
+    }
+
+    fn limit_allow(&mut self, state: u32, _limit: &LimitMatch) -> bool {
+        self.v.limit_allow(state)
+    }
+
+    fn nth_next(&mut self, state: u32, every: u32) -> u32 {
+        self.v.nth_next(state, every)
+    }
+
+    fn addr_type(&mut self, addr: u32, dev: AddrTypeDev) -> u16 {
+        self.pkt.addr_type_bit(addr, dev) as u16
+    }
+
+    fn log(&mut self, log: &CLog) {
+        let mut prefix = [0u8; 32];
+        let p = log.prefix();
+        let n = p.len().min(prefix.len() - 1);
+        if let (Some(dst), Some(src)) = (prefix.get_mut(..n), p.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        if let Ok(c) = CStr::from_bytes_until_nul(&prefix) {
+            self.pkt.log(log.level, log.flags, c);
+        }
+    }
+
+    fn set_mark(&mut self, mark: u32) {
+        self.mark_changed = true;
+        self.pkt.set_mark(mark);
+    }
+}
