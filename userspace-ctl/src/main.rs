@@ -3,6 +3,7 @@
 //! rnfctl: configures and inspects rust_nf over generic netlink.
 
 mod backend;
+mod faultinject;
 mod ipt;
 mod netlink;
 mod status;
@@ -24,6 +25,9 @@ commands:
                          what `iptables-restore` does: one transaction, all or nothing
   status                 show rust_nf's hooks in this network namespace and their counters
   zero [--hook SLOT]     zero the hook counters (all, or one slot); needs CAP_NET_ADMIN
+  fault-inject [--rounds N] FILE
+                         commit FILE's tables while the kernel fails each allocation in turn
+                         (fault injection); check every failure left the tables unchanged
   raw CMD [HEX]          send command number CMD with a hex attribute payload and print the
                          reply's payload in hex (for studying the wire format)
   --version              print the version
@@ -153,6 +157,11 @@ fn run(args: &[String]) -> Result<(), CliError> {
         }
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
+            Ok(())
+        }
+        "fault-inject" => {
+            let msg = faultinject::main(rest).map_err(CliError::Usage)?;
+            println!("{msg}");
             Ok(())
         }
         "status" => {

@@ -1,0 +1,63 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# A replace is all or nothing when memory runs out: with the kernel's fault injection, every
+# allocation a two-table transaction makes fails in turn (rnfctl fault-inject: fail-nth 1, 2,
+# ... until one attempt gets through, there and back), and after each
+# failure the tables read exactly as before: rules, ids, counters, generation.
+# cost: 60
+. "$(dirname "$0")/lib.sh"
+N="$PFX-fi"
+
+rnf_load || { fail "insmod"; finish; }
+[ -e /proc/self/fail-nth ] || skip "kernel without CONFIG_FAULT_INJECTION"
+D=/sys/kernel/debug
+[ -d $D/failslab ] || mount -t debugfs none $D 2>/dev/null
+[ -d $D/failslab ] || skip "no failslab in debugfs"
+# Sleeping allocations (all of ours) may fail too; order-0 pages as well; no stack dumps.
+for f in failslab fail_page_alloc; do
+	echo N >$D/$f/ignore-gfp-wait && echo 0 >$D/$f/verbose || fail "configuring $f"
+done
+echo 0 >$D/fail_page_alloc/min-order || fail "configuring fail_page_alloc"
+ns_add "$N" || finish
+
+# ruleset TAG RULES: filter and mangle with RULES rules each, user chains, LOG, limit, nth.
+ruleset() {
+	local i
+	echo "*mangle"
+	echo ":PREROUTING ACCEPT [0:0]"
+	echo ":OUTPUT ACCEPT [0:0]"
+	for ((i = 0; i < $2; i++)); do echo "-A OUTPUT -d 10.$1.$((i / 250)).$((i % 250)) -j MARK --set-mark $i"; done
+	echo "COMMIT"
+	echo "*filter"
+	echo ":INPUT ACCEPT [0:0]"
+	echo ":FORWARD DROP [0:0]"
+	echo ":OUTPUT ACCEPT [0:0]"
+	echo ":C$1 - [0:0]"
+	echo "-A INPUT -p icmp -j C$1"
+	echo "-A C$1 -m limit --limit 5/sec -j LOG --log-prefix \"fi$1 \""
+	echo "-A C$1 -m statistic --mode nth --every 3 --packet 0 -j RETURN"
+	for ((i = 0; i < $2; i++)); do echo "-A C$1 -s 10.$1.$((i / 250)).$((i % 250)) -p tcp --dport $((i + 1)) -j DROP"; done
+	echo "COMMIT"
+}
+ruleset 1 300 >"$TMPD/a.rules"
+ruleset 2 200 >"$TMPD/b.rules"
+nsx "$N" "$RNF_BIN/iptables-restore" "$TMPD/a.rules" || fail "restoring the first ruleset"
+# Counters that must survive every failed attempt.
+nsx "$N" ping -n -c 3 -i 0.05 -W "$WAIT" 127.0.0.1 >/dev/null || fail "ping"
+expect_eq "INPUT jump counted the pings (requests and replies)" "$(rule_counter "$N" filter INPUT 1 packets)" 6
+
+out=$(nsx "$N" rnfctl fault-inject --rounds 2 "$TMPD/b.rules" 2>&1)
+rc=$?
+log "$out"
+expect_eq "fault-inject exit status" "$rc" 0
+n=${out%% failures injected*}
+if is_num "$n" && [ "$n" -ge 2 ]; then
+	log "ok: $n injected allocation failures, each left the tables unchanged"
+else
+	fail "want at least one injected failure per round, got '$out'"
+fi
+# After an even number of rounds the first ruleset is back, with its counters.
+expect_eq "INPUT jump counter after the rounds" "$(rule_counter "$N" filter INPUT 1 packets)" 6
+expect_eq "rules in filter after the rounds" "$(nsx "$N" "$RNF_BIN/iptables" -S | grep -c '^-A')" 303
+for f in failslab fail_page_alloc; do echo Y >$D/$f/ignore-gfp-wait; done
+finish
