@@ -292,7 +292,7 @@ fn limit_error(max_rules: usize, max_bytes: usize) -> UserError {
         err: E2BIG,
         msg: c"too many rules",
         detail: Some(MsgBuf::format(format_args!(
-            "limit of this namespace reached: {max_rules} rules, {max_bytes} bytes of rules (module parameters max_rules, max_rule_bytes)"
+            "netns rule limit: {max_rules} rules, {max_bytes} bytes (max_rules, max_rule_bytes)"
         ))),
     }
 }

@@ -116,7 +116,7 @@ if [ ${#parallel[@]} -gt 0 ]; then
 fi
 declare -A pid_name pid_start pid_idx
 i=0
-mapfile -t sorted < <(printf '%s\n' "${parallel[@]}" | sort -rn -k1,1 | awk '{ print $2 }')
+mapfile -t sorted < <(printf '%s\n' "${parallel[@]}" | grep . | sort -rn -k1,1 | awk '{ print $2 }')
 next=0
 running=0
 while [ $next -lt ${#sorted[@]} ] || [ $running -gt 0 ]; do
