@@ -143,6 +143,27 @@ while [ $next -lt ${#sorted[@]} ] || [ $running -gt 0 ]; do
 done
 cleanup_prefix rnf
 
+# Leaks: with kmemleak in the kernel, a scan while the module is still loaded (so that its
+# functions have names in the backtraces); an unreferenced object allocated through rust_nf
+# fails the run. Objects younger than kmemleak's minimum age (5 s) are not reported yet.
+KML=/sys/kernel/debug/kmemleak
+[ -e $KML ] || mount -t debugfs none /sys/kernel/debug 2>/dev/null
+if [ -w $KML ] && grep -q '^rust_nf ' /proc/modules; then
+	if ! echo scan >$KML; then
+		echo "FAIL kmemleak: the scan was refused (kmemleak disabled itself? see dmesg)"
+		status=1
+	fi
+	leaks=$(awk '/^unreferenced object/ { obj = $0; bt = "" } { bt = bt "\n" $0 }
+		/rust_nf|rnf_/ && obj != "" { print obj; obj = "" }' $KML)
+	if [ -n "$leaks" ]; then
+		echo "FAIL kmemleak: objects allocated through rust_nf were leaked:"
+		echo "$leaks" | head -20 | sed 's/^/    /'
+		status=1
+	else
+		echo "PASS kmemleak ($(grep -c '^unreferenced object' $KML) unreferenced objects in the kernel, none from rust_nf)"
+	fi
+fi
+
 # The module must unload after all of it (no leaked reference, no stuck hook).
 if grep -q '^rust_nf ' /proc/modules; then
 	if timeout 60 rmmod rust_nf; then
