@@ -71,9 +71,9 @@ impl FailNth {
 
 /// What a table holds as a user sees it: chains with policy and counters, rules with their
 /// encoding and counters (not ids or generation, which a revert renumbers).
-type Content = Vec<(String, Option<rnf_engine::rule::Policy>, (u64, u64), Vec<(Vec<u8>, (u64, u64))>)>;
+pub(crate) type Content = Vec<(String, Option<rnf_engine::rule::Policy>, (u64, u64), Vec<(Vec<u8>, (u64, u64))>)>;
 
-fn content(t: &Table) -> Content {
+pub(crate) fn content(t: &Table) -> Content {
     t.chains
         .iter()
         .map(|c| {
@@ -84,7 +84,7 @@ fn content(t: &Table) -> Content {
 }
 
 /// The tables as the kernel has them now.
-fn fetch_all(be: &mut KernelBackend, ids: &[TableId]) -> Result<Vec<Table>, String> {
+pub(crate) fn fetch_all(be: &mut KernelBackend, ids: &[TableId]) -> Result<Vec<Table>, String> {
     let mut out = Vec::new();
     for id in ids {
         out.push(be.fetch(*id, false).map_err(|e| e.message)?.ok_or("table missing")?.0);

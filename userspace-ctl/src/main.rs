@@ -4,6 +4,7 @@
 
 mod backend;
 mod faultinject;
+mod fuzz;
 mod ipt;
 mod netlink;
 mod status;
@@ -28,6 +29,8 @@ commands:
   fault-inject [--rounds N] FILE
                          commit FILE's tables while the kernel fails each allocation in turn
                          (fault injection); check every failure left the tables unchanged
+  fuzz-netlink [--count N] [--seed S]
+                         send N random and malformed requests; check the tables never change
   raw CMD [HEX]          send command number CMD with a hex attribute payload and print the
                          reply's payload in hex (for studying the wire format)
   --version              print the version
@@ -161,6 +164,11 @@ fn run(args: &[String]) -> Result<(), CliError> {
         }
         "fault-inject" => {
             let msg = faultinject::main(rest).map_err(CliError::Usage)?;
+            println!("{msg}");
+            Ok(())
+        }
+        "fuzz-netlink" => {
+            let msg = fuzz::main(rest).map_err(CliError::Usage)?;
             println!("{msg}");
             Ok(())
         }
