@@ -191,8 +191,8 @@ impl Gen {
                 3 | 4 => {
                     let end = (at + 1 + self.below(16) as usize).min(len);
                     let zero = self.chance(50);
-                    for i in at..end {
-                        buf[i] = if zero { 0 } else { self.next() as u8 };
+                    for b in buf.iter_mut().take(end).skip(at) {
+                        *b = if zero { 0 } else { self.next() as u8 };
                     }
                 }
                 // A chunk repeated after the end (more attributes, deeper nests).

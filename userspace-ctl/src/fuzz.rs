@@ -54,10 +54,8 @@ pub fn main(args: &[String]) -> Result<String, String> {
             Err(crate::netlink::Error::Io(e)) => return Err(format!("message {i} (seed {seed}): socket error {e}")),
             Err(_) => refused += 1,
         }
-        if i % 1000 == 0 || i == count {
-            if snapshot(&mut be)? != before {
-                return Err(format!("after message {i} (seed {seed}): the tables changed"));
-            }
+        if (i % 1000 == 0 || i == count) && snapshot(&mut be)? != before {
+            return Err(format!("after message {i} (seed {seed}): the tables changed"));
         }
     }
     Ok(format!("{count} messages (seed {seed}): {refused} refused, {answered} answered; the tables never changed"))
