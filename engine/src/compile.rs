@@ -75,10 +75,10 @@ pub trait Store<T> {
     fn as_mut_slice(&mut self) -> &mut [T];
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "std"))]
 extern crate std;
 
-#[cfg(test)]
+#[cfg(any(test, feature = "std"))]
 impl<T> Store<T> for std::vec::Vec<T> {
     fn push(&mut self, v: T) -> Result<(), CompileError> {
         std::vec::Vec::push(self, v);

@@ -9,6 +9,10 @@
 //! (`A_GENERATION` = `u64::MAX` with `TF_CHECK_GENERATION`), so however valid the rest looks,
 //! the kernel must refuse it: the running ruleset may never change during a fuzz run.
 
+#[cfg(any(test, feature = "std"))]
+use super::compile;
+#[cfg(any(test, feature = "std"))]
+use super::wire::AttrIter;
 use super::rule::{Counters, Ipv4Net, Policy, RuleSpec, TableId, Target};
 use super::rulewire::{self, ChainWire, RuleWire};
 use super::wire::{self, Encoder};
@@ -207,48 +211,51 @@ impl Gen {
     }
 }
 
+#[cfg(any(test, feature = "std"))]
+extern crate std;
+
+#[cfg(any(test, feature = "std"))]
+/// What the kernel does with one table's replace attributes (`rust_nf/table.rs`), up to
+/// compiling them; true when they compile. For the host test and the fuzz targets.
+pub fn kernel_decode(payload: &[u8]) -> bool {
+    use std::vec::Vec;
+    let mut table = None;
+    let mut chains: Vec<ChainWire<'_>> = Vec::new();
+    let mut rules = Vec::new();
+    for a in AttrIter::new(payload) {
+        let Ok(a) = a else { return false };
+        match a.ty {
+            rulewire::A_TABLE => table = a.u32().ok().and_then(TableId::from_u32),
+            rulewire::A_GENERATION => {
+                let _ = a.u64();
+            }
+            rulewire::A_CHAIN => match rulewire::decode_chain(&a) {
+                Ok(c) => chains.push(c),
+                Err(_) => return false,
+            },
+            rulewire::A_RULE => {
+                let Ok(r) = rulewire::decode_rule_entry(&a) else { return false };
+                let Ok(spec) = rulewire::decode_rule(r.spec) else { return false };
+                rules.push((r.chain, spec));
+            }
+            _ => {}
+        }
+    }
+    let Some(table) = table else { return false };
+    if rules.iter().any(|(c, _)| *c as usize >= chains.len()) {
+        return false;
+    }
+    let defs: Vec<compile::ChainDef<'_>> = chains.iter().map(|c| compile::ChainDef { name: c.name, policy: c.policy }).collect();
+    let mut out: compile::Output<Vec<compile::CChain>, Vec<compile::CRule>, Vec<compile::CMatch>> = compile::Output::default();
+    let decoded = rules.into_iter().map(Ok::<_, ()>);
+    compile::compile(table, &defs, decoded, 250, &mut out).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
-    use super::super::compile::tests::VecOutput;
-    use super::super::compile::{self, ChainDef};
     use super::super::wire::AttrIter;
     use super::*;
-    use std::vec::Vec;
-
-    /// What the kernel does with one table's replace attributes, up to compiling them.
-    fn kernel_decode(payload: &[u8]) -> bool {
-        let mut table = None;
-        let mut chains: Vec<ChainWire<'_>> = Vec::new();
-        let mut rules = Vec::new();
-        for a in AttrIter::new(payload) {
-            let Ok(a) = a else { return false };
-            match a.ty {
-                rulewire::A_TABLE => table = a.u32().ok().and_then(TableId::from_u32),
-                rulewire::A_GENERATION => {
-                    let _ = a.u64();
-                }
-                rulewire::A_CHAIN => match rulewire::decode_chain(&a) {
-                    Ok(c) => chains.push(c),
-                    Err(_) => return false,
-                },
-                rulewire::A_RULE => {
-                    let Ok(r) = rulewire::decode_rule_entry(&a) else { return false };
-                    let Ok(spec) = rulewire::decode_rule(r.spec) else { return false };
-                    rules.push((r.chain, spec));
-                }
-                _ => {}
-            }
-        }
-        let Some(table) = table else { return false };
-        if rules.iter().any(|(c, _)| *c as usize >= chains.len()) {
-            return false;
-        }
-        let defs: Vec<ChainDef<'_>> = chains.iter().map(|c| ChainDef { name: c.name, policy: c.policy }).collect();
-        let mut out = VecOutput::default();
-        let decoded = rules.into_iter().map(Ok::<_, ()>);
-        compile::compile(table, &defs, decoded, 250, &mut out).is_ok()
-    }
 
     #[test]
     fn the_kernel_decoders_take_100k_fuzzed_requests() {

@@ -3,6 +3,7 @@
 //! `cargo xtask`: rust_nf's build, VM and test driver. This file only dispatches; each task
 //! lives in its own module and every step is idempotent and cached under `~/.cache/rust-nf`.
 
+mod fuzz;
 mod kernel;
 mod module;
 mod setup;
@@ -24,6 +25,9 @@ tasks:
   test         everything: host unit tests, in-VM tests, kernel log check
   test-host    host unit tests only
   test-vm      in-VM tests only (with the kernel log check)
+  fuzz [SECONDS] [--update]
+               run the coverage-guided fuzz targets (fuzz/) SECONDS each (default 60);
+               --update merges the new inputs into fuzz/corpus/
   quick        host unit tests plus a short in-VM smoke test (about a minute)
   run          the demo: boot, load rust_nf, drive traffic, show hooks and counters
   shell        an interactive shell in the VM with rust_nf loaded and rnfctl on PATH
@@ -32,7 +36,8 @@ tasks:
 environment: RNF_CACHE (cache folder), RNF_KVM=0|1 (skip the KVM probe), RNF_TESTS (words,
 space- or comma-separated: the in-VM tests whose name contains one of them), RNF_LANES (in-VM
 tests run at once in a guest, default 3), RNF_GUESTS (guests sharing the tests, default 1),
-RNF_VM_CPUS (CPUs per guest, default 2)
+RNF_VM_CPUS (CPUs per guest, default 2), RNF_FUZZ_SECONDS (per fuzz target in `test`,
+default 15, 0 skips them)
 ";
 
 fn main() -> ExitCode {
@@ -69,6 +74,15 @@ fn dispatch(args: &[String]) -> Result<u8> {
             kernel::run().map(|_| 0)
         }
         "module" => prepare().map(|_| 0),
+        "fuzz" => {
+            setup::run()?;
+            let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+            let update = rest.contains(&"--update");
+            let secs = rest.iter().find_map(|a| a.parse().ok()).unwrap_or(60);
+            let t = fuzz::run(secs, update)?;
+            println!("{}", t.summary());
+            Ok(u8::from(t.failed > 0))
+        }
         "test-host" => {
             let t = test::host()?;
             println!("{}", t.summary());

@@ -16,6 +16,8 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     // in-VM tests and the comparison oracle
     "iproute2", "iptables", "nftables", "conntrack", "ipset", "socat", "iperf3", "iputils-ping",
     "netcat-openbsd", "libcap2-bin", "util-linux", "procps", "tcpdump",
+    // the fuzz targets (libFuzzer is C++, built by the libfuzzer-sys crate)
+    "g++",
 ];
 
 /// The bindgen-cli version the kernel's Rust bindings are generated with (kernel 7.3 needs
