@@ -10,7 +10,7 @@
 use crate::engine::eval::{self, AddrTypeDev, Env, PacketInfo, MAX_EVAL_LEN};
 use crate::engine::hooks::{HookPoint, Stage, HOOKS};
 use crate::engine::rule::{LimitMatch, TableId};
-use crate::engine::compile::CLog;
+use crate::engine::compiled::CLog;
 use crate::ffi::shim;
 use crate::ffi::skb::{Packet, Verdict};
 use crate::netns::NetState;

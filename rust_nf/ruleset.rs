@@ -3,7 +3,8 @@
 //! A compiled table version: the engine's flat arrays in kernel vectors, per-CPU counters,
 //! the state of `limit`/`nth` matches, and the references it holds (the syslog logger).
 
-use crate::engine::compile::{self, CChain, CMatch, CRule, ChainDef, Output, Ruleset, RulesetHeader, StateInit, Store};
+use crate::engine::compile::{self, ChainDef};
+use crate::engine::compiled::{self, CChain, CMatch, CRule, OutOfMemory, Output, Ruleset, RulesetHeader, StateInit, Store};
 use crate::engine::rule::TableId;
 use crate::engine::rulewire;
 use crate::engine::state::{AtomicLimit, AtomicNth};
@@ -35,8 +36,8 @@ impl<T> KStore<T> {
 }
 
 impl<T> Store<T> for KStore<T> {
-    fn push(&mut self, v: T) -> core::result::Result<(), compile::CompileError> {
-        self.0.push(v, GFP_KERNEL_ACCOUNT).map_err(|_| compile::CompileError::OutOfMemory)
+    fn push(&mut self, v: T) -> core::result::Result<(), OutOfMemory> {
+        self.0.push(v, GFP_KERNEL_ACCOUNT).map_err(|_| OutOfMemory)
     }
     fn as_slice(&self) -> &[T] {
         &self.0
@@ -137,7 +138,7 @@ impl Version {
         };
         let rs = out.ruleset(header);
         // As xt_LOG's checkentry: a LOG rule needs the syslog logger (loaded if a module).
-        let logger = if rs.rules.iter().any(|r| matches!(r.target, compile::CTarget::Log(_))) {
+        let logger = if rs.rules.iter().any(|r| matches!(r.target, compiled::CTarget::Log(_))) {
             Some(LoggerRef::get().map_err(|_| UserError::new(ENOENT, c"LOG: the kernel has no syslog logger (nf_log_syslog)"))?)
         } else {
             None

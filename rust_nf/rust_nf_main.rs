@@ -21,6 +21,7 @@ mod engine {
     pub mod carry;
     pub mod checksum;
     pub mod compile;
+    pub mod compiled;
     pub mod eval;
     pub mod hooks;
     pub mod packet;

@@ -21,7 +21,7 @@
 
 use core::fmt;
 
-use super::compile::Store;
+use super::compiled::Store;
 use super::rule::Counters;
 
 /// Where a rule of the new table comes from.
@@ -286,7 +286,7 @@ where
 mod tests {
     extern crate std;
 
-    use super::super::compile::CompileError;
+    use super::super::compiled::OutOfMemory;
     use super::*;
     use std::collections::BTreeMap;
     use std::string::String;
@@ -417,9 +417,9 @@ mod tests {
     }
 
     impl<T> Store<T> for Bounded<T> {
-        fn push(&mut self, v: T) -> Result<(), CompileError> {
+        fn push(&mut self, v: T) -> Result<(), OutOfMemory> {
             if self.v.len() == self.cap {
-                return Err(CompileError::OutOfMemory);
+                return Err(OutOfMemory);
             }
             self.v.push(v);
             Ok(())

@@ -30,67 +30,27 @@
 
 use core::fmt;
 
+use super::compiled::{
+    hook_bit, CChain, CLog, CMatch, CRule, CTarget, CTcp, CUdp, OutOfMemory, Output, RulesetHeader, Store,
+    LOG_PREFIX_BYTES, MAX_JUMP_DEPTH,
+};
 use super::eval;
 use super::hooks::{HookPoint, NUM_HOOK_POINTS};
 use super::rule::{
-    AddrTypeMatch, IcmpMatch, Iface, IpRangeMatch, Ipv4Net, LengthMatch,
-    LimitMatch, MarkMatch, Match, MultiportMatch, Policy, PortMatch, PortRange, RejectWith,
-    RuleSpec, StatisticMatch, TableId, Target, TtlMatch, MAX_CHAIN_NAME, MAX_LOG_PREFIX,
-    MAX_MULTIPORT,
+    Ipv4Net, Match, Policy, PortMatch, PortRange, RejectWith, RuleSpec, StatisticMatch, TableId, Target, MAX_CHAIN_NAME, MAX_LOG_PREFIX, MAX_MULTIPORT,
 };
 
-/// Depth of the jump stack of [`super::eval::evaluate`]: the most nested `-j` calls (gotos do
-/// not count) a ruleset may need. The kernel sizes its stack by the number of user chains;
-/// this fixed stack lives on the kernel stack, so deeper rulesets are refused at compile time
-/// ([`CompileError::TooDeep`]) instead of dropping packets at run time.
-pub const MAX_JUMP_DEPTH: usize = 64;
-
-/// Bytes kept of a `--log-prefix` (29 characters and the NUL of `struct xt_log_info`).
-pub const LOG_PREFIX_BYTES: usize = MAX_LOG_PREFIX + 1;
 
 /// Protocol numbers the multiport match accepts besides TCP and UDP.
 const IPPROTO_DCCP: u8 = 33;
 const IPPROTO_SCTP: u8 = 132;
 const IPPROTO_UDPLITE: u8 = 136;
 
+const NO_CHAIN: u32 = u32::MAX;
+
 /// Hooks REJECT may be used from (`reject_tg_reg.hooks` in ipt_REJECT.c).
 pub const REJECT_HOOKS: u8 =
     hook_bit(HookPoint::LocalIn) | hook_bit(HookPoint::Forward) | hook_bit(HookPoint::LocalOut);
-
-/// The bit of `hook` in a hook mask (`1 << NF_INET_*`).
-pub const fn hook_bit(hook: HookPoint) -> u8 {
-    1u8 << (hook as u8)
-}
-
-/// Growable output storage for the compiler, without `alloc`.
-///
-/// The kernel implements it over its fallibly allocating vectors, host code over `Vec` (through
-/// a newtype outside this crate). The store must be empty when handed to [`compile`].
-pub trait Store<T> {
-    /// Appends `v`; [`CompileError::OutOfMemory`] when there is no room.
-    fn push(&mut self, v: T) -> Result<(), CompileError>;
-    /// The elements pushed so far.
-    fn as_slice(&self) -> &[T];
-    /// The elements pushed so far, writable.
-    fn as_mut_slice(&mut self) -> &mut [T];
-}
-
-#[cfg(any(test, feature = "std"))]
-extern crate std;
-
-#[cfg(any(test, feature = "std"))]
-impl<T> Store<T> for std::vec::Vec<T> {
-    fn push(&mut self, v: T) -> Result<(), CompileError> {
-        std::vec::Vec::push(self, v);
-        Ok(())
-    }
-    fn as_slice(&self) -> &[T] {
-        self
-    }
-    fn as_mut_slice(&mut self) -> &mut [T] {
-        self
-    }
-}
 
 /// One chain of the input: its name and, for a builtin chain, its policy.
 ///
@@ -469,6 +429,18 @@ pub enum CompileFailure<E> {
     Invalid(CompileError),
 }
 
+impl From<OutOfMemory> for CompileError {
+    fn from(_: OutOfMemory) -> Self {
+        CompileError::OutOfMemory
+    }
+}
+
+impl<E> From<OutOfMemory> for CompileFailure<E> {
+    fn from(_: OutOfMemory) -> Self {
+        CompileFailure::Invalid(CompileError::OutOfMemory)
+    }
+}
+
 impl<E> From<CompileError> for CompileFailure<E> {
     fn from(e: CompileError) -> Self {
         CompileFailure::Invalid(e)
@@ -484,306 +456,6 @@ impl<E: fmt::Display> fmt::Display for CompileFailure<E> {
     }
 }
 
-/// A compiled chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CChain {
-    /// Index of its first rule in the rules array.
-    pub first: u32,
-    /// Number of rules.
-    pub count: u32,
-    /// The policy of a builtin chain; `None` for a user chain.
-    pub policy: Option<Policy>,
-    /// The hook of a builtin chain.
-    pub hook: Option<HookPoint>,
-    /// Counter index of the policy of a builtin chain (see the module documentation);
-    /// `u32::MAX` for a user chain.
-    pub policy_counter: u32,
-    /// Hooks from which the chain can be reached ([`hook_bit`] bits).
-    pub hook_mask: u8,
-    /// Most nested `-j` calls a packet can make from this chain on.
-    pub depth: u32,
-    /// Scratch: the chain whose position `by_name` is, in name order.
-    by_name: u32,
-    /// Scratch: chain this one was entered from in the reachability walk.
-    parent: u32,
-    /// Scratch: the walk's position in this chain.
-    cursor: u32,
-    /// Scratch: the walk is inside this chain.
-    on_path: bool,
-}
-
-/// A compiled `LOG` target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CLog {
-    /// Syslog level 0..=7.
-    pub level: u8,
-    /// `NF_LOG_*` flags.
-    pub flags: u8,
-    /// The prefix, NUL-padded (like `struct xt_log_info`).
-    pub prefix_buf: [u8; LOG_PREFIX_BYTES],
-    /// Length of the prefix in `prefix_buf`.
-    pub prefix_len: u8,
-}
-
-impl CLog {
-    /// The prefix bytes (no NUL).
-    pub fn prefix(&self) -> &[u8] {
-        self.prefix_buf.get(..usize::from(self.prefix_len)).unwrap_or(&[])
-    }
-}
-
-/// A compiled target, jumps resolved to chain indices.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CTarget {
-    /// No target: count and go on.
-    None,
-    /// ACCEPT.
-    Accept,
-    /// DROP.
-    Drop,
-    /// RETURN.
-    Return,
-    /// `-j` to the user chain with this index.
-    Jump(u32),
-    /// `-g` to the user chain with this index.
-    Goto(u32),
-    /// REJECT.
-    Reject(RejectWith),
-    /// LOG, then go on.
-    Log(CLog),
-    /// MARK: `mark = (mark & !mask) ^ value`, then go on.
-    Mark {
-        /// Bits XORed in.
-        value: u32,
-        /// Bits cleared first.
-        mask: u32,
-    },
-}
-
-/// The `tcp` match with defaults filled in (as `struct xt_tcp`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CTcp {
-    /// Source ports (0:65535 when not given).
-    pub sport: PortMatch,
-    /// Destination ports.
-    pub dport: PortMatch,
-    /// Flags examined.
-    pub flags_mask: u8,
-    /// Flags that must be set among those.
-    pub flags_comp: u8,
-    /// `! --tcp-flags`.
-    pub flags_invert: bool,
-    /// `--tcp-option` kind; 0 = no option test (as the kernel).
-    pub option: u8,
-    /// `! --tcp-option`.
-    pub option_invert: bool,
-}
-
-/// The `udp` match with defaults filled in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CUdp {
-    /// Source ports.
-    pub sport: PortMatch,
-    /// Destination ports.
-    pub dport: PortMatch,
-}
-
-/// A compiled match: [`Match`] without borrowed data, stateful ones with their state slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CMatch {
-    /// `-m tcp`.
-    Tcp(CTcp),
-    /// `-m udp`.
-    Udp(CUdp),
-    /// `-m icmp`.
-    Icmp(IcmpMatch),
-    /// `-m multiport`.
-    Multiport(MultiportMatch),
-    /// `-m mark`.
-    Mark(MarkMatch),
-    /// `-m statistic --mode random`.
-    Random {
-        /// Probability * 2^31.
-        probability: u32,
-        /// `!`.
-        invert: bool,
-    },
-    /// `-m statistic --mode nth`.
-    Nth {
-        /// State slot.
-        state: u32,
-        /// n - 1.
-        every: u32,
-        /// p (only used to initialise the state).
-        packet: u32,
-        /// `!`.
-        invert: bool,
-    },
-    /// `-m limit`.
-    Limit {
-        /// State slot.
-        state: u32,
-        /// The rate.
-        limit: LimitMatch,
-    },
-    /// `-m iprange`.
-    IpRange(IpRangeMatch),
-    /// `-m length`.
-    Length(LengthMatch),
-    /// `-m addrtype`.
-    AddrType(AddrTypeMatch),
-    /// `-m ttl`.
-    Ttl(TtlMatch),
-}
-
-/// A compiled rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CRule {
-    /// `-s`.
-    pub src: Ipv4Net,
-    /// `! -s`.
-    pub src_invert: bool,
-    /// `-d`.
-    pub dst: Ipv4Net,
-    /// `! -d`.
-    pub dst_invert: bool,
-    /// `-i`.
-    pub in_iface: Iface,
-    /// `! -i`.
-    pub in_invert: bool,
-    /// `-o`.
-    pub out_iface: Iface,
-    /// `! -o`.
-    pub out_invert: bool,
-    /// `-p` (0: any).
-    pub proto: u8,
-    /// `! -p`.
-    pub proto_invert: bool,
-    /// `-f` / `! -f`.
-    pub fragment: Option<bool>,
-    /// Index of the first match in the matches array.
-    pub match_start: u32,
-    /// Number of matches (comments are not compiled).
-    pub match_count: u32,
-    /// What a match does.
-    pub target: CTarget,
-    /// Index of the chain the rule is in.
-    pub chain: u32,
-    /// Hooks from which the rule can be reached ([`hook_bit`] bits; 0: unreachable).
-    pub hook_mask: u8,
-    /// No address, interface, protocol or fragment condition and no match at all (a comment
-    /// counts as a match, as in the kernel): the kernel's `unconditional()`.
-    pub unconditional: bool,
-}
-
-/// What [`compile`] returns besides the three arrays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RulesetHeader {
-    /// The table.
-    pub table: TableId,
-    /// Per hook (kernel numbering), the index of its builtin chain, if the table has one.
-    pub hook_entry: [Option<u32>; NUM_HOOK_POINTS],
-    /// Number of chains.
-    pub chain_count: u32,
-    /// Number of rules.
-    pub rule_count: u32,
-    /// Number of counters: one per rule, then one per builtin chain policy.
-    pub counter_count: u32,
-    /// Number of state slots (`limit`, `statistic --mode nth`).
-    pub state_count: u32,
-}
-
-/// A compiled ruleset, borrowed from its storage: what the packet path walks.
-#[derive(Debug, Clone, Copy)]
-pub struct Ruleset<'a> {
-    /// The header [`compile`] returned.
-    pub header: RulesetHeader,
-    /// Chains.
-    pub chains: &'a [CChain],
-    /// Rules, chain by chain.
-    pub rules: &'a [CRule],
-    /// Matches.
-    pub matches: &'a [CMatch],
-}
-
-/// How one state slot must be initialised when a ruleset is installed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StateInit {
-    /// A token bucket: [`super::eval::LimitState::new`].
-    Limit(LimitMatch),
-    /// An nth counter: starts at `initial` (iptables' `every - packet`), advanced by
-    /// [`super::eval::nth_step`].
-    Nth {
-        /// n - 1.
-        every: u32,
-        /// The starting count.
-        initial: u32,
-    },
-}
-
-impl<'a> Ruleset<'a> {
-    /// Index of the builtin chain at `hook`, if the table has one.
-    pub fn entry_chain(&self, hook: HookPoint) -> Option<u32> {
-        self.header.hook_entry.get(hook as usize).copied().flatten()
-    }
-
-    /// The counter of `hook`'s builtin chain policy.
-    pub fn policy_counter(&self, hook: HookPoint) -> Option<u32> {
-        let c = self.chains.get(self.entry_chain(hook)? as usize)?;
-        Some(c.policy_counter)
-    }
-
-    /// The rules of chain `chain`.
-    pub fn chain_rules(&self, chain: u32) -> &'a [CRule] {
-        let Some(c) = self.chains.get(chain as usize) else { return &[] };
-        let start = c.first as usize;
-        let end = start.saturating_add(c.count as usize);
-        self.rules.get(start..end).unwrap_or(&[])
-    }
-
-    /// The matches of `rule`.
-    pub fn rule_matches(&self, rule: &CRule) -> &'a [CMatch] {
-        let start = rule.match_start as usize;
-        let end = start.saturating_add(rule.match_count as usize);
-        self.matches.get(start..end).unwrap_or(&[])
-    }
-
-    /// Every state slot with how to initialise it.
-    pub fn state_slots(&self) -> impl Iterator<Item = (u32, StateInit)> + 'a {
-        self.matches.iter().filter_map(|m| match *m {
-            CMatch::Limit { state, limit } => Some((state, StateInit::Limit(limit))),
-            CMatch::Nth { state, every, packet, .. } => {
-                Some((state, StateInit::Nth { every, initial: every.wrapping_sub(packet) }))
-            }
-            _ => None,
-        })
-    }
-}
-
-/// The three output arrays of [`compile`].
-#[derive(Debug, Default)]
-pub struct Output<C, R, M> {
-    /// Chains.
-    pub chains: C,
-    /// Rules.
-    pub rules: R,
-    /// Matches.
-    pub matches: M,
-}
-
-impl<C: Store<CChain>, R: Store<CRule>, M: Store<CMatch>> Output<C, R, M> {
-    /// The ruleset view over these arrays.
-    pub fn ruleset(&self, header: RulesetHeader) -> Ruleset<'_> {
-        Ruleset {
-            header,
-            chains: self.chains.as_slice(),
-            rules: self.rules.as_slice(),
-            matches: self.matches.as_slice(),
-        }
-    }
-}
-
-const NO_CHAIN: u32 = u32::MAX;
 
 /// Compiles one table.
 ///
@@ -1365,8 +1037,12 @@ fn check_rule(
 }
 
 #[cfg(test)]
+extern crate std;
+
+#[cfg(test)]
 pub(crate) mod tests {
-    use super::super::rule::{AddrTypeMatch, LogSpec, MultiportKind, TcpMatch};
+    use super::super::compiled::StateInit;
+    use super::super::rule::{AddrTypeMatch, LimitMatch, LogSpec, MultiportKind, MultiportMatch, TcpMatch};
     use super::*;
     use std::string::ToString;
     use std::vec::Vec;

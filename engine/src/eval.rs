@@ -23,7 +23,7 @@
 //! Side effects and state go through [`Env`], which the kernel glue and the host tests
 //! implement.
 
-use super::compile::{CLog, CMatch, CRule, CTarget, CTcp, Ruleset, MAX_JUMP_DEPTH};
+use super::compiled::{CLog, CMatch, CRule, CTarget, CTcp, Ruleset, MAX_JUMP_DEPTH};
 use super::hooks::HookPoint;
 use super::packet::{Ipv4Header, ParseError};
 use super::rule::{
@@ -60,7 +60,7 @@ pub enum AddrTypeDev {
 /// Side effects and state of the evaluation, provided by the caller.
 pub trait Env {
     /// Adds one packet and `bytes` bytes to counter `counter` (rule index, or a builtin
-    /// chain's [`super::compile::CChain::policy_counter`]).
+    /// chain's [`super::compiled::CChain::policy_counter`]).
     fn count(&mut self, counter: u32, bytes: u32);
     /// A random number (`get_random_u32`).
     fn random_u32(&mut self) -> u32;
@@ -544,7 +544,7 @@ mod tests {
     extern crate std;
 
     use super::super::compile::tests::{build, filter_policies, VecOutput};
-    use super::super::compile::{CTarget, RulesetHeader, StateInit};
+    use super::super::compiled::{CTarget, RulesetHeader, StateInit};
     use super::super::packet::{IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
     use super::super::state::{AtomicLimit, AtomicNth};
     use super::super::rule::{

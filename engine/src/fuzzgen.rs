@@ -10,7 +10,7 @@
 //! the kernel must refuse it: the running ruleset may never change during a fuzz run.
 
 #[cfg(any(test, feature = "std"))]
-use super::compile;
+use super::{compile, compiled};
 #[cfg(any(test, feature = "std"))]
 use super::wire::AttrIter;
 use super::rule::{Counters, Ipv4Net, Policy, RuleSpec, TableId, Target};
@@ -246,7 +246,7 @@ pub fn kernel_decode(payload: &[u8]) -> bool {
         return false;
     }
     let defs: Vec<compile::ChainDef<'_>> = chains.iter().map(|c| compile::ChainDef { name: c.name, policy: c.policy }).collect();
-    let mut out: compile::Output<Vec<compile::CChain>, Vec<compile::CRule>, Vec<compile::CMatch>> = compile::Output::default();
+    let mut out: compiled::Output<Vec<compiled::CChain>, Vec<compiled::CRule>, Vec<compiled::CMatch>> = compiled::Output::default();
     let decoded = rules.into_iter().map(Ok::<_, ()>);
     compile::compile(table, &defs, decoded, 250, &mut out).is_ok()
 }

@@ -15,6 +15,7 @@
 pub mod carry;
 pub mod checksum;
 pub mod compile;
+pub mod compiled;
 pub mod eval;
 pub mod fuzzgen;
 pub mod hooks;

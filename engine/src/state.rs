@@ -90,7 +90,7 @@ pub struct AtomicNth {
 }
 
 impl AtomicNth {
-    /// A counter starting at `initial` (see [`super::compile::StateInit::Nth`]).
+    /// A counter starting at `initial` (see [`super::compiled::StateInit::Nth`]).
     pub const fn new(initial: u32) -> Self {
         Self { count: AtomicU32::new(initial) }
     }

@@ -3,7 +3,8 @@
 //! Checks a table with the engine's compiler, the same code the kernel runs on a replace, so
 //! a bad ruleset is refused before anything is sent, with the compiler's own message.
 
-use rnf_engine::compile::{self, ChainDef, CompileError, CompileFailure, Output, Store};
+use rnf_engine::compile::{self, ChainDef, CompileFailure};
+use rnf_engine::compiled::{OutOfMemory, Output, Store};
 use rnf_engine::rulewire;
 
 use crate::ipt::model::Table;
@@ -12,7 +13,7 @@ use crate::ipt::model::Table;
 struct VecStore<T>(Vec<T>);
 
 impl<T> Store<T> for VecStore<T> {
-    fn push(&mut self, v: T) -> Result<(), CompileError> {
+    fn push(&mut self, v: T) -> Result<(), OutOfMemory> {
         self.0.push(v);
         Ok(())
     }
