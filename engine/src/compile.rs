@@ -5,7 +5,7 @@
 //! The output is three arrays the caller owns (through the [`Store`] trait, so the kernel can
 //! use its fallible vectors and the host `Vec`): chains ([`CChain`]), rules ([`CRule`], all
 //! chains' rules back to back, chain by chain) and matches ([`CMatch`], each rule owning a
-//! contiguous range), plus a small [`RulesetHeader`]. [`Ruleset`] is a borrowed view of the
+//! contiguous range), plus a small [`RulesetHeader`]. [`super::compiled::Ruleset`] is a borrowed view of the
 //! four that [`super::eval::evaluate`] takes.
 //!
 //! Validation follows the kernel's `translate_table` (net/ipv4/netfilter/ip_tables.c):
@@ -26,7 +26,7 @@
 //!
 //! State of `limit` and `statistic --mode nth` matches lives outside the ruleset too, in an
 //! array of [`RulesetHeader::state_count`] slots the caller owns and initialises from
-//! [`Ruleset::state_slots`].
+//! [`super::compiled::Ruleset::state_slots`].
 
 use core::fmt;
 
@@ -141,7 +141,7 @@ pub enum CompileError {
         /// The name.
         name: ChainName,
     },
-    /// A user chain's name is not valid ([`valid_chain_name`]).
+    /// A user chain's name is not valid ([`super::rule::valid_chain_name`]).
     InvalidChainName {
         /// The name.
         name: ChainName,

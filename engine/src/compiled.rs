@@ -19,7 +19,7 @@ pub struct OutOfMemory;
 /// Depth of the jump stack of [`super::eval::evaluate`]: the most nested `-j` calls (gotos do
 /// not count) a ruleset may need. The kernel sizes its stack by the number of user chains;
 /// this fixed stack lives on the kernel stack, so deeper rulesets are refused at compile time
-/// ([`CompileError::TooDeep`]) instead of dropping packets at run time.
+/// ([`super::compile::CompileError::TooDeep`]) instead of dropping packets at run time.
 pub const MAX_JUMP_DEPTH: usize = 64;
 
 /// Bytes kept of a `--log-prefix` (29 characters and the NUL of `struct xt_log_info`).
@@ -164,7 +164,7 @@ pub struct CUdp {
     pub dport: PortMatch,
 }
 
-/// A compiled match: [`Match`] without borrowed data, stateful ones with their state slot.
+/// A compiled match: [`super::rule::Match`] without borrowed data, stateful ones with their state slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CMatch {
     /// `-m tcp`.
@@ -252,7 +252,7 @@ pub struct CRule {
     pub unconditional: bool,
 }
 
-/// What [`compile`] returns besides the three arrays.
+/// What [`super::compile::compile`] returns besides the three arrays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RulesetHeader {
     /// The table.
@@ -272,7 +272,7 @@ pub struct RulesetHeader {
 /// A compiled ruleset, borrowed from its storage: what the packet path walks.
 #[derive(Debug, Clone, Copy)]
 pub struct Ruleset<'a> {
-    /// The header [`compile`] returned.
+    /// The header [`super::compile::compile`] returned.
     pub header: RulesetHeader,
     /// Chains.
     pub chains: &'a [CChain],
