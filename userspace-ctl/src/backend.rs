@@ -41,7 +41,7 @@ impl KernelBackend {
             netlink::Error::Kernel { errno, msg } => {
                 // First line exactly as iptables-legacy words it (scripts match on it); the
                 // engine's own explanation, naming chain and rule, on the next.
-                let mut e = crate::ipt::command::errno_error(errno);
+                let mut e = crate::ipt::errors::errno_error(errno);
                 if let Some(m) = msg {
                     e.message.push_str(&format!("\nrnfctl: {m}"));
                 }

@@ -1,17 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! iptables' language: the table model, the command-line parser, and the printers for
-//! `-S`, `iptables-save` and `-L`.
+//! iptables' language: the table model (`model`), the command-line parser (`parse`, with
+//! `getopt` for iptables-save/-restore), the rule printer for `-S`, `iptables-save` and the
+//! `-v` echo (`ruleprint`), the `-L` table (`list`), iptables' wording of failures (`errors`),
+//! and the three commands (`command`, `save`, `restore`).
 //!
 //! The commands work on [`model::Table`]s through a [`Backend`]: rnfctl's backend talks to the
 //! kernel over netlink; tests use an in-memory one.
 
 pub mod command;
+pub mod errors;
+pub mod getopt;
 pub mod list;
 pub mod model;
 pub mod names;
 pub mod parse;
 pub mod restore;
+pub mod ruleprint;
 pub mod save;
 
 pub use list::ListOptions;

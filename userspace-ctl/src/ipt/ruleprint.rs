@@ -1,0 +1,482 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The canonical text of rules: `iptables -S`, `iptables-save` and the `-v` echo, character for
+//! character as iptables-legacy 1.8.9 prints them (`print_rule4`, `print_firewall_line` and
+//! each extension's `save` function). The printer is the inverse of the parser: parsing a
+//! printed rule gives the same rule back.
+
+use std::fmt::Write as _;
+
+use rnf_engine::rule::{
+    addrtype, Counters, Iface, Ipv4Net, Match, MultiportKind, PortMatch, RejectWith, RuleSpec, StatisticMatch,
+    Target, TtlOp, LIMIT_SCALE,
+};
+
+use super::model::Table;
+use super::names;
+use super::parse::{tcp_flags_str, Fail};
+
+/// How a rule's counters appear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CounterStyle {
+    /// Not at all.
+    None,
+    /// `[p:b] -A ...` (iptables-save -c).
+    Prefix,
+    /// `-A ... -c p b -j ...` (iptables -S -v).
+    Option,
+}
+
+/// `xtables_save_string`: bare when made of `[A-Za-z0-9_-]` only, else double-quoted with `"`,
+/// `\` and `'` escaped.
+pub fn save_string(s: &mut String, value: &str) {
+    s.push(' ');
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        s.push_str(value);
+        return;
+    }
+    s.push('"');
+    for c in value.chars() {
+        if matches!(c, '"' | '\\' | '\'') {
+            s.push('\\');
+        }
+        s.push(c);
+    }
+    s.push('"');
+}
+
+fn ipv4(a: u32) -> String {
+    let b = a.to_be_bytes();
+    format!("{}.{}.{}.{}", b[0], b[1], b[2], b[3])
+}
+
+/// `mask_to_str`: a prefix length when the mask is contiguous, else the dotted mask.
+fn mask_str(mask: u32) -> String {
+    match (Ipv4Net { addr: 0, mask }).prefix_len() {
+        Some(p) => p.to_string(),
+        None => ipv4(mask),
+    }
+}
+
+fn save_addr(s: &mut String, letter: char, net: &Ipv4Net, invert: bool) {
+    if net.mask == 0 && !invert && net.addr == 0 {
+        return;
+    }
+    let _ = write!(s, "{} -{letter} {}/{}", if invert { " !" } else { "" }, ipv4(net.addr), mask_str(net.mask));
+}
+
+fn save_iface(s: &mut String, letter: char, iface: &Iface, invert: bool) {
+    let base = iface.base();
+    if base.is_empty() {
+        return;
+    }
+    let _ = write!(
+        s,
+        "{} -{letter} {}{}",
+        if invert { " !" } else { "" },
+        String::from_utf8_lossy(base),
+        if iface.wildcard { "+" } else { "" }
+    );
+}
+
+fn save_ports(s: &mut String, name: &str, p: &Option<PortMatch>) {
+    let Some(p) = p else { return };
+    if p.range.lo == 0 && p.range.hi == 0xFFFF {
+        return;
+    }
+    if p.invert {
+        s.push_str(" !");
+    }
+    if p.range.lo != p.range.hi {
+        let _ = write!(s, " --{name} {}:{}", p.range.lo, p.range.hi);
+    } else {
+        let _ = write!(s, " --{name} {}", p.range.lo);
+    }
+}
+
+/// `print_rate` of the limit match.
+pub fn limit_rate(period: u32) -> String {
+    const RATES: [(&str, u32); 4] = [
+        ("day", LIMIT_SCALE * 24 * 60 * 60),
+        ("hour", LIMIT_SCALE * 60 * 60),
+        ("min", LIMIT_SCALE * 60),
+        ("sec", LIMIT_SCALE),
+    ];
+    if period == 0 {
+        return "inf".to_string();
+    }
+    let mut i = 1;
+    while i < RATES.len() {
+        let m = RATES[i].1;
+        if period > m || m / period < m % period {
+            break;
+        }
+        i += 1;
+    }
+    format!("{}/{}", RATES[i - 1].1 / period, RATES[i - 1].0)
+}
+
+fn save_match(s: &mut String, m: &Match<'_>) {
+    let _ = write!(s, " -m {}", m.name());
+    match m {
+        Match::Tcp(t) => {
+            save_ports(s, "sport", &t.sport);
+            save_ports(s, "dport", &t.dport);
+            if let Some((opt, inv)) = t.option {
+                if opt != 0 || inv {
+                    if inv {
+                        s.push_str(" !");
+                    }
+                    let _ = write!(s, " --tcp-option {opt}");
+                }
+            }
+            if let Some(f) = t.flags {
+                if f.mask != 0 || f.invert {
+                    if f.invert {
+                        s.push_str(" !");
+                    }
+                    let _ = write!(s, " --tcp-flags {} {}", tcp_flags_str(f.mask), tcp_flags_str(f.comp));
+                }
+            }
+        }
+        Match::Udp(u) => {
+            save_ports(s, "sport", &u.sport);
+            save_ports(s, "dport", &u.dport);
+        }
+        Match::Icmp(i) => {
+            if i.invert {
+                s.push_str(" !");
+            }
+            if i.icmp_type == 0xFF {
+                s.push_str(" --icmp-type any");
+            } else {
+                let _ = write!(s, " --icmp-type {}", i.icmp_type);
+                if i.code_min != 0 || i.code_max != 0xFF {
+                    let _ = write!(s, "/{}", i.code_min);
+                }
+            }
+        }
+        Match::Multiport(mp) => {
+            if mp.invert {
+                s.push_str(" !");
+            }
+            s.push_str(match mp.kind {
+                MultiportKind::Source => " --sports ",
+                MultiportKind::Destination => " --dports ",
+                MultiportKind::Either => " --ports ",
+            });
+            for (i, p) in mp.list().iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                if p.lo == p.hi {
+                    let _ = write!(s, "{}", p.lo);
+                } else {
+                    let _ = write!(s, "{}:{}", p.lo, p.hi);
+                }
+            }
+        }
+        Match::Comment(c) => {
+            s.push_str(" --comment");
+            save_string(s, c);
+        }
+        Match::Mark(mk) => {
+            if mk.invert {
+                s.push_str(" !");
+            }
+            if mk.mask != u32::MAX {
+                let _ = write!(s, " --mark 0x{:x}/0x{:x}", mk.value, mk.mask);
+            } else {
+                let _ = write!(s, " --mark 0x{:x}", mk.value);
+            }
+        }
+        Match::Statistic(st) => match *st {
+            StatisticMatch::Random { probability, invert } => {
+                let _ = write!(
+                    s,
+                    " --mode random{} --probability {:.11}",
+                    if invert { " !" } else { "" },
+                    f64::from(probability) / 2147483648.0
+                );
+            }
+            StatisticMatch::Nth { every, packet, invert } => {
+                let _ = write!(
+                    s,
+                    " --mode nth{} --every {} --packet {}",
+                    if invert { " !" } else { "" },
+                    every.wrapping_add(1),
+                    packet
+                );
+            }
+        },
+        Match::Limit(l) => {
+            let _ = write!(s, " --limit {}", limit_rate(l.avg));
+            if l.burst != 5 {
+                let _ = write!(s, " --limit-burst {}", l.burst);
+            }
+        }
+        Match::IpRange(r) => {
+            if let Some(a) = r.src {
+                let _ = write!(s, "{} --src-range {}-{}", if a.invert { " !" } else { "" }, ipv4(a.lo), ipv4(a.hi));
+            }
+            if let Some(a) = r.dst {
+                let _ = write!(s, "{} --dst-range {}-{}", if a.invert { " !" } else { "" }, ipv4(a.lo), ipv4(a.hi));
+            }
+        }
+        Match::Length(l) => {
+            let _ = write!(s, "{} --length ", if l.invert { " !" } else { "" });
+            if l.min == l.max {
+                let _ = write!(s, "{}", l.min);
+            } else {
+                let _ = write!(s, "{}:{}", l.min, l.max);
+            }
+        }
+        Match::AddrType(a) => {
+            let types = |mask: u16| {
+                addrtype::NAMES
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| mask & (1 << i) != 0)
+                    .map(|(_, n)| *n)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            if a.src != 0 {
+                let _ = write!(s, "{} --src-type {}", if a.src_invert { " !" } else { "" }, types(a.src));
+            }
+            if a.dst != 0 {
+                let _ = write!(s, "{} --dst-type {}", if a.dst_invert { " !" } else { "" }, types(a.dst));
+            }
+            if a.limit_iface_in {
+                s.push_str(" --limit-iface-in");
+            }
+            if a.limit_iface_out {
+                s.push_str(" --limit-iface-out");
+            }
+        }
+        Match::Ttl(t) => {
+            s.push_str(match t.op {
+                TtlOp::Eq => " --ttl-eq",
+                TtlOp::Ne => " ! --ttl-eq",
+                TtlOp::Lt => " --ttl-lt",
+                TtlOp::Gt => " --ttl-gt",
+            });
+            let _ = write!(s, " {}", t.value);
+        }
+    }
+}
+
+fn save_target(s: &mut String, t: &Target<'_>) {
+    match t {
+        Target::None => {}
+        Target::Accept => s.push_str(" -j ACCEPT"),
+        Target::Drop => s.push_str(" -j DROP"),
+        Target::Return => s.push_str(" -j RETURN"),
+        Target::Jump(c) => {
+            let _ = write!(s, " -j {c}");
+        }
+        Target::Goto(c) => {
+            let _ = write!(s, " -g {c}");
+        }
+        Target::Reject(w) => {
+            let _ = write!(s, " -j REJECT --reject-with {}", reject_name(*w));
+        }
+        Target::Log(l) => {
+            s.push_str(" -j LOG");
+            if !l.prefix.is_empty() {
+                s.push_str(" --log-prefix");
+                save_string(s, l.prefix);
+            }
+            if l.level != 4 {
+                let _ = write!(s, " --log-level {}", l.level);
+            }
+            for (bit, name) in [
+                (0x01, " --log-tcp-sequence"),
+                (0x02, " --log-tcp-options"),
+                (0x04, " --log-ip-options"),
+                (0x08, " --log-uid"),
+                (0x20, " --log-macdecode"),
+            ] {
+                if l.flags & bit != 0 {
+                    s.push_str(name);
+                }
+            }
+        }
+        Target::Mark { value, mask } => {
+            let _ = write!(s, " -j MARK --set-xmark 0x{value:x}/0x{mask:x}");
+        }
+    }
+}
+
+/// The name iptables prints for a REJECT kind.
+pub fn reject_name(w: RejectWith) -> &'static str {
+    w.name()
+}
+
+/// One rule as `-S`/iptables-save print it, without the final newline.
+pub fn rule_line(chain: &str, r: &RuleSpec<'_>, counters: Counters, style: CounterStyle) -> String {
+    let mut s = String::new();
+    if style == CounterStyle::Prefix {
+        let _ = write!(s, "[{}:{}] ", counters.packets, counters.bytes);
+    }
+    let _ = write!(s, "-A {chain}");
+    save_addr(&mut s, 's', &r.src, r.src_invert);
+    save_addr(&mut s, 'd', &r.dst, r.dst_invert);
+    save_iface(&mut s, 'i', &r.in_iface, r.in_invert);
+    save_iface(&mut s, 'o', &r.out_iface, r.out_invert);
+    if r.proto > 0 {
+        if r.proto_invert {
+            s.push_str(" !");
+        }
+        match names::protocol_name(r.proto) {
+            Some(n) => {
+                let _ = write!(s, " -p {n}");
+            }
+            None => {
+                let _ = write!(s, " -p {}", r.proto);
+            }
+        }
+    }
+    match r.fragment {
+        Some(true) => s.push_str(" -f"),
+        Some(false) => s.push_str(" ! -f"),
+        None => {}
+    }
+    for m in r.matches() {
+        save_match(&mut s, m);
+    }
+    if style == CounterStyle::Option {
+        let _ = write!(s, " -c {} {}", counters.packets, counters.bytes);
+    }
+    save_target(&mut s, &r.target);
+    s
+}
+
+/// `iptables -S [chain [rulenum]] [-v]`; `Err` (ENOENT) when `chain` does not exist.
+pub fn list_rules(table: &Table, chain: Option<&str>, rulenum: u32, verbose: bool) -> Result<String, Fail> {
+    let mut s = String::new();
+    if rulenum == 0 {
+        for c in table.chains.iter().filter(|c| chain.is_none_or(|n| n == c.name)) {
+            match c.policy {
+                Some(p) => {
+                    let _ = write!(s, "-P {} {}", c.name, p.name());
+                    if verbose {
+                        let _ = write!(s, " -c {} {}", c.counters.packets, c.counters.bytes);
+                    }
+                    s.push('\n');
+                }
+                None => {
+                    let _ = writeln!(s, "-N {}", c.name);
+                }
+            }
+        }
+    }
+    let mut found = false;
+    for c in table.chains.iter().filter(|c| chain.is_none_or(|n| n == c.name)) {
+        for (i, r) in c.rules.iter().enumerate() {
+            if rulenum == 0 || i as u32 + 1 == rulenum {
+                let style = if verbose { CounterStyle::Option } else { CounterStyle::None };
+                s.push_str(&rule_line(&c.name, &r.spec(), r.counters, style));
+                s.push('\n');
+            }
+        }
+        found = true;
+    }
+    if !found {
+        return Err(Fail::errno(ENOENT));
+    }
+    Ok(s)
+}
+
+const ENOENT: i32 = 2;
+
+// ---------------------------------------------------------------------------------------------
+// The rule echo of `-v` (print_firewall_line: FMT_PRINT_RULE, i.e. numeric, no table layout)
+// ---------------------------------------------------------------------------------------------
+
+/// An address as `-L -n` prints it: `/32` left out, a prefix length or a dotted mask.
+fn numeric_addr(n: &Ipv4Net) -> String {
+    let mut s = ipv4(n.addr);
+    if n.mask != u32::MAX {
+        s.push('/');
+        s.push_str(&mask_str(n.mask));
+    }
+    s
+}
+
+/// The line `iptables -A/-I/-R/-D/-C -v` prints for a rule (`print_firewall_line`), with the
+/// newline.
+pub fn verbose_rule_line(r: &RuleSpec<'_>) -> String {
+    let target = match r.target {
+        Target::None => "",
+        Target::Accept => "ACCEPT",
+        Target::Drop => "DROP",
+        Target::Return => "RETURN",
+        Target::Jump(c) | Target::Goto(c) => c,
+        Target::Reject(_) => "REJECT",
+        Target::Log(_) => "LOG",
+        Target::Mark { .. } => "MARK",
+    };
+    let mut s = format!("{target} ");
+    s.push(if r.proto_invert { '!' } else { ' ' });
+    match names::CHAIN_PROTOS.iter().find(|(_, p)| *p == r.proto) {
+        Some((n, _)) => {
+            let _ = write!(s, "{n} ");
+        }
+        None => {
+            let _ = write!(s, "{} ", r.proto);
+        }
+    }
+    s.push_str("opt ");
+    s.push(if r.fragment == Some(false) { '!' } else { '-' });
+    s.push(if r.fragment.is_some() { 'f' } else { '-' });
+    s.push(' ');
+    let iface = |i: &Iface, inv: bool| {
+        let name = if i.is_any() {
+            "*".to_string()
+        } else {
+            format!("{}{}", String::from_utf8_lossy(i.base()), if i.wildcard { "+" } else { "" })
+        };
+        format!("{}{}", if inv { "!" } else { "" }, name)
+    };
+    let _ = write!(s, "in {} ", iface(&r.in_iface, r.in_invert));
+    let _ = write!(s, "out {} ", iface(&r.out_iface, r.out_invert));
+    s.push(if r.src_invert { '!' } else { ' ' });
+    let _ = write!(s, "{} ", numeric_addr(&r.src));
+    s.push(if r.dst_invert { '!' } else { ' ' });
+    let _ = write!(s, "-> {}", numeric_addr(&r.dst));
+    s.push_str("  ");
+    if matches!(r.target, Target::Goto(_)) {
+        s.push_str("[goto] ");
+    }
+    // The extensions print as in `-L -n` (FMT_PRINT_RULE includes FMT_NUMERIC).
+    let mut names = super::list::Names::system();
+    for m in r.matches() {
+        super::list::print_match(&mut s, m, r, true, &mut names);
+    }
+    super::list::print_target(&mut s, &r.target, true);
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_print_like_iptables() {
+        let r = |s: &str| {
+            let (n, unit) = s.split_once('/').unwrap();
+            let mult = match unit {
+                "sec" => 1,
+                "min" => 60,
+                "hour" => 3600,
+                _ => 86400,
+            };
+            limit_rate(LIMIT_SCALE * mult / n.parse::<u32>().unwrap())
+        };
+        for s in ["3/hour", "1/sec", "7/min", "7/sec", "13/hour", "25/day", "10000/sec", "61/min"] {
+            assert_eq!(r(s), s);
+        }
+    }
+}
