@@ -5,7 +5,7 @@
 //! (`fuzz/fuzz_targets/`). Each target runs for SECONDS from its corpus in `fuzz/corpus/`;
 //! new inputs go to a scratch folder (with `--update`, they are merged into the corpus). A
 //! crash fails the run and its input is kept in the cache (`fuzz-crashes/`). `make test`
-//! runs every target for `$RNF_FUZZ_SECONDS` (default 15).
+//! runs every target for `$RNF_FUZZ_SECONDS` (default 10).
 
 use std::fs;
 use std::process::Command;

@@ -37,7 +37,7 @@ environment: RNF_CACHE (cache folder), RNF_KVM=0|1 (skip the KVM probe), RNF_TES
 space- or comma-separated: the in-VM tests whose name contains one of them), RNF_LANES (in-VM
 tests run at once in a guest, default 3), RNF_GUESTS (guests sharing the tests, default 1),
 RNF_VM_CPUS (CPUs per guest, default 2), RNF_FUZZ_SECONDS (per fuzz target in `test`,
-default 15, 0 skips them)
+default 10, 0 skips them)
 ";
 
 fn main() -> ExitCode {

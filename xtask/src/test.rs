@@ -260,11 +260,11 @@ fn check_kernel_log(t: &mut Tally, path: &std::path::Path, guest: &str) {
     }
 }
 
-/// Everything: host tests, the fuzz targets for `$RNF_FUZZ_SECONDS` each (default 15; 0
+/// Everything: host tests, the fuzz targets for `$RNF_FUZZ_SECONDS` each (default 10; 0
 /// skips them), then the VM tests (those picked by `$RNF_TESTS`, else all).
 pub fn run(k: &Kernel, built: &Built) -> Result<Tally> {
     let mut t = host()?;
-    let secs: u64 = std::env::var("RNF_FUZZ_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(15);
+    let secs: u64 = std::env::var("RNF_FUZZ_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
     if secs > 0 {
         t.add(crate::fuzz::run(secs, false)?);
     }

@@ -10,26 +10,32 @@ import ctypes
 import errno
 import os
 import sys
+import threading
 
 CLONE_NEWNET = 0x40000000
 libc = ctypes.CDLL(None, use_errno=True)
 failed = absorbed = 0
 errnos = {}
+
+
+def attempt(n, result):
+    fd = os.open("/proc/thread-self/fail-nth", os.O_RDWR)
+    os.pwrite(fd, str(n).encode(), 0)
+    rc = libc.unshare(CLONE_NEWNET)
+    err = ctypes.get_errno()
+    left = int(os.pread(fd, 16, 0).decode().strip() or "0")
+    os.pwrite(fd, b"0", 0)
+    os.close(fd)
+    # 0: created, none left to fail; 1: created after an absorbed failure; else 100 + errno.
+    result.append((0 if left else 1) if rc == 0 else 100 + min(err, 150))
+
+
 for n in range(1, 100000):
-    pid = os.fork()
-    if pid == 0:
-        fd = os.open("/proc/thread-self/fail-nth", os.O_RDWR)
-        os.pwrite(fd, str(n).encode(), 0)
-        rc = libc.unshare(CLONE_NEWNET)
-        err = ctypes.get_errno()
-        left = int(os.pread(fd, 16, 0).decode().strip() or "0")
-        os.pwrite(fd, b"0", 0)
-        # 0: created, none left to fail; 1: created after an absorbed failure; else 100 + errno.
-        if rc == 0:
-            os._exit(0 if left else 1)
-        os._exit(100 + min(err, 150))
-    _, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
+    result = []
+    t = threading.Thread(target=attempt, args=(n, result))
+    t.start()
+    t.join()
+    code = result[0] if result else -1
     if code == 0:
         print(f"attempts {n} failed {failed} absorbed {absorbed} errnos {errnos}")
         sys.exit(0)
@@ -40,7 +46,7 @@ for n in range(1, 100000):
         name = errno.errorcode.get(code - 100, str(code - 100))
         errnos[name] = errnos.get(name, 0) + 1
     else:
-        print(f"attempt {n}: the child died (exit {code})")
+        print(f"attempt {n}: the thread died")
         sys.exit(1)
 print("no attempt got through")
 sys.exit(1)
