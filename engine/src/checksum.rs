@@ -83,9 +83,101 @@ pub fn update_u32(check: u16, old: u32, new: u32) -> u16 {
     update_u16(check, (old & 0xffff) as u16, (new & 0xffff) as u16)
 }
 
+/// What `skb->ip_summed` says about a transport checksum field that a rewrite must keep right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldState {
+    /// The field holds the full checksum (`CHECKSUM_NONE`, `_UNNECESSARY`, `_COMPLETE`).
+    Full,
+    /// `CHECKSUM_PARTIAL` (veth and local output with offload): the field holds the folded
+    /// pseudo-header sum, not complemented, and the device or `skb_checksum_help` adds the
+    /// rest later. Only changes to the pseudo-header (the addresses) touch it.
+    Partial,
+}
+
+/// `inet_proto_csum_replace4`: the checksum field after a 32-bit word changed from `old` to
+/// `new`; `pseudo` when the word is part of the pseudo-header (an address), not of the
+/// transport header itself.
+pub fn replace4(check: u16, state: FieldState, old: u32, new: u32, pseudo: bool) -> u16 {
+    match state {
+        FieldState::Full => update_u32(check, old, new),
+        // ~csum_fold(csum_add(csum_sub(csum_unfold(sum), from), to)): the same update on the
+        // uncomplemented value.
+        FieldState::Partial if pseudo => !update_u32(!check, old, new),
+        FieldState::Partial => check,
+    }
+}
+
+/// `inet_proto_csum_replace2`: as [`replace4`] for a 16-bit word (a port).
+pub fn replace2(check: u16, state: FieldState, old: u16, new: u16, pseudo: bool) -> u16 {
+    replace4(check, state, u32::from(old), u32::from(new), pseudo)
+}
+
+/// A UDP checksum field after `update` (as `__udp_manip_pkt`): 0 means the sender computed
+/// none, and it stays 0; an update whose result is 0 writes `0xffff` (`CSUM_MANGLED_0`), the
+/// same value in one's complement, since 0 would say "no checksum".
+pub fn udp_update(check: u16, state: FieldState, update: impl FnOnce(u16) -> u16) -> u16 {
+    if check == 0 && state == FieldState::Full {
+        return 0;
+    }
+    match update(check) {
+        0 => 0xffff,
+        c => c,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A UDP segment (header and payload) with its checksum computed over the pseudo-header.
+    fn udp(src: u32, dst: u32, sport: u16, dport: u16, payload: &[u8]) -> ([u8; 64], usize) {
+        let mut seg = [0u8; 64];
+        let len = 8 + payload.len();
+        seg[0..2].copy_from_slice(&sport.to_be_bytes());
+        seg[2..4].copy_from_slice(&dport.to_be_bytes());
+        seg[4..6].copy_from_slice(&(len as u16).to_be_bytes());
+        seg[8..len].copy_from_slice(payload);
+        let c = !fold(add_bytes(pseudo_header(src, dst, 17, len as u16), &seg[..len]));
+        seg[6..8].copy_from_slice(&c.to_be_bytes());
+        (seg, len)
+    }
+
+    #[test]
+    fn full_checksums_follow_address_and_port_rewrites() {
+        let (a, b, c) = (0x0a00_0001, 0xc0a8_0102, 0x0a00_0002);
+        let (seg, len) = udp(a, b, 1000, 53, b"query");
+        let check = u16::from_be_bytes([seg[6], seg[7]]);
+        // DNAT to c:5353, as nf_nat does it: the address (pseudo-header), then the port.
+        let c1 = replace4(check, FieldState::Full, b, c, true);
+        let c2 = replace2(c1, FieldState::Full, 53, 5353, false);
+        let (want, _) = udp(a, c, 1000, 5353, b"query");
+        assert_eq!(c2, u16::from_be_bytes([want[6], want[7]]));
+        assert!(verify_l4(a, c, 17, &{
+            let mut s = want;
+            s[6..8].copy_from_slice(&c2.to_be_bytes());
+            s
+        }[..len]));
+    }
+
+    #[test]
+    fn partial_checksums_change_with_the_pseudo_header_only() {
+        let (a, b, c) = (0x0a00_0001, 0xc0a8_0102, 0x0a00_0002);
+        // CHECKSUM_PARTIAL: the field holds the folded pseudo-header sum.
+        let partial = |dst: u32| fold(pseudo_header(a, dst, 17, 13));
+        let c1 = replace4(partial(b), FieldState::Partial, b, c, true);
+        assert_eq!(c1, partial(c));
+        assert_eq!(replace2(c1, FieldState::Partial, 53, 5353, false), c1, "ports are summed later");
+    }
+
+    #[test]
+    fn udp_zero_checksum_means_none() {
+        let bump = |c: u16| replace2(c, FieldState::Full, 53, 5353, false);
+        assert_eq!(udp_update(0, FieldState::Full, bump), 0, "no checksum stays none");
+        // An update landing on 0 is written as 0xffff.
+        let to_zero = |_c: u16| 0;
+        assert_eq!(udp_update(0x1234, FieldState::Full, to_zero), 0xffff);
+        assert_eq!(udp_update(0x1234, FieldState::Full, |c| c), 0x1234);
+    }
 
     /// The worked example of RFC 1071 section 3.
     #[test]
