@@ -226,6 +226,35 @@ mod tests {
     use rnf_engine::rule::{Counters, Policy, RuleSpec, Target};
 
     #[test]
+    fn every_write_checks_the_generation_it_read_also_the_first() {
+        // A table nobody wrote yet reads as generation 0: a writer that read it must still
+        // lose against one that wrote since (the kernel then answers EAGAIN).
+        let t = Table::empty(TableId::Mangle);
+        assert_eq!(t.generation, 0);
+        let bytes = encode_table(&t);
+        let mut flags = None;
+        let mut generation = None;
+        for a in AttrIter::new(&bytes) {
+            let a = a.unwrap();
+            match a.ty {
+                rulewire::A_TABLE_FLAGS => flags = Some(a.u32().unwrap()),
+                rulewire::A_GENERATION => generation = Some(a.u64().unwrap()),
+                _ => {}
+            }
+        }
+        assert_eq!(generation, Some(0));
+        assert_eq!(flags.unwrap() & rulewire::TF_CHECK_GENERATION, rulewire::TF_CHECK_GENERATION);
+        // Several tables in one request: each starts with its A_TABLE.
+        let f = Table::empty(TableId::Filter);
+        let both = encode_tables(&[&t, &f]);
+        let ids: Vec<u32> = rnf_engine::wire::sections(&both, rulewire::A_TABLE)
+            .unwrap()
+            .map(|s| AttrIter::new(s).next().unwrap().unwrap().u32().unwrap())
+            .collect();
+        assert_eq!(ids, [TableId::Mangle as u32, TableId::Filter as u32]);
+    }
+
+    #[test]
     fn tables_round_trip_through_the_wire() {
         let mut t = Table::empty(TableId::Filter);
         t.generation = 9;
