@@ -130,6 +130,25 @@ dropped_packets() {
 }
 
 rnf_loaded() { grep -q '^rust_nf ' /proc/modules; }
+
+# fault_injection_on: lets /proc/thread-self/fail-nth fail any allocation, sleeping ones and
+# order-0 pages included, without stack dumps; skips the test on a kernel without it.
+# fault_injection_off puts the defaults back (they only matter to tasks that set fail-nth).
+FI=/sys/kernel/debug
+fault_injection_on() {
+	local f
+	[ -e /proc/self/fail-nth ] || skip "kernel without CONFIG_FAULT_INJECTION"
+	[ -d $FI/failslab ] || mount -t debugfs none $FI 2>/dev/null
+	[ -d $FI/failslab ] || skip "no failslab in debugfs"
+	for f in failslab fail_page_alloc; do
+		echo N >$FI/$f/ignore-gfp-wait && echo 0 >$FI/$f/verbose || fail "configuring $f"
+	done
+	echo 0 >$FI/fail_page_alloc/min-order || fail "configuring fail_page_alloc"
+}
+fault_injection_off() {
+	local f
+	for f in failslab fail_page_alloc; do echo Y >$FI/$f/ignore-gfp-wait; done
+}
 # Loads the module unless it is (the runner loads it for the tests that run side by side).
 rnf_load() { rnf_loaded || insmod "$RNF_KO" || rnf_loaded; }
 rnf_unload() { if rnf_loaded; then rmmod rust_nf; fi; }

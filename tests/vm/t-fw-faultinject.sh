@@ -11,15 +11,7 @@
 N="$PFX-fi"
 
 rnf_load || { fail "insmod"; finish; }
-[ -e /proc/self/fail-nth ] || skip "kernel without CONFIG_FAULT_INJECTION"
-D=/sys/kernel/debug
-[ -d $D/failslab ] || mount -t debugfs none $D 2>/dev/null
-[ -d $D/failslab ] || skip "no failslab in debugfs"
-# Sleeping allocations (all of ours) may fail too; order-0 pages as well; no stack dumps.
-for f in failslab fail_page_alloc; do
-	echo N >$D/$f/ignore-gfp-wait && echo 0 >$D/$f/verbose || fail "configuring $f"
-done
-echo 0 >$D/fail_page_alloc/min-order || fail "configuring fail_page_alloc"
+fault_injection_on
 ns_add "$N" || finish
 
 # ruleset TAG RULES: filter and mangle with RULES rules each, user chains, LOG, limit, nth.
@@ -61,5 +53,5 @@ fi
 # After an even number of rounds the first ruleset is back, with its counters.
 expect_eq "INPUT jump counter after the rounds" "$(rule_counter "$N" filter INPUT 1 packets)" 6
 expect_eq "rules in filter after the rounds" "$(nsx "$N" "$RNF_BIN/iptables" -S | grep -c '^-A')" 63
-for f in failslab fail_page_alloc; do echo Y >$D/$f/ignore-gfp-wait; done
+fault_injection_off
 finish

@@ -23,13 +23,15 @@ rules() {
 	local i
 	for ((i = 0; i < $3; i++)); do echo "-A $2 -s 10.$4.0.$i -j ACCEPT"; done
 }
-{
-	echo "*filter"; echo ":INPUT ACCEPT [0:0]"; echo ":FORWARD ACCEPT [0:0]"; echo ":OUTPUT ACCEPT [0:0]"
-	rules filter INPUT 5 1; echo "COMMIT"
+# file INPUT_POLICY FILTER_RULES MANGLE_RULES TAG: filter and mangle, rules in INPUT and OUTPUT.
+file() {
+	echo "*filter"; echo ":INPUT $1 [0:0]"; echo ":FORWARD ACCEPT [0:0]"; echo ":OUTPUT ACCEPT [0:0]"
+	rules filter INPUT "$2" "$4"; echo "COMMIT"
 	echo "*mangle"; echo ":PREROUTING ACCEPT [0:0]"; echo ":INPUT ACCEPT [0:0]"; echo ":FORWARD ACCEPT [0:0]"
 	echo ":OUTPUT ACCEPT [0:0]"; echo ":POSTROUTING ACCEPT [0:0]"
-	rules mangle OUTPUT 5 2; echo "COMMIT"
-} >"$TMPD/first"
+	rules mangle OUTPUT "$3" $(($4 + 1)); echo "COMMIT"
+}
+file ACCEPT 5 5 1 >"$TMPD/first"
 nsx "$N" "$RNF_BIN/iptables-restore" "$TMPD/first" || fail "first restore"
 nsx "$N" "$RNF_BIN/iptables-save" | grep -v '^#' >"$TMPD/before"
 expect_eq "rules before" "$(grep -c '^-A' "$TMPD/before")" 10
@@ -37,13 +39,7 @@ expect_eq "rules before" "$(grep -c '^-A' "$TMPD/before")" 10
 # Limit 12 rules per namespace. The new file: filter with 4 rules (fine alone), then mangle
 # with 9: 13 in all, over the limit. Nothing may change, filter included.
 echo 12 >$P/max_rules
-{
-	echo "*filter"; echo ":INPUT DROP [0:0]"; echo ":FORWARD ACCEPT [0:0]"; echo ":OUTPUT ACCEPT [0:0]"
-	rules filter INPUT 4 3; echo "COMMIT"
-	echo "*mangle"; echo ":PREROUTING ACCEPT [0:0]"; echo ":INPUT ACCEPT [0:0]"; echo ":FORWARD ACCEPT [0:0]"
-	echo ":OUTPUT ACCEPT [0:0]"; echo ":POSTROUTING ACCEPT [0:0]"
-	rules mangle OUTPUT 9 4; echo "COMMIT"
-} >"$TMPD/second"
+file DROP 4 9 3 >"$TMPD/second"
 out=$(nsx "$N" "$RNF_BIN/iptables-restore" "$TMPD/second" 2>&1)
 rc=$?
 expect_eq "restore over the limit: exit status" "$rc" 1

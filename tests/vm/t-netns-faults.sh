@@ -11,14 +11,7 @@
 N="$PFX-after"
 
 rnf_load || { fail "insmod"; finish; }
-[ -e /proc/self/fail-nth ] || skip "kernel without CONFIG_FAULT_INJECTION"
-D=/sys/kernel/debug
-[ -d $D/failslab ] || mount -t debugfs none $D 2>/dev/null
-[ -d $D/failslab ] || skip "no failslab in debugfs"
-for f in failslab fail_page_alloc; do
-	echo N >$D/$f/ignore-gfp-wait && echo 0 >$D/$f/verbose || fail "configuring $f"
-done
-echo 0 >$D/fail_page_alloc/min-order || fail "configuring fail_page_alloc"
+fault_injection_on
 
 out=$(/usr/bin/python3 "$(dirname "$0")/data/netns-faults.py" 2>&1)
 rc=$?
@@ -30,7 +23,7 @@ if is_num "${failed:-}" && [ "$failed" -ge 10 ]; then
 else
 	fail "want at least 10 failed creations, got '$out'"
 fi
-for f in failslab fail_page_alloc; do echo Y >$D/$f/ignore-gfp-wait; done
+fault_injection_off
 # rust_nf works in a namespace created afterwards.
 ns_add "$N" || finish
 nsx "$N" "$RNF_BIN/iptables" -A INPUT -p icmp -j ACCEPT || fail "a rule after the faults"
