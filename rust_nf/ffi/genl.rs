@@ -12,6 +12,19 @@ use kernel::prelude::*;
 /// Copies `msg` into the extended ack (at most 80 bytes); `msg` is NUL-terminated.
 pub(crate) type ErrText = [u8; 80];
 
+/// The attribute area `p`, `len` bytes, of a request (empty when there is none).
+///
+/// # Safety
+///
+/// A non-null `p` points to `len` readable bytes that nobody writes during `'a`.
+unsafe fn attrs<'a>(p: *const core::ffi::c_void, len: c_uint) -> &'a [u8] {
+    if p.is_null() || len == 0 {
+        return &[];
+    }
+    // SAFETY: The caller's guarantee.
+    unsafe { core::slice::from_raw_parts(p.cast::<u8>(), len as usize) }
+}
+
 /// A request being handled by a `doit` callback.
 ///
 /// # Invariants
@@ -36,12 +49,9 @@ impl<'a> Request<'a> {
         let mut len: c_uint = 0;
         // SAFETY: `info` is live (invariant) and `len` valid for writes.
         let p = unsafe { sys::rnf_genl_payload(self.info.as_ptr(), &mut len) };
-        if p.is_null() || len == 0 {
-            return &[];
-        }
         // SAFETY: The shim returns the request's attribute area and its length; the request
         // (and its skb) lives for `'a` (invariant) and nobody writes to it.
-        unsafe { core::slice::from_raw_parts(p.cast::<u8>(), len as usize) }
+        unsafe { attrs(p, len) }
     }
 
     /// Sets the extended ack message.
@@ -115,12 +125,9 @@ impl<'a> Dump<'a> {
         let mut len: c_uint = 0;
         // SAFETY: `cb` is live (invariant) and `len` valid for writes.
         let p = unsafe { sys::rnf_dump_payload(self.cb.as_ptr(), &mut len) };
-        if p.is_null() || len == 0 {
-            return &[];
-        }
         // SAFETY: The request message stays alive for the whole dump (netlink keeps it);
         // nobody writes to it.
-        unsafe { core::slice::from_raw_parts(p.cast::<u8>(), len as usize) }
+        unsafe { attrs(p, len) }
     }
 
     /// The dump's position, kept by netlink from one call to the next (`cb->args`).
