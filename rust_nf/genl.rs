@@ -10,7 +10,6 @@ use crate::netns::NetState;
 use crate::table::{self, UserError};
 use core::ffi::c_long;
 use kernel::prelude::*;
-use kernel::sync::rcu;
 
 /// The module version reported by the status command.
 pub(crate) const VERSION: &str = "0.1.0";
@@ -77,7 +76,7 @@ fn zero(req: &Request<'_>, ns: &NetState) -> Result {
 
 fn replace(req: &Request<'_>, ns: &NetState, several: bool) -> Result {
     let mut cfg = ns.config.lock();
-    table::replace(&ns.live, &mut cfg, req.payload(), several).map_err(|e| user_error(req, e))
+    table::replace(req, &ns.live, &mut cfg, req.payload(), several).map_err(|e| user_error(req, e))
 }
 
 /// Where a table dump stands between calls (netlink keeps `cb->args` for us).
@@ -111,8 +110,8 @@ pub(crate) fn dumpit(d: &mut Dump<'_>, ns: &NetState) -> Result<bool> {
         d.set_err(c"the table changed during the listing, try again");
         return Err(EAGAIN);
     }
-    let guard = rcu::read_lock();
-    let version = ns.live.get(tid as usize).and_then(|b| b.get(&guard));
+    let reader = d.reader();
+    let version = ns.live.get(tid as usize).and_then(|b| b.get(&reader));
     let total = table::item_count(tc);
     if !started && !d.put(wire::CMD_GET_TABLE, |enc| {
         table::encode_header(enc, tc, tid);

@@ -17,7 +17,6 @@ use crate::netns::NetState;
 use crate::ruleset::Version;
 use core::ffi::c_uint;
 use kernel::prelude::*;
-use kernel::sync::rcu;
 
 /// The verdict for one packet at hook registration `slot`.
 pub(crate) fn run(ns: &NetState, slot: c_uint, pkt: &mut Packet<'_>) -> Verdict {
@@ -33,10 +32,10 @@ pub(crate) fn run(ns: &NetState, slot: c_uint, pkt: &mut Packet<'_>) -> Verdict 
         Stage::Security => Some(TableId::Security),
         _ => None,
     };
-    // Netfilter calls hooks inside an RCU read-side critical section; the guard makes it
+    // Netfilter calls hooks inside an RCU read-side critical section; the reader makes it
     // explicit and bounds the version's borrow.
-    let guard = rcu::read_lock();
-    let version = table.and_then(|t| ns.live.get(t as usize)).and_then(|b| b.get(&guard));
+    let reader = pkt.reader();
+    let version = table.and_then(|t| ns.live.get(t as usize)).and_then(|b| b.get(&reader));
     // Copy the packet's start only when rules will look at it.
     let mut buf = [0u8; MAX_EVAL_LEN];
     let want = if version.is_some() { MAX_EVAL_LEN } else { 0 };

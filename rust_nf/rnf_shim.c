@@ -261,7 +261,14 @@ u32 rnf_addr_type_bit(const struct nf_hook_state *st, __be32 addr, int dev)
  */
 int rnf_logger_get(void)
 {
-	return nf_logger_find_get(NFPROTO_IPV4, NF_LOG_TYPE_LOG);
+	int ret = nf_logger_find_get(NFPROTO_IPV4, NF_LOG_TYPE_LOG);
+
+	/* As xt_LOG's checkentry: nf_logger_find_get() does not load the logger itself. */
+	if (ret) {
+		request_module("%s", "nf_log_syslog");
+		ret = nf_logger_find_get(NFPROTO_IPV4, NF_LOG_TYPE_LOG);
+	}
+	return ret;
 }
 
 void rnf_logger_put(void)
@@ -295,6 +302,8 @@ void rnf_reject(const struct nf_hook_state *st, struct sk_buff *skb, int code)
 	else
 		nf_send_unreach(skb, code, st->hook);
 }
+
+MODULE_SOFTDEP("pre: nf_log_syslog");
 
 /* Per network namespace limits, over all its tables (iptables has none but memory). */
 static unsigned int max_rules = 1000000;

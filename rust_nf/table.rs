@@ -11,6 +11,7 @@ use crate::engine::carry;
 use crate::engine::rule::{Counters, Policy, TableId, NUM_TABLES};
 use crate::engine::rulewire;
 use crate::engine::wire::{AttrIter, Encoder};
+use crate::ffi::genl::Request;
 use crate::ffi::rcu::{RcuBoxes, Retired};
 use crate::ffi::shim;
 use crate::ruleset::{KStore, MsgBuf, Version};
@@ -157,7 +158,13 @@ struct Prepared {
 /// transaction: every table is decoded, checked, compiled and allocated first, and if anything
 /// fails nothing changes. Then all are published at once, and the old versions are freed after
 /// one grace period, their counters carried over.
-pub(crate) fn replace(live: &Live, cfg: &mut [TableConfig; NUM_TABLES], payload: &[u8], several: bool) -> Result<(), UserError> {
+pub(crate) fn replace(
+    req: &Request<'_>,
+    live: &Live,
+    cfg: &mut [TableConfig; NUM_TABLES],
+    payload: &[u8],
+    several: bool,
+) -> Result<(), UserError> {
     let mut prepared: [Option<Prepared>; NUM_TABLES] = [const { None }; NUM_TABLES];
     let mut add = |p: &[u8]| -> Result<(), UserError> {
         let (table, generation, flags) = table_of(p)?;
@@ -195,7 +202,7 @@ pub(crate) fn replace(live: &Live, cfg: &mut [TableConfig; NUM_TABLES], payload:
             *r = b.replace(Some(v));
         }
     }
-    let old = Retired::wait_all(retired);
+    let old = req.wait_for_readers(retired);
     let mut newest = cfg.iter().map(|t| t.created).max().unwrap_or(0);
     for ((p, old), tc) in prepared.into_iter().zip(old).zip(cfg.iter_mut()) {
         let Some(p) = p else { continue };

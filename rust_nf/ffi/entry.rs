@@ -63,7 +63,11 @@ unsafe extern "C" fn rnf_rust_net_exit(p: *mut c_void) {
     }
     // SAFETY: `p` came from `KBox::into_raw` in `rnf_rust_net_init` and is freed only here; it
     // was pinned there and is dropped in place here.
-    drop(unsafe { Pin::new_unchecked(KBox::from_raw(p.cast::<NetState>())) });
+    let state = unsafe { Pin::new_unchecked(KBox::from_raw(p.cast::<NetState>())) };
+    // SAFETY: No reader is left (the caller's guarantee: hooks gone, a grace period passed,
+    // no request can run for a namespace that is going away), so the tables go at once.
+    unsafe { state.live.free_unread() };
+    drop(state);
 }
 
 /// The packet path: called by the shim's per-stage trampolines for every IPv4 packet.

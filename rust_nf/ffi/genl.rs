@@ -2,6 +2,7 @@
 
 //! A generic netlink request, its reply, and dumps (replies in several messages).
 
+use super::rcu::{Reader, Retired};
 use super::sys;
 use crate::engine::wire::Encoder;
 use core::ffi::{c_long, c_uint};
@@ -69,6 +70,15 @@ impl<'a> Request<'a> {
         unsafe { sys::rnf_genl_set_err_copy(self.info.as_ptr(), msg.as_ptr().cast()) };
     }
 
+    /// Waits for one grace period and hands back the values readers may have been using (a
+    /// replace's old table versions).
+    pub(crate) fn wait_for_readers<T, const N: usize>(&self, list: [Retired<T>; N]) -> [Option<KBox<T>>; N] {
+        // SAFETY: A `doit` runs in process context and may sleep; genetlink holds no RCU read
+        // lock around it, and no `Reader` can exist during it: readers come only from a hook
+        // call's `Packet` or a `Dump`, and a `doit` has neither.
+        unsafe { Retired::wait_all(list) }
+    }
+
     /// Sends a reply whose payload `encode` writes, sized by running it once without room.
     pub(crate) fn reply(&self, cmd: u8, encode: impl Fn(&mut Encoder<'_>)) -> Result {
         let mut none = [0u8; 0];
@@ -128,6 +138,11 @@ impl<'a> Dump<'a> {
         // SAFETY: The request message stays alive for the whole dump (netlink keeps it);
         // nobody writes to it.
         unsafe { attrs(p, len) }
+    }
+
+    /// Enters an RCU read-side section for reading published tables during this call.
+    pub(crate) fn reader(&self) -> Reader<'a> {
+        Reader::new()
     }
 
     /// The dump's position, kept by netlink from one call to the next (`cb->args`).

@@ -1,17 +1,36 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A box published to RCU readers (the packet path) and replaced by writers.
+//! A box published to RCU readers (the packet path, table listings) and replaced by writers.
+//!
+//! Soundness rests on who may hold what:
+//! - a reference into an [`RcuBox`] needs a [`Reader`], which only the FFI layer makes: from a
+//!   hook call ([`super::skb::Packet::reader`], netfilter holds the RCU read lock around every
+//!   hook) or for a dump ([`super::genl::Dump::reader`], which takes the read lock); the
+//!   reference cannot outlive the reader;
+//! - freeing a replaced value waits for a grace period, which must happen where sleeping is
+//!   allowed and no read lock is held: only a netlink `doit` may do it
+//!   ([`super::genl::Request::wait_for_readers`]), and no `Reader` can exist there (a `doit`
+//!   has neither a packet nor a dump).
 
 use core::marker::PhantomData;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::prelude::*;
 use kernel::sync::rcu;
 
+/// Proof of an RCU read-side critical section, for as long as it lives.
+pub(crate) struct Reader<'a> {
+    _guard: rcu::Guard,
+    _life: PhantomData<&'a ()>,
+}
+
+impl Reader<'_> {
+    /// Enters a read-side critical section (nested in netfilter's own in a hook).
+    pub(super) fn new() -> Self {
+        Self { _guard: rcu::read_lock(), _life: PhantomData }
+    }
+}
+
 /// An optional `KBox<T>` that RCU readers borrow without locks while writers replace it.
-///
-/// A reader's reference cannot outlive its [`rcu::Guard`] (the compiler enforces it); a value
-/// replaced by a writer comes back as [`Retired`], which frees it only after a grace period,
-/// when no reader can still hold it.
 ///
 /// # Invariants
 ///
@@ -28,18 +47,19 @@ impl<T> RcuBox<T> {
         Self { ptr: AtomicPtr::new(core::ptr::null_mut()), _owns: PhantomData }
     }
 
-    /// The published value, for as long as both the guard and the box live.
-    pub(crate) fn get<'a>(&'a self, _guard: &'a rcu::Guard) -> Option<&'a T> {
+    /// The published value, for as long as both the reader and the box live.
+    pub(crate) fn get<'a>(&'a self, _reader: &'a Reader<'_>) -> Option<&'a T> {
         let p = self.ptr.load(Ordering::Acquire);
-        // SAFETY: A non-null pointer is a live `KBox` (invariant). It can only be freed after
-        // it was swapped out and a grace period passed (`Retired`), or when the box is dropped,
-        // which the borrow of `self` for `'a` rules out. The guard holds an RCU read-side
-        // critical section for `'a`, so no grace period that starts after this load ends
-        // while the reference lives.
+        // SAFETY: A non-null pointer is a live `KBox` (invariant). It is freed only after it
+        // was swapped out and a grace period passed (`Retired::wait_all`, whose callers hold no
+        // reader), or without one once no reader can exist (`RcuBoxes::free_unread`). The
+        // reader holds a read-side critical section for `'a`, so no grace period that starts
+        // after this load ends while the reference lives.
         unsafe { p.as_ref() }
     }
 
-    /// Publishes `new` (readers see it from now on) and returns what it replaced.
+    /// Publishes `new` (readers see it from now on) and returns what it replaced, to be freed
+    /// after a grace period.
     pub(crate) fn replace(&self, new: Option<KBox<T>>) -> Retired<T> {
         let newp = new.map_or(core::ptr::null_mut(), KBox::into_raw);
         // INVARIANT: The old pointer's ownership moves to the `Retired`.
@@ -48,19 +68,16 @@ impl<T> RcuBox<T> {
     }
 }
 
-impl<T> Drop for RcuBox<T> {
-    fn drop(&mut self) {
-        // Readers may still hold the value: free it only after a grace period.
-        drop(self.replace(None));
-    }
-}
-
 // SAFETY: The box owns a `T` that readers on other CPUs share: `T` must be `Send + Sync`.
 unsafe impl<T: Send + Sync> Send for RcuBox<T> {}
 // SAFETY: As above; all access goes through atomics.
 unsafe impl<T: Send + Sync> Sync for RcuBox<T> {}
 
-/// Several [`RcuBox`]es that go away together, after one grace period.
+/// Several [`RcuBox`]es (a namespace's tables).
+///
+/// Dropping it with a value still published leaks the value (with a warning): freeing needs
+/// a grace period or the certainty that no reader is left, which only the owner knows; the
+/// namespace's exit frees them with [`RcuBoxes::free_unread`] first.
 pub(crate) struct RcuBoxes<T, const N: usize>(pub(crate) [RcuBox<T>; N]);
 
 impl<T, const N: usize> RcuBoxes<T, N> {
@@ -78,12 +95,32 @@ impl<T, const N: usize> RcuBoxes<T, N> {
     pub(crate) fn iter(&self) -> core::slice::Iter<'_, RcuBox<T>> {
         self.0.iter()
     }
+
+    /// Frees every published value at once.
+    ///
+    /// # Safety
+    ///
+    /// No reader of these boxes exists or can start (the namespace's hooks are unregistered
+    /// and a grace period passed since; no netlink request runs for it).
+    pub(super) unsafe fn free_unread(&self) {
+        for b in self.0.iter() {
+            let r = b.replace(None);
+            let p = r.ptr;
+            core::mem::forget(r);
+            if !p.is_null() {
+                // SAFETY: `p` came from `KBox::into_raw` and was owned by the box (invariant);
+                // no reader can hold it (the caller's guarantee).
+                drop(unsafe { KBox::from_raw(p) });
+            }
+        }
+    }
 }
 
 impl<T, const N: usize> Drop for RcuBoxes<T, N> {
     fn drop(&mut self) {
-        // Each box alone would wait for a grace period of its own.
-        drop(Retired::wait_all(self.0.each_ref().map(|b| b.replace(None))));
+        for b in self.0.iter() {
+            drop(b.replace(None));
+        }
     }
 }
 
@@ -103,14 +140,12 @@ impl<T> Retired<T> {
         Self { ptr: core::ptr::null_mut(), _owns: PhantomData }
     }
 
-    /// Waits for a grace period, then hands the value back (no reader can hold it anymore).
-    pub(crate) fn wait(self) -> Option<KBox<T>> {
-        let [v] = Self::wait_all([self]);
-        v
-    }
-
-    /// [`Retired::wait`] for several values with a single grace period.
-    pub(crate) fn wait_all<const N: usize>(list: [Retired<T>; N]) -> [Option<KBox<T>>; N] {
+    /// Waits for one grace period, then hands the values back: no reader can hold them.
+    ///
+    /// # Safety
+    ///
+    /// The caller may sleep and holds no RCU read lock (no [`Reader`]).
+    pub(super) unsafe fn wait_all<const N: usize>(list: [Retired<T>; N]) -> [Option<KBox<T>>; N] {
         if list.iter().any(|r| !r.ptr.is_null()) {
             rcu::synchronize_rcu();
         }
@@ -119,7 +154,7 @@ impl<T> Retired<T> {
             core::mem::forget(r);
             // SAFETY: `p` is null or an owned `KBox` pointer (invariant; `r` was forgotten, so
             // it is reclaimed exactly once), and the grace period above ended every read-side
-            // critical section that could have loaded it.
+            // critical section that could have loaded it (the caller held none).
             (!p.is_null()).then(|| unsafe { KBox::from_raw(p) })
         })
     }
@@ -127,10 +162,11 @@ impl<T> Retired<T> {
 
 impl<T> Drop for Retired<T> {
     fn drop(&mut self) {
-        let r = Retired { ptr: core::mem::replace(&mut self.ptr, core::ptr::null_mut()), _owns: PhantomData };
-        drop(r.wait());
+        // Not waited for: freeing now could pull the value from under a reader, and waiting
+        // here could be inside a read-side section. Leaking is the safe choice; every path of
+        // the module waits, so this only reports a bug.
+        if !self.ptr.is_null() {
+            pr_warn!("rust_nf: a replaced table version was leaked (not freed after a grace period)\n");
+        }
     }
 }
-
-// SAFETY: A `Retired` owns its value like a `KBox` does.
-unsafe impl<T: Send> Send for Retired<T> {}

@@ -46,6 +46,11 @@ impl<'a> Packet<'a> {
         Self { skb, st, _call: PhantomData }
     }
 
+    /// A proof of the RCU read-side section netfilter holds around every hook call.
+    pub(crate) fn reader(&self) -> super::rcu::Reader<'a> {
+        super::rcu::Reader::new()
+    }
+
     /// Copies the packet from its network header on into `buf` (as much as fits) and reads
     /// its lengths, mark and devices.
     pub(crate) fn head(&self, buf: &mut [u8]) -> Head {
