@@ -10,6 +10,7 @@
 use crate::engine::eval::{self, AddrTypeDev, Env, PacketInfo, MAX_EVAL_LEN};
 use crate::engine::hooks::{HookPoint, Stage, HOOKS};
 use crate::engine::rule::{LimitMatch, TableId};
+use crate::engine::checksum;
 use crate::engine::compiled::CLog;
 use crate::ffi::shim;
 use crate::ffi::skb::{Packet, Verdict};
@@ -17,6 +18,9 @@ use crate::netns::NetState;
 use crate::ruleset::Version;
 use core::ffi::c_uint;
 use kernel::prelude::*;
+
+/// An IPv4 header without options.
+const IPV4_MIN_HEADER: usize = 20;
 
 /// The verdict for one packet at hook registration `slot`.
 pub(crate) fn run(ns: &NetState, slot: c_uint, pkt: &mut Packet<'_>) -> Verdict {
@@ -112,5 +116,10 @@ impl Env for KernelEnv<'_, '_, '_> {
     fn set_mark(&mut self, mark: u32) {
         self.mark_changed = true;
         self.pkt.set_mark(mark);
+    }
+
+    fn set_ttl(&mut self, _old: u8, new: u8) -> bool {
+        // xt_HL: make the header writable first (even when nothing changes), then rewrite.
+        self.pkt.writable(IPV4_MIN_HEADER).is_some_and(|h| checksum::rewrite_ttl(h, new))
     }
 }

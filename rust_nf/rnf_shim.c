@@ -228,6 +228,22 @@ void rnf_skb_set_mark(struct sk_buff *skb, u32 mark)
 	skb->mark = mark;
 }
 
+/*
+ * The first `len` bytes from the network header on, linear and not shared with a clone (as
+ * skb_ensure_writable makes them), or NULL when the packet is shorter or memory runs out.
+ * The pointer is valid until the skb is changed again.
+ */
+u8 *rnf_skb_writable(struct sk_buff *skb, unsigned int len)
+{
+	int off = skb_network_offset(skb);
+
+	if (off < 0 || len > INT_MAX - off)
+		return NULL;
+	if (skb_ensure_writable(skb, off + (int)len))
+		return NULL;
+	return skb_network_header(skb);
+}
+
 u32 rnf_random_u32(void)
 {
 	return get_random_u32();

@@ -69,6 +69,7 @@ void rnf_pcpu_sum(void __percpu *base, unsigned int idx, u64 *packets, u64 *byte
 void rnf_skb_head(const struct sk_buff *skb, const struct nf_hook_state *st,
 		  struct rnf_pkt_head *head, u8 *buf, unsigned int max);
 void rnf_skb_set_mark(struct sk_buff *skb, u32 mark);
+u8 *rnf_skb_writable(struct sk_buff *skb, unsigned int len);
 u32 rnf_random_u32(void);
 unsigned long rnf_jiffies(void);
 unsigned int rnf_hz(void);

@@ -125,9 +125,47 @@ pub fn udp_update(check: u16, state: FieldState, update: impl FnOnce(u16) -> u16
     }
 }
 
+/// The TTL target's rewrite of an IPv4 header (`hdr` starts at the header): TTL (byte 8) to
+/// `new`, the header checksum (bytes 10-11) updated for the change (`csum_replace2` of the
+/// TTL/protocol word). False, and nothing written, when `hdr` is shorter than 20 bytes.
+pub fn rewrite_ttl(hdr: &mut [u8], new: u8) -> bool {
+    let Some(h) = hdr.first_chunk_mut::<20>() else { return false };
+    let old = h[8];
+    if old != new {
+        let check = u16::from_be_bytes([h[10], h[11]]);
+        let check = update_u16(check, u16::from(old) << 8, u16::from(new) << 8);
+        h[8] = new;
+        h[10..12].copy_from_slice(&check.to_be_bytes());
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ttl_rewrite_keeps_the_header_checksum_right() {
+        let mut h = [
+            0x45, 0, 0, 84, 0x12, 0x34, 0x40, 0, 64, 1, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        let c = checksum(&h);
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+        for new in [0u8, 1, 63, 64, 65, 128, 255] {
+            let mut x = h;
+            assert!(rewrite_ttl(&mut x, new));
+            assert_eq!(x[8], new);
+            assert!(verify(&x), "ttl {new}");
+            let mut y = x;
+            y[10] = 0;
+            y[11] = 0;
+            let full = checksum(&y);
+            // One's complement has two zeros; the incremental form never makes 0x0000 from a
+            // valid field, and the full form never makes 0xffff for a non-zero header.
+            assert_eq!(u16::from_be_bytes([x[10], x[11]]), full, "ttl {new}");
+        }
+        assert!(!rewrite_ttl(&mut h[..19], 1));
+    }
 
     /// A UDP segment (header and payload) with its checksum computed over the pseudo-header.
     fn udp(src: u32, dst: u32, sport: u16, dport: u16, payload: &[u8]) -> ([u8; 64], usize) {

@@ -37,7 +37,7 @@ use super::compiled::{
 use super::eval;
 use super::hooks::{HookPoint, NUM_HOOK_POINTS};
 use super::rule::{
-    Ipv4Net, Match, Policy, PortMatch, PortRange, RejectWith, RuleSpec, StatisticMatch, TableId, Target, MAX_CHAIN_NAME, MAX_LOG_PREFIX, MAX_MULTIPORT,
+    Ipv4Net, Match, Policy, PortMatch, PortRange, RejectWith, RuleSpec, StatisticMatch, TableId, Target, TtlMode, MAX_CHAIN_NAME, MAX_LOG_PREFIX, MAX_MULTIPORT,
 };
 
 
@@ -255,6 +255,11 @@ pub enum CompileError {
         /// The rule.
         at: RulePos,
     },
+    /// `-j TTL --ttl-inc 0` or `--ttl-dec 0`.
+    TtlZero {
+        /// The rule.
+        at: RulePos,
+    },
     /// A target only valid in another table.
     TargetTable {
         /// The rule.
@@ -376,6 +381,7 @@ impl fmt::Display for CompileError {
                 f,
                 "{at}: addrtype match: both incoming and outgoing interface limitation cannot be selected"
             ),
+            TtlZero { at } => write!(f, "{at}: TTL target: increment/decrement not allowed with 0"),
             TargetTable { at, target, valid, table } => write!(
                 f,
                 "{at}: {target} target: only valid in {} table, not {}",
@@ -669,6 +675,7 @@ where
                 })
             }
             Target::Mark { value, mask } => CTarget::Mark { value, mask },
+            Target::Ttl { mode, value } => CTarget::Ttl { mode, value },
         };
 
         out.rules.push(CRule {
@@ -1030,6 +1037,13 @@ fn check_rule(
         }
         CTarget::Log(l) if l.level >= 8 => {
             return Err(CompileError::LogLevel { at: at(), level: l.level });
+        }
+        CTarget::Ttl { .. } if table != TableId::Mangle => {
+            return Err(CompileError::TargetTable { at: at(), target: "TTL", valid: TableId::Mangle, table });
+        }
+        CTarget::Ttl { mode: TtlMode::Inc | TtlMode::Dec, value: 0 } => {
+            // xt_HL's ttl_tg_check: "TTL: increment/decrement not allowed with 0".
+            return Err(CompileError::TtlZero { at: at() });
         }
         _ => {}
     }

@@ -9,7 +9,7 @@
 use super::hooks::{HookPoint, NUM_HOOK_POINTS};
 use super::rule::{
     AddrTypeMatch, IcmpMatch, Iface, IpRangeMatch, Ipv4Net, LengthMatch, LimitMatch, MarkMatch,
-    MultiportMatch, Policy, PortMatch, RejectWith, TableId, TtlMatch, MAX_LOG_PREFIX,
+    MultiportMatch, Policy, PortMatch, RejectWith, TableId, TtlMatch, TtlMode, MAX_LOG_PREFIX,
 };
 
 /// A store had no room (allocation failed).
@@ -133,6 +133,13 @@ pub enum CTarget {
         value: u32,
         /// Bits cleared first.
         mask: u32,
+    },
+    /// TTL: rewrite the TTL, then go on.
+    Ttl {
+        /// Set, increment or decrement.
+        mode: TtlMode,
+        /// The operand.
+        value: u8,
     },
 }
 

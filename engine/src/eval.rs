@@ -79,6 +79,17 @@ pub trait Env {
     fn log(&mut self, log: &CLog);
     /// The MARK target set the packet's mark to `mark` (later `-m mark` tests see it).
     fn set_mark(&mut self, mark: u32);
+    /// The TTL target: make the IPv4 header writable and rewrite its TTL from `old` to `new`
+    /// (with the header checksum: [`super::checksum::rewrite_ttl`]). False when the header
+    /// cannot be made writable: the packet is dropped, as xt_HL returns NF_DROP.
+    fn set_ttl(&mut self, old: u8, new: u8) -> bool;
+}
+
+/// What earlier targets of this walk changed and later matches see.
+#[derive(Debug, Clone, Copy)]
+struct Live {
+    mark: u32,
+    ttl: u8,
 }
 
 /// One packet as the rules see it.
@@ -291,14 +302,14 @@ pub fn evaluate(
     let Some(entry_chain) = rs.chains.get(entry as usize) else { return Verdict::Drop };
     let mut stack = [0u32; MAX_JUMP_DEPTH];
     let mut sp = 0usize;
-    let mut mark = pkt.mark;
+    let mut live = Live { mark: pkt.mark, ttl: pkt.ip.ttl };
     let mut pos = entry_chain.first;
     let mut end = entry_chain.first.saturating_add(entry_chain.count);
     loop {
         let mut ret = pos >= end;
         if !ret {
             let Some(rule) = rs.rules.get(pos as usize) else { return Verdict::Drop };
-            match rule_matches(rs, rule, pkt, mark, env) {
+            match rule_matches(rs, rule, pkt, live, env) {
                 Outcome::No => {
                     pos = pos.saturating_add(1);
                     continue;
@@ -329,8 +340,16 @@ pub fn evaluate(
                     pos = pos.saturating_add(1);
                 }
                 CTarget::Mark { value, mask } => {
-                    mark = (mark & !*mask) ^ *value;
-                    env.set_mark(mark);
+                    live.mark = (live.mark & !*mask) ^ *value;
+                    env.set_mark(live.mark);
+                    pos = pos.saturating_add(1);
+                }
+                CTarget::Ttl { mode, value } => {
+                    let new = mode.apply(live.ttl, *value);
+                    if !env.set_ttl(live.ttl, new) {
+                        return Verdict::Drop;
+                    }
+                    live.ttl = new;
                     pos = pos.saturating_add(1);
                 }
             }
@@ -359,14 +378,14 @@ fn rule_matches(
     rs: &Ruleset<'_>,
     r: &CRule,
     pkt: &PacketInfo<'_>,
-    mark: u32,
+    live: Live,
     env: &mut impl Env,
 ) -> Outcome {
     if !ip_packet_match(r, pkt) {
         return Outcome::No;
     }
     for m in rs.rule_matches(r) {
-        match match_one(m, pkt, mark, env) {
+        match match_one(m, pkt, live, env) {
             Outcome::Yes => {}
             other => return other,
         }
@@ -406,7 +425,7 @@ fn port_match(p: &PortMatch, port: u16) -> bool {
     p.range.contains(port) ^ p.invert
 }
 
-fn match_one(m: &CMatch, pkt: &PacketInfo<'_>, mark: u32, env: &mut impl Env) -> Outcome {
+fn match_one(m: &CMatch, pkt: &PacketInfo<'_>, live: Live, env: &mut impl Env) -> Outcome {
     let ip = &pkt.ip;
     let fragoff = ip.frag_offset;
     match m {
@@ -443,7 +462,7 @@ fn match_one(m: &CMatch, pkt: &PacketInfo<'_>, mark: u32, env: &mut impl Env) ->
             });
             yes_if(hit ^ mp.invert)
         }
-        CMatch::Mark(mk) => yes_if(((mark & mk.mask) == mk.value) ^ mk.invert),
+        CMatch::Mark(mk) => yes_if(((live.mark & mk.mask) == mk.value) ^ mk.invert),
         CMatch::Random { probability, invert } => {
             yes_if(((env.random_u32() & 0x7FFF_FFFF) < *probability) ^ *invert)
         }
@@ -486,10 +505,10 @@ fn match_one(m: &CMatch, pkt: &PacketInfo<'_>, mark: u32, env: &mut impl Env) ->
             yes_if(ret)
         }
         CMatch::Ttl(t) => yes_if(match t.op {
-            TtlOp::Eq => ip.ttl == t.value,
-            TtlOp::Ne => ip.ttl != t.value,
-            TtlOp::Lt => ip.ttl < t.value,
-            TtlOp::Gt => ip.ttl > t.value,
+            TtlOp::Eq => live.ttl == t.value,
+            TtlOp::Ne => live.ttl != t.value,
+            TtlOp::Lt => live.ttl < t.value,
+            TtlOp::Gt => live.ttl > t.value,
         }),
     }
 }
@@ -631,6 +650,10 @@ mod tests {
         addr_calls: Vec<(u32, AddrTypeDev)>,
         logs: Vec<Vec<u8>>,
         marks: Vec<u32>,
+        /// (old, new) per TTL target run.
+        ttls: Vec<(u8, u8)>,
+        /// The TTL target cannot make the header writable.
+        ttl_readonly: bool,
     }
 
     impl TestEnv {
@@ -685,6 +708,10 @@ mod tests {
         }
         fn set_mark(&mut self, mark: u32) {
             self.marks.push(mark);
+        }
+        fn set_ttl(&mut self, old: u8, new: u8) -> bool {
+            self.ttls.push((old, new));
+            !self.ttl_readonly
         }
     }
 
@@ -1300,6 +1327,62 @@ mod tests {
         assert_eq!(evaluate(&rs, HookPoint::LocalIn, &pi, &mut env), Verdict::Drop);
         pi.mark = 0x20;
         assert_eq!(evaluate(&rs, HookPoint::LocalIn, &pi, &mut env), Verdict::Accept);
+    }
+
+    #[test]
+    fn ttl_target_rewrites_and_later_matches_see_it() {
+        use crate::rule::TtlMode;
+        use std::string::ToString;
+        let mangle = [
+            ("PREROUTING", Policy::Accept),
+            ("INPUT", Policy::Accept),
+            ("FORWARD", Policy::Accept),
+            ("OUTPUT", Policy::Accept),
+            ("POSTROUTING", Policy::Accept),
+        ];
+        let ttl = |mode, value| rule(Target::Ttl { mode, value });
+        let (h, out) = build(
+            TableId::Mangle,
+            &mangle,
+            &[],
+            &[
+                ("INPUT", ttl(TtlMode::Dec, 10)),
+                ("INPUT", ttl(TtlMode::Inc, 3)),
+                // Sees the rewritten TTL: 64 - 10 + 3.
+                ("INPUT", with(rule(Target::Drop), Match::Ttl(TtlMatch { op: TtlOp::Eq, value: 57 }))),
+                ("INPUT", ttl(TtlMode::Set, 200)),
+            ],
+        )
+        .unwrap();
+        let rs = out.ruleset(h);
+        let p = tcp_pkt(1, 2, 0);
+        let mut env = TestEnv::new(&rs);
+        let pi = info(&p, b"eth0", b"");
+        assert_eq!(pi.ip.ttl, 64);
+        assert_eq!(evaluate(&rs, HookPoint::LocalIn, &pi, &mut env), Verdict::Drop);
+        assert_eq!(env.ttls, [(64, 54), (54, 57)]);
+        // Saturating, as xt_HL clamps to 0 and 255.
+        assert_eq!(TtlMode::Dec.apply(3, 10), 0);
+        assert_eq!(TtlMode::Inc.apply(250, 10), 255);
+        assert_eq!(TtlMode::Set.apply(250, 0), 0);
+        // A header that cannot be made writable drops the packet (NF_DROP), no policy.
+        let (h, out) = build(TableId::Mangle, &mangle, &[], &[("INPUT", ttl(TtlMode::Set, 1))]).unwrap();
+        let rs = out.ruleset(h);
+        let mut env = TestEnv::new(&rs);
+        env.ttl_readonly = true;
+        assert_eq!(evaluate(&rs, HookPoint::LocalIn, &pi, &mut env), Verdict::Drop);
+        assert_eq!(env.counters.iter().map(|c| c.0).sum::<u64>(), 1, "the rule only");
+        // Only in mangle, and not with 0 to add or take.
+        let e = build(TableId::Filter, &filter_policies(), &[], &[("INPUT", ttl(TtlMode::Set, 1))]);
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            "chain `INPUT' rule 1: TTL target: only valid in mangle table, not filter"
+        );
+        let e = build(TableId::Mangle, &mangle, &[], &[("INPUT", ttl(TtlMode::Dec, 0))]);
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            "chain `INPUT' rule 1: TTL target: increment/decrement not allowed with 0"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@
 use super::{compile, compiled};
 #[cfg(any(test, feature = "std"))]
 use super::wire::AttrIter;
-use super::rule::{Counters, Ipv4Net, Policy, RuleSpec, TableId, Target};
+use super::rule::{Counters, Ipv4Net, Policy, RuleSpec, TableId, Target, TtlMode};
 use super::rulewire::{self, ChainWire, RuleWire};
 use super::wire::{self, Encoder};
 
@@ -153,14 +153,18 @@ impl Gen {
         }
         r.proto = [0, 1, 6, 17, self.next() as u8][self.below(5) as usize];
         r.proto_invert = self.chance(10);
-        r.target = match self.below(7) {
+        r.target = match self.below(8) {
             0 => Target::None,
             1 => Target::Accept,
             2 => Target::Drop,
             3 => Target::Return,
             4 => Target::Jump(users[self.below(users.len() as u64) as usize]),
             5 => Target::Goto(users[self.below(users.len() as u64) as usize]),
-            _ => Target::Mark { value: self.next() as u32, mask: self.next() as u32 },
+            6 => Target::Mark { value: self.next() as u32, mask: self.next() as u32 },
+            _ => Target::Ttl {
+                mode: [TtlMode::Set, TtlMode::Inc, TtlMode::Dec][self.below(3) as usize],
+                value: self.next() as u8,
+            },
         };
         r
     }

@@ -431,6 +431,39 @@ pub struct TtlMatch {
     pub value: u8,
 }
 
+/// `-j TTL --ttl-set|--ttl-dec|--ttl-inc n` (mangle table only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum TtlMode {
+    /// `--ttl-set n`: TTL = n.
+    Set = 0,
+    /// `--ttl-inc n`: TTL + n, at most 255.
+    Inc = 1,
+    /// `--ttl-dec n`: TTL - n, at least 0.
+    Dec = 2,
+}
+
+impl TtlMode {
+    /// From the wire value (`IPT_TTL_SET`, `_INC`, `_DEC`).
+    pub fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            0 => Some(Self::Set),
+            1 => Some(Self::Inc),
+            2 => Some(Self::Dec),
+            _ => None,
+        }
+    }
+
+    /// The new TTL of a packet whose TTL is `old` (xt_HL's `ttl_tg`).
+    pub fn apply(self, old: u8, value: u8) -> u8 {
+        match self {
+            Self::Set => value,
+            Self::Inc => old.saturating_add(value),
+            Self::Dec => old.saturating_sub(value),
+        }
+    }
+}
+
 /// One `-m` match (or the implicit one `-p tcp --dport` loads).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Match<'a> {
@@ -586,6 +619,13 @@ pub enum Target<'a> {
         value: u32,
         /// Bits to clear first.
         mask: u32,
+    },
+    /// `-j TTL`: rewrite the IPv4 TTL (and the header checksum), then go on.
+    Ttl {
+        /// Set, increment or decrement.
+        mode: TtlMode,
+        /// The operand.
+        value: u8,
     },
 }
 

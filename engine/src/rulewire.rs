@@ -14,7 +14,7 @@
 use super::rule::{
     AddrRange, AddrTypeMatch, Iface, IcmpMatch, IpRangeMatch, Ipv4Net, LengthMatch, LimitMatch,
     LogSpec, MarkMatch, Match, MultiportKind, MultiportMatch, PortMatch, PortRange, RejectWith,
-    RuleSpec, StatisticMatch, TcpFlags, TcpMatch, Target, TtlMatch, TtlOp, UdpMatch,
+    RuleSpec, StatisticMatch, TcpFlags, TcpMatch, Target, TtlMatch, TtlMode, TtlOp, UdpMatch,
     MAX_CHAIN_NAME, MAX_COMMENT, MAX_LOG_PREFIX, MAX_MULTIPORT,
 };
 use super::wire::{Attr, AttrIter, Encoder, WireError};
@@ -95,6 +95,8 @@ pub const T_REJECT: u32 = 6;
 pub const T_LOG: u32 = 7;
 /// Target MARK (value u32, mask u32).
 pub const T_MARK: u32 = 8;
+/// Target TTL (mode u8, value u8).
+pub const T_TTL: u32 = 9;
 
 /// Top-level attribute: u32 table ([`super::rule::TableId`]).
 pub const A_TABLE: u16 = 5;
@@ -541,6 +543,12 @@ fn put_target(enc: &mut Encoder<'_>, t: &Target<'_>) {
             b.u32(*mask);
             b
         }
+        Target::Ttl { mode, value } => {
+            let mut b = Bytes::new(T_TTL);
+            b.u8(*mode as u8);
+            b.u8(*value);
+            b
+        }
     };
     enc.put_bytes(R_TARGET, b.bytes());
 }
@@ -573,6 +581,10 @@ fn get_target<'a>(a: &Attr<'a>) -> Result<Target<'a>, WireError> {
             Target::Log(LogSpec { level, flags, prefix: r.rest_str(MAX_LOG_PREFIX)? })
         }
         T_MARK => Target::Mark { value: r.u32()?, mask: r.u32()? },
+        T_TTL => {
+            let mode = TtlMode::from_u8(r.u8()?).ok_or(WireError::BadValue(a.ty))?;
+            Target::Ttl { mode, value: r.u8()? }
+        }
         _ => return Err(WireError::BadValue(a.ty)),
     };
     r.end()?;
@@ -895,6 +907,7 @@ mod tests {
         for t in [
             Target::None,
             Target::Accept,
+            Target::Ttl { mode: TtlMode::Dec, value: 3 },
             Target::Drop,
             Target::Return,
             Target::Jump("LOGDROP"),

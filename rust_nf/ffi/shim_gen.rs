@@ -123,6 +123,9 @@ unsafe extern "C" {
     pub fn rnf_skb_set_mark(skb: *mut sk_buff, mark: u32_);
 }
 unsafe extern "C" {
+    pub fn rnf_skb_writable(skb: *mut sk_buff, len: core::ffi::c_uint) -> *mut u8_;
+}
+unsafe extern "C" {
     pub fn rnf_random_u32() -> u32_;
 }
 unsafe extern "C" {

@@ -73,6 +73,21 @@ impl<'a> Packet<'a> {
         unsafe { sys::rnf_skb_set_mark(self.skb.as_ptr(), mark) };
     }
 
+    /// The first `len` bytes from the network header on, made linear and private to this
+    /// packet (`skb_ensure_writable`) so they may be rewritten; `None` when the packet is
+    /// shorter or memory runs out. Borrowing the packet mutably keeps every other call (which
+    /// could move the header) out while the bytes are in use.
+    pub(crate) fn writable(&mut self, len: usize) -> Option<&mut [u8]> {
+        let n = c_uint::try_from(len).ok()?;
+        // SAFETY: `skb` is live and this hook may change it (invariant).
+        let p = unsafe { sys::rnf_skb_writable(self.skb.as_ptr(), n) };
+        let p = NonNull::new(p)?;
+        // SAFETY: the shim made `len` bytes from `p` linear, writable and owned by this skb;
+        // they stay where they are until the skb changes, which needs `&mut self` again, and
+        // the returned borrow holds `&mut self` for its whole life.
+        Some(unsafe { core::slice::from_raw_parts_mut(p.as_ptr(), len) })
+    }
+
     /// `1 << inet_dev_addr_type()` of `addr` (host order) on no, the input or the output device.
     pub(crate) fn addr_type_bit(&self, addr: u32, dev: AddrTypeDev) -> u32 {
         let d: c_int = match dev {

@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 
 use rnf_engine::rule::{
     addrtype, IcmpMatch, Iface, IpRangeMatch, Ipv4Net, LimitMatch, LogSpec, Match, MultiportKind,
-    MultiportMatch, PortMatch, RuleSpec, StatisticMatch, Target, TcpFlags, TtlOp, LIMIT_SCALE,
+    MultiportMatch, PortMatch, RuleSpec, StatisticMatch, Target, TcpFlags, TtlMode, TtlOp, LIMIT_SCALE,
 };
 
 use super::model::{Chain, Rule, Table};
@@ -186,6 +186,7 @@ fn target_name<'a>(t: &Target<'a>) -> &'a str {
         Target::Reject(_) => "REJECT",
         Target::Log(_) => "LOG",
         Target::Mark { .. } => "MARK",
+        Target::Ttl { .. } => "TTL",
     }
 }
 
@@ -681,6 +682,14 @@ pub(crate) fn print_target(s: &mut String, t: &Target<'_>, numeric: bool) {
             } else {
                 write!(s, " MARK xset 0x{value:x}/0x{mask:x}")
             };
+        }
+        Target::Ttl { mode, value } => {
+            let what = match mode {
+                TtlMode::Set => "set to",
+                TtlMode::Dec => "decrement by",
+                TtlMode::Inc => "increment by",
+            };
+            let _ = write!(s, " TTL {what} {value}");
         }
         Target::None
         | Target::Accept

@@ -20,7 +20,7 @@ use std::fmt;
 use rnf_engine::rule::{
     AddrRange, AddrTypeMatch, Counters, IcmpMatch, Iface, IpRangeMatch, Ipv4Net, LengthMatch, LimitMatch, LogSpec,
     MarkMatch, Match, MultiportKind, MultiportMatch, PortMatch, PortRange, RejectWith, RuleSpec, StatisticMatch,
-    Target, TcpFlags, TcpMatch, TtlMatch, TtlOp, UdpMatch, MAX_MATCHES, MAX_MULTIPORT,
+    Target, TcpFlags, TcpMatch, TtlMatch, TtlMode, TtlOp, UdpMatch, MAX_MATCHES, MAX_MULTIPORT,
 };
 
 use super::names;
@@ -262,6 +262,7 @@ impl OwnedRule {
             Target::Return => OwnedTarget::Plain(Target::Return),
             Target::Reject(k) => OwnedTarget::Plain(Target::Reject(k)),
             Target::Mark { value, mask } => OwnedTarget::Plain(Target::Mark { value, mask }),
+            Target::Ttl { mode, value } => OwnedTarget::Plain(Target::Ttl { mode, value }),
             Target::Jump(c) => OwnedTarget::Jump(c.to_string()),
             Target::Goto(c) => OwnedTarget::Goto(c.to_string()),
             Target::Log(l) => OwnedTarget::Log { level: l.level, flags: l.flags, prefix: l.prefix.to_string() },
@@ -794,6 +795,7 @@ enum TExt {
     Reject,
     Log,
     Mark,
+    Ttl,
 }
 
 impl TExt {
@@ -803,6 +805,7 @@ impl TExt {
             "REJECT" => TExt::Reject,
             "LOG" => TExt::Log,
             "MARK" => TExt::Mark,
+            "TTL" => TExt::Ttl,
             _ => return None,
         })
     }
@@ -813,6 +816,7 @@ impl TExt {
             TExt::Reject => "REJECT",
             TExt::Log => "LOG",
             TExt::Mark => "MARK",
+            TExt::Ttl => "TTL",
         }
     }
 
@@ -822,6 +826,7 @@ impl TExt {
             TExt::Reject => REJECT_OPTS,
             TExt::Log => LOG_OPTS,
             TExt::Mark => MARKT_OPTS,
+            TExt::Ttl => TTLT_OPTS,
         }
     }
 }
@@ -935,6 +940,13 @@ const MARKT_OPTS: &[XOpt] = &[
     XOpt { excl: MARKT_ANY, ..xo("xor-mark", 4, XType::U32, 0) },
 ];
 
+// libipt_TTL: one of the three, a value 0-255 (1-255 to add or take).
+const TTLT_OPTS: &[XOpt] = &[
+    XOpt { excl: TTL_ANY, ..xo("ttl-set", 0, XType::U8, 0) },
+    XOpt { excl: TTL_ANY, min: 1, ..xo("ttl-dec", 2, XType::U8, 0) },
+    XOpt { excl: TTL_ANY, min: 1, ..xo("ttl-inc", 1, XType::U8, 0) },
+];
+
 /// A match being built.
 #[derive(Debug, Clone)]
 struct MatchInst {
@@ -1042,6 +1054,7 @@ enum TData {
     Reject(RejectWith),
     Log { level: u8, flags: u8, prefix: String },
     Mark { mark: u32, mask: u32 },
+    Ttl { mode: TtlMode, value: u8 },
 }
 
 /// What `-j`/`-g` named, resolved against the table by `command.rs`.
@@ -1603,6 +1616,14 @@ impl Parser {
                     *mask = 0;
                 }
             },
+            TData::Ttl { mode, value } => {
+                *value = parse_int(name, o, &arg, 255)? as u8;
+                *mode = match id {
+                    0 => TtlMode::Set,
+                    1 => TtlMode::Inc,
+                    _ => TtlMode::Dec,
+                };
+            }
             TData::Standard => {}
         }
         t.xflags |= 1 << o.id;
@@ -1644,6 +1665,9 @@ impl Parser {
         if let Some(t) = &self.target {
             if t.ext == TExt::Mark && t.xflags == 0 {
                 return perr("MARK: One of the --set-xmark, --{and,or,xor,set}-mark options is required");
+            }
+            if t.ext == TExt::Ttl && t.xflags & TTL_ANY == 0 {
+                return perr("TTL: You must specify an action");
             }
             options_fcheck(t.ext.name(), t.xflags, t.ext.opts())?;
         }
@@ -2363,6 +2387,7 @@ fn parse_inner(args: &[String], restore: bool, warnings: &mut Vec<String>) -> R<
                         TExt::Reject => TData::Reject(RejectWith::PortUnreachable),
                         TExt::Log => TData::Log { level: 4, flags: 0, prefix: String::new() },
                         TExt::Mark => TData::Mark { mark: 0, mask: 0 },
+                        TExt::Ttl => TData::Ttl { mode: TtlMode::Set, value: 0 },
                     };
                     p.target = Some(TargetInst { ext: t, offset, xflags: 0, data });
                 }
@@ -2606,6 +2631,7 @@ fn parse_inner(args: &[String], restore: bool, warnings: &mut Vec<String>) -> R<
                 OwnedTarget::Log { level: *level, flags: *flags, prefix: prefix.clone() }
             }
             TData::Mark { mark, mask } => OwnedTarget::Plain(Target::Mark { value: *mark, mask: *mask }),
+            TData::Ttl { mode, value } => OwnedTarget::Plain(Target::Ttl { mode: *mode, value: *value }),
         };
         if jumpto == "QUEUE" {
             // The model has no QUEUE verdict: treat it as an extension that is not installed.

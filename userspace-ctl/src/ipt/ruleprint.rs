@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use rnf_engine::rule::{
     addrtype, Counters, Iface, Ipv4Net, Match, MultiportKind, PortMatch, RejectWith, RuleSpec, StatisticMatch,
-    Target, TtlOp, LIMIT_SCALE,
+    Target, TtlMode, TtlOp, LIMIT_SCALE,
 };
 
 use super::model::Table;
@@ -305,6 +305,14 @@ fn save_target(s: &mut String, t: &Target<'_>) {
         Target::Mark { value, mask } => {
             let _ = write!(s, " -j MARK --set-xmark 0x{value:x}/0x{mask:x}");
         }
+        Target::Ttl { mode, value } => {
+            let opt = match mode {
+                TtlMode::Set => "set",
+                TtlMode::Dec => "dec",
+                TtlMode::Inc => "inc",
+            };
+            let _ = write!(s, " -j TTL --ttl-{opt} {value}");
+        }
     }
 }
 
@@ -416,6 +424,7 @@ pub fn verbose_rule_line(r: &RuleSpec<'_>) -> String {
         Target::Reject(_) => "REJECT",
         Target::Log(_) => "LOG",
         Target::Mark { .. } => "MARK",
+        Target::Ttl { .. } => "TTL",
     };
     let mut s = format!("{target} ");
     s.push(if r.proto_invert { '!' } else { ' ' });
