@@ -4,6 +4,8 @@
 
 use crate::engine::hooks::{HOOKS, NUM_HOOKS};
 use crate::engine::rulewire;
+use crate::conntrack::Ct;
+use crate::engine::conntrack::wire as ctwire;
 use crate::engine::wire;
 use crate::ffi::genl::{Dump, Request};
 use crate::netns::NetState;
@@ -22,7 +24,88 @@ pub(crate) fn doit(cmd: u8, req: &Request<'_>, ns: &NetState) -> Result {
         wire::CMD_ZERO_COUNTERS => zero(req, ns),
         wire::CMD_REPLACE_TABLE => replace(req, ns, false),
         wire::CMD_REPLACE_TABLES => replace(req, ns, true),
+        ctwire::CMD_CT_FLUSH => ct_flush(req, ns),
+        ctwire::CMD_CT_STATS => ct_stats(req, ns),
         _ => Err(EOPNOTSUPP),
+    }
+}
+
+fn ct_flush(req: &Request<'_>, ns: &NetState) -> Result {
+    let n = ns.ct.get().map_or(0, |ct| ct.table().flush());
+    req.reply(ctwire::CMD_CT_FLUSH, |enc| enc.put_u32(ctwire::A_CT_COUNT, n))
+}
+
+fn ct_stats(req: &Request<'_>, ns: &NetState) -> Result {
+    let s = ns.ct.get().map(|ct: &Ct| {
+            let st = ct.stats();
+            let ld = |a: &core::sync::atomic::AtomicU64| a.load(core::sync::atomic::Ordering::Relaxed);
+            let (count, max) = ct.usage();
+            (count, max, ct.buckets(), ct.memory() as u64, [ld(&st.invalid), ld(&st.drop), ld(&st.early_drop), ld(&st.insert_failed)])
+    });
+    req.reply(ctwire::CMD_CT_STATS, |enc| {
+        enc.put_u32(ctwire::A_CT_ENABLED, u32::from(s.is_some()));
+        enc.put_u32(ctwire::A_CT_ENTRY_SIZE, core::mem::size_of::<crate::engine::conntrack::table::Entry>() as u32);
+        if let Some((count, max, buckets, mem, st)) = s {
+            enc.put_u32(ctwire::A_CT_COUNT, count);
+            enc.put_u32(ctwire::A_CT_MAX, max);
+            enc.put_u32(ctwire::A_CT_BUCKETS, buckets);
+            enc.put_u64(ctwire::A_CT_MEMORY, mem);
+            enc.put_u64(ctwire::A_CT_INVALID, st[0]);
+            enc.put_u64(ctwire::A_CT_DROP, st[1]);
+            enc.put_u64(ctwire::A_CT_EARLY_DROP, st[2]);
+            enc.put_u64(ctwire::A_CT_INSERT_FAILED, st[3]);
+        }
+    })
+}
+
+/// `CMD_CT_DUMP`: the confirmed flows, from the entry where the last call stopped.
+fn ct_dump(d: &mut Dump<'_>, ns: &NetState) -> Result<bool> {
+    let Some(ct) = ns.ct.get() else { return Ok(false) };
+    let t = ct.table();
+    let now = crate::ffi::shim::jiffies();
+    let hz = u64::from(crate::ffi::shim::hz()).max(1);
+    let mut from = u32::try_from(d.args()[ARG_NEXT]).unwrap_or(u32::MAX);
+    loop {
+        let mut batch = [crate::engine::conntrack::Handle { idx: 0, gen: 0 }; 16];
+        let (n, next) = t.walk(from, now, &mut batch);
+        let mut recs = [ctwire::FlowRecord::default(); 16];
+        let mut m = 0;
+        for h in batch.iter().take(n) {
+            let Some(s) = t.snapshot(*h) else { continue };
+            let left = s.expires.wrapping_sub(now) as i64;
+            if let Some(r) = recs.get_mut(m) {
+                *r = ctwire::FlowRecord {
+                    orig: s.tuple[0],
+                    reply: s.tuple[1],
+                    status: s.status,
+                    timeout: if left > 0 { (left as u64 / hz) as u32 } else { 0 },
+                    tcp_state: s.tcp.map(|c| c.state as u8),
+                    counters: s.counters,
+                    id: h.idx,
+                };
+                m += 1;
+            }
+        }
+        let recs = recs.get(..m).unwrap_or(&[]);
+        if !recs.is_empty() && !d.put(ctwire::CMD_CT_DUMP, |enc| {
+            for r in recs {
+                ctwire::encode_flow(enc, r);
+            }
+        }) {
+            // This batch does not fit: the next call starts with it.
+            if d.written() == 0 {
+                return Err(EMSGSIZE);
+            }
+            d.args()[ARG_NEXT] = from as c_long;
+            return Ok(true);
+        }
+        match next {
+            Some(nx) => from = nx,
+            None => {
+                d.args()[ARG_NEXT] = c_long::MAX;
+                return Ok(false);
+            }
+        }
     }
 }
 
@@ -76,7 +159,7 @@ fn zero(req: &Request<'_>, ns: &NetState) -> Result {
 
 fn replace(req: &Request<'_>, ns: &NetState, several: bool) -> Result {
     let mut cfg = ns.config.lock();
-    table::replace(req, &ns.live, &mut cfg, req.payload(), several).map_err(|e| user_error(req, e))
+    table::replace(req, &ns.live, &ns.ct, &mut cfg, req.payload(), several).map_err(|e| user_error(req, e))
 }
 
 /// Where a table dump stands between calls (netlink keeps `cb->args` for us).
@@ -90,7 +173,10 @@ const ARG_GENERATION: usize = 2;
 /// Every call reads the configuration under the namespace's lock; a change between two calls
 /// ends the dump with EAGAIN (the reader starts again), so a listing is never a mix of two
 /// versions.
-pub(crate) fn dumpit(d: &mut Dump<'_>, ns: &NetState) -> Result<bool> {
+pub(crate) fn dumpit(cmd: u8, d: &mut Dump<'_>, ns: &NetState) -> Result<bool> {
+    if cmd == ctwire::CMD_CT_DUMP {
+        return ct_dump(d, ns);
+    }
     let (tid, no_create) = table::get_request(d.payload()).map_err(|e| {
         d.set_err(e.msg);
         e.err

@@ -11,9 +11,11 @@ use crate::engine::eval::{self, AddrTypeDev, Env, PacketInfo, MAX_EVAL_LEN};
 use crate::engine::hooks::{HookPoint, Stage, HOOKS};
 use crate::engine::rule::{LimitMatch, TableId};
 use crate::engine::checksum;
+use crate::engine::conntrack::CtView;
 use crate::engine::compiled::CLog;
 use crate::ffi::shim;
-use crate::ffi::skb::{Packet, Verdict};
+use crate::conntrack::Ct;
+use crate::ffi::skb::{Head, Packet, Verdict};
 use crate::netns::NetState;
 use crate::ruleset::Version;
 use core::ffi::c_uint;
@@ -40,24 +42,41 @@ pub(crate) fn run(ns: &NetState, slot: c_uint, pkt: &mut Packet<'_>) -> Verdict 
     // explicit and bounds the version's borrow.
     let reader = pkt.reader();
     let version = table.and_then(|t| ns.live.get(t as usize)).and_then(|b| b.get(&reader));
-    // Copy the packet's start only when rules will look at it.
+    let ct = ns.ct.get();
+    // Copy the packet's start only when rules or the conntrack stage will look at it.
     let mut buf = [0u8; MAX_EVAL_LEN];
-    let want = if version.is_some() { MAX_EVAL_LEN } else { 0 };
+    let want = if version.is_some() || (ct.is_some() && spec.stage == Stage::Conntrack) { MAX_EVAL_LEN } else { 0 };
     let head = pkt.head(buf.get_mut(..want).unwrap_or(&mut []));
     ns.hooks.add(slot, u64::from(head.meta.skb_len));
+    let data = buf.get(..head.copied).unwrap_or(&[]);
+    match (spec.stage, ct) {
+        (Stage::Conntrack, Some(ct)) => return ct.track(pkt, &head, data, spec.point == HookPoint::PreRouting),
+        (Stage::Confirm, Some(ct)) => return ct.confirm(pkt, head.out_loopback),
+        _ => {}
+    }
     let Some(v) = version else {
         return Verdict::Accept;
     };
-    let data = buf.get(..head.copied).unwrap_or(&[]);
+    let verdict = run_table(v, spec.point, pkt, &head, data, ct);
+    if verdict == Verdict::Drop {
+        if let Some(ct) = ct {
+            ct.dropped(pkt.key());
+        }
+    }
+    verdict
+}
+
+/// The table `v` for one packet.
+fn run_table(v: &Version, point: HookPoint, pkt: &mut Packet<'_>, head: &Head, data: &[u8], ct: Option<&Ct>) -> Verdict {
     // Every packet meets the rules, whatever its header says (ip_tables reads the fields it
     // finds); only one too short to hold an IPv4 header cannot, and is dropped.
     let Ok(info) = PacketInfo::parse(data, &head.in_dev, &head.out_dev, head.meta) else {
         return Verdict::Drop;
     };
-    let mut env = KernelEnv { v, pkt, mark_changed: false };
-    match eval::evaluate(&v.ruleset(), spec.point, &info, &mut env) {
+    let mut env = KernelEnv { v, pkt, mark_changed: false, ct, view: None };
+    match eval::evaluate(&v.ruleset(), point, &info, &mut env) {
         eval::Verdict::Accept => {
-            if env.mark_changed && spec.point == HookPoint::LocalOut && v.table() == TableId::Mangle {
+            if env.mark_changed && point == HookPoint::LocalOut && v.table() == TableId::Mangle {
                 // As iptable_mangle: a new mark may change the route of a local packet.
                 if env.pkt.reroute().is_err() {
                     return Verdict::Drop;
@@ -78,6 +97,10 @@ struct KernelEnv<'v, 'p, 'a> {
     v: &'v Version,
     pkt: &'p mut Packet<'a>,
     mark_changed: bool,
+    /// The namespace's connection table, when it tracks.
+    ct: Option<&'v Ct>,
+    /// The packet's connection, read once per hook call when a rule first asks.
+    view: Option<CtView>,
 }
 
 impl Env for KernelEnv<'_, '_, '_> {
@@ -116,6 +139,15 @@ impl Env for KernelEnv<'_, '_, '_> {
     fn set_mark(&mut self, mark: u32) {
         self.mark_changed = true;
         self.pkt.set_mark(mark);
+    }
+
+    fn ct(&mut self) -> CtView {
+        if let Some(v) = self.view {
+            return v;
+        }
+        let v = self.ct.map_or(CtView::INVALID, |ct| ct.view(self.pkt.key()));
+        self.view = Some(v);
+        v
     }
 
     fn set_ttl(&mut self, _old: u8, new: u8) -> bool {

@@ -7,7 +7,7 @@ use crate::engine::hooks::NUM_HOOKS;
 use crate::engine::rule::NUM_TABLES;
 use crate::ffi::pcpu::PcpuCounters;
 use crate::ffi::rcu::RcuBoxes;
-use crate::table::{Live, TableConfig};
+use crate::table::{CtBox, Live, TableConfig};
 use core::ffi::c_uint;
 use kernel::new_mutex;
 use kernel::prelude::*;
@@ -67,6 +67,8 @@ pub(crate) struct NetState {
     pub(crate) cookie: u64,
     /// The compiled tables the packet path reads (under RCU), by table id.
     pub(crate) live: Live,
+    /// The connection table, once a ruleset needed one (published once, freed at exit).
+    pub(crate) ct: CtBox,
     /// The tables' configuration; every change holds this lock (one per namespace: a large
     /// replace in one namespace never makes another namespace's commands wait).
     #[pin]
@@ -84,6 +86,7 @@ impl NetState {
             }),
             cookie,
             live: RcuBoxes::new(),
+            ct: crate::ffi::rcu::OnceBox::new(),
             config <- new_mutex!([const { TableConfig::new() }; NUM_TABLES]),
         });
         KBox::pin_init(init, GFP_KERNEL_ACCOUNT)

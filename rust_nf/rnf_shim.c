@@ -215,6 +215,8 @@ void rnf_skb_head(const struct sk_buff *skb, const struct nf_hook_state *st,
 			n = 0;
 	}
 	head->copied = n;
+	if (st->out && (st->out->flags & IFF_LOOPBACK))
+		head->flags |= RNF_HEAD_OUT_LOOPBACK;
 	/* skb_ip_totlen() needs the header in the linear area; the copy has it. */
 	if (n >= sizeof(struct iphdr)) {
 		const struct iphdr *iph = (const struct iphdr *)buf;
@@ -242,6 +244,106 @@ u8 *rnf_skb_writable(struct sk_buff *skb, unsigned int len)
 	if (skb_ensure_writable(skb, off + (int)len))
 		return NULL;
 	return skb_network_header(skb);
+}
+
+/*
+ * Connection tracking's checks of a packet's transport checksum, as nf_conntrack does with
+ * nf_conntrack_checksum=1: at PREROUTING only (locally made packets are trusted), for TCP,
+ * UDP and ICMP. Nonzero when the checksum is wrong.
+ */
+int rnf_l4_csum_bad(struct sk_buff *skb, const struct nf_hook_state *st, unsigned int dataoff,
+		    u8 proto)
+{
+	int off = skb_network_offset(skb);
+
+	if (st->hook != NF_INET_PRE_ROUTING || off < 0)
+		return 0;
+	dataoff += off;
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_ICMP)
+		return 0;
+	if (proto == IPPROTO_UDP && dataoff + sizeof(struct udphdr) <= skb->len) {
+		struct udphdr _uh, *uh = skb_header_pointer(skb, dataoff, sizeof(_uh), &_uh);
+
+		/* A zero UDP checksum means none was computed. */
+		if (uh && !uh->check)
+			return 0;
+	}
+	return nf_checksum(skb, st->hook, dataoff, proto, NFPROTO_IPV4) != 0;
+}
+
+void rnf_ct_table_full_warn(void)
+{
+	net_warn_ratelimited("rust_nf: conntrack table full, dropping packet\n");
+}
+
+/* ---- connection tables: locks and collector ------------------------------------------ */
+
+#define RNF_CT_ENTRY_LOCKS 256
+
+struct rnf_ct_mem {
+	spinlock_t table;                          /* the table's writers */
+	spinlock_t entry[RNF_CT_ENTRY_LOCKS];      /* protocol state, by entry index */
+	struct delayed_work gc;
+	void *rust;                                /* the Rust table, for the collector */
+};
+
+static void rnf_ct_gc_work(struct work_struct *work)
+{
+	struct rnf_ct_mem *mem = container_of(to_delayed_work(work), struct rnf_ct_mem, gc);
+	unsigned long delay = rnf_rust_ct_gc(mem->rust);
+
+	queue_delayed_work(system_power_efficient_wq, &mem->gc, delay);
+}
+
+/* Locks and an idle collector; NULL when memory runs out. */
+struct rnf_ct_mem *rnf_ct_mem_new(void)
+{
+	struct rnf_ct_mem *mem = kzalloc(sizeof(*mem), GFP_KERNEL_ACCOUNT);
+	int i;
+
+	if (!mem)
+		return NULL;
+	spin_lock_init(&mem->table);
+	for (i = 0; i < RNF_CT_ENTRY_LOCKS; i++)
+		spin_lock_init(&mem->entry[i]);
+	INIT_DELAYED_WORK(&mem->gc, rnf_ct_gc_work);
+	return mem;
+}
+
+/* Starts the collector of `table` (which must outlive the collector: rnf_ct_mem_free()). */
+void rnf_ct_mem_start(struct rnf_ct_mem *mem, void *table)
+{
+	mem->rust = table;
+	queue_delayed_work(system_power_efficient_wq, &mem->gc, HZ);
+}
+
+/* Stops the collector (waiting for a run in progress) and frees the locks. */
+void rnf_ct_mem_free(struct rnf_ct_mem *mem)
+{
+	if (!mem)
+		return;
+	disable_delayed_work_sync(&mem->gc);
+	kfree(mem);
+}
+
+void rnf_ct_lock_table(struct rnf_ct_mem *mem)
+{
+	spin_lock_bh(&mem->table);
+}
+
+void rnf_ct_unlock_table(struct rnf_ct_mem *mem)
+{
+	spin_unlock_bh(&mem->table);
+}
+
+void rnf_ct_lock_entry(struct rnf_ct_mem *mem, u32 idx)
+{
+	spin_lock_bh(&mem->entry[idx % RNF_CT_ENTRY_LOCKS]);
+}
+
+void rnf_ct_unlock_entry(struct rnf_ct_mem *mem, u32 idx)
+{
+	spin_unlock_bh(&mem->entry[idx % RNF_CT_ENTRY_LOCKS]);
 }
 
 u32 rnf_random_u32(void)
@@ -329,6 +431,34 @@ static unsigned int max_rule_bytes = 256 << 20;
 module_param(max_rule_bytes, uint, 0644);
 MODULE_PARM_DESC(max_rule_bytes, "Most bytes of rule encodings one network namespace may hold");
 
+static unsigned int ct_buckets;
+module_param(ct_buckets, uint, 0644);
+MODULE_PARM_DESC(ct_buckets, "Hash buckets of a namespace's connection table (0: sized as nf_conntrack's)");
+static unsigned int ct_max;
+module_param(ct_max, uint, 0644);
+MODULE_PARM_DESC(ct_max, "Most flows a namespace tracks (0: as many as buckets, as nf_conntrack)");
+
+/* nf_conntrack_init_start()'s default: by memory size, at least 1024. */
+unsigned int rnf_ct_buckets(void)
+{
+	unsigned long nr_pages = totalram_pages();
+	unsigned long size;
+
+	if (READ_ONCE(ct_buckets))
+		return READ_ONCE(ct_buckets);
+	size = ((nr_pages << PAGE_SHIFT) / 16384) / sizeof(struct hlist_head);
+	if (BITS_PER_LONG >= 64 && nr_pages > (4 * (1024 * 1024 * 1024 / PAGE_SIZE)))
+		size = 262144;
+	else if (nr_pages > (1024 * 1024 * 1024 / PAGE_SIZE))
+		size = 65536;
+	return max(size, 1024UL);
+}
+
+unsigned int rnf_ct_max(void)
+{
+	return READ_ONCE(ct_max) ?: rnf_ct_buckets();
+}
+
 unsigned int rnf_max_rules(void)
 {
 	return READ_ONCE(max_rules);
@@ -409,9 +539,11 @@ static int rnf_genl_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 {
 	void *st = rnf_net_state(sock_net(skb->sk));
 
+	const struct genlmsghdr *gh = nlmsg_data(cb->nlh);
+
 	if (!st)
 		return -ENODEV;
-	return rnf_rust_genl_dumpit(skb, cb, st);
+	return rnf_rust_genl_dumpit(gh->cmd, skb, cb, st);
 }
 
 /* The attributes of the request that started the dump. */
@@ -530,6 +662,22 @@ static const struct genl_ops rnf_genl_ops[] = {
 		.doit = rnf_genl_doit,
 		.policy = rnf_replace_policy,
 		.maxattr = RNF_A_MAX,
+		.flags = GENL_UNS_ADMIN_PERM,
+	},
+	{
+		.cmd = RNF_CMD_CT_DUMP,
+		.dumpit = rnf_genl_dumpit,
+		/* Like ctnetlink: reading the flows needs CAP_NET_ADMIN. */
+		.flags = GENL_UNS_ADMIN_PERM,
+	},
+	{
+		.cmd = RNF_CMD_CT_FLUSH,
+		.doit = rnf_genl_doit,
+		.flags = GENL_UNS_ADMIN_PERM,
+	},
+	{
+		.cmd = RNF_CMD_CT_STATS,
+		.doit = rnf_genl_doit,
 		.flags = GENL_UNS_ADMIN_PERM,
 	},
 	{

@@ -35,7 +35,14 @@ struct rnf_pkt_head {
 	u32 copied;    /* bytes copied from the network header on */
 	char in[16];   /* input device name, NUL-padded; empty when none */
 	char out[16];  /* output device name */
+	u32 flags;     /* RNF_HEAD_* */
 };
+
+/* rnf_pkt_head.flags */
+#define RNF_HEAD_OUT_LOOPBACK 1 /* the output device is a loopback device */
+
+/* The locks and the collector of one namespace's connection table (see rnf_ct_mem_new()). */
+struct rnf_ct_mem;
 
 /* ---- implemented in Rust -------------------------------------------------------------- */
 
@@ -46,8 +53,10 @@ typedef unsigned int rnf_rust_hook_fn(void *state, unsigned int slot, struct sk_
 typedef int rnf_rust_hook_spec_fn(unsigned int slot, unsigned int *hooknum, int *priority,
 				  unsigned int *stage);
 typedef int rnf_rust_genl_doit_fn(u8 cmd, struct genl_info *info, void *state);
-typedef int rnf_rust_genl_dumpit_fn(struct sk_buff *skb, struct netlink_callback *cb,
+typedef int rnf_rust_genl_dumpit_fn(u8 cmd, struct sk_buff *skb, struct netlink_callback *cb,
 				    void *state);
+/* One run of a connection table's collector; returns the delay to the next run (jiffies). */
+typedef unsigned long rnf_rust_ct_gc_fn(void *table);
 
 rnf_rust_net_init_fn rnf_rust_net_init;
 rnf_rust_net_exit_fn rnf_rust_net_exit;
@@ -55,6 +64,7 @@ rnf_rust_hook_fn rnf_rust_hook;
 rnf_rust_hook_spec_fn rnf_rust_hook_spec;
 rnf_rust_genl_doit_fn rnf_rust_genl_doit;
 rnf_rust_genl_dumpit_fn rnf_rust_genl_dumpit;
+rnf_rust_ct_gc_fn rnf_rust_ct_gc;
 
 /* ---- implemented in C, called from Rust ----------------------------------------------- */
 
@@ -81,6 +91,19 @@ void rnf_log(const struct nf_hook_state *st, const struct sk_buff *skb, u8 level
 void rnf_reject(const struct nf_hook_state *st, struct sk_buff *skb, int code);
 int rnf_reroute(const struct nf_hook_state *st, struct sk_buff *skb);
 u64 rnf_net_cookie(const struct net *net);
+int rnf_l4_csum_bad(struct sk_buff *skb, const struct nf_hook_state *st, unsigned int dataoff,
+		    u8 proto);
+void rnf_ct_table_full_warn(void);
+unsigned int rnf_ct_max(void);
+unsigned int rnf_ct_buckets(void);
+
+struct rnf_ct_mem *rnf_ct_mem_new(void);
+void rnf_ct_mem_start(struct rnf_ct_mem *mem, void *table);
+void rnf_ct_mem_free(struct rnf_ct_mem *mem);
+void rnf_ct_lock_table(struct rnf_ct_mem *mem);
+void rnf_ct_unlock_table(struct rnf_ct_mem *mem);
+void rnf_ct_lock_entry(struct rnf_ct_mem *mem, u32 idx);
+void rnf_ct_unlock_entry(struct rnf_ct_mem *mem, u32 idx);
 unsigned int rnf_max_rules(void);
 unsigned int rnf_max_rule_bytes(void);
 

@@ -154,6 +154,11 @@ impl Version {
     }
 
     /// The table this version belongs to.
+    pub(crate) fn uses_conntrack(&self) -> bool {
+        self.header.uses_conntrack
+    }
+
+    /// The table this version is of.
     pub(crate) fn table(&self) -> TableId {
         self.header.table
     }

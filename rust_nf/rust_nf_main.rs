@@ -22,6 +22,7 @@ mod engine {
     pub mod checksum;
     pub mod compile;
     pub mod compiled;
+    pub mod conntrack;
     pub mod eval;
     pub mod hooks;
     pub mod packet;
@@ -31,6 +32,8 @@ mod engine {
     pub mod wire;
 }
 
+#[deny(unsafe_code)]
+mod conntrack;
 mod ffi;
 #[deny(unsafe_code)]
 mod genl;

@@ -19,6 +19,8 @@ use kernel::prelude::*;
 
 /// The published versions of a namespace's tables, by table id.
 pub(crate) type Live = RcuBoxes<Version, NUM_TABLES>;
+/// A namespace's connection table, once it tracks.
+pub(crate) type CtBox = crate::ffi::rcu::OnceBox<crate::conntrack::Ct>;
 
 /// A chain as configured.
 pub(crate) struct ChainInfo {
@@ -161,6 +163,7 @@ struct Prepared {
 pub(crate) fn replace(
     req: &Request<'_>,
     live: &Live,
+    ct: &CtBox,
     cfg: &mut [TableConfig; NUM_TABLES],
     payload: &[u8],
     several: bool,
@@ -194,6 +197,12 @@ pub(crate) fn replace(
         return Err(uerr(EINVAL, c"no table to replace"));
     }
     check_limits(cfg, &prepared)?;
+    // Rules that look at connections need the namespace to track them from the moment they
+    // are live (as nf_ct_netns_get in a match's checkentry).
+    let needs_ct = prepared.iter().flatten().any(|p| p.version.as_ref().is_some_and(|v| v.uses_conntrack()));
+    if needs_ct {
+        crate::conntrack::enable(ct).map_err(|_| uerr(ENOMEM, c"out of memory for the connection table"))?;
+    }
 
     // Publish every table, then wait once until no packet can still read an old version.
     let mut retired = [const { Retired::none() }; NUM_TABLES];

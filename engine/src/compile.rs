@@ -566,6 +566,7 @@ where
     let mut last_chain = 0u32;
     let mut rule_count = 0u32;
     let mut state_count = 0u32;
+    let mut uses_conntrack = false;
     for item in rules {
         let index = rule_count;
         let (chain, spec) = match item {
@@ -629,6 +630,14 @@ where
                 Match::Length(l) => CMatch::Length(l),
                 Match::AddrType(a) => CMatch::AddrType(a),
                 Match::Ttl(t) => CMatch::Ttl(t),
+                Match::Conntrack(c) => {
+                    uses_conntrack = true;
+                    CMatch::Conntrack(c)
+                }
+                Match::State(s) => {
+                    uses_conntrack = true;
+                    CMatch::State(s.states)
+                }
             };
             out.matches.push(cm)?;
             match_count = match_count.checked_add(1).ok_or(CompileError::TooManyMatches)?;
@@ -747,7 +756,7 @@ where
         }
     }
 
-    Ok(RulesetHeader { table, hook_entry, chain_count, rule_count, counter_count, state_count })
+    Ok(RulesetHeader { table, hook_entry, chain_count, rule_count, counter_count, state_count, uses_conntrack })
 }
 
 const ANY_PORT: PortMatch = PortMatch { range: PortRange::ALL, invert: false };

@@ -9,7 +9,7 @@
 use super::hooks::{HookPoint, NUM_HOOK_POINTS};
 use super::rule::{
     AddrTypeMatch, IcmpMatch, Iface, IpRangeMatch, Ipv4Net, LengthMatch, LimitMatch, MarkMatch,
-    MultiportMatch, Policy, PortMatch, RejectWith, TableId, TtlMatch, TtlMode, MAX_LOG_PREFIX,
+    MultiportMatch, Policy, PortMatch, RejectWith, TableId, TtlMatch, TtlMode, ConntrackMatch, MAX_LOG_PREFIX,
 };
 
 /// A store had no room (allocation failed).
@@ -217,6 +217,10 @@ pub enum CMatch {
     AddrType(AddrTypeMatch),
     /// `-m ttl`.
     Ttl(TtlMatch),
+    /// `-m conntrack`.
+    Conntrack(ConntrackMatch),
+    /// `-m state`: [`super::rule::ctstate`] bits.
+    State(u16),
 }
 
 /// A compiled rule.
@@ -274,6 +278,9 @@ pub struct RulesetHeader {
     pub counter_count: u32,
     /// Number of state slots (`limit`, `statistic --mode nth`).
     pub state_count: u32,
+    /// Some rule looks at connection tracking (`-m conntrack`, `-m state`): the namespace
+    /// must track connections while this ruleset is live.
+    pub uses_conntrack: bool,
 }
 
 /// A compiled ruleset, borrowed from its storage: what the packet path walks.

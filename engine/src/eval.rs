@@ -23,6 +23,7 @@
 //! Side effects and state go through [`Env`], which the kernel glue and the host tests
 //! implement.
 
+use super::conntrack::{self, CtView};
 use super::compiled::{CLog, CMatch, CRule, CTarget, CTcp, Ruleset, MAX_JUMP_DEPTH};
 use super::hooks::HookPoint;
 use super::packet::{Ipv4Header, ParseError};
@@ -83,6 +84,8 @@ pub trait Env {
     /// (with the header checksum: [`super::checksum::rewrite_ttl`]). False when the header
     /// cannot be made writable: the packet is dropped, as xt_HL returns NF_DROP.
     fn set_ttl(&mut self, old: u8, new: u8) -> bool;
+    /// The packet's connection as the conntrack stage of this packet left it (`nf_ct_get`).
+    fn ct(&mut self) -> CtView;
 }
 
 /// What earlier targets of this walk changed and later matches see.
@@ -504,6 +507,8 @@ fn match_one(m: &CMatch, pkt: &PacketInfo<'_>, live: Live, env: &mut impl Env) -
             }
             yes_if(ret)
         }
+        CMatch::Conntrack(c) => yes_if(conntrack::conntrack_matches(c, &env.ct())),
+        CMatch::State(mask) => yes_if(conntrack::state_matches(*mask, &env.ct())),
         CMatch::Ttl(t) => yes_if(match t.op {
             TtlOp::Eq => live.ttl == t.value,
             TtlOp::Ne => live.ttl != t.value,
@@ -654,6 +659,8 @@ mod tests {
         ttls: Vec<(u8, u8)>,
         /// The TTL target cannot make the header writable.
         ttl_readonly: bool,
+        /// The packet's connection.
+        ct: Option<CtView>,
     }
 
     impl TestEnv {
@@ -712,6 +719,9 @@ mod tests {
         fn set_ttl(&mut self, old: u8, new: u8) -> bool {
             self.ttls.push((old, new));
             !self.ttl_readonly
+        }
+        fn ct(&mut self) -> CtView {
+            self.ct.unwrap_or(CtView::INVALID)
         }
     }
 

@@ -16,6 +16,7 @@ pub mod carry;
 pub mod checksum;
 pub mod compile;
 pub mod compiled;
+pub mod conntrack;
 pub mod eval;
 pub mod fuzzgen;
 pub mod hooks;

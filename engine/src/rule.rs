@@ -464,6 +464,109 @@ impl TtlMode {
     }
 }
 
+/// Connection states as `-m conntrack --ctstate` names them (`xt_conntrack_mtinfo3.state_mask`).
+pub mod ctstate {
+    /// INVALID.
+    pub const INVALID: u16 = 1 << 0;
+    /// ESTABLISHED (`XT_CONNTRACK_STATE_BIT(IP_CT_ESTABLISHED)`).
+    pub const ESTABLISHED: u16 = 1 << 1;
+    /// RELATED.
+    pub const RELATED: u16 = 1 << 2;
+    /// NEW.
+    pub const NEW: u16 = 1 << 3;
+    /// SNAT: the flow's reply source differs from its original destination.
+    pub const SNAT: u16 = 1 << 4;
+    /// DNAT: the flow's reply destination differs from its original source.
+    pub const DNAT: u16 = 1 << 5;
+    /// UNTRACKED.
+    pub const UNTRACKED: u16 = 1 << 6;
+    /// Names in the order libxt_conntrack prints them.
+    pub const NAMES: [(&str, u16); 7] = [
+        ("INVALID", INVALID),
+        ("NEW", NEW),
+        ("RELATED", RELATED),
+        ("ESTABLISHED", ESTABLISHED),
+        ("UNTRACKED", UNTRACKED),
+        ("SNAT", SNAT),
+        ("DNAT", DNAT),
+    ];
+}
+
+/// Connection status bits as `--ctstatus` names them (the kernel's `IPS_*` bits).
+pub mod ctstatus {
+    /// EXPECTED: the flow was announced by a helper.
+    pub const EXPECTED: u16 = 1 << 0;
+    /// SEEN_REPLY: a packet went in the reply direction.
+    pub const SEEN_REPLY: u16 = 1 << 1;
+    /// ASSURED: the flow will not be early-dropped.
+    pub const ASSURED: u16 = 1 << 2;
+    /// CONFIRMED: the flow's first packet left the last hook.
+    pub const CONFIRMED: u16 = 1 << 3;
+    /// Names in the order libxt_conntrack prints them.
+    pub const NAMES: [(&str, u16); 4] =
+        [("EXPECTED", EXPECTED), ("SEEN_REPLY", SEEN_REPLY), ("ASSURED", ASSURED), ("CONFIRMED", CONFIRMED)];
+}
+
+/// The `-m conntrack` options present or inverted (`XT_CONNTRACK_*` flags).
+pub mod ctflag {
+    /// `--ctstate`.
+    pub const STATE: u16 = 1 << 0;
+    /// `--ctproto`.
+    pub const PROTO: u16 = 1 << 1;
+    /// `--ctorigsrc`.
+    pub const ORIGSRC: u16 = 1 << 2;
+    /// `--ctorigdst`.
+    pub const ORIGDST: u16 = 1 << 3;
+    /// `--ctreplsrc`.
+    pub const REPLSRC: u16 = 1 << 4;
+    /// `--ctrepldst`.
+    pub const REPLDST: u16 = 1 << 5;
+    /// `--ctstatus`.
+    pub const STATUS: u16 = 1 << 6;
+    /// `--ctexpire`.
+    pub const EXPIRES: u16 = 1 << 7;
+    /// `--ctorigsrcport`.
+    pub const ORIGSRC_PORT: u16 = 1 << 8;
+    /// `--ctorigdstport`.
+    pub const ORIGDST_PORT: u16 = 1 << 9;
+    /// `--ctreplsrcport`.
+    pub const REPLSRC_PORT: u16 = 1 << 10;
+    /// `--ctrepldstport`.
+    pub const REPLDST_PORT: u16 = 1 << 11;
+    /// `--ctdir`.
+    pub const DIRECTION: u16 = 1 << 12;
+    /// Every flag.
+    pub const ALL: u16 = (1 << 13) - 1;
+}
+
+/// `-m conntrack` (revision 3, IPv4): every option, as `xt_conntrack_mtinfo3` holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ConntrackMatch {
+    /// [`ctflag`] bits of the options given.
+    pub flags: u16,
+    /// [`ctflag`] bits of the options given with `!`. For `--ctdir`, set means REPLY.
+    pub invert: u16,
+    /// `--ctstate`: [`ctstate`] bits.
+    pub state: u16,
+    /// `--ctstatus`: [`ctstatus`] bits.
+    pub status: u16,
+    /// `--ctproto`.
+    pub proto: u8,
+    /// `--ctorigsrc`, `--ctorigdst`, `--ctreplsrc`, `--ctrepldst` (address and mask, host order).
+    pub addrs: [Ipv4Net; 4],
+    /// `--ctorigsrcport`, `--ctorigdstport`, `--ctreplsrcport`, `--ctrepldstport` (ranges).
+    pub ports: [PortRange; 4],
+    /// `--ctexpire min[:max]`, in seconds.
+    pub expires: (u32, u32),
+}
+
+/// `-m state --state`: [`ctstate`] bits (xt_state's own layout is translated on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StateMatch {
+    /// INVALID, NEW, RELATED, ESTABLISHED, UNTRACKED as [`ctstate`] bits.
+    pub states: u16,
+}
+
 /// One `-m` match (or the implicit one `-p tcp --dport` loads).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Match<'a> {
@@ -491,6 +594,10 @@ pub enum Match<'a> {
     AddrType(AddrTypeMatch),
     /// `-m ttl`.
     Ttl(TtlMatch),
+    /// `-m conntrack`.
+    Conntrack(ConntrackMatch),
+    /// `-m state`.
+    State(StateMatch),
 }
 
 impl Match<'_> {
@@ -509,6 +616,8 @@ impl Match<'_> {
             Match::Length(_) => "length",
             Match::AddrType(_) => "addrtype",
             Match::Ttl(_) => "ttl",
+            Match::Conntrack(_) => "conntrack",
+            Match::State(_) => "state",
         }
     }
 }

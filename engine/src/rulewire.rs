@@ -14,7 +14,7 @@
 use super::rule::{
     AddrRange, AddrTypeMatch, Iface, IcmpMatch, IpRangeMatch, Ipv4Net, LengthMatch, LimitMatch,
     LogSpec, MarkMatch, Match, MultiportKind, MultiportMatch, PortMatch, PortRange, RejectWith,
-    RuleSpec, StatisticMatch, TcpFlags, TcpMatch, Target, TtlMatch, TtlMode, TtlOp, UdpMatch,
+    RuleSpec, StatisticMatch, TcpFlags, ctflag, ConntrackMatch, StateMatch, TcpMatch, Target, TtlMatch, TtlMode, TtlOp, UdpMatch,
     MAX_CHAIN_NAME, MAX_COMMENT, MAX_LOG_PREFIX, MAX_MULTIPORT,
 };
 use super::wire::{Attr, AttrIter, Encoder, WireError};
@@ -76,6 +76,11 @@ pub const M_LENGTH: u32 = 10;
 pub const M_ADDRTYPE: u32 = 11;
 /// Match kind ttl.
 pub const M_TTL: u32 = 12;
+/// Match conntrack (flags u16, invert u16, state u16, status u16, proto u8, 4 x (addr u32,
+/// mask u32), 4 x (lo u16, hi u16), expires min u32, max u32).
+pub const M_CONNTRACK: u32 = 13;
+/// Match state (states u16).
+pub const M_STATE: u32 = 14;
 
 /// Target kinds.
 pub const T_NONE: u32 = 0;
@@ -384,6 +389,30 @@ fn put_match(enc: &mut Encoder<'_>, m: &Match<'_>) {
             b.u8(t.value);
             b
         }
+        Match::Conntrack(c) => {
+            let mut b = Bytes::new(M_CONNTRACK);
+            b.u16(c.flags);
+            b.u16(c.invert);
+            b.u16(c.state);
+            b.u16(c.status);
+            b.u8(c.proto);
+            for n in &c.addrs {
+                b.u32(n.addr);
+                b.u32(n.mask);
+            }
+            for p in &c.ports {
+                b.u16(p.lo);
+                b.u16(p.hi);
+            }
+            b.u32(c.expires.0);
+            b.u32(c.expires.1);
+            b
+        }
+        Match::State(s) => {
+            let mut b = Bytes::new(M_STATE);
+            b.u16(s.states);
+            b
+        }
     };
     enc.put_bytes(R_MATCH, b.bytes());
 }
@@ -508,6 +537,29 @@ fn get_match<'a>(a: &Attr<'a>) -> Result<Match<'a>, WireError> {
             };
             Match::Ttl(TtlMatch { op, value: r.u8()? })
         }
+        M_CONNTRACK => {
+            let mut c = ConntrackMatch {
+                flags: r.u16()?,
+                invert: r.u16()?,
+                state: r.u16()?,
+                status: r.u16()?,
+                proto: r.u8()?,
+                ..Default::default()
+            };
+            for n in &mut c.addrs {
+                let (addr, mask) = (r.u32()?, r.u32()?);
+                *n = Ipv4Net { addr: addr & mask, mask };
+            }
+            for p in &mut c.ports {
+                *p = PortRange { lo: r.u16()?, hi: r.u16()? };
+            }
+            c.expires = (r.u32()?, r.u32()?);
+            if c.flags & !ctflag::ALL != 0 || c.invert & !c.flags != 0 {
+                return Err(WireError::BadValue(a.ty));
+            }
+            Match::Conntrack(c)
+        }
+        M_STATE => Match::State(StateMatch { states: r.u16()? }),
         _ => return Err(WireError::BadValue(a.ty)),
     };
     r.end()?;

@@ -67,6 +67,8 @@ unsafe extern "C" fn rnf_rust_net_exit(p: *mut c_void) {
     // SAFETY: No reader is left (the caller's guarantee: hooks gone, a grace period passed,
     // no request can run for a namespace that is going away), so the tables go at once.
     unsafe { state.live.free_unread() };
+    // SAFETY: As above; its collector is stopped by its drop, before its memory goes.
+    unsafe { state.ct.free_unread() };
     drop(state);
 }
 
@@ -149,6 +151,7 @@ unsafe extern "C" fn rnf_rust_genl_doit(cmd: u8, info: *mut sys::genl_info, stat
 /// [`rnf_rust_net_init`] for the requester's namespace, alive during the call.
 #[no_mangle]
 unsafe extern "C" fn rnf_rust_genl_dumpit(
+    cmd: u8,
     skb: *mut sys::sk_buff,
     cb: *mut sys::netlink_callback,
     state: *mut c_void,
@@ -159,7 +162,7 @@ unsafe extern "C" fn rnf_rust_genl_dumpit(
     };
     // SAFETY: `skb` and `cb` are the arguments of this call.
     let mut dump = unsafe { Dump::from_raw(skb, cb) };
-    match crate::genl::dumpit(&mut dump, ns) {
+    match crate::genl::dumpit(cmd, &mut dump, ns) {
         // More to come: netlink calls again while the return value is positive.
         Ok(true) => 1,
         Ok(false) => 0,

@@ -31,6 +31,7 @@
 )]
 mod sys;
 
+pub(crate) mod ct;
 pub(crate) mod entry;
 pub(crate) mod genl;
 pub(crate) mod pcpu;

@@ -170,3 +170,70 @@ impl<T> Drop for Retired<T> {
         }
     }
 }
+
+/// A box that is published once and then stays until its owner goes away (a namespace's
+/// connection table): readers need no RCU guard, since nothing replaces the value while the
+/// box lives.
+///
+/// # Invariants
+///
+/// `ptr` is null or comes from `KBox::into_raw` and is owned by this box; once non-null it
+/// never changes until [`OnceBox::free_unread`].
+pub(crate) struct OnceBox<T> {
+    ptr: AtomicPtr<T>,
+    _owns: PhantomData<KBox<T>>,
+}
+
+impl<T> OnceBox<T> {
+    /// Nothing published.
+    pub(crate) const fn new() -> Self {
+        Self { ptr: AtomicPtr::new(core::ptr::null_mut()), _owns: PhantomData }
+    }
+
+    /// The value, once published.
+    pub(crate) fn get(&self) -> Option<&T> {
+        let p = self.ptr.load(Ordering::Acquire);
+        // SAFETY: A non-null pointer is a live `KBox` owned by this box (invariant), freed only
+        // by `free_unread`, whose callers guarantee that no reference from here is left.
+        unsafe { p.as_ref() }
+    }
+
+    /// Publishes `new` unless a value is already there; then hands `new` back.
+    pub(crate) fn set(&self, new: KBox<T>) -> core::result::Result<(), KBox<T>> {
+        let p = KBox::into_raw(new);
+        match self.ptr.compare_exchange(core::ptr::null_mut(), p, Ordering::AcqRel, Ordering::Acquire) {
+            // INVARIANT: The box owns `p` from now on.
+            Ok(_) => Ok(()),
+            // SAFETY: `p` came from `KBox::into_raw` just above and was not published.
+            Err(_) => Err(unsafe { KBox::from_raw(p) }),
+        }
+    }
+
+    /// Frees the value.
+    ///
+    /// # Safety
+    ///
+    /// No reference from [`OnceBox::get`] exists or can be made anymore (the namespace's hooks
+    /// are unregistered and a grace period passed; no netlink request runs for it).
+    pub(super) unsafe fn free_unread(&self) {
+        let p = self.ptr.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        if !p.is_null() {
+            // SAFETY: `p` came from `KBox::into_raw` and was owned by the box (invariant); no
+            // reference to it is left (the caller's guarantee).
+            drop(unsafe { KBox::from_raw(p) });
+        }
+    }
+}
+
+impl<T> Drop for OnceBox<T> {
+    fn drop(&mut self) {
+        if !self.ptr.load(Ordering::Relaxed).is_null() {
+            pr_warn!("rust_nf: a connection table was leaked (not freed at namespace exit)\n");
+        }
+    }
+}
+
+// SAFETY: The box owns a `T` that readers on other CPUs share: `T` must be `Send + Sync`.
+unsafe impl<T: Send + Sync> Send for OnceBox<T> {}
+// SAFETY: As above; all access goes through atomics.
+unsafe impl<T: Send + Sync> Sync for OnceBox<T> {}

@@ -32,6 +32,8 @@ pub(crate) struct Head {
     pub(crate) in_dev: [u8; 16],
     /// Output device name, NUL-padded.
     pub(crate) out_dev: [u8; 16],
+    /// The output device is a loopback device.
+    pub(crate) out_loopback: bool,
 }
 
 impl<'a> Packet<'a> {
@@ -54,7 +56,8 @@ impl<'a> Packet<'a> {
     /// Copies the packet from its network header on into `buf` (as much as fits) and reads
     /// its lengths, mark and devices.
     pub(crate) fn head(&self, buf: &mut [u8]) -> Head {
-        let mut h = sys::rnf_pkt_head { skb_len: 0, ip_len: 0, mark: 0, copied: 0, in_: [0; 16], out: [0; 16] };
+        let mut h =
+            sys::rnf_pkt_head { skb_len: 0, ip_len: 0, mark: 0, copied: 0, in_: [0; 16], out: [0; 16], flags: 0 };
         let max = c_uint::try_from(buf.len()).unwrap_or(c_uint::MAX);
         // SAFETY: `skb` and `st` are live (invariant); `h` is valid for writes and `buf` for
         // `max` bytes.
@@ -64,7 +67,22 @@ impl<'a> Packet<'a> {
             copied: (h.copied as usize).min(buf.len()),
             in_dev: h.in_.map(|c| c as u8),
             out_dev: h.out.map(|c| c as u8),
+            out_loopback: h.flags & sys::RNF_HEAD_OUT_LOOPBACK != 0,
         }
+    }
+
+    /// The packet's identity while it is in flight (its address), to find what earlier hooks
+    /// recorded about it. Never dereferenced.
+    pub(crate) fn key(&self) -> u64 {
+        self.skb.as_ptr() as usize as u64
+    }
+
+    /// True when the transport checksum of a TCP, UDP or ICMP packet starting `dataoff` bytes
+    /// after the network header is wrong (checked at PREROUTING only, as nf_conntrack does).
+    pub(crate) fn l4_csum_bad(&mut self, dataoff: u32, proto: u8) -> bool {
+        // SAFETY: `skb` and `st` are live and this hook may change the packet (invariant):
+        // `nf_checksum` may record the verified state in the skb.
+        unsafe { sys::rnf_l4_csum_bad(self.skb.as_ptr(), self.st.as_ptr(), dataoff, proto) != 0 }
     }
 
     /// Sets `skb->mark`.

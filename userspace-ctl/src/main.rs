@@ -3,6 +3,7 @@
 //! rnfctl: configures and inspects rust_nf over generic netlink.
 
 mod backend;
+mod conntrack;
 mod faultinject;
 mod fuzz;
 mod ipt;
@@ -17,13 +18,18 @@ use rnf_engine::wire;
 const USAGE: &str = "\
 usage: rnfctl <command> [options]
        rnfctl -A INPUT ... (any iptables command line)
-       iptables ... / iptables-save ... / iptables-restore ... (when called by those names)
+       iptables ... / iptables-save ... / iptables-restore ... / conntrack ... (when called by
+       those names)
 
 commands:
   iptables ARGS...       what `iptables ARGS` does (iptables-legacy 1.8.9 syntax and output)
   save [-t T] [-c]       what `iptables-save` does
   restore [-n] [-c] [-T T] [FILE]
                          what `iptables-restore` does: one transaction, all or nothing
+  conntrack -L|-C|-F|-S [-p P] [-s A] [-d A] [-r A] [-q A] [--sport N] [--dport N]
+                         [--state S] [-u STATUS]
+                         rust_nf's connection table as `conntrack` shows the kernel's: list
+                         (with packet and byte counts), count, flush, statistics
   status                 show rust_nf's hooks in this network namespace and their counters
   zero [--hook SLOT]     zero the hook counters (all, or one slot); needs CAP_NET_ADMIN
   fault-inject [--rounds N] FILE
@@ -58,9 +64,11 @@ fn main() -> ExitCode {
         "iptables" => return iptables(Personality::Iptables, args),
         "iptables-save" => return iptables(Personality::Save, args),
         "iptables-restore" => return iptables(Personality::Restore, args),
+        "conntrack" => return ExitCode::from(conntrack::main(args)),
         _ => {}
     }
     match args.first().map(String::as_str) {
+        Some("conntrack") => return ExitCode::from(conntrack::main(&args[1..])),
         Some("iptables") => return iptables(Personality::Iptables, &args[1..]),
         Some("save") => return iptables(Personality::Save, &args[1..]),
         Some("restore") => return iptables(Personality::Restore, &args[1..]),

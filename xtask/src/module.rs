@@ -35,6 +35,8 @@ fn shim_bindings(log: &mut crate::util::Log) -> Result<String> {
         "rnf_.*",
         "--allowlist-type",
         "rnf_.*",
+        "--allowlist-var",
+        "RNF_.*",
         "--blocklist-function",
         "rnf_rust_.*",
         "--no-doc-comments",

@@ -615,6 +615,20 @@ pub(crate) fn print_match(s: &mut String, m: &Match<'_>, r: &RuleSpec<'_>, numer
                 s.push_str(" limit-out");
             }
         }
+        Match::Conntrack(c) => {
+            let mut addr = |n: &Ipv4Net| {
+                if !numeric && n.addr == 0 {
+                    "anywhere".to_string()
+                } else {
+                    addr_text(&Ipv4Net { addr: n.addr, mask: n.mask }, numeric, names)
+                }
+            };
+            super::ruleprint::conntrack_text(s, c, "", &mut addr);
+        }
+        Match::State(st) => {
+            s.push_str(" state");
+            super::ruleprint::ct_states_text(s, st.states);
+        }
         Match::Ttl(t) => {
             let op = match t.op {
                 TtlOp::Eq => "==",

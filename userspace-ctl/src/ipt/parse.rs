@@ -21,6 +21,7 @@ use rnf_engine::rule::{
     AddrRange, AddrTypeMatch, Counters, IcmpMatch, Iface, IpRangeMatch, Ipv4Net, LengthMatch, LimitMatch, LogSpec,
     MarkMatch, Match, MultiportKind, MultiportMatch, PortMatch, PortRange, RejectWith, RuleSpec, StatisticMatch,
     Target, TcpFlags, TcpMatch, TtlMatch, TtlMode, TtlOp, UdpMatch, MAX_MATCHES, MAX_MULTIPORT,
+    ctflag, ctstate, ctstatus, ConntrackMatch, StateMatch,
 };
 
 use super::names;
@@ -253,6 +254,8 @@ impl OwnedRule {
                 Match::Length(x) => OwnedMatch::Plain(Match::Length(x)),
                 Match::AddrType(x) => OwnedMatch::Plain(Match::AddrType(x)),
                 Match::Ttl(x) => OwnedMatch::Plain(Match::Ttl(x)),
+                Match::Conntrack(x) => OwnedMatch::Plain(Match::Conntrack(x)),
+                Match::State(x) => OwnedMatch::Plain(Match::State(x)),
             })
             .collect();
         let target = match spec.target {
@@ -731,6 +734,8 @@ enum Ext {
     Length,
     AddrType,
     Ttl,
+    Conntrack,
+    State,
 }
 
 impl Ext {
@@ -748,6 +753,8 @@ impl Ext {
             "length" => Ext::Length,
             "addrtype" => Ext::AddrType,
             "ttl" => Ext::Ttl,
+            "conntrack" => Ext::Conntrack,
+            "state" => Ext::State,
             _ => return None,
         })
     }
@@ -766,6 +773,8 @@ impl Ext {
             Ext::Length => "length",
             Ext::AddrType => "addrtype",
             Ext::Ttl => "ttl",
+            Ext::Conntrack => "conntrack",
+            Ext::State => "state",
         }
     }
 
@@ -784,6 +793,8 @@ impl Ext {
             Ext::Length => LENGTH_OPTS,
             Ext::AddrType => ADDRTYPE_OPTS,
             Ext::Ttl => TTL_OPTS,
+            Ext::Conntrack => CONNTRACK_OPTS,
+            Ext::State => STATE_OPTS,
         }
     }
 }
@@ -921,6 +932,24 @@ const TTL_OPTS: &[XOpt] = &[
     XOpt { excl: TTL_ANY, ..xo("ttl-eq", 0, XType::U8, INVERT) },
     XOpt { excl: TTL_ANY, ..xo("ttl", 0, XType::U8, 0) },
 ];
+// libxt_conntrack (revision 3): ids O_CTSTATE .. O_CTDIR.
+const CONNTRACK_OPTS: &[XOpt] = &[
+    xo("ctstate", 0, XType::Str, INVERT),
+    xo("ctproto", 1, XType::Str, INVERT),
+    xo("ctorigsrc", 2, XType::Str, INVERT),
+    xo("ctorigdst", 3, XType::Str, INVERT),
+    xo("ctreplsrc", 4, XType::Str, INVERT),
+    xo("ctrepldst", 5, XType::Str, INVERT),
+    xo("ctstatus", 10, XType::Str, INVERT),
+    xo("ctexpire", 11, XType::Str, INVERT),
+    xo("ctorigsrcport", 6, XType::PortRc, INVERT),
+    xo("ctorigdstport", 7, XType::PortRc, INVERT),
+    xo("ctreplsrcport", 8, XType::PortRc, INVERT),
+    xo("ctrepldstport", 9, XType::PortRc, INVERT),
+    xo("ctdir", 12, XType::Str, 0),
+];
+// The state match as libxt_conntrack registers it.
+const STATE_OPTS: &[XOpt] = &[xo("state", 0, XType::Str, MAND | INVERT)];
 const REJECT_OPTS: &[XOpt] = &[xo("reject-with", 0, XType::Str, 0)];
 const LOG_OPTS: &[XOpt] = &[
     xo("log-level", 0, XType::SyslogLevel, 0),
@@ -971,6 +1000,8 @@ enum MData {
     Length { min: u16, max: u16, invert: bool },
     AddrType(AddrTypeMatch),
     Ttl { op: TtlOp, value: u8 },
+    Conntrack(ConntrackMatch),
+    State { states: u16 },
 }
 
 impl MData {
@@ -988,6 +1019,8 @@ impl MData {
             Ext::Length => MData::Length { min: 0, max: 0, invert: false },
             Ext::AddrType => MData::AddrType(AddrTypeMatch::default()),
             Ext::Ttl => MData::Ttl { op: TtlOp::Eq, value: 0 },
+            Ext::Conntrack => MData::Conntrack(ConntrackMatch::default()),
+            Ext::State => MData::State { states: 0 },
         }
     }
 
@@ -1035,6 +1068,8 @@ impl MData {
             MData::Length { min, max, invert } => Match::Length(LengthMatch { min: *min, max: *max, invert: *invert }),
             MData::AddrType(a) => Match::AddrType(*a),
             MData::Ttl { op, value } => Match::Ttl(TtlMatch { op: *op, value: *value }),
+            MData::Conntrack(c) => Match::Conntrack(*c),
+            MData::State { states } => Match::State(StateMatch { states: *states }),
         })
     }
 }
@@ -1482,6 +1517,15 @@ impl Parser {
                     _ => TtlOp::Gt,
                 };
             }
+            MData::Conntrack(c) => parse_conntrack_opt(c, id, invert, o, &arg)?,
+            MData::State { states } => {
+                let mut s = parse_ct_states(&arg, "state", false)?;
+                if invert {
+                    // libxt_state: the complement of the states given.
+                    s = !s & (ctstate::INVALID | ctstate::ESTABLISHED | ctstate::RELATED | ctstate::NEW | ctstate::UNTRACKED);
+                }
+                *states = s;
+            }
             MData::Tcp { .. } => {}
         }
         m.xflags |= 1 << o.id;
@@ -1653,6 +1697,7 @@ impl Parser {
                 MData::AddrType(_) if m.xflags & 0b11 == 0 => {
                     return perr("addrtype: you must specify --src-type or --dst-type")
                 }
+                MData::Conntrack(_) if m.xflags == 0 => return perr("conntrack: At least one option is required"),
                 MData::Ttl { .. } if m.xflags & TTL_ANY == 0 => {
                     return perr("TTL match: You must specify one of `--ttl-eq', `--ttl-lt', `--ttl-gt")
                 }
@@ -1841,6 +1886,134 @@ fn parse_mint(ext: &str, o: &XOpt, arg: &str, lmax: u64) -> R<Vec<u64>> {
         rest = &after[1..];
     }
     Ok(vals)
+}
+
+/// The state names of `--ctstate` (or `--state`): a comma list, each name matched
+/// case-insensitively as a prefix, in libxt_conntrack's order.
+fn parse_ct_states(arg: &str, what: &str, with_nat: bool) -> R<u16> {
+    let bad = |a: &str| perr(format!("Bad {what} \"{a}\""));
+    if arg.is_empty() {
+        return perr(format!("\"--{what}\" requires a list of states with no spaces, e.g. ESTABLISHED,RELATED"));
+    }
+    let names: &[(&str, u16)] = &[
+        ("INVALID", ctstate::INVALID),
+        ("NEW", ctstate::NEW),
+        ("ESTABLISHED", ctstate::ESTABLISHED),
+        ("RELATED", ctstate::RELATED),
+        ("UNTRACKED", ctstate::UNTRACKED),
+        ("SNAT", ctstate::SNAT),
+        ("DNAT", ctstate::DNAT),
+    ];
+    let mut mask = 0;
+    let mut rest = arg;
+    loop {
+        let (word, more) = match rest.find(',') {
+            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+            None => (rest, None),
+        };
+        let bit = names
+            .iter()
+            .filter(|(_, b)| with_nat || (*b != ctstate::SNAT && *b != ctstate::DNAT))
+            .find(|(n, _)| !word.is_empty() && n.len() >= word.len() && n[..word.len()].eq_ignore_ascii_case(word))
+            .map(|(_, b)| *b);
+        match bit {
+            Some(b) => mask |= b,
+            None => return bad(rest),
+        }
+        match more {
+            Some(m) => rest = m,
+            None => return Ok(mask),
+        }
+    }
+}
+
+/// `--ctstatus` names.
+fn parse_ct_statuses(arg: &str) -> R<u16> {
+    let names: &[(&str, u16)] = &[
+        ("NONE", 0),
+        ("EXPECTED", ctstatus::EXPECTED),
+        ("SEEN_REPLY", ctstatus::SEEN_REPLY),
+        ("ASSURED", ctstatus::ASSURED),
+        ("CONFIRMED", ctstatus::CONFIRMED),
+    ];
+    let mut mask = 0;
+    let mut rest = arg;
+    loop {
+        let (word, more) = match rest.find(',') {
+            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+            None => (rest, None),
+        };
+        let bit = names
+            .iter()
+            .find(|(n, _)| !word.is_empty() && n.len() >= word.len() && n[..word.len()].eq_ignore_ascii_case(word));
+        match bit {
+            Some((_, b)) => mask |= b,
+            None => return perr(format!("Bad ctstatus \"{rest}\"")),
+        }
+        match more {
+            Some(m) => rest = m,
+            None => return Ok(mask),
+        }
+    }
+}
+
+/// One `-m conntrack` option (`conntrack_mt_parse`, revision 3).
+fn parse_conntrack_opt(c: &mut ConntrackMatch, id: u32, invert: bool, o: &XOpt, arg: &str) -> R<()> {
+    let flag = match id {
+        0 => {
+            c.state = parse_ct_states(arg, "ctstate", true)?;
+            ctflag::STATE
+        }
+        1 => {
+            c.proto = parse_protocol(arg)?;
+            if c.proto == 0 && invert {
+                return perr("conntrack: rule would never match protocol");
+            }
+            ctflag::PROTO
+        }
+        2..=5 => {
+            let nets = ipparse_multiple(arg)?;
+            if nets.len() != 1 {
+                return perr(format!("{arg} resolves to multiple addresses"));
+            }
+            if let Some(slot) = c.addrs.get_mut(id as usize - 2) {
+                *slot = nets[0];
+            }
+            [ctflag::ORIGSRC, ctflag::ORIGDST, ctflag::REPLSRC, ctflag::REPLDST][id as usize - 2]
+        }
+        6..=9 => {
+            let r = parse_mport("conntrack", o, arg)?;
+            if let Some(slot) = c.ports.get_mut(id as usize - 6) {
+                *slot = PortRange { lo: r[0], hi: r[1] };
+            }
+            [ctflag::ORIGSRC_PORT, ctflag::ORIGDST_PORT, ctflag::REPLSRC_PORT, ctflag::REPLDST_PORT][id as usize - 6]
+        }
+        10 => {
+            c.status = parse_ct_statuses(arg)?;
+            ctflag::STATUS
+        }
+        11 => {
+            let v = parse_mint("conntrack", o, arg, u64::from(u32::MAX))?;
+            c.expires = (v[0] as u32, v.get(1).copied().unwrap_or(v[0]) as u32);
+            ctflag::EXPIRES
+        }
+        _ => {
+            if arg.eq_ignore_ascii_case("ORIGINAL") {
+                c.invert &= !ctflag::DIRECTION;
+            } else if arg.eq_ignore_ascii_case("REPLY") {
+                c.invert |= ctflag::DIRECTION;
+            } else {
+                return perr(format!("conntrack: Bad value for \"--ctdir\" option: \"{arg}\""));
+            }
+            c.flags |= ctflag::DIRECTION;
+            return Ok(());
+        }
+    };
+    c.flags |= flag;
+    if invert {
+        c.invert |= flag;
+    }
+    Ok(())
 }
 
 /// `xtopt_parse_mport` (udp ports).

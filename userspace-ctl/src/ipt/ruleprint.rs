@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use rnf_engine::rule::{
     addrtype, Counters, Iface, Ipv4Net, Match, MultiportKind, PortMatch, RejectWith, RuleSpec, StatisticMatch,
-    Target, TtlMode, TtlOp, LIMIT_SCALE,
+    Target, TtlMode, TtlOp, LIMIT_SCALE, ctflag, ConntrackMatch,
 };
 
 use super::model::Table;
@@ -114,6 +114,101 @@ pub fn limit_rate(period: u32) -> String {
         i += 1;
     }
     format!("{}/{}", RATES[i - 1].1 / period, RATES[i - 1].0)
+}
+
+/// `print_state` of libxt_conntrack: the state names, comma-separated, after a blank.
+pub(crate) fn ct_states_text(s: &mut String, mask: u16) {
+    let mut sep = " ";
+    for (name, bit) in rnf_engine::rule::ctstate::NAMES {
+        if mask & bit != 0 {
+            let _ = write!(s, "{sep}{name}");
+            sep = ",";
+        }
+    }
+}
+
+/// `conntrack_dump` of libxt_conntrack (revision 3): `prefix` is "" for -L, "--" for save;
+/// `addr` writes an address with its mask.
+pub(crate) fn conntrack_text(s: &mut String, c: &ConntrackMatch, prefix: &str, addr: &mut dyn FnMut(&Ipv4Net) -> String) {
+    let on = |f: u16| c.flags & f != 0;
+    let bang = |s: &mut String, f: u16| {
+        if c.invert & f != 0 {
+            s.push_str(" !");
+        }
+    };
+    if on(ctflag::STATE) {
+        bang(s, ctflag::STATE);
+        let _ = write!(s, " {prefix}ctstate");
+        ct_states_text(s, c.state);
+    }
+    if on(ctflag::PROTO) {
+        bang(s, ctflag::PROTO);
+        let _ = write!(s, " {prefix}ctproto {}", c.proto);
+    }
+    let names = ["ctorigsrc", "ctorigdst", "ctreplsrc", "ctrepldst"];
+    let flags = [ctflag::ORIGSRC, ctflag::ORIGDST, ctflag::REPLSRC, ctflag::REPLDST];
+    for ((name, f), net) in names.iter().zip(flags).zip(c.addrs.iter()) {
+        if on(f) {
+            bang(s, f);
+            let _ = write!(s, " {prefix}{name} {}", addr(net));
+        }
+    }
+    let names = ["ctorigsrcport", "ctorigdstport", "ctreplsrcport", "ctrepldstport"];
+    let flags = [ctflag::ORIGSRC_PORT, ctflag::ORIGDST_PORT, ctflag::REPLSRC_PORT, ctflag::REPLDST_PORT];
+    for ((name, f), p) in names.iter().zip(flags).zip(c.ports.iter()) {
+        if on(f) {
+            bang(s, f);
+            if p.hi == 0 || p.lo == p.hi {
+                let _ = write!(s, " {prefix}{name} {}", p.lo);
+            } else {
+                let _ = write!(s, " {prefix}{name} {}:{}", p.lo, p.hi);
+            }
+        }
+    }
+    if on(ctflag::STATUS) {
+        bang(s, ctflag::STATUS);
+        let _ = write!(s, " {prefix}ctstatus");
+        let mut sep = " ";
+        for (name, bit) in rnf_engine::rule::ctstatus::NAMES {
+            if c.status & bit != 0 {
+                let _ = write!(s, "{sep}{name}");
+                sep = ",";
+            }
+        }
+        if c.status == 0 {
+            let _ = write!(s, "{sep}NONE");
+        }
+    }
+    if on(ctflag::EXPIRES) {
+        bang(s, ctflag::EXPIRES);
+        let _ = write!(s, " {prefix}ctexpire ");
+        if c.expires.0 == c.expires.1 {
+            let _ = write!(s, "{}", c.expires.0);
+        } else {
+            let _ = write!(s, "{}:{}", c.expires.0, c.expires.1);
+        }
+    }
+    if on(ctflag::DIRECTION) {
+        let d = if c.invert & ctflag::DIRECTION != 0 { "REPLY" } else { "ORIGINAL" };
+        let _ = write!(s, " {prefix}ctdir {d}");
+    }
+}
+
+/// An address with `xtables_ipmask_to_numeric`'s mask: nothing for /32, `/len`, or dotted.
+pub(crate) fn numeric_net(n: &Ipv4Net) -> String {
+    let a = n.addr;
+    let mut t = format!("{}.{}.{}.{}", a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff, a & 0xff);
+    match n.prefix_len() {
+        Some(32) => {}
+        Some(len) => {
+            let _ = write!(t, "/{len}");
+        }
+        None => {
+            let m = n.mask;
+            let _ = write!(t, "/{}.{}.{}.{}", m >> 24, (m >> 16) & 0xff, (m >> 8) & 0xff, m & 0xff);
+        }
+    }
+    t
 }
 
 fn save_match(s: &mut String, m: &Match<'_>) {
@@ -253,6 +348,11 @@ fn save_match(s: &mut String, m: &Match<'_>) {
             if a.limit_iface_out {
                 s.push_str(" --limit-iface-out");
             }
+        }
+        Match::Conntrack(c) => conntrack_text(s, c, "--", &mut numeric_net),
+        Match::State(st) => {
+            s.push_str(" --state");
+            ct_states_text(s, st.states);
         }
         Match::Ttl(t) => {
             s.push_str(match t.op {

@@ -1,0 +1,911 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The connection table of one network namespace.
+//!
+//! Memory: a fixed array of [`Entry`] (the table's maximum, like `nf_conntrack_max`) and a
+//! bucket array, both given by the kernel glue when tracking starts in the namespace and
+//! freed when the namespace goes away. Nothing is allocated on the packet path: a new flow
+//! takes a free entry; when none is free, a flow that is not ASSURED is evicted from the
+//! buckets near the new one (`early_drop`), and when there is none the packet is dropped.
+//!
+//! Lookups take no lock. Every field of an entry is an atomic; each entry has two nodes (its
+//! original and reply tuples) in singly linked bucket chains that end in a "nulls" marker
+//! naming the bucket (as the kernel's `hlist_nulls`). Writers (new flows, deletions) hold
+//! the table lock. An entry may be freed and reused while a reader walks over it; the reader
+//! notices because the entry's generation changed ([`Entry::gen`]: odd while free, bumped
+//! on every allocation and free) or because its walk ended in another bucket's marker, and
+//! starts over. Entries are never returned to the system while the table lives, so a reader
+//! never touches freed memory (the kernel's `SLAB_TYPESAFE_BY_RCU` for `nf_conn`).
+//!
+//! A packet refers to its flow by a [`Handle`] (index and generation), which stays safe to
+//! hold across hooks: a flow that was freed in between no longer matches the generation.
+
+use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering::*};
+
+use super::tcp::{self, TcpConn, TCP_WORDS};
+use super::tuple::{Dir, Tuple};
+pub use super::Handle;
+use super::{status, timeout};
+use super::super::packet::{IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
+
+/// Chain end marker: the high bit set, the bucket number below.
+const NULLS: u32 = 1 << 31;
+/// Largest table: entry indexes and node numbers fit in 31 bits with room for the marker.
+pub const MAX_ENTRIES: u32 = 1 << 24;
+/// Buckets examined for a flow to evict when the table is full (`NF_CT_EVICTION_RANGE`).
+const EVICTION_RANGE: u32 = 8;
+/// An unconfirmed entry whose packet has not reached the confirm hook after this long was
+/// lost on the way (dropped by something else): the collector frees it.
+pub const UNCONFIRMED_SECS: u32 = 2;
+
+/// Serialises the table's writers; provided by the glue (a spinlock that also keeps softirqs
+/// out on this CPU), by a mutex in host tests.
+pub trait Locks {
+    /// Runs `f` holding the table lock.
+    fn table<R>(&self, f: impl FnOnce() -> R) -> R;
+    /// Runs `f` holding the lock that guards the protocol state of entry `idx`.
+    fn entry<R>(&self, idx: u32, f: impl FnOnce() -> R) -> R;
+}
+
+/// One flow. All atomics: read without locks, written as the module docs say.
+#[derive(Debug, Default)]
+pub struct Entry {
+    /// Odd while free, even while in use; bumped on every allocation and free.
+    gen: AtomicU32,
+    /// The next node of each direction's chain (node = index * 2 + direction), or a marker.
+    /// While free, `next[0]` links the free list.
+    next: [AtomicU32; 2],
+    /// Each direction's tuple, packed by [`pack`].
+    tuple: [[AtomicU64; 2]; 2],
+    /// [`status`] bits.
+    status: AtomicU32,
+    /// When the flow expires, in the glue's clock (jiffies).
+    expires: AtomicU64,
+    /// When the entry was allocated.
+    born: AtomicU64,
+    /// Packets and bytes per direction.
+    counters: [[AtomicU64; 2]; 2],
+    /// Protocol state (TCP: [`TcpConn::to_words`]).
+    proto: [AtomicU64; TCP_WORDS],
+}
+
+
+/// One flow's data, read from its entry at one moment (for listings and matches).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Original and reply tuples.
+    pub tuple: [Tuple; 2],
+    /// [`status`] bits.
+    pub status: u16,
+    /// Expiry time (glue clock).
+    pub expires: u64,
+    /// (packets, bytes) per direction.
+    pub counters: [(u64, u64); 2],
+    /// TCP state (for TCP flows).
+    pub tcp: Option<TcpConn>,
+}
+
+fn pack(t: &Tuple) -> [u64; 2] {
+    [
+        u64::from(t.src) << 32 | u64::from(t.dst),
+        u64::from(t.sport) << 48 | u64::from(t.dport) << 32 | u64::from(t.proto) << 24,
+    ]
+}
+
+fn unpack(w: [u64; 2]) -> Tuple {
+    Tuple {
+        src: (w[0] >> 32) as u32,
+        dst: w[0] as u32,
+        sport: (w[1] >> 48) as u16,
+        dport: (w[1] >> 32) as u16,
+        proto: (w[1] >> 24) as u8,
+    }
+}
+
+/// Why a new flow could not be added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Full {
+    /// Every entry holds an ASSURED (or unconfirmed) flow: drop the packet.
+    NoRoom,
+}
+
+/// Statistics, as `conntrack -S` shows a subset of them.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Flows dropped to make room (`early_drop`).
+    pub early_drop: AtomicU64,
+    /// Packets dropped because the table was full (`drop`).
+    pub drop: AtomicU64,
+    /// First packets that lost the race to insert the same flow (`insert_failed`).
+    pub insert_failed: AtomicU64,
+    /// Packets found INVALID (`invalid`).
+    pub invalid: AtomicU64,
+}
+
+/// The table's shared state besides the arrays: free list, count, statistics.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// Head of the free list (entry index), or [`NULLS`] when empty. Under the table lock.
+    free: AtomicU32,
+    /// Entries in use (unconfirmed included).
+    pub count: AtomicU32,
+    /// Where the collector goes on next.
+    gc_pos: AtomicU32,
+    /// Statistics.
+    pub stats: Stats,
+}
+
+/// A view of one namespace's table: the memory and locks the glue owns.
+pub struct Table<'a, L: Locks> {
+    /// The entries (the maximum number of flows).
+    pub entries: &'a [Entry],
+    /// Chain heads.
+    pub buckets: &'a [AtomicU32],
+    /// Free list, count, statistics.
+    pub shared: &'a Shared,
+    /// The hash key, random per boot.
+    pub key: [u64; 2],
+    /// The writers' lock and the per-entry locks.
+    pub locks: &'a L,
+    /// Clock ticks per second.
+    pub hz: u64,
+}
+
+/// Sets up fresh arrays: every entry free and on the free list, every chain empty. Called
+/// once, before the table is shared.
+pub fn init(entries: &[Entry], buckets: &[AtomicU32], shared: &Shared) {
+    for (i, b) in buckets.iter().enumerate() {
+        b.store(NULLS | i as u32, Relaxed);
+    }
+    let n = entries.len().min(MAX_ENTRIES as usize);
+    for (i, e) in entries.iter().enumerate().take(n) {
+        e.gen.store(1, Relaxed);
+        let next = if i + 1 < n { i as u32 + 1 } else { NULLS };
+        e.next[0].store(next, Relaxed);
+    }
+    shared.free.store(if n > 0 { 0 } else { NULLS }, Relaxed);
+    shared.count.store(0, Relaxed);
+    shared.gc_pos.store(0, Relaxed);
+}
+
+impl<'a, L: Locks> Table<'a, L> {
+    fn bucket_of(&self, t: &Tuple) -> u32 {
+        let n = self.buckets.len().max(1) as u64;
+        ((u64::from(t.hash(&self.key)) * n) >> 32) as u32
+    }
+
+    fn entry(&self, idx: u32) -> Option<&'a Entry> {
+        self.entries.get(idx as usize)
+    }
+
+    /// True when `e`'s tuple of direction `d` is `want` ([`pack`]ed).
+    fn tuple_is(e: &Entry, d: usize, want: &[u64; 2]) -> bool {
+        let Some(t) = e.tuple.get(d) else { return false };
+        t[0].load(Relaxed) == want[0] && t[1].load(Relaxed) == want[1]
+    }
+
+    /// Finds the confirmed, unexpired flow one of whose tuples is `t`: its handle and the
+    /// direction `t` goes in. No lock.
+    pub fn lookup(&self, t: &Tuple, now: u64) -> Option<(Handle, Dir)> {
+        let b = self.bucket_of(t);
+        let head = self.buckets.get(b as usize)?;
+        let want = pack(t);
+        // A walk can be sent astray by concurrent reuse; it then starts over. Bounded, so a
+        // table that writers keep changing can only make a lookup miss, never spin.
+        'walk: for _ in 0..64 {
+            let mut node = head.load(Acquire);
+            let mut steps = 0usize;
+            while node & NULLS == 0 {
+                steps += 1;
+                if steps > self.entries.len().saturating_mul(2) {
+                    continue 'walk;
+                }
+                let (idx, d) = (node >> 1, (node & 1) as usize);
+                let Some(e) = self.entry(idx) else { continue 'walk };
+                let g1 = e.gen.load(Acquire);
+                if g1 & 1 == 0 && Self::tuple_is(e, d, &want) {
+                    let st = e.status.load(Relaxed);
+                    let exp = e.expires.load(Relaxed);
+                    fence(Acquire);
+                    if e.gen.load(Relaxed) == g1
+                        && st & u32::from(status::CONFIRMED) != 0
+                        && !expired(exp, now)
+                    {
+                        let dir = if d == 0 { Dir::Original } else { Dir::Reply };
+                        return Some((Handle { idx, gen: g1 }, dir));
+                    }
+                }
+                node = e.next.get(d)?.load(Acquire);
+            }
+            if node == (NULLS | b) {
+                return None;
+            }
+        }
+        None
+    }
+
+    /// The entry of `h` if it still holds the same flow.
+    pub fn get(&self, h: Handle) -> Option<&'a Entry> {
+        let e = self.entry(h.idx)?;
+        (e.gen.load(Acquire) == h.gen).then_some(e)
+    }
+
+    /// Reads a flow (for listings and the rules); `None` when it is gone.
+    pub fn snapshot(&self, h: Handle) -> Option<Snapshot> {
+        let e = self.get(h)?;
+        let tuple = [
+            unpack([e.tuple[0][0].load(Relaxed), e.tuple[0][1].load(Relaxed)]),
+            unpack([e.tuple[1][0].load(Relaxed), e.tuple[1][1].load(Relaxed)]),
+        ];
+        let tcp = (tuple[0].proto == IPPROTO_TCP).then(|| TcpConn::from_words(&words(e)));
+        let c = |d: usize, k: usize| e.counters[d][k].load(Relaxed);
+        let s = Snapshot {
+            tuple,
+            status: e.status.load(Relaxed) as u16,
+            expires: e.expires.load(Relaxed),
+            counters: [(c(0, 0), c(0, 1)), (c(1, 0), c(1, 1))],
+            tcp,
+        };
+        fence(Acquire);
+        (e.gen.load(Relaxed) == h.gen).then_some(s)
+    }
+
+    /// Takes a free entry for a new flow with tuples `orig` and `reply` (not yet in the
+    /// chains: [`Table::confirm`] puts it there). When none is free, evicts a flow that is not
+    /// ASSURED from the buckets of `orig` and the next ones.
+    pub fn alloc(&self, orig: &Tuple, reply: &Tuple, now: u64, expires_in: u32) -> Result<Handle, Full> {
+        let idx = self.locks.table(|| {
+            let head = self.shared.free.load(Relaxed);
+            if head & NULLS == 0 {
+                if let Some(e) = self.entry(head) {
+                    self.shared.free.store(e.next[0].load(Relaxed), Relaxed);
+                    return Some(head);
+                }
+            }
+            self.evict_locked(self.bucket_of(orig), now)
+        });
+        let Some(idx) = idx else {
+            self.shared.stats.drop.fetch_add(1, Relaxed);
+            return Err(Full::NoRoom);
+        };
+        let Some(e) = self.entry(idx) else { return Err(Full::NoRoom) };
+        for (d, t) in [orig, reply].into_iter().enumerate() {
+            let w = pack(t);
+            e.tuple[d][0].store(w[0], Relaxed);
+            e.tuple[d][1].store(w[1], Relaxed);
+            e.next[d].store(NULLS, Relaxed);
+            e.counters[d][0].store(0, Relaxed);
+            e.counters[d][1].store(0, Relaxed);
+        }
+        for w in &e.proto {
+            w.store(0, Relaxed);
+        }
+        e.status.store(0, Relaxed);
+        e.born.store(now, Relaxed);
+        e.expires.store(now.wrapping_add(u64::from(expires_in).saturating_mul(self.hz)), Relaxed);
+        self.shared.count.fetch_add(1, Relaxed);
+        // Even: in use. Release: the fields above are visible to whoever sees this.
+        let gen = e.gen.load(Relaxed).wrapping_add(1);
+        e.gen.store(gen, Release);
+        Ok(Handle { idx, gen })
+    }
+
+    /// Under the table lock: unlinks and frees a confirmed flow that is not ASSURED from
+    /// [`EVICTION_RANGE`] buckets starting at `b` (expired ones first of all), and returns its
+    /// entry, now taken.
+    fn evict_locked(&self, b: u32, now: u64) -> Option<u32> {
+        let n = self.buckets.len() as u32;
+        for i in 0..EVICTION_RANGE.min(n) {
+            let bucket = (b + i) % n;
+            let mut node = self.buckets.get(bucket as usize)?.load(Relaxed);
+            let mut steps = 0usize;
+            while node & NULLS == 0 && steps <= self.entries.len().saturating_mul(2) {
+                steps += 1;
+                let (idx, d) = (node >> 1, (node & 1) as usize);
+                let e = self.entry(idx)?;
+                let st = e.status.load(Relaxed) as u16;
+                if st & status::ASSURED == 0 || expired(e.expires.load(Relaxed), now) {
+                    self.unlink_locked(idx);
+                    e.gen.store(e.gen.load(Relaxed).wrapping_add(1), Release);
+                    self.shared.count.fetch_sub(1, Relaxed);
+                    self.shared.stats.early_drop.fetch_add(1, Relaxed);
+                    // Odd, then taken again by the caller.
+                    return Some(idx);
+                }
+                node = e.next.get(d)?.load(Relaxed);
+            }
+        }
+        None
+    }
+
+    /// Under the table lock: removes both nodes of entry `idx` from their chains.
+    fn unlink_locked(&self, idx: u32) {
+        let Some(e) = self.entry(idx) else { return };
+        for d in 0..2usize {
+            let node = idx << 1 | d as u32;
+            let w = [e.tuple[d][0].load(Relaxed), e.tuple[d][1].load(Relaxed)];
+            let b = self.bucket_of(&unpack(w));
+            let Some(head) = self.buckets.get(b as usize) else { continue };
+            let after = e.next[d].load(Relaxed);
+            if head.load(Relaxed) == node {
+                head.store(after, Release);
+                continue;
+            }
+            let mut cur = head.load(Relaxed);
+            let mut steps = 0usize;
+            while cur & NULLS == 0 && steps <= self.entries.len().saturating_mul(2) {
+                steps += 1;
+                let Some(p) = self.entry(cur >> 1) else { break };
+                let Some(link) = p.next.get((cur & 1) as usize) else { break };
+                let next = link.load(Relaxed);
+                if next == node {
+                    link.store(after, Release);
+                    break;
+                }
+                cur = next;
+            }
+        }
+    }
+
+    /// Frees an entry that is not (or no longer) in the chains, if `h` still names it.
+    fn free_locked(&self, h: Handle) -> bool {
+        let Some(e) = self.entry(h.idx) else { return false };
+        if e.gen.load(Relaxed) != h.gen {
+            return false;
+        }
+        if e.status.load(Relaxed) & u32::from(status::CONFIRMED) != 0 {
+            self.unlink_locked(h.idx);
+        }
+        e.gen.store(h.gen.wrapping_add(1), Release);
+        e.next[0].store(self.shared.free.load(Relaxed), Relaxed);
+        self.shared.free.store(h.idx, Relaxed);
+        self.shared.count.fetch_sub(1, Relaxed);
+        true
+    }
+
+    /// Deletes a flow (expired, reset, or an unconfirmed one whose packet was dropped).
+    pub fn delete(&self, h: Handle) -> bool {
+        self.locks.table(|| self.free_locked(h))
+    }
+
+    /// Puts a new flow into the table when its first packet leaves the last hook. `Err` when
+    /// the same flow was confirmed meanwhile by another CPU's packet (the entry is freed;
+    /// the caller drops the packet, as `__nf_conntrack_confirm` does for a clash it cannot
+    /// resolve) or when `h` is gone.
+    pub fn confirm(&self, h: Handle, now: u64) -> Result<(), ()> {
+        let Some(e) = self.get(h) else { return Err(()) };
+        let t = [
+            unpack([e.tuple[0][0].load(Relaxed), e.tuple[0][1].load(Relaxed)]),
+            unpack([e.tuple[1][0].load(Relaxed), e.tuple[1][1].load(Relaxed)]),
+        ];
+        self.locks.table(|| {
+            if e.gen.load(Relaxed) != h.gen {
+                return Err(());
+            }
+            if e.status.load(Relaxed) & u32::from(status::CONFIRMED) != 0 {
+                return Ok(());
+            }
+            if self.lookup(&t[0], now).is_some() || self.lookup(&t[1], now).is_some() {
+                self.shared.stats.insert_failed.fetch_add(1, Relaxed);
+                self.free_locked(h);
+                return Err(());
+            }
+            e.status.fetch_or(u32::from(status::CONFIRMED), Relaxed);
+            for (d, tuple) in t.iter().enumerate() {
+                let b = self.bucket_of(tuple);
+                let Some(head) = self.buckets.get(b as usize) else { continue };
+                e.next[d].store(head.load(Relaxed), Relaxed);
+                head.store(h.idx << 1 | d as u32, Release);
+            }
+            Ok(())
+        })
+    }
+
+    /// One step of the garbage collector: looks at up to `budget` entries from where the last
+    /// step stopped, frees expired flows and unconfirmed ones older than
+    /// [`UNCONFIRMED_SECS`]. Returns how many it freed.
+    pub fn gc_step(&self, now: u64, budget: u32) -> u32 {
+        let n = self.entries.len() as u32;
+        if n == 0 {
+            return 0;
+        }
+        let mut pos = self.shared.gc_pos.load(Relaxed) % n;
+        let mut freed = 0;
+        for _ in 0..budget.min(n) {
+            if let Some(e) = self.entry(pos) {
+                let gen = e.gen.load(Acquire);
+                if gen & 1 == 0 && self.reclaimable(e, now) {
+                    let h = Handle { idx: pos, gen };
+                    let done = self.locks.table(|| self.reclaimable(e, now) && self.free_locked(h));
+                    freed += u32::from(done);
+                }
+            }
+            pos = (pos + 1) % n;
+        }
+        self.shared.gc_pos.store(pos, Relaxed);
+        freed
+    }
+
+    fn reclaimable(&self, e: &Entry, now: u64) -> bool {
+        let confirmed = e.status.load(Relaxed) & u32::from(status::CONFIRMED) != 0;
+        if confirmed {
+            expired(e.expires.load(Relaxed), now)
+        } else {
+            let limit = e.born.load(Relaxed).wrapping_add(u64::from(UNCONFIRMED_SECS) * self.hz);
+            expired(limit, now)
+        }
+    }
+
+    /// Handles of the live, confirmed flows from entry `from` on, at most `out.len()`; returns
+    /// how many were written and where to go on (`None`: done). For dumps.
+    pub fn walk(&self, from: u32, now: u64, out: &mut [Handle]) -> (usize, Option<u32>) {
+        let mut n = 0;
+        let mut i = from;
+        while (i as usize) < self.entries.len() {
+            if n == out.len() {
+                return (n, Some(i));
+            }
+            if let Some(e) = self.entry(i) {
+                let gen = e.gen.load(Acquire);
+                let st = e.status.load(Relaxed);
+                if gen & 1 == 0
+                    && st & u32::from(status::CONFIRMED) != 0
+                    && !expired(e.expires.load(Relaxed), now)
+                {
+                    if let Some(slot) = out.get_mut(n) {
+                        *slot = Handle { idx: i, gen };
+                        n += 1;
+                    }
+                }
+            }
+            i += 1;
+        }
+        (n, None)
+    }
+
+    /// Frees every flow (`conntrack -F`); returns how many.
+    pub fn flush(&self) -> u32 {
+        let mut freed = 0;
+        for (i, e) in self.entries.iter().enumerate() {
+            let gen = e.gen.load(Acquire);
+            if gen & 1 == 0 && e.status.load(Relaxed) & u32::from(status::CONFIRMED) != 0 {
+                freed += u32::from(self.delete(Handle { idx: i as u32, gen }));
+            }
+        }
+        freed
+    }
+}
+
+fn words(e: &Entry) -> [u64; TCP_WORDS] {
+    core::array::from_fn(|i| e.proto.get(i).map_or(0, |w| w.load(Relaxed)))
+}
+
+/// True when `at` has passed at `now` (clock values compared as the kernel's `time_after`).
+pub fn expired(at: u64, now: u64) -> bool {
+    (now.wrapping_sub(at) as i64) >= 0
+}
+
+/// What the conntrack stage decided for a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Track {
+    /// The packet belongs to flow `h`, in direction `dir`; `state` is its [`super::ctstate`]
+    /// bit (NEW, ESTABLISHED, RELATED); `new` when the flow was made for this packet (still
+    /// unconfirmed).
+    Flow {
+        /// The flow.
+        h: Handle,
+        /// The packet's direction.
+        dir: Dir,
+        /// NEW, ESTABLISHED or RELATED.
+        state: u16,
+        /// Made for this packet, unconfirmed.
+        new: bool,
+    },
+    /// No flow: INVALID (a packet that fits no state, or a header that cannot be read).
+    Invalid,
+    /// The table is full and nothing could be evicted: drop the packet.
+    Drop,
+}
+
+/// The packet as the conntrack stage reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct PacketCt<'p> {
+    /// What [`super::tuple::parse`] found.
+    pub parsed: super::tuple::Parsed<'p>,
+    /// The packet's length, for the flow's byte counters (`skb->len`).
+    pub len: u32,
+    /// The transport segment's real length (IP length minus header), for TCP tracking.
+    pub l4_len: u32,
+}
+
+impl<'a, L: Locks> Table<'a, L> {
+    /// The conntrack stage (`nf_conntrack_in`) for one packet.
+    pub fn track(&self, p: &PacketCt<'_>, now: u64) -> Track {
+        let (tuple, l4) = match p.parsed {
+            super::tuple::Parsed::Invalid => return self.invalid(),
+            super::tuple::Parsed::IcmpError { inner } => {
+                // RELATED to the flow the quoted packet belongs to: it was sent along that
+                // flow, so the error goes the other way (`icmp_error_message`).
+                // Not counted in the flow's counters, as the kernel's `icmp_error`.
+                let Some((h, d)) = self.lookup(&inner, now) else { return self.invalid() };
+                return Track::Flow { h, dir: d.other(), state: super::super::rule::ctstate::RELATED, new: false };
+            }
+            super::tuple::Parsed::Flow { tuple, l4 } => (tuple, l4),
+        };
+        for _ in 0..2 {
+            if let Some((h, dir)) = self.lookup(&tuple, now) {
+                match self.update(h, dir, &tuple, l4, p, now) {
+                    Update::Ok(state) => return Track::Flow { h, dir, state, new: false },
+                    Update::Invalid => return self.invalid(),
+                    // A SYN reopening a closed TCP flow: the old one goes, a new one starts.
+                    Update::Restart => {
+                        self.delete(h);
+                        continue;
+                    }
+                }
+            }
+            return self.new_flow(&tuple, l4, p, now);
+        }
+        self.invalid()
+    }
+
+    fn invalid(&self) -> Track {
+        self.shared.stats.invalid.fetch_add(1, Relaxed);
+        Track::Invalid
+    }
+
+    fn count(&self, e: &Entry, dir: Dir, len: u32) {
+        if let Some(c) = e.counters.get(dir.index()) {
+            c[0].fetch_add(1, Relaxed);
+            c[1].fetch_add(u64::from(len), Relaxed);
+        }
+    }
+
+    fn set_timeout(&self, e: &Entry, now: u64, secs: u32) {
+        e.expires.store(now.wrapping_add(u64::from(secs).saturating_mul(self.hz)), Relaxed);
+    }
+
+    /// A packet of a known flow.
+    fn update(&self, h: Handle, dir: Dir, t: &Tuple, l4: &[u8], p: &PacketCt<'_>, now: u64) -> Update {
+        let Some(e) = self.get(h) else { return Update::Invalid };
+        let st = e.status.load(Relaxed) as u16;
+        let seen_reply = st & status::SEEN_REPLY != 0;
+        // `resolve_normal_ct`: replies and flows that have seen one are ESTABLISHED; the
+        // original direction of a flow a helper announced is RELATED; the rest NEW.
+        let state = if dir == Dir::Reply || seen_reply {
+            super::super::rule::ctstate::ESTABLISHED
+        } else if st & status::EXPECTED != 0 {
+            super::super::rule::ctstate::RELATED
+        } else {
+            super::super::rule::ctstate::NEW
+        };
+        match t.proto {
+            IPPROTO_TCP => {
+                let seg = tcp::Segment { tcp: l4, len: p.l4_len };
+                if !tcp::valid_header(&seg) {
+                    return Update::Invalid;
+                }
+                let out = self.locks.entry(h.idx, || {
+                    if e.gen.load(Relaxed) != h.gen {
+                        return None;
+                    }
+                    let mut conn = TcpConn::from_words(&words(e));
+                    let st = e.status.load(Relaxed) as u16;
+                    let r = tcp::packet(
+                        &mut conn,
+                        dir,
+                        &seg,
+                        st & status::SEEN_REPLY != 0,
+                        st & status::ASSURED != 0,
+                    );
+                    for (w, v) in e.proto.iter().zip(conn.to_words()) {
+                        w.store(v, Relaxed);
+                    }
+                    Some(r)
+                });
+                match out {
+                    None => return Update::Invalid,
+                    Some(tcp::Outcome::Invalid { lower_timeout }) => {
+                        let cut = now.wrapping_add(u64::from(tcp::LOWERED_TIMEOUT).saturating_mul(self.hz));
+                        let left = e.expires.load(Relaxed).wrapping_sub(now);
+                        if lower_timeout && left >= 120 * self.hz && expired(cut, e.expires.load(Relaxed)) {
+                            e.expires.store(cut, Relaxed);
+                        }
+                        return Update::Invalid;
+                    }
+                    Some(tcp::Outcome::Restart) => return Update::Restart,
+                    // Accepted without refreshing the flow (the kernel returns early).
+                    Some(tcp::Outcome::Ignore) => {}
+                    // An RST before any reply: the flow ends with this packet.
+                    Some(tcp::Outcome::AcceptKill) => e.expires.store(now, Relaxed),
+                    Some(tcp::Outcome::Accept { timeout_secs, assured }) => {
+                        self.set_timeout(e, now, timeout_secs);
+                        if assured {
+                            e.status.fetch_or(u32::from(status::ASSURED), Relaxed);
+                        }
+                    }
+                }
+            }
+            IPPROTO_UDP => {
+                // nf_conntrack_udp_packet: a flow that has seen a reply and is still active
+                // two seconds after its first packet becomes a stream: the longer timeout,
+                // and ASSURED.
+                if seen_reply {
+                    let stream_ts = e.proto[0].load(Relaxed);
+                    if expired(stream_ts, now) && stream_ts != now {
+                        self.set_timeout(e, now, timeout::UDP_STREAM);
+                        e.status.fetch_or(u32::from(status::ASSURED), Relaxed);
+                    } else {
+                        self.set_timeout(e, now, timeout::UDP);
+                    }
+                } else {
+                    self.set_timeout(e, now, timeout::UDP);
+                }
+            }
+            IPPROTO_ICMP => self.set_timeout(e, now, timeout::ICMP),
+            _ => self.set_timeout(e, now, timeout::GENERIC),
+        }
+        if dir == Dir::Reply && !seen_reply {
+            e.status.fetch_or(u32::from(status::SEEN_REPLY), Relaxed);
+        }
+        self.count(e, dir, p.len);
+        Update::Ok(state)
+    }
+
+    /// The first packet of a flow (`init_conntrack`).
+    fn new_flow(&self, t: &Tuple, l4: &[u8], p: &PacketCt<'_>, now: u64) -> Track {
+        let mut tcp_conn = None;
+        let secs = match t.proto {
+            IPPROTO_TCP => {
+                let seg = tcp::Segment { tcp: l4, len: p.l4_len };
+                if !tcp::valid_header(&seg) {
+                    return self.invalid();
+                }
+                let Some(c) = tcp::new_conn(&seg) else { return self.invalid() };
+                tcp_conn = Some(c);
+                // The first packet runs through the tracker as the kernel does after
+                // tcp_new (which only sets up the flow).
+                tcp::timeout_secs(c.state)
+            }
+            IPPROTO_UDP => timeout::UDP,
+            IPPROTO_ICMP => {
+                // Only queries start ICMP flows (`icmp_new`); a stray reply is INVALID.
+                if !super::tuple::icmp::starts_flow((t.dport >> 8) as u8) {
+                    return self.invalid();
+                }
+                timeout::ICMP
+            }
+            _ => timeout::GENERIC,
+        };
+        let Some(reply) = t.invert() else { return self.invalid() };
+        let h = match self.alloc(t, &reply, now, secs) {
+            Ok(h) => h,
+            Err(Full::NoRoom) => return Track::Drop,
+        };
+        let Some(e) = self.get(h) else { return self.invalid() };
+        if let Some(mut c) = tcp_conn {
+            let seg = tcp::Segment { tcp: l4, len: p.l4_len };
+            let r = tcp::packet(&mut c, Dir::Original, &seg, false, false);
+            for (w, v) in e.proto.iter().zip(c.to_words()) {
+                w.store(v, Relaxed);
+            }
+            match r {
+                tcp::Outcome::Accept { timeout_secs, .. } => self.set_timeout(e, now, timeout_secs),
+                tcp::Outcome::Ignore => {}
+                _ => {
+                    self.delete(h);
+                    return self.invalid();
+                }
+            }
+        }
+        if t.proto == IPPROTO_UDP {
+            // The time after which the flow counts as a stream (`stream_ts`).
+            e.proto[0].store(now.wrapping_add(2 * self.hz), Relaxed);
+        }
+        self.count(e, Dir::Original, p.len);
+        Track::Flow { h, dir: Dir::Original, state: super::super::rule::ctstate::NEW, new: true }
+    }
+}
+
+enum Update {
+    Ok(u16),
+    Invalid,
+    Restart,
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::super::tuple::{parse, Parsed};
+    use super::super::super::rule::ctstate;
+    use super::*;
+    use std::sync::Mutex;
+    use std::vec::Vec;
+
+    struct TestLocks(Mutex<()>);
+    impl Locks for TestLocks {
+        fn table<R>(&self, f: impl FnOnce() -> R) -> R {
+            let _g = self.0.lock().unwrap();
+            f()
+        }
+        fn entry<R>(&self, _idx: u32, f: impl FnOnce() -> R) -> R {
+            f()
+        }
+    }
+
+    struct Mem {
+        entries: Vec<Entry>,
+        buckets: Vec<AtomicU32>,
+        shared: Shared,
+        locks: TestLocks,
+    }
+
+    impl Mem {
+        fn new(n: usize, b: usize) -> Mem {
+            let m = Mem {
+                entries: (0..n).map(|_| Entry::default()).collect(),
+                buckets: (0..b).map(|_| AtomicU32::new(0)).collect(),
+                shared: Shared::default(),
+                locks: TestLocks(Mutex::new(())),
+            };
+            init(&m.entries, &m.buckets, &m.shared);
+            m
+        }
+        fn table(&self) -> Table<'_, TestLocks> {
+            Table {
+                entries: &self.entries,
+                buckets: &self.buckets,
+                shared: &self.shared,
+                key: [7, 9],
+                locks: &self.locks,
+                hz: 100,
+            }
+        }
+    }
+
+    const C: u32 = 0x0a00_0102;
+    const S: u32 = 0x0a00_0202;
+
+    fn udp(src: u32, dst: u32, sport: u16, dport: u16) -> Vec<u8> {
+        let mut v = std::vec![0u8; 8];
+        v[0..2].copy_from_slice(&sport.to_be_bytes());
+        v[2..4].copy_from_slice(&dport.to_be_bytes());
+        let _ = (src, dst);
+        v
+    }
+
+    fn track(t: &Table<'_, TestLocks>, src: u32, dst: u32, proto: u8, l4: &[u8], now: u64) -> Track {
+        let p = PacketCt { parsed: parse(src, dst, proto, 0, l4), len: 100, l4_len: l4.len() as u32 };
+        t.track(&p, now)
+    }
+
+    #[test]
+    fn udp_flow_new_unconfirmed_confirmed_established() {
+        let m = Mem::new(16, 8);
+        let t = m.table();
+        let q = udp(C, S, 5000, 53);
+        let Track::Flow { h, dir, state, new } = track(&t, C, S, 17, &q, 1000) else { panic!() };
+        assert_eq!((dir, state, new), (Dir::Original, ctstate::NEW, true));
+        // Unconfirmed: invisible to lookups, so a second first packet makes its own.
+        assert!(matches!(track(&t, C, S, 17, &q, 1000), Track::Flow { new: true, .. }));
+        assert_eq!(m.shared.count.load(Relaxed), 2);
+        t.confirm(h, 1000).unwrap();
+        // The reply finds it, ESTABLISHED, and marks SEEN_REPLY.
+        let r = udp(S, C, 53, 5000);
+        let Track::Flow { h: h2, dir, state, new } = track(&t, S, C, 17, &r, 1001) else { panic!() };
+        assert_eq!((h2, dir, state, new), (h, Dir::Reply, ctstate::ESTABLISHED, false));
+        let s = t.snapshot(h).unwrap();
+        assert_eq!(s.status & status::SEEN_REPLY, status::SEEN_REPLY);
+        assert_eq!(s.counters, [(1, 100), (1, 100)]);
+        // Not ASSURED until a packet after two seconds.
+        assert_eq!(s.status & status::ASSURED, 0);
+        track(&t, C, S, 17, &q, 1000 + 300);
+        let s = t.snapshot(h).unwrap();
+        assert_eq!(s.status & status::ASSURED, status::ASSURED);
+        assert_eq!(s.expires, 1300 + 120 * 100);
+        // The second unconfirmed one, confirmed later, clashes and is freed.
+        assert!(t.walk(0, 1300, &mut [Handle { idx: 0, gen: 0 }; 4]).0 == 1);
+    }
+
+    #[test]
+    fn expiry_gc_and_unconfirmed_leftovers() {
+        let m = Mem::new(4, 4);
+        let t = m.table();
+        let q = udp(C, S, 1, 2);
+        let Track::Flow { h, .. } = track(&t, C, S, 17, &q, 0) else { panic!() };
+        t.confirm(h, 0).unwrap();
+        // An unconfirmed one whose packet never came back.
+        let q2 = udp(C, S, 3, 4);
+        let Track::Flow { h: lost, .. } = track(&t, C, S, 17, &q2, 0) else { panic!() };
+        assert_eq!(t.gc_step(100, 10), 0);
+        assert_eq!(t.gc_step(201, 10), 1, "the lost unconfirmed entry after 2 s");
+        assert!(t.get(lost).is_none());
+        assert!(t.lookup(&Tuple { src: C, dst: S, sport: 1, dport: 2, proto: 17 }, 2999).is_some());
+        assert!(t.lookup(&Tuple { src: C, dst: S, sport: 1, dport: 2, proto: 17 }, 3000).is_none(), "expired");
+        assert_eq!(t.gc_step(3000, 10), 1);
+        assert_eq!(m.shared.count.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn full_table_evicts_unassured_then_drops() {
+        let m = Mem::new(2, 1);
+        let t = m.table();
+        for port in [1u16, 2] {
+            let Track::Flow { h, .. } = track(&t, C, S, 17, &udp(C, S, port, 9), 0) else { panic!() };
+            t.confirm(h, 0).unwrap();
+        }
+        // Full: the third evicts one that is not ASSURED.
+        let Track::Flow { h, .. } = track(&t, C, S, 17, &udp(C, S, 3, 9), 0) else { panic!() };
+        assert_eq!(m.shared.stats.early_drop.load(Relaxed), 1);
+        t.confirm(h, 0).unwrap();
+        // Make everything ASSURED (a reply, then a packet after 2 s), then nothing can go.
+        for port in [1u16, 2, 3] {
+            if t.lookup(&Tuple { src: C, dst: S, sport: port, dport: 9, proto: 17 }, 10).is_none() {
+                continue;
+            }
+            track(&t, S, C, 17, &udp(S, C, 9, port), 10);
+            track(&t, C, S, 17, &udp(C, S, port, 9), 500);
+        }
+        let assured = (0..2).filter(|i| m.entries[*i].status.load(Relaxed) & u32::from(status::ASSURED) != 0).count();
+        assert_eq!(assured, 2);
+        assert_eq!(track(&t, C, S, 17, &udp(C, S, 4, 9), 600), Track::Drop);
+        assert_eq!(m.shared.stats.drop.load(Relaxed), 1);
+    }
+
+    #[test]
+    fn icmp_error_is_related_and_stray_replies_invalid() {
+        let m = Mem::new(8, 8);
+        let t = m.table();
+        let Track::Flow { h, .. } = track(&t, C, S, 17, &udp(C, S, 5000, 53), 0) else { panic!() };
+        t.confirm(h, 0).unwrap();
+        // Port unreachable from the server, quoting the client's datagram.
+        let mut e = std::vec![0u8; 8 + 20 + 8];
+        e[0] = 3;
+        e[1] = 3;
+        e[8] = 0x45;
+        e[8 + 9] = 17;
+        e[8 + 12..8 + 16].copy_from_slice(&C.to_be_bytes());
+        e[8 + 16..8 + 20].copy_from_slice(&S.to_be_bytes());
+        e[28..32].copy_from_slice(&[0x13, 0x88, 0, 53]);
+        assert!(matches!(parse(S, C, 1, 0, &e), Parsed::IcmpError { .. }));
+        let Track::Flow { h: hr, dir, state, new } = track(&t, S, C, 1, &e, 1) else { panic!() };
+        assert_eq!((hr, dir, state, new), (h, Dir::Reply, ctstate::RELATED, false));
+        // An error about nothing, and an echo reply without a request: INVALID.
+        e[28..32].copy_from_slice(&[0, 1, 0, 2]);
+        assert_eq!(track(&t, S, C, 1, &e, 1), Track::Invalid);
+        assert_eq!(track(&t, S, C, 1, &[0, 0, 0, 0, 0, 1, 0, 1], 1), Track::Invalid);
+        // An echo request starts a flow.
+        assert!(matches!(track(&t, C, S, 1, &[8, 0, 0, 0, 0, 1, 0, 1], 1), Track::Flow { new: true, .. }));
+    }
+
+    #[test]
+    fn concurrent_lookups_during_churn_never_misreport() {
+        use std::sync::Arc;
+        let m = Arc::new(Mem::new(64, 8));
+        let stop = Arc::new(core::sync::atomic::AtomicBool::new(false));
+        // A flow that lives throughout: every lookup must find it, in the right direction.
+        let Track::Flow { h: keep, .. } = track(&m.table(), C, S, 17, &udp(C, S, 7, 7), 0) else { panic!() };
+        m.table().confirm(keep, 0).unwrap();
+        let churn = {
+            let (m, stop) = (Arc::clone(&m), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut i = 0u16;
+                while !stop.load(Relaxed) {
+                    i = i.wrapping_add(1) % 1000 + 10;
+                    if let Track::Flow { h, .. } = track(&m.table(), C, S, 17, &udp(C, S, i, 9), 0) {
+                        let _ = m.table().confirm(h, 0);
+                        m.table().delete(h);
+                    }
+                }
+            })
+        };
+        let t = m.table();
+        let rev = Tuple { src: S, dst: C, sport: 7, dport: 7, proto: 17 };
+        for _ in 0..200_000 {
+            let (h, d) = t.lookup(&rev, 1).expect("the long-lived flow");
+            assert_eq!((h, d), (keep, Dir::Reply));
+        }
+        stop.store(true, Relaxed);
+        churn.join().unwrap();
+    }
+}

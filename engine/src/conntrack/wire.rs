@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The wire format of `rnfctl conntrack`: commands, attributes, and the encoding of one flow.
+//!
+//! Every command needs CAP_NET_ADMIN in the namespace's owning user namespace, as
+//! ctnetlink's do.
+
+use super::super::wire::{AttrIter, Encoder, WireError};
+use super::Tuple;
+
+/// Command, a dump: every confirmed flow of the namespace, [`A_CT_FLOW`] nests in as many
+/// messages as needed.
+pub const CMD_CT_DUMP: u8 = 6;
+/// Command: delete every flow (`conntrack -F`); the reply's [`A_CT_COUNT`] says how many.
+pub const CMD_CT_FLUSH: u8 = 7;
+/// Command: the table's size and statistics (`conntrack -C`, `-S`): `A_CT_*` attributes.
+pub const CMD_CT_STATS: u8 = 8;
+
+/// Top-level attribute: one flow, a nest of `F_*` attributes.
+pub const A_CT_FLOW: u16 = 11;
+/// Top-level attribute: u32 flows in use (unconfirmed ones included).
+pub const A_CT_COUNT: u16 = 12;
+/// Top-level attribute: u32 most flows (`ct_max`).
+pub const A_CT_MAX: u16 = 13;
+/// Top-level attribute: u32 hash buckets.
+pub const A_CT_BUCKETS: u16 = 14;
+/// Top-level attribute: u64 bytes the table takes.
+pub const A_CT_MEMORY: u16 = 15;
+/// Top-level attribute: u32 bytes per entry.
+pub const A_CT_ENTRY_SIZE: u16 = 16;
+/// Top-level attribute: u64 packets found INVALID.
+pub const A_CT_INVALID: u16 = 17;
+/// Top-level attribute: u64 packets dropped because the table was full.
+pub const A_CT_DROP: u16 = 18;
+/// Top-level attribute: u64 flows evicted to make room.
+pub const A_CT_EARLY_DROP: u16 = 19;
+/// Top-level attribute: u64 first packets that lost an insert race.
+pub const A_CT_INSERT_FAILED: u16 = 20;
+/// Top-level attribute: u32 1 when the namespace tracks connections at all.
+pub const A_CT_ENABLED: u16 = 21;
+
+/// Flow attribute: the original tuple (13 bytes, see [`put_tuple`]).
+pub const F_ORIG: u16 = 1;
+/// Flow attribute: the reply tuple.
+pub const F_REPLY: u16 = 2;
+/// Flow attribute: u32 status bits ([`super::status`]).
+pub const F_STATUS: u16 = 3;
+/// Flow attribute: u32 seconds left.
+pub const F_TIMEOUT: u16 = 4;
+/// Flow attribute: u32 TCP state ([`super::tcp::TcpState`]), TCP flows only.
+pub const F_TCP_STATE: u16 = 5;
+/// Flow attribute: u64 x 4: packets and bytes of the original, then the reply direction.
+pub const F_COUNTERS: u16 = 6;
+/// Flow attribute: u32 id (stable while the flow lives).
+pub const F_ID: u16 = 7;
+
+/// One flow as the dump carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FlowRecord {
+    /// Original tuple.
+    pub orig: Tuple,
+    /// Reply tuple.
+    pub reply: Tuple,
+    /// Status bits.
+    pub status: u16,
+    /// Seconds until it expires.
+    pub timeout: u32,
+    /// TCP state, for TCP flows.
+    pub tcp_state: Option<u8>,
+    /// (packets, bytes) original, then reply.
+    pub counters: [(u64, u64); 2],
+    /// Id.
+    pub id: u32,
+}
+
+fn put_tuple(enc: &mut Encoder<'_>, ty: u16, t: &Tuple) {
+    let mut b = [0u8; 13];
+    b[0..4].copy_from_slice(&t.src.to_ne_bytes());
+    b[4..8].copy_from_slice(&t.dst.to_ne_bytes());
+    b[8..10].copy_from_slice(&t.sport.to_ne_bytes());
+    b[10..12].copy_from_slice(&t.dport.to_ne_bytes());
+    b[12] = t.proto;
+    enc.put_bytes(ty, &b);
+}
+
+fn get_tuple(p: &[u8]) -> Result<Tuple, WireError> {
+    let b: &[u8; 13] = p.try_into().map_err(|_| WireError::BadLength(0))?;
+    Ok(Tuple {
+        src: u32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
+        dst: u32::from_ne_bytes([b[4], b[5], b[6], b[7]]),
+        sport: u16::from_ne_bytes([b[8], b[9]]),
+        dport: u16::from_ne_bytes([b[10], b[11]]),
+        proto: b[12],
+    })
+}
+
+/// Writes one flow as an [`A_CT_FLOW`] nest.
+pub fn encode_flow(enc: &mut Encoder<'_>, f: &FlowRecord) {
+    let n = enc.begin_nest(A_CT_FLOW);
+    put_tuple(enc, F_ORIG, &f.orig);
+    put_tuple(enc, F_REPLY, &f.reply);
+    enc.put_u32(F_STATUS, u32::from(f.status));
+    enc.put_u32(F_TIMEOUT, f.timeout);
+    if let Some(s) = f.tcp_state {
+        enc.put_u32(F_TCP_STATE, u32::from(s));
+    }
+    let mut c = [0u8; 32];
+    for (i, v) in [f.counters[0].0, f.counters[0].1, f.counters[1].0, f.counters[1].1].iter().enumerate() {
+        c[i * 8..i * 8 + 8].copy_from_slice(&v.to_ne_bytes());
+    }
+    enc.put_bytes(F_COUNTERS, &c);
+    enc.put_u32(F_ID, f.id);
+    enc.end_nest(n);
+}
+
+/// Reads the payload of one [`A_CT_FLOW`] nest.
+pub fn decode_flow(nest: AttrIter<'_>) -> Result<FlowRecord, WireError> {
+    let mut f = FlowRecord::default();
+    for a in nest {
+        let a = a?;
+        match a.ty {
+            F_ORIG => f.orig = get_tuple(a.payload).map_err(|_| WireError::BadLength(a.ty))?,
+            F_REPLY => f.reply = get_tuple(a.payload).map_err(|_| WireError::BadLength(a.ty))?,
+            F_STATUS => f.status = a.u32()? as u16,
+            F_TIMEOUT => f.timeout = a.u32()?,
+            F_TCP_STATE => f.tcp_state = Some(a.u32()? as u8),
+            F_COUNTERS => {
+                let b: &[u8; 32] = a.payload.try_into().map_err(|_| WireError::BadLength(a.ty))?;
+                let v = |i: usize| {
+                    let mut w = [0u8; 8];
+                    w.copy_from_slice(&b[i * 8..i * 8 + 8]);
+                    u64::from_ne_bytes(w)
+                };
+                f.counters = [(v(0), v(1)), (v(2), v(3))];
+            }
+            F_ID => f.id = a.u32()?,
+            _ => {}
+        }
+    }
+    Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use super::super::super::wire::AttrIter;
+
+    #[test]
+    fn flow_round_trip() {
+        let f = FlowRecord {
+            orig: Tuple { src: 1, dst: 2, sport: 3, dport: 4, proto: 6 },
+            reply: Tuple { src: 2, dst: 1, sport: 4, dport: 3, proto: 6 },
+            status: 0b1110,
+            timeout: 431_999,
+            tcp_state: Some(3),
+            counters: [(10, 1000), (9, 900)],
+            id: 77,
+        };
+        let mut buf = [0u8; 256];
+        let mut enc = Encoder::new(&mut buf);
+        encode_flow(&mut enc, &f);
+        let n = enc.len();
+        let a = AttrIter::new(&buf[..n]).next().unwrap().unwrap();
+        assert_eq!(a.ty, A_CT_FLOW);
+        assert_eq!(decode_flow(a.nested()).unwrap(), f);
+        assert!(decode_flow(AttrIter::new(&buf[..5])).is_err());
+    }
+}

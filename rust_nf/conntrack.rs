@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Connection tracking in the kernel: a namespace's table (its memory, locks and collector;
+//! the logic is the engine's `conntrack` folder) and the two stages of the packet path.
+//!
+//! A namespace starts tracking when a ruleset that needs it (`-m conntrack`, `-m state`) is
+//! committed, as nf_conntrack starts when a rule asks for it (`nf_ct_netns_get`); the table
+//! then lives until the namespace goes away.
+//!
+//! - Conntrack stage (PREROUTING, OUTPUT at -200): reads the packet's tuple, finds or makes
+//!   its flow, runs the protocol tracker and records the result in the packet's slot
+//!   (`engine::conntrack::slots`), which every later hook of the packet reads.
+//! - Confirm stage (INPUT, POSTROUTING, last): puts a new flow into the table and forgets the
+//!   slot. A packet that rust_nf drops before that takes its unconfirmed flow with it.
+
+use crate::engine::conntrack::slots::{self, PacketState, Slot};
+use crate::engine::conntrack::table::{self, Entry, Shared, Table, Track};
+use crate::engine::conntrack::tuple::{self, Parsed};
+use crate::engine::conntrack::{CtView, FlowView};
+use crate::engine::packet::Ipv4Header;
+use crate::ffi::ct::{self as ffi_ct, CtMem};
+use crate::ffi::shim;
+use crate::ffi::skb::{Head, Packet, Verdict};
+use core::sync::atomic::AtomicU32;
+use kernel::prelude::*;
+
+/// Slots for packets in flight between their first and last hook.
+const SLOTS: usize = 4096;
+/// Entries the collector looks at per run, at least.
+const GC_MIN_BUDGET: u32 = 1024;
+
+/// Starts tracking in a namespace (called with its configuration lock held, so only one
+/// caller at a time): allocates and publishes the table unless there is one.
+pub(crate) fn enable(ct: &crate::table::CtBox) -> Result {
+    if ct.get().is_some() {
+        return Ok(());
+    }
+    // Another table appearing meanwhile is impossible (the caller holds the lock); if it
+    // did, the new one would simply be dropped.
+    drop(ct.set(Ct::new()?));
+    Ok(())
+}
+
+/// One namespace's connection table.
+pub(crate) struct Ct {
+    /// First field: dropping it stops the collector before the rest goes.
+    mem: CtMem,
+    entries: KVVec<Entry>,
+    buckets: KVVec<AtomicU32>,
+    slots: KVVec<Slot>,
+    shared: Shared,
+    key: [u64; 2],
+    hz: u64,
+}
+
+fn filled<T: Default>(n: usize) -> Result<KVVec<T>> {
+    let mut v = KVVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
+    for _ in 0..n {
+        v.push(T::default(), GFP_KERNEL_ACCOUNT)?;
+    }
+    Ok(v)
+}
+
+impl Ct {
+    /// A new, empty table sized by the module parameters, with its collector running.
+    pub(crate) fn new() -> Result<KBox<Ct>> {
+        let (max, buckets) = ffi_ct::sizes();
+        let max = max.clamp(1, table::MAX_ENTRIES) as usize;
+        let buckets = buckets.clamp(1, table::MAX_ENTRIES) as usize;
+        let r = || u64::from(shim::random_u32()) << 32 | u64::from(shim::random_u32());
+        let ct = Ct {
+            mem: CtMem::new()?,
+            entries: filled(max)?,
+            buckets: filled(buckets)?,
+            slots: filled(SLOTS)?,
+            shared: Shared::default(),
+            key: [r(), r()],
+            hz: u64::from(shim::hz()),
+        };
+        table::init(&ct.entries, &ct.buckets, &ct.shared);
+        let ct = KBox::new(ct, GFP_KERNEL_ACCOUNT)?;
+        ct.mem.start(&ct);
+        Ok(ct)
+    }
+
+    /// The engine's view of the table.
+    pub(crate) fn table(&self) -> Table<'_, CtMem> {
+        Table {
+            entries: &self.entries,
+            buckets: &self.buckets,
+            shared: &self.shared,
+            key: self.key,
+            locks: &self.mem,
+            hz: self.hz,
+        }
+    }
+
+    /// Bytes the table takes (entries, buckets, slots), for the status report.
+    pub(crate) fn memory(&self) -> usize {
+        self.entries.len() * core::mem::size_of::<Entry>()
+            + self.buckets.len() * core::mem::size_of::<AtomicU32>()
+            + self.slots.len() * core::mem::size_of::<Slot>()
+    }
+
+    /// Hash buckets.
+    pub(crate) fn buckets(&self) -> u32 {
+        self.buckets.len() as u32
+    }
+
+    /// Flows in use, and the maximum.
+    pub(crate) fn usage(&self) -> (u32, u32) {
+        (self.shared.count.load(core::sync::atomic::Ordering::Relaxed), self.entries.len() as u32)
+    }
+
+    /// The statistics.
+    pub(crate) fn stats(&self) -> &table::Stats {
+        &self.shared.stats
+    }
+
+    /// One run of the collector: a slice of the table, sized so that the whole table is seen
+    /// within about eight runs; the next run in one second.
+    pub(crate) fn gc(&self) -> core::ffi::c_ulong {
+        let budget = (self.entries.len() as u32 / 8).max(GC_MIN_BUDGET);
+        self.table().gc_step(shim::jiffies(), budget);
+        self.hz as core::ffi::c_ulong
+    }
+
+    /// What the rules see of the packet `key`'s connection.
+    pub(crate) fn view(&self, key: u64) -> CtView {
+        let Some(st) = slots::get(&self.slots, key) else { return CtView::INVALID };
+        let t = self.table();
+        let Some(s) = t.snapshot(st.h) else { return CtView::INVALID };
+        let now = shim::jiffies();
+        let left = s.expires.wrapping_sub(now) as i64;
+        let expires_secs = if left > 0 { (left as u64 / self.hz.max(1)) as u32 } else { 0 };
+        CtView {
+            state: st.state,
+            flow: Some(FlowView {
+                dir: st.dir,
+                status: s.status,
+                orig: s.tuple[0],
+                reply: s.tuple[1],
+                expires_secs,
+            }),
+        }
+    }
+
+    /// The conntrack stage for one packet.
+    pub(crate) fn track(&self, pkt: &mut Packet<'_>, head: &Head, data: &[u8], prerouting: bool) -> Verdict {
+        let key = pkt.key();
+        if prerouting {
+            // A packet that was tracked on its way out and comes back over loopback keeps its
+            // flow (nf_conntrack_in: the skb already has its conntrack).
+            if let Some(st) = slots::get(&self.slots, key) {
+                if st.looped {
+                    slots::put(&self.slots, key, &PacketState { looped: false, ..st });
+                    return Verdict::Accept;
+                }
+            }
+        }
+        slots::clear(&self.slots, key);
+        // A header nf_conntrack could not read gets no flow (INVALID). `tot_len` is not
+        // checked: it is 0 in BIG TCP packets, whose length comes from the skb.
+        let Ok(ip) = Ipv4Header::parse_any(data) else { return Verdict::Accept };
+        let hl = ip.header_len;
+        if data.first().is_some_and(|b| b >> 4 != 4) || hl < 20 || data.len() < hl {
+            return Verdict::Accept;
+        }
+        let l4 = data.get(hl..).unwrap_or(&[]);
+        let parsed = tuple::parse(ip.src, ip.dst, ip.protocol, ip.frag_offset, l4);
+        if !matches!(parsed, Parsed::Invalid) && pkt.l4_csum_bad(hl as u32, ip.protocol) {
+            self.shared.stats.invalid.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+            return Verdict::Accept;
+        }
+        let l4_len = head.meta.ip_len.saturating_sub(hl as u32);
+        let p = table::PacketCt { parsed, len: head.meta.skb_len, l4_len };
+        match self.table().track(&p, shim::jiffies()) {
+            Track::Flow { h, dir, state, new } => {
+                let st = PacketState { h, dir, state, new, looped: false };
+                if !slots::put(&self.slots, key, &st) && new {
+                    // Nowhere to remember it: the flow could never be confirmed.
+                    self.table().delete(h);
+                }
+                Verdict::Accept
+            }
+            // No flow: INVALID for the rules, as nf_conntrack leaves such packets.
+            Track::Invalid => Verdict::Accept,
+            Track::Drop => {
+                ffi_ct::table_full_warn();
+                Verdict::Drop
+            }
+        }
+    }
+
+    /// The confirm stage for one packet leaving its last hook.
+    pub(crate) fn confirm(&self, pkt: &Packet<'_>, out_loopback: bool) -> Verdict {
+        let key = pkt.key();
+        let Some(st) = slots::get(&self.slots, key) else { return Verdict::Accept };
+        if st.new && self.table().confirm(st.h, shim::jiffies()).is_err() {
+            // The same flow was confirmed meanwhile by another packet (a race between two
+            // first packets): this one is dropped, as nf_conntrack does for a clash.
+            slots::clear(&self.slots, key);
+            return Verdict::Drop;
+        }
+        if out_loopback {
+            slots::put(&self.slots, key, &PacketState { new: false, looped: true, ..st });
+        } else {
+            slots::clear(&self.slots, key);
+        }
+        Verdict::Accept
+    }
+
+    /// A packet rust_nf drops: its unconfirmed flow goes with it.
+    pub(crate) fn dropped(&self, key: u64) {
+        if let Some(st) = slots::get(&self.slots, key) {
+            slots::clear(&self.slots, key);
+            if st.new {
+                self.table().delete(st.h);
+            }
+        }
+    }
+}

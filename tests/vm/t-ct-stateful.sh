@@ -1,0 +1,107 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# rust_nf's own connection tracking on a router, against the kernel's nf_conntrack: a
+# stateful FORWARD ruleset (-m conntrack / -m state) lets the client's TCP, UDP and ICMP flows
+# and their replies through and nothing the server starts; a SYN+FIN is INVALID; a first
+# packet that a rule drops leaves no flow. `rnfctl conntrack -L` shows the flows as
+# `conntrack -L` shows the kernel's for the same traffic under the same rules in
+# iptables-legacy; then both trackers run at once in one namespace without disturbing each
+# other.
+# cost: 25
+. "$(dirname "$0")/lib.sh"
+
+rnf_load || { fail "insmod"; finish; }
+topo_up || { fail "topology"; finish; }
+ln -s "$(command -v rnfctl)" "$RNF_BIN/conntrack"
+DATA=$(dirname "$0")/data
+
+# The ruleset, for TOOL (rnfctl's iptables or iptables-legacy) on the router.
+ruleset() {
+	local t=$1
+	nsx "$R" "$t" -P FORWARD DROP &&
+		nsx "$R" "$t" -A FORWARD -m conntrack --ctstate INVALID -j DROP &&
+		nsx "$R" "$t" -A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT &&
+		nsx "$R" "$t" -A FORWARD -i r0 -o r1 -p tcp --dport 8080 -m conntrack --ctstate NEW -j ACCEPT &&
+		nsx "$R" "$t" -A FORWARD -i r0 -o r1 -p udp --dport 5353 -m state --state NEW -j ACCEPT &&
+		nsx "$R" "$t" -A FORWARD -i r0 -o r1 -p icmp -m conntrack --ctstate NEW -j ACCEPT
+}
+ruleset "$RNF_BIN/iptables" || fail "rnfctl ruleset"
+
+# TCP from the client: through, both ways, closed cleanly.
+tcp_server "$S" 8080 hello fork
+tcp_get "$C" 10.0.2.2 8080
+expect_eq "TCP client -> server through the stateful rules" "$TCP_OUT" hello
+wait_tcp_done 8080 "$C" "$S"
+# UDP request and reply.
+bg "$S" socat -T "$WAIT" UDP-RECVFROM:5353,reuseaddr SYSTEM:"echo pong"
+wait_udp_bind "$S" 5353
+got=$(echo ping | nsx "$C" socat -T "$WAIT" - UDP:10.0.2.2:5353 2>&1)
+expect_eq "UDP request and its reply" "$got" pong
+# ICMP echo.
+DROPS0=0 pings 3 "echo 0"
+expect_eq "echo replies through the stateful rules" "$REPLIES" 3
+
+# What the server starts is NEW from the wrong side: dropped by the policy, and no flow left.
+tcp_server "$C" 8081 nope
+syn_dropped "server -> client SYN" "$S" 10.0.1.2 8081 "policy_counter $R filter FORWARD"
+# A SYN+FIN fits no state: INVALID, dropped by rule 1.
+nsx "$C" python3 "$DATA/tcpraw.py" 10.0.1.2 10.0.2.2 8080 SF
+wait_until "$WAIT" counter_reaches 1 rule_counter "$R" filter FORWARD 1 packets || fail "SYN+FIN not counted as INVALID"
+expect_eq "INVALID rule counter after a SYN+FIN" "$(rule_counter "$R" filter FORWARD 1 packets)" 1
+
+# The flows as rnfctl lists them.
+nsx "$R" "$RNF_BIN/conntrack" -L >"$TMPD/rnf.list" 2>"$TMPD/rnf.err" || fail "rnfctl conntrack -L"
+sed 's/^/    rnf: /' "$TMPD/rnf.list"
+grep -q "flow entries have been shown" "$TMPD/rnf.err" || fail "conntrack -L summary line: $(cat "$TMPD/rnf.err")"
+flow() { grep -E "$2" "$1" | head -1; }
+tcp=$(flow "$TMPD/rnf.list" "^tcp .* dport=8080 ")
+case $tcp in
+*" TIME_WAIT src=10.0.1.2 dst=10.0.2.2 sport="*" dport=8080 packets="*" src=10.0.2.2 dst=10.0.1.2 sport=8080 "*"[ASSURED] mark=0 use=1")
+	log "ok: TCP flow listed in TIME_WAIT, ASSURED" ;;
+*) fail "TCP flow line: '$tcp'" ;;
+esac
+[ -z "$(flow "$TMPD/rnf.list" "dport=8081 ")" ] || fail "the dropped SYN left a flow: $(flow "$TMPD/rnf.list" "dport=8081 ")"
+udp=$(flow "$TMPD/rnf.list" "^udp .* dport=5353 ")
+case $udp in
+*"src=10.0.1.2 dst=10.0.2.2 sport="*" dport=5353 packets=1 "*" src=10.0.2.2 dst=10.0.1.2 sport=5353 "*" packets=1 "*) log "ok: UDP flow with one packet each way" ;;
+*) fail "UDP flow line: '$udp'" ;;
+esac
+case $udp in *UNREPLIED*) fail "UDP flow still UNREPLIED after the reply" ;; esac
+icmp=$(flow "$TMPD/rnf.list" "^icmp ")
+case $icmp in
+"icmp     1 "*" src=10.0.1.2 dst=10.0.2.2 type=8 code=0 id="*" packets=3 "*" src=10.0.2.2 dst=10.0.1.2 type=0 code=0 id="*" packets=3 "*) log "ok: ICMP flow, 3 requests and 3 replies" ;;
+*) fail "ICMP flow line: '$icmp'" ;;
+esac
+count=$(nsx "$R" "$RNF_BIN/conntrack" -C)
+expect_eq "conntrack -C" "$count" "$(wc -l <"$TMPD/rnf.list")"
+
+# The same traffic under the same rules in iptables-legacy, with the kernel's nf_conntrack:
+# the kernel's listing has the same flows in the same states.
+nsx "$R" "$RNF_BIN/iptables" -F FORWARD
+nsx "$R" "$RNF_BIN/iptables" -P FORWARD ACCEPT
+ruleset iptables-legacy || fail "iptables-legacy ruleset"
+tcp_get "$C" 10.0.2.2 8080
+expect_eq "legacy: TCP client -> server" "$TCP_OUT" hello
+wait_tcp_done 8080 "$C" "$S"
+nsx "$R" conntrack -L -p tcp --dport 8080 >"$TMPD/k.list" 2>/dev/null
+# Same shape once timeouts, client ports and counters are set aside.
+norm() { sed -E -e 's/^(\S+ +[0-9]+) [0-9]+ /\1 T /' -e 's/sport=[0-9]+ dport=8080/sport=P dport=8080/' \
+	-e 's/sport=8080 dport=[0-9]+/sport=8080 dport=P/' -e 's/packets=[0-9]+ bytes=[0-9]+ //g'; }
+k=$(head -1 "$TMPD/k.list" | norm)
+r=$(echo "$tcp" | norm)
+expect_eq "rnfctl's TCP flow line = the kernel's (normalised)" "$r" "$k"
+
+# Both trackers at once: rust_nf's rules back in, the legacy ones stay.
+ruleset "$RNF_BIN/iptables" || fail "rnfctl ruleset again"
+nsx "$R" "$RNF_BIN/conntrack" -F 2>/dev/null || fail "rnfctl conntrack -F"
+nsx "$R" conntrack -F 2>/dev/null
+tcp_get "$C" 10.0.2.2 8080
+expect_eq "both: TCP client -> server" "$TCP_OUT" hello
+wait_tcp_done 8080 "$C" "$S"
+# The first table to see the SYN drops it: count both tables' policy drops.
+both_drops() { echo $(($(policy_counter "$R" filter FORWARD) + $(nsx "$R" iptables-legacy -L FORWARD -n -v -x | awk 'NR == 1 { print $5 }'))); }
+syn_dropped "both: server -> client SYN" "$S" 10.0.1.2 8081 both_drops
+r=$(nsx "$R" "$RNF_BIN/conntrack" -L -p tcp --dport 8080 2>/dev/null | head -1 | norm)
+k=$(nsx "$R" conntrack -L -p tcp --dport 8080 2>/dev/null | head -1 | norm)
+expect_eq "both: rust_nf's flow = the kernel's (normalised)" "$r" "$k"
+finish

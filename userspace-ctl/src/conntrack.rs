@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `rnfctl conntrack` (or rnfctl called as `conntrack`): rust_nf's connection table in the
+//! words of conntrack-tools. `-L` prints what `conntrack -L` prints for the kernel's table
+//! (with per-flow accounting on, since rust_nf always counts), `-C` the count, `-F` empties
+//! the table, `-S` the statistics.
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+use rnf_engine::conntrack::status;
+use rnf_engine::conntrack::tcp::TcpState;
+use rnf_engine::conntrack::wire::{self as ctwire, FlowRecord};
+use rnf_engine::wire::AttrIter;
+
+use crate::netlink;
+
+const VERSION_LINE: &str = "conntrack v1.4.7 (conntrack-tools)";
+
+/// What `-L` keeps: conntrack's filter options.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Filter {
+    proto: Option<u8>,
+    orig_src: Option<u32>,
+    orig_dst: Option<u32>,
+    reply_src: Option<u32>,
+    reply_dst: Option<u32>,
+    sport: Option<u16>,
+    dport: Option<u16>,
+    tcp_state: Option<u8>,
+    status: Option<u16>,
+}
+
+impl Filter {
+    fn keeps(&self, f: &FlowRecord) -> bool {
+        let eq = |want: Option<u32>, got: u32| want.is_none_or(|w| w == got);
+        self.proto.is_none_or(|p| p == f.orig.proto)
+            && eq(self.orig_src, f.orig.src)
+            && eq(self.orig_dst, f.orig.dst)
+            && eq(self.reply_src, f.reply.src)
+            && eq(self.reply_dst, f.reply.dst)
+            && self.sport.is_none_or(|p| f.orig.has_ports() && p == f.orig.sport)
+            && self.dport.is_none_or(|p| f.orig.has_ports() && p == f.orig.dport)
+            && self.tcp_state.is_none_or(|s| f.tcp_state == Some(s))
+            && self.status.is_none_or(|s| f.status & s == s)
+    }
+}
+
+/// The command conntrack was asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cmd {
+    /// `-L` with filters.
+    List(Filter),
+    /// `-C`.
+    Count,
+    /// `-F`.
+    Flush,
+    /// `-S`.
+    Stats,
+}
+
+fn proto_number(s: &str) -> Option<u8> {
+    match s {
+        "tcp" => Some(6),
+        "udp" => Some(17),
+        "icmp" => Some(1),
+        _ => s.parse().ok(),
+    }
+}
+
+/// Parses conntrack's command line (the subset rust_nf supports).
+pub fn parse(args: &[String]) -> Result<Cmd, String> {
+    let mut cmd = None;
+    let mut f = Filter::default();
+    let mut i = 0;
+    let bad = |what: &str, v: &str| format!("{VERSION_LINE}: Bad {what} `{v}'");
+    while let Some(a) = args.get(i) {
+        let val = |i: usize| args.get(i + 1).cloned().ok_or_else(|| format!("{VERSION_LINE}: option `{a}' requires an argument"));
+        let addr = |v: &str| v.parse::<Ipv4Addr>().map(u32::from).map_err(|_| bad("IP address", v));
+        let port = |v: &str| v.parse::<u16>().map_err(|_| bad("port", v));
+        let mut took = 1;
+        match a.as_str() {
+            "-L" | "--dump" => cmd = Some("L"),
+            "-C" | "--count" => cmd = Some("C"),
+            "-F" | "--flush" => cmd = Some("F"),
+            "-S" | "--stats" => cmd = Some("S"),
+            "-p" | "--proto" => {
+                let v = val(i)?;
+                f.proto = Some(proto_number(&v).ok_or_else(|| bad("protocol", &v))?);
+                took = 2;
+            }
+            "-s" | "--src" | "--orig-src" => {
+                f.orig_src = Some(addr(&val(i)?)?);
+                took = 2;
+            }
+            "-d" | "--dst" | "--orig-dst" => {
+                f.orig_dst = Some(addr(&val(i)?)?);
+                took = 2;
+            }
+            "-r" | "--reply-src" => {
+                f.reply_src = Some(addr(&val(i)?)?);
+                took = 2;
+            }
+            "-q" | "--reply-dst" => {
+                f.reply_dst = Some(addr(&val(i)?)?);
+                took = 2;
+            }
+            "--sport" | "--orig-port-src" => {
+                f.sport = Some(port(&val(i)?)?);
+                took = 2;
+            }
+            "--dport" | "--orig-port-dst" => {
+                f.dport = Some(port(&val(i)?)?);
+                took = 2;
+            }
+            "--state" => {
+                let v = val(i)?;
+                let s = (0..=9u8).find(|n| TcpState::from_u8(*n).is_some_and(|s| s.name() == v));
+                f.tcp_state = Some(s.ok_or_else(|| bad("state", &v))?);
+                took = 2;
+            }
+            "-u" | "--status" => {
+                let v = val(i)?;
+                let mut bits = 0;
+                for w in v.split(',') {
+                    bits |= match w {
+                        "EXPECTED" => status::EXPECTED,
+                        "SEEN_REPLY" => status::SEEN_REPLY,
+                        "ASSURED" => status::ASSURED,
+                        "CONFIRMED" => status::CONFIRMED,
+                        "SRC_NAT" => status::SRC_NAT,
+                        "DST_NAT" => status::DST_NAT,
+                        _ => return Err(bad("status", w)),
+                    };
+                }
+                f.status = Some(bits);
+                took = 2;
+            }
+            other => return Err(format!("{VERSION_LINE}: Unknown option `{other}'")),
+        }
+        i += took;
+    }
+    match cmd {
+        Some("L") | None => Ok(Cmd::List(f)),
+        Some("C") => Ok(Cmd::Count),
+        Some("F") => Ok(Cmd::Flush),
+        _ => Ok(Cmd::Stats),
+    }
+}
+
+fn tuple_text(s: &mut String, t: &rnf_engine::conntrack::Tuple) {
+    let _ = write!(s, "src={} dst={} ", Ipv4Addr::from(t.src), Ipv4Addr::from(t.dst));
+    match t.proto {
+        6 | 17 => {
+            let _ = write!(s, "sport={} dport={} ", t.sport, t.dport);
+        }
+        1 => {
+            let _ = write!(s, "type={} code={} id={} ", t.dport >> 8, t.dport & 0xff, t.sport);
+        }
+        _ => {}
+    }
+}
+
+/// One flow as `conntrack -L` prints it (libnetfilter_conntrack's default format, with
+/// accounting on).
+pub fn flow_line(f: &FlowRecord) -> String {
+    let name = match f.orig.proto {
+        6 => "tcp",
+        17 => "udp",
+        1 => "icmp",
+        _ => "unknown",
+    };
+    let mut s = format!("{name:<8} {} {} ", f.orig.proto, f.timeout);
+    if let Some(st) = f.tcp_state.and_then(TcpState::from_u8) {
+        let _ = write!(s, "{} ", st.name());
+    }
+    tuple_text(&mut s, &f.orig);
+    let _ = write!(s, "packets={} bytes={} ", f.counters[0].0, f.counters[0].1);
+    if f.status & status::SEEN_REPLY == 0 {
+        s.push_str("[UNREPLIED] ");
+    }
+    tuple_text(&mut s, &f.reply);
+    let _ = write!(s, "packets={} bytes={} ", f.counters[1].0, f.counters[1].1);
+    if f.status & status::ASSURED != 0 {
+        s.push_str("[ASSURED] ");
+    }
+    s.push_str("mark=0 use=1");
+    s
+}
+
+/// Reads every flow of the namespace.
+pub fn fetch(c: &mut netlink::Client) -> Result<Vec<FlowRecord>, netlink::Error> {
+    let mut out = Vec::new();
+    for msg in c.dump(ctwire::CMD_CT_DUMP, Vec::new())? {
+        for a in AttrIter::new(&msg) {
+            let a = a.map_err(|e| netlink::Error::Decode(format!("{e}")))?;
+            if a.ty == ctwire::A_CT_FLOW {
+                out.push(ctwire::decode_flow(a.nested()).map_err(|e| netlink::Error::Decode(format!("{e}")))?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Runs a conntrack command line; returns the exit status.
+pub fn main(args: &[String]) -> u8 {
+    let cmd = match parse(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return 2;
+        }
+    };
+    let run = || -> Result<(), netlink::Error> {
+        let mut c = netlink::Client::connect()?;
+        match &cmd {
+            Cmd::List(f) => {
+                let flows = fetch(&mut c)?;
+                let mut n = 0;
+                let mut out = String::new();
+                for fl in flows.iter().filter(|x| f.keeps(x)) {
+                    out.push_str(&flow_line(fl));
+                    out.push('\n');
+                    n += 1;
+                }
+                print!("{out}");
+                eprintln!("{VERSION_LINE}: {n} flow entries have been shown.");
+            }
+            Cmd::Count => println!("{}", fetch(&mut c)?.len()),
+            Cmd::Flush => {
+                c.request(ctwire::CMD_CT_FLUSH, Vec::new())?;
+                eprintln!("{VERSION_LINE}: connection tracking table has been emptied.");
+            }
+            Cmd::Stats => {
+                let p = c.query(ctwire::CMD_CT_STATS, Vec::new())?;
+                let mut line = String::new();
+                for a in AttrIter::new(&p) {
+                    let a = a.map_err(|e| netlink::Error::Decode(format!("{e}")))?;
+                    let name = match a.ty {
+                        ctwire::A_CT_ENABLED => "tracking",
+                        ctwire::A_CT_COUNT => "entries",
+                        ctwire::A_CT_MAX => "max",
+                        ctwire::A_CT_BUCKETS => "buckets",
+                        ctwire::A_CT_MEMORY => "memory",
+                        ctwire::A_CT_ENTRY_SIZE => "entry_size",
+                        ctwire::A_CT_INVALID => "invalid",
+                        ctwire::A_CT_DROP => "drop",
+                        ctwire::A_CT_EARLY_DROP => "early_drop",
+                        ctwire::A_CT_INSERT_FAILED => "insert_failed",
+                        _ => continue,
+                    };
+                    let v = if a.payload.len() == 8 { a.u64().unwrap_or(0) } else { u64::from(a.u32().unwrap_or(0)) };
+                    let _ = write!(line, "{name}={v} ");
+                }
+                println!("{}", line.trim_end());
+            }
+        }
+        Ok(())
+    };
+    match run() {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{VERSION_LINE}: {e}");
+            1
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rnf_engine::conntrack::Tuple;
+
+    fn a(s: &str) -> u32 {
+        u32::from(s.parse::<Ipv4Addr>().unwrap())
+    }
+
+    #[test]
+    fn lines_as_conntrack_prints_them() {
+        let orig = Tuple { src: a("10.0.1.2"), dst: a("10.0.2.2"), sport: 46380, dport: 80, proto: 6 };
+        let f = FlowRecord {
+            orig,
+            reply: orig.invert().unwrap(),
+            status: status::SEEN_REPLY | status::ASSURED | status::CONFIRMED,
+            timeout: 431_999,
+            tcp_state: Some(3),
+            counters: [(6, 400), (4, 300)],
+            id: 1,
+        };
+        assert_eq!(
+            flow_line(&f),
+            "tcp      6 431999 ESTABLISHED src=10.0.1.2 dst=10.0.2.2 sport=46380 dport=80 packets=6 bytes=400 \
+             src=10.0.2.2 dst=10.0.1.2 sport=80 dport=46380 packets=4 bytes=300 [ASSURED] mark=0 use=1"
+        );
+        let icmp = Tuple { src: a("10.0.1.2"), dst: a("10.0.2.2"), sport: 7, dport: 0x0800, proto: 1 };
+        let f = FlowRecord {
+            orig: icmp,
+            reply: icmp.invert().unwrap(),
+            status: status::CONFIRMED,
+            timeout: 29,
+            tcp_state: None,
+            counters: [(1, 84), (0, 0)],
+            id: 2,
+        };
+        assert_eq!(
+            flow_line(&f),
+            "icmp     1 29 src=10.0.1.2 dst=10.0.2.2 type=8 code=0 id=7 packets=1 bytes=84 [UNREPLIED] \
+             src=10.0.2.2 dst=10.0.1.2 type=0 code=0 id=7 packets=0 bytes=0 mark=0 use=1"
+        );
+    }
+
+    #[test]
+    fn options() {
+        let v = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        let Cmd::List(f) = parse(&v("-L -p tcp -s 10.0.0.1 --dport 80 --state ESTABLISHED -u ASSURED")).unwrap() else {
+            panic!()
+        };
+        assert_eq!(f.proto, Some(6));
+        assert_eq!(f.dport, Some(80));
+        assert_eq!(f.tcp_state, Some(3));
+        assert_eq!(f.status, Some(status::ASSURED));
+        assert_eq!(parse(&v("-C")).unwrap(), Cmd::Count);
+        assert!(parse(&v("-L -p")).is_err());
+        assert!(parse(&v("-L --state FOO")).is_err());
+        assert!(parse(&v("-X")).is_err());
+    }
+}
