@@ -125,9 +125,26 @@ impl Ct {
         self.hz as core::ffi::c_ulong
     }
 
+    /// The raw stage, the packet's first hook: forget what a slot may still hold from an
+    /// earlier packet at the same address (one dropped elsewhere before its last hook), unless
+    /// the packet itself is coming back over loopback.
+    pub(crate) fn first_hook(&self, key: u64) {
+        if slots::get(&self.slots, key).is_some_and(|st| !st.looped) {
+            slots::clear(&self.slots, key);
+        }
+    }
+
+    /// `-j CT --notrack` for the packet `key`.
+    pub(crate) fn notrack(&self, key: u64) {
+        slots::put(&self.slots, key, &PacketState::UNTRACKED);
+    }
+
     /// What the rules see of the packet `key`'s connection.
     pub(crate) fn view(&self, key: u64) -> CtView {
         let Some(st) = slots::get(&self.slots, key) else { return CtView::INVALID };
+        if st.untracked {
+            return CtView::UNTRACKED;
+        }
         let t = self.table();
         let Some(s) = t.snapshot(st.h) else { return CtView::INVALID };
         let now = shim::jiffies();
@@ -148,14 +165,17 @@ impl Ct {
     /// The conntrack stage for one packet.
     pub(crate) fn track(&self, pkt: &mut Packet<'_>, head: &Head, data: &[u8], prerouting: bool) -> Verdict {
         let key = pkt.key();
-        if prerouting {
+        if let Some(st) = slots::get(&self.slots, key) {
+            // The raw table said CT --notrack for this very packet (its slot was written in
+            // this hook call's packet's raw stage, just before).
+            if st.untracked && !st.looped {
+                return Verdict::Accept;
+            }
             // A packet that was tracked on its way out and comes back over loopback keeps its
             // flow (nf_conntrack_in: the skb already has its conntrack).
-            if let Some(st) = slots::get(&self.slots, key) {
-                if st.looped {
-                    slots::put(&self.slots, key, &PacketState { looped: false, ..st });
-                    return Verdict::Accept;
-                }
+            if prerouting && st.looped && self.same_flow(&st, data) {
+                slots::put(&self.slots, key, &PacketState { looped: false, ..st });
+                return Verdict::Accept;
             }
         }
         slots::clear(&self.slots, key);
@@ -176,7 +196,7 @@ impl Ct {
         let p = table::PacketCt { parsed, len: head.meta.skb_len, l4_len };
         match self.table().track(&p, shim::jiffies()) {
             Track::Flow { h, dir, state, new } => {
-                let st = PacketState { h, dir, state, new, looped: false };
+                let st = PacketState { h, dir, state, new, looped: false, untracked: false };
                 if !slots::put(&self.slots, key, &st) && new {
                     // Nowhere to remember it: the flow could never be confirmed.
                     self.table().delete(h);
@@ -192,10 +212,32 @@ impl Ct {
         }
     }
 
+    /// True when the packet in `data` carries the tuple of `st`'s flow in `st`'s direction
+    /// (or `st` is an untracked packet): a looped slot is this packet's, not a stale one.
+    fn same_flow(&self, st: &PacketState, data: &[u8]) -> bool {
+        if st.untracked {
+            return true;
+        }
+        let Ok(ip) = Ipv4Header::parse_any(data) else { return false };
+        let l4 = data.get(ip.header_len..).unwrap_or(&[]);
+        let Parsed::Flow { tuple, .. } = tuple::parse(ip.src, ip.dst, ip.protocol, ip.frag_offset, l4) else {
+            return false;
+        };
+        self.table().snapshot(st.h).is_some_and(|s| s.tuple.get(st.dir.index()) == Some(&tuple))
+    }
+
     /// The confirm stage for one packet leaving its last hook.
     pub(crate) fn confirm(&self, pkt: &Packet<'_>, out_loopback: bool) -> Verdict {
         let key = pkt.key();
         let Some(st) = slots::get(&self.slots, key) else { return Verdict::Accept };
+        if st.untracked {
+            if out_loopback {
+                slots::put(&self.slots, key, &PacketState { looped: true, ..st });
+            } else {
+                slots::clear(&self.slots, key);
+            }
+            return Verdict::Accept;
+        }
         if st.new && self.table().confirm(st.h, shim::jiffies()).is_err() {
             // The same flow was confirmed meanwhile by another packet (a race between two
             // first packets): this one is dropped, as nf_conntrack does for a clash.
@@ -214,7 +256,7 @@ impl Ct {
     pub(crate) fn dropped(&self, key: u64) {
         if let Some(st) = slots::get(&self.slots, key) {
             slots::clear(&self.slots, key);
-            if st.new {
+            if st.new && !st.untracked {
                 self.table().delete(st.h);
             }
         }

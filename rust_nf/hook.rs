@@ -50,6 +50,7 @@ pub(crate) fn run(ns: &NetState, slot: c_uint, pkt: &mut Packet<'_>) -> Verdict 
     ns.hooks.add(slot, u64::from(head.meta.skb_len));
     let data = buf.get(..head.copied).unwrap_or(&[]);
     match (spec.stage, ct) {
+        (Stage::Raw, Some(ct)) => ct.first_hook(pkt.key()),
         (Stage::Conntrack, Some(ct)) => return ct.track(pkt, &head, data, spec.point == HookPoint::PreRouting),
         (Stage::Confirm, Some(ct)) => return ct.confirm(pkt, head.out_loopback),
         _ => {}
@@ -148,6 +149,13 @@ impl Env for KernelEnv<'_, '_, '_> {
         let v = self.ct.map_or(CtView::INVALID, |ct| ct.view(self.pkt.key()));
         self.view = Some(v);
         v
+    }
+
+    fn notrack(&mut self) {
+        if let Some(ct) = self.ct {
+            ct.notrack(self.pkt.key());
+        }
+        self.view = Some(CtView::UNTRACKED);
     }
 
     fn set_ttl(&mut self, _old: u8, new: u8) -> bool {

@@ -685,6 +685,10 @@ where
             }
             Target::Mark { value, mask } => CTarget::Mark { value, mask },
             Target::Ttl { mode, value } => CTarget::Ttl { mode, value },
+            Target::CtNotrack(_) => {
+                uses_conntrack = true;
+                CTarget::CtNotrack
+            }
         };
 
         out.rules.push(CRule {
@@ -1046,6 +1050,9 @@ fn check_rule(
         }
         CTarget::Log(l) if l.level >= 8 => {
             return Err(CompileError::LogLevel { at: at(), level: l.level });
+        }
+        CTarget::CtNotrack if table != TableId::Raw => {
+            return Err(CompileError::TargetTable { at: at(), target: "CT", valid: TableId::Raw, table });
         }
         CTarget::Ttl { .. } if table != TableId::Mangle => {
             return Err(CompileError::TargetTable { at: at(), target: "TTL", valid: TableId::Mangle, table });

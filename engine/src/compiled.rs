@@ -134,6 +134,8 @@ pub enum CTarget {
         /// Bits cleared first.
         mask: u32,
     },
+    /// CT --notrack, then go on.
+    CtNotrack,
     /// TTL: rewrite the TTL, then go on.
     Ttl {
         /// Set, increment or decrement.

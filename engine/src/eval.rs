@@ -86,6 +86,8 @@ pub trait Env {
     fn set_ttl(&mut self, old: u8, new: u8) -> bool;
     /// The packet's connection as the conntrack stage of this packet left it (`nf_ct_get`).
     fn ct(&mut self) -> CtView;
+    /// The CT --notrack target: connection tracking is to leave this packet alone.
+    fn notrack(&mut self);
 }
 
 /// What earlier targets of this walk changed and later matches see.
@@ -345,6 +347,10 @@ pub fn evaluate(
                 CTarget::Mark { value, mask } => {
                     live.mark = (live.mark & !*mask) ^ *value;
                     env.set_mark(live.mark);
+                    pos = pos.saturating_add(1);
+                }
+                CTarget::CtNotrack => {
+                    env.notrack();
                     pos = pos.saturating_add(1);
                 }
                 CTarget::Ttl { mode, value } => {
@@ -722,6 +728,9 @@ mod tests {
         }
         fn ct(&mut self) -> CtView {
             self.ct.unwrap_or(CtView::INVALID)
+        }
+        fn notrack(&mut self) {
+            self.ct = Some(CtView::UNTRACKED);
         }
     }
 

@@ -729,6 +729,9 @@ pub enum Target<'a> {
         /// Bits to clear first.
         mask: u32,
     },
+    /// `-j CT --notrack` (raw table): connection tracking leaves the packet alone (UNTRACKED),
+    /// then go on. True when written `-j NOTRACK` (the old name, which iptables keeps).
+    CtNotrack(bool),
     /// `-j TTL`: rewrite the IPv4 TTL (and the header checksum), then go on.
     Ttl {
         /// Set, increment or decrement.

@@ -102,6 +102,8 @@ pub const T_LOG: u32 = 7;
 pub const T_MARK: u32 = 8;
 /// Target TTL (mode u8, value u8).
 pub const T_TTL: u32 = 9;
+/// Target CT --notrack.
+pub const T_CT_NOTRACK: u32 = 10;
 
 /// Top-level attribute: u32 table ([`super::rule::TableId`]).
 pub const A_TABLE: u16 = 5;
@@ -595,6 +597,11 @@ fn put_target(enc: &mut Encoder<'_>, t: &Target<'_>) {
             b.u32(*mask);
             b
         }
+        Target::CtNotrack(alias) => {
+            let mut b = Bytes::new(T_CT_NOTRACK);
+            b.u8(u8::from(*alias));
+            b
+        }
         Target::Ttl { mode, value } => {
             let mut b = Bytes::new(T_TTL);
             b.u8(*mode as u8);
@@ -633,6 +640,7 @@ fn get_target<'a>(a: &Attr<'a>) -> Result<Target<'a>, WireError> {
             Target::Log(LogSpec { level, flags, prefix: r.rest_str(MAX_LOG_PREFIX)? })
         }
         T_MARK => Target::Mark { value: r.u32()?, mask: r.u32()? },
+        T_CT_NOTRACK => Target::CtNotrack(r.bool()?),
         T_TTL => {
             let mode = TtlMode::from_u8(r.u8()?).ok_or(WireError::BadValue(a.ty))?;
             Target::Ttl { mode, value: r.u8()? }
@@ -960,6 +968,8 @@ mod tests {
             Target::None,
             Target::Accept,
             Target::Ttl { mode: TtlMode::Dec, value: 3 },
+            Target::CtNotrack(false),
+            Target::CtNotrack(true),
             Target::Drop,
             Target::Return,
             Target::Jump("LOGDROP"),

@@ -49,6 +49,18 @@ nsx "$C" python3 "$DATA/tcpraw.py" 10.0.1.2 10.0.2.2 8080 SF
 wait_until "$WAIT" counter_reaches 1 rule_counter "$R" filter FORWARD 1 packets || fail "SYN+FIN not counted as INVALID"
 expect_eq "INVALID rule counter after a SYN+FIN" "$(rule_counter "$R" filter FORWARD 1 packets)" 1
 
+# CT --notrack in raw: UDP on port 5354 is UNTRACKED both ways, passes by its own rule and
+# leaves no flow.
+nsx "$R" "$RNF_BIN/iptables" -t raw -A PREROUTING -p udp -m multiport --ports 5354 -j CT --notrack || fail "CT --notrack"
+nsx "$R" "$RNF_BIN/iptables" -I FORWARD 2 -m conntrack --ctstate UNTRACKED -j ACCEPT || fail "UNTRACKED rule"
+bg "$S" socat -T "$WAIT" UDP-RECVFROM:5354,reuseaddr SYSTEM:"echo untracked"
+wait_udp_bind "$S" 5354
+got=$(echo ping | nsx "$C" socat -T "$WAIT" - UDP:10.0.2.2:5354 2>&1)
+expect_eq "UDP through CT --notrack and an UNTRACKED rule" "$got" untracked
+expect_eq "UNTRACKED rule counter (request and reply)" "$(rule_counter "$R" filter FORWARD 2 packets)" 2
+nsx "$R" "$RNF_BIN/iptables" -D FORWARD 2
+nsx "$R" "$RNF_BIN/iptables" -t raw -F
+
 # The flows as rnfctl lists them.
 nsx "$R" "$RNF_BIN/conntrack" -L >"$TMPD/rnf.list" 2>"$TMPD/rnf.err" || fail "rnfctl conntrack -L"
 sed 's/^/    rnf: /' "$TMPD/rnf.list"
@@ -60,6 +72,7 @@ case $tcp in
 	log "ok: TCP flow listed in TIME_WAIT, ASSURED" ;;
 *) fail "TCP flow line: '$tcp'" ;;
 esac
+[ -z "$(flow "$TMPD/rnf.list" "dport=5354 ")" ] || fail "an UNTRACKED packet left a flow: $(flow "$TMPD/rnf.list" "dport=5354 ")"
 [ -z "$(flow "$TMPD/rnf.list" "dport=8081 ")" ] || fail "the dropped SYN left a flow: $(flow "$TMPD/rnf.list" "dport=8081 ")"
 udp=$(flow "$TMPD/rnf.list" "^udp .* dport=5353 ")
 case $udp in

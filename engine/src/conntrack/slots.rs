@@ -45,6 +45,20 @@ pub struct PacketState {
     /// Tracked on the way out and about to come back in over loopback: the conntrack stage
     /// at PREROUTING keeps it instead of tracking the packet again.
     pub looped: bool,
+    /// `-j CT --notrack`: the packet has no flow and is UNTRACKED (`h` means nothing).
+    pub untracked: bool,
+}
+
+impl PacketState {
+    /// A packet that `-j CT --notrack` exempted from tracking.
+    pub const UNTRACKED: PacketState = PacketState {
+        h: Handle { idx: 0, gen: 0 },
+        dir: Dir::Original,
+        state: ctstate::UNTRACKED,
+        new: false,
+        looped: false,
+        untracked: true,
+    };
 }
 
 impl PacketState {
@@ -59,6 +73,7 @@ impl PacketState {
             | (self.dir as u64) << 7
             | u64::from(self.new) << 6
             | u64::from(self.looped) << 5
+            | u64::from(self.untracked) << 4
             | st
     }
 
@@ -73,7 +88,8 @@ impl PacketState {
             dir: if v & (1 << 7) != 0 { Dir::Reply } else { Dir::Original },
             new: v & (1 << 6) != 0,
             looped: v & (1 << 5) != 0,
-            state,
+            untracked: v & (1 << 4) != 0,
+            state: if v & (1 << 4) != 0 { ctstate::UNTRACKED } else { state },
         }
     }
 }
@@ -157,6 +173,7 @@ mod tests {
             state: ctstate::RELATED,
             new: true,
             looped: false,
+            untracked: false,
         };
         assert!(put(&slots, 0x1000, &st));
         assert_eq!(get(&slots, 0x1000), Some(st));
@@ -195,6 +212,7 @@ mod tests {
             state: ctstate::NEW,
             new: false,
             looped: false,
+            untracked: false,
         };
         let writers: std::vec::Vec<_> = (1..=3u64)
             .map(|w| {

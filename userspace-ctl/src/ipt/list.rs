@@ -187,6 +187,7 @@ fn target_name<'a>(t: &Target<'a>) -> &'a str {
         Target::Log(_) => "LOG",
         Target::Mark { .. } => "MARK",
         Target::Ttl { .. } => "TTL",
+        Target::CtNotrack(_) => "CT",
     }
 }
 
@@ -697,6 +698,7 @@ pub(crate) fn print_target(s: &mut String, t: &Target<'_>, numeric: bool) {
                 write!(s, " MARK xset 0x{value:x}/0x{mask:x}")
             };
         }
+        Target::CtNotrack(alias) => s.push_str(if alias { " NOTRACK" } else { " CT notrack" }),
         Target::Ttl { mode, value } => {
             let what = match mode {
                 TtlMode::Set => "set to",

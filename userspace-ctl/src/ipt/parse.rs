@@ -266,6 +266,7 @@ impl OwnedRule {
             Target::Reject(k) => OwnedTarget::Plain(Target::Reject(k)),
             Target::Mark { value, mask } => OwnedTarget::Plain(Target::Mark { value, mask }),
             Target::Ttl { mode, value } => OwnedTarget::Plain(Target::Ttl { mode, value }),
+            Target::CtNotrack(a) => OwnedTarget::Plain(Target::CtNotrack(a)),
             Target::Jump(c) => OwnedTarget::Jump(c.to_string()),
             Target::Goto(c) => OwnedTarget::Goto(c.to_string()),
             Target::Log(l) => OwnedTarget::Log { level: l.level, flags: l.flags, prefix: l.prefix.to_string() },
@@ -807,6 +808,7 @@ enum TExt {
     Log,
     Mark,
     Ttl,
+    Ct,
 }
 
 impl TExt {
@@ -817,6 +819,7 @@ impl TExt {
             "LOG" => TExt::Log,
             "MARK" => TExt::Mark,
             "TTL" => TExt::Ttl,
+            "CT" | "NOTRACK" => TExt::Ct,
             _ => return None,
         })
     }
@@ -828,6 +831,7 @@ impl TExt {
             TExt::Log => "LOG",
             TExt::Mark => "MARK",
             TExt::Ttl => "TTL",
+            TExt::Ct => "CT",
         }
     }
 
@@ -838,6 +842,7 @@ impl TExt {
             TExt::Log => LOG_OPTS,
             TExt::Mark => MARKT_OPTS,
             TExt::Ttl => TTLT_OPTS,
+            TExt::Ct => CT_OPTS,
         }
     }
 }
@@ -976,6 +981,10 @@ const TTLT_OPTS: &[XOpt] = &[
     XOpt { excl: TTL_ANY, min: 1, ..xo("ttl-inc", 1, XType::U8, 0) },
 ];
 
+// libxt_CT: rust_nf supports --notrack (the other options need helpers, zones and timeouts
+// policies it does not have yet).
+const CT_OPTS: &[XOpt] = &[xo("notrack", 0, XType::None, 0)];
+
 /// A match being built.
 #[derive(Debug, Clone)]
 struct MatchInst {
@@ -1090,6 +1099,8 @@ enum TData {
     Log { level: u8, flags: u8, prefix: String },
     Mark { mark: u32, mask: u32 },
     Ttl { mode: TtlMode, value: u8 },
+    /// True for `-j NOTRACK`.
+    Ct(bool),
 }
 
 /// What `-j`/`-g` named, resolved against the table by `command.rs`.
@@ -1277,6 +1288,8 @@ struct Parser {
     proto: u8,
     invflags: u32,
     restore: bool,
+    /// `-j NOTRACK` (CT --notrack without the option).
+    notrack_alias: bool,
 }
 
 impl Parser {
@@ -1668,7 +1681,7 @@ impl Parser {
                     _ => TtlMode::Dec,
                 };
             }
-            TData::Standard => {}
+            TData::Ct(_) | TData::Standard => {}
         }
         t.xflags |= 1 << o.id;
         Ok(())
@@ -1713,6 +1726,9 @@ impl Parser {
             }
             if t.ext == TExt::Ttl && t.xflags & TTL_ANY == 0 {
                 return perr("TTL: You must specify an action");
+            }
+            if t.ext == TExt::Ct && t.xflags == 0 && !self.notrack_alias {
+                return perr("rnfctl: only CT --notrack is supported (helpers, zones and timeout policies are not)");
             }
             options_fcheck(t.ext.name(), t.xflags, t.ext.opts())?;
         }
@@ -2383,6 +2399,7 @@ fn parse_inner(args: &[String], restore: bool, warnings: &mut Vec<String>) -> R<
         proto: 0,
         invflags: 0,
         restore,
+        notrack_alias: false,
     };
     let mut out = Parsed {
         command: 0,
@@ -2561,6 +2578,11 @@ fn parse_inner(args: &[String], restore: bool, warnings: &mut Vec<String>) -> R<
                         TExt::Log => TData::Log { level: 4, flags: 0, prefix: String::new() },
                         TExt::Mark => TData::Mark { mark: 0, mask: 0 },
                         TExt::Ttl => TData::Ttl { mode: TtlMode::Set, value: 0 },
+                        TExt::Ct => {
+                            // NOTRACK is CT --notrack under its old name.
+                            p.notrack_alias = jumpto == "NOTRACK";
+                            TData::Ct(p.notrack_alias)
+                        }
                     };
                     p.target = Some(TargetInst { ext: t, offset, xflags: 0, data });
                 }
@@ -2805,6 +2827,7 @@ fn parse_inner(args: &[String], restore: bool, warnings: &mut Vec<String>) -> R<
             }
             TData::Mark { mark, mask } => OwnedTarget::Plain(Target::Mark { value: *mark, mask: *mask }),
             TData::Ttl { mode, value } => OwnedTarget::Plain(Target::Ttl { mode: *mode, value: *value }),
+            TData::Ct(alias) => OwnedTarget::Plain(Target::CtNotrack(*alias)),
         };
         if jumpto == "QUEUE" {
             // The model has no QUEUE verdict: treat it as an extension that is not installed.
