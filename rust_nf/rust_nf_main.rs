@@ -18,18 +18,13 @@ use kernel::prelude::*;
 #[allow(dead_code, unreachable_pub)]
 #[forbid(unsafe_code)]
 mod engine {
-    pub mod carry;
     pub mod checksum;
-    pub mod compile;
-    pub mod compiled;
     pub mod conntrack;
-    pub mod eval;
     pub mod hooks;
     pub mod packet;
-    pub mod rule;
-    pub mod rulewire;
-    pub mod state;
+    pub mod rules;
     pub mod wire;
+    pub use rules::{carry, compile, compiled, eval, rule, rulewire, state};
 }
 
 #[deny(unsafe_code)]

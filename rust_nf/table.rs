@@ -288,7 +288,7 @@ fn prepare(tc: &TableConfig, table: TableId, payload: &[u8]) -> Result<Prepared,
     // Compile (this validates: builtin chains, jumps, loops, target restrictions).
     let version = Version::build(table, &chains, rules.iter().map(|r| (r.chain, r.start, r.len)), &specs)?;
 
-    // Rule ids: keep known ones, hand out new ones, refuse duplicates (engine/src/carry.rs).
+    // Rule ids: keep known ones, hand out new ones, refuse duplicates (engine/src/rules/carry.rs).
     let mut scratch = KStore::new();
     let mut plan = KStore::new();
     let next_id = carry::plan_ids(tc.rules.iter().map(|r| r.id), rules.iter().map(|r| r.id), tc.next_id, &mut scratch, &mut plan)

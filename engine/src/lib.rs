@@ -12,19 +12,15 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
-pub mod carry;
 pub mod checksum;
-pub mod compile;
-pub mod compiled;
 pub mod conntrack;
-pub mod eval;
 pub mod fuzzgen;
 pub mod hooks;
 pub mod packet;
-pub mod rule;
-pub mod rulewire;
-pub mod state;
+pub mod rules;
 pub mod wire;
+
+pub use rules::{carry, compile, compiled, eval, rule, rulewire, state};
 
 #[cfg(test)]
 mod testrng;

@@ -66,8 +66,8 @@ impl TableId {
     }
 
     /// The hook points that have a builtin chain in this table, in iptables' listing order.
-    pub fn builtin_hooks(self) -> &'static [super::hooks::HookPoint] {
-        use super::hooks::HookPoint::*;
+    pub fn builtin_hooks(self) -> &'static [super::super::hooks::HookPoint] {
+        use super::super::hooks::HookPoint::*;
         match self {
             TableId::Raw => &[PreRouting, LocalOut],
             TableId::Mangle => &[PreRouting, LocalIn, Forward, LocalOut, PostRouting],

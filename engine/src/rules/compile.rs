@@ -35,7 +35,7 @@ use super::compiled::{
     LOG_PREFIX_BYTES, MAX_JUMP_DEPTH,
 };
 use super::eval;
-use super::hooks::{HookPoint, NUM_HOOK_POINTS};
+use super::super::hooks::{HookPoint, NUM_HOOK_POINTS};
 use super::rule::{
     Ipv4Net, Match, Policy, PortMatch, PortRange, RejectWith, RuleSpec, StatisticMatch, TableId, Target, TtlMode, MAX_CHAIN_NAME, MAX_LOG_PREFIX, MAX_MULTIPORT,
 };
@@ -958,19 +958,19 @@ fn check_rule(
     let ms = matches.get(start..start.saturating_add(r.match_count as usize)).unwrap_or(&[]);
     for m in ms {
         match m {
-            CMatch::Tcp(_) if !proto_is(super::packet::IPPROTO_TCP) => {
+            CMatch::Tcp(_) if !proto_is(super::super::packet::IPPROTO_TCP) => {
                 return Err(CompileError::MatchProto { at: at(), name: "tcp", proto: 6 });
             }
-            CMatch::Udp(_) if !proto_is(super::packet::IPPROTO_UDP) => {
+            CMatch::Udp(_) if !proto_is(super::super::packet::IPPROTO_UDP) => {
                 return Err(CompileError::MatchProto { at: at(), name: "udp", proto: 17 });
             }
-            CMatch::Icmp(_) if !proto_is(super::packet::IPPROTO_ICMP) => {
+            CMatch::Icmp(_) if !proto_is(super::super::packet::IPPROTO_ICMP) => {
                 return Err(CompileError::MatchProto { at: at(), name: "icmp", proto: 1 });
             }
             CMatch::Multiport(mp) => {
                 let ok_proto = [
-                    super::packet::IPPROTO_TCP,
-                    super::packet::IPPROTO_UDP,
+                    super::super::packet::IPPROTO_TCP,
+                    super::super::packet::IPPROTO_UDP,
                     IPPROTO_UDPLITE,
                     IPPROTO_SCTP,
                     IPPROTO_DCCP,
@@ -1044,7 +1044,7 @@ fn check_rule(
                     allowed: REJECT_HOOKS,
                 });
             }
-            if kind == RejectWith::TcpReset && !proto_is(super::packet::IPPROTO_TCP) {
+            if kind == RejectWith::TcpReset && !proto_is(super::super::packet::IPPROTO_TCP) {
                 return Err(CompileError::TcpResetNonTcp { at: at() });
             }
         }

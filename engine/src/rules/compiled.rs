@@ -6,7 +6,7 @@
 //! walks them without chasing pointers. Its own module, so that the compiler and the
 //! evaluator both depend on it and not on each other.
 
-use super::hooks::{HookPoint, NUM_HOOK_POINTS};
+use super::super::hooks::{HookPoint, NUM_HOOK_POINTS};
 use super::rule::{
     AddrTypeMatch, IcmpMatch, Iface, IpRangeMatch, Ipv4Net, LengthMatch, LimitMatch, MarkMatch,
     MultiportMatch, Policy, PortMatch, RejectWith, TableId, TtlMatch, TtlMode, ConntrackMatch, MAX_LOG_PREFIX,

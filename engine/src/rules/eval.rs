@@ -23,10 +23,10 @@
 //! Side effects and state go through [`Env`], which the kernel glue and the host tests
 //! implement.
 
-use super::conntrack::{self, CtView};
+use super::super::conntrack::{self, CtView};
 use super::compiled::{CLog, CMatch, CRule, CTarget, CTcp, Ruleset, MAX_JUMP_DEPTH};
-use super::hooks::HookPoint;
-use super::packet::{Ipv4Header, ParseError};
+use super::super::hooks::HookPoint;
+use super::super::packet::{Ipv4Header, ParseError};
 use super::rule::{
     Iface, LimitMatch, MultiportKind, Policy, PortMatch, RejectWith, TtlOp, LIMIT_SCALE,
 };
@@ -81,7 +81,7 @@ pub trait Env {
     /// The MARK target set the packet's mark to `mark` (later `-m mark` tests see it).
     fn set_mark(&mut self, mark: u32);
     /// The TTL target: make the IPv4 header writable and rewrite its TTL from `old` to `new`
-    /// (with the header checksum: [`super::checksum::rewrite_ttl`]). False when the header
+    /// (with the header checksum: [`super::super::checksum::rewrite_ttl`]). False when the header
     /// cannot be made writable: the packet is dropped, as xt_HL returns NF_DROP.
     fn set_ttl(&mut self, old: u8, new: u8) -> bool;
     /// The packet's connection as the conntrack stage of this packet left it (`nf_ct_get`).
@@ -575,7 +575,7 @@ mod tests {
 
     use super::super::compile::tests::{build, filter_policies, VecOutput};
     use super::super::compiled::{CTarget, RulesetHeader, StateInit};
-    use super::super::packet::{IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
+    use super::super::super::packet::{IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
     use super::super::state::{AtomicLimit, AtomicNth};
     use super::super::rule::{
         addrtype, AddrRange, AddrTypeMatch, IcmpMatch, IpRangeMatch, Ipv4Net, LengthMatch, LogSpec,
@@ -600,7 +600,7 @@ mod tests {
         p[9] = proto;
         p[12..16].copy_from_slice(&src);
         p[16..20].copy_from_slice(&dst);
-        let c = super::super::checksum::checksum(&p[..20]);
+        let c = super::super::super::checksum::checksum(&p[..20]);
         p[10..12].copy_from_slice(&c.to_be_bytes());
         p[20..].copy_from_slice(l4);
         p
@@ -639,7 +639,7 @@ mod tests {
     fn info<'a>(bytes: &'a [u8], in_dev: &'a [u8], out_dev: &'a [u8]) -> PacketInfo<'a> {
         let p = PacketInfo::parse(bytes, in_dev, out_dev, Meta::plain(bytes.len() as u32)).unwrap();
         // The engine's own parser agrees on the parts it parses.
-        if let Ok(full) = super::super::packet::Packet::parse(bytes) {
+        if let Ok(full) = super::super::super::packet::Packet::parse(bytes) {
             assert_eq!(full.ip, p.ip);
         }
         p

@@ -210,7 +210,7 @@ mod tests {
         }
     }
 
-    use super::super::testrng::Rng;
+    use super::super::super::testrng::Rng;
 
     const HZS: [u32; 3] = [100, 250, 1000];
 

@@ -585,7 +585,7 @@ mod tests {
 
     // ---- a table replaced at random, as the kernel does it ---------------------------------
 
-    use super::super::testrng::Rng;
+    use super::super::super::testrng::Rng;
 
     /// A rule of the model: its id and a tag naming it for the ground truth.
     #[derive(Debug, Clone, Copy)]

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The wire form of rules, chains and tables (see [`super::wire`] for the framing).
+//! The wire form of rules, chains and tables (see [`super::super::wire`] for the framing).
 //!
 //! A rule is a sequence of attributes (`R_*`). Each match and the target are one attribute
 //! whose payload starts with a `u32` kind followed by a fixed little layout, like the
@@ -17,7 +17,7 @@ use super::rule::{
     RuleSpec, StatisticMatch, TcpFlags, ctflag, ConntrackMatch, StateMatch, TcpMatch, Target, TtlMatch, TtlMode, TtlOp, UdpMatch,
     MAX_CHAIN_NAME, MAX_COMMENT, MAX_LOG_PREFIX, MAX_MULTIPORT,
 };
-use super::wire::{Attr, AttrIter, Encoder, WireError};
+use super::super::wire::{Attr, AttrIter, Encoder, WireError};
 
 /// Rule attribute: source `[addr u32, mask u32]` (host order, native endian).
 pub const R_SRC: u16 = 1;
@@ -852,7 +852,7 @@ pub fn encode_rule_entry(enc: &mut Encoder<'_>, r: &RuleWire<'_>) {
         enc.put_u64(E_PACKETS, c.packets);
         enc.put_u64(E_BYTES, c.bytes);
     }
-    enc.put_bytes(E_SPEC | super::wire::NLA_F_NESTED, r.spec);
+    enc.put_bytes(E_SPEC | super::super::wire::NLA_F_NESTED, r.spec);
     enc.end_nest(n);
 }
 
