@@ -26,6 +26,8 @@ use kernel::prelude::*;
 
 /// Slots for packets in flight between their first and last hook.
 const SLOTS: usize = 4096;
+/// Payload bytes of a control segment a helper reads (a command line or a reply line).
+const HELPER_BYTES: usize = 256;
 /// Entries the collector looks at per run, at least.
 const GC_MIN_BUDGET: u32 = 1024;
 
@@ -134,6 +136,11 @@ impl Ct {
         }
     }
 
+    /// `-j CT --helper ftp` for the packet `key`.
+    pub(crate) fn ftp_template(&self, key: u64) {
+        slots::put(&self.slots, key, &PacketState::FTP_TEMPLATE);
+    }
+
     /// `-j CT --notrack` for the packet `key`.
     pub(crate) fn notrack(&self, key: u64) {
         slots::put(&self.slots, key, &PacketState::UNTRACKED);
@@ -165,7 +172,11 @@ impl Ct {
     /// The conntrack stage for one packet.
     pub(crate) fn track(&self, pkt: &mut Packet<'_>, head: &Head, data: &[u8], prerouting: bool) -> Verdict {
         let key = pkt.key();
+        let mut helper = 0;
         if let Some(st) = slots::get(&self.slots, key) {
+            if st.helper {
+                helper = table::HELPER_FTP;
+            }
             // The raw table said CT --notrack for this very packet (its slot was written in
             // this hook call's packet's raw stage, just before).
             if st.untracked && !st.looped {
@@ -193,10 +204,14 @@ impl Ct {
             return Verdict::Accept;
         }
         let l4_len = head.meta.ip_len.saturating_sub(hl as u32);
-        let p = table::PacketCt { parsed, len: head.meta.skb_len, l4_len };
-        match self.table().track(&p, shim::jiffies()) {
+        let p = table::PacketCt { parsed, helper, len: head.meta.skb_len, l4_len };
+        let now = shim::jiffies();
+        match self.table().track(&p, now) {
             Track::Flow { h, dir, state, new } => {
-                let st = PacketState { h, dir, state, new, looped: false, untracked: false };
+                if ip.protocol == crate::engine::packet::IPPROTO_TCP && self.table().helper(h) != 0 {
+                    self.helper_segment(pkt, h, dir, hl, l4, now);
+                }
+                let st = PacketState { h, dir, state, new, looped: false, untracked: false, helper: false };
                 if !slots::put(&self.slots, key, &st) && new {
                     // Nowhere to remember it: the flow could never be confirmed.
                     self.table().delete(h);
@@ -224,6 +239,19 @@ impl Ct {
             return false;
         };
         self.table().snapshot(st.h).is_some_and(|s| s.tuple.get(st.dir.index()) == Some(&tuple))
+    }
+
+    /// Hands the payload of a helper flow's TCP segment to the helper.
+    fn helper_segment(&self, pkt: &Packet<'_>, h: crate::engine::conntrack::Handle, dir: crate::engine::conntrack::Dir, hl: usize, l4: &[u8], now: u64) {
+        let Some(doff) = l4.get(12).map(|b| usize::from(b >> 4) * 4) else { return };
+        if doff < 20 {
+            return;
+        }
+        let mut buf = [0u8; HELPER_BYTES];
+        let n = pkt.read(hl.saturating_add(doff), &mut buf);
+        if let Some(payload) = buf.get(..n).filter(|p| !p.is_empty()) {
+            self.table().helper_segment(h, dir, payload, now);
+        }
     }
 
     /// The confirm stage for one packet leaving its last hook.

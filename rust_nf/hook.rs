@@ -151,6 +151,12 @@ impl Env for KernelEnv<'_, '_, '_> {
         v
     }
 
+    fn ct_helper(&mut self, _helper: u8) {
+        if let Some(ct) = self.ct {
+            ct.ftp_template(self.pkt.key());
+        }
+    }
+
     fn notrack(&mut self) {
         if let Some(ct) = self.ct {
             ct.notrack(self.pkt.key());

@@ -230,6 +230,24 @@ void rnf_skb_set_mark(struct sk_buff *skb, u32 mark)
 	skb->mark = mark;
 }
 
+/* Copies up to `max` bytes from `offset` after the network header; returns how many. */
+unsigned int rnf_skb_read(const struct sk_buff *skb, unsigned int offset, u8 *buf,
+			  unsigned int max)
+{
+	int off = skb_network_offset(skb);
+	unsigned int start, n;
+
+	if (off < 0 || offset > INT_MAX - (unsigned int)off)
+		return 0;
+	start = (unsigned int)off + offset;
+	if (start >= skb->len)
+		return 0;
+	n = min(max, skb->len - start);
+	if (skb_copy_bits(skb, start, buf, n))
+		return 0;
+	return n;
+}
+
 /*
  * The first `len` bytes from the network header on, linear and not shared with a clone (as
  * skb_ensure_writable makes them), or NULL when the packet is shorter or memory runs out.

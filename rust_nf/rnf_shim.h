@@ -80,6 +80,8 @@ void rnf_skb_head(const struct sk_buff *skb, const struct nf_hook_state *st,
 		  struct rnf_pkt_head *head, u8 *buf, unsigned int max);
 void rnf_skb_set_mark(struct sk_buff *skb, u32 mark);
 u8 *rnf_skb_writable(struct sk_buff *skb, unsigned int len);
+unsigned int rnf_skb_read(const struct sk_buff *skb, unsigned int offset, u8 *buf,
+			  unsigned int max);
 u32 rnf_random_u32(void);
 unsigned long rnf_jiffies(void);
 unsigned int rnf_hz(void);

@@ -139,6 +139,14 @@ unsafe extern "C" {
     pub fn rnf_skb_writable(skb: *mut sk_buff, len: core::ffi::c_uint) -> *mut u8_;
 }
 unsafe extern "C" {
+    pub fn rnf_skb_read(
+        skb: *const sk_buff,
+        offset: core::ffi::c_uint,
+        buf: *mut u8_,
+        max: core::ffi::c_uint,
+    ) -> core::ffi::c_uint;
+}
+unsafe extern "C" {
     pub fn rnf_random_u32() -> u32_;
 }
 unsafe extern "C" {

@@ -71,6 +71,15 @@ impl<'a> Packet<'a> {
         }
     }
 
+    /// Copies bytes from `offset` after the network header into `buf` (as many as the packet
+    /// has); returns how many.
+    pub(crate) fn read(&self, offset: usize, buf: &mut [u8]) -> usize {
+        let (Ok(off), Ok(max)) = (c_uint::try_from(offset), c_uint::try_from(buf.len())) else { return 0 };
+        // SAFETY: `skb` is live (invariant); `buf` is valid for `max` bytes of writes.
+        let n = unsafe { sys::rnf_skb_read(self.skb.as_ptr(), off, buf.as_mut_ptr(), max) };
+        (n as usize).min(buf.len())
+    }
+
     /// The packet's identity while it is in flight (its address), to find what earlier hooks
     /// recorded about it. Never dereferenced.
     pub(crate) fn key(&self) -> u64 {

@@ -16,6 +16,8 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     // in-VM tests and the comparison oracle
     "iproute2", "iptables", "nftables", "conntrack", "ipset", "socat", "iperf3", "iputils-ping",
     "netcat-openbsd", "libcap2-bin", "util-linux", "procps", "tcpdump",
+    // a real FTP server for the FTP helper tests (the client is Python's ftplib)
+    "python3-pyftpdlib",
     // the fuzz targets (libFuzzer is C++, built by the libfuzzer-sys crate)
     "g++",
 ];

@@ -13,6 +13,7 @@
 //! The kernel glue keeps the table's memory, the locks, the per-packet handle from hook to
 //! hook and the garbage collection worker; everything it decides with is here.
 
+pub mod ftp;
 pub mod slots;
 pub mod table;
 pub mod tcp;

@@ -47,6 +47,9 @@ pub struct PacketState {
     pub looped: bool,
     /// `-j CT --notrack`: the packet has no flow and is UNTRACKED (`h` means nothing).
     pub untracked: bool,
+    /// `-j CT --helper ftp` in the raw table, before the packet has a flow: a flow it starts
+    /// gets the FTP helper (`h` means nothing yet).
+    pub helper: bool,
 }
 
 impl PacketState {
@@ -58,6 +61,18 @@ impl PacketState {
         new: false,
         looped: false,
         untracked: true,
+        helper: false,
+    };
+
+    /// A packet that `-j CT --helper ftp` marked, before the conntrack stage.
+    pub const FTP_TEMPLATE: PacketState = PacketState {
+        h: Handle { idx: 0, gen: 0 },
+        dir: Dir::Original,
+        state: ctstate::INVALID,
+        new: false,
+        looped: false,
+        untracked: false,
+        helper: true,
     };
 }
 
@@ -74,6 +89,7 @@ impl PacketState {
             | u64::from(self.new) << 6
             | u64::from(self.looped) << 5
             | u64::from(self.untracked) << 4
+            | u64::from(self.helper) << 3
             | st
     }
 
@@ -89,7 +105,14 @@ impl PacketState {
             new: v & (1 << 6) != 0,
             looped: v & (1 << 5) != 0,
             untracked: v & (1 << 4) != 0,
-            state: if v & (1 << 4) != 0 { ctstate::UNTRACKED } else { state },
+            helper: v & (1 << 3) != 0,
+            state: if v & (1 << 4) != 0 {
+                ctstate::UNTRACKED
+            } else if v & (1 << 3) != 0 {
+                ctstate::INVALID
+            } else {
+                state
+            },
         }
     }
 }
@@ -174,6 +197,7 @@ mod tests {
             new: true,
             looped: false,
             untracked: false,
+            helper: false,
         };
         assert!(put(&slots, 0x1000, &st));
         assert_eq!(get(&slots, 0x1000), Some(st));
@@ -213,6 +237,7 @@ mod tests {
             new: false,
             looped: false,
             untracked: false,
+            helper: false,
         };
         let writers: std::vec::Vec<_> = (1..=3u64)
             .map(|w| {

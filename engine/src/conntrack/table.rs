@@ -67,6 +67,26 @@ pub struct Entry {
     counters: [[AtomicU64; 2]; 2],
     /// Protocol state (TCP: [`TcpConn::to_words`]).
     proto: [AtomicU64; TCP_WORDS],
+    /// The helper that reads this flow ([`HELPER_FTP`]), 0 for none.
+    helper: AtomicU32,
+}
+
+/// The FTP helper (`-j CT --helper ftp`).
+pub const HELPER_FTP: u8 = 1;
+
+/// Most data connections announced and not started yet, per namespace.
+pub const MAX_EXPECT: usize = 32;
+
+/// A data connection a helper announced (`struct nf_conntrack_expect`). Under the table lock.
+#[derive(Debug, Default)]
+pub struct ExpectSlot {
+    used: AtomicU32,
+    src: AtomicU32,
+    dst: AtomicU32,
+    dport: AtomicU32,
+    expires: AtomicU64,
+    /// The announcing flow's handle (`idx << 32 | gen`).
+    master: AtomicU64,
 }
 
 
@@ -133,6 +153,10 @@ pub struct Shared {
     gc_pos: AtomicU32,
     /// Statistics.
     pub stats: Stats,
+    /// Announced data connections.
+    expects: [ExpectSlot; MAX_EXPECT],
+    /// Expectations in use (a fast check before taking the lock).
+    expect_count: AtomicU32,
 }
 
 /// A view of one namespace's table: the memory and locks the glue owns.
@@ -281,6 +305,7 @@ impl<'a, L: Locks> Table<'a, L> {
             w.store(0, Relaxed);
         }
         e.status.store(0, Relaxed);
+        e.helper.store(0, Relaxed);
         e.born.store(now, Relaxed);
         e.expires.store(now.wrapping_add(u64::from(expires_in).saturating_mul(self.hz)), Relaxed);
         self.shared.count.fetch_add(1, Relaxed);
@@ -512,6 +537,8 @@ pub enum Track {
 pub struct PacketCt<'p> {
     /// What [`super::tuple::parse`] found.
     pub parsed: super::tuple::Parsed<'p>,
+    /// The helper `-j CT --helper` gave this packet, for a flow it starts.
+    pub helper: u8,
     /// The packet's length, for the flow's byte counters (`skb->len`).
     pub len: u32,
     /// The transport segment's real length (IP length minus header), for TCP tracking.
@@ -683,6 +710,12 @@ impl<'a, L: Locks> Table<'a, L> {
             Err(Full::NoRoom) => return Track::Drop,
         };
         let Some(e) = self.get(h) else { return self.invalid() };
+        e.helper.store(u32::from(p.helper), Relaxed);
+        // A data connection a helper announced: RELATED (`init_conntrack` with an expectation).
+        let expected = t.proto == IPPROTO_TCP && self.take_expectation(t, now);
+        if expected {
+            e.status.fetch_or(u32::from(status::EXPECTED), Relaxed);
+        }
         if let Some(mut c) = tcp_conn {
             let seg = tcp::Segment { tcp: l4, len: p.l4_len };
             let r = tcp::packet(&mut c, Dir::Original, &seg, false, false);
@@ -703,7 +736,80 @@ impl<'a, L: Locks> Table<'a, L> {
             e.proto[0].store(now.wrapping_add(2 * self.hz), Relaxed);
         }
         self.count(e, Dir::Original, p.len);
-        Track::Flow { h, dir: Dir::Original, state: super::super::rule::ctstate::NEW, new: true }
+        let state = if expected { super::super::rule::ctstate::RELATED } else { super::super::rule::ctstate::NEW };
+        Track::Flow { h, dir: Dir::Original, state, new: true }
+    }
+
+    /// Takes the expectation a new flow with tuple `t` fulfils, if any.
+    fn take_expectation(&self, t: &Tuple, now: u64) -> bool {
+        if self.shared.expect_count.load(Relaxed) == 0 {
+            return false;
+        }
+        self.locks.table(|| {
+            for x in &self.shared.expects {
+                if x.used.load(Relaxed) == 0 {
+                    continue;
+                }
+                let live = !expired(x.expires.load(Relaxed), now);
+                let m = x.master.load(Relaxed);
+                let master_alive = self.get(Handle { idx: (m >> 32) as u32, gen: m as u32 }).is_some();
+                let exp = super::ftp::Expect {
+                    src: x.src.load(Relaxed),
+                    dst: x.dst.load(Relaxed),
+                    dport: x.dport.load(Relaxed) as u16,
+                };
+                if !live || !master_alive {
+                    x.used.store(0, Relaxed);
+                    self.shared.expect_count.fetch_sub(1, Relaxed);
+                    continue;
+                }
+                if exp.matches(t) {
+                    x.used.store(0, Relaxed);
+                    self.shared.expect_count.fetch_sub(1, Relaxed);
+                    return true;
+                }
+            }
+            false
+        })
+    }
+
+    /// The helper of flow `h` (0 for none).
+    pub fn helper(&self, h: Handle) -> u8 {
+        self.get(h).map_or(0, |e| e.helper.load(Relaxed) as u8)
+    }
+
+    /// A helper flow's segment payload going in `dir`: records the data connection it
+    /// announces (one per flow at a time, as the FTP helper's `max_expected`).
+    pub fn helper_segment(&self, h: Handle, dir: Dir, payload: &[u8], now: u64) {
+        if self.helper(h) != HELPER_FTP {
+            return;
+        }
+        let Some(s) = self.snapshot(h) else { return };
+        let Some(exp) = super::ftp::parse(payload, dir, &s.tuple[0]) else { return };
+        let master = u64::from(h.idx) << 32 | u64::from(h.gen);
+        let until = now.wrapping_add(u64::from(super::ftp::EXPECT_TIMEOUT).saturating_mul(self.hz));
+        self.locks.table(|| {
+            // The flow's earlier expectation goes; then a free (or expired) slot.
+            let mut slot = None;
+            for x in &self.shared.expects {
+                let used = x.used.load(Relaxed) != 0;
+                if used && (x.master.load(Relaxed) == master || expired(x.expires.load(Relaxed), now)) {
+                    x.used.store(0, Relaxed);
+                    self.shared.expect_count.fetch_sub(1, Relaxed);
+                }
+                if slot.is_none() && x.used.load(Relaxed) == 0 {
+                    slot = Some(x);
+                }
+            }
+            let Some(x) = slot else { return };
+            x.src.store(exp.src, Relaxed);
+            x.dst.store(exp.dst, Relaxed);
+            x.dport.store(u32::from(exp.dport), Relaxed);
+            x.expires.store(until, Relaxed);
+            x.master.store(master, Relaxed);
+            x.used.store(1, Relaxed);
+            self.shared.expect_count.fetch_add(1, Relaxed);
+        });
     }
 }
 
@@ -775,7 +881,7 @@ mod tests {
     }
 
     fn track(t: &Table<'_, TestLocks>, src: u32, dst: u32, proto: u8, l4: &[u8], now: u64) -> Track {
-        let p = PacketCt { parsed: parse(src, dst, proto, 0, l4), len: 100, l4_len: l4.len() as u32 };
+        let p = PacketCt { parsed: parse(src, dst, proto, 0, l4), helper: 0, len: 100, l4_len: l4.len() as u32 };
         t.track(&p, now)
     }
 
@@ -876,6 +982,43 @@ mod tests {
         assert_eq!(track(&t, S, C, 1, &[0, 0, 0, 0, 0, 1, 0, 1], 1), Track::Invalid);
         // An echo request starts a flow.
         assert!(matches!(track(&t, C, S, 1, &[8, 0, 0, 0, 0, 1, 0, 1], 1), Track::Flow { new: true, .. }));
+    }
+
+    fn syn(sport: u16, dport: u16) -> Vec<u8> {
+        let mut v = std::vec![0u8; 20];
+        v[0..2].copy_from_slice(&sport.to_be_bytes());
+        v[2..4].copy_from_slice(&dport.to_be_bytes());
+        v[12] = 5 << 4;
+        v[13] = 0x02;
+        v[14] = 0xff;
+        v
+    }
+
+    #[test]
+    fn ftp_expectation_makes_the_data_connection_related() {
+        let m = Mem::new(16, 8);
+        let t = m.table();
+        let s = syn(40000, 21);
+        let p = PacketCt { parsed: parse(C, S, 6, 0, &s), helper: HELPER_FTP, len: 60, l4_len: 20 };
+        let Track::Flow { h, .. } = t.track(&p, 0) else { panic!() };
+        t.confirm(h, 0).unwrap();
+        assert_eq!(t.helper(h), HELPER_FTP);
+        // The client's PORT command announces 10.0.1.2:50000.
+        t.helper_segment(h, Dir::Original, b"PORT 10,0,1,2,195,80\r\n", 1);
+        // Another connection to that port from elsewhere is not it.
+        let Track::Flow { state, .. } = track(&t, 0x0a00_0909, C, 6, &syn(20, 50000), 2) else { panic!() };
+        assert_eq!(state, ctstate::NEW);
+        // The server's data connection is RELATED, EXPECTED, once.
+        let Track::Flow { h: d, state, .. } = track(&t, S, C, 6, &syn(20, 50000), 2) else { panic!() };
+        assert_eq!(state, ctstate::RELATED);
+        assert_eq!(t.snapshot(d).unwrap().status & status::EXPECTED, status::EXPECTED);
+        let Track::Flow { state, .. } = track(&t, S, C, 6, &syn(21, 50000), 2) else { panic!() };
+        assert_eq!(state, ctstate::NEW);
+        // An expectation that is not used in time goes.
+        t.helper_segment(h, Dir::Reply, b"227 Entering Passive Mode (10,0,2,2,39,16).\r\n", 3);
+        let late = 3 + u64::from(super::super::ftp::EXPECT_TIMEOUT) * 100;
+        let Track::Flow { state, .. } = track(&t, C, S, 6, &syn(41000, 39 * 256 + 16), late) else { panic!() };
+        assert_eq!(state, ctstate::NEW);
     }
 
     #[test]

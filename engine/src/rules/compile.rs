@@ -689,6 +689,10 @@ where
                 uses_conntrack = true;
                 CTarget::CtNotrack
             }
+            Target::CtHelper(h) => {
+                uses_conntrack = true;
+                CTarget::CtHelper(h)
+            }
         };
 
         out.rules.push(CRule {
@@ -1051,7 +1055,7 @@ fn check_rule(
         CTarget::Log(l) if l.level >= 8 => {
             return Err(CompileError::LogLevel { at: at(), level: l.level });
         }
-        CTarget::CtNotrack if table != TableId::Raw => {
+        CTarget::CtNotrack | CTarget::CtHelper(_) if table != TableId::Raw => {
             return Err(CompileError::TargetTable { at: at(), target: "CT", valid: TableId::Raw, table });
         }
         CTarget::Ttl { .. } if table != TableId::Mangle => {

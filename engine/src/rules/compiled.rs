@@ -136,6 +136,8 @@ pub enum CTarget {
     },
     /// CT --notrack, then go on.
     CtNotrack,
+    /// CT --helper, then go on.
+    CtHelper(u8),
     /// TTL: rewrite the TTL, then go on.
     Ttl {
         /// Set, increment or decrement.

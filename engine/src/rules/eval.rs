@@ -88,6 +88,8 @@ pub trait Env {
     fn ct(&mut self) -> CtView;
     /// The CT --notrack target: connection tracking is to leave this packet alone.
     fn notrack(&mut self);
+    /// The CT --helper target: a flow this packet starts gets helper `helper`.
+    fn ct_helper(&mut self, helper: u8);
 }
 
 /// What earlier targets of this walk changed and later matches see.
@@ -351,6 +353,10 @@ pub fn evaluate(
                 }
                 CTarget::CtNotrack => {
                     env.notrack();
+                    pos = pos.saturating_add(1);
+                }
+                CTarget::CtHelper(h) => {
+                    env.ct_helper(*h);
                     pos = pos.saturating_add(1);
                 }
                 CTarget::Ttl { mode, value } => {
@@ -732,6 +738,7 @@ mod tests {
         fn notrack(&mut self) {
             self.ct = Some(CtView::UNTRACKED);
         }
+        fn ct_helper(&mut self, _helper: u8) {}
     }
 
     // ---- rulesets ------------------------------------------------------------------------

@@ -732,6 +732,9 @@ pub enum Target<'a> {
     /// `-j CT --notrack` (raw table): connection tracking leaves the packet alone (UNTRACKED),
     /// then go on. True when written `-j NOTRACK` (the old name, which iptables keeps).
     CtNotrack(bool),
+    /// `-j CT --helper ftp` (raw table): a flow this packet starts is read by the helper,
+    /// then go on. The value is the helper (`conntrack::table::HELPER_FTP`).
+    CtHelper(u8),
     /// `-j TTL`: rewrite the IPv4 TTL (and the header checksum), then go on.
     Ttl {
         /// Set, increment or decrement.

@@ -102,8 +102,10 @@ pub const T_LOG: u32 = 7;
 pub const T_MARK: u32 = 8;
 /// Target TTL (mode u8, value u8).
 pub const T_TTL: u32 = 9;
-/// Target CT --notrack.
+/// Target CT --notrack (u8: 1 when written NOTRACK).
 pub const T_CT_NOTRACK: u32 = 10;
+/// Target CT --helper (u8 helper).
+pub const T_CT_HELPER: u32 = 11;
 
 /// Top-level attribute: u32 table ([`super::rule::TableId`]).
 pub const A_TABLE: u16 = 5;
@@ -602,6 +604,11 @@ fn put_target(enc: &mut Encoder<'_>, t: &Target<'_>) {
             b.u8(u8::from(*alias));
             b
         }
+        Target::CtHelper(h) => {
+            let mut b = Bytes::new(T_CT_HELPER);
+            b.u8(*h);
+            b
+        }
         Target::Ttl { mode, value } => {
             let mut b = Bytes::new(T_TTL);
             b.u8(*mode as u8);
@@ -641,6 +648,10 @@ fn get_target<'a>(a: &Attr<'a>) -> Result<Target<'a>, WireError> {
         }
         T_MARK => Target::Mark { value: r.u32()?, mask: r.u32()? },
         T_CT_NOTRACK => Target::CtNotrack(r.bool()?),
+        T_CT_HELPER => match r.u8()? {
+            1 => Target::CtHelper(1),
+            _ => return Err(WireError::BadValue(a.ty)),
+        },
         T_TTL => {
             let mode = TtlMode::from_u8(r.u8()?).ok_or(WireError::BadValue(a.ty))?;
             Target::Ttl { mode, value: r.u8()? }
@@ -970,6 +981,7 @@ mod tests {
             Target::Ttl { mode: TtlMode::Dec, value: 3 },
             Target::CtNotrack(false),
             Target::CtNotrack(true),
+            Target::CtHelper(1),
             Target::Drop,
             Target::Return,
             Target::Jump("LOGDROP"),

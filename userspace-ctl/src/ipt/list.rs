@@ -187,7 +187,7 @@ fn target_name<'a>(t: &Target<'a>) -> &'a str {
         Target::Log(_) => "LOG",
         Target::Mark { .. } => "MARK",
         Target::Ttl { .. } => "TTL",
-        Target::CtNotrack(_) => "CT",
+        Target::CtNotrack(_) | Target::CtHelper(_) => "CT",
     }
 }
 
@@ -699,6 +699,7 @@ pub(crate) fn print_target(s: &mut String, t: &Target<'_>, numeric: bool) {
             };
         }
         Target::CtNotrack(alias) => s.push_str(if alias { " NOTRACK" } else { " CT notrack" }),
+        Target::CtHelper(_) => s.push_str(" CT helper ftp"),
         Target::Ttl { mode, value } => {
             let what = match mode {
                 TtlMode::Set => "set to",

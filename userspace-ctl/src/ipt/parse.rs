@@ -267,6 +267,7 @@ impl OwnedRule {
             Target::Mark { value, mask } => OwnedTarget::Plain(Target::Mark { value, mask }),
             Target::Ttl { mode, value } => OwnedTarget::Plain(Target::Ttl { mode, value }),
             Target::CtNotrack(a) => OwnedTarget::Plain(Target::CtNotrack(a)),
+            Target::CtHelper(h) => OwnedTarget::Plain(Target::CtHelper(h)),
             Target::Jump(c) => OwnedTarget::Jump(c.to_string()),
             Target::Goto(c) => OwnedTarget::Goto(c.to_string()),
             Target::Log(l) => OwnedTarget::Log { level: l.level, flags: l.flags, prefix: l.prefix.to_string() },
@@ -983,7 +984,7 @@ const TTLT_OPTS: &[XOpt] = &[
 
 // libxt_CT: rust_nf supports --notrack (the other options need helpers, zones and timeouts
 // policies it does not have yet).
-const CT_OPTS: &[XOpt] = &[xo("notrack", 0, XType::None, 0)];
+const CT_OPTS: &[XOpt] = &[xo("notrack", 0, XType::None, 0), xo("helper", 1, XType::Str, 0)];
 
 /// A match being built.
 #[derive(Debug, Clone)]
@@ -1099,8 +1100,8 @@ enum TData {
     Log { level: u8, flags: u8, prefix: String },
     Mark { mark: u32, mask: u32 },
     Ttl { mode: TtlMode, value: u8 },
-    /// True for `-j NOTRACK`.
-    Ct(bool),
+    /// True for `-j NOTRACK`; the helper of `--helper`.
+    Ct(bool, Option<u8>),
 }
 
 /// What `-j`/`-g` named, resolved against the table by `command.rs`.
@@ -1681,7 +1682,15 @@ impl Parser {
                     _ => TtlMode::Dec,
                 };
             }
-            TData::Ct(_) | TData::Standard => {}
+            TData::Ct(_, helper) => {
+                if id == 1 {
+                    if arg != "ftp" {
+                        return perr(format!("rnfctl: CT helper \"{arg}\" is not supported (rust_nf has the ftp helper)"));
+                    }
+                    *helper = Some(1);
+                }
+            }
+            TData::Standard => {}
         }
         t.xflags |= 1 << o.id;
         Ok(())
@@ -1728,7 +1737,10 @@ impl Parser {
                 return perr("TTL: You must specify an action");
             }
             if t.ext == TExt::Ct && t.xflags == 0 && !self.notrack_alias {
-                return perr("rnfctl: only CT --notrack is supported (helpers, zones and timeout policies are not)");
+                return perr("rnfctl: CT needs --notrack or --helper ftp in rust_nf (zones and timeout policies are not supported)");
+            }
+            if t.ext == TExt::Ct && t.xflags == 0b11 {
+                return perr("rnfctl: CT --notrack and --helper cannot be combined");
             }
             options_fcheck(t.ext.name(), t.xflags, t.ext.opts())?;
         }
@@ -2581,7 +2593,7 @@ fn parse_inner(args: &[String], restore: bool, warnings: &mut Vec<String>) -> R<
                         TExt::Ct => {
                             // NOTRACK is CT --notrack under its old name.
                             p.notrack_alias = jumpto == "NOTRACK";
-                            TData::Ct(p.notrack_alias)
+                            TData::Ct(p.notrack_alias, None)
                         }
                     };
                     p.target = Some(TargetInst { ext: t, offset, xflags: 0, data });
@@ -2827,7 +2839,8 @@ fn parse_inner(args: &[String], restore: bool, warnings: &mut Vec<String>) -> R<
             }
             TData::Mark { mark, mask } => OwnedTarget::Plain(Target::Mark { value: *mark, mask: *mask }),
             TData::Ttl { mode, value } => OwnedTarget::Plain(Target::Ttl { mode: *mode, value: *value }),
-            TData::Ct(alias) => OwnedTarget::Plain(Target::CtNotrack(*alias)),
+            TData::Ct(_, Some(h)) => OwnedTarget::Plain(Target::CtHelper(*h)),
+            TData::Ct(alias, None) => OwnedTarget::Plain(Target::CtNotrack(*alias)),
         };
         if jumpto == "QUEUE" {
             // The model has no QUEUE verdict: treat it as an extension that is not installed.

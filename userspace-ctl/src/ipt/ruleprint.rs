@@ -406,6 +406,7 @@ fn save_target(s: &mut String, t: &Target<'_>) {
             let _ = write!(s, " -j MARK --set-xmark 0x{value:x}/0x{mask:x}");
         }
         Target::CtNotrack(alias) => s.push_str(if *alias { " -j NOTRACK" } else { " -j CT --notrack" }),
+        Target::CtHelper(_) => s.push_str(" -j CT --helper ftp"),
         Target::Ttl { mode, value } => {
             let opt = match mode {
                 TtlMode::Set => "set",
@@ -526,7 +527,7 @@ pub fn verbose_rule_line(r: &RuleSpec<'_>) -> String {
         Target::Log(_) => "LOG",
         Target::Mark { .. } => "MARK",
         Target::Ttl { .. } => "TTL",
-        Target::CtNotrack(_) => "CT",
+        Target::CtNotrack(_) | Target::CtHelper(_) => "CT",
     };
     let mut s = format!("{target} ");
     s.push(if r.proto_invert { '!' } else { ' ' });
