@@ -61,6 +61,17 @@ expect_eq "UNTRACKED rule counter (request and reply)" "$(rule_counter "$R" filt
 nsx "$R" "$RNF_BIN/iptables" -D FORWARD 2
 nsx "$R" "$RNF_BIN/iptables" -t raw -F
 
+# An ICMP error about a tracked flow is RELATED: a datagram to a port nobody listens on any
+# more (the UDP server above answered once and ended) comes back as port unreachable, through
+# the RELATED,ESTABLISHED rule, and the client sees "Connection refused".
+_unbound() { ! _bound "$S" 5353 u; }
+wait_until "$WAIT" _unbound || fail "UDP server still bound"
+nsx "$R" "$RNF_BIN/iptables" -I FORWARD 2 -m conntrack --ctstate RELATED || fail "RELATED counting rule"
+got=$(echo again | nsx "$C" socat -T "$WAIT" - UDP:10.0.2.2:5353 2>&1)
+case $got in *"Connection refused"*) log "ok: port unreachable reached the client" ;; *) fail "UDP to a closed port: '$got'" ;; esac
+expect_eq "RELATED rule counter (the ICMP error)" "$(rule_counter "$R" filter FORWARD 2 packets)" 1
+nsx "$R" "$RNF_BIN/iptables" -D FORWARD 2
+
 # The flows as rnfctl lists them.
 nsx "$R" "$RNF_BIN/conntrack" -L >"$TMPD/rnf.list" 2>"$TMPD/rnf.err" || fail "rnfctl conntrack -L"
 sed 's/^/    rnf: /' "$TMPD/rnf.list"
