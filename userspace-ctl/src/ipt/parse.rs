@@ -1919,7 +1919,6 @@ fn parse_mint(ext: &str, o: &XOpt, arg: &str, lmax: u64) -> R<Vec<u64>> {
 /// The state names of `--ctstate` (or `--state`): a comma list, each name matched
 /// case-insensitively as a prefix, in libxt_conntrack's order.
 fn parse_ct_states(arg: &str, what: &str, with_nat: bool) -> R<u16> {
-    let bad = |a: &str| perr(format!("Bad {what} \"{a}\""));
     if arg.is_empty() {
         return perr(format!("\"--{what}\" requires a list of states with no spaces, e.g. ESTABLISHED,RELATED"));
     }
@@ -1932,6 +1931,15 @@ fn parse_ct_states(arg: &str, what: &str, with_nat: bool) -> R<u16> {
         ("SNAT", ctstate::SNAT),
         ("DNAT", ctstate::DNAT),
     ];
+    let names: Vec<(&str, u16)> =
+        names.iter().copied().filter(|(_, b)| with_nat || (*b != ctstate::SNAT && *b != ctstate::DNAT)).collect();
+    parse_name_list(arg, &names, |rest| format!("Bad {what} \"{rest}\""))
+}
+
+/// A comma list of names, each matched case-insensitively as a prefix (`strncasecmp` with
+/// the word's length), first in `names` order; the error names the rest of the list from the
+/// bad word on, as libxt_conntrack does.
+fn parse_name_list(arg: &str, names: &[(&str, u16)], bad: impl Fn(&str) -> String) -> R<u16> {
     let mut mask = 0;
     let mut rest = arg;
     loop {
@@ -1941,12 +1949,10 @@ fn parse_ct_states(arg: &str, what: &str, with_nat: bool) -> R<u16> {
         };
         let bit = names
             .iter()
-            .filter(|(_, b)| with_nat || (*b != ctstate::SNAT && *b != ctstate::DNAT))
-            .find(|(n, _)| !word.is_empty() && n.len() >= word.len() && n[..word.len()].eq_ignore_ascii_case(word))
-            .map(|(_, b)| *b);
+            .find(|(n, _)| !word.is_empty() && n.len() >= word.len() && n[..word.len()].eq_ignore_ascii_case(word));
         match bit {
-            Some(b) => mask |= b,
-            None => return bad(rest),
+            Some((_, b)) => mask |= b,
+            None => return perr(bad(rest)),
         }
         match more {
             Some(m) => rest = m,
@@ -1964,25 +1970,7 @@ fn parse_ct_statuses(arg: &str) -> R<u16> {
         ("ASSURED", ctstatus::ASSURED),
         ("CONFIRMED", ctstatus::CONFIRMED),
     ];
-    let mut mask = 0;
-    let mut rest = arg;
-    loop {
-        let (word, more) = match rest.find(',') {
-            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
-            None => (rest, None),
-        };
-        let bit = names
-            .iter()
-            .find(|(n, _)| !word.is_empty() && n.len() >= word.len() && n[..word.len()].eq_ignore_ascii_case(word));
-        match bit {
-            Some((_, b)) => mask |= b,
-            None => return perr(format!("Bad ctstatus \"{rest}\"")),
-        }
-        match more {
-            Some(m) => rest = m,
-            None => return Ok(mask),
-        }
-    }
+    parse_name_list(arg, names, |rest| format!("Bad ctstatus \"{rest}\""))
 }
 
 /// One `-m conntrack` option (`conntrack_mt_parse`, revision 3).
