@@ -30,6 +30,9 @@ use super::super::packet::{IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
 
 /// Chain end marker: the high bit set, the bucket number below.
 const NULLS: u32 = 1 << 31;
+/// The marker of an entry taken for a new flow and not in a chain yet: no bucket has this
+/// number, so a reader that stood on the entry before it was reused starts over.
+const DETACHED: u32 = NULLS | 0x7fff_ffff;
 /// Largest table: entry indexes and node numbers fit in 31 bits with room for the marker.
 pub const MAX_ENTRIES: u32 = 1 << 24;
 /// Buckets examined for a flow to evict when the table is full (`NF_CT_EVICTION_RANGE`).
@@ -53,8 +56,10 @@ pub struct Entry {
     /// Odd while free, even while in use; bumped on every allocation and free.
     gen: AtomicU32,
     /// The next node of each direction's chain (node = index * 2 + direction), or a marker.
-    /// While free, `next[0]` links the free list.
     next: [AtomicU32; 2],
+    /// While free: the next free entry. Kept apart from `next`, which a reader that stood on
+    /// the entry when it was freed still follows along its old chain.
+    free_next: AtomicU32,
     /// Each direction's tuple, packed by [`pack`].
     tuple: [[AtomicU64; 2]; 2],
     /// [`status`] bits.
@@ -185,7 +190,7 @@ pub fn init(entries: &[Entry], buckets: &[AtomicU32], shared: &Shared) {
     for (i, e) in entries.iter().enumerate().take(n) {
         e.gen.store(1, Relaxed);
         let next = if i + 1 < n { i as u32 + 1 } else { NULLS };
-        e.next[0].store(next, Relaxed);
+        e.free_next.store(next, Relaxed);
     }
     shared.free.store(if n > 0 { 0 } else { NULLS }, Relaxed);
     shared.count.store(0, Relaxed);
@@ -282,7 +287,7 @@ impl<'a, L: Locks> Table<'a, L> {
             let head = self.shared.free.load(Relaxed);
             if head & NULLS == 0 {
                 if let Some(e) = self.entry(head) {
-                    self.shared.free.store(e.next[0].load(Relaxed), Relaxed);
+                    self.shared.free.store(e.free_next.load(Relaxed), Relaxed);
                     return Some(head);
                 }
             }
@@ -297,7 +302,7 @@ impl<'a, L: Locks> Table<'a, L> {
             let w = pack(t);
             e.tuple[d][0].store(w[0], Relaxed);
             e.tuple[d][1].store(w[1], Relaxed);
-            e.next[d].store(NULLS, Relaxed);
+            e.next[d].store(DETACHED, Relaxed);
             e.counters[d][0].store(0, Relaxed);
             e.counters[d][1].store(0, Relaxed);
         }
@@ -382,7 +387,7 @@ impl<'a, L: Locks> Table<'a, L> {
             self.unlink_locked(h.idx);
         }
         e.gen.store(h.gen.wrapping_add(1), Release);
-        e.next[0].store(self.shared.free.load(Relaxed), Relaxed);
+        e.free_next.store(self.shared.free.load(Relaxed), Relaxed);
         self.shared.free.store(h.idx, Relaxed);
         self.shared.count.fetch_sub(1, Relaxed);
         true
