@@ -8,6 +8,7 @@
  * what a packet or a command does is decided in Rust (rnf_rust_hook, rnf_rust_genl_doit).
  */
 
+#include <linux/delay.h>
 #include <linux/ip.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
@@ -485,6 +486,41 @@ unsigned int rnf_max_rules(void)
 unsigned int rnf_max_rule_bytes(void)
 {
 	return READ_ONCE(max_rule_bytes);
+}
+
+/*
+ * A test knob: a replace in the network namespace whose inode number is test_hold_netns
+ * stops after compiling, with its namespace's lock held, until the knob changes (at most a
+ * minute), so a test can show that other namespaces' commands do not wait behind it.
+ * test_holding says how many replaces are stopped there. Root only; 0 (the default) is off.
+ */
+static unsigned int test_hold_netns;
+module_param(test_hold_netns, uint, 0600);
+MODULE_PARM_DESC(test_hold_netns, "Testing: hold replaces in the netns with this inode number (0: off)");
+static atomic_t test_holding = ATOMIC_INIT(0);
+
+static int rnf_get_holding(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%d\n", atomic_read(&test_holding));
+}
+
+static const struct kernel_param_ops rnf_holding_ops = {
+	.get = rnf_get_holding,
+};
+module_param_cb(test_holding, &rnf_holding_ops, NULL, 0400);
+MODULE_PARM_DESC(test_holding, "Testing: replaces held by test_hold_netns now");
+
+void rnf_genl_test_hold(const struct genl_info *info)
+{
+	unsigned int inum = genl_info_net(info)->ns.inum;
+	unsigned long end = jiffies + 60 * HZ;
+
+	if (!inum || READ_ONCE(test_hold_netns) != inum)
+		return;
+	atomic_inc(&test_holding);
+	while (READ_ONCE(test_hold_netns) == inum && time_before(jiffies, end))
+		msleep(5);
+	atomic_dec(&test_holding);
 }
 
 u64 rnf_net_cookie(const struct net *net)

@@ -197,6 +197,9 @@ pub(crate) fn replace(
         return Err(uerr(EINVAL, c"no table to replace"));
     }
     check_limits(cfg, &prepared)?;
+    // Everything is compiled and allocated; the namespace's lock is held. A test can stop a
+    // replace here to show that other namespaces go on meanwhile.
+    req.test_hold();
     // Rules that look at connections need the namespace to track them from the moment they
     // are live (as nf_ct_netns_get in a match's checkentry).
     let needs_ct = prepared.iter().flatten().any(|p| p.version.as_ref().is_some_and(|v| v.uses_conntrack()));

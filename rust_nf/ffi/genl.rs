@@ -70,6 +70,13 @@ impl<'a> Request<'a> {
         unsafe { sys::rnf_genl_set_err_copy(self.info.as_ptr(), msg.as_ptr().cast()) };
     }
 
+    /// Stops here while the `test_hold_netns` module parameter names the request's network
+    /// namespace (a test knob; off unless root sets it).
+    pub(crate) fn test_hold(&self) {
+        // SAFETY: `info` is live (invariant); the shim may sleep, which a `doit` allows.
+        unsafe { sys::rnf_genl_test_hold(self.info.as_ptr()) };
+    }
+
     /// Waits for one grace period and hands back the values readers may have been using (a
     /// replace's old table versions).
     pub(crate) fn wait_for_readers<T, const N: usize>(&self, list: [Retired<T>; N]) -> [Option<KBox<T>>; N] {

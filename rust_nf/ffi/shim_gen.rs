@@ -240,6 +240,9 @@ unsafe extern "C" {
     pub fn rnf_genl_set_err_copy(info: *mut genl_info, msg: *const core::ffi::c_char);
 }
 unsafe extern "C" {
+    pub fn rnf_genl_test_hold(info: *const genl_info);
+}
+unsafe extern "C" {
     pub fn rnf_genl_reply_begin(
         info: *mut genl_info,
         cmd: u8_,
