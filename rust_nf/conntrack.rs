@@ -146,6 +146,13 @@ impl Ct {
         slots::put(&self.slots, key, &PacketState::UNTRACKED);
     }
 
+    /// `-j CONNMARK`: the packet `key`'s flow gets mark `mark`.
+    pub(crate) fn set_mark(&self, key: u64, mark: u32) {
+        if let Some(st) = slots::get(&self.slots, key).filter(|st| !st.untracked) {
+            self.table().set_mark(st.h, mark);
+        }
+    }
+
     /// What the rules see of the packet `key`'s connection.
     pub(crate) fn view(&self, key: u64) -> CtView {
         let Some(st) = slots::get(&self.slots, key) else { return CtView::INVALID };
@@ -165,6 +172,7 @@ impl Ct {
                 orig: s.tuple[0],
                 reply: s.tuple[1],
                 expires_secs,
+                mark: s.mark,
             }),
         }
     }

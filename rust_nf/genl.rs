@@ -82,6 +82,7 @@ fn ct_dump(d: &mut Dump<'_>, ns: &NetState) -> Result<bool> {
                     tcp_state: s.tcp.map(|c| c.state as u8),
                     counters: s.counters,
                     id: h.idx,
+                    mark: s.mark,
                 };
                 m += 1;
             }

@@ -164,6 +164,15 @@ impl Env for KernelEnv<'_, '_, '_> {
         self.view = Some(CtView::UNTRACKED);
     }
 
+    fn set_ct_mark(&mut self, mark: u32) {
+        if let Some(ct) = self.ct {
+            ct.set_mark(self.pkt.key(), mark);
+        }
+        if let Some(f) = self.view.as_mut().and_then(|v| v.flow.as_mut()) {
+            f.mark = mark;
+        }
+    }
+
     fn set_ttl(&mut self, _old: u8, new: u8) -> bool {
         // xt_HL: make the header writable first (even when nothing changes), then rewrite.
         self.pkt.writable(IPV4_MIN_HEADER).is_some_and(|h| checksum::rewrite_ttl(h, new))

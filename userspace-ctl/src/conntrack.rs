@@ -29,6 +29,8 @@ pub struct Filter {
     dport: Option<u16>,
     tcp_state: Option<u8>,
     status: Option<u16>,
+    /// `--mark value[/mask]`.
+    mark: Option<(u32, u32)>,
 }
 
 impl Filter {
@@ -43,6 +45,7 @@ impl Filter {
             && self.dport.is_none_or(|p| f.orig.has_ports() && p == f.orig.dport)
             && self.tcp_state.is_none_or(|s| f.tcp_state == Some(s))
             && self.status.is_none_or(|s| f.status & s == s)
+            && self.mark.is_none_or(|(v, m)| f.mark & m == v & m)
     }
 }
 
@@ -119,6 +122,21 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                 f.tcp_state = Some(s.ok_or_else(|| bad("state", &v))?);
                 took = 2;
             }
+            "-m" | "--mark" => {
+                let v = val(i)?;
+                let num = |t: &str| {
+                    let r = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+                        Some(h) => u32::from_str_radix(h, 16),
+                        None => t.parse(),
+                    };
+                    r.map_err(|_| bad("mark", &v))
+                };
+                f.mark = Some(match v.split_once('/') {
+                    Some((a, b)) => (num(a)?, num(b)?),
+                    None => (num(&v)?, u32::MAX),
+                });
+                took = 2;
+            }
             "-u" | "--status" => {
                 let v = val(i)?;
                 let mut bits = 0;
@@ -184,7 +202,7 @@ pub fn flow_line(f: &FlowRecord) -> String {
     if f.status & status::ASSURED != 0 {
         s.push_str("[ASSURED] ");
     }
-    s.push_str("mark=0 use=1");
+    let _ = write!(s, "mark={} use=1", f.mark);
     s
 }
 
@@ -286,6 +304,7 @@ mod tests {
             tcp_state: Some(3),
             counters: [(6, 400), (4, 300)],
             id: 1,
+            mark: 0,
         };
         assert_eq!(
             flow_line(&f),
@@ -301,11 +320,12 @@ mod tests {
             tcp_state: None,
             counters: [(1, 84), (0, 0)],
             id: 2,
+            mark: 0x10,
         };
         assert_eq!(
             flow_line(&f),
             "icmp     1 29 src=10.0.1.2 dst=10.0.2.2 type=8 code=0 id=7 packets=1 bytes=84 [UNREPLIED] \
-             src=10.0.2.2 dst=10.0.1.2 type=0 code=0 id=7 packets=0 bytes=0 mark=0 use=1"
+             src=10.0.2.2 dst=10.0.1.2 type=0 code=0 id=7 packets=0 bytes=0 mark=16 use=1"
         );
     }
 
@@ -319,6 +339,10 @@ mod tests {
         assert_eq!(f.dport, Some(80));
         assert_eq!(f.tcp_state, Some(3));
         assert_eq!(f.status, Some(status::ASSURED));
+        let Cmd::List(f) = parse(&v("-L --mark 0x10/0xf0")).unwrap() else { panic!() };
+        assert_eq!(f.mark, Some((0x10, 0xf0)));
+        let Cmd::List(f) = parse(&v("-L -m 7")).unwrap() else { panic!() };
+        assert_eq!(f.mark, Some((7, u32::MAX)));
         assert_eq!(parse(&v("-C")).unwrap(), Cmd::Count);
         assert!(parse(&v("-L -p")).is_err());
         assert!(parse(&v("-L --state FOO")).is_err());

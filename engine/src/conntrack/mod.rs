@@ -91,6 +91,8 @@ pub struct FlowView {
     pub reply: Tuple,
     /// Seconds until the flow expires.
     pub expires_secs: u32,
+    /// The connection's mark (`ct->mark`: CONNMARK, `-m connmark`).
+    pub mark: u32,
 }
 
 /// `-m state --state MASK`: the packet's state is one of `mask` ([`ctstate`] bits).

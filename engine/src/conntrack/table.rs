@@ -74,6 +74,8 @@ pub struct Entry {
     proto: [AtomicU64; TCP_WORDS],
     /// The helper that reads this flow ([`HELPER_FTP`]), 0 for none.
     helper: AtomicU32,
+    /// The connection's mark (CONNMARK).
+    mark: AtomicU32,
 }
 
 /// The FTP helper (`-j CT --helper ftp`).
@@ -108,6 +110,8 @@ pub struct Snapshot {
     pub counters: [(u64, u64); 2],
     /// TCP state (for TCP flows).
     pub tcp: Option<TcpConn>,
+    /// The connection's mark.
+    pub mark: u32,
 }
 
 fn pack(t: &Tuple) -> [u64; 2] {
@@ -274,6 +278,7 @@ impl<'a, L: Locks> Table<'a, L> {
             expires: e.expires.load(Relaxed),
             counters: [(c(0, 0), c(0, 1)), (c(1, 0), c(1, 1))],
             tcp,
+            mark: e.mark.load(Relaxed),
         };
         fence(Acquire);
         (e.gen.load(Relaxed) == h.gen).then_some(s)
@@ -311,6 +316,7 @@ impl<'a, L: Locks> Table<'a, L> {
         }
         e.status.store(0, Relaxed);
         e.helper.store(0, Relaxed);
+        e.mark.store(0, Relaxed);
         e.born.store(now, Relaxed);
         e.expires.store(now.wrapping_add(u64::from(expires_in).saturating_mul(self.hz)), Relaxed);
         self.shared.count.fetch_add(1, Relaxed);
@@ -716,10 +722,13 @@ impl<'a, L: Locks> Table<'a, L> {
         };
         let Some(e) = self.get(h) else { return self.invalid() };
         e.helper.store(u32::from(p.helper), Relaxed);
-        // A data connection a helper announced: RELATED (`init_conntrack` with an expectation).
-        let expected = t.proto == IPPROTO_TCP && self.take_expectation(t, now);
-        if expected {
+        // A data connection a helper announced: RELATED (`init_conntrack` with an expectation),
+        // and it carries its master's mark.
+        let master = if t.proto == IPPROTO_TCP { self.take_expectation(t, now) } else { None };
+        let expected = master.is_some();
+        if let Some(m) = master {
             e.status.fetch_or(u32::from(status::EXPECTED), Relaxed);
+            e.mark.store(m, Relaxed);
         }
         if let Some(mut c) = tcp_conn {
             let seg = tcp::Segment { tcp: l4, len: p.l4_len };
@@ -745,10 +754,11 @@ impl<'a, L: Locks> Table<'a, L> {
         Track::Flow { h, dir: Dir::Original, state, new: true }
     }
 
-    /// Takes the expectation a new flow with tuple `t` fulfils, if any.
-    fn take_expectation(&self, t: &Tuple, now: u64) -> bool {
+    /// Takes the expectation a new flow with tuple `t` fulfils, if any; gives the mark of the
+    /// flow that announced it.
+    fn take_expectation(&self, t: &Tuple, now: u64) -> Option<u32> {
         if self.shared.expect_count.load(Relaxed) == 0 {
-            return false;
+            return None;
         }
         self.locks.table(|| {
             for x in &self.shared.expects {
@@ -757,25 +767,32 @@ impl<'a, L: Locks> Table<'a, L> {
                 }
                 let live = !expired(x.expires.load(Relaxed), now);
                 let m = x.master.load(Relaxed);
-                let master_alive = self.get(Handle { idx: (m >> 32) as u32, gen: m as u32 }).is_some();
+                let master = self.get(Handle { idx: (m >> 32) as u32, gen: m as u32 });
                 let exp = super::ftp::Expect {
                     src: x.src.load(Relaxed),
                     dst: x.dst.load(Relaxed),
                     dport: x.dport.load(Relaxed) as u16,
                 };
-                if !live || !master_alive {
+                let Some(master) = master.filter(|_| live) else {
                     x.used.store(0, Relaxed);
                     self.shared.expect_count.fetch_sub(1, Relaxed);
                     continue;
-                }
+                };
                 if exp.matches(t) {
                     x.used.store(0, Relaxed);
                     self.shared.expect_count.fetch_sub(1, Relaxed);
-                    return true;
+                    return Some(master.mark.load(Relaxed));
                 }
             }
-            false
+            None
         })
+    }
+
+    /// Sets the mark of flow `h` (CONNMARK); nothing when the flow is gone.
+    pub fn set_mark(&self, h: Handle, mark: u32) {
+        if let Some(e) = self.get(h) {
+            e.mark.store(mark, Relaxed);
+        }
     }
 
     /// The helper of flow `h` (0 for none).

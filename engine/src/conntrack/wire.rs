@@ -53,6 +53,8 @@ pub const F_TCP_STATE: u16 = 5;
 pub const F_COUNTERS: u16 = 6;
 /// Flow attribute: u32 id (stable while the flow lives).
 pub const F_ID: u16 = 7;
+/// Flow attribute: u32 the connection's mark.
+pub const F_MARK: u16 = 8;
 
 /// One flow as the dump carries it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -71,6 +73,8 @@ pub struct FlowRecord {
     pub counters: [(u64, u64); 2],
     /// Id.
     pub id: u32,
+    /// The connection's mark.
+    pub mark: u32,
 }
 
 fn put_tuple(enc: &mut Encoder<'_>, ty: u16, t: &Tuple) {
@@ -110,6 +114,7 @@ pub fn encode_flow(enc: &mut Encoder<'_>, f: &FlowRecord) {
     }
     enc.put_bytes(F_COUNTERS, &c);
     enc.put_u32(F_ID, f.id);
+    enc.put_u32(F_MARK, f.mark);
     enc.end_nest(n);
 }
 
@@ -134,6 +139,7 @@ pub fn decode_flow(nest: AttrIter<'_>) -> Result<FlowRecord, WireError> {
                 f.counters = [(v(0), v(1)), (v(2), v(3))];
             }
             F_ID => f.id = a.u32()?,
+            F_MARK => f.mark = a.u32()?,
             _ => {}
         }
     }
@@ -155,6 +161,7 @@ mod tests {
             tcp_state: Some(3),
             counters: [(10, 1000), (9, 900)],
             id: 77,
+            mark: 0x5a,
         };
         let mut buf = [0u8; 256];
         let mut enc = Encoder::new(&mut buf);

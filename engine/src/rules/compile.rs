@@ -638,6 +638,10 @@ where
                     uses_conntrack = true;
                     CMatch::State(s.states)
                 }
+                Match::Connmark(mk) => {
+                    uses_conntrack = true;
+                    CMatch::Connmark(mk)
+                }
             };
             out.matches.push(cm)?;
             match_count = match_count.checked_add(1).ok_or(CompileError::TooManyMatches)?;
@@ -692,6 +696,10 @@ where
             Target::CtHelper(h) => {
                 uses_conntrack = true;
                 CTarget::CtHelper(h)
+            }
+            Target::Connmark(c) => {
+                uses_conntrack = true;
+                CTarget::Connmark(c)
             }
         };
 

@@ -9,7 +9,7 @@
 use super::super::hooks::{HookPoint, NUM_HOOK_POINTS};
 use super::rule::{
     AddrTypeMatch, IcmpMatch, Iface, IpRangeMatch, Ipv4Net, LengthMatch, LimitMatch, MarkMatch,
-    MultiportMatch, Policy, PortMatch, RejectWith, TableId, TtlMatch, TtlMode, ConntrackMatch, MAX_LOG_PREFIX,
+    MultiportMatch, Policy, PortMatch, RejectWith, TableId, TtlMatch, TtlMode, ConntrackMatch, ConnmarkTarget, MAX_LOG_PREFIX,
 };
 
 /// A store had no room (allocation failed).
@@ -138,6 +138,8 @@ pub enum CTarget {
     CtNotrack,
     /// CT --helper, then go on.
     CtHelper(u8),
+    /// CONNMARK, then go on.
+    Connmark(ConnmarkTarget),
     /// TTL: rewrite the TTL, then go on.
     Ttl {
         /// Set, increment or decrement.
@@ -188,6 +190,8 @@ pub enum CMatch {
     Multiport(MultiportMatch),
     /// `-m mark`.
     Mark(MarkMatch),
+    /// `-m connmark`.
+    Connmark(MarkMatch),
     /// `-m statistic --mode random`.
     Random {
         /// Probability * 2^31.

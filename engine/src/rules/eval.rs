@@ -90,6 +90,9 @@ pub trait Env {
     fn notrack(&mut self);
     /// The CT --helper target: a flow this packet starts gets helper `helper`.
     fn ct_helper(&mut self, helper: u8);
+    /// The CONNMARK target: the packet's flow (there is one: [`Env::ct`] showed it) gets
+    /// mark `mark`; later [`Env::ct`] calls show it.
+    fn set_ct_mark(&mut self, mark: u32);
 }
 
 /// What earlier targets of this walk changed and later matches see.
@@ -359,6 +362,20 @@ pub fn evaluate(
                     env.ct_helper(*h);
                     pos = pos.saturating_add(1);
                 }
+                CTarget::Connmark(c) => {
+                    // No flow (INVALID, UNTRACKED): nothing to do, as nf_ct_get gives NULL.
+                    if let Some(f) = env.ct().flow {
+                        let (ct, skb) = c.apply(f.mark, live.mark);
+                        if let Some(m) = ct {
+                            env.set_ct_mark(m);
+                        }
+                        if let Some(m) = skb {
+                            live.mark = m;
+                            env.set_mark(m);
+                        }
+                    }
+                    pos = pos.saturating_add(1);
+                }
                 CTarget::Ttl { mode, value } => {
                     let new = mode.apply(live.ttl, *value);
                     if !env.set_ttl(live.ttl, new) {
@@ -521,6 +538,10 @@ fn match_one(m: &CMatch, pkt: &PacketInfo<'_>, live: Live, env: &mut impl Env) -
         }
         CMatch::Conntrack(c) => yes_if(conntrack::conntrack_matches(c, &env.ct())),
         CMatch::State(mask) => yes_if(conntrack::state_matches(*mask, &env.ct())),
+        CMatch::Connmark(mk) => {
+            // xt_connmark's connmark_mt: no flow, no match (whatever the `!`).
+            yes_if(env.ct().flow.is_some_and(|f| ((f.mark & mk.mask) == mk.value) ^ mk.invert))
+        }
         CMatch::Ttl(t) => yes_if(match t.op {
             TtlOp::Eq => live.ttl == t.value,
             TtlOp::Ne => live.ttl != t.value,
@@ -739,6 +760,63 @@ mod tests {
             self.ct = Some(CtView::UNTRACKED);
         }
         fn ct_helper(&mut self, _helper: u8) {}
+        fn set_ct_mark(&mut self, mark: u32) {
+            if let Some(f) = self.ct.as_mut().and_then(|v| v.flow.as_mut()) {
+                f.mark = mark;
+            }
+        }
+    }
+
+    fn flow_view(mark: u32) -> CtView {
+        let t = crate::conntrack::Tuple { src: 1, dst: 2, sport: 3, dport: 4, proto: 17 };
+        CtView {
+            state: super::super::rule::ctstate::ESTABLISHED,
+            flow: Some(crate::conntrack::FlowView {
+                dir: crate::conntrack::Dir::Original,
+                status: 0,
+                orig: t,
+                reply: t,
+                expires_secs: 30,
+                mark,
+            }),
+        }
+    }
+
+    #[test]
+    fn connmark_save_restore_and_match() {
+        use super::super::rule::{ConnmarkMode, ConnmarkTarget};
+        let cm = |mode, ctmark, ctmask, nfmask| {
+            rule(Target::Connmark(ConnmarkTarget { mode, ctmark, ctmask, nfmask, shift_right: false, shift_bits: 0 }))
+        };
+        let connmark = |value, mask, invert| Match::Connmark(MarkMatch { value, mask, invert });
+        let (h, out) = filter(
+            &[],
+            &[
+                // Packet mark 0x5 saved into the flow (low byte only), then restored under 0xf0.
+                ("INPUT", rule(Target::Mark { value: 0x1205, mask: 0xffff_ffff })),
+                ("INPUT", cm(ConnmarkMode::Save, 0, 0xff, 0xff)),
+                ("INPUT", with(rule(Target::None), connmark(0x05, 0xff, false))),
+                ("INPUT", with(rule(Target::None), connmark(0x05, 0xff, true))),
+                ("INPUT", cm(ConnmarkMode::Set, 0x30, 0xf0, 0)),
+                ("INPUT", cm(ConnmarkMode::Restore, 0, 0xf0, 0xf0)),
+            ],
+        );
+        let mut env = TestEnv::new(&out.ruleset(h));
+        env.ct = Some(flow_view(0x100));
+        assert_eq!(run(&h, &out, &mut env, &udp_pkt(1, 2)), Verdict::Accept);
+        // ct: (0x100 & !0xff) ^ (0x1205 & 0xff) = 0x105; then (0x105 & !0xf0) ^ 0x30 = 0x135.
+        assert_eq!(env.ct.unwrap().flow.unwrap().mark, 0x135);
+        // packet: (0x1205 & !0xf0) ^ (0x135 & 0xf0) = 0x1235.
+        assert_eq!(env.marks, [0x1205, 0x1235]);
+        assert_eq!(env.counters[2].0, 1, "connmark 0x5/0xff matches");
+        assert_eq!(env.counters[3].0, 0, "! connmark 0x5/0xff does not");
+
+        // Without a flow nothing changes and neither connmark rule matches.
+        let mut env = TestEnv::new(&out.ruleset(h));
+        env.ct = Some(CtView::UNTRACKED);
+        run(&h, &out, &mut env, &udp_pkt(1, 2));
+        assert_eq!(env.marks, [0x1205]);
+        assert_eq!((env.counters[2].0, env.counters[3].0), (0, 0));
     }
 
     // ---- rulesets ------------------------------------------------------------------------

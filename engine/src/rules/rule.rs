@@ -431,6 +431,77 @@ pub struct TtlMatch {
     pub value: u8,
 }
 
+/// What `-j CONNMARK` does (`xt_connmark_tginfo2.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum ConnmarkMode {
+    /// `--set-xmark` and its spellings: `ctmark = (ctmark & !ctmask) ^ value`.
+    Set = 0,
+    /// `--save-mark`: the packet's mark into the connection's.
+    Save = 1,
+    /// `--restore-mark`: the connection's mark into the packet's.
+    Restore = 2,
+}
+
+impl ConnmarkMode {
+    /// From the wire value (`XT_CONNMARK_*`).
+    pub fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            0 => Some(Self::Set),
+            1 => Some(Self::Save),
+            2 => Some(Self::Restore),
+            _ => None,
+        }
+    }
+}
+
+/// `-j CONNMARK` (`struct xt_connmark_tginfo2`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnmarkTarget {
+    /// Set, save or restore.
+    pub mode: ConnmarkMode,
+    /// Set: the bits XORed in.
+    pub ctmark: u32,
+    /// Bits of the connection's mark taken part.
+    pub ctmask: u32,
+    /// Bits of the packet's mark taken part.
+    pub nfmask: u32,
+    /// `--right-shift-mark` (false: left).
+    pub shift_right: bool,
+    /// Bits shifted (0..=32).
+    pub shift_bits: u8,
+}
+
+impl ConnmarkTarget {
+    fn shift(&self, v: u32) -> u32 {
+        let b = u32::from(self.shift_bits);
+        if self.shift_right {
+            v.checked_shr(b).unwrap_or(0)
+        } else {
+            v.checked_shl(b).unwrap_or(0)
+        }
+    }
+
+    /// xt_connmark's `connmark_tg_shift`: from the connection's mark `ct` and the packet's
+    /// `skb`, the connection's new mark and the packet's new mark (None: unchanged).
+    pub fn apply(&self, ct: u32, skb: u32) -> (Option<u32>, Option<u32>) {
+        match self.mode {
+            ConnmarkMode::Set => {
+                let new = self.shift((ct & !self.ctmask) ^ self.ctmark);
+                ((new != ct).then_some(new), None)
+            }
+            ConnmarkMode::Save => {
+                let new = (ct & !self.ctmask) ^ self.shift(skb & self.nfmask);
+                ((new != ct).then_some(new), None)
+            }
+            ConnmarkMode::Restore => {
+                let new = (skb & !self.nfmask) ^ self.shift(ct & self.ctmask);
+                (None, Some(new))
+            }
+        }
+    }
+}
+
 /// `-j TTL --ttl-set|--ttl-dec|--ttl-inc n` (mangle table only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -598,6 +669,8 @@ pub enum Match<'a> {
     Conntrack(ConntrackMatch),
     /// `-m state`.
     State(StateMatch),
+    /// `-m connmark [!] --mark value[/mask]`: the connection's mark.
+    Connmark(MarkMatch),
 }
 
 impl Match<'_> {
@@ -618,6 +691,7 @@ impl Match<'_> {
             Match::Ttl(_) => "ttl",
             Match::Conntrack(_) => "conntrack",
             Match::State(_) => "state",
+            Match::Connmark(_) => "connmark",
         }
     }
 }
@@ -735,6 +809,9 @@ pub enum Target<'a> {
     /// `-j CT --helper ftp` (raw table): a flow this packet starts is read by the helper,
     /// then go on. The value is the helper (`conntrack::table::HELPER_FTP`).
     CtHelper(u8),
+    /// `-j CONNMARK`: change the connection's mark, or copy between it and the packet's,
+    /// then go on.
+    Connmark(ConnmarkTarget),
     /// `-j TTL`: rewrite the IPv4 TTL (and the header checksum), then go on.
     Ttl {
         /// Set, increment or decrement.
@@ -856,6 +933,26 @@ pub fn valid_chain_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connmark_shifts() {
+        let t = |mode, ctmark, ctmask, nfmask, shift_right, shift_bits| ConnmarkTarget {
+            mode,
+            ctmark,
+            ctmask,
+            nfmask,
+            shift_right,
+            shift_bits,
+        };
+        // --set-xmark 0x1/0xff --left-shift-mark 4: the whole new mark shifts.
+        assert_eq!(t(ConnmarkMode::Set, 1, 0xff, 0, false, 4).apply(0x1200, 0), (Some(0x12010), None));
+        // Unchanged: no write (the kernel sends no event then).
+        assert_eq!(t(ConnmarkMode::Set, 0x12, 0xff, 0, false, 0).apply(0x12, 0), (None, None));
+        // --save-mark --right-shift-mark 8: only the packet's part shifts.
+        assert_eq!(t(ConnmarkMode::Save, 0, 0xff, 0xff00, true, 8).apply(0xab00, 0x3400), (Some(0xab34), None));
+        // --restore-mark --mask 0xff with a shift of 32 gives 0 for the shifted part.
+        assert_eq!(t(ConnmarkMode::Restore, 0, 0xff, 0xff, false, 32).apply(0x77, 0x1ff), (None, Some(0x100)));
+    }
 
     #[test]
     fn prefixes_and_masks() {

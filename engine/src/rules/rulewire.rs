@@ -14,7 +14,7 @@
 use super::rule::{
     AddrRange, AddrTypeMatch, Iface, IcmpMatch, IpRangeMatch, Ipv4Net, LengthMatch, LimitMatch,
     LogSpec, MarkMatch, Match, MultiportKind, MultiportMatch, PortMatch, PortRange, RejectWith,
-    RuleSpec, StatisticMatch, TcpFlags, ctflag, ConntrackMatch, StateMatch, TcpMatch, Target, TtlMatch, TtlMode, TtlOp, UdpMatch,
+    RuleSpec, StatisticMatch, TcpFlags, ctflag, ConntrackMatch, ConnmarkMode, ConnmarkTarget, StateMatch, TcpMatch, Target, TtlMatch, TtlMode, TtlOp, UdpMatch,
     MAX_CHAIN_NAME, MAX_COMMENT, MAX_LOG_PREFIX, MAX_MULTIPORT,
 };
 use super::super::wire::{Attr, AttrIter, Encoder, WireError};
@@ -81,6 +81,8 @@ pub const M_TTL: u32 = 12;
 pub const M_CONNTRACK: u32 = 13;
 /// Match state (states u16).
 pub const M_STATE: u32 = 14;
+/// Match connmark (value u32, mask u32, invert u8).
+pub const M_CONNMARK: u32 = 15;
 
 /// Target kinds.
 pub const T_NONE: u32 = 0;
@@ -106,6 +108,8 @@ pub const T_TTL: u32 = 9;
 pub const T_CT_NOTRACK: u32 = 10;
 /// Target CT --helper (u8 helper).
 pub const T_CT_HELPER: u32 = 11;
+/// Target CONNMARK (mode u8, ctmark u32, ctmask u32, nfmask u32, shift_right u8, shift_bits u8).
+pub const T_CONNMARK: u32 = 12;
 
 /// Top-level attribute: u32 table ([`super::rule::TableId`]).
 pub const A_TABLE: u16 = 5;
@@ -333,8 +337,8 @@ fn put_match(enc: &mut Encoder<'_>, m: &Match<'_>) {
             enc.put_bytes(R_MATCH, &tmp[..4 + n]);
             return;
         }
-        Match::Mark(mk) => {
-            let mut b = Bytes::new(M_MARK);
+        Match::Mark(mk) | Match::Connmark(mk) => {
+            let mut b = Bytes::new(if matches!(m, Match::Mark(_)) { M_MARK } else { M_CONNMARK });
             b.u32(mk.value);
             b.u32(mk.mask);
             b.u8(u8::from(mk.invert));
@@ -564,6 +568,7 @@ fn get_match<'a>(a: &Attr<'a>) -> Result<Match<'a>, WireError> {
             Match::Conntrack(c)
         }
         M_STATE => Match::State(StateMatch { states: r.u16()? }),
+        M_CONNMARK => Match::Connmark(MarkMatch { value: r.u32()?, mask: r.u32()?, invert: r.bool()? }),
         _ => return Err(WireError::BadValue(a.ty)),
     };
     r.end()?;
@@ -609,6 +614,16 @@ fn put_target(enc: &mut Encoder<'_>, t: &Target<'_>) {
             b.u8(*h);
             b
         }
+        Target::Connmark(c) => {
+            let mut b = Bytes::new(T_CONNMARK);
+            b.u8(c.mode as u8);
+            b.u32(c.ctmark);
+            b.u32(c.ctmask);
+            b.u32(c.nfmask);
+            b.u8(u8::from(c.shift_right));
+            b.u8(c.shift_bits);
+            b
+        }
         Target::Ttl { mode, value } => {
             let mut b = Bytes::new(T_TTL);
             b.u8(*mode as u8);
@@ -652,6 +667,15 @@ fn get_target<'a>(a: &Attr<'a>) -> Result<Target<'a>, WireError> {
             1 => Target::CtHelper(1),
             _ => return Err(WireError::BadValue(a.ty)),
         },
+        T_CONNMARK => {
+            let mode = ConnmarkMode::from_u8(r.u8()?).ok_or(WireError::BadValue(a.ty))?;
+            let (ctmark, ctmask, nfmask) = (r.u32()?, r.u32()?, r.u32()?);
+            let (shift_right, shift_bits) = (r.bool()?, r.u8()?);
+            if shift_bits > 32 {
+                return Err(WireError::BadValue(a.ty));
+            }
+            Target::Connmark(ConnmarkTarget { mode, ctmark, ctmask, nfmask, shift_right, shift_bits })
+        }
         T_TTL => {
             let mode = TtlMode::from_u8(r.u8()?).ok_or(WireError::BadValue(a.ty))?;
             Target::Ttl { mode, value: r.u8()? }

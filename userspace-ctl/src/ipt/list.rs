@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use rnf_engine::rule::{
+    ConnmarkMode, ConnmarkTarget,
     addrtype, IcmpMatch, Iface, IpRangeMatch, Ipv4Net, LimitMatch, LogSpec, Match, MultiportKind,
     MultiportMatch, PortMatch, RuleSpec, StatisticMatch, Target, TcpFlags, TtlMode, TtlOp, LIMIT_SCALE,
 };
@@ -188,6 +189,7 @@ fn target_name<'a>(t: &Target<'a>) -> &'a str {
         Target::Mark { .. } => "MARK",
         Target::Ttl { .. } => "TTL",
         Target::CtNotrack(_) | Target::CtHelper(_) => "CT",
+        Target::Connmark(_) => "CONNMARK",
     }
 }
 
@@ -571,6 +573,18 @@ pub(crate) fn print_match(s: &mut String, m: &Match<'_>, r: &RuleSpec<'_>, numer
         Match::Comment(c) => {
             let _ = write!(s, " /* {c} */");
         }
+        Match::Connmark(m) => {
+            // connmark_mt_print: "connmark match " then "!" with no blank, then " 0x..".
+            s.push_str(" connmark match ");
+            if m.invert {
+                s.push('!');
+            }
+            if m.mask == 0xffff_ffff {
+                let _ = write!(s, " 0x{:x}", m.value);
+            } else {
+                let _ = write!(s, " 0x{:x}/0x{:x}", m.value, m.mask);
+            }
+        }
         Match::Mark(m) => {
             s.push_str(" mark match");
             if m.invert {
@@ -678,6 +692,28 @@ fn print_log(s: &mut String, l: &LogSpec<'_>, numeric: bool) {
     }
 }
 
+/// `connmark_tg_print_v2`.
+fn print_connmark(s: &mut String, c: &ConnmarkTarget) {
+    let (ctmark, ctmask, nfmask) = (c.ctmark, c.ctmask, c.nfmask);
+    let _ = match c.mode {
+        ConnmarkMode::Set if ctmark == 0 => write!(s, " CONNMARK and 0x{:x}", !ctmask),
+        ConnmarkMode::Set if ctmark == ctmask => write!(s, " CONNMARK or 0x{ctmark:x}"),
+        ConnmarkMode::Set if ctmask == 0 => write!(s, " CONNMARK xor 0x{ctmark:x}"),
+        ConnmarkMode::Set if ctmask == u32::MAX => write!(s, " CONNMARK set 0x{ctmark:x}"),
+        ConnmarkMode::Set => write!(s, " CONNMARK xset 0x{ctmark:x}/0x{ctmask:x}"),
+        ConnmarkMode::Save if nfmask == u32::MAX && ctmask == u32::MAX => write!(s, " CONNMARK save"),
+        ConnmarkMode::Save if nfmask == ctmask => write!(s, " CONNMARK save mask 0x{nfmask:x}"),
+        ConnmarkMode::Save => write!(s, " CONNMARK save nfmask 0x{nfmask:x} ctmask ~0x{ctmask:x}"),
+        ConnmarkMode::Restore if ctmask == u32::MAX && nfmask == u32::MAX => write!(s, " CONNMARK restore"),
+        ConnmarkMode::Restore if ctmask == nfmask => write!(s, " CONNMARK restore mask 0x{ctmask:x}"),
+        ConnmarkMode::Restore => write!(s, " CONNMARK restore ctmask 0x{ctmask:x} nfmask ~0x{nfmask:x}"),
+    };
+    if c.shift_bits != 0 {
+        let op = if c.shift_right { "right-shift-mark" } else { "left-shift-mark" };
+        let _ = write!(s, " {op} {}", c.shift_bits);
+    }
+}
+
 /// The target's text (each begins with a blank; nothing for the standard targets).
 pub(crate) fn print_target(s: &mut String, t: &Target<'_>, numeric: bool) {
     match *t {
@@ -700,6 +736,7 @@ pub(crate) fn print_target(s: &mut String, t: &Target<'_>, numeric: bool) {
         }
         Target::CtNotrack(alias) => s.push_str(if alias { " NOTRACK" } else { " CT notrack" }),
         Target::CtHelper(_) => s.push_str(" CT helper ftp"),
+        Target::Connmark(c) => print_connmark(s, &c),
         Target::Ttl { mode, value } => {
             let what = match mode {
                 TtlMode::Set => "set to",

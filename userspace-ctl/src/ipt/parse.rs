@@ -21,7 +21,7 @@ use rnf_engine::rule::{
     AddrRange, AddrTypeMatch, Counters, IcmpMatch, Iface, IpRangeMatch, Ipv4Net, LengthMatch, LimitMatch, LogSpec,
     MarkMatch, Match, MultiportKind, MultiportMatch, PortMatch, PortRange, RejectWith, RuleSpec, StatisticMatch,
     Target, TcpFlags, TcpMatch, TtlMatch, TtlMode, TtlOp, UdpMatch, MAX_MATCHES, MAX_MULTIPORT,
-    ctflag, ctstate, ctstatus, ConntrackMatch, StateMatch,
+    ctflag, ctstate, ctstatus, ConnmarkMode, ConnmarkTarget, ConntrackMatch, StateMatch,
 };
 
 use super::names;
@@ -256,6 +256,7 @@ impl OwnedRule {
                 Match::Ttl(x) => OwnedMatch::Plain(Match::Ttl(x)),
                 Match::Conntrack(x) => OwnedMatch::Plain(Match::Conntrack(x)),
                 Match::State(x) => OwnedMatch::Plain(Match::State(x)),
+                Match::Connmark(x) => OwnedMatch::Plain(Match::Connmark(x)),
             })
             .collect();
         let target = match spec.target {
@@ -268,6 +269,7 @@ impl OwnedRule {
             Target::Ttl { mode, value } => OwnedTarget::Plain(Target::Ttl { mode, value }),
             Target::CtNotrack(a) => OwnedTarget::Plain(Target::CtNotrack(a)),
             Target::CtHelper(h) => OwnedTarget::Plain(Target::CtHelper(h)),
+            Target::Connmark(c) => OwnedTarget::Plain(Target::Connmark(c)),
             Target::Jump(c) => OwnedTarget::Jump(c.to_string()),
             Target::Goto(c) => OwnedTarget::Goto(c.to_string()),
             Target::Log(l) => OwnedTarget::Log { level: l.level, flags: l.flags, prefix: l.prefix.to_string() },
@@ -738,6 +740,7 @@ enum Ext {
     Ttl,
     Conntrack,
     State,
+    Connmark,
 }
 
 impl Ext {
@@ -757,6 +760,7 @@ impl Ext {
             "ttl" => Ext::Ttl,
             "conntrack" => Ext::Conntrack,
             "state" => Ext::State,
+            "connmark" => Ext::Connmark,
             _ => return None,
         })
     }
@@ -777,6 +781,7 @@ impl Ext {
             Ext::Ttl => "ttl",
             Ext::Conntrack => "conntrack",
             Ext::State => "state",
+            Ext::Connmark => "connmark",
         }
     }
 
@@ -797,6 +802,7 @@ impl Ext {
             Ext::Ttl => TTL_OPTS,
             Ext::Conntrack => CONNTRACK_OPTS,
             Ext::State => STATE_OPTS,
+            Ext::Connmark => MARK_OPTS,
         }
     }
 }
@@ -810,6 +816,7 @@ enum TExt {
     Mark,
     Ttl,
     Ct,
+    Connmark,
 }
 
 impl TExt {
@@ -821,6 +828,7 @@ impl TExt {
             "MARK" => TExt::Mark,
             "TTL" => TExt::Ttl,
             "CT" | "NOTRACK" => TExt::Ct,
+            "CONNMARK" => TExt::Connmark,
             _ => return None,
         })
     }
@@ -833,6 +841,7 @@ impl TExt {
             TExt::Mark => "MARK",
             TExt::Ttl => "TTL",
             TExt::Ct => "CT",
+            TExt::Connmark => "CONNMARK",
         }
     }
 
@@ -844,6 +853,7 @@ impl TExt {
             TExt::Mark => MARKT_OPTS,
             TExt::Ttl => TTLT_OPTS,
             TExt::Ct => CT_OPTS,
+            TExt::Connmark => CONNMARKT_OPTS,
         }
     }
 }
@@ -975,6 +985,25 @@ const MARKT_OPTS: &[XOpt] = &[
     XOpt { excl: MARKT_ANY, ..xo("xor-mark", 4, XType::U32, 0) },
 ];
 
+// libxt_CONNMARK revision 2: ids as its O_* (set-mark 0, save 1, restore 2, and 3, or 4, xor 5,
+// left-shift 6, right-shift 7, set-xmark 8, ctmask 9, nfmask 10, mask 11).
+const CONNMARKT_ANY: u32 = 0b1_0011_1111;
+const CONNMARKT_MASK: u32 = 1 << 11;
+const CONNMARKT_OPTS: &[XOpt] = &[
+    XOpt { excl: CONNMARKT_ANY, ..xo("set-xmark", 8, XType::MarkMask, 0) },
+    XOpt { excl: CONNMARKT_ANY, ..xo("set-mark", 0, XType::MarkMask, 0) },
+    XOpt { excl: CONNMARKT_ANY, ..xo("and-mark", 3, XType::U32, 0) },
+    XOpt { excl: CONNMARKT_ANY, ..xo("or-mark", 4, XType::U32, 0) },
+    XOpt { excl: CONNMARKT_ANY, ..xo("xor-mark", 5, XType::U32, 0) },
+    XOpt { excl: CONNMARKT_ANY, ..xo("save-mark", 1, XType::None, 0) },
+    XOpt { excl: CONNMARKT_ANY, ..xo("restore-mark", 2, XType::None, 0) },
+    XOpt { min: 0, max: 32, ..xo("left-shift-mark", 6, XType::U8, 0) },
+    XOpt { min: 0, max: 32, ..xo("right-shift-mark", 7, XType::U8, 0) },
+    XOpt { excl: CONNMARKT_MASK, ..xo("ctmask", 9, XType::U32, 0) },
+    XOpt { excl: CONNMARKT_MASK, ..xo("nfmask", 10, XType::U32, 0) },
+    XOpt { excl: (1 << 9) | (1 << 10), ..xo("mask", 11, XType::U32, 0) },
+];
+
 // libipt_TTL: one of the three, a value 0-255 (1-255 to add or take).
 const TTLT_OPTS: &[XOpt] = &[
     XOpt { excl: TTL_ANY, ..xo("ttl-set", 0, XType::U8, 0) },
@@ -1012,6 +1041,7 @@ enum MData {
     Ttl { op: TtlOp, value: u8 },
     Conntrack(ConntrackMatch),
     State { states: u16 },
+    Connmark { mark: u32, mask: u32, invert: bool },
 }
 
 impl MData {
@@ -1031,6 +1061,7 @@ impl MData {
             Ext::Ttl => MData::Ttl { op: TtlOp::Eq, value: 0 },
             Ext::Conntrack => MData::Conntrack(ConntrackMatch::default()),
             Ext::State => MData::State { states: 0 },
+            Ext::Connmark => MData::Connmark { mark: 0, mask: 0, invert: false },
         }
     }
 
@@ -1080,6 +1111,9 @@ impl MData {
             MData::Ttl { op, value } => Match::Ttl(TtlMatch { op: *op, value: *value }),
             MData::Conntrack(c) => Match::Conntrack(*c),
             MData::State { states } => Match::State(StateMatch { states: *states }),
+            MData::Connmark { mark, mask, invert } => {
+                Match::Connmark(MarkMatch { value: *mark, mask: *mask, invert: *invert })
+            }
         })
     }
 }
@@ -1102,6 +1136,7 @@ enum TData {
     Ttl { mode: TtlMode, value: u8 },
     /// True for `-j NOTRACK`; the helper of `--helper`.
     Ct(bool, Option<u8>),
+    Connmark(ConnmarkTarget),
 }
 
 /// What `-j`/`-g` named, resolved against the table by `command.rs`.
@@ -1438,7 +1473,7 @@ impl Parser {
                 check_str_len(o, &arg)?;
                 *c = truncate(&arg, rnf_engine::rule::MAX_COMMENT);
             }
-            MData::Mark { mark, mask, invert: inv } => {
+            MData::Mark { mark, mask, invert: inv } | MData::Connmark { mark, mask, invert: inv } => {
                 let (v, k) = parse_mark_mask(name, o, &arg)?;
                 *mark = v;
                 *mask = k;
@@ -1682,6 +1717,41 @@ impl Parser {
                     _ => TtlMode::Dec,
                 };
             }
+            TData::Connmark(c) => {
+                let u32_arg = |arg: &str| parse_int(name, o, arg, u32::MAX as u64).map(|v| v as u32);
+                match id {
+                    8 | 0 => {
+                        let (v, k) = parse_mark_mask(name, o, &arg)?;
+                        c.mode = ConnmarkMode::Set;
+                        c.ctmark = v;
+                        c.ctmask = if id == 0 { v | k } else { k };
+                    }
+                    3 => {
+                        c.mode = ConnmarkMode::Set;
+                        c.ctmark = 0;
+                        c.ctmask = !u32_arg(&arg)?;
+                    }
+                    4 => {
+                        let v = u32_arg(&arg)?;
+                        (c.mode, c.ctmark, c.ctmask) = (ConnmarkMode::Set, v, v);
+                    }
+                    5 => {
+                        (c.mode, c.ctmark, c.ctmask) = (ConnmarkMode::Set, u32_arg(&arg)?, 0);
+                    }
+                    1 => c.mode = ConnmarkMode::Save,
+                    2 => c.mode = ConnmarkMode::Restore,
+                    6 | 7 => {
+                        c.shift_right = id == 7;
+                        c.shift_bits = parse_int(name, o, &arg, 32)? as u8;
+                    }
+                    9 => c.ctmask = u32_arg(&arg)?,
+                    10 => c.nfmask = u32_arg(&arg)?,
+                    _ => {
+                        let v = u32_arg(&arg)?;
+                        (c.ctmask, c.nfmask) = (v, v);
+                    }
+                }
+            }
             TData::Ct(_, helper) => {
                 if id == 1 {
                     if arg != "ftp" {
@@ -1732,6 +1802,9 @@ impl Parser {
         if let Some(t) = &self.target {
             if t.ext == TExt::Mark && t.xflags == 0 {
                 return perr("MARK: One of the --set-xmark, --{and,or,xor,set}-mark options is required");
+            }
+            if t.ext == TExt::Connmark && t.xflags & CONNMARKT_ANY == 0 {
+                return perr("CONNMARK target: No operation specified");
             }
             if t.ext == TExt::Ttl && t.xflags & TTL_ANY == 0 {
                 return perr("TTL: You must specify an action");
@@ -2578,6 +2651,15 @@ fn parse_inner(args: &[String], restore: bool, warnings: &mut Vec<String>) -> R<
                         TExt::Log => TData::Log { level: 4, flags: 0, prefix: String::new() },
                         TExt::Mark => TData::Mark { mark: 0, mask: 0 },
                         TExt::Ttl => TData::Ttl { mode: TtlMode::Set, value: 0 },
+                        // connmark_tg_init(_v2): both masks all ones, shift left by 0.
+                        TExt::Connmark => TData::Connmark(ConnmarkTarget {
+                            mode: ConnmarkMode::Set,
+                            ctmark: 0,
+                            ctmask: u32::MAX,
+                            nfmask: u32::MAX,
+                            shift_right: false,
+                            shift_bits: 0,
+                        }),
                         TExt::Ct => {
                             // NOTRACK is CT --notrack under its old name.
                             p.notrack_alias = jumpto == "NOTRACK";
@@ -2829,6 +2911,7 @@ fn parse_inner(args: &[String], restore: bool, warnings: &mut Vec<String>) -> R<
             TData::Ttl { mode, value } => OwnedTarget::Plain(Target::Ttl { mode: *mode, value: *value }),
             TData::Ct(_, Some(h)) => OwnedTarget::Plain(Target::CtHelper(*h)),
             TData::Ct(alias, None) => OwnedTarget::Plain(Target::CtNotrack(*alias)),
+            TData::Connmark(c) => OwnedTarget::Plain(Target::Connmark(*c)),
         };
         if jumpto == "QUEUE" {
             // The model has no QUEUE verdict: treat it as an extension that is not installed.

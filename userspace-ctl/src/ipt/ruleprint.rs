@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use rnf_engine::rule::{
     addrtype, Counters, Iface, Ipv4Net, Match, MultiportKind, PortMatch, RejectWith, RuleSpec, StatisticMatch,
-    Target, TtlMode, TtlOp, LIMIT_SCALE, ctflag, ConntrackMatch,
+    Target, TtlMode, TtlOp, LIMIT_SCALE, ctflag, ConnmarkMode, ConntrackMatch,
 };
 
 use super::model::Table;
@@ -275,7 +275,7 @@ fn save_match(s: &mut String, m: &Match<'_>) {
             s.push_str(" --comment");
             save_string(s, c);
         }
-        Match::Mark(mk) => {
+        Match::Mark(mk) | Match::Connmark(mk) => {
             if mk.invert {
                 s.push_str(" !");
             }
@@ -407,6 +407,21 @@ fn save_target(s: &mut String, t: &Target<'_>) {
         }
         Target::CtNotrack(alias) => s.push_str(if *alias { " -j NOTRACK" } else { " -j CT --notrack" }),
         Target::CtHelper(_) => s.push_str(" -j CT --helper ftp"),
+        Target::Connmark(c) => {
+            let _ = match c.mode {
+                ConnmarkMode::Set => write!(s, " -j CONNMARK --set-xmark 0x{:x}/0x{:x}", c.ctmark, c.ctmask),
+                ConnmarkMode::Save => {
+                    write!(s, " -j CONNMARK --save-mark --nfmask 0x{:x} --ctmask 0x{:x}", c.nfmask, c.ctmask)
+                }
+                ConnmarkMode::Restore => {
+                    write!(s, " -j CONNMARK --restore-mark --nfmask 0x{:x} --ctmask 0x{:x}", c.nfmask, c.ctmask)
+                }
+            };
+            if c.shift_bits != 0 {
+                let op = if c.shift_right { "right-shift-mark" } else { "left-shift-mark" };
+                let _ = write!(s, " --{op} {}", c.shift_bits);
+            }
+        }
         Target::Ttl { mode, value } => {
             let opt = match mode {
                 TtlMode::Set => "set",
@@ -528,6 +543,7 @@ pub fn verbose_rule_line(r: &RuleSpec<'_>) -> String {
         Target::Mark { .. } => "MARK",
         Target::Ttl { .. } => "TTL",
         Target::CtNotrack(_) | Target::CtHelper(_) => "CT",
+        Target::Connmark(_) => "CONNMARK",
     };
     let mut s = format!("{target} ");
     s.push(if r.proto_invert { '!' } else { ' ' });
