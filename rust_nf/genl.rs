@@ -26,6 +26,7 @@ pub(crate) fn doit(cmd: u8, req: &Request<'_>, ns: &NetState) -> Result {
         wire::CMD_REPLACE_TABLES => replace(req, ns, true),
         ctwire::CMD_CT_FLUSH => ct_flush(req, ns),
         ctwire::CMD_CT_STATS => ct_stats(req, ns),
+        crate::engine::recent::wire::CMD_RECENT_SET => crate::recent::set(req, ns),
         _ => Err(EOPNOTSUPP),
     }
 }
@@ -177,6 +178,9 @@ const ARG_GENERATION: usize = 2;
 pub(crate) fn dumpit(cmd: u8, d: &mut Dump<'_>, ns: &NetState) -> Result<bool> {
     if cmd == ctwire::CMD_CT_DUMP {
         return ct_dump(d, ns);
+    }
+    if cmd == crate::engine::recent::wire::CMD_RECENT_DUMP {
+        return crate::recent::dump(d, ns);
     }
     let (tid, no_create) = table::get_request(d.payload()).map_err(|e| {
         d.set_err(e.msg);

@@ -7,7 +7,7 @@
 //! rules see the parsed [`PacketInfo`], and the side effects (counters, LOG, MARK, REJECT)
 //! act on the packet through [`Packet`].
 
-use crate::engine::eval::{self, AddrTypeDev, Env, PacketInfo, MAX_EVAL_LEN};
+use crate::engine::eval::{self, AddrTypeDev, Env, PacketInfo, RecentCheck, MAX_EVAL_LEN};
 use crate::engine::hooks::{HookPoint, Stage, HOOKS};
 use crate::engine::rule::{LimitMatch, TableId};
 use crate::engine::checksum;
@@ -74,7 +74,7 @@ fn run_table(v: &Version, point: HookPoint, pkt: &mut Packet<'_>, head: &Head, d
     let Ok(info) = PacketInfo::parse(data, &head.in_dev, &head.out_dev, head.meta) else {
         return Verdict::Drop;
     };
-    let mut env = KernelEnv { v, pkt, mark_changed: false, ct, view: None };
+    let mut env = KernelEnv { v, pkt, mark_changed: false, ct, view: None, forwarded: head.forwarded };
     match eval::evaluate(&v.ruleset(), point, &info, &mut env) {
         eval::Verdict::Accept => {
             if env.mark_changed && point == HookPoint::LocalOut && v.table() == TableId::Mangle {
@@ -102,6 +102,8 @@ struct KernelEnv<'v, 'p, 'a> {
     ct: Option<&'v Ct>,
     /// The packet's connection, read once per hook call when a rule first asks.
     view: Option<CtView>,
+    /// A packet on its way through (for `-m recent`'s TTL).
+    forwarded: bool,
 }
 
 impl Env for KernelEnv<'_, '_, '_> {
@@ -162,6 +164,12 @@ impl Env for KernelEnv<'_, '_, '_> {
             ct.notrack(self.pkt.key());
         }
         self.view = Some(CtView::UNTRACKED);
+    }
+
+    fn recent(&mut self, state: u32, m: &RecentCheck, addr: u32, ttl: u8) -> Result<bool, ()> {
+        // xt_recent records the TTL a forwarded packet had before this host decremented it.
+        let ttl = if self.forwarded { ttl.wrapping_add(1) } else { ttl };
+        self.v.recent(state, &m.as_match(), addr, ttl)
     }
 
     fn set_ct_mark(&mut self, mark: u32) {

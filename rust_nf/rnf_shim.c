@@ -218,6 +218,9 @@ void rnf_skb_head(const struct sk_buff *skb, const struct nf_hook_state *st,
 	head->copied = n;
 	if (st->out && (st->out->flags & IFF_LOOPBACK))
 		head->flags |= RNF_HEAD_OUT_LOOPBACK;
+	/* xt_recent's test for a packet on its way through (its TTL was decremented here). */
+	if (st->out && (!skb->sk || !net_eq(st->net, sock_net(skb->sk))))
+		head->flags |= RNF_HEAD_FORWARDED;
 	/* skb_ip_totlen() needs the header in the linear area; the copy has it. */
 	if (n >= sizeof(struct iphdr)) {
 		const struct iphdr *iph = (const struct iphdr *)buf;
@@ -655,6 +658,13 @@ static const struct nla_policy rnf_get_table_policy[RNF_A_MAX + 1] = {
 	[RNF_A_TABLE_FLAGS] = NLA_POLICY_MASK(NLA_U32, 0x4),
 };
 
+/* `rnfctl recent`: a list name (as xt_recent's, at most 199 bytes), an operation, an address. */
+static const struct nla_policy rnf_recent_policy[RNF_A_MAX + 1] = {
+	[RNF_A_RECENT_NAME] = { .type = NLA_NUL_STRING, .len = RNF_RECENT_NAME_LEN - 1 },
+	[RNF_A_RECENT_OP] = NLA_POLICY_MAX(NLA_U32, 2),
+	[RNF_A_RECENT_ADDR] = { .type = NLA_U32 },
+};
+
 /* The shapes only; the Rust side decodes and checks every value again. */
 static const struct nla_policy rnf_rule_spec_policy[RNF_R_MAX + 1] = {
 	[RNF_R_SRC] = NLA_POLICY_EXACT_LEN(8),
@@ -732,6 +742,21 @@ static const struct genl_ops rnf_genl_ops[] = {
 	{
 		.cmd = RNF_CMD_CT_STATS,
 		.doit = rnf_genl_doit,
+		.flags = GENL_UNS_ADMIN_PERM,
+	},
+	{
+		.cmd = RNF_CMD_RECENT_DUMP,
+		.dumpit = rnf_genl_dumpit,
+		.policy = rnf_recent_policy,
+		.maxattr = RNF_A_MAX,
+		/* xt_recent's proc files are root's (0600). */
+		.flags = GENL_UNS_ADMIN_PERM,
+	},
+	{
+		.cmd = RNF_CMD_RECENT_SET,
+		.doit = rnf_genl_doit,
+		.policy = rnf_recent_policy,
+		.maxattr = RNF_A_MAX,
 		.flags = GENL_UNS_ADMIN_PERM,
 	},
 	{

@@ -40,6 +40,7 @@ struct rnf_pkt_head {
 
 /* rnf_pkt_head.flags */
 #define RNF_HEAD_OUT_LOOPBACK 1 /* the output device is a loopback device */
+#define RNF_HEAD_FORWARDED 2 /* an output device and no local socket of this netns */
 
 /* The locks and the collector of one namespace's connection table (see rnf_ct_mem_new()). */
 struct rnf_ct_mem;

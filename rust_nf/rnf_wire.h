@@ -19,6 +19,8 @@
 #define RNF_CMD_CT_DUMP 6
 #define RNF_CMD_CT_FLUSH 7
 #define RNF_CMD_CT_STATS 8
+#define RNF_CMD_RECENT_DUMP 9
+#define RNF_CMD_RECENT_SET 10
 
 #define RNF_A_VERSION 1
 #define RNF_A_NETNS_COOKIE 2
@@ -30,7 +32,11 @@
 #define RNF_A_RULE 8
 #define RNF_A_TABLE_FLAGS 9
 #define RNF_A_CREATED 10
-#define RNF_A_MAX 10
+#define RNF_A_RECENT_NAME 22
+#define RNF_A_RECENT_OP 23
+#define RNF_A_RECENT_ADDR 24
+#define RNF_A_MAX 24
+#define RNF_RECENT_NAME_LEN 200
 
 /* inside RNF_A_CHAIN */
 #define RNF_C_NAME 1

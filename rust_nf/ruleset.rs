@@ -5,11 +5,13 @@
 
 use crate::engine::compile::{self, ChainDef};
 use crate::engine::compiled::{self, CChain, CMatch, CRule, OutOfMemory, Output, Ruleset, RulesetHeader, StateInit, Store};
-use crate::engine::rule::TableId;
+use crate::engine::rule::{Match, TableId};
 use crate::engine::rulewire;
 use crate::engine::state::{AtomicLimit, AtomicNth};
 use crate::ffi::pcpu::PcpuCounters;
 use crate::ffi::shim::{self, LoggerRef};
+use crate::recent::RecentList;
+use kernel::sync::Arc;
 use crate::table::{ChainInfo, UserError};
 use core::ffi::c_uint;
 use kernel::prelude::*;
@@ -48,21 +50,26 @@ impl<T> Store<T> for KStore<T> {
 }
 
 /// The state of one `limit` or `nth` match, updated lock-free from the packet path with the
-/// engine's atomic types (the code the host tests run, threads included).
+/// engine's atomic types (the code the host tests run, threads included), or the list of a
+/// `recent` match (under the list's own lock).
 enum Slot {
     /// A token bucket.
     Limit(AtomicLimit),
     /// An nth counter.
     Nth(AtomicNth),
+    /// A `recent` list.
+    Recent(Arc<RecentList>),
 }
 
-impl Slot {
-    fn new(init: StateInit, hz: u32, now: u64) -> Self {
-        match init {
-            StateInit::Limit(m) => Slot::Limit(AtomicLimit::new(&m, hz, now)),
-            StateInit::Nth { initial, .. } => Slot::Nth(AtomicNth::new(initial)),
-        }
-    }
+/// A `recent` match's list as the rule names it.
+#[derive(Clone, Copy)]
+pub(crate) struct RecentRef<'a> {
+    /// `--name`.
+    pub(crate) name: &'a str,
+    /// `--mask`.
+    pub(crate) mask: u32,
+    /// Stamps per address the rule needs.
+    pub(crate) nstamps: u32,
 }
 
 /// One compiled, immutable table version (its counters and match state change, atomically).
@@ -113,16 +120,31 @@ impl Version {
         chains: &[ChainInfo],
         rules: impl Iterator<Item = (u32, u32, u32)>,
         specs: &[u8],
+        lists: &mut dyn FnMut(RecentRef<'_>) -> Result<Arc<RecentList>>,
     ) -> core::result::Result<KBox<Version>, UserError> {
         let oom = UserError::nomem;
         let mut defs: KVVec<ChainDef<'_>> = KVVec::with_capacity(chains.len(), GFP_KERNEL_ACCOUNT).map_err(|_| oom())?;
         for c in chains {
             defs.push(ChainDef { name: c.name(), policy: c.policy }, GFP_KERNEL_ACCOUNT).map_err(|_| oom())?;
         }
+        // The `recent` matches in rule order: the compiler numbers their state slots in the
+        // same order (`Ruleset::state_slots`).
+        let mut recents: KVVec<RecentRef<'_>> = KVVec::new();
+        let mut recent_oom = false;
         let decoded = rules.map(|(chain, start, len)| {
             let s = start as usize;
             let bytes = specs.get(s..s.saturating_add(len as usize)).unwrap_or(&[]);
-            rulewire::decode_rule(bytes).map(|r| (chain, r))
+            let r = rulewire::decode_rule(bytes);
+            if let Ok(spec) = &r {
+                for m in spec.matches() {
+                    if let Match::Recent(rc) = m {
+                        let nstamps = crate::engine::recent::nstamps_for(rc);
+                        let x = RecentRef { name: rc.name, mask: rc.mask, nstamps };
+                        recent_oom |= recents.push(x, GFP_KERNEL_ACCOUNT).is_err();
+                    }
+                }
+            }
+            r.map(|r| (chain, r))
         });
         let hz = shim::hz();
         let mut out = Output { chains: KStore::new(), rules: KStore::new(), matches: KStore::new() };
@@ -136,6 +158,9 @@ impl Version {
                 return Err(UserError::compile(errno, MsgBuf::format(format_args!("{e}"))));
             }
         };
+        if recent_oom {
+            return Err(oom());
+        }
         let rs = out.ruleset(header);
         // As xt_LOG's checkentry: a LOG rule needs the syslog logger (loaded if a module).
         let logger = if rs.rules.iter().any(|r| matches!(r.target, compiled::CTarget::Log(_))) {
@@ -144,7 +169,7 @@ impl Version {
             None
         };
         let counters = PcpuCounters::new((header.counter_count as usize).max(1)).map_err(|_| oom())?;
-        let slots = build_slots(&rs, header.state_count, hz)?;
+        let slots = build_slots(&rs, header.state_count, hz, &recents, lists)?;
         KBox::new(Version { header, out, counters, slots, _logger: logger }, GFP_KERNEL_ACCOUNT).map_err(|_| oom())
     }
 
@@ -192,6 +217,15 @@ impl Version {
         }
     }
 
+    /// `-m recent` on the list of slot `state`; a missing list (the compiler never leaves
+    /// one out) is a hotdrop.
+    pub(crate) fn recent(&self, state: u32, m: &crate::engine::recent::RecentMatch<'_>, addr: u32, ttl: u8) -> core::result::Result<bool, ()> {
+        match self.slots.get(state as usize) {
+            Some(Slot::Recent(l)) => l.matches(m, addr, ttl),
+            _ => Err(()),
+        }
+    }
+
     /// xt_statistic's nth counter on slot `state`: advance atomically and return the new
     /// value (the match fires at 0). A missing slot returns 1: no match.
     pub(crate) fn nth_next(&self, state: u32, every: u32) -> u32 {
@@ -204,7 +238,13 @@ impl Version {
 
 /// The state slots of a compiled ruleset, each initialised for the match that owns it; an
 /// error if the compiler numbered one that no match uses.
-fn build_slots(rs: &Ruleset<'_>, count: u32, hz: u32) -> core::result::Result<KVVec<Slot>, UserError> {
+fn build_slots(
+    rs: &Ruleset<'_>,
+    count: u32,
+    hz: u32,
+    recents: &[RecentRef<'_>],
+    lists: &mut dyn FnMut(RecentRef<'_>) -> Result<Arc<RecentList>>,
+) -> core::result::Result<KVVec<Slot>, UserError> {
     let oom = UserError::nomem;
     let now = shim::jiffies();
     let mut init: KVVec<Option<StateInit>> = KVVec::with_capacity(count as usize, GFP_KERNEL_ACCOUNT).map_err(|_| oom())?;
@@ -217,9 +257,21 @@ fn build_slots(rs: &Ruleset<'_>, count: u32, hz: u32) -> core::result::Result<KV
         }
     }
     let mut slots = KVVec::with_capacity(count as usize, GFP_KERNEL_ACCOUNT).map_err(|_| oom())?;
+    let mut recents = recents.iter();
+    let internal = || UserError::new(EINVAL, c"internal error: a match state slot without a match");
     for i in init.iter() {
-        let i = i.ok_or_else(|| UserError::new(EINVAL, c"internal error: a match state slot without a match"))?;
-        slots.push(Slot::new(i, hz, now), GFP_KERNEL_ACCOUNT).map_err(|_| oom())?;
+        let slot = match i.ok_or_else(internal)? {
+            StateInit::Limit(m) => Slot::Limit(AtomicLimit::new(&m, hz, now)),
+            StateInit::Nth { initial, .. } => Slot::Nth(AtomicNth::new(initial)),
+            StateInit::Recent { .. } => {
+                let r = recents.next().ok_or_else(internal)?;
+                Slot::Recent(lists(*r).map_err(|e| UserError::new(e, c"recent: cannot make the list"))?)
+            }
+        };
+        slots.push(slot, GFP_KERNEL_ACCOUNT).map_err(|_| oom())?;
+    }
+    if recents.next().is_some() {
+        return Err(internal());
     }
     Ok(slots)
 }

@@ -24,7 +24,7 @@ mod engine {
     pub mod packet;
     pub mod rules;
     pub mod wire;
-    pub use rules::{carry, compile, compiled, eval, rule, rulewire, state};
+    pub use rules::{carry, compile, compiled, eval, recent, rule, rulewire, state};
 }
 
 #[deny(unsafe_code)]
@@ -36,6 +36,8 @@ mod genl;
 mod hook;
 #[deny(unsafe_code)]
 mod netns;
+#[deny(unsafe_code)]
+mod recent;
 #[deny(unsafe_code)]
 mod ruleset;
 #[deny(unsafe_code)]

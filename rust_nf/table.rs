@@ -14,8 +14,10 @@ use crate::engine::wire::{AttrIter, Encoder};
 use crate::ffi::genl::Request;
 use crate::ffi::rcu::{RcuBoxes, Retired};
 use crate::ffi::shim;
-use crate::ruleset::{KStore, MsgBuf, Version};
+use crate::recent::RecentList;
+use crate::ruleset::{KStore, MsgBuf, RecentRef, Version};
 use kernel::prelude::*;
+use kernel::sync::Arc;
 
 /// The published versions of a namespace's tables, by table id.
 pub(crate) type Live = RcuBoxes<Version, NUM_TABLES>;
@@ -66,6 +68,8 @@ pub(crate) struct TableConfig {
     specs: KVVec<u8>,
     /// Counts carried over from earlier versions: rules first, then chains.
     base: KVVec<Counters>,
+    /// The `recent` lists the live version uses (each once).
+    recent: KVVec<Arc<RecentList>>,
 }
 
 impl TableConfig {
@@ -78,6 +82,7 @@ impl TableConfig {
             rules: KVVec::new(),
             specs: KVVec::new(),
             base: KVVec::new(),
+            recent: KVVec::new(),
         }
     }
 
@@ -152,6 +157,14 @@ struct Prepared {
     next_id: u64,
     /// Room for the carried-over counters.
     base: KStore<Counters>,
+    /// The `recent` lists the new version uses (each once).
+    recent: KVVec<Arc<RecentList>>,
+}
+
+/// Every `recent` list of the namespace's live versions (a list used by several tables comes
+/// once per table).
+pub(crate) fn recent_lists(cfg: &[TableConfig; NUM_TABLES]) -> impl Iterator<Item = &Arc<RecentList>> {
+    cfg.iter().flat_map(|t| t.recent.iter())
 }
 
 /// Replaces one table (`CMD_REPLACE_TABLE`: the payload holds one table's attributes) or
@@ -171,17 +184,27 @@ pub(crate) fn replace(
     let mut prepared: [Option<Prepared>; NUM_TABLES] = [const { None }; NUM_TABLES];
     let mut add = |p: &[u8]| -> Result<(), UserError> {
         let (table, generation, flags) = table_of(p)?;
-        let slot = prepared.get_mut(table as usize).ok_or(uerr(EINVAL, c"no such table"))?;
+        let slot = prepared.get(table as usize).ok_or(uerr(EINVAL, c"no such table"))?;
         if slot.is_some() {
             return Err(uerr(EINVAL, c"a table appears twice in one transaction"));
         }
         let tc = cfg.get(table as usize).ok_or(uerr(EINVAL, c"no such table"))?;
+        // The lists a `recent` rule may find by name: the live ones and the ones this
+        // transaction's earlier tables made.
+        let mut known: KVVec<&Arc<RecentList>> = KVVec::new();
+        for l in Iterator::chain(recent_lists(cfg), prepared.iter().flatten().flat_map(|p| p.recent.iter())) {
+            known.push(l, GFP_KERNEL_ACCOUNT)?;
+        }
         // The generation check covers a table's first write too: a writer that read the
         // table before anyone wrote it (generation 0) loses against one that wrote since.
         if flags & rulewire::TF_CHECK_GENERATION != 0 && generation != Some(tc.generation) {
             return Err(uerr(EAGAIN, c"table changed meanwhile, try again").in_table(table));
         }
-        *slot = Some(prepare(tc, table, p).map_err(|e| e.in_table(table))?);
+        let new = prepare(tc, table, p, &known).map_err(|e| e.in_table(table))?;
+        drop(known);
+        if let Some(slot) = prepared.get_mut(table as usize) {
+            *slot = Some(new);
+        }
         Ok(())
     };
     if several {
@@ -248,7 +271,7 @@ fn table_of(payload: &[u8]) -> Result<(TableId, Option<u64>, u32), UserError> {
 }
 
 /// Decodes, checks and compiles one table's new configuration; allocates all it needs.
-fn prepare(tc: &TableConfig, table: TableId, payload: &[u8]) -> Result<Prepared, UserError> {
+fn prepare(tc: &TableConfig, table: TableId, payload: &[u8], known: &[&Arc<RecentList>]) -> Result<Prepared, UserError> {
     let a = GFP_KERNEL_ACCOUNT;
     let mut chains = KVVec::new();
     let mut chain_counters: KVVec<Option<Counters>> = KVVec::new();
@@ -289,7 +312,15 @@ fn prepare(tc: &TableConfig, table: TableId, payload: &[u8]) -> Result<Prepared,
     }
 
     // Compile (this validates: builtin chains, jumps, loops, target restrictions).
-    let version = Version::build(table, &chains, rules.iter().map(|r| (r.chain, r.start, r.len)), &specs)?;
+    let mut made: KVVec<Arc<RecentList>> = KVVec::new();
+    let mut lists = |r: RecentRef<'_>| -> kernel::error::Result<Arc<RecentList>> {
+        let l = crate::recent::find_or_make(Iterator::chain(made.iter(), known.iter().copied()), r.name, r.mask, r.nstamps)?;
+        if !made.iter().any(|m| Arc::ptr_eq(m, &l)) {
+            made.push(l.clone(), GFP_KERNEL_ACCOUNT)?;
+        }
+        Ok(l)
+    };
+    let version = Version::build(table, &chains, rules.iter().map(|r| (r.chain, r.start, r.len)), &specs, &mut lists)?;
 
     // Rule ids: keep known ones, hand out new ones, refuse duplicates (engine/src/rules/carry.rs).
     let mut scratch = KStore::new();
@@ -303,7 +334,7 @@ fn prepare(tc: &TableConfig, table: TableId, payload: &[u8]) -> Result<Prepared,
     }
     // Room for the new base now: nothing may fail once the new version is published.
     let base = KStore::with_capacity(rules.len().saturating_add(chains.len()))?;
-    Ok(Prepared { chains, chain_counters, rules, rule_counters, specs, version: Some(version), plan, next_id, base })
+    Ok(Prepared { chains, chain_counters, rules, rule_counters, specs, version: Some(version), plan, next_id, base, recent: made })
 }
 
 fn limit_error(max_rules: usize, max_bytes: usize) -> UserError {
@@ -338,7 +369,7 @@ fn check_limits(cfg: &[TableConfig; NUM_TABLES], prepared: &[Option<Prepared>; N
 /// old version accumulated (it is no longer read by any packet) over to the rules and chains
 /// that survived.
 fn commit(tc: &mut TableConfig, p: Prepared, old: Option<&Version>) {
-    let Prepared { chains, chain_counters, rules, rule_counters, specs, plan, next_id, mut base, .. } = p;
+    let Prepared { chains, chain_counters, rules, rule_counters, specs, plan, next_id, mut base, recent, .. } = p;
     let old_config = carry::OldConfig {
         base: &tc.base,
         rule_count: tc.rules.len(),
@@ -360,6 +391,7 @@ fn commit(tc: &mut TableConfig, p: Prepared, old: Option<&Version>) {
     tc.specs = specs;
     tc.base = base.into_inner();
     tc.next_id = next_id;
+    tc.recent = recent;
     tc.generation = tc.generation.wrapping_add(1);
 }
 

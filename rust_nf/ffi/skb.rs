@@ -34,6 +34,8 @@ pub(crate) struct Head {
     pub(crate) out_dev: [u8; 16],
     /// The output device is a loopback device.
     pub(crate) out_loopback: bool,
+    /// Has an output device and no socket of this namespace: a packet on its way through.
+    pub(crate) forwarded: bool,
 }
 
 impl<'a> Packet<'a> {
@@ -68,6 +70,7 @@ impl<'a> Packet<'a> {
             in_dev: h.in_.map(|c| c as u8),
             out_dev: h.out.map(|c| c as u8),
             out_loopback: h.flags & sys::RNF_HEAD_OUT_LOOPBACK != 0,
+            forwarded: h.flags & sys::RNF_HEAD_FORWARDED != 0,
         }
     }
 

@@ -4,6 +4,7 @@
 
 mod backend;
 mod conntrack;
+mod recent;
 mod faultinject;
 mod fuzz;
 mod ipt;
@@ -27,9 +28,13 @@ commands:
   restore [-n] [-c] [-T T] [FILE]
                          what `iptables-restore` does: one transaction, all or nothing
   conntrack -L|-C|-F|-S [-p P] [-s A] [-d A] [-r A] [-q A] [--sport N] [--dport N]
-                         [--state S] [-u STATUS]
+                         [--state S] [-u STATUS] [-m MARK[/MASK]]
                          rust_nf's connection table as `conntrack` shows the kernel's: list
                          (with packet and byte counts), count, flush, statistics
+  recent [NAME [+ADDR|-ADDR|/]]
+                         the -m recent lists: their names; one list as
+                         /proc/net/xt_recent/NAME shows it; add, remove, flush as a write to
+                         that file does
   status                 show rust_nf's hooks in this network namespace and their counters
   zero [--hook SLOT]     zero the hook counters (all, or one slot); needs CAP_NET_ADMIN
   fault-inject [--rounds N] FILE
@@ -69,6 +74,7 @@ fn main() -> ExitCode {
     }
     match args.first().map(String::as_str) {
         Some("conntrack") => return ExitCode::from(conntrack::main(&args[1..])),
+        Some("recent") => return ExitCode::from(recent::main(&args[1..])),
         Some("iptables") => return iptables(Personality::Iptables, &args[1..]),
         Some("save") => return iptables(Personality::Save, &args[1..]),
         Some("restore") => return iptables(Personality::Restore, &args[1..]),
@@ -284,5 +290,12 @@ mod tests {
         assert_eq!(get("RNF_CMD_REPLACE_TABLES"), wire::CMD_REPLACE_TABLES.to_string());
         assert_eq!(get("RNF_A_MAX"), wire::A_MAX.to_string());
         assert_eq!(get("RNF_NUM_HOOKS"), rnf_engine::hooks::NUM_HOOKS.to_string());
+        use rnf_engine::recent::{wire as rw, NAME_LEN};
+        assert_eq!(get("RNF_CMD_RECENT_DUMP"), rw::CMD_RECENT_DUMP.to_string());
+        assert_eq!(get("RNF_CMD_RECENT_SET"), rw::CMD_RECENT_SET.to_string());
+        assert_eq!(get("RNF_A_RECENT_NAME"), rw::A_RECENT_NAME.to_string());
+        assert_eq!(get("RNF_A_RECENT_OP"), rw::A_RECENT_OP.to_string());
+        assert_eq!(get("RNF_A_RECENT_ADDR"), rw::A_RECENT_ADDR.to_string());
+        assert_eq!(get("RNF_RECENT_NAME_LEN"), NAME_LEN.to_string());
     }
 }

@@ -250,6 +250,13 @@ pub enum CompileError {
         /// The kernel's message.
         msg: &'static str,
     },
+    /// A `-m recent` xt_recent's checkentry refuses.
+    Recent {
+        /// The rule.
+        at: RulePos,
+        /// What is wrong.
+        msg: &'static str,
+    },
     /// `-m addrtype` with both `--limit-iface-in` and `--limit-iface-out`.
     AddrTypeBothIfaces {
         /// The rule.
@@ -377,6 +384,7 @@ impl fmt::Display for CompileError {
                 u64::from(*every) + 1
             ),
             AddrTypeHooks { at, msg } => write!(f, "{at}: addrtype match: {msg}"),
+            Recent { at, msg } => write!(f, "{at}: recent match: {msg}"),
             AddrTypeBothIfaces { at } => write!(
                 f,
                 "{at}: addrtype match: both incoming and outgoing interface limitation cannot be selected"
@@ -641,6 +649,21 @@ where
                 Match::Connmark(mk) => {
                     uses_conntrack = true;
                     CMatch::Connmark(mk)
+                }
+                Match::Recent(rc) => {
+                    if let Err(msg) = super::recent::check(&rc) {
+                        return Err(CompileError::Recent { at: at(), msg }.into());
+                    }
+                    let state = state_count;
+                    state_count = state_count.checked_add(1).ok_or(CompileError::TooManyMatches)?;
+                    CMatch::Recent {
+                        state,
+                        check_set: rc.check_set,
+                        invert: rc.invert,
+                        dest: rc.dest,
+                        seconds: rc.seconds,
+                        hit_count: rc.hit_count,
+                    }
                 }
             };
             out.matches.push(cm)?;

@@ -192,6 +192,22 @@ pub enum CMatch {
     Mark(MarkMatch),
     /// `-m connmark`.
     Connmark(MarkMatch),
+    /// `-m recent` on the list of state slot `state` (the name stays in the rule's encoding:
+    /// the glue finds the list by it when it builds the slots).
+    Recent {
+        /// State slot (the list).
+        state: u32,
+        /// `check_set` bits.
+        check_set: u8,
+        /// `!`.
+        invert: bool,
+        /// `--rdest`.
+        dest: bool,
+        /// `--seconds`.
+        seconds: u32,
+        /// `--hitcount`.
+        hit_count: u32,
+    },
     /// `-m statistic --mode random`.
     Random {
         /// Probability * 2^31.
@@ -317,6 +333,12 @@ pub enum StateInit {
         /// The starting count.
         initial: u32,
     },
+    /// A `recent` match's list: the `n`-th `recent` match in rule order names it (the glue
+    /// reads the name and `--mask` from that rule); `hit_count` sizes its stamps.
+    Recent {
+        /// `--hitcount`.
+        hit_count: u32,
+    },
 }
 
 impl<'a> Ruleset<'a> {
@@ -353,6 +375,7 @@ impl<'a> Ruleset<'a> {
             CMatch::Nth { state, every, packet, .. } => {
                 Some((state, StateInit::Nth { every, initial: every.wrapping_sub(packet) }))
             }
+            CMatch::Recent { state, hit_count, .. } => Some((state, StateInit::Recent { hit_count })),
             _ => None,
         })
     }

@@ -90,9 +90,40 @@ pub trait Env {
     fn notrack(&mut self);
     /// The CT --helper target: a flow this packet starts gets helper `helper`.
     fn ct_helper(&mut self, helper: u8);
+    /// `-m recent` on the list in state slot `state` for address `addr` (the one `--rsource` or
+    /// `--rdest` picks) and the packet's TTL `ttl` (the glue adds one on the forward path, as
+    /// xt_recent does): under the list's lock, [`super::recent::List::matches`]. `Err` is a
+    /// hotdrop.
+    fn recent(&mut self, state: u32, m: &RecentCheck, addr: u32, ttl: u8) -> Result<bool, ()>;
     /// The CONNMARK target: the packet's flow (there is one: [`Env::ct`] showed it) gets
     /// mark `mark`; later [`Env::ct`] calls show it.
     fn set_ct_mark(&mut self, mark: u32);
+}
+
+/// What a `-m recent` asks of its list (the list's own mask applies to the address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecentCheck {
+    /// [`super::recent::flag`] bits.
+    pub check_set: u8,
+    /// `!`.
+    pub invert: bool,
+    /// `--seconds`.
+    pub seconds: u32,
+    /// `--hitcount`.
+    pub hit_count: u32,
+}
+
+impl RecentCheck {
+    /// As the list logic takes it.
+    pub fn as_match(&self) -> super::recent::RecentMatch<'static> {
+        super::recent::RecentMatch {
+            check_set: self.check_set,
+            invert: self.invert,
+            seconds: self.seconds,
+            hit_count: self.hit_count,
+            ..Default::default()
+        }
+    }
 }
 
 /// What earlier targets of this walk changed and later matches see.
@@ -538,6 +569,15 @@ fn match_one(m: &CMatch, pkt: &PacketInfo<'_>, live: Live, env: &mut impl Env) -
         }
         CMatch::Conntrack(c) => yes_if(conntrack::conntrack_matches(c, &env.ct())),
         CMatch::State(mask) => yes_if(conntrack::state_matches(*mask, &env.ct())),
+        CMatch::Recent { state, check_set, invert, dest, seconds, hit_count } => {
+            let m = RecentCheck { check_set: *check_set, invert: *invert, seconds: *seconds, hit_count: *hit_count };
+            let addr = if *dest { ip.dst } else { ip.src };
+            match env.recent(*state, &m, addr, live.ttl) {
+                Ok(true) => Outcome::Yes,
+                Ok(false) => Outcome::No,
+                Err(()) => Outcome::HotDrop,
+            }
+        }
         CMatch::Connmark(mk) => {
             // xt_connmark's connmark_mt: no flow, no match (whatever the `!`).
             yes_if(env.ct().flow.is_some_and(|f| ((f.mark & mk.mask) == mk.value) ^ mk.invert))
@@ -694,6 +734,15 @@ mod tests {
         ttl_readonly: bool,
         /// The packet's connection.
         ct: Option<CtView>,
+        /// `recent` lists by state slot.
+        recent: std::collections::BTreeMap<u32, RecentMem>,
+    }
+
+    struct RecentMem {
+        st: super::super::recent::ListState,
+        slots: Vec<super::super::recent::Slot>,
+        stamps: Vec<u64>,
+        heads: Vec<u32>,
     }
 
     impl TestEnv {
@@ -714,6 +763,7 @@ mod tests {
                     StateInit::Nth { initial, .. } => {
                         e.nth[slot as usize] = Some(AtomicNth::new(initial))
                     }
+                    StateInit::Recent { .. } => {}
                 }
             }
             e
@@ -760,6 +810,21 @@ mod tests {
             self.ct = Some(CtView::UNTRACKED);
         }
         fn ct_helper(&mut self, _helper: u8) {}
+        fn recent(&mut self, state: u32, m: &RecentCheck, addr: u32, ttl: u8) -> Result<bool, ()> {
+            use super::super::recent::{List, ListState, Slot, HASH_SIZE};
+            // Every rule of these tests names the same list, as the glue finds it by name.
+            let _ = state;
+            let now = self.now;
+            let mem = self.recent.entry(0).or_insert_with(|| RecentMem {
+                st: ListState::new(u32::MAX, 32, 1),
+                slots: std::vec![Slot::default(); 4],
+                stamps: std::vec![0; 4 * 32],
+                heads: std::vec![0; HASH_SIZE],
+            });
+            let fresh = mem.st.count == 0 && mem.heads[0] == 0;
+            let mut l = List::new(&mut mem.st, &mut mem.slots, &mut mem.stamps, &mut mem.heads, fresh).unwrap();
+            l.matches(&m.as_match(), addr, ttl, now, u64::from(self.hz))
+        }
         fn set_ct_mark(&mut self, mark: u32) {
             if let Some(f) = self.ct.as_mut().and_then(|v| v.flow.as_mut()) {
                 f.mark = mark;
@@ -780,6 +845,26 @@ mod tests {
                 mark,
             }),
         }
+    }
+
+    #[test]
+    fn recent_drops_the_fourth_new_connection() {
+        use super::super::recent::{flag, RecentMatch};
+        let rc = |check_set, seconds, hit_count| {
+            Match::Recent(RecentMatch { name: "SSH", check_set, seconds, hit_count, ..Default::default() })
+        };
+        let (h, out) = filter(
+            &[],
+            &[
+                ("INPUT", with(rule(Target::None), rc(flag::SET, 0, 0))),
+                ("INPUT", with(rule(Target::Drop), rc(flag::UPDATE, 60, 4))),
+                ("INPUT", rule(Target::Accept)),
+            ],
+        );
+        assert_eq!(out.ruleset(h).state_slots().count(), 2);
+        let mut env = TestEnv::new(&out.ruleset(h));
+        let verdicts: Vec<_> = (0..5).map(|_| run(&h, &out, &mut env, &tcp_pkt(1000, 22, 0x02))).collect();
+        assert_eq!(verdicts, [Verdict::Accept, Verdict::Accept, Verdict::Accept, Verdict::Drop, Verdict::Drop]);
     }
 
     #[test]

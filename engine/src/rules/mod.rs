@@ -2,13 +2,14 @@
 
 //! The rule engine: iptables' model of tables, chains and rules ([`rule`]), its wire format
 //! ([`rulewire`]), the compiler to a flat form ([`compile`], [`compiled`]), the evaluation of
-//! a packet ([`eval`]), the lock-free state of `limit` and `nth` ([`state`]), and the counter
-//! and id carry-over of a replace ([`carry`]).
+//! a packet ([`eval`]), the lock-free state of `limit` and `nth` ([`state`]), the address lists
+//! of `recent` ([`recent`]), and the counter and id carry-over of a replace ([`carry`]).
 
 pub mod carry;
 pub mod compile;
 pub mod compiled;
 pub mod eval;
+pub mod recent;
 pub mod rule;
 pub mod rulewire;
 pub mod state;

@@ -671,6 +671,8 @@ pub enum Match<'a> {
     State(StateMatch),
     /// `-m connmark [!] --mark value[/mask]`: the connection's mark.
     Connmark(MarkMatch),
+    /// `-m recent`.
+    Recent(super::recent::RecentMatch<'a>),
 }
 
 impl Match<'_> {
@@ -692,6 +694,7 @@ impl Match<'_> {
             Match::Conntrack(_) => "conntrack",
             Match::State(_) => "state",
             Match::Connmark(_) => "connmark",
+            Match::Recent(_) => "recent",
         }
     }
 }

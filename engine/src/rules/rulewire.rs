@@ -83,6 +83,8 @@ pub const M_CONNTRACK: u32 = 13;
 pub const M_STATE: u32 = 14;
 /// Match connmark (value u32, mask u32, invert u8).
 pub const M_CONNMARK: u32 = 15;
+/// Match recent (check_set u8, invert u8, dest u8, seconds u32, hit_count u32, mask u32, name).
+pub const M_RECENT: u32 = 16;
 
 /// Target kinds.
 pub const T_NONE: u32 = 0;
@@ -328,6 +330,21 @@ fn put_match(enc: &mut Encoder<'_>, m: &Match<'_>) {
             }
             b
         }
+        Match::Recent(rc) => {
+            // Longer than the fixed buffer: written directly.
+            let mut tmp = [0u8; 4 + 15 + super::recent::NAME_LEN];
+            let n = rc.name.len().min(super::recent::NAME_LEN - 1);
+            tmp[..4].copy_from_slice(&M_RECENT.to_ne_bytes());
+            tmp[4] = rc.check_set;
+            tmp[5] = u8::from(rc.invert);
+            tmp[6] = u8::from(rc.dest);
+            tmp[7..11].copy_from_slice(&rc.seconds.to_ne_bytes());
+            tmp[11..15].copy_from_slice(&rc.hit_count.to_ne_bytes());
+            tmp[15..19].copy_from_slice(&rc.mask.to_ne_bytes());
+            tmp[19..19 + n].copy_from_slice(&rc.name.as_bytes()[..n]);
+            enc.put_bytes(R_MATCH, &tmp[..19 + n]);
+            return;
+        }
         Match::Comment(c) => {
             // Longer than the fixed buffer: written directly.
             let mut tmp = [0u8; 4 + MAX_COMMENT];
@@ -481,6 +498,15 @@ fn get_match<'a>(a: &Attr<'a>) -> Result<Match<'a>, WireError> {
             Match::Multiport(MultiportMatch { kind, ports, count, invert })
         }
         M_COMMENT => Match::Comment(r.rest_str(MAX_COMMENT)?),
+        M_RECENT => Match::Recent(super::recent::RecentMatch {
+            check_set: r.u8()?,
+            invert: r.bool()?,
+            dest: r.bool()?,
+            seconds: r.u32()?,
+            hit_count: r.u32()?,
+            mask: r.u32()?,
+            name: r.rest_str(super::recent::NAME_LEN - 1)?,
+        }),
         M_MARK => {
             let value = r.u32()?;
             let mask = r.u32()?;

@@ -573,6 +573,32 @@ pub(crate) fn print_match(s: &mut String, m: &Match<'_>, r: &RuleSpec<'_>, numer
         Match::Comment(c) => {
             let _ = write!(s, " /* {c} */");
         }
+        Match::Recent(m) => {
+            use rnf_engine::recent::flag;
+            if m.invert {
+                s.push_str(" !");
+            }
+            s.push_str(" recent:");
+            for (bit, word) in [(flag::SET, " SET"), (flag::CHECK, " CHECK"), (flag::UPDATE, " UPDATE"), (flag::REMOVE, " REMOVE")] {
+                if m.check_set & bit != 0 {
+                    s.push_str(word);
+                }
+            }
+            if m.seconds != 0 {
+                let _ = write!(s, " seconds: {}", m.seconds);
+            }
+            if m.check_set & flag::REAP != 0 {
+                s.push_str(" reap");
+            }
+            if m.hit_count != 0 {
+                let _ = write!(s, " hit_count: {}", m.hit_count);
+            }
+            if m.check_set & flag::TTL != 0 {
+                s.push_str(" TTL-Match");
+            }
+            let side = if m.dest { "dest" } else { "source" };
+            let _ = write!(s, " name: {} side: {side} mask: {}", m.name, std::net::Ipv4Addr::from(m.mask));
+        }
         Match::Connmark(m) => {
             // connmark_mt_print: "connmark match " then "!" with no blank, then " 0x..".
             s.push_str(" connmark match ");

@@ -25,6 +25,7 @@ use rnf_engine::rule::{
 };
 
 use super::names;
+use rnf_engine::recent::{self, flag as rflag, RecentMatch};
 
 pub use super::ListOptions;
 
@@ -163,6 +164,8 @@ pub enum OwnedMatch {
     Plain(Match<'static>),
     /// `-m comment --comment TEXT`.
     Comment(String),
+    /// `-m recent` (its name apart).
+    Recent(RecentMatch<'static>, String),
 }
 
 /// A target with owned strings.
@@ -211,6 +214,7 @@ impl OwnedRule {
             *slot = Some(match m {
                 OwnedMatch::Plain(m) => *m,
                 OwnedMatch::Comment(c) => Match::Comment(c),
+                OwnedMatch::Recent(m, name) => Match::Recent(RecentMatch { name, ..*m }),
             });
         }
         r.target = match &self.target {
@@ -257,6 +261,7 @@ impl OwnedRule {
                 Match::Conntrack(x) => OwnedMatch::Plain(Match::Conntrack(x)),
                 Match::State(x) => OwnedMatch::Plain(Match::State(x)),
                 Match::Connmark(x) => OwnedMatch::Plain(Match::Connmark(x)),
+                Match::Recent(x) => OwnedMatch::Recent(RecentMatch { name: "", ..x }, x.name.to_string()),
             })
             .collect();
         let target = match spec.target {
@@ -741,6 +746,7 @@ enum Ext {
     Conntrack,
     State,
     Connmark,
+    Recent,
 }
 
 impl Ext {
@@ -761,6 +767,7 @@ impl Ext {
             "conntrack" => Ext::Conntrack,
             "state" => Ext::State,
             "connmark" => Ext::Connmark,
+            "recent" => Ext::Recent,
             _ => return None,
         })
     }
@@ -782,6 +789,7 @@ impl Ext {
             Ext::Conntrack => "conntrack",
             Ext::State => "state",
             Ext::Connmark => "connmark",
+            Ext::Recent => "recent",
         }
     }
 
@@ -803,6 +811,7 @@ impl Ext {
             Ext::Conntrack => CONNTRACK_OPTS,
             Ext::State => STATE_OPTS,
             Ext::Connmark => MARK_OPTS,
+            Ext::Recent => RECENT_OPTS,
         }
     }
 }
@@ -964,6 +973,23 @@ const CONNTRACK_OPTS: &[XOpt] = &[
     xo("ctrepldstport", 9, XType::PortRc, INVERT),
     xo("ctdir", 12, XType::Str, 0),
 ];
+// libxt_recent revision 1: O_SET 0, RCHECK 1, UPDATE 2, REMOVE 3, SECONDS 4, REAP 5, HITCOUNT 6,
+// RTTL 7, NAME 8, RSOURCE 9, RDEST 10, MASK 11.
+const RECENT_ANY_OP: u32 = 0b1111;
+const RECENT_OPTS: &[XOpt] = &[
+    XOpt { excl: RECENT_ANY_OP, ..xo("set", 0, XType::None, INVERT) },
+    XOpt { excl: RECENT_ANY_OP, ..xo("rcheck", 1, XType::None, INVERT) },
+    XOpt { excl: RECENT_ANY_OP, ..xo("update", 2, XType::None, INVERT) },
+    XOpt { excl: RECENT_ANY_OP, ..xo("remove", 3, XType::None, INVERT) },
+    XOpt { min: 1, ..xo("seconds", 4, XType::U32, 0) },
+    XOpt { also: 1 << 4, ..xo("reap", 5, XType::None, 0) },
+    xo("hitcount", 6, XType::U32, 0),
+    XOpt { excl: 0b1001, ..xo("rttl", 7, XType::None, 0) },
+    xo("name", 8, XType::Str, 0),
+    xo("rsource", 9, XType::None, 0),
+    xo("rdest", 10, XType::None, 0),
+    xo("mask", 11, XType::Str, 0),
+];
 // The state match as libxt_conntrack registers it.
 const STATE_OPTS: &[XOpt] = &[xo("state", 0, XType::Str, MAND | INVERT)];
 const REJECT_OPTS: &[XOpt] = &[xo("reject-with", 0, XType::Str, 0)];
@@ -1042,6 +1068,7 @@ enum MData {
     Conntrack(ConntrackMatch),
     State { states: u16 },
     Connmark { mark: u32, mask: u32, invert: bool },
+    Recent(RecentMatch<'static>, String),
 }
 
 impl MData {
@@ -1062,6 +1089,8 @@ impl MData {
             Ext::Conntrack => MData::Conntrack(ConntrackMatch::default()),
             Ext::State => MData::State { states: 0 },
             Ext::Connmark => MData::Connmark { mark: 0, mask: 0, invert: false },
+            // recent_init: name DEFAULT, source side, mask all ones.
+            Ext::Recent => MData::Recent(RecentMatch { name: "", ..Default::default() }, recent::DEFAULT_NAME.into()),
         }
     }
 
@@ -1098,6 +1127,7 @@ impl MData {
                 Match::Multiport(MultiportMatch { kind: *kind, ports: list, count: ports.len() as u8, invert: *invert })
             }
             MData::Comment(c) => return OwnedMatch::Comment(c.clone()),
+            MData::Recent(m, name) => return OwnedMatch::Recent(*m, name.clone()),
             MData::Mark { mark, mask, invert } => Match::Mark(MarkMatch { value: *mark, mask: *mask, invert: *invert }),
             MData::Statistic { mode, invert, u0, packet } => Match::Statistic(if *mode == 0 {
                 StatisticMatch::Random { probability: *u0, invert: *invert }
@@ -1473,6 +1503,27 @@ impl Parser {
                 check_str_len(o, &arg)?;
                 *c = truncate(&arg, rnf_engine::rule::MAX_COMMENT);
             }
+            MData::Recent(m, rname) => match id {
+                0..=3 => {
+                    m.check_set |= [rflag::SET, rflag::CHECK, rflag::UPDATE, rflag::REMOVE][id as usize];
+                    if invert {
+                        m.invert = true;
+                    }
+                }
+                4 => m.seconds = parse_int(name, o, &arg, u32::MAX as u64)? as u32,
+                5 => m.check_set |= rflag::REAP,
+                6 => m.hit_count = parse_int(name, o, &arg, u32::MAX as u64)? as u32,
+                7 => m.check_set |= rflag::TTL,
+                8 => *rname = truncate(&arg, recent::NAME_LEN - 1),
+                9 => m.dest = false,
+                10 => m.dest = true,
+                _ => {
+                    m.mask = match numeric_to_ipaddr(&arg, false).or_else(|| resolve_name(&arg)) {
+                        Some(a) => a,
+                        None => return perr("getaddrinfo: Name or service not known\n"),
+                    }
+                }
+            },
             MData::Mark { mark, mask, invert: inv } | MData::Connmark { mark, mask, invert: inv } => {
                 let (v, k) = parse_mark_mask(name, o, &arg)?;
                 *mark = v;
@@ -1790,6 +1841,9 @@ impl Parser {
                     return perr("addrtype: you must specify --src-type or --dst-type")
                 }
                 MData::Conntrack(_) if m.xflags == 0 => return perr("conntrack: At least one option is required"),
+                MData::Recent(..) if m.xflags & RECENT_ANY_OP == 0 => {
+                    return perr("recent: you must specify one of `--set', `--rcheck' `--update' or `--remove'")
+                }
                 MData::Ttl { .. } if m.xflags & TTL_ANY == 0 => {
                     return perr("TTL match: You must specify one of `--ttl-eq', `--ttl-lt', `--ttl-gt")
                 }

@@ -275,6 +275,31 @@ fn save_match(s: &mut String, m: &Match<'_>) {
             s.push_str(" --comment");
             save_string(s, c);
         }
+        Match::Recent(m) => {
+            use rnf_engine::recent::flag;
+            if m.invert {
+                s.push_str(" !");
+            }
+            for (bit, word) in [(flag::SET, " --set"), (flag::CHECK, " --rcheck"), (flag::UPDATE, " --update"), (flag::REMOVE, " --remove")] {
+                if m.check_set & bit != 0 {
+                    s.push_str(word);
+                }
+            }
+            if m.seconds != 0 {
+                let _ = write!(s, " --seconds {}", m.seconds);
+            }
+            if m.check_set & flag::REAP != 0 {
+                s.push_str(" --reap");
+            }
+            if m.hit_count != 0 {
+                let _ = write!(s, " --hitcount {}", m.hit_count);
+            }
+            if m.check_set & flag::TTL != 0 {
+                s.push_str(" --rttl");
+            }
+            let side = if m.dest { "--rdest" } else { "--rsource" };
+            let _ = write!(s, " --name {} --mask {} {side}", m.name, std::net::Ipv4Addr::from(m.mask));
+        }
         Match::Mark(mk) | Match::Connmark(mk) => {
             if mk.invert {
                 s.push_str(" !");
