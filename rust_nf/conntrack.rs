@@ -13,6 +13,7 @@
 //! - Confirm stage (INPUT, POSTROUTING, last): puts a new flow into the table and forgets the
 //!   slot. A packet that rust_nf drops before that takes its unconfirmed flow with it.
 
+use crate::engine::conntrack::settings::{Key, Settings};
 use crate::engine::conntrack::slots::{self, PacketState, Slot};
 use crate::engine::conntrack::table::{self, Entry, Shared, Table, Track};
 use crate::engine::conntrack::tuple::{self, Parsed};
@@ -33,14 +34,23 @@ const GC_MIN_BUDGET: u32 = 1024;
 
 /// Starts tracking in a namespace (called with its configuration lock held, so only one
 /// caller at a time): allocates and publishes the table unless there is one.
-pub(crate) fn enable(ct: &crate::table::CtBox) -> Result {
+pub(crate) fn enable(ct: &crate::table::CtBox, settings: &Settings) -> Result {
     if ct.get().is_some() {
         return Ok(());
     }
     // Another table appearing meanwhile is impossible (the caller holds the lock); if it
     // did, the new one would simply be dropped.
-    drop(ct.set(Ct::new()?));
+    drop(ct.set(Ct::new(settings)?));
     Ok(())
+}
+
+/// `nf_conntrack_max` and `nf_conntrack_buckets` for a namespace that does not track yet:
+/// what its table will be (`settings`' maximum if set, else the module parameters).
+pub(crate) fn planned_sizes(settings: &Settings) -> (u32, u32) {
+    let (max, buckets) = ffi_ct::sizes();
+    let set = settings.get(Key::Max);
+    let max = if set != 0 { set } else { max };
+    (max.clamp(1, table::MAX_ENTRIES), buckets.clamp(1, table::MAX_ENTRIES))
 }
 
 /// One namespace's connection table.
@@ -64,11 +74,11 @@ fn filled<T: Default>(n: usize) -> Result<KVVec<T>> {
 }
 
 impl Ct {
-    /// A new, empty table sized by the module parameters, with its collector running.
-    pub(crate) fn new() -> Result<KBox<Ct>> {
-        let (max, buckets) = ffi_ct::sizes();
-        let max = max.clamp(1, table::MAX_ENTRIES) as usize;
-        let buckets = buckets.clamp(1, table::MAX_ENTRIES) as usize;
+    /// A new, empty table with the namespace's `settings`, sized by its `nf_conntrack_max` if
+    /// set, else by the module parameters, with its collector running.
+    pub(crate) fn new(settings: &Settings) -> Result<KBox<Ct>> {
+        let (max, buckets) = planned_sizes(settings);
+        let (max, buckets) = (max as usize, buckets as usize);
         let r = || u64::from(shim::random_u32()) << 32 | u64::from(shim::random_u32());
         let ct = Ct {
             mem: CtMem::new()?,
@@ -80,6 +90,9 @@ impl Ct {
             hz: u64::from(shim::hz()),
         };
         table::init(&ct.entries, &ct.buckets, &ct.shared);
+        ct.shared.settings.copy_from(settings);
+        ct.shared.settings.set(Key::Max, max as u32);
+        ct.shared.settings.set(Key::Buckets, buckets as u32);
         let ct = KBox::new(ct, GFP_KERNEL_ACCOUNT)?;
         ct.mem.start(&ct);
         Ok(ct)
@@ -117,6 +130,16 @@ impl Ct {
     /// The statistics.
     pub(crate) fn stats(&self) -> &table::Stats {
         &self.shared.stats
+    }
+
+    /// The settings the table runs with.
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.shared.settings
+    }
+
+    /// Entries the table holds at most (its preallocated size).
+    pub(crate) fn capacity(&self) -> u32 {
+        self.entries.len() as u32
     }
 
     /// One run of the collector: a slice of the table, sized so that the whole table is seen

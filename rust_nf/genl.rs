@@ -26,6 +26,8 @@ pub(crate) fn doit(cmd: u8, req: &Request<'_>, ns: &NetState) -> Result {
         wire::CMD_REPLACE_TABLES => replace(req, ns, true),
         ctwire::CMD_CT_FLUSH => ct_flush(req, ns),
         ctwire::CMD_CT_STATS => ct_stats(req, ns),
+        ctwire::CMD_CT_SYSCTL_GET => sysctl_get(req, ns),
+        ctwire::CMD_CT_SYSCTL_SET => sysctl_set(req, ns),
         crate::engine::recent::wire::CMD_RECENT_SET => crate::recent::set(req, ns),
         _ => Err(EOPNOTSUPP),
     }
@@ -57,6 +59,73 @@ fn ct_stats(req: &Request<'_>, ns: &NetState) -> Result {
             enc.put_u64(ctwire::A_CT_INSERT_FAILED, st[3]);
         }
     })
+}
+
+/// `CMD_CT_SYSCTL_GET`: every setting, as the namespace runs with it.
+fn sysctl_get(req: &Request<'_>, ns: &NetState) -> Result {
+    use crate::engine::conntrack::settings::{Key, SYSCTLS};
+    let _cfg = ns.config.lock();
+    let ct = ns.ct.get();
+    let s = ct.map_or(&ns.ct_settings, |c| c.settings());
+    let (planned_max, planned_buckets) = crate::conntrack::planned_sizes(&ns.ct_settings);
+    let value = |k: Key| match (k, ct) {
+        (Key::Count, Some(c)) => c.usage().0,
+        (Key::Count, None) => 0,
+        (Key::Max, None) => planned_max,
+        (Key::Buckets, None) => planned_buckets,
+        _ => s.get(k),
+    };
+    req.reply(ctwire::CMD_CT_SYSCTL_GET, |enc| {
+        for (k, ..) in SYSCTLS {
+            let n = enc.begin_nest(ctwire::A_SYSCTL);
+            enc.put_u32(ctwire::A_SYSCTL_KEY, k as u32);
+            enc.put_u32(ctwire::A_SYSCTL_VALUE, value(k));
+            enc.end_nest(n);
+        }
+    })
+}
+
+/// `CMD_CT_SYSCTL_SET`: one setting, checked as the kernel's sysctl handlers check it.
+fn sysctl_set(req: &Request<'_>, ns: &NetState) -> Result {
+    use crate::engine::conntrack::settings::Key;
+    let (mut key, mut value) = (None, None);
+    for a in wire::AttrIter::new(req.payload()) {
+        let a = a.map_err(|_| EINVAL)?;
+        match a.ty {
+            ctwire::A_SYSCTL_KEY => key = a.u32().ok().and_then(Key::from_u32),
+            ctwire::A_SYSCTL_VALUE => value = a.u32().ok(),
+            _ => {}
+        }
+    }
+    let (Some(k), Some(v)) = (key, value) else {
+        req.set_err(c"need a setting and a value");
+        return Err(EINVAL);
+    };
+    if !k.writable() {
+        req.set_err(c"this setting is read only");
+        return Err(EACCES);
+    }
+    let max = match k {
+        Key::TcpLoose | Key::TcpBeLiberal => 1,
+        Key::TcpMaxRetrans => 255,
+        // Seconds, kept in jiffies by the kernel: at most what an int of jiffies holds.
+        Key::Max => i32::MAX as u32,
+        _ => (i32::MAX as u32) / crate::ffi::shim::hz().max(1),
+    };
+    if v > max {
+        req.set_err(c"value out of range");
+        return Err(EINVAL);
+    }
+    let _cfg = ns.config.lock();
+    if let Some(ct) = ns.ct.get() {
+        if k == Key::Max && (v == 0 || v > ct.capacity()) {
+            req.set_err(c"nf_conntrack_max: the table was sized when tracking started (ct_max)");
+            return Err(EINVAL);
+        }
+        ct.settings().set(k, v);
+    }
+    ns.ct_settings.set(k, v);
+    Ok(())
 }
 
 /// `CMD_CT_DUMP`: the confirmed flows, from the entry where the last call stopped.
@@ -161,7 +230,7 @@ fn zero(req: &Request<'_>, ns: &NetState) -> Result {
 
 fn replace(req: &Request<'_>, ns: &NetState, several: bool) -> Result {
     let mut cfg = ns.config.lock();
-    table::replace(req, &ns.live, &ns.ct, &mut cfg, req.payload(), several).map_err(|e| user_error(req, e))
+    table::replace(req, &ns.live, &ns.ct, &ns.ct_settings, &mut cfg, req.payload(), several).map_err(|e| user_error(req, e))
 }
 
 /// Where a table dump stands between calls (netlink keeps `cb->args` for us).

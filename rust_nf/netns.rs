@@ -69,6 +69,9 @@ pub(crate) struct NetState {
     pub(crate) live: Live,
     /// The connection table, once a ruleset needed one (published once, freed at exit).
     pub(crate) ct: CtBox,
+    /// The connection tracking settings (`rnfctl sysctl`): the table takes them when it
+    /// starts; written here and in the table's own copy afterwards.
+    pub(crate) ct_settings: crate::engine::conntrack::settings::Settings,
     /// The tables' configuration; every change holds this lock (one per namespace: a large
     /// replace in one namespace never makes another namespace's commands wait).
     #[pin]
@@ -87,6 +90,7 @@ impl NetState {
             cookie,
             live: RcuBoxes::new(),
             ct: crate::ffi::rcu::OnceBox::new(),
+            ct_settings: crate::engine::conntrack::settings::Settings::new(),
             config <- new_mutex!([const { TableConfig::new() }; NUM_TABLES]),
         });
         KBox::pin_init(init, GFP_KERNEL_ACCOUNT)

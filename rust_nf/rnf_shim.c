@@ -665,6 +665,12 @@ static const struct nla_policy rnf_recent_policy[RNF_A_MAX + 1] = {
 	[RNF_A_RECENT_ADDR] = { .type = NLA_U32 },
 };
 
+/* `rnfctl sysctl NAME=VALUE`: which setting, its new value (ranges are checked in Rust). */
+static const struct nla_policy rnf_sysctl_policy[RNF_A_MAX + 1] = {
+	[RNF_A_SYSCTL_KEY] = NLA_POLICY_MAX(NLA_U32, RNF_NUM_SYSCTLS - 1),
+	[RNF_A_SYSCTL_VALUE] = { .type = NLA_U32 },
+};
+
 /* The shapes only; the Rust side decodes and checks every value again. */
 static const struct nla_policy rnf_rule_spec_policy[RNF_R_MAX + 1] = {
 	[RNF_R_SRC] = NLA_POLICY_EXACT_LEN(8),
@@ -756,6 +762,18 @@ static const struct genl_ops rnf_genl_ops[] = {
 		.cmd = RNF_CMD_RECENT_SET,
 		.doit = rnf_genl_doit,
 		.policy = rnf_recent_policy,
+		.maxattr = RNF_A_MAX,
+		.flags = GENL_UNS_ADMIN_PERM,
+	},
+	{
+		/* As /proc/sys/net/netfilter: anyone may read the settings. */
+		.cmd = RNF_CMD_CT_SYSCTL_GET,
+		.doit = rnf_genl_doit,
+	},
+	{
+		.cmd = RNF_CMD_CT_SYSCTL_SET,
+		.doit = rnf_genl_doit,
+		.policy = rnf_sysctl_policy,
 		.maxattr = RNF_A_MAX,
 		.flags = GENL_UNS_ADMIN_PERM,
 	},

@@ -21,6 +21,8 @@
 #define RNF_CMD_CT_STATS 8
 #define RNF_CMD_RECENT_DUMP 9
 #define RNF_CMD_RECENT_SET 10
+#define RNF_CMD_CT_SYSCTL_GET 11
+#define RNF_CMD_CT_SYSCTL_SET 12
 
 #define RNF_A_VERSION 1
 #define RNF_A_NETNS_COOKIE 2
@@ -35,7 +37,10 @@
 #define RNF_A_RECENT_NAME 22
 #define RNF_A_RECENT_OP 23
 #define RNF_A_RECENT_ADDR 24
-#define RNF_A_MAX 24
+#define RNF_A_SYSCTL_KEY 26
+#define RNF_A_SYSCTL_VALUE 27
+#define RNF_A_MAX 27
+#define RNF_NUM_SYSCTLS 22
 #define RNF_RECENT_NAME_LEN 200
 
 /* inside RNF_A_CHAIN */

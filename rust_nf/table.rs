@@ -177,6 +177,7 @@ pub(crate) fn replace(
     req: &Request<'_>,
     live: &Live,
     ct: &CtBox,
+    settings: &crate::engine::conntrack::settings::Settings,
     cfg: &mut [TableConfig; NUM_TABLES],
     payload: &[u8],
     several: bool,
@@ -227,7 +228,7 @@ pub(crate) fn replace(
     // are live (as nf_ct_netns_get in a match's checkentry).
     let needs_ct = prepared.iter().flatten().any(|p| p.version.as_ref().is_some_and(|v| v.uses_conntrack()));
     if needs_ct {
-        crate::conntrack::enable(ct).map_err(|_| uerr(ENOMEM, c"out of memory for the connection table"))?;
+        crate::conntrack::enable(ct, settings).map_err(|_| uerr(ENOMEM, c"out of memory for the connection table"))?;
     }
 
     // Publish every table, then wait once until no packet can still read an old version.

@@ -5,6 +5,7 @@
 mod backend;
 mod conntrack;
 mod recent;
+mod sysctl;
 mod faultinject;
 mod fuzz;
 mod ipt;
@@ -35,6 +36,10 @@ commands:
                          the -m recent lists: their names; one list as
                          /proc/net/xt_recent/NAME shows it; add, remove, flush as a write to
                          that file does
+  sysctl [-n] [NAME[=VALUE]...]
+                         connection tracking settings named as the kernel's
+                         net.netfilter.nf_conntrack_* (timeouts, max, tcp_loose, ...): print,
+                         or set (CAP_NET_ADMIN)
   status                 show rust_nf's hooks in this network namespace and their counters
   zero [--hook SLOT]     zero the hook counters (all, or one slot); needs CAP_NET_ADMIN
   fault-inject [--rounds N] FILE
@@ -75,6 +80,7 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("conntrack") => return ExitCode::from(conntrack::main(&args[1..])),
         Some("recent") => return ExitCode::from(recent::main(&args[1..])),
+        Some("sysctl") => return ExitCode::from(sysctl::main(&args[1..])),
         Some("iptables") => return iptables(Personality::Iptables, &args[1..]),
         Some("save") => return iptables(Personality::Save, &args[1..]),
         Some("restore") => return iptables(Personality::Restore, &args[1..]),
@@ -297,5 +303,11 @@ mod tests {
         assert_eq!(get("RNF_A_RECENT_OP"), rw::A_RECENT_OP.to_string());
         assert_eq!(get("RNF_A_RECENT_ADDR"), rw::A_RECENT_ADDR.to_string());
         assert_eq!(get("RNF_RECENT_NAME_LEN"), NAME_LEN.to_string());
+        use rnf_engine::conntrack::wire as cw;
+        assert_eq!(get("RNF_CMD_CT_SYSCTL_GET"), cw::CMD_CT_SYSCTL_GET.to_string());
+        assert_eq!(get("RNF_CMD_CT_SYSCTL_SET"), cw::CMD_CT_SYSCTL_SET.to_string());
+        assert_eq!(get("RNF_A_SYSCTL_KEY"), cw::A_SYSCTL_KEY.to_string());
+        assert_eq!(get("RNF_A_SYSCTL_VALUE"), cw::A_SYSCTL_VALUE.to_string());
+        assert_eq!(get("RNF_NUM_SYSCTLS"), rnf_engine::conntrack::settings::NUM_KEYS.to_string());
     }
 }

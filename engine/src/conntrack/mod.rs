@@ -14,6 +14,7 @@
 //! hook and the garbage collection worker; everything it decides with is here.
 
 pub mod ftp;
+pub mod settings;
 pub mod slots;
 pub mod table;
 pub mod tcp;
@@ -48,18 +49,6 @@ pub mod status {
     pub const SRC_NAT: u16 = 1 << 4;
     /// Destination NAT applies.
     pub const DST_NAT: u16 = 1 << 5;
-}
-
-/// Default timeouts in seconds (the kernel's `nf_conntrack_*_timeout` sysctls).
-pub mod timeout {
-    /// UDP flow that has seen no reply (`nf_conntrack_udp_timeout`).
-    pub const UDP: u32 = 30;
-    /// UDP flow that has seen replies and is ASSURED (`nf_conntrack_udp_timeout_stream`).
-    pub const UDP_STREAM: u32 = 120;
-    /// ICMP (`nf_conntrack_icmp_timeout`).
-    pub const ICMP: u32 = 30;
-    /// Other protocols (`nf_conntrack_generic_timeout`).
-    pub const GENERIC: u32 = 600;
 }
 
 /// What the rules of a hook see of the packet's connection (`nf_ct_get`).

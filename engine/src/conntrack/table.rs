@@ -25,7 +25,7 @@ use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering::*};
 use super::tcp::{self, TcpConn, TCP_WORDS};
 use super::tuple::{Dir, Tuple};
 pub use super::Handle;
-use super::{status, timeout};
+use super::status;
 use super::super::packet::{IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
 
 /// Chain end marker: the high bit set, the bucket number below.
@@ -166,6 +166,8 @@ pub struct Shared {
     expects: [ExpectSlot; MAX_EXPECT],
     /// Expectations in use (a fast check before taking the lock).
     expect_count: AtomicU32,
+    /// The namespace's settings (timeouts, `nf_conntrack_max`, ...).
+    pub settings: super::settings::Settings,
 }
 
 /// A view of one namespace's table: the memory and locks the glue owns.
@@ -288,9 +290,11 @@ impl<'a, L: Locks> Table<'a, L> {
     /// chains: [`Table::confirm`] puts it there). When none is free, evicts a flow that is not
     /// ASSURED from the buckets of `orig` and the next ones.
     pub fn alloc(&self, orig: &Tuple, reply: &Tuple, now: u64, expires_in: u32) -> Result<Handle, Full> {
+        let max = self.shared.settings.get(super::settings::Key::Max);
+        let room = max == 0 || self.shared.count.load(Relaxed) < max;
         let idx = self.locks.table(|| {
             let head = self.shared.free.load(Relaxed);
-            if head & NULLS == 0 {
+            if head & NULLS == 0 && room {
                 if let Some(e) = self.entry(head) {
                     self.shared.free.store(e.free_next.load(Relaxed), Relaxed);
                     return Some(head);
@@ -606,6 +610,7 @@ impl<'a, L: Locks> Table<'a, L> {
     /// A packet of a known flow.
     fn update(&self, h: Handle, dir: Dir, t: &Tuple, l4: &[u8], p: &PacketCt<'_>, now: u64) -> Update {
         let Some(e) = self.get(h) else { return Update::Invalid };
+        let to = self.shared.settings.timeouts();
         let st = e.status.load(Relaxed) as u16;
         let seen_reply = st & status::SEEN_REPLY != 0;
         // `resolve_normal_ct`: replies and flows that have seen one are ESTABLISHED; the
@@ -629,12 +634,13 @@ impl<'a, L: Locks> Table<'a, L> {
                     }
                     let mut conn = TcpConn::from_words(&words(e));
                     let st = e.status.load(Relaxed) as u16;
-                    let r = tcp::packet(
+                    let r = tcp::packet_with(
                         &mut conn,
                         dir,
                         &seg,
                         st & status::SEEN_REPLY != 0,
                         st & status::ASSURED != 0,
+                        &to,
                     );
                     for (w, v) in e.proto.iter().zip(conn.to_words()) {
                         w.store(v, Relaxed);
@@ -644,7 +650,7 @@ impl<'a, L: Locks> Table<'a, L> {
                 match out {
                     None => return Update::Invalid,
                     Some(tcp::Outcome::Invalid { lower_timeout }) => {
-                        let cut = now.wrapping_add(u64::from(tcp::LOWERED_TIMEOUT).saturating_mul(self.hz));
+                        let cut = now.wrapping_add(u64::from(to.tcp_unack).saturating_mul(self.hz));
                         let left = e.expires.load(Relaxed).wrapping_sub(now);
                         if lower_timeout && left >= 120 * self.hz && expired(cut, e.expires.load(Relaxed)) {
                             e.expires.store(cut, Relaxed);
@@ -671,17 +677,17 @@ impl<'a, L: Locks> Table<'a, L> {
                 if seen_reply {
                     let stream_ts = e.proto[0].load(Relaxed);
                     if expired(stream_ts, now) && stream_ts != now {
-                        self.set_timeout(e, now, timeout::UDP_STREAM);
+                        self.set_timeout(e, now, to.udp_stream);
                         e.status.fetch_or(u32::from(status::ASSURED), Relaxed);
                     } else {
-                        self.set_timeout(e, now, timeout::UDP);
+                        self.set_timeout(e, now, to.udp);
                     }
                 } else {
-                    self.set_timeout(e, now, timeout::UDP);
+                    self.set_timeout(e, now, to.udp);
                 }
             }
-            IPPROTO_ICMP => self.set_timeout(e, now, timeout::ICMP),
-            _ => self.set_timeout(e, now, timeout::GENERIC),
+            IPPROTO_ICMP => self.set_timeout(e, now, to.icmp),
+            _ => self.set_timeout(e, now, to.generic),
         }
         if dir == Dir::Reply && !seen_reply {
             e.status.fetch_or(u32::from(status::SEEN_REPLY), Relaxed);
@@ -693,27 +699,28 @@ impl<'a, L: Locks> Table<'a, L> {
     /// The first packet of a flow (`init_conntrack`).
     fn new_flow(&self, t: &Tuple, l4: &[u8], p: &PacketCt<'_>, now: u64) -> Track {
         let mut tcp_conn = None;
+        let to = self.shared.settings.timeouts();
         let secs = match t.proto {
             IPPROTO_TCP => {
                 let seg = tcp::Segment { tcp: l4, len: p.l4_len };
                 if !tcp::valid_header(&seg) {
                     return self.invalid();
                 }
-                let Some(c) = tcp::new_conn(&seg) else { return self.invalid() };
+                let Some(c) = tcp::new_conn_with(&seg, &to) else { return self.invalid() };
                 tcp_conn = Some(c);
                 // The first packet runs through the tracker as the kernel does after
                 // tcp_new (which only sets up the flow).
-                tcp::timeout_secs(c.state)
+                to.tcp_state(c.state)
             }
-            IPPROTO_UDP => timeout::UDP,
+            IPPROTO_UDP => to.udp,
             IPPROTO_ICMP => {
                 // Only queries start ICMP flows (`icmp_new`); a stray reply is INVALID.
                 if !super::tuple::icmp::starts_flow((t.dport >> 8) as u8) {
                     return self.invalid();
                 }
-                timeout::ICMP
+                to.icmp
             }
-            _ => timeout::GENERIC,
+            _ => to.generic,
         };
         let Some(reply) = t.invert() else { return self.invalid() };
         let h = match self.alloc(t, &reply, now, secs) {
@@ -732,7 +739,7 @@ impl<'a, L: Locks> Table<'a, L> {
         }
         if let Some(mut c) = tcp_conn {
             let seg = tcp::Segment { tcp: l4, len: p.l4_len };
-            let r = tcp::packet(&mut c, Dir::Original, &seg, false, false);
+            let r = tcp::packet_with(&mut c, Dir::Original, &seg, false, false, &to);
             for (w, v) in e.proto.iter().zip(c.to_words()) {
                 w.store(v, Relaxed);
             }

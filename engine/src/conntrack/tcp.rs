@@ -11,6 +11,7 @@
 //! and the same timeouts. Not ported: NAT sequence adjustment (no NAT helpers yet), the
 //! synproxy special case, and the log messages.
 
+use super::settings::Timeouts;
 use super::tuple::Dir;
 
 /// TCP conntrack states, numbered as the kernel's `enum tcp_conntrack`.
@@ -81,26 +82,8 @@ impl TcpState {
 
 /// The default timeouts (`tcp_timeouts[]`) in seconds.
 pub fn timeout_secs(state: TcpState) -> u32 {
-    use TcpState::*;
-    match state {
-        None => 0,
-        SynSent => 120,
-        SynRecv => 60,
-        Established => 5 * 24 * 3600,
-        FinWait => 120,
-        CloseWait => 60,
-        LastAck => 30,
-        TimeWait => 120,
-        Close => 10,
-        SynSent2 => 120,
-    }
+    Timeouts::DEFAULT.tcp_state(state)
 }
-
-/// `TCP_CONNTRACK_RETRANS` and `_UNACK`: 5 minutes.
-const TIMEOUT_RETRANS: u32 = 300;
-const TIMEOUT_UNACK: u32 = 300;
-/// `nf_conntrack_tcp_max_retrans`.
-const MAX_RETRANS: u8 = 3;
 /// `MAXACKWINCONST`.
 const MAXACKWINCONST: u32 = 66000;
 /// `TCP_MAX_WSCALE`.
@@ -456,9 +439,15 @@ fn sack_edge(opts: &[u8], mut sack: u32) -> u32 {
 /// cannot start one. SYN starts a flow; with `tcp_loose` a segment that the table takes from
 /// NONE to ESTABLISHED (an ACK without SYN/RST/FIN) picks up a flow already under way.
 pub fn new_conn(seg: &Segment<'_>) -> Option<TcpConn> {
+    new_conn_with(seg, &Timeouts::DEFAULT)
+}
+
+/// [`new_conn`] with the namespace's settings (`nf_conntrack_tcp_loose`,
+/// `nf_conntrack_tcp_be_liberal`).
+pub fn new_conn_with(seg: &Segment<'_>, t: &Timeouts) -> Option<TcpConn> {
     let h = Hdr::parse(seg)?;
     let st = next_state(Dir::Original, h.index(), TcpState::None);
-    if st >= IV {
+    if st >= IV || (st != S_SS && !t.tcp_loose) {
         return None;
     }
     let mut c = TcpConn::default();
@@ -473,6 +462,10 @@ pub fn new_conn(seg: &Segment<'_>) -> Option<TcpConn> {
         c.seen[0].maxend = end.wrapping_add(win);
         c.seen[0].flags = flag::SACK_PERM | flag::BE_LIBERAL;
         c.seen[1].flags = flag::SACK_PERM | flag::BE_LIBERAL;
+    }
+    if t.tcp_be_liberal {
+        c.seen[0].flags |= flag::BE_LIBERAL;
+        c.seen[1].flags |= flag::BE_LIBERAL;
     }
     c.last_index = NONE_SET;
     Some(c)
@@ -504,8 +497,9 @@ pub enum Outcome {
     Restart,
 }
 
-/// The timeout for an ASSURED flow cut by [`Outcome::Invalid`].
-pub const LOWERED_TIMEOUT: u32 = TIMEOUT_UNACK;
+/// The timeout for an ASSURED flow cut by [`Outcome::Invalid`] (with the default settings;
+/// `nf_conntrack_tcp_timeout_unacknowledged`).
+pub const LOWERED_TIMEOUT: u32 = 300;
 
 enum Window {
     Accept,
@@ -663,6 +657,11 @@ fn reset_side(s: &mut Side) {
 /// `nf_conntrack_tcp_packet`: updates `c` for a segment going in direction `dir`.
 /// `seen_reply` and `assured` are the flow's status bits before this packet.
 pub fn packet(c: &mut TcpConn, dir: Dir, seg: &Segment<'_>, seen_reply: bool, assured: bool) -> Outcome {
+    packet_with(c, dir, seg, seen_reply, assured, &Timeouts::DEFAULT)
+}
+
+/// [`packet`] with the namespace's timeouts and retransmission count.
+pub fn packet_with(c: &mut TcpConn, dir: Dir, seg: &Segment<'_>, seen_reply: bool, assured: bool, t: &Timeouts) -> Outcome {
     let Some(h) = Hdr::parse(seg) else { return Outcome::Invalid { lower_timeout: false } };
     let (d, o) = (dir.index(), dir.other().index());
     let mut old = c.state;
@@ -811,16 +810,17 @@ pub fn packet(c: &mut TcpConn, dir: Dir, seg: &Segment<'_>, seen_reply: bool, as
     if old != new_state && new_state == TcpState::FinWait {
         c.seen[d].flags |= flag::CLOSE_INIT;
     }
-    let base = timeout_secs(new_state);
+    let base = t.tcp_state(new_state);
     let unacked = (c.seen[0].flags | c.seen[1].flags) & flag::DATA_UNACKNOWLEDGED != 0;
-    let mut timeout = if c.retrans >= MAX_RETRANS && base > TIMEOUT_RETRANS {
-        TIMEOUT_RETRANS
-    } else if index == RST_SET && new_state == TcpState::Established && base > TIMEOUT_UNACK {
-        TIMEOUT_UNACK
-    } else if unacked && base > TIMEOUT_UNACK {
-        TIMEOUT_UNACK
-    } else if c.last_win == 0 && base > TIMEOUT_RETRANS {
-        TIMEOUT_RETRANS
+    let (retrans_to, unack_to) = (t.tcp_retrans, t.tcp_unack);
+    let mut timeout = if u32::from(c.retrans) >= t.tcp_max_retrans && base > retrans_to {
+        retrans_to
+    } else if index == RST_SET && new_state == TcpState::Established && base > unack_to {
+        unack_to
+    } else if unacked && base > unack_to {
+        unack_to
+    } else if c.last_win == 0 && base > retrans_to {
+        retrans_to
     } else {
         base
     };
@@ -833,8 +833,8 @@ pub fn packet(c: &mut TcpConn, dir: Dir, seg: &Segment<'_>, seen_reply: bool, as
             // A retransmitted SYN: the timeout is not refreshed.
             return Outcome::Ignore;
         }
-        if new_state == TcpState::Established && timeout > TIMEOUT_UNACK {
-            timeout = TIMEOUT_UNACK;
+        if new_state == TcpState::Established && timeout > unack_to {
+            timeout = unack_to;
         }
     } else if !assured
         && matches!(old, TcpState::SynRecv | TcpState::Established)

@@ -15,6 +15,16 @@ pub const CMD_CT_DUMP: u8 = 6;
 pub const CMD_CT_FLUSH: u8 = 7;
 /// Command: the table's size and statistics (`conntrack -C`, `-S`): `A_CT_*` attributes.
 pub const CMD_CT_STATS: u8 = 8;
+/// Command: every setting ([`super::settings`]), one [`A_SYSCTL`] nest each.
+pub const CMD_CT_SYSCTL_GET: u8 = 11;
+/// Command: set [`A_SYSCTL_KEY`] to [`A_SYSCTL_VALUE`] (CAP_NET_ADMIN).
+pub const CMD_CT_SYSCTL_SET: u8 = 12;
+/// Attribute: u32 a setting's number ([`super::settings::Key`]).
+pub const A_SYSCTL_KEY: u16 = 26;
+/// Attribute: u32 its value.
+pub const A_SYSCTL_VALUE: u16 = 27;
+/// Reply attribute: one setting, a nest of [`A_SYSCTL_KEY`] and [`A_SYSCTL_VALUE`].
+pub const A_SYSCTL: u16 = 28;
 
 /// Top-level attribute: one flow, a nest of `F_*` attributes.
 pub const A_CT_FLOW: u16 = 11;

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0
-# tcpraw.py SRC DST DPORT FLAGS: sends one TCP segment (no payload, correct checksums) from a
-# raw socket, with FLAGS a subset of "FSRPAU" (FIN SYN RST PSH ACK URG) or "none".
+# tcpraw.py SRC DST DPORT FLAGS [SPORT SEQ]: sends one TCP segment (no payload, correct
+# checksums) from a raw socket, with FLAGS a subset of "FSRPAU" (FIN SYN RST PSH ACK URG) or
+# "none", from port SPORT (40000) with sequence number SEQ (1000).
 import socket
 import struct
 import sys
@@ -10,7 +11,8 @@ src, dst, dport, flags = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 bits = 0
 for c in "" if flags == "none" else flags:
     bits |= {"F": 1, "S": 2, "R": 4, "P": 8, "A": 16, "U": 32}[c]
-sport = 40000
+sport = int(sys.argv[5]) if len(sys.argv) > 5 else 40000
+seq = int(sys.argv[6]) if len(sys.argv) > 6 else 1000
 
 
 def csum(data):
@@ -22,7 +24,7 @@ def csum(data):
     return ~s & 0xFFFF
 
 
-tcp = struct.pack("!HHIIBBHHH", sport, dport, 1000, 2000 if bits & 16 else 0, 5 << 4, bits, 65535, 0, 0)
+tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, 2000 if bits & 16 else 0, 5 << 4, bits, 65535, 0, 0)
 pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, len(tcp))
 tcp = tcp[:16] + struct.pack("!H", csum(pseudo + tcp)) + tcp[18:]
 ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0x4321, 0, 64, 6, 0,
