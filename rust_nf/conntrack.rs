@@ -22,7 +22,7 @@ use crate::engine::packet::Ipv4Header;
 use crate::ffi::ct::{self as ffi_ct, CtMem};
 use crate::ffi::shim;
 use crate::ffi::skb::{Head, Packet, Verdict};
-use core::sync::atomic::AtomicU32;
+use core::sync::atomic::{AtomicU32, AtomicU64};
 use kernel::prelude::*;
 
 /// Slots for packets in flight between their first and last hook.
@@ -60,6 +60,7 @@ pub(crate) struct Ct {
     entries: KVVec<Entry>,
     buckets: KVVec<AtomicU32>,
     slots: KVVec<Slot>,
+    pending: KVVec<AtomicU64>,
     shared: Shared,
     key: [u64; 2],
     hz: u64,
@@ -85,6 +86,7 @@ impl Ct {
             entries: filled(max)?,
             buckets: filled(buckets)?,
             slots: filled(SLOTS)?,
+            pending: filled(table::pending_slots(max))?,
             shared: Shared::default(),
             key: [r(), r()],
             hz: u64::from(shim::hz()),
@@ -107,6 +109,7 @@ impl Ct {
             key: self.key,
             locks: &self.mem,
             hz: self.hz,
+            pending: &self.pending,
         }
     }
 
@@ -115,6 +118,7 @@ impl Ct {
         self.entries.len() * core::mem::size_of::<Entry>()
             + self.buckets.len() * core::mem::size_of::<AtomicU32>()
             + self.slots.len() * core::mem::size_of::<Slot>()
+            + self.pending.len() * core::mem::size_of::<AtomicU64>()
     }
 
     /// Hash buckets.
@@ -239,9 +243,6 @@ impl Ct {
         let now = shim::jiffies();
         match self.table().track(&p, now) {
             Track::Flow { h, dir, state, new } => {
-                if ip.protocol == crate::engine::packet::IPPROTO_TCP && self.table().helper(h) != 0 {
-                    self.helper_segment(pkt, h, dir, hl, l4, now);
-                }
                 let st = PacketState { h, dir, state, new, looped: false, untracked: false, helper: false };
                 if !slots::put(&self.slots, key, &st) && new {
                     // Nowhere to remember it: the flow could never be confirmed.
@@ -272,17 +273,36 @@ impl Ct {
         self.table().snapshot(st.h).is_some_and(|s| s.tuple.get(st.dir.index()) == Some(&tuple))
     }
 
-    /// Hands the payload of a helper flow's TCP segment to the helper.
-    fn helper_segment(&self, pkt: &Packet<'_>, h: crate::engine::conntrack::Handle, dir: crate::engine::conntrack::Dir, hl: usize, l4: &[u8], now: u64) {
-        let Some(doff) = l4.get(12).map(|b| usize::from(b >> 4) * 4) else { return };
-        if doff < 20 {
+    /// Hands a helper flow's TCP segment to the helper: at the confirm stage (every hook
+    /// accepted the packet), for an ESTABLISHED flow, as nf_conntrack runs helpers.
+    fn helper_segment(&self, pkt: &Packet<'_>, st: &PacketState) {
+        if st.state != crate::engine::rule::ctstate::ESTABLISHED || self.table().helper(st.h) == 0 {
             return;
         }
-        let mut buf = [0u8; HELPER_BYTES];
-        let n = pkt.read(hl.saturating_add(doff), &mut buf);
-        if let Some(payload) = buf.get(..n).filter(|p| !p.is_empty()) {
-            self.table().helper_segment(h, dir, payload, now);
+        let mut hdr = [0u8; 120];
+        let n = pkt.read(0, &mut hdr);
+        let Some(hdr) = hdr.get(..n) else { return };
+        let Ok(ip) = Ipv4Header::parse_any(hdr) else { return };
+        if ip.protocol != crate::engine::packet::IPPROTO_TCP || ip.frag_offset != 0 {
+            return;
         }
+        let hl = ip.header_len;
+        let Some(tcp) = hdr.get(hl..hl.saturating_add(20)).and_then(|t| <&[u8; 20]>::try_from(t).ok()) else { return };
+        let doff = usize::from(tcp[12] >> 4) * 4;
+        let seq = u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
+        let total = usize::from(ip.total_len);
+        let start = hl.saturating_add(doff);
+        if doff < 20 || total <= start {
+            return;
+        }
+        let len = total - start;
+        let mut buf = [0u8; HELPER_BYTES];
+        let got = pkt.read(start, &mut buf);
+        let mut last = [0u8; 1];
+        let ends_in_nl = pkt.read(total - 1, &mut last) == 1 && last[0] == b'\n';
+        let Some(payload) = buf.get(..got) else { return };
+        let seg = table::HelperSegment { seq, len: len as u32, payload, ends_in_nl };
+        self.table().helper_segment(st.h, st.dir, &seg, shim::jiffies());
     }
 
     /// The confirm stage for one packet leaving its last hook.
@@ -303,6 +323,7 @@ impl Ct {
             slots::clear(&self.slots, key);
             return Verdict::Drop;
         }
+        self.helper_segment(pkt, &st);
         if out_loopback {
             slots::put(&self.slots, key, &PacketState { new: false, looped: true, ..st });
         } else {

@@ -116,6 +116,12 @@ fn sysctl_set(req: &Request<'_>, ns: &NetState) -> Result {
         req.set_err(c"value out of range");
         return Err(EINVAL);
     }
+    // As nf_conntrack: the table size is the initial namespace's to set (read only in the
+    // others, where the owner of a user namespace could otherwise ask for gigabytes).
+    if k == Key::Max && !req.init_net() {
+        req.set_err(c"nf_conntrack_max is read only outside the initial network namespace");
+        return Err(EACCES);
+    }
     let _cfg = ns.config.lock();
     if let Some(ct) = ns.ct.get() {
         if k == Key::Max && (v == 0 || v > ct.capacity()) {

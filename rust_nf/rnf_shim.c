@@ -19,6 +19,7 @@
 #include <linux/skbuff.h>
 #include <net/genetlink.h>
 #include <net/net_namespace.h>
+#include <net/netfilter/ipv4/nf_defrag_ipv4.h>
 #include <net/netfilter/ipv4/nf_reject.h>
 #include <net/netfilter/nf_log.h>
 #include <net/netns/generic.h>
@@ -31,6 +32,7 @@
 
 struct rnf_net {
 	void *rust; /* owned by the Rust side, see rnf_rust_net_init() */
+	bool defrag; /* the namespace tracks connections: IPv4 defragmentation is on */
 };
 
 static unsigned int rnf_net_id __read_mostly;
@@ -137,6 +139,8 @@ static void __net_exit rnf_net_exit(struct net *net)
 	WRITE_ONCE(rn->rust, NULL);
 	if (st)
 		rnf_rust_net_exit(st);
+	if (rn->defrag)
+		nf_defrag_ipv4_disable(net);
 }
 
 static struct pernet_operations rnf_net_ops = {
@@ -512,6 +516,30 @@ static const struct kernel_param_ops rnf_holding_ops = {
 };
 module_param_cb(test_holding, &rnf_holding_ops, NULL, 0400);
 MODULE_PARM_DESC(test_holding, "Testing: replaces held by test_hold_netns now");
+
+/*
+ * Tracking starts in the request's namespace: reassemble IPv4 fragments before the hooks
+ * (priority -400), as nf_ct_netns_get() does for nf_conntrack, so the tracker sees whole
+ * datagrams. Once per namespace (callers hold its configuration lock); undone at exit.
+ */
+int rnf_genl_defrag_enable(const struct genl_info *info)
+{
+	struct net *net = genl_info_net(info);
+	struct rnf_net *rn = net_generic(net, rnf_net_id);
+	int err;
+
+	if (rn->defrag)
+		return 0;
+	err = nf_defrag_ipv4_enable(net);
+	if (!err)
+		rn->defrag = true;
+	return err;
+}
+
+int rnf_genl_init_net(const struct genl_info *info)
+{
+	return net_eq(genl_info_net(info), &init_net);
+}
 
 void rnf_genl_test_hold(const struct genl_info *info)
 {

@@ -228,6 +228,7 @@ pub(crate) fn replace(
     // are live (as nf_ct_netns_get in a match's checkentry).
     let needs_ct = prepared.iter().flatten().any(|p| p.version.as_ref().is_some_and(|v| v.uses_conntrack()));
     if needs_ct {
+        req.defrag_enable().map_err(|_| uerr(ENOMEM, c"cannot turn on IPv4 defragmentation"))?;
         crate::conntrack::enable(ct, settings).map_err(|_| uerr(ENOMEM, c"out of memory for the connection table"))?;
     }
 

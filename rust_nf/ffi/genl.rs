@@ -70,6 +70,19 @@ impl<'a> Request<'a> {
         unsafe { sys::rnf_genl_set_err_copy(self.info.as_ptr(), msg.as_ptr().cast()) };
     }
 
+    /// Whether the request comes from the initial network namespace.
+    pub(crate) fn init_net(&self) -> bool {
+        // SAFETY: `info` is live (invariant).
+        unsafe { sys::rnf_genl_init_net(self.info.as_ptr()) != 0 }
+    }
+
+    /// Turns on IPv4 defragmentation in the request's namespace (once; undone when the
+    /// namespace goes), as connection tracking needs.
+    pub(crate) fn defrag_enable(&self) -> Result {
+        // SAFETY: `info` is live (invariant); the shim may sleep, which a `doit` allows.
+        kernel::error::to_result(unsafe { sys::rnf_genl_defrag_enable(self.info.as_ptr()) })
+    }
+
     /// Stops here while the `test_hold_netns` module parameter names the request's network
     /// namespace (a test knob; off unless root sets it).
     pub(crate) fn test_hold(&self) {

@@ -244,6 +244,12 @@ unsafe extern "C" {
     pub fn rnf_genl_test_hold(info: *const genl_info);
 }
 unsafe extern "C" {
+    pub fn rnf_genl_defrag_enable(info: *const genl_info) -> core::ffi::c_int;
+}
+unsafe extern "C" {
+    pub fn rnf_genl_init_net(info: *const genl_info) -> core::ffi::c_int;
+}
+unsafe extern "C" {
     pub fn rnf_genl_reply_begin(
         info: *mut genl_info,
         cmd: u8_,

@@ -41,6 +41,17 @@ expect_eq "UDP request and its reply" "$got" pong
 DROPS0=0 pings 3 "echo 0"
 expect_eq "echo replies through the stateful rules" "$REPLIES" 3
 
+# A datagram larger than the path MTU arrives in fragments: tracking reassembles it first (as
+# nf_conntrack does), so no fragment is INVALID and the whole datagram passes.
+nsx "$R" "$RNF_BIN/iptables" -I FORWARD 3 -p udp --dport 5355 -m state --state NEW -j ACCEPT || fail "UDP 5355 rule"
+bg "$S" socat -T "$WAIT" UDP-RECVFROM:5355,reuseaddr SYSTEM:"wc -c"
+wait_udp_bind "$S" 5355
+got=$(head -c 4000 /dev/zero | tr '\0' x | nsx "$C" socat -T "$WAIT" - UDP:10.0.2.2:5355 2>&1)
+expect_eq "a 4000-byte datagram in fragments, through INVALID -j DROP" "$got" 4000
+nsx "$R" "$RNF_BIN/iptables" -D FORWARD 3
+inv=$(rule_counter "$R" filter FORWARD 1 packets)
+expect_eq "INVALID drops so far" "$inv" 0
+
 # What the server starts is NEW from the wrong side: dropped by the policy, and no flow left.
 tcp_server "$C" 8081 nope
 syn_dropped "server -> client SYN" "$S" 10.0.1.2 8081 "policy_counter $R filter FORWARD"

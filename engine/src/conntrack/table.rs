@@ -76,6 +76,24 @@ pub struct Entry {
     helper: AtomicU32,
     /// The connection's mark (CONNMARK).
     mark: AtomicU32,
+    /// A helper flow, per direction: the sequence numbers that follow a segment ending in a
+    /// newline (two, packed; `seq_aft_nl`), and how many of them are known (2 bits per
+    /// direction in `nl_num`). Under the table lock.
+    nl_seq: [AtomicU64; 2],
+    nl_num: AtomicU32,
+}
+
+/// One TCP segment of a helper flow, as the helper reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct HelperSegment<'a> {
+    /// Its sequence number.
+    pub seq: u32,
+    /// Its payload length.
+    pub len: u32,
+    /// The first bytes of its payload.
+    pub payload: &'a [u8],
+    /// Its payload's last byte is a newline.
+    pub ends_in_nl: bool,
 }
 
 /// The FTP helper (`-j CT --helper ftp`).
@@ -143,6 +161,8 @@ pub enum Full {
 pub struct Stats {
     /// Flows dropped to make room (`early_drop`).
     pub early_drop: AtomicU64,
+    /// Unconfirmed flows dropped by newer ones (their packet never reached the last hook).
+    pub unconfirmed_drop: AtomicU64,
     /// Packets dropped because the table was full (`drop`).
     pub drop: AtomicU64,
     /// First packets that lost the race to insert the same flow (`insert_failed`).
@@ -166,6 +186,8 @@ pub struct Shared {
     expects: [ExpectSlot; MAX_EXPECT],
     /// Expectations in use (a fast check before taking the lock).
     expect_count: AtomicU32,
+    /// Where the next unconfirmed flow goes in [`Table::pending`].
+    pending_pos: AtomicU32,
     /// The namespace's settings (timeouts, `nf_conntrack_max`, ...).
     pub settings: super::settings::Settings,
 }
@@ -184,6 +206,17 @@ pub struct Table<'a, L: Locks> {
     pub locks: &'a L,
     /// Clock ticks per second.
     pub hz: u64,
+    /// The newest unconfirmed flows, a ring (`idx << 32 | gen`, 0 when empty): a new one
+    /// takes the place of the oldest, which goes if it is still unconfirmed. So flows whose
+    /// first packet was dropped by someone else between the two stages (rust_nf cannot see
+    /// it: the kernel's unconfirmed conntrack goes with its skb) never hold more than this
+    /// many entries, whatever a remote sender does.
+    pub pending: &'a [AtomicU64],
+}
+
+/// Slots of the unconfirmed ring for a table of `max` flows.
+pub fn pending_slots(max: usize) -> usize {
+    (max / 4).clamp(16, 4096)
 }
 
 /// Sets up fresh arrays: every entry free and on the free list, every chain empty. Called
@@ -294,40 +327,75 @@ impl<'a, L: Locks> Table<'a, L> {
         let room = max == 0 || self.shared.count.load(Relaxed) < max;
         let idx = self.locks.table(|| {
             let head = self.shared.free.load(Relaxed);
-            if head & NULLS == 0 && room {
-                if let Some(e) = self.entry(head) {
+            let idx = match self.entry(head).filter(|_| head & NULLS == 0 && room) {
+                Some(e) => {
                     self.shared.free.store(e.free_next.load(Relaxed), Relaxed);
-                    return Some(head);
+                    Some(head)
                 }
+                None => self.evict_locked(self.bucket_of(orig), now),
+            };
+            if let Some(i) = idx {
+                self.pend_locked(i);
             }
-            self.evict_locked(self.bucket_of(orig), now)
+            idx
         });
         let Some(idx) = idx else {
             self.shared.stats.drop.fetch_add(1, Relaxed);
             return Err(Full::NoRoom);
         };
         let Some(e) = self.entry(idx) else { return Err(Full::NoRoom) };
-        for (d, t) in [orig, reply].into_iter().enumerate() {
-            let w = pack(t);
-            e.tuple[d][0].store(w[0], Relaxed);
-            e.tuple[d][1].store(w[1], Relaxed);
-            e.next[d].store(DETACHED, Relaxed);
-            e.counters[d][0].store(0, Relaxed);
-            e.counters[d][1].store(0, Relaxed);
-        }
-        for w in &e.proto {
-            w.store(0, Relaxed);
-        }
-        e.status.store(0, Relaxed);
-        e.helper.store(0, Relaxed);
-        e.mark.store(0, Relaxed);
-        e.born.store(now, Relaxed);
-        e.expires.store(now.wrapping_add(u64::from(expires_in).saturating_mul(self.hz)), Relaxed);
         self.shared.count.fetch_add(1, Relaxed);
-        // Even: in use. Release: the fields above are visible to whoever sees this.
-        let gen = e.gen.load(Relaxed).wrapping_add(1);
-        e.gen.store(gen, Release);
+        let gen = self.locks.entry(idx, || {
+            // The stores below come after the odd generation that freed the entry (smp_wmb, as
+            // write_seqcount_begin): a lock-free reader that sees one of them and then
+            // re-reads the generation sees that the entry changed.
+            fence(Release);
+            for (d, t) in [orig, reply].into_iter().enumerate() {
+                let w = pack(t);
+                e.tuple[d][0].store(w[0], Relaxed);
+                e.tuple[d][1].store(w[1], Relaxed);
+                e.next[d].store(DETACHED, Relaxed);
+                e.counters[d][0].store(0, Relaxed);
+                e.counters[d][1].store(0, Relaxed);
+            }
+            for w in &e.proto {
+                w.store(0, Relaxed);
+            }
+            e.status.store(0, Relaxed);
+            e.helper.store(0, Relaxed);
+            e.mark.store(0, Relaxed);
+            e.nl_seq[0].store(0, Relaxed);
+            e.nl_seq[1].store(0, Relaxed);
+            e.nl_num.store(0, Relaxed);
+            e.born.store(now, Relaxed);
+            e.expires.store(now.wrapping_add(u64::from(expires_in).saturating_mul(self.hz)), Relaxed);
+            // Even: in use. Release: the fields above are visible to whoever sees this.
+            let gen = e.gen.load(Relaxed).wrapping_add(1);
+            e.gen.store(gen, Release);
+            gen
+        });
         Ok(Handle { idx, gen })
+    }
+
+    /// Under the table lock: records the new unconfirmed flow of entry `idx` (taken, odd: its
+    /// generation will be one more) in the ring, freeing the unconfirmed flow it replaces.
+    fn pend_locked(&self, idx: u32) {
+        let n = self.pending.len() as u32;
+        let pos = self.shared.pending_pos.load(Relaxed);
+        let Some(slot) = pos.checked_rem(n).and_then(|p| self.pending.get(p as usize)) else { return };
+        self.shared.pending_pos.store(pos.wrapping_add(1), Relaxed);
+        let old = slot.load(Relaxed);
+        if old != 0 {
+            let h = Handle { idx: (old >> 32) as u32, gen: old as u32 };
+            let unconfirmed = self.entry(h.idx).is_some_and(|e| {
+                e.gen.load(Relaxed) == h.gen && e.status.load(Relaxed) & u32::from(status::CONFIRMED) == 0
+            });
+            if h.idx != idx && unconfirmed && self.free_locked(h) {
+                self.shared.stats.unconfirmed_drop.fetch_add(1, Relaxed);
+            }
+        }
+        let gen = self.entry(idx).map_or(0, |e| e.gen.load(Relaxed).wrapping_add(1));
+        slot.store(u64::from(idx) << 32 | u64::from(gen), Relaxed);
     }
 
     /// Under the table lock: unlinks and frees a confirmed flow that is not ASSURED from
@@ -346,7 +414,9 @@ impl<'a, L: Locks> Table<'a, L> {
                 let st = e.status.load(Relaxed) as u16;
                 if st & status::ASSURED == 0 || expired(e.expires.load(Relaxed), now) {
                     self.unlink_locked(idx);
-                    e.gen.store(e.gen.load(Relaxed).wrapping_add(1), Release);
+                    // Odd under the entry's lock: no packet is writing into it now, and none
+                    // will (see `update`).
+                    self.locks.entry(idx, || e.gen.store(e.gen.load(Relaxed).wrapping_add(1), Release));
                     self.shared.count.fetch_sub(1, Relaxed);
                     self.shared.stats.early_drop.fetch_add(1, Relaxed);
                     // Odd, then taken again by the caller.
@@ -396,7 +466,7 @@ impl<'a, L: Locks> Table<'a, L> {
         if e.status.load(Relaxed) & u32::from(status::CONFIRMED) != 0 {
             self.unlink_locked(h.idx);
         }
-        e.gen.store(h.gen.wrapping_add(1), Release);
+        self.locks.entry(h.idx, || e.gen.store(h.gen.wrapping_add(1), Release));
         e.free_next.store(self.shared.free.load(Relaxed), Relaxed);
         self.shared.free.store(h.idx, Relaxed);
         self.shared.count.fetch_sub(1, Relaxed);
@@ -565,10 +635,15 @@ impl<'a, L: Locks> Table<'a, L> {
     pub fn track(&self, p: &PacketCt<'_>, now: u64) -> Track {
         let (tuple, l4) = match p.parsed {
             super::tuple::Parsed::Invalid => return self.invalid(),
-            super::tuple::Parsed::IcmpError { inner } => {
+            super::tuple::Parsed::IcmpError { inner, outer_dst } => {
                 // RELATED to the flow the quoted packet belongs to: it was sent along that
-                // flow, so the error goes the other way (`icmp_error_message`).
+                // flow, so the error goes the other way (`icmp_error_message`), and only to
+                // the quoted packet's sender (`nf_conntrack_inet_error`: "outer daddr !=
+                // inner"), or anyone who knows a flow could send errors to any host.
                 // Not counted in the flow's counters, as the kernel's `icmp_error`.
+                if outer_dst != inner.src {
+                    return self.invalid();
+                }
                 let Some((h, d)) = self.lookup(&inner, now) else { return self.invalid() };
                 return Track::Flow { h, dir: d.other(), state: super::super::rule::ctstate::RELATED, new: false };
             }
@@ -611,89 +686,78 @@ impl<'a, L: Locks> Table<'a, L> {
     fn update(&self, h: Handle, dir: Dir, t: &Tuple, l4: &[u8], p: &PacketCt<'_>, now: u64) -> Update {
         let Some(e) = self.get(h) else { return Update::Invalid };
         let to = self.shared.settings.timeouts();
-        let st = e.status.load(Relaxed) as u16;
-        let seen_reply = st & status::SEEN_REPLY != 0;
-        // `resolve_normal_ct`: replies and flows that have seen one are ESTABLISHED; the
-        // original direction of a flow a helper announced is RELATED; the rest NEW.
-        let state = if dir == Dir::Reply || seen_reply {
-            super::super::rule::ctstate::ESTABLISHED
-        } else if st & status::EXPECTED != 0 {
-            super::super::rule::ctstate::RELATED
-        } else {
-            super::super::rule::ctstate::NEW
-        };
-        match t.proto {
-            IPPROTO_TCP => {
-                let seg = tcp::Segment { tcp: l4, len: p.l4_len };
-                if !tcp::valid_header(&seg) {
-                    return Update::Invalid;
-                }
-                let out = self.locks.entry(h.idx, || {
-                    if e.gen.load(Relaxed) != h.gen {
-                        return None;
-                    }
+        let seg = tcp::Segment { tcp: l4, len: p.l4_len };
+        if t.proto == IPPROTO_TCP && !tcp::valid_header(&seg) {
+            return Update::Invalid;
+        }
+        // Every write under the entry's lock, with its generation checked there: the entry
+        // cannot be freed and taken for another flow meanwhile (freeing and allocating change
+        // the generation under the same lock), so a late packet never writes into a new flow.
+        self.locks.entry(h.idx, || {
+            if e.gen.load(Relaxed) != h.gen {
+                return Update::Invalid;
+            }
+            let st = e.status.load(Relaxed) as u16;
+            let seen_reply = st & status::SEEN_REPLY != 0;
+            // `resolve_normal_ct`: replies and flows that have seen one are ESTABLISHED; the
+            // original direction of a flow a helper announced is RELATED; the rest NEW.
+            let state = if dir == Dir::Reply || seen_reply {
+                super::super::rule::ctstate::ESTABLISHED
+            } else if st & status::EXPECTED != 0 {
+                super::super::rule::ctstate::RELATED
+            } else {
+                super::super::rule::ctstate::NEW
+            };
+            match t.proto {
+                IPPROTO_TCP => {
                     let mut conn = TcpConn::from_words(&words(e));
-                    let st = e.status.load(Relaxed) as u16;
-                    let r = tcp::packet_with(
-                        &mut conn,
-                        dir,
-                        &seg,
-                        st & status::SEEN_REPLY != 0,
-                        st & status::ASSURED != 0,
-                        &to,
-                    );
+                    let r = tcp::packet_with(&mut conn, dir, &seg, seen_reply, st & status::ASSURED != 0, &to);
                     for (w, v) in e.proto.iter().zip(conn.to_words()) {
                         w.store(v, Relaxed);
                     }
-                    Some(r)
-                });
-                match out {
-                    None => return Update::Invalid,
-                    Some(tcp::Outcome::Invalid { lower_timeout }) => {
-                        let cut = now.wrapping_add(u64::from(to.tcp_unack).saturating_mul(self.hz));
-                        let left = e.expires.load(Relaxed).wrapping_sub(now);
-                        if lower_timeout && left >= 120 * self.hz && expired(cut, e.expires.load(Relaxed)) {
-                            e.expires.store(cut, Relaxed);
+                    match r {
+                        tcp::Outcome::Invalid { lower_timeout } => {
+                            let cut = now.wrapping_add(u64::from(to.tcp_unack).saturating_mul(self.hz));
+                            let left = e.expires.load(Relaxed).wrapping_sub(now);
+                            if lower_timeout && left >= 120 * self.hz && expired(cut, e.expires.load(Relaxed)) {
+                                e.expires.store(cut, Relaxed);
+                            }
+                            return Update::Invalid;
                         }
-                        return Update::Invalid;
-                    }
-                    Some(tcp::Outcome::Restart) => return Update::Restart,
-                    // Accepted without refreshing the flow (the kernel returns early).
-                    Some(tcp::Outcome::Ignore) => {}
-                    // An RST before any reply: the flow ends with this packet.
-                    Some(tcp::Outcome::AcceptKill) => e.expires.store(now, Relaxed),
-                    Some(tcp::Outcome::Accept { timeout_secs, assured }) => {
-                        self.set_timeout(e, now, timeout_secs);
-                        if assured {
-                            e.status.fetch_or(u32::from(status::ASSURED), Relaxed);
+                        tcp::Outcome::Restart => return Update::Restart,
+                        // Accepted without refreshing the flow (the kernel returns early).
+                        tcp::Outcome::Ignore => {}
+                        // An RST before any reply: the flow ends with this packet.
+                        tcp::Outcome::AcceptKill => e.expires.store(now, Relaxed),
+                        tcp::Outcome::Accept { timeout_secs, assured } => {
+                            self.set_timeout(e, now, timeout_secs);
+                            if assured {
+                                e.status.fetch_or(u32::from(status::ASSURED), Relaxed);
+                            }
                         }
                     }
                 }
-            }
-            IPPROTO_UDP => {
-                // nf_conntrack_udp_packet: a flow that has seen a reply and is still active
-                // two seconds after its first packet becomes a stream: the longer timeout,
-                // and ASSURED.
-                if seen_reply {
-                    let stream_ts = e.proto[0].load(Relaxed);
-                    if expired(stream_ts, now) && stream_ts != now {
+                IPPROTO_UDP => {
+                    // nf_conntrack_udp_packet: a flow that has seen a reply and is still
+                    // active two seconds after its first packet becomes a stream: the longer
+                    // timeout, and ASSURED.
+                    let stream_ts = e.proto.first().map_or(now, |w| w.load(Relaxed));
+                    if seen_reply && expired(stream_ts, now) && stream_ts != now {
                         self.set_timeout(e, now, to.udp_stream);
                         e.status.fetch_or(u32::from(status::ASSURED), Relaxed);
                     } else {
                         self.set_timeout(e, now, to.udp);
                     }
-                } else {
-                    self.set_timeout(e, now, to.udp);
                 }
+                IPPROTO_ICMP => self.set_timeout(e, now, to.icmp),
+                _ => self.set_timeout(e, now, to.generic),
             }
-            IPPROTO_ICMP => self.set_timeout(e, now, to.icmp),
-            _ => self.set_timeout(e, now, to.generic),
-        }
-        if dir == Dir::Reply && !seen_reply {
-            e.status.fetch_or(u32::from(status::SEEN_REPLY), Relaxed);
-        }
-        self.count(e, dir, p.len);
-        Update::Ok(state)
+            if dir == Dir::Reply && !seen_reply {
+                e.status.fetch_or(u32::from(status::SEEN_REPLY), Relaxed);
+            }
+            self.count(e, dir, p.len);
+            Update::Ok(state)
+        })
     }
 
     /// The first packet of a flow (`init_conntrack`).
@@ -722,42 +786,55 @@ impl<'a, L: Locks> Table<'a, L> {
             }
             _ => to.generic,
         };
+        // The first segment runs through the tracker before the flow exists (nothing to undo
+        // if it is refused).
+        let mut timeout = secs;
+        if let Some(c) = tcp_conn.as_mut() {
+            let seg = tcp::Segment { tcp: l4, len: p.l4_len };
+            match tcp::packet_with(c, Dir::Original, &seg, false, false, &to) {
+                tcp::Outcome::Accept { timeout_secs, .. } => timeout = timeout_secs,
+                tcp::Outcome::Ignore => {}
+                _ => return self.invalid(),
+            }
+        }
         let Some(reply) = t.invert() else { return self.invalid() };
-        let h = match self.alloc(t, &reply, now, secs) {
-            Ok(h) => h,
-            Err(Full::NoRoom) => return Track::Drop,
-        };
-        let Some(e) = self.get(h) else { return self.invalid() };
-        e.helper.store(u32::from(p.helper), Relaxed);
         // A data connection a helper announced: RELATED (`init_conntrack` with an expectation),
         // and it carries its master's mark.
         let master = if t.proto == IPPROTO_TCP { self.take_expectation(t, now) } else { None };
-        let expected = master.is_some();
-        if let Some(m) = master {
-            e.status.fetch_or(u32::from(status::EXPECTED), Relaxed);
-            e.mark.store(m, Relaxed);
-        }
-        if let Some(mut c) = tcp_conn {
-            let seg = tcp::Segment { tcp: l4, len: p.l4_len };
-            let r = tcp::packet_with(&mut c, Dir::Original, &seg, false, false, &to);
-            for (w, v) in e.proto.iter().zip(c.to_words()) {
-                w.store(v, Relaxed);
+        let h = match self.alloc(t, &reply, now, timeout) {
+            Ok(h) => h,
+            Err(Full::NoRoom) => return Track::Drop,
+        };
+        let Some(e) = self.entry(h.idx) else { return self.invalid() };
+        // Under the entry's lock with its generation checked: the flow may already be gone
+        // (freed by the collector or a flush) and its entry taken for another.
+        let ours = self.locks.entry(h.idx, || {
+            if e.gen.load(Relaxed) != h.gen {
+                return false;
             }
-            match r {
-                tcp::Outcome::Accept { timeout_secs, .. } => self.set_timeout(e, now, timeout_secs),
-                tcp::Outcome::Ignore => {}
-                _ => {
-                    self.delete(h);
-                    return self.invalid();
+            e.helper.store(u32::from(p.helper), Relaxed);
+            if let Some(m) = master {
+                e.status.fetch_or(u32::from(status::EXPECTED), Relaxed);
+                e.mark.store(m, Relaxed);
+            }
+            if let Some(c) = tcp_conn {
+                for (w, v) in e.proto.iter().zip(c.to_words()) {
+                    w.store(v, Relaxed);
                 }
             }
+            if t.proto == IPPROTO_UDP {
+                // The time after which the flow counts as a stream (`stream_ts`).
+                if let Some(w) = e.proto.first() {
+                    w.store(now.wrapping_add(2 * self.hz), Relaxed);
+                }
+            }
+            self.count(e, Dir::Original, p.len);
+            true
+        });
+        if !ours {
+            return self.invalid();
         }
-        if t.proto == IPPROTO_UDP {
-            // The time after which the flow counts as a stream (`stream_ts`).
-            e.proto[0].store(now.wrapping_add(2 * self.hz), Relaxed);
-        }
-        self.count(e, Dir::Original, p.len);
-        let state = if expected { super::super::rule::ctstate::RELATED } else { super::super::rule::ctstate::NEW };
+        let state = if master.is_some() { super::super::rule::ctstate::RELATED } else { super::super::rule::ctstate::NEW };
         Track::Flow { h, dir: Dir::Original, state, new: true }
     }
 
@@ -797,9 +874,12 @@ impl<'a, L: Locks> Table<'a, L> {
 
     /// Sets the mark of flow `h` (CONNMARK); nothing when the flow is gone.
     pub fn set_mark(&self, h: Handle, mark: u32) {
-        if let Some(e) = self.get(h) {
-            e.mark.store(mark, Relaxed);
-        }
+        let Some(e) = self.entry(h.idx) else { return };
+        self.locks.entry(h.idx, || {
+            if e.gen.load(Relaxed) == h.gen {
+                e.mark.store(mark, Relaxed);
+            }
+        });
     }
 
     /// The helper of flow `h` (0 for none).
@@ -809,12 +889,55 @@ impl<'a, L: Locks> Table<'a, L> {
 
     /// A helper flow's segment payload going in `dir`: records the data connection it
     /// announces (one per flow at a time, as the FTP helper's `max_expected`).
-    pub fn helper_segment(&self, h: Handle, dir: Dir, payload: &[u8], now: u64) {
+    ///
+    /// As nf_conntrack_ftp, only a segment that starts a line is read (its sequence number
+    /// follows a segment of the same direction that ended in a newline), so a command or reply
+    /// cannot be forged inside other text; the glue calls this for packets of an ESTABLISHED
+    /// flow that every hook accepted.
+    pub fn helper_segment(&self, h: Handle, dir: Dir, seg: &HelperSegment<'_>, now: u64) {
         if self.helper(h) != HELPER_FTP {
             return;
         }
         let Some(s) = self.snapshot(h) else { return };
-        let Some(exp) = super::ftp::parse(payload, dir, &s.tuple[0]) else { return };
+        let Some(e) = self.entry(h.idx) else { return };
+        let d = dir.index();
+        let shift = 2 * d as u32;
+        // `find_nl_seq`, then `update_nl_seq` when the segment ends a line.
+        let at_line_start = self.locks.table(|| {
+            if e.gen.load(Relaxed) != h.gen {
+                return false;
+            }
+            let num = (e.nl_num.load(Relaxed) >> shift) & 3;
+            let packed = e.nl_seq.get(d).map_or(0, |a| a.load(Relaxed));
+            let known = [packed as u32, (packed >> 32) as u32];
+            let found = known.iter().take(num as usize).any(|&q| q == seg.seq);
+            if seg.ends_in_nl {
+                let nl = seg.seq.wrapping_add(seg.len);
+                let mut k = known;
+                if !k.iter().take(num as usize).any(|&q| q == nl) {
+                    if num < 2 {
+                        if let Some(slot) = k.get_mut(num as usize) {
+                            *slot = nl;
+                        }
+                        let all = e.nl_num.load(Relaxed) & !(3 << shift);
+                        e.nl_num.store(all | (num + 1) << shift, Relaxed);
+                    } else {
+                        let oldest = if (k[1].wrapping_sub(k[0]) as i32) > 0 { 0 } else { 1 };
+                        if let Some(o) = k.get_mut(oldest).filter(|o| (nl.wrapping_sub(**o) as i32) > 0) {
+                            *o = nl;
+                        }
+                    }
+                    if let Some(a) = e.nl_seq.get(d) {
+                        a.store(u64::from(k[0]) | u64::from(k[1]) << 32, Relaxed);
+                    }
+                }
+            }
+            found
+        });
+        if !at_line_start {
+            return;
+        }
+        let Some(exp) = super::ftp::parse(seg.payload, dir, &s.tuple[0]) else { return };
         let master = u64::from(h.idx) << 32 | u64::from(h.gen);
         let until = now.wrapping_add(u64::from(super::ftp::EXPECT_TIMEOUT).saturating_mul(self.hz));
         self.locks.table(|| {
@@ -873,6 +996,7 @@ mod tests {
         buckets: Vec<AtomicU32>,
         shared: Shared,
         locks: TestLocks,
+        pending: Vec<AtomicU64>,
     }
 
     impl Mem {
@@ -882,6 +1006,7 @@ mod tests {
                 buckets: (0..b).map(|_| AtomicU32::new(0)).collect(),
                 shared: Shared::default(),
                 locks: TestLocks(Mutex::new(())),
+                pending: (0..pending_slots(n)).map(|_| AtomicU64::new(0)).collect(),
             };
             init(&m.entries, &m.buckets, &m.shared);
             m
@@ -894,6 +1019,7 @@ mod tests {
                 key: [7, 9],
                 locks: &self.locks,
                 hz: 100,
+                pending: &self.pending,
             }
         }
     }
@@ -988,6 +1114,22 @@ mod tests {
     }
 
     #[test]
+    fn unconfirmed_flows_never_fill_the_table() {
+        // First packets that someone else drops between the two stages: never confirmed.
+        let m = Mem::new(64, 16);
+        let t = m.table();
+        for port in 0..1000u16 {
+            assert!(matches!(track(&t, C, S, 17, &udp(C, S, port, 53), 1), Track::Flow { new: true, .. }));
+            assert!(m.shared.count.load(Relaxed) as usize <= pending_slots(64));
+        }
+        assert_eq!(m.shared.stats.unconfirmed_drop.load(Relaxed), 1000 - pending_slots(64) as u64);
+        assert_eq!(m.shared.stats.drop.load(Relaxed), 0);
+        // A real flow still gets in and is confirmed; the oldest unconfirmed ones are gone.
+        let Track::Flow { h, .. } = track(&t, C, S, 6, &syn(1234, 80), 2) else { panic!() };
+        assert_eq!(t.confirm(h, 2), Ok(()));
+    }
+
+    #[test]
     fn icmp_error_is_related_and_stray_replies_invalid() {
         let m = Mem::new(8, 8);
         let t = m.table();
@@ -1005,6 +1147,8 @@ mod tests {
         assert!(matches!(parse(S, C, 1, 0, &e), Parsed::IcmpError { .. }));
         let Track::Flow { h: hr, dir, state, new } = track(&t, S, C, 1, &e, 1) else { panic!() };
         assert_eq!((hr, dir, state, new), (h, Dir::Reply, ctstate::RELATED, false));
+        // The same error sent to another host than the quoted packet's sender: INVALID.
+        assert_eq!(track(&t, S, C + 1, 1, &e, 1), Track::Invalid);
         // An error about nothing, and an echo reply without a request: INVALID.
         e[28..32].copy_from_slice(&[0, 1, 0, 2]);
         assert_eq!(track(&t, S, C, 1, &e, 1), Track::Invalid);
@@ -1032,8 +1176,23 @@ mod tests {
         let Track::Flow { h, .. } = t.track(&p, 0) else { panic!() };
         t.confirm(h, 0).unwrap();
         assert_eq!(t.helper(h), HELPER_FTP);
-        // The client's PORT command announces 10.0.1.2:50000.
-        t.helper_segment(h, Dir::Original, b"PORT 10,0,1,2,195,80\r\n", 1);
+        let seg = |seq: u32, p: &'static [u8]| HelperSegment {
+            seq,
+            len: p.len() as u32,
+            payload: p,
+            ends_in_nl: p.last() == Some(&b'\n'),
+        };
+        // A command that does not start a line (no earlier line seen) is not read.
+        t.helper_segment(h, Dir::Original, &seg(100, b"PORT 10,0,1,2,195,80\r\n"), 1);
+        let Track::Flow { state, .. } = track(&t, S, C, 6, &syn(20, 50000), 2) else { panic!() };
+        assert_eq!(state, ctstate::NEW);
+        // Neither is one inside a line (after a segment that did not end in a newline).
+        t.helper_segment(h, Dir::Original, &seg(200, b"NOOP"), 1);
+        t.helper_segment(h, Dir::Original, &seg(204, b"PORT 10,0,1,2,195,81\r\n"), 1);
+        let Track::Flow { state, .. } = track(&t, S, C, 6, &syn(20, 50001), 2) else { panic!() };
+        assert_eq!(state, ctstate::NEW);
+        // The client's PORT command right after a full line announces 10.0.1.2:50000.
+        t.helper_segment(h, Dir::Original, &seg(122, b"PORT 10,0,1,2,195,80\r\n"), 1);
         // Another connection to that port from elsewhere is not it.
         let Track::Flow { state, .. } = track(&t, 0x0a00_0909, C, 6, &syn(20, 50000), 2) else { panic!() };
         assert_eq!(state, ctstate::NEW);
@@ -1044,7 +1203,8 @@ mod tests {
         let Track::Flow { state, .. } = track(&t, S, C, 6, &syn(21, 50000), 2) else { panic!() };
         assert_eq!(state, ctstate::NEW);
         // An expectation that is not used in time goes.
-        t.helper_segment(h, Dir::Reply, b"227 Entering Passive Mode (10,0,2,2,39,16).\r\n", 3);
+        t.helper_segment(h, Dir::Reply, &seg(7000, b"200 ok\r\n"), 3);
+        t.helper_segment(h, Dir::Reply, &seg(7008, b"227 Entering Passive Mode (10,0,2,2,39,16).\r\n"), 3);
         let late = 3 + u64::from(super::super::ftp::EXPECT_TIMEOUT) * 100;
         let Track::Flow { state, .. } = track(&t, C, S, 6, &syn(41000, 39 * 256 + 16), late) else { panic!() };
         assert_eq!(state, ctstate::NEW);

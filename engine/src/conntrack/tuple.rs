@@ -183,6 +183,8 @@ pub enum Parsed<'a> {
     IcmpError {
         /// The tuple of the packet quoted inside the error.
         inner: Tuple,
+        /// The error's own destination: it must go back to the quoted packet's sender.
+        outer_dst: u32,
     },
     /// A non-first fragment, or a header too short to read: the kernel gives such packets no
     /// flow (INVALID), as `nf_ct_get_tuple` fails.
@@ -207,7 +209,7 @@ pub fn parse<'a>(src: u32, dst: u32, proto: u8, frag_offset: u16, l4: &'a [u8]) 
             let (ty, code) = (h[0], h[1]);
             if icmp::is_error(ty) {
                 return match l4.get(8..).and_then(inner_tuple) {
-                    Some(inner) => Parsed::IcmpError { inner },
+                    Some(inner) => Parsed::IcmpError { inner, outer_dst: dst },
                     None => Parsed::Invalid,
                 };
             }
@@ -282,7 +284,8 @@ mod tests {
         q[12..16].copy_from_slice(&A.to_be_bytes());
         q[16..20].copy_from_slice(&B.to_be_bytes());
         q[20..24].copy_from_slice(&[0x30, 0x39, 0x00, 0x35]);
-        let Parsed::IcmpError { inner } = parse(B, A, IPPROTO_ICMP, 0, &e) else { panic!() };
+        let Parsed::IcmpError { inner, outer_dst } = parse(B, A, IPPROTO_ICMP, 0, &e) else { panic!() };
+        assert_eq!(outer_dst, A);
         assert_eq!(inner, Tuple { src: A, dst: B, sport: 12345, dport: 53, proto: 17 });
         assert_eq!(parse(B, A, IPPROTO_ICMP, 0, &e[..8 + 19]), Parsed::Invalid);
     }
