@@ -12,7 +12,7 @@
 
 XTASK := cargo xtask
 
-.PHONY: run test test-host test-vm quick shell vm setup kernel module clean
+.PHONY: run test test-host test-vm quick bench shell vm setup kernel module clean
 
 run:
 	$(XTASK) run
@@ -28,6 +28,9 @@ test-vm:
 
 quick:
 	$(XTASK) quick
+
+bench:
+	$(XTASK) bench
 
 shell:
 	$(XTASK) shell

@@ -30,6 +30,8 @@ tasks:
                --update merges the new inputs into fuzz/corpus/
   quick        host unit tests plus a short in-VM smoke test (about a minute)
   run          the demo: boot, load rust_nf, drive traffic, show hooks and counters
+  bench        benchmarks in the VM, side by side with the kernel's own (tests/bench/):
+               new connections per second through rust_nf's conntrack and nf_conntrack
   shell        an interactive shell in the VM with rust_nf loaded and rnfctl on PATH
   vm CMD...    run one command in the VM (rust_nf loaded), return its status
 
@@ -112,6 +114,24 @@ fn dispatch(args: &[String]) -> Result<u8> {
             let (k, built) = prepare()?;
             let run = vm::VmRun {
                 command: "bash qemu/demo.sh".into(),
+                rwdir: None,
+                timeout_secs: 20 * 60,
+                interactive: false,
+                label: String::new(),
+            };
+            let (code, _) = vm::boot(&k, &built, &run)?;
+            Ok(u8::try_from(code).unwrap_or(1))
+        }
+        "bench" => {
+            let (k, built) = prepare()?;
+            let flood = util::cache_dir().join("udpflood");
+            util::stage("bench: udpflood", |log| {
+                let mut cmd = std::process::Command::new("gcc");
+                cmd.args(["-O2", "-Wall", "-o"]).arg(&flood).arg(util::repo_root().join("tests/bench/udpflood.c"));
+                log.run(&mut cmd)
+            })?;
+            let run = vm::VmRun {
+                command: format!("RNF_FLOOD={} bash tests/bench/ct-rate.sh", flood.display()),
                 rwdir: None,
                 timeout_secs: 20 * 60,
                 interactive: false,
