@@ -14,6 +14,8 @@
 //! hook and the garbage collection worker; everything it decides with is here.
 
 pub mod ftp;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod settings;
 pub mod slots;
 pub mod table;
