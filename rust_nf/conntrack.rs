@@ -200,6 +200,7 @@ impl Ct {
                 reply: s.tuple[1],
                 expires_secs,
                 mark: s.mark,
+                counters: s.counters,
             }),
         }
     }

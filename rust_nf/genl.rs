@@ -28,6 +28,7 @@ pub(crate) fn doit(cmd: u8, req: &Request<'_>, ns: &NetState) -> Result {
         ctwire::CMD_CT_STATS => ct_stats(req, ns),
         ctwire::CMD_CT_SYSCTL_GET => sysctl_get(req, ns),
         ctwire::CMD_CT_SYSCTL_SET => sysctl_set(req, ns),
+        ctwire::CMD_CT_DELETE => ct_delete(req, ns),
         crate::engine::recent::wire::CMD_RECENT_SET => crate::recent::set(req, ns),
         _ => Err(EOPNOTSUPP),
     }
@@ -59,6 +60,22 @@ fn ct_stats(req: &Request<'_>, ns: &NetState) -> Result {
             enc.put_u64(ctwire::A_CT_INSERT_FAILED, st[3]);
         }
     })
+}
+
+/// `CMD_CT_DELETE`: one flow, named by the id and original tuple a dump gave.
+fn ct_delete(req: &Request<'_>, ns: &NetState) -> Result {
+    let (id, orig) = ctwire::decode_delete(req.payload()).map_err(|_| {
+        req.set_err(c"need a flow id and its original tuple");
+        EINVAL
+    })?;
+    let t = ns.ct.get().map(|ct| ct.table());
+    match t.as_ref().and_then(|t| t.find_by_id(id, &orig).map(|h| (t, h))) {
+        Some((t, h)) if t.delete(h) => Ok(()),
+        _ => {
+            req.set_err(c"no such flow");
+            Err(ENOENT)
+        }
+    }
 }
 
 /// `CMD_CT_SYSCTL_GET`: every setting, as the namespace runs with it.

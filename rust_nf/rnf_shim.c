@@ -699,6 +699,12 @@ static const struct nla_policy rnf_sysctl_policy[RNF_A_MAX + 1] = {
 	[RNF_A_SYSCTL_VALUE] = { .type = NLA_U32 },
 };
 
+/* `conntrack -D`: a flow's id and original tuple (13 bytes, as the dump writes it). */
+static const struct nla_policy rnf_ct_delete_policy[RNF_A_MAX + 1] = {
+	[RNF_A_CT_DEL_ID] = { .type = NLA_U32 },
+	[RNF_A_CT_DEL_TUPLE] = NLA_POLICY_EXACT_LEN(13),
+};
+
 /* The shapes only; the Rust side decodes and checks every value again. */
 static const struct nla_policy rnf_rule_spec_policy[RNF_R_MAX + 1] = {
 	[RNF_R_SRC] = NLA_POLICY_EXACT_LEN(8),
@@ -802,6 +808,13 @@ static const struct genl_ops rnf_genl_ops[] = {
 		.cmd = RNF_CMD_CT_SYSCTL_SET,
 		.doit = rnf_genl_doit,
 		.policy = rnf_sysctl_policy,
+		.maxattr = RNF_A_MAX,
+		.flags = GENL_UNS_ADMIN_PERM,
+	},
+	{
+		.cmd = RNF_CMD_CT_DELETE,
+		.doit = rnf_genl_doit,
+		.policy = rnf_ct_delete_policy,
 		.maxattr = RNF_A_MAX,
 		.flags = GENL_UNS_ADMIN_PERM,
 	},

@@ -40,8 +40,8 @@ pub const A_HOOKS: u16 = 3;
 /// Top-level attribute: u32 hook slot (index into [`super::hooks::HOOKS`]).
 pub const A_HOOK_SLOT: u16 = 4;
 /// Highest top-level attribute number (the table attributes live in
-/// [`super::rulewire`]: `A_TABLE` 5 .. `A_CREATED` 10; `recent`'s requests use 22 .. 24, the conntrack settings 26 .. 27).
-pub const A_MAX: u16 = 27;
+/// [`super::rulewire`]: `A_TABLE` 5 .. `A_CREATED` 10; `recent`'s requests use 22 .. 24, the conntrack settings 26 .. 27, conntrack -D 29 .. 30).
+pub const A_MAX: u16 = 30;
 
 /// Inside [`A_HOOKS`]: one hook, a nest of `HA_*` attributes.
 pub const A_HOOKS_ENTRY: u16 = 1;

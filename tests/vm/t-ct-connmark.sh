@@ -24,7 +24,10 @@ ruleset() {
 		nsx "$R" "$t" -t mangle -A FORWARD -i r1 -p tcp --sport 8080 -m mark --mark 0x7 &&
 		nsx "$R" "$t" -t mangle -A FORWARD -i r1 -p tcp --sport 8080 -m connmark --mark 0x7/0xff &&
 		nsx "$R" "$t" -t mangle -A FORWARD -i r1 -p tcp --sport 8080 &&
-		nsx "$R" "$t" -t mangle -A FORWARD -i r1 -p tcp --sport 8080 -m connmark ! --mark 0x7
+		nsx "$R" "$t" -t mangle -A FORWARD -i r1 -p tcp --sport 8080 -m connmark ! --mark 0x7 &&
+		nsx "$R" "$t" -t mangle -A FORWARD -i r1 -p tcp --sport 8080 -m connbytes --connbytes 0:3 --connbytes-dir reply --connbytes-mode packets &&
+		nsx "$R" "$t" -t mangle -A FORWARD -i r1 -p tcp --sport 8080 -m connbytes ! --connbytes 0:3 --connbytes-dir reply --connbytes-mode packets &&
+		nsx "$R" "$t" -t mangle -A FORWARD -i r0 -p tcp --dport 8080 -m connbytes --connbytes 1 --connbytes-dir both --connbytes-mode bytes
 }
 # counter TOOL CHAIN N: packets of mangle rule N.
 counter() {
@@ -51,6 +54,11 @@ check() {
 	expect_eq "$what: every TCP reply had mark 7" "$(counter "$t" FORWARD 3)" "$all"
 	expect_eq "$what: every TCP reply's flow had connmark 7" "$(counter "$t" FORWARD 4)" "$all"
 	expect_eq "$what: ! --mark 7 matched no TCP reply" "$(counter "$t" FORWARD 6)" 0
+	# connbytes counts the packet being matched: the first three replies are 1..3.
+	expect_eq "$what: connbytes 0:3 (reply packets)" "$(counter "$t" FORWARD 7)" 3
+	expect_eq "$what: ! connbytes 0:3 (reply packets)" "$(counter "$t" FORWARD 8)" $((all - 3))
+	req=$(nsx "$R" "$1" -t mangle -L FORWARD -n -v -x | awk 'NR > 2 && /dpt:8080/ { print $1; exit }')
+	expect_ge "$what: connbytes 1: (bytes, both) on client packets" "$req" 3
 }
 
 ruleset "$RNF_BIN/iptables" || fail "rnfctl ruleset"

@@ -109,6 +109,12 @@ case $icmp in
 esac
 count=$(nsx "$R" "$RNF_BIN/conntrack" -C)
 expect_eq "conntrack -C" "$count" "$(wc -l <"$TMPD/rnf.list")"
+# -D with a filter deletes what -L with it lists, and says so as conntrack does.
+nsx "$R" "$RNF_BIN/conntrack" -D -p icmp >"$TMPD/del.out" 2>"$TMPD/del.err" || fail "conntrack -D -p icmp"
+expect_eq "conntrack -D -p icmp: lines" "$(grep -c '^icmp ' "$TMPD/del.out")" 1
+expect_eq "conntrack -D -p icmp: summary" "$(cat "$TMPD/del.err")" "conntrack v1.4.7 (conntrack-tools): 1 flow entries have been deleted."
+expect_eq "ICMP flows after -D" "$(nsx "$R" "$RNF_BIN/conntrack" -L -p icmp 2>/dev/null)" ""
+expect_eq "flows after -D" "$(nsx "$R" "$RNF_BIN/conntrack" -C)" $((count - 1))
 
 # The same traffic under the same rules in iptables-legacy, with the kernel's nf_conntrack:
 # the kernel's listing has the same flows in the same states.

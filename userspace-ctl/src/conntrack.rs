@@ -54,6 +54,8 @@ impl Filter {
 pub enum Cmd {
     /// `-L` with filters.
     List(Filter),
+    /// `-D` with filters.
+    Delete(Filter),
     /// `-C`.
     Count,
     /// `-F`.
@@ -84,6 +86,7 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
         let mut took = 1;
         match a.as_str() {
             "-L" | "--dump" => cmd = Some("L"),
+            "-D" | "--delete" => cmd = Some("D"),
             "-C" | "--count" => cmd = Some("C"),
             "-F" | "--flush" => cmd = Some("F"),
             "-S" | "--stats" => cmd = Some("S"),
@@ -160,6 +163,7 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
     }
     match cmd {
         Some("L") | None => Ok(Cmd::List(f)),
+        Some("D") => Ok(Cmd::Delete(f)),
         Some("C") => Ok(Cmd::Count),
         Some("F") => Ok(Cmd::Flush),
         _ => Ok(Cmd::Stats),
@@ -243,6 +247,27 @@ pub fn main(args: &[String]) -> u8 {
                 }
                 print!("{out}");
                 eprintln!("{VERSION_LINE}: {n} flow entries have been shown.");
+            }
+            Cmd::Delete(f) => {
+                let flows = fetch(&mut c)?;
+                let mut n = 0;
+                for fl in flows.iter().filter(|x| f.keeps(x)) {
+                    let mut buf = [0u8; 64];
+                    let mut enc = rnf_engine::wire::Encoder::new(&mut buf);
+                    ctwire::encode_delete(&mut enc, fl);
+                    let len = enc.len();
+                    match c.request(ctwire::CMD_CT_DELETE, buf[..len].to_vec()) {
+                        Ok(_) => {
+                            // As conntrack -D: each deleted flow, then the count.
+                            println!("{}", flow_line(fl));
+                            n += 1;
+                        }
+                        // Gone meanwhile (expired, or deleted by someone else).
+                        Err(netlink::Error::Kernel { errno: 2, .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                eprintln!("{VERSION_LINE}: {n} flow entries have been deleted.");
             }
             Cmd::Count => println!("{}", fetch(&mut c)?.len()),
             Cmd::Flush => {

@@ -28,10 +28,10 @@ commands:
   save [-t T] [-c]       what `iptables-save` does
   restore [-n] [-c] [-T T] [FILE]
                          what `iptables-restore` does: one transaction, all or nothing
-  conntrack -L|-C|-F|-S [-p P] [-s A] [-d A] [-r A] [-q A] [--sport N] [--dport N]
+  conntrack -L|-D|-C|-F|-S [-p P] [-s A] [-d A] [-r A] [-q A] [--sport N] [--dport N]
                          [--state S] [-u STATUS] [-m MARK[/MASK]]
                          rust_nf's connection table as `conntrack` shows the kernel's: list
-                         (with packet and byte counts), count, flush, statistics
+                         (with packet and byte counts), delete, count, flush, statistics
   recent [NAME [+ADDR|-ADDR|/]]
                          the -m recent lists: their names; one list as
                          /proc/net/xt_recent/NAME shows it; add, remove, flush as a write to
@@ -308,6 +308,9 @@ mod tests {
         assert_eq!(get("RNF_CMD_CT_SYSCTL_SET"), cw::CMD_CT_SYSCTL_SET.to_string());
         assert_eq!(get("RNF_A_SYSCTL_KEY"), cw::A_SYSCTL_KEY.to_string());
         assert_eq!(get("RNF_A_SYSCTL_VALUE"), cw::A_SYSCTL_VALUE.to_string());
+        assert_eq!(get("RNF_CMD_CT_DELETE"), cw::CMD_CT_DELETE.to_string());
+        assert_eq!(get("RNF_A_CT_DEL_ID"), cw::A_CT_DEL_ID.to_string());
+        assert_eq!(get("RNF_A_CT_DEL_TUPLE"), cw::A_CT_DEL_TUPLE.to_string());
         assert_eq!(get("RNF_NUM_SYSCTLS"), rnf_engine::conntrack::settings::NUM_KEYS.to_string());
     }
 }

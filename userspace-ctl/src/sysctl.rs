@@ -7,7 +7,7 @@
 //! `rnfctl sysctl [-w] NAME=VALUE...` sets (CAP_NET_ADMIN) and prints the new value. NAME may
 //! be written with or without `net.netfilter.`.
 
-use rnf_engine::conntrack::settings::{Key, SYSCTLS};
+use rnf_engine::conntrack::settings::Key;
 use rnf_engine::conntrack::wire as cw;
 use rnf_engine::wire::{AttrIter, Encoder};
 
@@ -124,6 +124,7 @@ pub fn main(args: &[String]) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rnf_engine::conntrack::settings::SYSCTLS;
 
     #[test]
     fn names_and_lines() {

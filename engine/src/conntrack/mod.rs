@@ -84,6 +84,8 @@ pub struct FlowView {
     pub expires_secs: u32,
     /// The connection's mark (`ct->mark`: CONNMARK, `-m connmark`).
     pub mark: u32,
+    /// (packets, bytes) in the original, then the reply direction.
+    pub counters: [(u64, u64); 2],
 }
 
 /// `-m state --state MASK`: the packet's state is one of `mask` ([`ctstate`] bits).

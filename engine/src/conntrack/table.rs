@@ -473,6 +473,16 @@ impl<'a, L: Locks> Table<'a, L> {
         true
     }
 
+    /// The confirmed flow in entry `idx` whose original tuple is `orig` (`conntrack -D`: the
+    /// dump's id and tuple name it, so a flow that took the entry since is not touched).
+    pub fn find_by_id(&self, idx: u32, orig: &Tuple) -> Option<Handle> {
+        let e = self.entry(idx)?;
+        let gen = e.gen.load(Acquire);
+        let h = Handle { idx, gen };
+        let s = self.snapshot(h)?;
+        (gen & 1 == 0 && s.status & status::CONFIRMED != 0 && s.tuple[0] == *orig).then_some(h)
+    }
+
     /// Deletes a flow (expired, reset, or an unconfirmed one whose packet was dropped).
     pub fn delete(&self, h: Handle) -> bool {
         self.locks.table(|| self.free_locked(h))

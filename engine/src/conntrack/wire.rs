@@ -19,6 +19,37 @@ pub const CMD_CT_STATS: u8 = 8;
 pub const CMD_CT_SYSCTL_GET: u8 = 11;
 /// Command: set [`A_SYSCTL_KEY`] to [`A_SYSCTL_VALUE`] (CAP_NET_ADMIN).
 pub const CMD_CT_SYSCTL_SET: u8 = 12;
+/// Command: delete the flow [`A_CT_DEL_ID`] if its original tuple is [`A_CT_DEL_TUPLE`]
+/// (`conntrack -D`; CAP_NET_ADMIN).
+pub const CMD_CT_DELETE: u8 = 13;
+/// Attribute: u32 a flow's id (as the dump gives it).
+pub const A_CT_DEL_ID: u16 = 29;
+/// Attribute: 13 bytes, the flow's original tuple (as [`F_ORIG`]).
+pub const A_CT_DEL_TUPLE: u16 = 30;
+
+/// Writes a `CMD_CT_DELETE` request for flow `f`.
+pub fn encode_delete(enc: &mut Encoder<'_>, f: &FlowRecord) {
+    enc.put_u32(A_CT_DEL_ID, f.id);
+    put_tuple(enc, A_CT_DEL_TUPLE, &f.orig);
+}
+
+/// Reads a `CMD_CT_DELETE` request: (id, original tuple).
+pub fn decode_delete(payload: &[u8]) -> Result<(u32, Tuple), WireError> {
+    let (mut id, mut t) = (None, None);
+    for a in AttrIter::new(payload) {
+        let a = a?;
+        match a.ty {
+            A_CT_DEL_ID => id = Some(a.u32()?),
+            A_CT_DEL_TUPLE => t = Some(get_tuple(a.payload).map_err(|_| WireError::BadLength(a.ty))?),
+            _ => {}
+        }
+    }
+    match (id, t) {
+        (Some(id), Some(t)) => Ok((id, t)),
+        _ => Err(WireError::BadValue(A_CT_DEL_ID)),
+    }
+}
+
 /// Attribute: u32 a setting's number ([`super::settings::Key`]).
 pub const A_SYSCTL_KEY: u16 = 26;
 /// Attribute: u32 its value.

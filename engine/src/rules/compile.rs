@@ -650,6 +650,10 @@ where
                     uses_conntrack = true;
                     CMatch::Connmark(mk)
                 }
+                Match::Connbytes(c) => {
+                    uses_conntrack = true;
+                    CMatch::Connbytes(c)
+                }
                 Match::Recent(rc) => {
                     if let Err(msg) = super::recent::check(&rc) {
                         return Err(CompileError::Recent { at: at(), msg }.into());

@@ -192,6 +192,8 @@ pub enum CMatch {
     Mark(MarkMatch),
     /// `-m connmark`.
     Connmark(MarkMatch),
+    /// `-m connbytes`.
+    Connbytes(super::rule::ConnbytesMatch),
     /// `-m recent` on the list of state slot `state` (the name stays in the rule's encoding:
     /// the glue finds the list by it when it builds the slots).
     Recent {

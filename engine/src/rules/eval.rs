@@ -578,6 +578,8 @@ fn match_one(m: &CMatch, pkt: &PacketInfo<'_>, live: Live, env: &mut impl Env) -
                 Err(()) => Outcome::HotDrop,
             }
         }
+        // No flow or no accounting: no match (whatever the `!`).
+        CMatch::Connbytes(c) => yes_if(env.ct().flow.is_some_and(|f| c.matches(&f.counters))),
         CMatch::Connmark(mk) => {
             // xt_connmark's connmark_mt: no flow, no match (whatever the `!`).
             yes_if(env.ct().flow.is_some_and(|f| ((f.mark & mk.mask) == mk.value) ^ mk.invert))
@@ -843,6 +845,7 @@ mod tests {
                 reply: t,
                 expires_secs: 30,
                 mark,
+                counters: [(3, 300), (2, 1000)],
             }),
         }
     }

@@ -431,6 +431,55 @@ pub struct TtlMatch {
     pub value: u8,
 }
 
+/// `-m connbytes` (`struct xt_connbytes_info`): the flow's packets, bytes or average packet
+/// size so far, in one direction or both, within `from..=to` (`!` swaps them: outside).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnbytesMatch {
+    /// Lower bound (upper when inverted).
+    pub from: u64,
+    /// Upper bound (lower when inverted).
+    pub to: u64,
+    /// [`ConnbytesMatch::ORIGINAL`], `REPLY` or `BOTH`.
+    pub dir: u8,
+    /// [`ConnbytesMatch::PACKETS`], `BYTES` or `AVGPKT`.
+    pub mode: u8,
+}
+
+impl ConnbytesMatch {
+    /// `--connbytes-mode packets`.
+    pub const PACKETS: u8 = 0;
+    /// `--connbytes-mode bytes`.
+    pub const BYTES: u8 = 1;
+    /// `--connbytes-mode avgpkt`.
+    pub const AVGPKT: u8 = 2;
+    /// `--connbytes-dir original`.
+    pub const ORIGINAL: u8 = 0;
+    /// `--connbytes-dir reply`.
+    pub const REPLY: u8 = 1;
+    /// `--connbytes-dir both`.
+    pub const BOTH: u8 = 2;
+
+    /// xt_connbytes' `connbytes_mt` on a flow's (packets, bytes) per direction.
+    pub fn matches(&self, counters: &[(u64, u64); 2]) -> bool {
+        let [o, r] = *counters;
+        let (pkts, bytes) = match self.dir {
+            Self::ORIGINAL => o,
+            Self::REPLY => r,
+            _ => (o.0.wrapping_add(r.0), o.1.wrapping_add(r.1)),
+        };
+        let what = match self.mode {
+            Self::PACKETS => pkts,
+            Self::BYTES => bytes,
+            _ => bytes.checked_div(pkts).unwrap_or(0),
+        };
+        if self.to >= self.from {
+            what <= self.to && what >= self.from
+        } else {
+            what < self.to || what > self.from
+        }
+    }
+}
+
 /// What `-j CONNMARK` does (`xt_connmark_tginfo2.mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -673,6 +722,8 @@ pub enum Match<'a> {
     Connmark(MarkMatch),
     /// `-m recent`.
     Recent(super::recent::RecentMatch<'a>),
+    /// `-m connbytes`.
+    Connbytes(ConnbytesMatch),
 }
 
 impl Match<'_> {
@@ -695,6 +746,7 @@ impl Match<'_> {
             Match::State(_) => "state",
             Match::Connmark(_) => "connmark",
             Match::Recent(_) => "recent",
+            Match::Connbytes(_) => "connbytes",
         }
     }
 }
@@ -936,6 +988,22 @@ pub fn valid_chain_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connbytes_as_the_kernel() {
+        let c = |from, to, dir, mode| ConnbytesMatch { from, to, dir, mode };
+        let n = [(3, 300), (2, 1000)];
+        assert!(c(0, 3, ConnbytesMatch::ORIGINAL, ConnbytesMatch::PACKETS).matches(&n));
+        assert!(!c(4, u64::MAX, ConnbytesMatch::ORIGINAL, ConnbytesMatch::PACKETS).matches(&n));
+        assert!(c(5, 5, ConnbytesMatch::BOTH, ConnbytesMatch::PACKETS).matches(&n));
+        assert!(c(1000, 1000, ConnbytesMatch::REPLY, ConnbytesMatch::BYTES).matches(&n));
+        // avgpkt over both: 1300 / 5 = 260.
+        assert!(c(260, 260, ConnbytesMatch::BOTH, ConnbytesMatch::AVGPKT).matches(&n));
+        // `! --connbytes 2:10` is stored as from 10, to 2: outside.
+        assert!(!c(10, 2, ConnbytesMatch::BOTH, ConnbytesMatch::PACKETS).matches(&n));
+        assert!(c(10, 2, ConnbytesMatch::ORIGINAL, ConnbytesMatch::BYTES).matches(&n));
+        assert!(c(0, 0, ConnbytesMatch::BOTH, ConnbytesMatch::AVGPKT).matches(&[(0, 0), (0, 0)]));
+    }
 
     #[test]
     fn connmark_shifts() {

@@ -85,6 +85,8 @@ pub const M_STATE: u32 = 14;
 pub const M_CONNMARK: u32 = 15;
 /// Match recent (check_set u8, invert u8, dest u8, seconds u32, hit_count u32, mask u32, name).
 pub const M_RECENT: u32 = 16;
+/// Match connbytes (from u64, to u64, dir u8, mode u8).
+pub const M_CONNBYTES: u32 = 17;
 
 /// Target kinds.
 pub const T_NONE: u32 = 0;
@@ -223,6 +225,13 @@ impl<'a> Reader<'a> {
     fn u32(&mut self) -> Result<u32, WireError> {
         let b = self.take(4)?;
         Ok(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self) -> Result<u64, WireError> {
+        let (lo, hi) = (self.u32()?, self.u32()?);
+        let mut b = [0u8; 8];
+        b[..4].copy_from_slice(&lo.to_ne_bytes());
+        b[4..].copy_from_slice(&hi.to_ne_bytes());
+        Ok(u64::from_ne_bytes(b))
     }
     fn rest_str(&mut self, max: usize) -> Result<&'a str, WireError> {
         let s = core::mem::take(&mut self.data);
@@ -433,6 +442,14 @@ fn put_match(enc: &mut Encoder<'_>, m: &Match<'_>) {
             b.u32(c.expires.1);
             b
         }
+        Match::Connbytes(c) => {
+            let mut b = Bytes::new(M_CONNBYTES);
+            b.put(&c.from.to_ne_bytes());
+            b.put(&c.to.to_ne_bytes());
+            b.u8(c.dir);
+            b.u8(c.mode);
+            b
+        }
         Match::State(s) => {
             let mut b = Bytes::new(M_STATE);
             b.u16(s.states);
@@ -594,6 +611,14 @@ fn get_match<'a>(a: &Attr<'a>) -> Result<Match<'a>, WireError> {
             Match::Conntrack(c)
         }
         M_STATE => Match::State(StateMatch { states: r.u16()? }),
+        M_CONNBYTES => {
+            let (from, to) = (r.u64()?, r.u64()?);
+            let (dir, mode) = (r.u8()?, r.u8()?);
+            if dir > 2 || mode > 2 {
+                return Err(WireError::BadValue(a.ty));
+            }
+            Match::Connbytes(super::rule::ConnbytesMatch { from, to, dir, mode })
+        }
         M_CONNMARK => Match::Connmark(MarkMatch { value: r.u32()?, mask: r.u32()?, invert: r.bool()? }),
         _ => return Err(WireError::BadValue(a.ty)),
     };

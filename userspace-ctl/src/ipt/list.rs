@@ -573,6 +573,10 @@ pub(crate) fn print_match(s: &mut String, m: &Match<'_>, r: &RuleSpec<'_>, numer
         Match::Comment(c) => {
             let _ = write!(s, " /* {c} */");
         }
+        Match::Connbytes(c) => {
+            connbytes_text(s, c, "");
+            let _ = write!(s, " connbytes mode {} connbytes direction {}", connbytes_mode(c), connbytes_dir(c));
+        }
         Match::Recent(m) => {
             use rnf_engine::recent::flag;
             if m.invert {
@@ -716,6 +720,30 @@ fn print_log(s: &mut String, l: &LogSpec<'_>, numeric: bool) {
     if !l.prefix.is_empty() {
         let _ = write!(s, " prefix \"{}\"", l.prefix);
     }
+}
+
+/// `print_from_to` of libxt_connbytes.
+pub(crate) fn connbytes_text(s: &mut String, c: &rnf_engine::rule::ConnbytesMatch, prefix: &str) {
+    let (from, to) = if c.from > c.to {
+        s.push_str(" !");
+        (c.to, c.from)
+    } else {
+        (c.from, c.to)
+    };
+    let _ = write!(s, " {prefix}connbytes {from}");
+    if to != 0 && to < u64::MAX {
+        let _ = write!(s, ":{to}");
+    }
+}
+
+/// `--connbytes-mode`'s word.
+pub(crate) fn connbytes_mode(c: &rnf_engine::rule::ConnbytesMatch) -> &'static str {
+    ["packets", "bytes", "avgpkt"].get(usize::from(c.mode)).copied().unwrap_or("unknown")
+}
+
+/// `--connbytes-dir`'s word.
+pub(crate) fn connbytes_dir(c: &rnf_engine::rule::ConnbytesMatch) -> &'static str {
+    ["original", "reply", "both"].get(usize::from(c.dir)).copied().unwrap_or("unknown")
 }
 
 /// `connmark_tg_print_v2`.

@@ -21,7 +21,7 @@ use rnf_engine::rule::{
     AddrRange, AddrTypeMatch, Counters, IcmpMatch, Iface, IpRangeMatch, Ipv4Net, LengthMatch, LimitMatch, LogSpec,
     MarkMatch, Match, MultiportKind, MultiportMatch, PortMatch, PortRange, RejectWith, RuleSpec, StatisticMatch,
     Target, TcpFlags, TcpMatch, TtlMatch, TtlMode, TtlOp, UdpMatch, MAX_MATCHES, MAX_MULTIPORT,
-    ctflag, ctstate, ctstatus, ConnmarkMode, ConnmarkTarget, ConntrackMatch, StateMatch,
+    ctflag, ctstate, ctstatus, ConnbytesMatch, ConnmarkMode, ConnmarkTarget, ConntrackMatch, StateMatch,
 };
 
 use super::names;
@@ -261,6 +261,7 @@ impl OwnedRule {
                 Match::Conntrack(x) => OwnedMatch::Plain(Match::Conntrack(x)),
                 Match::State(x) => OwnedMatch::Plain(Match::State(x)),
                 Match::Connmark(x) => OwnedMatch::Plain(Match::Connmark(x)),
+                Match::Connbytes(x) => OwnedMatch::Plain(Match::Connbytes(x)),
                 Match::Recent(x) => OwnedMatch::Recent(RecentMatch { name: "", ..x }, x.name.to_string()),
             })
             .collect();
@@ -747,6 +748,7 @@ enum Ext {
     State,
     Connmark,
     Recent,
+    Connbytes,
 }
 
 impl Ext {
@@ -768,6 +770,7 @@ impl Ext {
             "state" => Ext::State,
             "connmark" => Ext::Connmark,
             "recent" => Ext::Recent,
+            "connbytes" => Ext::Connbytes,
             _ => return None,
         })
     }
@@ -790,6 +793,7 @@ impl Ext {
             Ext::State => "state",
             Ext::Connmark => "connmark",
             Ext::Recent => "recent",
+            Ext::Connbytes => "connbytes",
         }
     }
 
@@ -812,6 +816,7 @@ impl Ext {
             Ext::State => STATE_OPTS,
             Ext::Connmark => MARK_OPTS,
             Ext::Recent => RECENT_OPTS,
+            Ext::Connbytes => CONNBYTES_OPTS,
         }
     }
 }
@@ -990,6 +995,12 @@ const RECENT_OPTS: &[XOpt] = &[
     xo("rdest", 10, XType::None, 0),
     xo("mask", 11, XType::Str, 0),
 ];
+// libxt_connbytes.
+const CONNBYTES_OPTS: &[XOpt] = &[
+    xo("connbytes", 0, XType::Str, MAND | INVERT),
+    xo("connbytes-dir", 1, XType::Str, MAND),
+    xo("connbytes-mode", 2, XType::Str, MAND),
+];
 // The state match as libxt_conntrack registers it.
 const STATE_OPTS: &[XOpt] = &[xo("state", 0, XType::Str, MAND | INVERT)];
 const REJECT_OPTS: &[XOpt] = &[xo("reject-with", 0, XType::Str, 0)];
@@ -1069,6 +1080,7 @@ enum MData {
     State { states: u16 },
     Connmark { mark: u32, mask: u32, invert: bool },
     Recent(RecentMatch<'static>, String),
+    Connbytes(ConnbytesMatch),
 }
 
 impl MData {
@@ -1090,6 +1102,7 @@ impl MData {
             Ext::State => MData::State { states: 0 },
             Ext::Connmark => MData::Connmark { mark: 0, mask: 0, invert: false },
             // recent_init: name DEFAULT, source side, mask all ones.
+            Ext::Connbytes => MData::Connbytes(ConnbytesMatch { from: 0, to: 0, dir: 0, mode: 0 }),
             Ext::Recent => MData::Recent(RecentMatch { name: "", ..Default::default() }, recent::DEFAULT_NAME.into()),
         }
     }
@@ -1144,6 +1157,7 @@ impl MData {
             MData::Connmark { mark, mask, invert } => {
                 Match::Connmark(MarkMatch { value: *mark, mask: *mask, invert: *invert })
             }
+            MData::Connbytes(c) => Match::Connbytes(*c),
         })
     }
 }
@@ -1503,6 +1517,32 @@ impl Parser {
                 check_str_len(o, &arg)?;
                 *c = truncate(&arg, rnf_engine::rule::MAX_COMMENT);
             }
+            MData::Connbytes(c) => match id {
+                0 => {
+                    let v = parse_mint(name, o, &arg, u64::MAX)?;
+                    c.from = v.first().copied().unwrap_or(0);
+                    c.to = v.get(1).copied().unwrap_or(u64::MAX);
+                    if invert {
+                        (c.from, c.to) = (c.to, c.from);
+                    }
+                }
+                1 => {
+                    c.dir = match arg.as_str() {
+                        "original" => ConnbytesMatch::ORIGINAL,
+                        "reply" => ConnbytesMatch::REPLY,
+                        "both" => ConnbytesMatch::BOTH,
+                        _ => return perr(format!("Unknown --connbytes-dir `{arg}'")),
+                    }
+                }
+                _ => {
+                    c.mode = match arg.as_str() {
+                        "packets" => ConnbytesMatch::PACKETS,
+                        "bytes" => ConnbytesMatch::BYTES,
+                        "avgpkt" => ConnbytesMatch::AVGPKT,
+                        _ => return perr(format!("Unknown --connbytes-mode `{arg}'")),
+                    }
+                }
+            },
             MData::Recent(m, rname) => match id {
                 0..=3 => {
                     m.check_set |= [rflag::SET, rflag::CHECK, rflag::UPDATE, rflag::REMOVE][id as usize];

@@ -275,6 +275,10 @@ fn save_match(s: &mut String, m: &Match<'_>) {
             s.push_str(" --comment");
             save_string(s, c);
         }
+        Match::Connbytes(c) => {
+            super::list::connbytes_text(s, c, "--");
+            let _ = write!(s, " --connbytes-mode {} --connbytes-dir {}", super::list::connbytes_mode(c), super::list::connbytes_dir(c));
+        }
         Match::Recent(m) => {
             use rnf_engine::recent::flag;
             if m.invert {
