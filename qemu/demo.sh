@@ -3,7 +3,9 @@
 # `make run`: runs inside the VM. Loads rust_nf, builds client - router - server namespaces,
 # puts a small stateless firewall on the router (iptables syntax, run by rnfctl), drives
 # allowed and forbidden traffic through it, and shows the rules with their counters, the
-# hook counters, and rust_nf's hooks next to the kernel's own.
+# hook counters; then a stateful firewall on rust_nf's own conntrack (CONNMARK, recent, the
+# FTP helper) with its flows (`rnfctl conntrack -L`); and rust_nf's hooks next to the
+# kernel's own.
 set -eu
 RNF_KO=${RNF_KO:?}
 export RNF_KO
@@ -64,6 +66,62 @@ nsx "$R" rnfctl status
 
 step "rnfctl status in the server's netns: PREROUTING/INPUT in, OUTPUT/POSTROUTING out"
 nsx "$S" rnfctl status
+
+step "a stateful firewall on the router: rust_nf's own connection tracking"
+cat > /tmp/demo-stateful.rules <<'RULES'
+*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A PREROUTING -p tcp -m tcp --dport 21 -j CT --helper ftp
+COMMIT
+*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -j CONNMARK --restore-mark
+-A PREROUTING -i r0 -p tcp -m tcp --dport 8080 -m mark --mark 0x0 -j MARK --set-xmark 0x80/0xffffffff
+-A PREROUTING -j CONNMARK --save-mark
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A FORWARD -m conntrack --ctstate INVALID -j DROP
+-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -i r0 -p tcp -m tcp --dport 8080 -m conntrack --ctstate NEW -m recent --set --name web
+-A FORWARD -i r0 -p tcp -m tcp --dport 8080 -m conntrack --ctstate NEW -m recent --update --seconds 60 --hitcount 4 --name web -j DROP
+-A FORWARD -i r0 -p tcp -m tcp --dport 8080 -m conntrack --ctstate NEW -j ACCEPT
+-A FORWARD -i r0 -p udp -m udp --dport 53 -m conntrack --ctstate NEW -j ACCEPT
+-A FORWARD -i r0 -p icmp -m conntrack --ctstate NEW -j ACCEPT
+COMMIT
+RULES
+cat /tmp/demo-stateful.rules
+nsx "$R" "$RNF_BIN/iptables-restore" < /tmp/demo-stateful.rules
+nsx "$R" rnfctl sysctl nf_conntrack_tcp_timeout_time_wait=30
+
+step "traffic: replies come back as ESTABLISHED; the fourth new web connection in a minute is dropped"
+nsx "$C" ping -c 3 -i 0.1 -W 2 10.0.2.2 | tail -1
+nsx "$S" socat -T5 UDP-RECVFROM:53,reuseaddr SYSTEM:'echo an answer' &
+sleep 0.3
+echo question | nsx "$C" socat -T2 - UDP:10.0.2.2:53
+nsx "$S" socat -T5 TCP-LISTEN:8080,reuseaddr,fork SYSTEM:'echo hello again' &
+sleep 0.3
+for i in 1 2 3 4; do
+	printf 'web connection %s: ' "$i"
+	nsx "$C" socat -T2 -t2 - TCP:10.0.2.2:8080,connect-timeout=2 </dev/null 2>&1 | head -1
+done
+kill %% 2>/dev/null
+wait 2>/dev/null
+
+step "rnfctl conntrack -L: rust_nf's flows (states, counters, the web flows' connmark 128)"
+nsx "$R" rnfctl conntrack -L
+
+step "rnfctl conntrack -S, rnfctl recent web, the counters of the stateful rules"
+nsx "$R" rnfctl conntrack -S
+nsx "$R" rnfctl recent web
+nsx "$R" "$RNF_BIN/iptables" -L FORWARD -n -v --line-numbers
 
 step "nft list hooks ip (router netns, with the kernel's iptables-legacy filter table loaded too)"
 nsx "$R" iptables-legacy -L -n >/dev/null

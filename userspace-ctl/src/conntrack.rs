@@ -31,6 +31,8 @@ pub struct Filter {
     status: Option<u16>,
     /// `--mark value[/mask]`.
     mark: Option<(u32, u32)>,
+    /// `-o extended`: lines start with the layer 3 protocol, as conntrack prints them.
+    extended: bool,
 }
 
 impl Filter {
@@ -123,6 +125,17 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                 let v = val(i)?;
                 let s = (0..=9u8).find(|n| TcpState::from_u8(*n).is_some_and(|s| s.name() == v));
                 f.tcp_state = Some(s.ok_or_else(|| bad("state", &v))?);
+                took = 2;
+            }
+            "-o" | "--output" => {
+                let v = val(i)?;
+                for w in v.split(',') {
+                    match w {
+                        "extended" => f.extended = true,
+                        "id" | "ktimestamp" | "timestamp" | "userspace" | "labels" | "zone" => {}
+                        _ => return Err(bad("output format", w)),
+                    }
+                }
                 took = 2;
             }
             "-m" | "--mark" => {
@@ -241,6 +254,9 @@ pub fn main(args: &[String]) -> u8 {
                 let mut n = 0;
                 let mut out = String::new();
                 for fl in flows.iter().filter(|x| f.keeps(x)) {
+                    if f.extended {
+                        out.push_str("ipv4     2 ");
+                    }
                     out.push_str(&flow_line(fl));
                     out.push('\n');
                     n += 1;
@@ -366,6 +382,9 @@ mod tests {
         assert_eq!(f.status, Some(status::ASSURED));
         let Cmd::List(f) = parse(&v("-L --mark 0x10/0xf0")).unwrap() else { panic!() };
         assert_eq!(f.mark, Some((0x10, 0xf0)));
+        let Cmd::List(f) = parse(&v("-L -o extended")).unwrap() else { panic!() };
+        assert!(f.extended);
+        assert!(parse(&v("-L -o xml")).is_err());
         let Cmd::List(f) = parse(&v("-L -m 7")).unwrap() else { panic!() };
         assert_eq!(f.mark, Some((7, u32::MAX)));
         assert_eq!(parse(&v("-C")).unwrap(), Cmd::Count);
