@@ -64,6 +64,13 @@ fn prepare() -> Result<(kernel::Kernel, module::Built)> {
     Ok((k, built))
 }
 
+/// Boots the VM for one non-interactive command (at most 20 minutes); its exit status.
+fn run_in_vm(k: &kernel::Kernel, built: &module::Built, command: String) -> Result<u8> {
+    let run = vm::VmRun { command, rwdir: None, timeout_secs: 20 * 60, interactive: false, label: String::new() };
+    let (code, _) = vm::boot(k, built, &run)?;
+    Ok(u8::try_from(code).unwrap_or(1))
+}
+
 fn dispatch(args: &[String]) -> Result<u8> {
     let Some(task) = args.first() else {
         print!("{USAGE}");
@@ -112,15 +119,7 @@ fn dispatch(args: &[String]) -> Result<u8> {
         }
         "run" => {
             let (k, built) = prepare()?;
-            let run = vm::VmRun {
-                command: "bash qemu/demo.sh".into(),
-                rwdir: None,
-                timeout_secs: 20 * 60,
-                interactive: false,
-                label: String::new(),
-            };
-            let (code, _) = vm::boot(&k, &built, &run)?;
-            Ok(u8::try_from(code).unwrap_or(1))
+            run_in_vm(&k, &built, "bash qemu/demo.sh".into())
         }
         "bench" => {
             let (k, built) = prepare()?;
@@ -130,15 +129,7 @@ fn dispatch(args: &[String]) -> Result<u8> {
                 cmd.args(["-O2", "-Wall", "-o"]).arg(&flood).arg(util::repo_root().join("tests/bench/udpflood.c"));
                 log.run(&mut cmd)
             })?;
-            let run = vm::VmRun {
-                command: format!("RNF_FLOOD={} bash tests/bench/ct-rate.sh", flood.display()),
-                rwdir: None,
-                timeout_secs: 20 * 60,
-                interactive: false,
-                label: String::new(),
-            };
-            let (code, _) = vm::boot(&k, &built, &run)?;
-            Ok(u8::try_from(code).unwrap_or(1))
+            run_in_vm(&k, &built, format!("RNF_FLOOD={} bash tests/bench/ct-rate.sh", flood.display()))
         }
         "shell" => {
             let (k, built) = prepare()?;

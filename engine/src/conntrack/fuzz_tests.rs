@@ -20,70 +20,26 @@
 
 extern crate std;
 
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
+use core::sync::atomic::Ordering::Relaxed;
 use std::vec;
 use std::vec::Vec;
 
 use super::super::packet::{Ipv4Header, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
 use super::super::rule::ctstate;
 use super::super::testrng::Rng;
-use super::table::{self, init, Entry, Handle, Locks, PacketCt, Shared, Table, Track, HELPER_FTP};
+use super::table::{self, Handle, PacketCt, Track, HELPER_FTP};
 use super::tcp::{self, Outcome, Segment, TcpConn, TcpState};
 use super::tuple::{self, icmp, Parsed, Tuple};
 use super::{status, Dir};
 
-struct TestLocks(Mutex<()>);
-
-impl Locks for TestLocks {
-    fn table<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _g = self.0.lock().unwrap();
-        f()
-    }
-    fn entry<R>(&self, _idx: u32, f: impl FnOnce() -> R) -> R {
-        f()
-    }
-}
-
-/// A table in plain memory, as the glue gives one.
-struct Mem {
-    entries: Vec<Entry>,
-    buckets: Vec<AtomicU32>,
-    shared: Shared,
-    locks: TestLocks,
-    pending: Vec<AtomicU64>,
-}
+use super::table::tests::Mem;
 
 const HZ: u64 = 100;
 /// The chain end marker of the table (`table::NULLS`).
 const NULLS: u32 = 1 << 31;
 
-impl Mem {
-    fn new(n: usize, b: usize) -> Mem {
-        let m = Mem {
-            entries: (0..n).map(|_| Entry::default()).collect(),
-            buckets: (0..b).map(|_| AtomicU32::new(0)).collect(),
-            shared: Shared::default(),
-            locks: TestLocks(Mutex::new(())),
-            pending: (0..super::table::pending_slots(n)).map(|_| AtomicU64::new(0)).collect(),
-        };
-        init(&m.entries, &m.buckets, &m.shared);
-        m
-    }
-    fn table(&self) -> Table<'_, TestLocks> {
-        Table {
-            entries: &self.entries,
-            buckets: &self.buckets,
-            shared: &self.shared,
-            key: [0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210],
-            locks: &self.locks,
-            hz: HZ,
-            pending: &self.pending,
-        }
-    }
-    fn count(&self) -> usize {
-        self.shared.count.load(Relaxed) as usize
-    }
+fn count(m: &Mem) -> usize {
+    m.shared.count.load(Relaxed) as usize
 }
 
 // TCP flag bits.
@@ -359,7 +315,7 @@ fn ct_packet(data: &[u8], helper: u8, odd_len: Option<u32>) -> Option<PacketCt<'
 /// ones still there).
 fn check(m: &Mem, known: &mut Vec<Handle>, now: u64) {
     let t = m.table();
-    let count = m.count();
+    let count = count(&m);
     assert!(count <= m.entries.len(), "{count} entries in use, maximum {}", m.entries.len());
     known.retain(|h| t.get(*h).is_some());
     assert_eq!(count, known.len(), "the entries in use are the flows the table made");
@@ -407,7 +363,7 @@ fn empty_and_refill(m: &Mem, known: &mut Vec<Handle>, now: &mut u64, flush: bool
         *now = now.wrapping_add(6 * 24 * 3600 * HZ);
     }
     t.gc_step(*now, n);
-    assert_eq!(m.count(), 0, "everything freed (flush: {flush})");
+    assert_eq!(count(&m), 0, "everything freed (flush: {flush})");
     check(m, known, *now);
     assert!(known.is_empty());
     for (i, b) in m.buckets.iter().enumerate() {
@@ -423,11 +379,11 @@ fn empty_and_refill(m: &Mem, known: &mut Vec<Handle>, now: &mut u64, flush: bool
         known.push(h);
     }
     assert_eq!(m.shared.stats.early_drop.load(Relaxed), drops);
-    assert_eq!(m.count(), n as usize);
+    assert_eq!(count(&m), n as usize);
     check(m, known, *now);
     assert_eq!(t.flush(), n);
     check(m, known, *now);
-    assert_eq!(m.count(), 0);
+    assert_eq!(count(&m), 0);
 }
 
 fn udp_from(sport: u16, dport: u16) -> [u8; 8] {
@@ -498,7 +454,7 @@ fn table_run(seed: u64, start: u64, iters: usize) {
                 (Parsed::Invalid, res) => assert_eq!(res, Track::Invalid),
                 (_, Track::Invalid) => flows[0] += 1,
                 (_, Track::Drop) => {
-                    assert_eq!(m.count(), m.entries.len(), "a drop only when the table is full");
+                    assert_eq!(count(&m), m.entries.len(), "a drop only when the table is full");
                     flows[1] += 1;
                 }
                 (Parsed::IcmpError { inner, .. }, Track::Flow { h, dir, state, new }) => {

@@ -982,7 +982,7 @@ enum Update {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     extern crate std;
     use super::super::tuple::{parse, Parsed};
     use super::super::super::rule::ctstate;
@@ -990,7 +990,9 @@ mod tests {
     use std::sync::Mutex;
     use std::vec::Vec;
 
-    struct TestLocks(Mutex<()>);
+    /// The locks of a table in plain memory (the table lock only: a test never runs a
+    /// tracker step concurrently with another on the same entry).
+    pub(in super::super) struct TestLocks(Mutex<()>);
     impl Locks for TestLocks {
         fn table<R>(&self, f: impl FnOnce() -> R) -> R {
             let _g = self.0.lock().unwrap();
@@ -1001,16 +1003,17 @@ mod tests {
         }
     }
 
-    struct Mem {
-        entries: Vec<Entry>,
-        buckets: Vec<AtomicU32>,
-        shared: Shared,
+    /// A table in plain memory, as the glue gives one.
+    pub(in super::super) struct Mem {
+        pub(in super::super) entries: Vec<Entry>,
+        pub(in super::super) buckets: Vec<AtomicU32>,
+        pub(in super::super) shared: Shared,
         locks: TestLocks,
         pending: Vec<AtomicU64>,
     }
 
     impl Mem {
-        fn new(n: usize, b: usize) -> Mem {
+        pub(in super::super) fn new(n: usize, b: usize) -> Mem {
             let m = Mem {
                 entries: (0..n).map(|_| Entry::default()).collect(),
                 buckets: (0..b).map(|_| AtomicU32::new(0)).collect(),
@@ -1021,7 +1024,7 @@ mod tests {
             init(&m.entries, &m.buckets, &m.shared);
             m
         }
-        fn table(&self) -> Table<'_, TestLocks> {
+        pub(in super::super) fn table(&self) -> Table<'_, TestLocks> {
             Table {
                 entries: &self.entries,
                 buckets: &self.buckets,
