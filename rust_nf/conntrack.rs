@@ -34,13 +34,15 @@ const GC_MIN_BUDGET: u32 = 1024;
 
 /// Starts tracking in a namespace (called with its configuration lock held, so only one
 /// caller at a time): allocates and publishes the table unless there is one.
-pub(crate) fn enable(ct: &crate::table::CtBox, settings: &Settings) -> Result {
+pub(crate) fn enable(ct: &crate::table::CtBox, settings: &Settings, req: &crate::ffi::genl::Request<'_>) -> Result {
     if ct.get().is_some() {
         return Ok(());
     }
+    let new = Ct::new(settings)?;
+    new.mem.set_net(req);
     // Another table appearing meanwhile is impossible (the caller holds the lock); if it
     // did, the new one would simply be dropped.
-    drop(ct.set(Ct::new(settings)?));
+    drop(ct.set(new));
     Ok(())
 }
 
@@ -301,7 +303,7 @@ impl Ct {
         let got = pkt.read(start, &mut buf);
         let mut last = [0u8; 1];
         let ends_in_nl = pkt.read(total - 1, &mut last) == 1 && last[0] == b'\n';
-        let Some(payload) = buf.get(..got) else { return };
+        let Some(payload) = buf.get(..got.min(len)) else { return };
         let seg = table::HelperSegment { seq, len: len as u32, payload, ends_in_nl };
         self.table().helper_segment(st.h, st.dir, &seg, shim::jiffies());
     }

@@ -81,7 +81,8 @@ fn ct_delete(req: &Request<'_>, ns: &NetState) -> Result {
 /// `CMD_CT_SYSCTL_GET`: every setting, as the namespace runs with it.
 fn sysctl_get(req: &Request<'_>, ns: &NetState) -> Result {
     use crate::engine::conntrack::settings::{Key, SYSCTLS};
-    let _cfg = ns.config.lock();
+    // No lock: the values are atomics and the table is published once (a reader never
+    // waits behind a replace).
     let ct = ns.ct.get();
     let s = ct.map_or(&ns.ct_settings, |c| c.settings());
     let (planned_max, planned_buckets) = crate::conntrack::planned_sizes(&ns.ct_settings);
@@ -156,7 +157,6 @@ fn ct_dump(d: &mut Dump<'_>, ns: &NetState) -> Result<bool> {
     let Some(ct) = ns.ct.get() else { return Ok(false) };
     let t = ct.table();
     let now = crate::ffi::shim::jiffies();
-    let hz = u64::from(crate::ffi::shim::hz()).max(1);
     let mut from = u32::try_from(d.args()[ARG_NEXT]).unwrap_or(u32::MAX);
     loop {
         let mut batch = [crate::engine::conntrack::Handle { idx: 0, gen: 0 }; 16];
@@ -164,19 +164,9 @@ fn ct_dump(d: &mut Dump<'_>, ns: &NetState) -> Result<bool> {
         let mut recs = [ctwire::FlowRecord::default(); 16];
         let mut m = 0;
         for h in batch.iter().take(n) {
-            let Some(s) = t.snapshot(*h) else { continue };
-            let left = s.expires.wrapping_sub(now) as i64;
+            let Some(rec) = t.record(*h, now) else { continue };
             if let Some(r) = recs.get_mut(m) {
-                *r = ctwire::FlowRecord {
-                    orig: s.tuple[0],
-                    reply: s.tuple[1],
-                    status: s.status,
-                    timeout: if left > 0 { (left as u64 / hz) as u32 } else { 0 },
-                    tcp_state: s.tcp.map(|c| c.state as u8),
-                    counters: s.counters,
-                    id: h.idx,
-                    mark: s.mark,
-                };
+                *r = rec;
                 m += 1;
             }
         }

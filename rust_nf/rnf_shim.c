@@ -28,6 +28,8 @@
 #include "rnf_shim.h"
 #include "rnf_wire.h"
 
+static struct genl_family rnf_genl_family;
+
 /* ---- per network namespace state ------------------------------------------------------ */
 
 struct rnf_net {
@@ -306,12 +308,103 @@ void rnf_ct_table_full_warn(void)
 
 #define RNF_CT_ENTRY_LOCKS 256
 
+/*
+ * Connection events (`conntrack -E`): the packet path may not allocate, so it puts each event,
+ * already encoded by the Rust side (one A_CT_FLOW nest), into a fixed ring; a work item sends
+ * them in as few multicast messages as fit. When the ring is full, events are lost and
+ * counted, as ctnetlink's are when a listener's buffer is full.
+ */
+#define RNF_EV_SLOTS 512
+
 struct rnf_ct_mem {
 	spinlock_t table;                          /* the table's writers */
 	spinlock_t entry[RNF_CT_ENTRY_LOCKS];      /* protocol state, by entry index */
 	struct delayed_work gc;
 	void *rust;                                /* the Rust table, for the collector */
+	struct net *net;                           /* its namespace, for events */
+	struct work_struct events;
+	spinlock_t ev_lock;
+	unsigned int ev_head, ev_count;
+	unsigned long ev_lost;
+	u16 ev_len[RNF_EV_SLOTS];
+	u8 ev_buf[RNF_EV_SLOTS][RNF_EV_BYTES];
 };
+
+static void rnf_ct_events_work(struct work_struct *work)
+{
+	struct rnf_ct_mem *mem = container_of(work, struct rnf_ct_mem, events);
+	static const unsigned int room = NLMSG_GOODSIZE - GENL_HDRLEN - NLMSG_HDRLEN - 64;
+
+	for (;;) {
+		struct sk_buff *skb;
+		unsigned int used = 0, n = 0;
+		void *hdr;
+
+		skb = genlmsg_new(room, GFP_KERNEL);
+		if (!skb)
+			return;
+		hdr = genlmsg_put(skb, 0, 0, &rnf_genl_family, 0, RNF_CMD_CT_EVENT);
+		if (!hdr) {
+			nlmsg_free(skb);
+			return;
+		}
+		spin_lock_bh(&mem->ev_lock);
+		while (mem->ev_count) {
+			unsigned int i = mem->ev_head;
+			unsigned int len = mem->ev_len[i];
+
+			if (used + len > room)
+				break;
+			skb_put_data(skb, mem->ev_buf[i], len);
+			used += len;
+			mem->ev_head = (i + 1) % RNF_EV_SLOTS;
+			mem->ev_count--;
+			n++;
+		}
+		spin_unlock_bh(&mem->ev_lock);
+		if (!n) {
+			nlmsg_free(skb);
+			return;
+		}
+		genlmsg_end(skb, hdr);
+		genlmsg_multicast_netns(&rnf_genl_family, mem->net, skb, 0, 0, GFP_KERNEL);
+	}
+}
+
+/* Whether anyone in the table's namespace listens to connection events. */
+int rnf_ct_events_listening(const struct rnf_ct_mem *mem)
+{
+	struct net *net = READ_ONCE(mem->net);
+
+	return net && genl_has_listeners(&rnf_genl_family, net, 0);
+}
+
+/* Queues one encoded event (any context; never allocates). */
+void rnf_ct_event_push(struct rnf_ct_mem *mem, const u8 *rec, unsigned int len)
+{
+	bool kick;
+
+	if (len > RNF_EV_BYTES)
+		return;
+	spin_lock_bh(&mem->ev_lock);
+	if (mem->ev_count == RNF_EV_SLOTS) {
+		mem->ev_lost++;
+		spin_unlock_bh(&mem->ev_lock);
+		return;
+	}
+	memcpy(mem->ev_buf[(mem->ev_head + mem->ev_count) % RNF_EV_SLOTS], rec, len);
+	mem->ev_len[(mem->ev_head + mem->ev_count) % RNF_EV_SLOTS] = len;
+	kick = mem->ev_count++ == 0;
+	spin_unlock_bh(&mem->ev_lock);
+	if (kick)
+		queue_work(system_wq, &mem->events);
+}
+
+/* Events go to listeners in the namespace of the request that started tracking. */
+void rnf_ct_mem_set_net(struct rnf_ct_mem *mem, const struct genl_info *info)
+{
+	WRITE_ONCE(mem->net, genl_info_net(info));
+}
 
 static void rnf_ct_gc_work(struct work_struct *work)
 {
@@ -324,7 +417,7 @@ static void rnf_ct_gc_work(struct work_struct *work)
 /* Locks and an idle collector; NULL when memory runs out. */
 struct rnf_ct_mem *rnf_ct_mem_new(void)
 {
-	struct rnf_ct_mem *mem = kzalloc(sizeof(*mem), GFP_KERNEL_ACCOUNT);
+	struct rnf_ct_mem *mem = kvzalloc(sizeof(*mem), GFP_KERNEL_ACCOUNT);
 	int i;
 
 	if (!mem)
@@ -333,6 +426,8 @@ struct rnf_ct_mem *rnf_ct_mem_new(void)
 	for (i = 0; i < RNF_CT_ENTRY_LOCKS; i++)
 		spin_lock_init(&mem->entry[i]);
 	INIT_DELAYED_WORK(&mem->gc, rnf_ct_gc_work);
+	INIT_WORK(&mem->events, rnf_ct_events_work);
+	spin_lock_init(&mem->ev_lock);
 	return mem;
 }
 
@@ -349,7 +444,8 @@ void rnf_ct_mem_free(struct rnf_ct_mem *mem)
 	if (!mem)
 		return;
 	disable_delayed_work_sync(&mem->gc);
-	kfree(mem);
+	disable_work_sync(&mem->events);
+	kvfree(mem);
 }
 
 void rnf_ct_lock_table(struct rnf_ct_mem *mem)
@@ -828,7 +924,14 @@ static const struct genl_ops rnf_genl_ops[] = {
 	},
 };
 
+/* `conntrack -E`: like ctnetlink's groups, joining needs CAP_NET_ADMIN. */
+static const struct genl_multicast_group rnf_mcgrps[] = {
+	{ .name = RNF_MCGRP_CT_EVENTS, .flags = GENL_MCAST_CAP_NET_ADMIN },
+};
+
 static struct genl_family rnf_genl_family __ro_after_init = {
+	.mcgrps = rnf_mcgrps,
+	.n_mcgrps = ARRAY_SIZE(rnf_mcgrps),
 	.name = RNF_FAMILY_NAME,
 	.version = RNF_FAMILY_VERSION,
 	.netnsok = true,

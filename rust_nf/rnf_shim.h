@@ -103,6 +103,11 @@ unsigned int rnf_ct_buckets(void);
 struct rnf_ct_mem *rnf_ct_mem_new(void);
 void rnf_ct_mem_start(struct rnf_ct_mem *mem, void *table);
 void rnf_ct_mem_free(struct rnf_ct_mem *mem);
+void rnf_ct_mem_set_net(struct rnf_ct_mem *mem, const struct genl_info *info);
+int rnf_ct_events_listening(const struct rnf_ct_mem *mem);
+void rnf_ct_event_push(struct rnf_ct_mem *mem, const u8 *rec, unsigned int len);
+/* Bytes of one encoded event at most. */
+#define RNF_EV_BYTES 192
 void rnf_ct_lock_table(struct rnf_ct_mem *mem);
 void rnf_ct_unlock_table(struct rnf_ct_mem *mem);
 void rnf_ct_lock_entry(struct rnf_ct_mem *mem, u32 idx);

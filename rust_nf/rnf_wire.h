@@ -24,6 +24,8 @@
 #define RNF_CMD_CT_SYSCTL_GET 11
 #define RNF_CMD_CT_SYSCTL_SET 12
 #define RNF_CMD_CT_DELETE 13
+#define RNF_CMD_CT_EVENT 14
+#define RNF_MCGRP_CT_EVENTS "ct-events"
 
 #define RNF_A_VERSION 1
 #define RNF_A_NETNS_COOKIE 2

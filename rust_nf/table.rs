@@ -229,7 +229,7 @@ pub(crate) fn replace(
     let needs_ct = prepared.iter().flatten().any(|p| p.version.as_ref().is_some_and(|v| v.uses_conntrack()));
     if needs_ct {
         req.defrag_enable().map_err(|_| uerr(ENOMEM, c"cannot turn on IPv4 defragmentation"))?;
-        crate::conntrack::enable(ct, settings).map_err(|_| uerr(ENOMEM, c"out of memory for the connection table"))?;
+        crate::conntrack::enable(ct, settings, req).map_err(|_| uerr(ENOMEM, c"out of memory for the connection table"))?;
     }
 
     // Publish every table, then wait once until no packet can still read an old version.

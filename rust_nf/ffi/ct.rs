@@ -22,6 +22,12 @@ pub(crate) struct CtMem {
 }
 
 impl CtMem {
+    /// Events of this table go to listeners in the namespace of `req`.
+    pub(crate) fn set_net(&self, req: &super::genl::Request<'_>) {
+        // SAFETY: `mem` is live (invariant); the request is live during the call.
+        unsafe { sys::rnf_ct_mem_set_net(self.mem.as_ptr(), req.raw()) };
+    }
+
     /// Locks and an idle collector.
     pub(crate) fn new() -> Result<Self> {
         // SAFETY: No preconditions (may sleep: called from a netlink request).
@@ -70,6 +76,24 @@ impl Locks for CtMem {
         // SAFETY: Taken above, with the same index.
         unsafe { sys::rnf_ct_unlock_entry(self.mem.as_ptr(), idx) };
         r
+    }
+
+    fn listening(&self) -> bool {
+        // SAFETY: `mem` is live (invariant); the shim only reads.
+        unsafe { sys::rnf_ct_events_listening(self.mem.as_ptr()) != 0 }
+    }
+
+    fn event(&self, rec: &crate::engine::conntrack::wire::FlowRecord) {
+        let mut buf = [0u8; sys::RNF_EV_BYTES as usize];
+        let mut enc = crate::engine::wire::Encoder::new(&mut buf);
+        crate::engine::conntrack::wire::encode_flow(&mut enc, rec);
+        if enc.overflowed() {
+            return;
+        }
+        let len = enc.len();
+        // SAFETY: `mem` is live (invariant); `buf` holds `len` initialised bytes, which the
+        // shim copies.
+        unsafe { sys::rnf_ct_event_push(self.mem.as_ptr(), buf.as_ptr(), len as core::ffi::c_uint) };
     }
 }
 

@@ -70,6 +70,11 @@ impl<'a> Request<'a> {
         unsafe { sys::rnf_genl_set_err_copy(self.info.as_ptr(), msg.as_ptr().cast()) };
     }
 
+    /// The request, for the shim's functions that take one.
+    pub(super) fn raw(&self) -> *const sys::genl_info {
+        self.info.as_ptr()
+    }
+
     /// Whether the request comes from the initial network namespace.
     pub(crate) fn init_net(&self) -> bool {
         // SAFETY: `info` is live (invariant).

@@ -2,6 +2,7 @@
 
 pub const RNF_HEAD_OUT_LOOPBACK: u32 = 1;
 pub const RNF_HEAD_FORWARDED: u32 = 2;
+pub const RNF_EV_BYTES: u32 = 192;
 pub type u8_ = core::ffi::c_uchar;
 pub type u32_ = core::ffi::c_uint;
 pub type u64_ = core::ffi::c_ulonglong;
@@ -209,6 +210,15 @@ unsafe extern "C" {
 }
 unsafe extern "C" {
     pub fn rnf_ct_mem_free(mem: *mut rnf_ct_mem);
+}
+unsafe extern "C" {
+    pub fn rnf_ct_mem_set_net(mem: *mut rnf_ct_mem, info: *const genl_info);
+}
+unsafe extern "C" {
+    pub fn rnf_ct_events_listening(mem: *const rnf_ct_mem) -> core::ffi::c_int;
+}
+unsafe extern "C" {
+    pub fn rnf_ct_event_push(mem: *mut rnf_ct_mem, rec: *const u8_, len: core::ffi::c_uint);
 }
 unsafe extern "C" {
     pub fn rnf_ct_lock_table(mem: *mut rnf_ct_mem);

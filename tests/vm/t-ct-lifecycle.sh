@@ -75,6 +75,17 @@ conn() {
 }
 closed() { grep -q closed "$TMPD/c.$1"; }
 
+# Events of both trackers (conntrack -E) while the first connection lives and is deleted.
+nsenter --net="/run/netns/$R" "$RNF_BIN/conntrack" -E >"$TMPD/ev.rnf.all" 2>&1 &
+BG_PIDS+=("$!")
+nsenter --net="/run/netns/$R" stdbuf -oL conntrack -E >"$TMPD/ev.k.all" 2>&1 &
+BG_PIDS+=("$!")
+# Both listen once a probe flow (a datagram nobody answers) shows in both.
+_listening() {
+	echo probe | nsx "$C" socat -u - UDP:10.0.2.2:7999
+	grep -q 'dport=7999' "$TMPD/ev.rnf.all" && grep -q 'dport=7999' "$TMPD/ev.k.all"
+}
+wait_until "$WAIT" _listening || fail "event listeners never heard the probe"
 conn 41001
 same_state "open" 41001 "ESTABLISHED"
 case $(flows "$RNF_BIN/conntrack" 41001) in *"[ASSURED]"*) log "ok: open flow ASSURED" ;; *) fail "open flow not ASSURED" ;; esac
@@ -84,6 +95,21 @@ wait_until "$WAIT" closed 41001 || fail "FIN close did not finish"
 wait_tcp_done 7100 "$C" "$S"
 same_state "after FIN close" 41001 "TIME_WAIT"
 wait_until 10 gone 41001 || fail "TIME_WAIT flow still listed after the 2 s timeout"
+# Events: the first is NEW (SYN_SENT, unreplied), the same line for both trackers; both
+# report the flow's end.
+evnorm() { sed -E -e 's/^( *\[[A-Z]+\] \S+ +[0-9]+) [0-9]+ /\1 T /' -e 's/packets=[0-9]+ bytes=[0-9]+ //g' -e 's/ +$//'; }
+_destroyed() {
+	grep 'sport=41001 ' "$TMPD/ev.rnf.all" >"$TMPD/ev.rnf"
+	grep 'sport=41001 ' "$TMPD/ev.k.all" >"$TMPD/ev.k"
+	grep -q DESTROY "$TMPD/ev.rnf" && grep -q DESTROY "$TMPD/ev.k"
+}
+wait_until 15 _destroyed || fail "no DESTROY event: rust_nf '$(cat "$TMPD/ev.rnf")', kernel '$(cat "$TMPD/ev.k")'"
+sed 's/^/    rnf event: /' "$TMPD/ev.rnf"
+sed 's/^/    kernel event: /' "$TMPD/ev.k"
+expect_eq "first event, rust_nf = kernel" "$(head -1 "$TMPD/ev.rnf" | evnorm)" "$(head -1 "$TMPD/ev.k" | evnorm)"
+case $(head -1 "$TMPD/ev.rnf") in *"[NEW] tcp      6 "*" SYN_SENT src=10.0.1.2 dst=10.0.2.2 sport=41001 dport=7100 [UNREPLIED] "*) log "ok: NEW event" ;; *) fail "first event: $(head -1 "$TMPD/ev.rnf")" ;; esac
+expect_eq "DESTROY event, rust_nf = kernel" "$(grep DESTROY "$TMPD/ev.rnf" | evnorm)" "$(grep DESTROY "$TMPD/ev.k" | evnorm)"
+expect_eq "UPDATE events, rust_nf = kernel" "$(grep UPDATE "$TMPD/ev.rnf" | evnorm)" "$(grep UPDATE "$TMPD/ev.k" | evnorm)"
 
 conn 41002
 echo rst >&$CTL

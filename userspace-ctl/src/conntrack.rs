@@ -58,6 +58,8 @@ pub enum Cmd {
     List(Filter),
     /// `-D` with filters.
     Delete(Filter),
+    /// `-E` with filters and the event mask.
+    Events(Filter, u8),
     /// `-C`.
     Count,
     /// `-F`.
@@ -79,6 +81,7 @@ fn proto_number(s: &str) -> Option<u8> {
 pub fn parse(args: &[String]) -> Result<Cmd, String> {
     let mut cmd = None;
     let mut f = Filter::default();
+    let mut mask = ctwire::EV_NEW | ctwire::EV_UPDATE | ctwire::EV_DESTROY;
     let mut i = 0;
     let bad = |what: &str, v: &str| format!("{VERSION_LINE}: Bad {what} `{v}'");
     while let Some(a) = args.get(i) {
@@ -89,6 +92,22 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
         match a.as_str() {
             "-L" | "--dump" => cmd = Some("L"),
             "-D" | "--delete" => cmd = Some("D"),
+            "-E" | "--event" => cmd = Some("E"),
+            "-e" | "--event-mask" => {
+                let v = val(i)?;
+                let mut m = 0;
+                for w in v.split(',') {
+                    m |= match w {
+                        "NEW" => ctwire::EV_NEW,
+                        "UPDATE" => ctwire::EV_UPDATE,
+                        "DESTROY" => ctwire::EV_DESTROY,
+                        "ALL" => ctwire::EV_NEW | ctwire::EV_UPDATE | ctwire::EV_DESTROY,
+                        _ => return Err(bad("event", w)),
+                    };
+                }
+                mask = m;
+                took = 2;
+            }
             "-C" | "--count" => cmd = Some("C"),
             "-F" | "--flush" => cmd = Some("F"),
             "-S" | "--stats" => cmd = Some("S"),
@@ -177,6 +196,7 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
     match cmd {
         Some("L") | None => Ok(Cmd::List(f)),
         Some("D") => Ok(Cmd::Delete(f)),
+        Some("E") => Ok(Cmd::Events(f, mask)),
         Some("C") => Ok(Cmd::Count),
         Some("F") => Ok(Cmd::Flush),
         _ => Ok(Cmd::Stats),
@@ -220,6 +240,49 @@ pub fn flow_line(f: &FlowRecord) -> String {
         s.push_str("[ASSURED] ");
     }
     let _ = write!(s, "mark={} use=1", f.mark);
+    s
+}
+
+/// One event as `conntrack -E` prints it: a DESTROY has no timeout but the counters (as
+/// ctnetlink's with accounting on: rust_nf always counts), the others no counters.
+pub fn event_line(f: &FlowRecord) -> String {
+    let destroy = f.event == ctwire::EV_DESTROY;
+    let tag = match f.event {
+        ctwire::EV_NEW => "[NEW]",
+        ctwire::EV_UPDATE => "[UPDATE]",
+        _ => "[DESTROY]",
+    };
+    let name = match f.orig.proto {
+        6 => "tcp",
+        17 => "udp",
+        1 => "icmp",
+        _ => "unknown",
+    };
+    let mut s = format!("{tag:>9} {name:<8} {} ", f.orig.proto);
+    if !destroy {
+        let _ = write!(s, "{} ", f.timeout);
+    }
+    if let Some(st) = f.tcp_state.and_then(TcpState::from_u8) {
+        let _ = write!(s, "{} ", st.name());
+    }
+    tuple_text(&mut s, &f.orig);
+    if destroy {
+        let _ = write!(s, "packets={} bytes={} ", f.counters[0].0, f.counters[0].1);
+    }
+    if f.status & status::SEEN_REPLY == 0 {
+        s.push_str("[UNREPLIED] ");
+    }
+    tuple_text(&mut s, &f.reply);
+    if destroy {
+        let _ = write!(s, "packets={} bytes={} ", f.counters[1].0, f.counters[1].1);
+    }
+    if f.status & status::ASSURED != 0 {
+        s.push_str("[ASSURED] ");
+    }
+    if f.mark != 0 {
+        let _ = write!(s, "mark={} ", f.mark);
+    }
+    s.truncate(s.trim_end().len());
     s
 }
 
@@ -285,6 +348,28 @@ pub fn main(args: &[String]) -> u8 {
                 }
                 eprintln!("{VERSION_LINE}: {n} flow entries have been deleted.");
             }
+            Cmd::Events(f, mask) => {
+                c.join(ctwire::MCGRP_CT_EVENTS)?;
+                let mut out = std::io::stdout();
+                loop {
+                    let (cmd, payload) = c.next_event()?;
+                    if cmd != ctwire::CMD_CT_EVENT {
+                        continue;
+                    }
+                    for a in AttrIter::new(&payload) {
+                        let Ok(a) = a else { break };
+                        if a.ty != ctwire::A_CT_FLOW {
+                            continue;
+                        }
+                        let Ok(fl) = ctwire::decode_flow(a.nested()) else { continue };
+                        if fl.event & mask != 0 && f.keeps(&fl) {
+                            use std::io::Write as _;
+                            let _ = writeln!(out, "{}", event_line(&fl));
+                            let _ = out.flush();
+                        }
+                    }
+                }
+            }
             Cmd::Count => println!("{}", fetch(&mut c)?.len()),
             Cmd::Flush => {
                 c.request(ctwire::CMD_CT_FLUSH, Vec::new())?;
@@ -346,6 +431,7 @@ mod tests {
             counters: [(6, 400), (4, 300)],
             id: 1,
             mark: 0,
+            event: 0,
         };
         assert_eq!(
             flow_line(&f),
@@ -362,11 +448,39 @@ mod tests {
             counters: [(1, 84), (0, 0)],
             id: 2,
             mark: 0x10,
+            event: 0,
         };
         assert_eq!(
             flow_line(&f),
             "icmp     1 29 src=10.0.1.2 dst=10.0.2.2 type=8 code=0 id=7 packets=1 bytes=84 [UNREPLIED] \
              src=10.0.2.2 dst=10.0.1.2 type=0 code=0 id=7 packets=0 bytes=0 mark=16 use=1"
+        );
+    }
+
+    #[test]
+    fn event_lines_as_conntrack_prints_them() {
+        let orig = Tuple { src: a("10.0.1.2"), dst: a("10.0.2.2"), sport: 46380, dport: 5353, proto: 17 };
+        let f = FlowRecord {
+            orig,
+            reply: orig.invert().unwrap(),
+            status: status::CONFIRMED,
+            timeout: 30,
+            tcp_state: None,
+            counters: [(1, 33), (0, 0)],
+            id: 1,
+            mark: 0,
+            event: ctwire::EV_NEW,
+        };
+        assert_eq!(
+            event_line(&f),
+            "    [NEW] udp      17 30 src=10.0.1.2 dst=10.0.2.2 sport=46380 dport=5353 [UNREPLIED] \
+             src=10.0.2.2 dst=10.0.1.2 sport=5353 dport=46380"
+        );
+        let d = FlowRecord { event: ctwire::EV_DESTROY, status: status::SEEN_REPLY | status::CONFIRMED, mark: 3, ..f };
+        assert_eq!(
+            event_line(&d),
+            "[DESTROY] udp      17 src=10.0.1.2 dst=10.0.2.2 sport=46380 dport=5353 packets=1 bytes=33 \
+             src=10.0.2.2 dst=10.0.1.2 sport=5353 dport=46380 packets=0 bytes=0 mark=3"
         );
     }
 
@@ -388,6 +502,9 @@ mod tests {
         let Cmd::List(f) = parse(&v("-L -m 7")).unwrap() else { panic!() };
         assert_eq!(f.mark, Some((7, u32::MAX)));
         assert_eq!(parse(&v("-C")).unwrap(), Cmd::Count);
+        let Cmd::Events(_, m) = parse(&v("-E -e NEW,DESTROY")).unwrap() else { panic!() };
+        assert_eq!(m, ctwire::EV_NEW | ctwire::EV_DESTROY);
+        assert!(parse(&v("-E -e BOGUS")).is_err());
         assert!(parse(&v("-L -p")).is_err());
         assert!(parse(&v("-L --state FOO")).is_err());
         assert!(parse(&v("-X")).is_err());

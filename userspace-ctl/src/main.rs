@@ -28,10 +28,12 @@ commands:
   save [-t T] [-c]       what `iptables-save` does
   restore [-n] [-c] [-T T] [FILE]
                          what `iptables-restore` does: one transaction, all or nothing
-  conntrack -L|-D|-C|-F|-S [-p P] [-s A] [-d A] [-r A] [-q A] [--sport N] [--dport N]
-                         [--state S] [-u STATUS] [-m MARK[/MASK]]
+  conntrack -L|-D|-E|-C|-F|-S [-p P] [-s A] [-d A] [-r A] [-q A] [--sport N] [--dport N]
+                         [--state S] [-u STATUS] [-m MARK[/MASK]] [-e NEW,UPDATE,DESTROY]
+                         [-o extended]
                          rust_nf's connection table as `conntrack` shows the kernel's: list
-                         (with packet and byte counts), delete, count, flush, statistics
+                         (with packet and byte counts), delete, live events, count, flush,
+                         statistics
   recent [NAME [+ADDR|-ADDR|/]]
                          the -m recent lists: their names; one list as
                          /proc/net/xt_recent/NAME shows it; add, remove, flush as a write to

@@ -10,7 +10,7 @@ use netlink_packet_core::{
     DecodeError, Emitable, NetlinkHeader, NetlinkMessage, NetlinkPayload, ParseableParametrized,
     NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
 };
-use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
+use netlink_packet_generic::ctrl::nlas::{GenlCtrlAttrs, McastGrpAttrs};
 use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
 use netlink_packet_generic::{GenlFamily, GenlHeader, GenlMessage};
 use netlink_sys::protocols::NETLINK_GENERIC;
@@ -116,6 +116,8 @@ pub struct Client {
     socket: Socket,
     family_id: u16,
     seq: u32,
+    /// The family's multicast groups: (name, id).
+    groups: Vec<(String, u32)>,
 }
 
 impl Client {
@@ -127,7 +129,7 @@ impl Client {
         // Errors come back with the request header only, followed by the extended ack.
         socket.set_cap_ack(true)?;
         socket.set_ext_ack(true)?;
-        let mut client = Client { socket, family_id: 0, seq: 0 };
+        let mut client = Client { socket, family_id: 0, seq: 0, groups: Vec::new() };
         client.family_id = client.resolve_family()?;
         Ok(client)
     }
@@ -225,6 +227,23 @@ impl Client {
             Err(Error::Kernel { errno, .. }) if errno == ENOENT => return Err(Error::NotLoaded),
             other => other?,
         };
+        for a in replies.iter().flat_map(|m| m.payload.nlas.iter()) {
+            if let GenlCtrlAttrs::McastGroups(groups) = a {
+                for g in groups {
+                    let name = g.iter().find_map(|x| match x {
+                        McastGrpAttrs::Name(n) => Some(n.clone()),
+                        _ => None,
+                    });
+                    let id = g.iter().find_map(|x| match x {
+                        McastGrpAttrs::Id(i) => Some(*i),
+                        _ => None,
+                    });
+                    if let (Some(n), Some(i)) = (name, id) {
+                        self.groups.push((n, i));
+                    }
+                }
+            }
+        }
         replies
             .iter()
             .flat_map(|m| m.payload.nlas.iter())
@@ -233,6 +252,36 @@ impl Client {
                 _ => None,
             })
             .ok_or(Error::NotLoaded)
+    }
+
+    /// Joins the family's multicast group `name` (joining may need CAP_NET_ADMIN).
+    pub fn join(&mut self, name: &str) -> Result<(), Error> {
+        let id = self.groups.iter().find(|g| g.0 == name).map(|g| g.1).ok_or(Error::NotLoaded)?;
+        self.socket.add_membership(id).map_err(|e| match e.raw_os_error() {
+            Some(errno) => Error::Kernel { errno, msg: None },
+            None => Error::Io(e),
+        })
+    }
+
+    /// Waits for the next multicast message of the family; returns its command and attribute
+    /// payload.
+    pub fn next_event(&mut self) -> Result<(u8, Vec<u8>), Error> {
+        loop {
+            let mut probe = [0u8; 16];
+            let size = self.socket.recv(&mut &mut probe[..], libc::MSG_PEEK | libc::MSG_TRUNC)?;
+            let mut buf = vec![0u8; size.max(16)];
+            let n = self.socket.recv(&mut &mut buf[..], 0)?;
+            // One netlink header (16 bytes), the generic header (4: cmd, version, reserved).
+            if n < 20 {
+                continue;
+            }
+            let len = (u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize).min(n);
+            let ty = u16::from_ne_bytes([buf[4], buf[5]]);
+            if ty != self.family_id || len < 20 {
+                continue;
+            }
+            return Ok((buf[16], buf[20..len].to_vec()));
+        }
     }
 
     /// Makes room for requests of `bytes` (whole tables): raises the socket's send buffer,

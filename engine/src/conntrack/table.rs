@@ -48,6 +48,13 @@ pub trait Locks {
     fn table<R>(&self, f: impl FnOnce() -> R) -> R;
     /// Runs `f` holding the lock that guards the protocol state of entry `idx`.
     fn entry<R>(&self, idx: u32, f: impl FnOnce() -> R) -> R;
+    /// Whether anyone listens to connection events (cheap; checked before building one).
+    fn listening(&self) -> bool {
+        false
+    }
+    /// Hands one event over (never allocates, never sleeps; may be called holding the table
+    /// lock or no lock).
+    fn event(&self, _rec: &super::wire::FlowRecord) {}
 }
 
 /// One flow. All atomics: read without locks, written as the module docs say.
@@ -413,6 +420,8 @@ impl<'a, L: Locks> Table<'a, L> {
                 let e = self.entry(idx)?;
                 let st = e.status.load(Relaxed) as u16;
                 if st & status::ASSURED == 0 || expired(e.expires.load(Relaxed), now) {
+                    let gen = e.gen.load(Relaxed);
+                    self.emit(super::wire::EV_DESTROY, Handle { idx, gen }, now);
                     self.unlink_locked(idx);
                     // Odd under the entry's lock: no packet is writing into it now, and none
                     // will (see `update`).
@@ -464,6 +473,7 @@ impl<'a, L: Locks> Table<'a, L> {
             return false;
         }
         if e.status.load(Relaxed) & u32::from(status::CONFIRMED) != 0 {
+            self.emit(super::wire::EV_DESTROY, h, e.expires.load(Relaxed));
             self.unlink_locked(h.idx);
         }
         self.locks.entry(h.idx, || e.gen.store(h.gen.wrapping_add(1), Release));
@@ -471,6 +481,33 @@ impl<'a, L: Locks> Table<'a, L> {
         self.shared.free.store(h.idx, Relaxed);
         self.shared.count.fetch_sub(1, Relaxed);
         true
+    }
+
+    /// The flow of `h` as a dump or an event shows it.
+    pub fn record(&self, h: Handle, now: u64) -> Option<super::wire::FlowRecord> {
+        let s = self.snapshot(h)?;
+        let left = s.expires.wrapping_sub(now) as i64;
+        Some(super::wire::FlowRecord {
+            orig: s.tuple[0],
+            reply: s.tuple[1],
+            status: s.status,
+            timeout: if left > 0 { (left as u64 / self.hz.max(1)) as u32 } else { 0 },
+            tcp_state: s.tcp.map(|c| c.state as u8),
+            counters: s.counters,
+            id: h.idx,
+            mark: s.mark,
+            event: 0,
+        })
+    }
+
+    /// Reports event `kind` about flow `h` if anyone listens.
+    fn emit(&self, kind: u8, h: Handle, now: u64) {
+        if !self.locks.listening() {
+            return;
+        }
+        if let Some(rec) = self.record(h, now) {
+            self.locks.event(&super::wire::FlowRecord { event: kind, ..rec });
+        }
     }
 
     /// The confirmed flow in entry `idx` whose original tuple is `orig` (`conntrack -D`: the
@@ -518,7 +555,9 @@ impl<'a, L: Locks> Table<'a, L> {
                 head.store(h.idx << 1 | d as u32, Release);
             }
             Ok(())
-        })
+        })?;
+        self.emit(super::wire::EV_NEW, h, now);
+        Ok(())
     }
 
     /// One step of the garbage collector: looks at up to `budget` entries from where the last
@@ -662,7 +701,12 @@ impl<'a, L: Locks> Table<'a, L> {
         for _ in 0..2 {
             if let Some((h, dir)) = self.lookup(&tuple, now) {
                 match self.update(h, dir, &tuple, l4, p, now) {
-                    Update::Ok(state) => return Track::Flow { h, dir, state, new: false },
+                    Update::Ok(state, changed) => {
+                        if changed {
+                            self.emit(super::wire::EV_UPDATE, h, now);
+                        }
+                        return Track::Flow { h, dir, state, new: false };
+                    }
                     Update::Invalid => return self.invalid(),
                     // A SYN reopening a closed TCP flow: the old one goes, a new one starts.
                     Update::Restart => {
@@ -709,6 +753,7 @@ impl<'a, L: Locks> Table<'a, L> {
             }
             let st = e.status.load(Relaxed) as u16;
             let seen_reply = st & status::SEEN_REPLY != 0;
+            let old_tcp = TcpConn::from_words(&words(e)).state;
             // `resolve_normal_ct`: replies and flows that have seen one are ESTABLISHED; the
             // original direction of a flow a helper announced is RELATED; the rest NEW.
             let state = if dir == Dir::Reply || seen_reply {
@@ -766,7 +811,9 @@ impl<'a, L: Locks> Table<'a, L> {
                 e.status.fetch_or(u32::from(status::SEEN_REPLY), Relaxed);
             }
             self.count(e, dir, p.len);
-            Update::Ok(state)
+            let now_st = e.status.load(Relaxed);
+            let changed = now_st != u32::from(st) || TcpConn::from_words(&words(e)).state != old_tcp;
+            Update::Ok(state, changed)
         })
     }
 
@@ -808,13 +855,13 @@ impl<'a, L: Locks> Table<'a, L> {
             }
         }
         let Some(reply) = t.invert() else { return self.invalid() };
-        // A data connection a helper announced: RELATED (`init_conntrack` with an expectation),
-        // and it carries its master's mark.
-        let master = if t.proto == IPPROTO_TCP { self.take_expectation(t, now) } else { None };
         let h = match self.alloc(t, &reply, now, timeout) {
             Ok(h) => h,
             Err(Full::NoRoom) => return Track::Drop,
         };
+        // A data connection a helper announced: RELATED (`init_conntrack` with an expectation),
+        // and it carries its master's mark. Taken once the flow has its entry.
+        let master = if t.proto == IPPROTO_TCP { self.take_expectation(t, now) } else { None };
         let Some(e) = self.entry(h.idx) else { return self.invalid() };
         // Under the entry's lock with its generation checked: the flow may already be gone
         // (freed by the collector or a flush) and its entry taken for another.
@@ -976,7 +1023,8 @@ impl<'a, L: Locks> Table<'a, L> {
 }
 
 enum Update {
-    Ok(u16),
+    /// The packet's state; whether the flow's protocol state or status changed (an event).
+    Ok(u16, bool),
     Invalid,
     Restart,
 }

@@ -96,6 +96,19 @@ pub const F_COUNTERS: u16 = 6;
 pub const F_ID: u16 = 7;
 /// Flow attribute: u32 the connection's mark.
 pub const F_MARK: u16 = 8;
+/// Flow attribute: u32 the event ([`EV_NEW`], [`EV_UPDATE`], [`EV_DESTROY`]), in events only.
+pub const F_EVENT: u16 = 9;
+
+/// Multicast message of connection events: [`A_CT_FLOW`] nests, each with [`F_EVENT`].
+pub const CMD_CT_EVENT: u8 = 14;
+/// The multicast group of connection events.
+pub const MCGRP_CT_EVENTS: &str = "ct-events";
+/// A flow was confirmed.
+pub const EV_NEW: u8 = 1;
+/// A flow's protocol state or status changed.
+pub const EV_UPDATE: u8 = 2;
+/// A confirmed flow went.
+pub const EV_DESTROY: u8 = 4;
 
 /// One flow as the dump carries it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -116,6 +129,8 @@ pub struct FlowRecord {
     pub id: u32,
     /// The connection's mark.
     pub mark: u32,
+    /// In an event: which ([`EV_NEW`] ...); 0 in a dump.
+    pub event: u8,
 }
 
 fn put_tuple(enc: &mut Encoder<'_>, ty: u16, t: &Tuple) {
@@ -156,6 +171,9 @@ pub fn encode_flow(enc: &mut Encoder<'_>, f: &FlowRecord) {
     enc.put_bytes(F_COUNTERS, &c);
     enc.put_u32(F_ID, f.id);
     enc.put_u32(F_MARK, f.mark);
+    if f.event != 0 {
+        enc.put_u32(F_EVENT, u32::from(f.event));
+    }
     enc.end_nest(n);
 }
 
@@ -181,6 +199,7 @@ pub fn decode_flow(nest: AttrIter<'_>) -> Result<FlowRecord, WireError> {
             }
             F_ID => f.id = a.u32()?,
             F_MARK => f.mark = a.u32()?,
+            F_EVENT => f.event = a.u32()? as u8,
             _ => {}
         }
     }
@@ -203,6 +222,7 @@ mod tests {
             counters: [(10, 1000), (9, 900)],
             id: 77,
             mark: 0x5a,
+            event: EV_UPDATE,
         };
         let mut buf = [0u8; 256];
         let mut enc = Encoder::new(&mut buf);

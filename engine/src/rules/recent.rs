@@ -381,11 +381,12 @@ impl<'a> List<'a> {
         if let Some(t) = self.stamps.get_mut(k) {
             *t = now;
         }
-        let index = index.wrapping_add(1);
+        // u16 as xt_recent's: with 65536 stamps the index wraps to 0 and the count stays.
+        let index = index.wrapping_add(1) as u16;
         if let Some(x) = self.slots.get_mut(i as usize) {
-            x.index = index as u16;
-            if index > u32::from(x.nstamps) {
-                x.nstamps = index as u16;
+            x.index = index;
+            if index > x.nstamps {
+                x.nstamps = index;
             }
         }
         self.unlink_age(i);
