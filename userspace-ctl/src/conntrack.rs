@@ -377,26 +377,34 @@ pub fn main(args: &[String]) -> u8 {
             }
             Cmd::Stats => {
                 let p = c.query(ctwire::CMD_CT_STATS, Vec::new())?;
-                let mut line = String::new();
+                // conntrack -S's line (the counters rust_nf keeps, summed over the CPUs),
+                // then the table's own figures.
+                let mut cpu = String::from("cpu=0   \t");
+                let mut table = String::from("rust_nf:");
                 for a in AttrIter::new(&p) {
                     let a = a.map_err(|e| netlink::Error::Decode(format!("{e}")))?;
-                    let name = match a.ty {
-                        ctwire::A_CT_ENABLED => "tracking",
-                        ctwire::A_CT_COUNT => "entries",
-                        ctwire::A_CT_MAX => "max",
-                        ctwire::A_CT_BUCKETS => "buckets",
-                        ctwire::A_CT_MEMORY => "memory",
-                        ctwire::A_CT_ENTRY_SIZE => "entry_size",
-                        ctwire::A_CT_INVALID => "invalid",
-                        ctwire::A_CT_DROP => "drop",
-                        ctwire::A_CT_EARLY_DROP => "early_drop",
-                        ctwire::A_CT_INSERT_FAILED => "insert_failed",
+                    let (name, stat) = match a.ty {
+                        ctwire::A_CT_ENABLED => ("tracking", false),
+                        ctwire::A_CT_COUNT => ("entries", false),
+                        ctwire::A_CT_MAX => ("max", false),
+                        ctwire::A_CT_BUCKETS => ("buckets", false),
+                        ctwire::A_CT_MEMORY => ("memory", false),
+                        ctwire::A_CT_ENTRY_SIZE => ("entry_size", false),
+                        ctwire::A_CT_INVALID => ("invalid", true),
+                        ctwire::A_CT_DROP => ("drop", true),
+                        ctwire::A_CT_EARLY_DROP => ("early_drop", true),
+                        ctwire::A_CT_INSERT_FAILED => ("insert_failed", true),
                         _ => continue,
                     };
                     let v = if a.payload.len() == 8 { a.u64().unwrap_or(0) } else { u64::from(a.u32().unwrap_or(0)) };
-                    let _ = write!(line, "{name}={v} ");
+                    if stat {
+                        let _ = write!(cpu, "{name}={v} ");
+                    } else {
+                        let _ = write!(table, " {name}={v}");
+                    }
                 }
-                println!("{}", line.trim_end());
+                println!("{}", cpu.trim_end());
+                println!("{table}");
             }
         }
         Ok(())
