@@ -175,6 +175,21 @@ impl Ct {
         slots::put(&self.slots, key, &PacketState::UNTRACKED);
     }
 
+    /// The flow of the packet `key` (none when untracked or INVALID).
+    pub(crate) fn flow_of(&self, key: u64) -> Option<crate::engine::conntrack::Handle> {
+        slots::get(&self.slots, key).filter(|st| !st.untracked).map(|st| st.h)
+    }
+
+    /// Whether the flow `f` (`idx << 32 | gen`) is still there and not closed (TCP TIME_WAIT
+    /// or CLOSE), as nf_conncount's `already_closed`.
+    pub(crate) fn open(&self, f: u64) -> bool {
+        use crate::engine::conntrack::tcp::TcpState;
+        let h = crate::engine::conntrack::Handle { idx: (f >> 32) as u32, gen: f as u32 };
+        self.table()
+            .snapshot(h)
+            .is_some_and(|s| !s.tcp.is_some_and(|c| matches!(c.state, TcpState::TimeWait | TcpState::Close)))
+    }
+
     /// `-j CONNMARK`: the packet `key`'s flow gets mark `mark`.
     pub(crate) fn set_mark(&self, key: u64, mark: u32) {
         if let Some(st) = slots::get(&self.slots, key).filter(|st| !st.untracked) {

@@ -172,6 +172,13 @@ impl Env for KernelEnv<'_, '_, '_> {
         self.v.recent(state, &m.as_match(), addr, ttl)
     }
 
+    fn connlimit(&mut self, state: u32, key: u32) -> Option<u32> {
+        let key_pkt = self.pkt.key();
+        let ct = self.ct;
+        let flow = ct.and_then(|c| c.flow_of(key_pkt)).map_or(u64::MAX, |h| u64::from(h.idx) << 32 | u64::from(h.gen));
+        self.v.connlimit(state, key, flow, |f| f != u64::MAX && ct.is_some_and(|c| c.open(f)))
+    }
+
     fn set_ct_mark(&mut self, mark: u32) {
         if let Some(ct) = self.ct {
             ct.set_mark(self.pkt.key(), mark);

@@ -99,6 +99,39 @@ impl RecentList {
     }
 }
 
+/// The memory of one `-m connlimit` rule's counter (under its lock).
+struct CountMem {
+    slots: KVVec<crate::engine::connlimit::Slot>,
+    heads: KVVec<u32>,
+    free: u32,
+}
+
+/// One `-m connlimit` rule's counter (per rule, as each xt_connlimit rule has its own).
+#[pin_data]
+pub(crate) struct ConnCounter {
+    #[pin]
+    mem: SpinLockIrq<CountMem>,
+}
+
+impl ConnCounter {
+    /// An empty counter.
+    pub(crate) fn new() -> Result<Arc<Self>> {
+        use crate::engine::connlimit::{Counter, Slot as CSlot, HEADS, POOL};
+        let mut mem = CountMem { slots: filled(POOL, CSlot::default())?, heads: filled(HEADS, 0u32)?, free: 0 };
+        Counter::new(&mut mem.slots, &mut mem.heads, &mut mem.free, true).ok_or(EINVAL)?;
+        Arc::pin_init(pin_init!(ConnCounter { mem <- new_spinlock_irq!(mem) }), GFP_KERNEL_ACCOUNT)
+    }
+
+    /// `nf_conncount_count` for `key` and the packet's `flow` (`u64::MAX`: none), with
+    /// `alive` telling which remembered flows are still open.
+    pub(crate) fn count(&self, key: u32, flow: u64, alive: impl Fn(u64) -> bool) -> Option<u32> {
+        let mut g = self.mem.lock();
+        let m = &mut *g;
+        let mut c = crate::engine::connlimit::Counter::new(&mut m.slots, &mut m.heads, &mut m.free, false)?;
+        c.count(key, flow, alive)
+    }
+}
+
 /// Finds the list `name` for a new version among `known` (the lists of the live versions and
 /// of the tables already prepared in this transaction), growing it if needed, or makes it.
 pub(crate) fn find_or_make<'a>(

@@ -59,6 +59,8 @@ enum Slot {
     Nth(AtomicNth),
     /// A `recent` list.
     Recent(Arc<RecentList>),
+    /// A `connlimit` counter.
+    Connlimit(Arc<crate::recent::ConnCounter>),
 }
 
 /// A `recent` match's list as the rule names it.
@@ -217,6 +219,14 @@ impl Version {
         }
     }
 
+    /// `-m connlimit` on the counter of slot `state`; `None` drops the packet.
+    pub(crate) fn connlimit(&self, state: u32, key: u32, flow: u64, alive: impl Fn(u64) -> bool) -> Option<u32> {
+        match self.slots.get(state as usize) {
+            Some(Slot::Connlimit(c)) => c.count(key, flow, alive),
+            _ => None,
+        }
+    }
+
     /// `-m recent` on the list of slot `state`; a missing list (the compiler never leaves
     /// one out) is a hotdrop.
     pub(crate) fn recent(&self, state: u32, m: &crate::engine::recent::RecentMatch<'_>, addr: u32, ttl: u8) -> core::result::Result<bool, ()> {
@@ -263,6 +273,9 @@ fn build_slots(
         let slot = match i.ok_or_else(internal)? {
             StateInit::Limit(m) => Slot::Limit(AtomicLimit::new(&m, hz, now)),
             StateInit::Nth { initial, .. } => Slot::Nth(AtomicNth::new(initial)),
+            StateInit::Connlimit => {
+                Slot::Connlimit(crate::recent::ConnCounter::new().map_err(|_| oom())?)
+            }
             StateInit::Recent { .. } => {
                 let r = recents.next().ok_or_else(internal)?;
                 Slot::Recent(lists(*r).map_err(|e| UserError::new(e, c"recent: cannot make the list"))?)

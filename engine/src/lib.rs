@@ -20,7 +20,7 @@ pub mod packet;
 pub mod rules;
 pub mod wire;
 
-pub use rules::{carry, compile, compiled, eval, recent, rule, rulewire, state};
+pub use rules::{carry, compile, compiled, connlimit, eval, recent, rule, rulewire, state};
 
 #[cfg(test)]
 mod testrng;

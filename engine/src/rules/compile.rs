@@ -654,6 +654,12 @@ where
                     uses_conntrack = true;
                     CMatch::Connbytes(c)
                 }
+                Match::Connlimit(m) => {
+                    uses_conntrack = true;
+                    let state = state_count;
+                    state_count = state_count.checked_add(1).ok_or(CompileError::TooManyMatches)?;
+                    CMatch::Connlimit { state, m }
+                }
                 Match::Recent(rc) => {
                     if let Err(msg) = super::recent::check(&rc) {
                         return Err(CompileError::Recent { at: at(), msg }.into());

@@ -194,6 +194,13 @@ pub enum CMatch {
     Connmark(MarkMatch),
     /// `-m connbytes`.
     Connbytes(super::rule::ConnbytesMatch),
+    /// `-m connlimit` with the counter of state slot `state`.
+    Connlimit {
+        /// State slot.
+        state: u32,
+        /// The match.
+        m: super::connlimit::ConnlimitMatch,
+    },
     /// `-m recent` on the list of state slot `state` (the name stays in the rule's encoding:
     /// the glue finds the list by it when it builds the slots).
     Recent {
@@ -341,6 +348,8 @@ pub enum StateInit {
         /// `--hitcount`.
         hit_count: u32,
     },
+    /// A `connlimit` match's counter ([`super::connlimit::Counter`]).
+    Connlimit,
 }
 
 impl<'a> Ruleset<'a> {
@@ -378,6 +387,7 @@ impl<'a> Ruleset<'a> {
                 Some((state, StateInit::Nth { every, initial: every.wrapping_sub(packet) }))
             }
             CMatch::Recent { state, hit_count, .. } => Some((state, StateInit::Recent { hit_count })),
+            CMatch::Connlimit { state, .. } => Some((state, StateInit::Connlimit)),
             _ => None,
         })
     }

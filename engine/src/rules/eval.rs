@@ -95,6 +95,10 @@ pub trait Env {
     /// xt_recent does): under the list's lock, [`super::recent::List::matches`]. `Err` is a
     /// hotdrop.
     fn recent(&mut self, state: u32, m: &RecentCheck, addr: u32, ttl: u8) -> Result<bool, ()>;
+    /// `-m connlimit` with the counter in state slot `state`: the connections of `key` the
+    /// rule has seen that are still open, the packet's own flow included
+    /// ([`super::connlimit::Counter::count`]); `None` drops the packet.
+    fn connlimit(&mut self, state: u32, key: u32) -> Option<u32>;
     /// The CONNMARK target: the packet's flow (there is one: [`Env::ct`] showed it) gets
     /// mark `mark`; later [`Env::ct`] calls show it.
     fn set_ct_mark(&mut self, mark: u32);
@@ -578,6 +582,13 @@ fn match_one(m: &CMatch, pkt: &PacketInfo<'_>, live: Live, env: &mut impl Env) -
                 Err(()) => Outcome::HotDrop,
             }
         }
+        CMatch::Connlimit { state, m } => {
+            let addr = if m.dest { ip.dst } else { ip.src };
+            match env.connlimit(*state, addr & m.mask()) {
+                Some(n) => yes_if(m.verdict(n)),
+                None => Outcome::HotDrop,
+            }
+        }
         // No flow or no accounting: no match (whatever the `!`).
         CMatch::Connbytes(c) => yes_if(env.ct().flow.is_some_and(|f| c.matches(&f.counters))),
         CMatch::Connmark(mk) => {
@@ -765,7 +776,7 @@ mod tests {
                     StateInit::Nth { initial, .. } => {
                         e.nth[slot as usize] = Some(AtomicNth::new(initial))
                     }
-                    StateInit::Recent { .. } => {}
+                    StateInit::Recent { .. } | StateInit::Connlimit => {}
                 }
             }
             e
@@ -826,6 +837,9 @@ mod tests {
             let fresh = mem.st.count == 0 && mem.heads[0] == 0;
             let mut l = List::new(&mut mem.st, &mut mem.slots, &mut mem.stamps, &mut mem.heads, fresh).unwrap();
             l.matches(&m.as_match(), addr, ttl, now, u64::from(self.hz))
+        }
+        fn connlimit(&mut self, _state: u32, key: u32) -> Option<u32> {
+            Some(key)
         }
         fn set_ct_mark(&mut self, mark: u32) {
             if let Some(f) = self.ct.as_mut().and_then(|v| v.flow.as_mut()) {

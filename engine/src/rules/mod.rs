@@ -8,6 +8,7 @@
 pub mod carry;
 pub mod compile;
 pub mod compiled;
+pub mod connlimit;
 pub mod eval;
 pub mod recent;
 pub mod rule;

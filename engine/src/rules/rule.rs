@@ -724,6 +724,8 @@ pub enum Match<'a> {
     Recent(super::recent::RecentMatch<'a>),
     /// `-m connbytes`.
     Connbytes(ConnbytesMatch),
+    /// `-m connlimit`.
+    Connlimit(super::connlimit::ConnlimitMatch),
 }
 
 impl Match<'_> {
@@ -747,6 +749,7 @@ impl Match<'_> {
             Match::Connmark(_) => "connmark",
             Match::Recent(_) => "recent",
             Match::Connbytes(_) => "connbytes",
+            Match::Connlimit(_) => "connlimit",
         }
     }
 }

@@ -87,6 +87,8 @@ pub const M_CONNMARK: u32 = 15;
 pub const M_RECENT: u32 = 16;
 /// Match connbytes (from u64, to u64, dir u8, mode u8).
 pub const M_CONNBYTES: u32 = 17;
+/// Match connlimit (limit u32, prefix u8, dest u8, upto u8).
+pub const M_CONNLIMIT: u32 = 18;
 
 /// Target kinds.
 pub const T_NONE: u32 = 0;
@@ -442,6 +444,14 @@ fn put_match(enc: &mut Encoder<'_>, m: &Match<'_>) {
             b.u32(c.expires.1);
             b
         }
+        Match::Connlimit(c) => {
+            let mut b = Bytes::new(M_CONNLIMIT);
+            b.u32(c.limit);
+            b.u8(c.prefix);
+            b.u8(u8::from(c.dest));
+            b.u8(u8::from(c.upto));
+            b
+        }
         Match::Connbytes(c) => {
             let mut b = Bytes::new(M_CONNBYTES);
             b.put(&c.from.to_ne_bytes());
@@ -611,6 +621,15 @@ fn get_match<'a>(a: &Attr<'a>) -> Result<Match<'a>, WireError> {
             Match::Conntrack(c)
         }
         M_STATE => Match::State(StateMatch { states: r.u16()? }),
+        M_CONNLIMIT => {
+            let limit = r.u32()?;
+            let prefix = r.u8()?;
+            if prefix > 32 {
+                return Err(WireError::BadValue(a.ty));
+            }
+            let (dest, upto) = (r.bool()?, r.bool()?);
+            Match::Connlimit(super::connlimit::ConnlimitMatch { limit, prefix, dest, upto })
+        }
         M_CONNBYTES => {
             let (from, to) = (r.u64()?, r.u64()?);
             let (dir, mode) = (r.u8()?, r.u8()?);

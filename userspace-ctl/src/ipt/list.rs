@@ -573,6 +573,10 @@ pub(crate) fn print_match(s: &mut String, m: &Match<'_>, r: &RuleSpec<'_>, numer
         Match::Comment(c) => {
             let _ = write!(s, " /* {c} */");
         }
+        Match::Connlimit(c) => {
+            let side = if c.dest { "dst" } else { "src" };
+            let _ = write!(s, " #conn {side}/{} {} {}", c.prefix, if c.upto { "<=" } else { ">" }, c.limit);
+        }
         Match::Connbytes(c) => {
             connbytes_text(s, c, "");
             let _ = write!(s, " connbytes mode {} connbytes direction {}", connbytes_mode(c), connbytes_dir(c));

@@ -262,6 +262,7 @@ impl OwnedRule {
                 Match::State(x) => OwnedMatch::Plain(Match::State(x)),
                 Match::Connmark(x) => OwnedMatch::Plain(Match::Connmark(x)),
                 Match::Connbytes(x) => OwnedMatch::Plain(Match::Connbytes(x)),
+                Match::Connlimit(x) => OwnedMatch::Plain(Match::Connlimit(x)),
                 Match::Recent(x) => OwnedMatch::Recent(RecentMatch { name: "", ..x }, x.name.to_string()),
             })
             .collect();
@@ -749,6 +750,7 @@ enum Ext {
     Connmark,
     Recent,
     Connbytes,
+    Connlimit,
 }
 
 impl Ext {
@@ -771,6 +773,7 @@ impl Ext {
             "connmark" => Ext::Connmark,
             "recent" => Ext::Recent,
             "connbytes" => Ext::Connbytes,
+            "connlimit" => Ext::Connlimit,
             _ => return None,
         })
     }
@@ -794,6 +797,7 @@ impl Ext {
             Ext::Connmark => "connmark",
             Ext::Recent => "recent",
             Ext::Connbytes => "connbytes",
+            Ext::Connlimit => "connlimit",
         }
     }
 
@@ -817,6 +821,7 @@ impl Ext {
             Ext::Connmark => MARK_OPTS,
             Ext::Recent => RECENT_OPTS,
             Ext::Connbytes => CONNBYTES_OPTS,
+            Ext::Connlimit => CONNLIMIT_OPTS,
         }
     }
 }
@@ -995,6 +1000,14 @@ const RECENT_OPTS: &[XOpt] = &[
     xo("rdest", 10, XType::None, 0),
     xo("mask", 11, XType::Str, 0),
 ];
+// libxt_connlimit (revision 1): O_UPTO 0, O_ABOVE 1, O_MASK 2, O_SADDR 3, O_DADDR 4.
+const CONNLIMIT_OPTS: &[XOpt] = &[
+    XOpt { excl: 1 << 1, ..xo("connlimit-upto", 0, XType::U32, INVERT) },
+    XOpt { excl: 1 << 0, ..xo("connlimit-above", 1, XType::U32, INVERT) },
+    xo("connlimit-mask", 2, XType::Str, 0),
+    XOpt { excl: 1 << 4, ..xo("connlimit-saddr", 3, XType::None, 0) },
+    XOpt { excl: 1 << 3, ..xo("connlimit-daddr", 4, XType::None, 0) },
+];
 // libxt_connbytes.
 const CONNBYTES_OPTS: &[XOpt] = &[
     xo("connbytes", 0, XType::Str, MAND | INVERT),
@@ -1081,6 +1094,7 @@ enum MData {
     Connmark { mark: u32, mask: u32, invert: bool },
     Recent(RecentMatch<'static>, String),
     Connbytes(ConnbytesMatch),
+    Connlimit(rnf_engine::connlimit::ConnlimitMatch),
 }
 
 impl MData {
@@ -1102,6 +1116,10 @@ impl MData {
             Ext::State => MData::State { states: 0 },
             Ext::Connmark => MData::Connmark { mark: 0, mask: 0, invert: false },
             // recent_init: name DEFAULT, source side, mask all ones.
+            // connlimit_init: the whole address.
+            Ext::Connlimit => {
+                MData::Connlimit(rnf_engine::connlimit::ConnlimitMatch { limit: 0, prefix: 32, dest: false, upto: false })
+            }
             Ext::Connbytes => MData::Connbytes(ConnbytesMatch { from: 0, to: 0, dir: 0, mode: 0 }),
             Ext::Recent => MData::Recent(RecentMatch { name: "", ..Default::default() }, recent::DEFAULT_NAME.into()),
         }
@@ -1158,6 +1176,7 @@ impl MData {
                 Match::Connmark(MarkMatch { value: *mark, mask: *mask, invert: *invert })
             }
             MData::Connbytes(c) => Match::Connbytes(*c),
+            MData::Connlimit(c) => Match::Connlimit(*c),
         })
     }
 }
@@ -1517,6 +1536,21 @@ impl Parser {
                 check_str_len(o, &arg)?;
                 *c = truncate(&arg, rnf_engine::rule::MAX_COMMENT);
             }
+            MData::Connlimit(c) => match id {
+                0 | 1 => {
+                    c.limit = parse_int(name, o, &arg, u32::MAX as u64)? as u32;
+                    // --connlimit-upto, or ! --connlimit-above: at most the limit.
+                    c.upto = (id == 0) != invert;
+                }
+                // XTTYPE_PLENMASK takes 0..128 whatever the family; past 32 the whole IPv4
+                // address counts.
+                2 => match xt_strtoui_whole(&arg, 0, 128) {
+                    Some(p) => c.prefix = p.min(32) as u8,
+                    None => return perr(format!("{name}: bad value for option \"--{}\", or out of range (0-128).\n", o.name)),
+                },
+                3 => c.dest = false,
+                _ => c.dest = true,
+            },
             MData::Connbytes(c) => match id {
                 0 => {
                     let v = parse_mint(name, o, &arg, u64::MAX)?;
@@ -1881,6 +1915,9 @@ impl Parser {
                     return perr("addrtype: you must specify --src-type or --dst-type")
                 }
                 MData::Conntrack(_) if m.xflags == 0 => return perr("conntrack: At least one option is required"),
+                MData::Connlimit(_) if m.xflags & 0b11 == 0 => {
+                    return perr("You must specify \"--connlimit-above\" or \"--connlimit-upto\".")
+                }
                 MData::Recent(..) if m.xflags & RECENT_ANY_OP == 0 => {
                     return perr("recent: you must specify one of `--set', `--rcheck' `--update' or `--remove'")
                 }

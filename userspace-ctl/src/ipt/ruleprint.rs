@@ -275,6 +275,16 @@ fn save_match(s: &mut String, m: &Match<'_>) {
             s.push_str(" --comment");
             save_string(s, c);
         }
+        Match::Connlimit(c) => {
+            let _ = write!(
+                s,
+                " --connlimit-{} {} --connlimit-mask {} --connlimit-{}",
+                if c.upto { "upto" } else { "above" },
+                c.limit,
+                c.prefix,
+                if c.dest { "daddr" } else { "saddr" }
+            );
+        }
         Match::Connbytes(c) => {
             super::list::connbytes_text(s, c, "--");
             let _ = write!(s, " --connbytes-mode {} --connbytes-dir {}", super::list::connbytes_mode(c), super::list::connbytes_dir(c));
