@@ -14,9 +14,9 @@ use crate::ffi::genl::{Dump, Request};
 use crate::ffi::shim;
 use crate::netns::NetState;
 use core::ffi::c_long;
-use kernel::new_spinlock_irq;
 use kernel::prelude::*;
-use kernel::sync::{Arc, SpinLockIrq};
+use crate::ffi::lock::BhLock;
+use kernel::sync::Arc;
 
 /// A list's memory (under its lock).
 struct Mem {
@@ -41,11 +41,9 @@ impl Mem {
 }
 
 /// One named list.
-#[pin_data]
 pub(crate) struct RecentList {
     name: KVec<u8>,
-    #[pin]
-    mem: SpinLockIrq<Mem>,
+    mem: BhLock<Mem>,
 }
 
 impl RecentList {
@@ -61,7 +59,7 @@ impl RecentList {
             heads: filled(HASH_SIZE, 0u32)?,
         };
         mem.list(true).ok_or(EINVAL)?;
-        Arc::pin_init(pin_init!(RecentList { name: n, mem <- new_spinlock_irq!(mem) }), GFP_KERNEL_ACCOUNT)
+        Ok(Arc::new(RecentList { name: n, mem: BhLock::new(mem)? }, GFP_KERNEL_ACCOUNT)?)
     }
 
     /// The list's name.
@@ -72,30 +70,28 @@ impl RecentList {
     /// Makes room for `nstamps` stamps per address, emptying the list if it had fewer (as
     /// `recent_mt_check` does when a rule needs more).
     fn grow(&self, nstamps: u32) -> Result {
-        if self.mem.lock().st.nstamps >= nstamps {
+        if self.mem.with(|m| m.st.nstamps) >= nstamps {
             return Ok(());
         }
         let mut stamps = filled((LIST_TOT as usize).checked_mul(nstamps as usize).ok_or(ENOMEM)?, 0u64)?;
-        let mut g = self.mem.lock();
-        if g.st.nstamps < nstamps {
-            core::mem::swap(&mut g.stamps, &mut stamps);
-            g.st.nstamps = nstamps;
-            g.list(true);
-        }
-        drop(g);
+        self.mem.with(|m| {
+            if m.st.nstamps < nstamps {
+                core::mem::swap(&mut m.stamps, &mut stamps);
+                m.st.nstamps = nstamps;
+                m.list(true);
+            }
+        });
         // The old stamps are freed here, with the lock released.
         drop(stamps);
         Ok(())
     }
 
-    /// `recent_mt` (from the packet path: the lock disables interrupts, so softirq and
+    /// `recent_mt` (from the packet path: the lock disables bottom halves, so softirq and
     /// process context never meet on one CPU).
     pub(crate) fn matches(&self, m: &recent::RecentMatch<'_>, addr: u32, ttl: u8) -> Result<bool, ()> {
         let now = shim::jiffies();
         let hz = u64::from(shim::hz());
-        let mut g = self.mem.lock();
-        let mut l = g.list(false).ok_or(())?;
-        l.matches(m, addr, ttl, now, hz)
+        self.mem.with(|mem| mem.list(false).ok_or(())?.matches(m, addr, ttl, now, hz))
     }
 }
 
@@ -107,10 +103,8 @@ struct CountMem {
 }
 
 /// One `-m connlimit` rule's counter (per rule, as each xt_connlimit rule has its own).
-#[pin_data]
 pub(crate) struct ConnCounter {
-    #[pin]
-    mem: SpinLockIrq<CountMem>,
+    mem: BhLock<CountMem>,
 }
 
 impl ConnCounter {
@@ -119,16 +113,15 @@ impl ConnCounter {
         use crate::engine::connlimit::{Counter, Slot as CSlot, HEADS, POOL};
         let mut mem = CountMem { slots: filled(POOL, CSlot::default())?, heads: filled(HEADS, 0u32)?, free: 0 };
         Counter::new(&mut mem.slots, &mut mem.heads, &mut mem.free, true).ok_or(EINVAL)?;
-        Arc::pin_init(pin_init!(ConnCounter { mem <- new_spinlock_irq!(mem) }), GFP_KERNEL_ACCOUNT)
+        Ok(Arc::new(ConnCounter { mem: BhLock::new(mem)? }, GFP_KERNEL_ACCOUNT)?)
     }
 
     /// `nf_conncount_count` for `key` and the packet's `flow` (`u64::MAX`: none), with
     /// `alive` telling which remembered flows are still open.
     pub(crate) fn count(&self, key: u32, flow: u64, alive: impl Fn(u64) -> bool) -> Option<u32> {
-        let mut g = self.mem.lock();
-        let m = &mut *g;
-        let mut c = crate::engine::connlimit::Counter::new(&mut m.slots, &mut m.heads, &mut m.free, false)?;
-        c.count(key, flow, alive)
+        self.mem.with(|m| {
+            crate::engine::connlimit::Counter::new(&mut m.slots, &mut m.heads, &mut m.free, false)?.count(key, flow, alive)
+        })
     }
 }
 
@@ -179,17 +172,19 @@ pub(crate) fn set(req: &Request<'_>, ns: &NetState) -> Result {
         return Err(ENOENT);
     };
     let now = shim::jiffies();
-    let mut g = list.mem.lock();
-    let mut l = g.list(false).ok_or(EINVAL)?;
-    match (op, addr) {
-        (Some(rw::OP_FLUSH), _) => l.flush(),
-        (Some(rw::OP_ADD), Some(a)) => l.add(a, now),
-        (Some(rw::OP_REMOVE), Some(a)) => l.forget(a),
-        _ => {
-            drop(g);
-            req.set_err(c"need an operation (and an address for + and -)");
-            return Err(EINVAL);
+    let done = list.mem.with(|m| {
+        let Some(mut l) = m.list(false) else { return false };
+        match (op, addr) {
+            (Some(rw::OP_FLUSH), _) => l.flush(),
+            (Some(rw::OP_ADD), Some(a)) => l.add(a, now),
+            (Some(rw::OP_REMOVE), Some(a)) => l.forget(a),
+            _ => return false,
         }
+        true
+    });
+    if !done {
+        req.set_err(c"need an operation (and an address for + and -)");
+        return Err(EINVAL);
     }
     Ok(())
 }
@@ -238,18 +233,18 @@ pub(crate) fn dump(d: &mut Dump<'_>, ns: &NetState) -> Result<bool> {
         return Err(ENOENT);
     };
     let skip = usize::try_from(d.args()[0]).unwrap_or(usize::MAX);
-    let mut g = list.mem.lock();
-    let l = g.list(false).ok_or(EINVAL)?;
     let mut sent = skip;
     let mut more = false;
-    for e in l.entries().skip(skip) {
-        if !d.put(rw::CMD_RECENT_DUMP, |enc| put_entry(enc, &e)) {
-            more = true;
-            break;
+    list.mem.with(|m| {
+        let Some(l) = m.list(false) else { return };
+        for e in l.entries().skip(skip) {
+            if !d.put(rw::CMD_RECENT_DUMP, |enc| put_entry(enc, &e)) {
+                more = true;
+                break;
+            }
+            sent += 1;
         }
-        sent += 1;
-    }
-    drop(g);
+    });
     if more && sent == skip {
         d.set_err(c"an address does not fit in a netlink message");
         return Err(EMSGSIZE);

@@ -448,6 +448,34 @@ void rnf_ct_mem_free(struct rnf_ct_mem *mem)
 	kvfree(mem);
 }
 
+struct rnf_bh_lock {
+	spinlock_t lock;
+};
+
+struct rnf_bh_lock *rnf_bh_lock_new(void)
+{
+	struct rnf_bh_lock *l = kmalloc(sizeof(*l), GFP_KERNEL_ACCOUNT);
+
+	if (l)
+		spin_lock_init(&l->lock);
+	return l;
+}
+
+void rnf_bh_lock_free(struct rnf_bh_lock *l)
+{
+	kfree(l);
+}
+
+void rnf_bh_lock(struct rnf_bh_lock *l)
+{
+	spin_lock_bh(&l->lock);
+}
+
+void rnf_bh_unlock(struct rnf_bh_lock *l)
+{
+	spin_unlock_bh(&l->lock);
+}
+
 void rnf_ct_lock_table(struct rnf_ct_mem *mem)
 {
 	spin_lock_bh(&mem->table);

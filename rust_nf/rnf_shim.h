@@ -103,6 +103,12 @@ unsigned int rnf_ct_buckets(void);
 struct rnf_ct_mem *rnf_ct_mem_new(void);
 void rnf_ct_mem_start(struct rnf_ct_mem *mem, void *table);
 void rnf_ct_mem_free(struct rnf_ct_mem *mem);
+/* A spinlock taken with bottom halves disabled (see rust_nf/ffi/lock.rs). */
+struct rnf_bh_lock;
+struct rnf_bh_lock *rnf_bh_lock_new(void);
+void rnf_bh_lock_free(struct rnf_bh_lock *l);
+void rnf_bh_lock(struct rnf_bh_lock *l);
+void rnf_bh_unlock(struct rnf_bh_lock *l);
 void rnf_ct_mem_set_net(struct rnf_ct_mem *mem, const struct genl_info *info);
 int rnf_ct_events_listening(const struct rnf_ct_mem *mem);
 void rnf_ct_event_push(struct rnf_ct_mem *mem, const u8 *rec, unsigned int len);

@@ -9,6 +9,8 @@
 //! - [`skb::Packet`]: the packet and hook state of one hook call, usable only during it;
 //! - [`genl::Request`] and [`genl::Dump`]: a generic netlink request, its reply, a dump;
 //! - [`pcpu::PcpuCounters`]: per-CPU packet and byte counters;
+//! - [`lock::BhLock`]: a spinlock that disables bottom halves, for state the packet path
+//!   and commands share;
 //! - [`rcu::RcuBox`]: a box published to the packet path, read only under an RCU guard whose
 //!   lifetime bounds the reference;
 //! - [`shim`]: the module's registration, the logger reference, jiffies and friends;
@@ -34,6 +36,7 @@ mod sys;
 pub(crate) mod ct;
 pub(crate) mod entry;
 pub(crate) mod genl;
+pub(crate) mod lock;
 pub(crate) mod pcpu;
 pub(crate) mod rcu;
 pub(crate) mod shim;

@@ -211,6 +211,23 @@ unsafe extern "C" {
 unsafe extern "C" {
     pub fn rnf_ct_mem_free(mem: *mut rnf_ct_mem);
 }
+#[repr(C)]
+#[derive(Debug)]
+pub struct rnf_bh_lock {
+    _unused: [u8; 0],
+}
+unsafe extern "C" {
+    pub fn rnf_bh_lock_new() -> *mut rnf_bh_lock;
+}
+unsafe extern "C" {
+    pub fn rnf_bh_lock_free(l: *mut rnf_bh_lock);
+}
+unsafe extern "C" {
+    pub fn rnf_bh_lock(l: *mut rnf_bh_lock);
+}
+unsafe extern "C" {
+    pub fn rnf_bh_unlock(l: *mut rnf_bh_lock);
+}
 unsafe extern "C" {
     pub fn rnf_ct_mem_set_net(mem: *mut rnf_ct_mem, info: *const genl_info);
 }
