@@ -341,11 +341,15 @@ static void rnf_ct_events_work(struct work_struct *work)
 		void *hdr;
 
 		skb = genlmsg_new(room, GFP_KERNEL);
-		if (!skb)
-			return;
-		hdr = genlmsg_put(skb, 0, 0, &rnf_genl_family, 0, RNF_CMD_CT_EVENT);
+		hdr = skb ? genlmsg_put(skb, 0, 0, &rnf_genl_family, 0, RNF_CMD_CT_EVENT) : NULL;
 		if (!hdr) {
+			/* Out of memory: the queued events are lost (and counted), so that the
+			 * next one starts the work again. */
 			nlmsg_free(skb);
+			spin_lock_bh(&mem->ev_lock);
+			mem->ev_lost += mem->ev_count;
+			mem->ev_count = 0;
+			spin_unlock_bh(&mem->ev_lock);
 			return;
 		}
 		spin_lock_bh(&mem->ev_lock);
