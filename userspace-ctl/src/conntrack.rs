@@ -203,6 +203,16 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
     }
 }
 
+/// The protocol's name as conntrack prints it.
+fn proto_name(p: u8) -> &'static str {
+    match p {
+        6 => "tcp",
+        17 => "udp",
+        1 => "icmp",
+        _ => "unknown",
+    }
+}
+
 fn tuple_text(s: &mut String, t: &rnf_engine::conntrack::Tuple) {
     let _ = write!(s, "src={} dst={} ", Ipv4Addr::from(t.src), Ipv4Addr::from(t.dst));
     match t.proto {
@@ -219,12 +229,7 @@ fn tuple_text(s: &mut String, t: &rnf_engine::conntrack::Tuple) {
 /// One flow as `conntrack -L` prints it (libnetfilter_conntrack's default format, with
 /// accounting on).
 pub fn flow_line(f: &FlowRecord) -> String {
-    let name = match f.orig.proto {
-        6 => "tcp",
-        17 => "udp",
-        1 => "icmp",
-        _ => "unknown",
-    };
+    let name = proto_name(f.orig.proto);
     let mut s = format!("{name:<8} {} {} ", f.orig.proto, f.timeout);
     if let Some(st) = f.tcp_state.and_then(TcpState::from_u8) {
         let _ = write!(s, "{} ", st.name());
@@ -252,12 +257,7 @@ pub fn event_line(f: &FlowRecord) -> String {
         ctwire::EV_UPDATE => "[UPDATE]",
         _ => "[DESTROY]",
     };
-    let name = match f.orig.proto {
-        6 => "tcp",
-        17 => "udp",
-        1 => "icmp",
-        _ => "unknown",
-    };
+    let name = proto_name(f.orig.proto);
     let mut s = format!("{tag:>9} {name:<8} {} ", f.orig.proto);
     if !destroy {
         let _ = write!(s, "{} ", f.timeout);

@@ -753,7 +753,6 @@ impl<'a, L: Locks> Table<'a, L> {
             }
             let st = e.status.load(Relaxed) as u16;
             let seen_reply = st & status::SEEN_REPLY != 0;
-            let old_tcp = TcpConn::from_words(&words(e)).state;
             // `resolve_normal_ct`: replies and flows that have seen one are ESTABLISHED; the
             // original direction of a flow a helper announced is RELATED; the rest NEW.
             let state = if dir == Dir::Reply || seen_reply {
@@ -763,13 +762,17 @@ impl<'a, L: Locks> Table<'a, L> {
             } else {
                 super::super::rule::ctstate::NEW
             };
+            // A TCP state change is an UPDATE event (so is a status change, below).
+            let mut tcp_changed = false;
             match t.proto {
                 IPPROTO_TCP => {
                     let mut conn = TcpConn::from_words(&words(e));
+                    let old_tcp = conn.state;
                     let r = tcp::packet_with(&mut conn, dir, &seg, seen_reply, st & status::ASSURED != 0, &to);
                     for (w, v) in e.proto.iter().zip(conn.to_words()) {
                         w.store(v, Relaxed);
                     }
+                    tcp_changed = conn.state != old_tcp;
                     match r {
                         tcp::Outcome::Invalid { lower_timeout } => {
                             let cut = now.wrapping_add(u64::from(to.tcp_unack).saturating_mul(self.hz));
@@ -811,8 +814,7 @@ impl<'a, L: Locks> Table<'a, L> {
                 e.status.fetch_or(u32::from(status::SEEN_REPLY), Relaxed);
             }
             self.count(e, dir, p.len);
-            let now_st = e.status.load(Relaxed);
-            let changed = now_st != u32::from(st) || TcpConn::from_words(&words(e)).state != old_tcp;
+            let changed = tcp_changed || e.status.load(Relaxed) != u32::from(st);
             Update::Ok(state, changed)
         })
     }

@@ -613,22 +613,14 @@ pub(crate) fn print_match(s: &mut String, m: &Match<'_>, r: &RuleSpec<'_>, numer
             if m.invert {
                 s.push('!');
             }
-            if m.mask == 0xffff_ffff {
-                let _ = write!(s, " 0x{:x}", m.value);
-            } else {
-                let _ = write!(s, " 0x{:x}/0x{:x}", m.value, m.mask);
-            }
+            mark_value(s, m);
         }
         Match::Mark(m) => {
             s.push_str(" mark match");
             if m.invert {
                 s.push_str(" !");
             }
-            if m.mask == 0xffff_ffff {
-                let _ = write!(s, " 0x{:x}", m.value);
-            } else {
-                let _ = write!(s, " 0x{:x}/0x{:x}", m.value, m.mask);
-            }
+            mark_value(s, m);
         }
         Match::Statistic(st) => print_statistic(s, st),
         Match::Limit(l) => print_limit(s, l),
@@ -724,6 +716,16 @@ fn print_log(s: &mut String, l: &LogSpec<'_>, numeric: bool) {
     if !l.prefix.is_empty() {
         let _ = write!(s, " prefix \"{}\"", l.prefix);
     }
+}
+
+/// ` 0xVALUE`, or ` 0xVALUE/0xMASK` when the mask is not all ones (libxt_mark's and
+/// libxt_connmark's `print_mark`).
+fn mark_value(s: &mut String, m: &rnf_engine::rule::MarkMatch) {
+    let _ = if m.mask == 0xffff_ffff {
+        write!(s, " 0x{:x}", m.value)
+    } else {
+        write!(s, " 0x{:x}/0x{:x}", m.value, m.mask)
+    };
 }
 
 /// `print_from_to` of libxt_connbytes.
