@@ -63,6 +63,8 @@ pub(crate) struct Ct {
     buckets: KVVec<AtomicU32>,
     slots: KVVec<Slot>,
     pending: KVVec<AtomicU64>,
+    /// Statistics per CPU (`nr_cpu_ids` of them).
+    stats: KVVec<table::Stats>,
     shared: Shared,
     key: [u64; 2],
     hz: u64,
@@ -89,6 +91,7 @@ impl Ct {
             buckets: filled(buckets)?,
             slots: filled(SLOTS)?,
             pending: filled(table::pending_slots(max))?,
+            stats: filled(shim::nr_cpu_ids().clamp(1, 8192) as usize)?,
             shared: Shared::default(),
             key: [r(), r()],
             hz: u64::from(shim::hz()),
@@ -112,6 +115,7 @@ impl Ct {
             locks: &self.mem,
             hz: self.hz,
             pending: &self.pending,
+            stats: &self.stats,
         }
     }
 
@@ -121,6 +125,7 @@ impl Ct {
             + self.buckets.len() * core::mem::size_of::<AtomicU32>()
             + self.slots.len() * core::mem::size_of::<Slot>()
             + self.pending.len() * core::mem::size_of::<AtomicU64>()
+            + self.stats.len() * core::mem::size_of::<table::Stats>()
     }
 
     /// Hash buckets.
@@ -133,9 +138,9 @@ impl Ct {
         (self.shared.count.load(core::sync::atomic::Ordering::Relaxed), self.entries.len() as u32)
     }
 
-    /// The statistics.
-    pub(crate) fn stats(&self) -> &table::Stats {
-        &self.shared.stats
+    /// The statistics of each CPU.
+    pub(crate) fn stats(&self) -> &[table::Stats] {
+        &self.stats
     }
 
     /// The settings the table runs with.
@@ -165,19 +170,29 @@ impl Ct {
         }
     }
 
-    /// `-j CT --helper ftp` for the packet `key`.
-    pub(crate) fn ftp_template(&self, key: u64) {
-        slots::put(&self.slots, key, &PacketState::FTP_TEMPLATE);
+    /// `-j CT` with a template (helper, zone, events) for the packet `key`.
+    ///
+    /// As xt_CT, only the first CT target a packet meets counts (the raw stage cleared the
+    /// slot before the rules; a packet looping back keeps what it had).
+    pub(crate) fn template(&self, key: u64, spec: &crate::engine::rule::CtSpec) {
+        if slots::get(&self.slots, key).is_none() {
+            slots::put(&self.slots, key, &PacketState::with_template(slots::Template::of(spec)));
+        }
     }
 
     /// `-j CT --notrack` for the packet `key`.
-    pub(crate) fn notrack(&self, key: u64) {
+    /// False when an earlier CT target already decided for the packet (see `template`).
+    pub(crate) fn notrack(&self, key: u64) -> bool {
+        if slots::get(&self.slots, key).is_some() {
+            return false;
+        }
         slots::put(&self.slots, key, &PacketState::UNTRACKED);
+        true
     }
 
     /// The flow of the packet `key` (none when untracked or INVALID).
     pub(crate) fn flow_of(&self, key: u64) -> Option<crate::engine::conntrack::Handle> {
-        slots::get(&self.slots, key).filter(|st| !st.untracked).map(|st| st.h)
+        slots::get(&self.slots, key).filter(|st| !st.untracked && !st.template).map(|st| st.h)
     }
 
     /// Whether the flow `f` (`idx << 32 | gen`) is still there and not closed (TCP TIME_WAIT
@@ -192,8 +207,8 @@ impl Ct {
 
     /// `-j CONNMARK`: the packet `key`'s flow gets mark `mark`.
     pub(crate) fn set_mark(&self, key: u64, mark: u32) {
-        if let Some(st) = slots::get(&self.slots, key).filter(|st| !st.untracked) {
-            self.table().set_mark(st.h, mark);
+        if let Some(st) = slots::get(&self.slots, key).filter(|st| !st.untracked && !st.template) {
+            self.table().set_mark(st.h, mark, shim::jiffies());
         }
     }
 
@@ -202,6 +217,10 @@ impl Ct {
         let Some(st) = slots::get(&self.slots, key) else { return CtView::INVALID };
         if st.untracked {
             return CtView::UNTRACKED;
+        }
+        // A template (`-j CT` earlier in the raw table) is not a flow yet.
+        if st.template {
+            return CtView::INVALID;
         }
         let t = self.table();
         let Some(s) = t.snapshot(st.h) else { return CtView::INVALID };
@@ -225,10 +244,10 @@ impl Ct {
     /// The conntrack stage for one packet.
     pub(crate) fn track(&self, pkt: &mut Packet<'_>, head: &Head, data: &[u8], prerouting: bool) -> Verdict {
         let key = pkt.key();
-        let mut helper = 0;
+        let mut tmpl = slots::Template::default();
         if let Some(st) = slots::get(&self.slots, key) {
-            if st.helper {
-                helper = table::HELPER_FTP;
+            if let Some(t) = st.template() {
+                tmpl = t;
             }
             // The raw table said CT --notrack for this very packet (its slot was written in
             // this hook call's packet's raw stage, just before).
@@ -253,15 +272,22 @@ impl Ct {
         let l4 = data.get(hl..).unwrap_or(&[]);
         let parsed = tuple::parse(ip.src, ip.dst, ip.protocol, ip.frag_offset, l4);
         if !matches!(parsed, Parsed::Invalid) && pkt.l4_csum_bad(hl as u32, ip.protocol) {
-            self.shared.stats.invalid.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+            self.table().stat().invalid.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
             return Verdict::Accept;
         }
         let l4_len = head.meta.ip_len.saturating_sub(hl as u32);
-        let p = table::PacketCt { parsed, helper, len: head.meta.skb_len, l4_len };
+        let p = table::PacketCt {
+            parsed,
+            helper: tmpl.helper,
+            zone: tmpl.zone_for(head.meta.mark),
+            ctevents: tmpl.ctevents.unwrap_or(crate::engine::rule::ctevent::ALL),
+            len: head.meta.skb_len,
+            l4_len,
+        };
         let now = shim::jiffies();
         match self.table().track(&p, now) {
             Track::Flow { h, dir, state, new } => {
-                let st = PacketState { h, dir, state, new, looped: false, untracked: false, helper: false };
+                let st = PacketState { h, dir, state, new, looped: false, untracked: false, template: false };
                 if !slots::put(&self.slots, key, &st) && new {
                     // Nowhere to remember it: the flow could never be confirmed.
                     self.table().delete(h);

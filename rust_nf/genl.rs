@@ -35,18 +35,28 @@ pub(crate) fn doit(cmd: u8, req: &Request<'_>, ns: &NetState) -> Result {
 }
 
 fn ct_flush(req: &Request<'_>, ns: &NetState) -> Result {
-    let n = ns.ct.get().map_or(0, |ct| ct.table().flush());
+    let n = ns.ct.get().map_or(0, |ct| ct.table().flush(crate::ffi::shim::jiffies()));
     req.reply(ctwire::CMD_CT_FLUSH, |enc| enc.put_u32(ctwire::A_CT_COUNT, n))
 }
 
 fn ct_stats(req: &Request<'_>, ns: &NetState) -> Result {
-    let s = ns.ct.get().map(|ct: &Ct| {
-            let st = ct.stats();
-            let ld = |a: &core::sync::atomic::AtomicU64| a.load(core::sync::atomic::Ordering::Relaxed);
-            let (count, max) = ct.usage();
-            (count, max, ct.buckets(), ct.memory() as u64, [ld(&st.invalid), ld(&st.drop), ld(&st.early_drop), ld(&st.insert_failed)])
+    let ct = ns.ct.get();
+    let s = ct.map(|ct: &Ct| {
+        let (count, max) = ct.usage();
+        let mut sum = [0u64; 10];
+        for st in ct.stats() {
+            for (t, v) in sum.iter_mut().zip(st.values()) {
+                *t = t.wrapping_add(v);
+            }
+        }
+        // invalid, drop, early_drop, insert_failed (indexes in STAT_NAMES).
+        (count, max, ct.buckets(), ct.memory() as u64, [sum[1], sum[4], sum[5], sum[3]])
     });
     req.reply(ctwire::CMD_CT_STATS, |enc| {
+        // One nest per CPU, as ctnetlink's CTA_STATS per CPU.
+        for (cpu, st) in ct.map_or(&[][..], |c| c.stats()).iter().enumerate() {
+            ctwire::encode_cpu_stats(enc, cpu as u32, &st.values());
+        }
         enc.put_u32(ctwire::A_CT_ENABLED, u32::from(s.is_some()));
         enc.put_u32(ctwire::A_CT_ENTRY_SIZE, core::mem::size_of::<crate::engine::conntrack::table::Entry>() as u32);
         if let Some((count, max, buckets, mem, st)) = s {
@@ -70,7 +80,7 @@ fn ct_delete(req: &Request<'_>, ns: &NetState) -> Result {
     })?;
     let t = ns.ct.get().map(|ct| ct.table());
     match t.as_ref().and_then(|t| t.find_by_id(id, &orig).map(|h| (t, h))) {
-        Some((t, h)) if t.delete(h) => Ok(()),
+        Some((t, h)) if t.delete_at(h, crate::ffi::shim::jiffies()) => Ok(()),
         _ => {
             req.set_err(c"no such flow");
             Err(ENOENT)

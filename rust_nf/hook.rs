@@ -153,17 +153,16 @@ impl Env for KernelEnv<'_, '_, '_> {
         v
     }
 
-    fn ct_helper(&mut self, _helper: u8) {
+    fn ct_template(&mut self, spec: &crate::engine::rule::CtSpec) {
         if let Some(ct) = self.ct {
-            ct.ftp_template(self.pkt.key());
+            ct.template(self.pkt.key(), spec);
         }
     }
 
     fn notrack(&mut self) {
-        if let Some(ct) = self.ct {
-            ct.notrack(self.pkt.key());
+        if self.ct.is_none_or(|ct| ct.notrack(self.pkt.key())) {
+            self.view = Some(CtView::UNTRACKED);
         }
-        self.view = Some(CtView::UNTRACKED);
     }
 
     fn recent(&mut self, state: u32, m: &RecentCheck, addr: u32, ttl: u8) -> Result<bool, ()> {

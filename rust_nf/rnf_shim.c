@@ -515,6 +515,18 @@ unsigned int rnf_hz(void)
 	return HZ;
 }
 
+/* The CPU this runs on, for per-CPU statistics (a stale answer after a migration only puts a
+ * count on another CPU's line). */
+unsigned int rnf_cpu_id(void)
+{
+	return raw_smp_processor_id();
+}
+
+unsigned int rnf_nr_cpu_ids(void)
+{
+	return nr_cpu_ids;
+}
+
 /*
  * The RTN_* type of `addr` as a bit (xt_addrtype's match_type): dev 0 = any device, 1 = the
  * input device, 2 = the output device.

@@ -86,6 +86,8 @@ unsigned int rnf_skb_read(const struct sk_buff *skb, unsigned int offset, u8 *bu
 u32 rnf_random_u32(void);
 unsigned long rnf_jiffies(void);
 unsigned int rnf_hz(void);
+unsigned int rnf_cpu_id(void);
+unsigned int rnf_nr_cpu_ids(void);
 u32 rnf_addr_type_bit(const struct nf_hook_state *st, __be32 addr, int dev);
 int rnf_logger_get(void);
 void rnf_logger_put(void);

@@ -78,6 +78,10 @@ impl Locks for CtMem {
         r
     }
 
+    fn cpu(&self) -> usize {
+        super::shim::cpu_id() as usize
+    }
+
     fn listening(&self) -> bool {
         // SAFETY: `mem` is live (invariant); the shim only reads.
         unsafe { sys::rnf_ct_events_listening(self.mem.as_ptr()) != 0 }

@@ -78,6 +78,18 @@ pub(crate) fn hz() -> u32 {
     unsafe { sys::rnf_hz() }
 }
 
+/// The current CPU (`raw_smp_processor_id()`).
+pub(crate) fn cpu_id() -> u32 {
+    // SAFETY: No preconditions.
+    unsafe { sys::rnf_cpu_id() }
+}
+
+/// `nr_cpu_ids`.
+pub(crate) fn nr_cpu_ids() -> u32 {
+    // SAFETY: No preconditions.
+    unsafe { sys::rnf_nr_cpu_ids() }
+}
+
 /// `get_random_u32()`.
 pub(crate) fn random_u32() -> u32 {
     // SAFETY: No preconditions.

@@ -158,6 +158,12 @@ unsafe extern "C" {
     pub fn rnf_hz() -> core::ffi::c_uint;
 }
 unsafe extern "C" {
+    pub fn rnf_cpu_id() -> core::ffi::c_uint;
+}
+unsafe extern "C" {
+    pub fn rnf_nr_cpu_ids() -> core::ffi::c_uint;
+}
+unsafe extern "C" {
     pub fn rnf_addr_type_bit(st: *const nf_hook_state, addr: __be32, dev: core::ffi::c_int)
         -> u32_;
 }

@@ -22,7 +22,8 @@ f -A FORWARD -p tcp --dport 7000 -m conntrack --ctstate NEW -j ACCEPT
 
 bg "$S" python3 "$DATA/tcphold.py" server 10.0.2.2 7000
 wait_tcp_listen "$S" 7000
-stat() { nsx "$R" "$RNF_BIN/conntrack" -S | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+# A counter summed over the CPUs (rnfctl's own line after conntrack's per-CPU lines).
+stat() { nsx "$R" "$RNF_BIN/conntrack" -S | sed -n 's/^rust_nf://p' | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 expect_eq "table size from ct_max" "$(stat max)" 64
 bg "$C" python3 "$DATA/tcphold.py" client 10.0.2.2 7000 64 >"$TMPD/client.out" 2>&1
 wait_until 60 file_is "$TMPD/client.out" "64 up" || fail "64 connections: $(cat "$TMPD/client.out")"

@@ -13,9 +13,10 @@ use rnf_engine::conntrack::tcp::TcpState;
 use rnf_engine::conntrack::wire::{self as ctwire, FlowRecord};
 use rnf_engine::wire::AttrIter;
 
+use crate::ctxml;
 use crate::netlink;
 
-const VERSION_LINE: &str = "conntrack v1.4.7 (conntrack-tools)";
+pub(crate) const VERSION_LINE: &str = "conntrack v1.4.7 (conntrack-tools)";
 
 /// What `-L` keeps: conntrack's filter options.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -31,8 +32,15 @@ pub struct Filter {
     status: Option<u16>,
     /// `--mark value[/mask]`.
     mark: Option<(u32, u32)>,
+    /// `-w/--zone`, `--orig-zone`, `--reply-zone`: the zone ids of the original and the
+    /// reply tuple.
+    zone: [Option<u16>; 2],
     /// `-o extended`: lines start with the layer 3 protocol, as conntrack prints them.
     extended: bool,
+    /// `-o xml`: flows as XML ([`ctxml`]).
+    xml: bool,
+    /// `-o timestamp`: with `-o xml`, each event says when it was printed.
+    timestamp: bool,
 }
 
 impl Filter {
@@ -48,6 +56,8 @@ impl Filter {
             && self.tcp_state.is_none_or(|s| f.tcp_state == Some(s))
             && self.status.is_none_or(|s| f.status & s == s)
             && self.mark.is_none_or(|(v, m)| f.mark & m == v & m)
+            && self.zone[0].is_none_or(|z| f.zone[0] == z)
+            && self.zone[1].is_none_or(|z| f.zone[1] == z)
     }
 }
 
@@ -75,6 +85,15 @@ fn proto_number(s: &str) -> Option<u8> {
         "icmp" => Some(1),
         _ => s.parse().ok(),
     }
+}
+
+/// The `-o` word `w` stands for: conntrack takes a word for the first of its own that starts
+/// with it, case aside (so `x` is `xml`), and, as for `-u`, a start of `SRC_NAT` or `DST_NAT`
+/// (which it ignores with a warning).
+fn output_word(w: &str) -> Option<&'static str> {
+    let words = ["SRC_NAT", "DST_NAT", "xml", "extended", "timestamp", "id", "ktimestamp", "labels", "userspace", "save"];
+    let short_for = |k: &&str| !w.is_empty() && w.len() <= k.len() && k.as_bytes()[..w.len()].eq_ignore_ascii_case(w.as_bytes());
+    words.into_iter().find(short_for)
 }
 
 /// Parses conntrack's command line (the subset rust_nf supports).
@@ -148,11 +167,24 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             }
             "-o" | "--output" => {
                 let v = val(i)?;
-                for w in v.split(',') {
-                    match w {
-                        "extended" => f.extended = true,
-                        "id" | "ktimestamp" | "timestamp" | "userspace" | "labels" | "zone" => {}
-                        _ => return Err(bad("output format", w)),
+                let mut rest = v.as_str();
+                loop {
+                    let (w, next) = rest.split_once(',').map_or((rest, None), |(w, n)| (w, Some(n)));
+                    match output_word(w) {
+                        Some(k @ ("SRC_NAT" | "DST_NAT")) => {
+                            eprintln!("WARNING: ignoring {k}, use --{}-nat instead", &k[..3].to_lowercase());
+                        }
+                        Some("xml") => f.xml = true,
+                        Some("extended") => f.extended = true,
+                        Some("timestamp") => f.timestamp = true,
+                        Some("save") => return Err(format!("{VERSION_LINE}: -o save is not supported")),
+                        // id, ktimestamp, labels, userspace: nothing rust_nf's flows show.
+                        Some(_) => {}
+                        None => return Err(format!("{VERSION_LINE}: Bad parameter `{rest}'")),
+                    }
+                    match next {
+                        Some(n) => rest = n,
+                        None => break,
                     }
                 }
                 took = 2;
@@ -170,6 +202,16 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                     Some((a, b)) => (num(a)?, num(b)?),
                     None => (num(&v)?, u32::MAX),
                 });
+                took = 2;
+            }
+            "-w" | "--zone" | "--orig-zone" | "--reply-zone" => {
+                let v = val(i)?;
+                let z = v.parse::<u16>().map_err(|_| bad("zone", &v))?;
+                match a.as_str() {
+                    "--orig-zone" => f.zone[0] = Some(z),
+                    "--reply-zone" => f.zone[1] = Some(z),
+                    _ => f.zone = [Some(z); 2],
+                }
                 took = 2;
             }
             "-u" | "--status" => {
@@ -204,7 +246,7 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
 }
 
 /// The protocol's name as conntrack prints it.
-fn proto_name(p: u8) -> &'static str {
+pub(crate) fn proto_name(p: u8) -> &'static str {
     match p {
         6 => "tcp",
         17 => "udp",
@@ -226,6 +268,22 @@ fn tuple_text(s: &mut String, t: &rnf_engine::conntrack::Tuple) {
     }
 }
 
+/// The zone of one direction's tuple, after it (`zone-orig=`/`zone-reply=`: ctnetlink puts
+/// it in the tuple when the flow's zone applies to that direction only).
+fn tuple_zone(s: &mut String, f: &FlowRecord, d: usize) {
+    let z = f.zone.get(d).copied().unwrap_or(0);
+    if z != 0 && f.zone[0] != f.zone[1] {
+        let _ = write!(s, "zone-{}={z} ", if d == 0 { "orig" } else { "reply" });
+    }
+}
+
+/// The flow's zone, when it applies to both directions (`zone=`, after the mark).
+fn flow_zone(s: &mut String, f: &FlowRecord) {
+    if f.zone[0] != 0 && f.zone[0] == f.zone[1] {
+        let _ = write!(s, "zone={} ", f.zone[0]);
+    }
+}
+
 /// One flow as `conntrack -L` prints it (libnetfilter_conntrack's default format, with
 /// accounting on).
 pub fn flow_line(f: &FlowRecord) -> String {
@@ -235,16 +293,20 @@ pub fn flow_line(f: &FlowRecord) -> String {
         let _ = write!(s, "{} ", st.name());
     }
     tuple_text(&mut s, &f.orig);
+    tuple_zone(&mut s, f, 0);
     let _ = write!(s, "packets={} bytes={} ", f.counters[0].0, f.counters[0].1);
     if f.status & status::SEEN_REPLY == 0 {
         s.push_str("[UNREPLIED] ");
     }
     tuple_text(&mut s, &f.reply);
+    tuple_zone(&mut s, f, 1);
     let _ = write!(s, "packets={} bytes={} ", f.counters[1].0, f.counters[1].1);
     if f.status & status::ASSURED != 0 {
         s.push_str("[ASSURED] ");
     }
-    let _ = write!(s, "mark={} use=1", f.mark);
+    let _ = write!(s, "mark={} ", f.mark);
+    flow_zone(&mut s, f);
+    s.push_str("use=1");
     s
 }
 
@@ -259,13 +321,15 @@ pub fn event_line(f: &FlowRecord) -> String {
     };
     let name = proto_name(f.orig.proto);
     let mut s = format!("{tag:>9} {name:<8} {} ", f.orig.proto);
-    if !destroy {
+    // A DESTROY shows the time that was left, if any (a flow deleted before its time).
+    if !destroy || f.timeout > 0 {
         let _ = write!(s, "{} ", f.timeout);
     }
     if let Some(st) = f.tcp_state.and_then(TcpState::from_u8) {
         let _ = write!(s, "{} ", st.name());
     }
     tuple_text(&mut s, &f.orig);
+    tuple_zone(&mut s, f, 0);
     if destroy {
         let _ = write!(s, "packets={} bytes={} ", f.counters[0].0, f.counters[0].1);
     }
@@ -273,6 +337,7 @@ pub fn event_line(f: &FlowRecord) -> String {
         s.push_str("[UNREPLIED] ");
     }
     tuple_text(&mut s, &f.reply);
+    tuple_zone(&mut s, f, 1);
     if destroy {
         let _ = write!(s, "packets={} bytes={} ", f.counters[1].0, f.counters[1].1);
     }
@@ -282,6 +347,7 @@ pub fn event_line(f: &FlowRecord) -> String {
     if f.mark != 0 {
         let _ = write!(s, "mark={} ", f.mark);
     }
+    flow_zone(&mut s, f);
     s.truncate(s.trim_end().len());
     s
 }
@@ -317,12 +383,23 @@ pub fn main(args: &[String]) -> u8 {
                 let mut n = 0;
                 let mut out = String::new();
                 for fl in flows.iter().filter(|x| f.keeps(x)) {
-                    if f.extended {
-                        out.push_str("ipv4     2 ");
+                    if f.xml {
+                        // conntrack opens the document at the first flow it prints.
+                        if n == 0 {
+                            out.push_str(ctxml::header());
+                        }
+                        out.push_str(&ctxml::flow_xml(fl));
+                    } else {
+                        if f.extended {
+                            out.push_str("ipv4     2 ");
+                        }
+                        out.push_str(&flow_line(fl));
                     }
-                    out.push_str(&flow_line(fl));
                     out.push('\n');
                     n += 1;
+                }
+                if f.xml && n > 0 {
+                    out.push_str(ctxml::footer());
                 }
                 print!("{out}");
                 eprintln!("{VERSION_LINE}: {n} flow entries have been shown.");
@@ -350,6 +427,9 @@ pub fn main(args: &[String]) -> u8 {
             }
             Cmd::Events(f, mask) => {
                 c.join(ctwire::MCGRP_CT_EVENTS)?;
+                if f.xml {
+                    ctxml::end_events_on_signal();
+                }
                 let mut out = std::io::stdout();
                 loop {
                     let (cmd, payload) = c.next_event()?;
@@ -364,7 +444,8 @@ pub fn main(args: &[String]) -> u8 {
                         let Ok(fl) = ctwire::decode_flow(a.nested()) else { continue };
                         if fl.event & mask != 0 && f.keeps(&fl) {
                             use std::io::Write as _;
-                            let _ = writeln!(out, "{}", event_line(&fl));
+                            let line = if f.xml { ctxml::event_xml(&fl, f.timestamp) } else { event_line(&fl) };
+                            let _ = writeln!(out, "{line}");
                             let _ = out.flush();
                         }
                     }
@@ -377,33 +458,37 @@ pub fn main(args: &[String]) -> u8 {
             }
             Cmd::Stats => {
                 let p = c.query(ctwire::CMD_CT_STATS, Vec::new())?;
-                // conntrack -S's line (the counters rust_nf keeps, summed over the CPUs),
-                // then the table's own figures.
-                let mut cpu = String::from("cpu=0   \t");
+                // conntrack -S's lines, one per CPU, then the table's own figures and the
+                // counters summed over the CPUs.
                 let mut table = String::from("rust_nf:");
+                let mut sum = [0u64; 10];
                 for a in AttrIter::new(&p) {
                     let a = a.map_err(|e| netlink::Error::Decode(format!("{e}")))?;
-                    let (name, stat) = match a.ty {
-                        ctwire::A_CT_ENABLED => ("tracking", false),
-                        ctwire::A_CT_COUNT => ("entries", false),
-                        ctwire::A_CT_MAX => ("max", false),
-                        ctwire::A_CT_BUCKETS => ("buckets", false),
-                        ctwire::A_CT_MEMORY => ("memory", false),
-                        ctwire::A_CT_ENTRY_SIZE => ("entry_size", false),
-                        ctwire::A_CT_INVALID => ("invalid", true),
-                        ctwire::A_CT_DROP => ("drop", true),
-                        ctwire::A_CT_EARLY_DROP => ("early_drop", true),
-                        ctwire::A_CT_INSERT_FAILED => ("insert_failed", true),
+                    if a.ty == ctwire::A_CT_CPU {
+                        let (cpu, v) = ctwire::decode_cpu_stats(a.nested()).map_err(|e| netlink::Error::Decode(format!("{e}")))?;
+                        let mut line = format!("cpu={cpu:<4}\t");
+                        for ((name, v), t) in rnf_engine::conntrack::table::STAT_NAMES.iter().zip(v).zip(sum.iter_mut()) {
+                            let _ = write!(line, "{name}={v} ");
+                            *t = t.wrapping_add(v);
+                        }
+                        println!("{line}");
+                        continue;
+                    }
+                    let name = match a.ty {
+                        ctwire::A_CT_ENABLED => "tracking",
+                        ctwire::A_CT_COUNT => "entries",
+                        ctwire::A_CT_MAX => "max",
+                        ctwire::A_CT_BUCKETS => "buckets",
+                        ctwire::A_CT_MEMORY => "memory",
+                        ctwire::A_CT_ENTRY_SIZE => "entry_size",
                         _ => continue,
                     };
                     let v = if a.payload.len() == 8 { a.u64().unwrap_or(0) } else { u64::from(a.u32().unwrap_or(0)) };
-                    if stat {
-                        let _ = write!(cpu, "{name}={v} ");
-                    } else {
-                        let _ = write!(table, " {name}={v}");
-                    }
+                    let _ = write!(table, " {name}={v}");
                 }
-                println!("{}", cpu.trim_end());
+                for (name, v) in rnf_engine::conntrack::table::STAT_NAMES.iter().zip(sum) {
+                    let _ = write!(table, " {name}={v}");
+                }
                 println!("{table}");
             }
         }
@@ -440,6 +525,7 @@ mod tests {
             id: 1,
             mark: 0,
             event: 0,
+            zone: [0, 0],
         };
         assert_eq!(
             flow_line(&f),
@@ -457,6 +543,7 @@ mod tests {
             id: 2,
             mark: 0x10,
             event: 0,
+            zone: [0, 0],
         };
         assert_eq!(
             flow_line(&f),
@@ -478,18 +565,33 @@ mod tests {
             id: 1,
             mark: 0,
             event: ctwire::EV_NEW,
+            zone: [0, 0],
         };
         assert_eq!(
             event_line(&f),
             "    [NEW] udp      17 30 src=10.0.1.2 dst=10.0.2.2 sport=46380 dport=5353 [UNREPLIED] \
              src=10.0.2.2 dst=10.0.1.2 sport=5353 dport=46380"
         );
-        let d = FlowRecord { event: ctwire::EV_DESTROY, status: status::SEEN_REPLY | status::CONFIRMED, mark: 3, ..f };
+        let d = FlowRecord { event: ctwire::EV_DESTROY, status: status::SEEN_REPLY | status::CONFIRMED, mark: 3, timeout: 0, ..f };
+        // Deleted before its time: the time left shows.
+        let early = FlowRecord { timeout: 12, ..d };
+        assert!(event_line(&early).starts_with("[DESTROY] udp      17 12 src="), "{}", event_line(&early));
         assert_eq!(
             event_line(&d),
             "[DESTROY] udp      17 src=10.0.1.2 dst=10.0.2.2 sport=46380 dport=5353 packets=1 bytes=33 \
              src=10.0.2.2 dst=10.0.1.2 sport=5353 dport=46380 packets=0 bytes=0 mark=3"
         );
+        // Zones: both directions after the mark, one direction after its tuple.
+        let z = FlowRecord { zone: [5, 5], ..d };
+        assert!(event_line(&z).ends_with(" mark=3 zone=5"), "{}", event_line(&z));
+        let z = FlowRecord { zone: [7, 0], event: 0, timeout: 30, ..d };
+        assert_eq!(
+            flow_line(&z),
+            "udp      17 30 src=10.0.1.2 dst=10.0.2.2 sport=46380 dport=5353 zone-orig=7 packets=1 bytes=33 \
+             src=10.0.2.2 dst=10.0.1.2 sport=5353 dport=46380 packets=0 bytes=0 mark=3 use=1"
+        );
+        let Cmd::List(f) = parse(&["-L".into(), "--orig-zone".into(), "7".into()]).unwrap() else { panic!() };
+        assert!(f.keeps(&z) && !f.keeps(&d));
     }
 
     #[test]
@@ -505,8 +607,20 @@ mod tests {
         let Cmd::List(f) = parse(&v("-L --mark 0x10/0xf0")).unwrap() else { panic!() };
         assert_eq!(f.mark, Some((0x10, 0xf0)));
         let Cmd::List(f) = parse(&v("-L -o extended")).unwrap() else { panic!() };
-        assert!(f.extended);
-        assert!(parse(&v("-L -o xml")).is_err());
+        assert!(f.extended && !f.xml);
+        let Cmd::List(f) = parse(&v("-L -o xml")).unwrap() else { panic!() };
+        assert!(f.xml && !f.extended && !f.timestamp);
+        // A comma list of conntrack's words, each as short as wanted, case aside.
+        let Cmd::Events(f, _) = parse(&v("-E -o XML,ext,t,id,k,labels,userspace")).unwrap() else { panic!() };
+        assert!(f.xml && f.extended && f.timestamp);
+        let Cmd::List(f) = parse(&v("-L -o extended,s")).unwrap() else { panic!() };
+        assert!(f.extended && !f.xml);
+        let bad = |o: &str| parse(&v(&format!("-L -o {o}"))).unwrap_err();
+        assert_eq!(bad("xml,zone"), format!("{VERSION_LINE}: Bad parameter `zone'"));
+        assert_eq!(bad("xmlx,id"), format!("{VERSION_LINE}: Bad parameter `xmlx,id'"));
+        assert_eq!(bad("xml,"), format!("{VERSION_LINE}: Bad parameter `'"));
+        assert_eq!(bad(",xml"), format!("{VERSION_LINE}: Bad parameter `,xml'"));
+        assert!(bad("save").contains("not supported"));
         let Cmd::List(f) = parse(&v("-L -m 7")).unwrap() else { panic!() };
         assert_eq!(f.mark, Some((7, u32::MAX)));
         assert_eq!(parse(&v("-C")).unwrap(), Cmd::Count);

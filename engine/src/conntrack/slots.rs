@@ -47,9 +47,66 @@ pub struct PacketState {
     pub looped: bool,
     /// `-j CT --notrack`: the packet has no flow and is UNTRACKED (`h` means nothing).
     pub untracked: bool,
-    /// `-j CT --helper ftp` in the raw table, before the packet has a flow: a flow it starts
-    /// gets the FTP helper (`h` means nothing yet).
-    pub helper: bool,
+    /// `-j CT` (`--helper`, `--zone`, `--ctevents`) in the raw table, before the packet has a
+    /// flow: `h` holds the [`Template`] instead of a flow.
+    pub template: bool,
+}
+
+/// What `-j CT` gives a packet before the conntrack stage (xt_CT's template conntrack).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Template {
+    /// The helper of a flow it starts (`table::HELPER_FTP`), 0 for none.
+    pub helper: u8,
+    /// The zone the packet is looked up in and a new flow is made in.
+    pub zone: super::tuple::Zone,
+    /// The zone id is the packet's mark (`--zone mark`), read at the conntrack stage.
+    pub zone_mark: bool,
+    /// The events a flow it starts reports (`--ctevents`, [`super::super::rule::ctevent`]
+    /// bits), `None` for all.
+    pub ctevents: Option<u16>,
+}
+
+impl Template {
+    /// The template of a `-j CT` rule.
+    pub fn of(spec: &super::super::rule::CtSpec) -> Template {
+        use super::super::rule::ctzone;
+        let dirs = spec.zone_flags & (ctzone::ORIG | ctzone::REPLY);
+        Template {
+            helper: spec.helper,
+            zone: super::tuple::Zone { id: spec.zone, dirs: if dirs == 0 { 3 } else { dirs } },
+            zone_mark: spec.zone_flags & ctzone::MARK != 0,
+            ctevents: spec.events_set.then_some(spec.ctevents),
+        }
+    }
+
+    /// The zone for a packet with mark `mark`.
+    pub fn zone_for(&self, mark: u32) -> super::tuple::Zone {
+        if self.zone_mark {
+            super::tuple::Zone { id: mark as u16, ..self.zone }
+        } else {
+            self.zone
+        }
+    }
+
+    fn to_handle(self) -> Handle {
+        let ev = self.ctevents.map_or(0, |m| u32::from(m & 0x3ff) | 1 << 10);
+        Handle {
+            idx: ev,
+            gen: u32::from(self.zone.id)
+                | u32::from(self.zone.dirs & 3) << 16
+                | u32::from(self.zone_mark) << 18
+                | u32::from(self.helper & 0x3f) << 19,
+        }
+    }
+
+    fn from_handle(h: Handle) -> Template {
+        Template {
+            helper: ((h.gen >> 19) & 0x3f) as u8,
+            zone: super::tuple::Zone { id: h.gen as u16, dirs: ((h.gen >> 16) & 3) as u8 },
+            zone_mark: h.gen & 1 << 18 != 0,
+            ctevents: (h.idx & 1 << 10 != 0).then_some((h.idx & 0x3ff) as u16),
+        }
+    }
 }
 
 impl PacketState {
@@ -61,19 +118,26 @@ impl PacketState {
         new: false,
         looped: false,
         untracked: true,
-        helper: false,
+        template: false,
     };
 
-    /// A packet that `-j CT --helper ftp` marked, before the conntrack stage.
-    pub const FTP_TEMPLATE: PacketState = PacketState {
-        h: Handle { idx: 0, gen: 0 },
-        dir: Dir::Original,
-        state: ctstate::INVALID,
-        new: false,
-        looped: false,
-        untracked: false,
-        helper: true,
-    };
+    /// A packet that `-j CT` gave template `t`, before the conntrack stage.
+    pub fn with_template(t: Template) -> PacketState {
+        PacketState {
+            h: t.to_handle(),
+            dir: Dir::Original,
+            state: ctstate::INVALID,
+            new: false,
+            looped: false,
+            untracked: false,
+            template: true,
+        }
+    }
+
+    /// The template `-j CT` gave the packet, if that is what the slot holds.
+    pub fn template(&self) -> Option<Template> {
+        self.template.then(|| Template::from_handle(self.h))
+    }
 }
 
 impl PacketState {
@@ -89,7 +153,7 @@ impl PacketState {
             | u64::from(self.new) << 6
             | u64::from(self.looped) << 5
             | u64::from(self.untracked) << 4
-            | u64::from(self.helper) << 3
+            | u64::from(self.template) << 3
             | st
     }
 
@@ -105,7 +169,7 @@ impl PacketState {
             new: v & (1 << 6) != 0,
             looped: v & (1 << 5) != 0,
             untracked: v & (1 << 4) != 0,
-            helper: v & (1 << 3) != 0,
+            template: v & (1 << 3) != 0,
             state: if v & (1 << 4) != 0 {
                 ctstate::UNTRACKED
             } else if v & (1 << 3) != 0 {
@@ -197,7 +261,7 @@ mod tests {
             new: true,
             looped: false,
             untracked: false,
-            helper: false,
+            template: false,
         };
         assert!(put(&slots, 0x1000, &st));
         assert_eq!(get(&slots, 0x1000), Some(st));
@@ -226,6 +290,27 @@ mod tests {
     }
 
     #[test]
+    fn templates_survive_the_slot() {
+        use super::super::super::rule::{ctevent, ctzone, CtSpec};
+        let slots: [Slot; 8] = Default::default();
+        for spec in [
+            CtSpec { helper: 1, ..Default::default() },
+            CtSpec { zone: 65535, zone_flags: ctzone::REPLY, ..Default::default() },
+            CtSpec { zone_flags: ctzone::MARK | ctzone::ORIG, ctevents: ctevent::ALL, events_set: true, ..Default::default() },
+            CtSpec { expevents: 1, events_set: true, ..Default::default() },
+        ] {
+            let t = Template::of(&spec);
+            assert!(put(&slots, 0x40, &PacketState::with_template(t)));
+            let got = get(&slots, 0x40).unwrap();
+            assert_eq!(got.template(), Some(t), "{spec:?}");
+            assert_eq!(got.state, ctstate::INVALID);
+        }
+        let t = Template::of(&CtSpec { zone: 9, zone_flags: ctzone::MARK, ..Default::default() });
+        assert_eq!(t.zone_for(0x1_0005), super::super::tuple::Zone { id: 5, dirs: 3 });
+        assert_eq!(t.ctevents, None);
+    }
+
+    #[test]
     fn concurrent_readers_never_see_another_packets_state() {
         extern crate std;
         use std::sync::Arc;
@@ -237,7 +322,7 @@ mod tests {
             new: false,
             looped: false,
             untracked: false,
-            helper: false,
+            template: false,
         };
         let writers: std::vec::Vec<_> = (1..=3u64)
             .map(|w| {

@@ -23,9 +23,10 @@
 use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering::*};
 
 use super::tcp::{self, TcpConn, TCP_WORDS};
-use super::tuple::{Dir, Tuple};
+use super::tuple::{Dir, Tuple, Zone};
 pub use super::Handle;
 use super::status;
+use super::super::rule::ctevent;
 use super::super::packet::{IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
 
 /// Chain end marker: the high bit set, the bucket number below.
@@ -55,6 +56,10 @@ pub trait Locks {
     /// Hands one event over (never allocates, never sleeps; may be called holding the table
     /// lock or no lock).
     fn event(&self, _rec: &super::wire::FlowRecord) {}
+    /// The CPU this runs on (for per-CPU statistics).
+    fn cpu(&self) -> usize {
+        0
+    }
 }
 
 /// One flow. All atomics: read without locks, written as the module docs say.
@@ -67,7 +72,7 @@ pub struct Entry {
     /// While free: the next free entry. Kept apart from `next`, which a reader that stood on
     /// the entry when it was freed still follows along its old chain.
     free_next: AtomicU32,
-    /// Each direction's tuple, packed by [`pack`].
+    /// Each direction's tuple and zone id, packed by [`pack`].
     tuple: [[AtomicU64; 2]; 2],
     /// [`status`] bits.
     status: AtomicU32,
@@ -79,7 +84,8 @@ pub struct Entry {
     counters: [[AtomicU64; 2]; 2],
     /// Protocol state (TCP: [`TcpConn::to_words`]).
     proto: [AtomicU64; TCP_WORDS],
-    /// The helper that reads this flow ([`HELPER_FTP`]), 0 for none.
+    /// The helper that reads this flow ([`HELPER_FTP`]), 0 for none, in the low byte; the
+    /// events it reports (`--ctevents`, [`super::super::rule::ctevent`] bits) above.
     helper: AtomicU32,
     /// The connection's mark (CONNMARK).
     mark: AtomicU32,
@@ -119,6 +125,9 @@ pub struct ExpectSlot {
     expires: AtomicU64,
     /// The announcing flow's handle (`idx << 32 | gen`).
     master: AtomicU64,
+    /// The announcing flow's zone id (original direction): the data connection is looked
+    /// for in the same zone.
+    zone: AtomicU32,
 }
 
 
@@ -137,14 +146,20 @@ pub struct Snapshot {
     pub tcp: Option<TcpConn>,
     /// The connection's mark.
     pub mark: u32,
+    /// The zone id of each direction's tuple.
+    pub zone: [u16; 2],
 }
 
-fn pack(t: &Tuple) -> [u64; 2] {
+/// A tuple and the zone id of its direction, as an entry keeps them and the hash reads them.
+fn pack(t: &Tuple, zone: u16) -> [u64; 2] {
     [
         u64::from(t.src) << 32 | u64::from(t.dst),
-        u64::from(t.sport) << 48 | u64::from(t.dport) << 32 | u64::from(t.proto) << 24,
+        u64::from(t.sport) << 48 | u64::from(t.dport) << 32 | u64::from(t.proto) << 24 | u64::from(zone),
     ]
 }
+
+/// The event bits of entry field `helper`: the low byte is the helper.
+const EVENTS_SHIFT: u32 = 8;
 
 fn unpack(w: [u64; 2]) -> Tuple {
     Tuple {
@@ -163,9 +178,15 @@ pub enum Full {
     NoRoom,
 }
 
-/// Statistics, as `conntrack -S` shows a subset of them.
+/// Statistics of one CPU, as `conntrack -S` shows them ([`Stats::values`]).
 #[derive(Debug, Default)]
 pub struct Stats {
+    /// Packets whose flow was found (`found`).
+    pub found: AtomicU64,
+    /// Flows confirmed (`insert`).
+    pub insert: AtomicU64,
+    /// Lookups that started over because an entry changed under them (`search_restart`).
+    pub search_restart: AtomicU64,
     /// Flows dropped to make room (`early_drop`).
     pub early_drop: AtomicU64,
     /// Unconfirmed flows dropped by newer ones (their packet never reached the last hook).
@@ -178,6 +199,40 @@ pub struct Stats {
     pub invalid: AtomicU64,
 }
 
+/// The names of [`Stats::values`], in `conntrack -S`'s order.
+pub const STAT_NAMES: [&str; 10] = [
+    "found",
+    "invalid",
+    "insert",
+    "insert_failed",
+    "drop",
+    "early_drop",
+    "error",
+    "search_restart",
+    "clash_resolve",
+    "chaintoolong",
+];
+
+impl Stats {
+    /// The counters in [`STAT_NAMES`]' order (rust_nf has no `error`, `clash_resolve`,
+    /// `chaintoolong` events: always 0).
+    pub fn values(&self) -> [u64; 10] {
+        let l = |a: &AtomicU64| a.load(Relaxed);
+        [
+            l(&self.found),
+            l(&self.invalid),
+            l(&self.insert),
+            l(&self.insert_failed),
+            l(&self.drop),
+            l(&self.early_drop),
+            0,
+            l(&self.search_restart),
+            0,
+            0,
+        ]
+    }
+}
+
 /// The table's shared state besides the arrays: free list, count, statistics.
 #[derive(Debug, Default)]
 pub struct Shared {
@@ -187,7 +242,7 @@ pub struct Shared {
     pub count: AtomicU32,
     /// Where the collector goes on next.
     gc_pos: AtomicU32,
-    /// Statistics.
+    /// Statistics, when the glue gives no per-CPU ones ([`Table::stats`] empty).
     pub stats: Stats,
     /// Announced data connections.
     expects: [ExpectSlot; MAX_EXPECT],
@@ -219,6 +274,8 @@ pub struct Table<'a, L: Locks> {
     /// it: the kernel's unconfirmed conntrack goes with its skb) never hold more than this
     /// many entries, whatever a remote sender does.
     pub pending: &'a [AtomicU64],
+    /// Per-CPU statistics (indexed by [`Locks::cpu`]); empty: [`Shared::stats`].
+    pub stats: &'a [Stats],
 }
 
 /// Slots of the unconfirmed ring for a table of `max` flows.
@@ -244,9 +301,19 @@ pub fn init(entries: &[Entry], buckets: &[AtomicU32], shared: &Shared) {
 }
 
 impl<'a, L: Locks> Table<'a, L> {
-    fn bucket_of(&self, t: &Tuple) -> u32 {
+    /// This CPU's statistics.
+    pub fn stat(&self) -> &'a Stats {
+        let n = self.stats.len();
+        if n == 0 {
+            return &self.shared.stats;
+        }
+        self.stats.get(self.locks.cpu() % n).unwrap_or(&self.shared.stats)
+    }
+
+    /// The bucket of a [`pack`]ed tuple.
+    fn bucket_of(&self, w: &[u64; 2]) -> u32 {
         let n = self.buckets.len().max(1) as u64;
-        ((u64::from(t.hash(&self.key)) * n) >> 32) as u32
+        ((u64::from(super::tuple::hash_words(&self.key, w)) * n) >> 32) as u32
     }
 
     fn entry(&self, idx: u32) -> Option<&'a Entry> {
@@ -259,15 +326,38 @@ impl<'a, L: Locks> Table<'a, L> {
         t[0].load(Relaxed) == want[0] && t[1].load(Relaxed) == want[1]
     }
 
-    /// Finds the confirmed, unexpired flow one of whose tuples is `t`: its handle and the
-    /// direction `t` goes in. No lock.
+    /// Finds the confirmed, unexpired flow of the default zone one of whose tuples is `t`:
+    /// its handle and the direction `t` goes in. No lock.
     pub fn lookup(&self, t: &Tuple, now: u64) -> Option<(Handle, Dir)> {
-        let b = self.bucket_of(t);
+        self.lookup_in(t, Zone::DEFAULT, now)
+    }
+
+    /// Finds the confirmed, unexpired flow one of whose tuples is `t` in zone `zone`
+    /// (`resolve_normal_ct`: the tuple hashed with the zone's original-direction id, then,
+    /// if that differs, with its reply-direction id; a node of direction `d` matches when its
+    /// flow's zone id in `d` is `zone`'s).
+    pub fn lookup_in(&self, t: &Tuple, zone: Zone, now: u64) -> Option<(Handle, Dir)> {
+        let want = [pack(t, zone.id(Dir::Original)), pack(t, zone.id(Dir::Reply))];
+        self.walk_bucket(&want[0], &want, now).or_else(|| {
+            if want[1] == want[0] {
+                None
+            } else {
+                self.walk_bucket(&want[1], &want, now)
+            }
+        })
+    }
+
+    /// Walks the bucket of `at` for a confirmed, unexpired node of direction `d` whose packed
+    /// tuple is `want[d]`.
+    fn walk_bucket(&self, at: &[u64; 2], want: &[[u64; 2]; 2], now: u64) -> Option<(Handle, Dir)> {
+        let b = self.bucket_of(at);
         let head = self.buckets.get(b as usize)?;
-        let want = pack(t);
         // A walk can be sent astray by concurrent reuse; it then starts over. Bounded, so a
         // table that writers keep changing can only make a lookup miss, never spin.
-        'walk: for _ in 0..64 {
+        'walk: for attempt in 0..64 {
+            if attempt > 0 {
+                self.stat().search_restart.fetch_add(1, Relaxed);
+            }
             let mut node = head.load(Acquire);
             let mut steps = 0usize;
             while node & NULLS == 0 {
@@ -278,7 +368,7 @@ impl<'a, L: Locks> Table<'a, L> {
                 let (idx, d) = (node >> 1, (node & 1) as usize);
                 let Some(e) = self.entry(idx) else { continue 'walk };
                 let g1 = e.gen.load(Acquire);
-                if g1 & 1 == 0 && Self::tuple_is(e, d, &want) {
+                if g1 & 1 == 0 && want.get(d).is_some_and(|w| Self::tuple_is(e, d, w)) {
                     let st = e.status.load(Relaxed);
                     let exp = e.expires.load(Relaxed);
                     fence(Acquire);
@@ -308,10 +398,11 @@ impl<'a, L: Locks> Table<'a, L> {
     /// Reads a flow (for listings and the rules); `None` when it is gone.
     pub fn snapshot(&self, h: Handle) -> Option<Snapshot> {
         let e = self.get(h)?;
-        let tuple = [
-            unpack([e.tuple[0][0].load(Relaxed), e.tuple[0][1].load(Relaxed)]),
-            unpack([e.tuple[1][0].load(Relaxed), e.tuple[1][1].load(Relaxed)]),
+        let w = [
+            [e.tuple[0][0].load(Relaxed), e.tuple[0][1].load(Relaxed)],
+            [e.tuple[1][0].load(Relaxed), e.tuple[1][1].load(Relaxed)],
         ];
+        let tuple = [unpack(w[0]), unpack(w[1])];
         let tcp = (tuple[0].proto == IPPROTO_TCP).then(|| TcpConn::from_words(&words(e)));
         let c = |d: usize, k: usize| e.counters[d][k].load(Relaxed);
         let s = Snapshot {
@@ -321,15 +412,17 @@ impl<'a, L: Locks> Table<'a, L> {
             counters: [(c(0, 0), c(0, 1)), (c(1, 0), c(1, 1))],
             tcp,
             mark: e.mark.load(Relaxed),
+            zone: [w[0][1] as u16, w[1][1] as u16],
         };
         fence(Acquire);
         (e.gen.load(Relaxed) == h.gen).then_some(s)
     }
 
-    /// Takes a free entry for a new flow with tuples `orig` and `reply` (not yet in the
-    /// chains: [`Table::confirm`] puts it there). When none is free, evicts a flow that is not
-    /// ASSURED from the buckets of `orig` and the next ones.
-    pub fn alloc(&self, orig: &Tuple, reply: &Tuple, now: u64, expires_in: u32) -> Result<Handle, Full> {
+    /// Takes a free entry for a new flow with tuples `orig` and `reply` in zone `zone` (not
+    /// yet in the chains: [`Table::confirm`] puts it there). When none is free, evicts a flow
+    /// that is not ASSURED from the buckets of `orig` and the next ones.
+    pub fn alloc(&self, orig: &Tuple, reply: &Tuple, zone: Zone, now: u64, expires_in: u32) -> Result<Handle, Full> {
+        let packed = [pack(orig, zone.id(Dir::Original)), pack(reply, zone.id(Dir::Reply))];
         let max = self.shared.settings.get(super::settings::Key::Max);
         let room = max == 0 || self.shared.count.load(Relaxed) < max;
         let idx = self.locks.table(|| {
@@ -339,7 +432,7 @@ impl<'a, L: Locks> Table<'a, L> {
                     self.shared.free.store(e.free_next.load(Relaxed), Relaxed);
                     Some(head)
                 }
-                None => self.evict_locked(self.bucket_of(orig), now),
+                None => self.evict_locked(self.bucket_of(&packed[0]), now),
             };
             if let Some(i) = idx {
                 self.pend_locked(i);
@@ -347,7 +440,7 @@ impl<'a, L: Locks> Table<'a, L> {
             idx
         });
         let Some(idx) = idx else {
-            self.shared.stats.drop.fetch_add(1, Relaxed);
+            self.stat().drop.fetch_add(1, Relaxed);
             return Err(Full::NoRoom);
         };
         let Some(e) = self.entry(idx) else { return Err(Full::NoRoom) };
@@ -357,8 +450,7 @@ impl<'a, L: Locks> Table<'a, L> {
             // write_seqcount_begin): a lock-free reader that sees one of them and then
             // re-reads the generation sees that the entry changed.
             fence(Release);
-            for (d, t) in [orig, reply].into_iter().enumerate() {
-                let w = pack(t);
+            for (d, w) in packed.iter().enumerate() {
                 e.tuple[d][0].store(w[0], Relaxed);
                 e.tuple[d][1].store(w[1], Relaxed);
                 e.next[d].store(DETACHED, Relaxed);
@@ -398,7 +490,7 @@ impl<'a, L: Locks> Table<'a, L> {
                 e.gen.load(Relaxed) == h.gen && e.status.load(Relaxed) & u32::from(status::CONFIRMED) == 0
             });
             if h.idx != idx && unconfirmed && self.free_locked(h) {
-                self.shared.stats.unconfirmed_drop.fetch_add(1, Relaxed);
+                self.stat().unconfirmed_drop.fetch_add(1, Relaxed);
             }
         }
         let gen = self.entry(idx).map_or(0, |e| e.gen.load(Relaxed).wrapping_add(1));
@@ -421,13 +513,13 @@ impl<'a, L: Locks> Table<'a, L> {
                 let st = e.status.load(Relaxed) as u16;
                 if st & status::ASSURED == 0 || expired(e.expires.load(Relaxed), now) {
                     let gen = e.gen.load(Relaxed);
-                    self.emit(super::wire::EV_DESTROY, Handle { idx, gen }, now);
+                    self.emit(super::wire::EV_DESTROY, ctevent::DESTROY, Handle { idx, gen }, now);
                     self.unlink_locked(idx);
                     // Odd under the entry's lock: no packet is writing into it now, and none
                     // will (see `update`).
                     self.locks.entry(idx, || e.gen.store(e.gen.load(Relaxed).wrapping_add(1), Release));
                     self.shared.count.fetch_sub(1, Relaxed);
-                    self.shared.stats.early_drop.fetch_add(1, Relaxed);
+                    self.stat().early_drop.fetch_add(1, Relaxed);
                     // Odd, then taken again by the caller.
                     return Some(idx);
                 }
@@ -443,7 +535,7 @@ impl<'a, L: Locks> Table<'a, L> {
         for d in 0..2usize {
             let node = idx << 1 | d as u32;
             let w = [e.tuple[d][0].load(Relaxed), e.tuple[d][1].load(Relaxed)];
-            let b = self.bucket_of(&unpack(w));
+            let b = self.bucket_of(&w);
             let Some(head) = self.buckets.get(b as usize) else { continue };
             let after = e.next[d].load(Relaxed);
             if head.load(Relaxed) == node {
@@ -468,12 +560,19 @@ impl<'a, L: Locks> Table<'a, L> {
 
     /// Frees an entry that is not (or no longer) in the chains, if `h` still names it.
     fn free_locked(&self, h: Handle) -> bool {
+        self.free_locked_at(h, None)
+    }
+
+    /// [`Table::free_locked`]; `now` when known, for the time left that the DESTROY event of a
+    /// flow deleted before its time shows (as ctnetlink's, which skips a zero timeout).
+    fn free_locked_at(&self, h: Handle, now: Option<u64>) -> bool {
         let Some(e) = self.entry(h.idx) else { return false };
         if e.gen.load(Relaxed) != h.gen {
             return false;
         }
         if e.status.load(Relaxed) & u32::from(status::CONFIRMED) != 0 {
-            self.emit(super::wire::EV_DESTROY, h, e.expires.load(Relaxed));
+            let at = now.unwrap_or_else(|| e.expires.load(Relaxed));
+            self.emit(super::wire::EV_DESTROY, ctevent::DESTROY, h, at);
             self.unlink_locked(h.idx);
         }
         self.locks.entry(h.idx, || e.gen.store(h.gen.wrapping_add(1), Release));
@@ -497,12 +596,18 @@ impl<'a, L: Locks> Table<'a, L> {
             id: h.idx,
             mark: s.mark,
             event: 0,
+            zone: s.zone,
         })
     }
 
-    /// Reports event `kind` about flow `h` if anyone listens.
-    fn emit(&self, kind: u8, h: Handle, now: u64) {
+    /// Reports event `kind` about flow `h` if anyone listens and the flow reports one of the
+    /// events `bits` ([`ctevent`] bits; `-j CT --ctevents` chose them).
+    fn emit(&self, kind: u8, bits: u16, h: Handle, now: u64) {
         if !self.locks.listening() {
+            return;
+        }
+        let mask = self.get(h).map_or(0, |e| (e.helper.load(Relaxed) >> EVENTS_SHIFT) as u16);
+        if mask & bits == 0 {
             return;
         }
         if let Some(rec) = self.record(h, now) {
@@ -525,6 +630,11 @@ impl<'a, L: Locks> Table<'a, L> {
         self.locks.table(|| self.free_locked(h))
     }
 
+    /// Deletes a flow before its time (`conntrack -D`, `-F`) at `now`.
+    pub fn delete_at(&self, h: Handle, now: u64) -> bool {
+        self.locks.table(|| self.free_locked_at(h, Some(now)))
+    }
+
     /// Puts a new flow into the table when its first packet leaves the last hook. `Err` when
     /// the same flow was confirmed meanwhile by another CPU's packet (the entry is freed;
     /// the caller drops the packet, as `__nf_conntrack_confirm` does for a clash it cannot
@@ -532,8 +642,8 @@ impl<'a, L: Locks> Table<'a, L> {
     pub fn confirm(&self, h: Handle, now: u64) -> Result<(), ()> {
         let Some(e) = self.get(h) else { return Err(()) };
         let t = [
-            unpack([e.tuple[0][0].load(Relaxed), e.tuple[0][1].load(Relaxed)]),
-            unpack([e.tuple[1][0].load(Relaxed), e.tuple[1][1].load(Relaxed)]),
+            [e.tuple[0][0].load(Relaxed), e.tuple[0][1].load(Relaxed)],
+            [e.tuple[1][0].load(Relaxed), e.tuple[1][1].load(Relaxed)],
         ];
         self.locks.table(|| {
             if e.gen.load(Relaxed) != h.gen {
@@ -542,21 +652,23 @@ impl<'a, L: Locks> Table<'a, L> {
             if e.status.load(Relaxed) & u32::from(status::CONFIRMED) != 0 {
                 return Ok(());
             }
-            if self.lookup(&t[0], now).is_some() || self.lookup(&t[1], now).is_some() {
-                self.shared.stats.insert_failed.fetch_add(1, Relaxed);
+            if t.iter().any(|w| self.walk_bucket(w, &[*w, *w], now).is_some()) {
+                self.stat().insert_failed.fetch_add(1, Relaxed);
                 self.free_locked(h);
                 return Err(());
             }
             e.status.fetch_or(u32::from(status::CONFIRMED), Relaxed);
-            for (d, tuple) in t.iter().enumerate() {
-                let b = self.bucket_of(tuple);
+            for (d, w) in t.iter().enumerate() {
+                let b = self.bucket_of(w);
                 let Some(head) = self.buckets.get(b as usize) else { continue };
                 e.next[d].store(head.load(Relaxed), Relaxed);
                 head.store(h.idx << 1 | d as u32, Release);
             }
             Ok(())
         })?;
-        self.emit(super::wire::EV_NEW, h, now);
+        self.stat().insert.fetch_add(1, Relaxed);
+        let expected = e.status.load(Relaxed) & u32::from(status::EXPECTED) != 0;
+        self.emit(super::wire::EV_NEW, if expected { ctevent::RELATED } else { ctevent::NEW }, h, now);
         Ok(())
     }
 
@@ -622,13 +734,13 @@ impl<'a, L: Locks> Table<'a, L> {
         (n, None)
     }
 
-    /// Frees every flow (`conntrack -F`); returns how many.
-    pub fn flush(&self) -> u32 {
+    /// Frees every flow (`conntrack -F`) at `now`; returns how many.
+    pub fn flush(&self, now: u64) -> u32 {
         let mut freed = 0;
         for (i, e) in self.entries.iter().enumerate() {
             let gen = e.gen.load(Acquire);
             if gen & 1 == 0 && e.status.load(Relaxed) & u32::from(status::CONFIRMED) != 0 {
-                freed += u32::from(self.delete(Handle { idx: i as u32, gen }));
+                freed += u32::from(self.delete_at(Handle { idx: i as u32, gen }, now));
             }
         }
         freed
@@ -673,6 +785,10 @@ pub struct PacketCt<'p> {
     pub parsed: super::tuple::Parsed<'p>,
     /// The helper `-j CT --helper` gave this packet, for a flow it starts.
     pub helper: u8,
+    /// The zone `-j CT --zone` put the packet in (the default zone otherwise).
+    pub zone: Zone,
+    /// The events a flow it starts reports (`-j CT --ctevents`; all by default).
+    pub ctevents: u16,
     /// The packet's length, for the flow's byte counters (`skb->len`).
     pub len: u32,
     /// The transport segment's real length (IP length minus header), for TCP tracking.
@@ -693,17 +809,18 @@ impl<'a, L: Locks> Table<'a, L> {
                 if outer_dst != inner.src {
                     return self.invalid();
                 }
-                let Some((h, d)) = self.lookup(&inner, now) else { return self.invalid() };
+                let Some((h, d)) = self.lookup_in(&inner, p.zone, now) else { return self.invalid() };
                 return Track::Flow { h, dir: d.other(), state: super::super::rule::ctstate::RELATED, new: false };
             }
             super::tuple::Parsed::Flow { tuple, l4 } => (tuple, l4),
         };
         for _ in 0..2 {
-            if let Some((h, dir)) = self.lookup(&tuple, now) {
+            if let Some((h, dir)) = self.lookup_in(&tuple, p.zone, now) {
+                self.stat().found.fetch_add(1, Relaxed);
                 match self.update(h, dir, &tuple, l4, p, now) {
                     Update::Ok(state, changed) => {
-                        if changed {
-                            self.emit(super::wire::EV_UPDATE, h, now);
+                        if changed != 0 {
+                            self.emit(super::wire::EV_UPDATE, changed, h, now);
                         }
                         return Track::Flow { h, dir, state, new: false };
                     }
@@ -721,7 +838,7 @@ impl<'a, L: Locks> Table<'a, L> {
     }
 
     fn invalid(&self) -> Track {
-        self.shared.stats.invalid.fetch_add(1, Relaxed);
+        self.stat().invalid.fetch_add(1, Relaxed);
         Track::Invalid
     }
 
@@ -769,6 +886,7 @@ impl<'a, L: Locks> Table<'a, L> {
                     let mut conn = TcpConn::from_words(&words(e));
                     let old_tcp = conn.state;
                     let r = tcp::packet_with(&mut conn, dir, &seg, seen_reply, st & status::ASSURED != 0, &to);
+                    // (The kernel caches IPCT_PROTOINFO before it judges the segment.)
                     for (w, v) in e.proto.iter().zip(conn.to_words()) {
                         w.store(v, Relaxed);
                     }
@@ -814,7 +932,16 @@ impl<'a, L: Locks> Table<'a, L> {
                 e.status.fetch_or(u32::from(status::SEEN_REPLY), Relaxed);
             }
             self.count(e, dir, p.len);
-            let changed = tcp_changed || e.status.load(Relaxed) != u32::from(st);
+            // The events of this packet: a TCP state change (IPCT_PROTOINFO), a first reply
+            // (IPCT_REPLY), ASSURED (IPCT_ASSURED).
+            let now_st = e.status.load(Relaxed) as u16;
+            let mut changed = if tcp_changed { ctevent::PROTOINFO } else { 0 };
+            if (now_st ^ st) & status::SEEN_REPLY != 0 {
+                changed |= ctevent::REPLY;
+            }
+            if (now_st ^ st) & status::ASSURED != 0 {
+                changed |= ctevent::ASSURED;
+            }
             Update::Ok(state, changed)
         })
     }
@@ -857,13 +984,13 @@ impl<'a, L: Locks> Table<'a, L> {
             }
         }
         let Some(reply) = t.invert() else { return self.invalid() };
-        let h = match self.alloc(t, &reply, now, timeout) {
+        let h = match self.alloc(t, &reply, p.zone, now, timeout) {
             Ok(h) => h,
             Err(Full::NoRoom) => return Track::Drop,
         };
         // A data connection a helper announced: RELATED (`init_conntrack` with an expectation),
         // and it carries its master's mark. Taken once the flow has its entry.
-        let master = if t.proto == IPPROTO_TCP { self.take_expectation(t, now) } else { None };
+        let master = if t.proto == IPPROTO_TCP { self.take_expectation(t, p.zone.id(Dir::Original), now) } else { None };
         let Some(e) = self.entry(h.idx) else { return self.invalid() };
         // Under the entry's lock with its generation checked: the flow may already be gone
         // (freed by the collector or a flush) and its entry taken for another.
@@ -871,7 +998,7 @@ impl<'a, L: Locks> Table<'a, L> {
             if e.gen.load(Relaxed) != h.gen {
                 return false;
             }
-            e.helper.store(u32::from(p.helper), Relaxed);
+            e.helper.store(u32::from(p.helper) | u32::from(p.ctevents) << EVENTS_SHIFT, Relaxed);
             if let Some(m) = master {
                 e.status.fetch_or(u32::from(status::EXPECTED), Relaxed);
                 e.mark.store(m, Relaxed);
@@ -899,7 +1026,7 @@ impl<'a, L: Locks> Table<'a, L> {
 
     /// Takes the expectation a new flow with tuple `t` fulfils, if any; gives the mark of the
     /// flow that announced it.
-    fn take_expectation(&self, t: &Tuple, now: u64) -> Option<u32> {
+    fn take_expectation(&self, t: &Tuple, zone: u16, now: u64) -> Option<u32> {
         if self.shared.expect_count.load(Relaxed) == 0 {
             return None;
         }
@@ -921,7 +1048,7 @@ impl<'a, L: Locks> Table<'a, L> {
                     self.shared.expect_count.fetch_sub(1, Relaxed);
                     continue;
                 };
-                if exp.matches(t) {
+                if exp.matches(t) && x.zone.load(Relaxed) == u32::from(zone) {
                     x.used.store(0, Relaxed);
                     self.shared.expect_count.fetch_sub(1, Relaxed);
                     return Some(master.mark.load(Relaxed));
@@ -931,14 +1058,20 @@ impl<'a, L: Locks> Table<'a, L> {
         })
     }
 
-    /// Sets the mark of flow `h` (CONNMARK); nothing when the flow is gone.
-    pub fn set_mark(&self, h: Handle, mark: u32) {
+    /// Sets the mark of flow `h` (CONNMARK); nothing when the flow is gone. A change of a
+    /// confirmed flow's mark is an UPDATE event (IPCT_MARK).
+    pub fn set_mark(&self, h: Handle, mark: u32, now: u64) {
         let Some(e) = self.entry(h.idx) else { return };
-        self.locks.entry(h.idx, || {
-            if e.gen.load(Relaxed) == h.gen {
-                e.mark.store(mark, Relaxed);
+        let changed = self.locks.entry(h.idx, || {
+            if e.gen.load(Relaxed) != h.gen || e.mark.load(Relaxed) == mark {
+                return false;
             }
+            e.mark.store(mark, Relaxed);
+            e.status.load(Relaxed) & u32::from(status::CONFIRMED) != 0
         });
+        if changed {
+            self.emit(super::wire::EV_UPDATE, ctevent::MARK, h, now);
+        }
     }
 
     /// The helper of flow `h` (0 for none).
@@ -1018,6 +1151,7 @@ impl<'a, L: Locks> Table<'a, L> {
             x.dport.store(u32::from(exp.dport), Relaxed);
             x.expires.store(until, Relaxed);
             x.master.store(master, Relaxed);
+            x.zone.store(u32::from(s.zone[0]), Relaxed);
             x.used.store(1, Relaxed);
             self.shared.expect_count.fetch_add(1, Relaxed);
         });
@@ -1025,8 +1159,8 @@ impl<'a, L: Locks> Table<'a, L> {
 }
 
 enum Update {
-    /// The packet's state; whether the flow's protocol state or status changed (an event).
-    Ok(u16, bool),
+    /// The packet's state; the events it caused ([`ctevent`] bits, 0 for none).
+    Ok(u16, u16),
     Invalid,
     Restart,
 }
@@ -1083,6 +1217,7 @@ pub(super) mod tests {
                 locks: &self.locks,
                 hz: 100,
                 pending: &self.pending,
+                stats: &[],
             }
         }
     }
@@ -1099,8 +1234,100 @@ pub(super) mod tests {
     }
 
     fn track(t: &Table<'_, TestLocks>, src: u32, dst: u32, proto: u8, l4: &[u8], now: u64) -> Track {
-        let p = PacketCt { parsed: parse(src, dst, proto, 0, l4), helper: 0, len: 100, l4_len: l4.len() as u32 };
+        let p = PacketCt { parsed: parse(src, dst, proto, 0, l4), helper: 0, zone: crate::conntrack::tuple::Zone::DEFAULT, ctevents: crate::rules::rule::ctevent::ALL, len: 100, l4_len: l4.len() as u32 };
         t.track(&p, now)
+    }
+
+    fn track_in(t: &Table<'_, impl Locks>, zone: Zone, ctevents: u16, src: u32, dst: u32, l4: &[u8], now: u64) -> Track {
+        let p = PacketCt { parsed: parse(src, dst, 17, 0, l4), helper: 0, zone, ctevents, len: 100, l4_len: l4.len() as u32 };
+        t.track(&p, now)
+    }
+
+    #[test]
+    fn zones_are_separate_tuple_spaces() {
+        let m = Mem::new(16, 8);
+        let t = m.table();
+        let (q, r) = (udp(C, S, 5000, 53), udp(S, C, 53, 5000));
+        let z5 = Zone { id: 5, dirs: 3 };
+        let all = ctevent::ALL;
+        let Track::Flow { h: h0, .. } = track_in(&t, Zone::DEFAULT, all, C, S, &q, 10) else { panic!() };
+        t.confirm(h0, 10).unwrap();
+        // The same tuple in zone 5 is another flow, and confirming it is no clash.
+        let Track::Flow { h: h5, new: true, .. } = track_in(&t, z5, all, C, S, &q, 10) else { panic!() };
+        assert_ne!(h5, h0);
+        t.confirm(h5, 10).unwrap();
+        assert_eq!(t.snapshot(h5).unwrap().zone, [5, 5]);
+        assert_eq!(t.snapshot(h0).unwrap().zone, [0, 0]);
+        // Each reply finds its own zone's flow.
+        assert!(matches!(track_in(&t, z5, all, S, C, &r, 11), Track::Flow { h, dir: Dir::Reply, .. } if h == h5));
+        assert!(matches!(track_in(&t, Zone::DEFAULT, all, S, C, &r, 11), Track::Flow { h, dir: Dir::Reply, .. } if h == h0));
+        assert_eq!(t.lookup_in(&Tuple { src: C, dst: S, sport: 5000, dport: 53, proto: 17 }, Zone { id: 6, dirs: 3 }, 11), None);
+        // --zone-orig 7: the original direction in zone 7, replies in the default zone.
+        let zo = Zone { id: 7, dirs: 1 };
+        let (q2, r2) = (udp(C, S, 6000, 53), udp(S, C, 53, 6000));
+        let Track::Flow { h: h7, .. } = track_in(&t, zo, all, C, S, &q2, 12) else { panic!() };
+        t.confirm(h7, 12).unwrap();
+        assert_eq!(t.snapshot(h7).unwrap().zone, [7, 0]);
+        // A reply looked up with the same template finds it (the second, reply-zone probe) ...
+        assert!(matches!(track_in(&t, zo, all, S, C, &r2, 13), Track::Flow { h, dir: Dir::Reply, .. } if h == h7));
+        // ... and so does one without a template (reply direction, zone 0) ...
+        assert!(matches!(track_in(&t, Zone::DEFAULT, all, S, C, &r2, 13), Track::Flow { h, dir: Dir::Reply, .. } if h == h7));
+        // ... but an original-direction packet without the template is a new flow.
+        assert!(matches!(track_in(&t, Zone::DEFAULT, all, C, S, &q2, 13), Track::Flow { new: true, .. }));
+        // Deleting unlinks from the zone's buckets.
+        assert!(t.delete(h5));
+        assert_eq!(t.lookup_in(&Tuple { src: C, dst: S, sport: 5000, dport: 53, proto: 17 }, z5, 14), None);
+        assert!(t.lookup(&Tuple { src: C, dst: S, sport: 5000, dport: 53, proto: 17 }, 14).is_some());
+    }
+
+    /// Locks that record events.
+    struct EvLocks(Mutex<Vec<u8>>);
+    impl Locks for EvLocks {
+        fn table<R>(&self, f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        fn entry<R>(&self, _idx: u32, f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        fn listening(&self) -> bool {
+            true
+        }
+        fn event(&self, rec: &super::super::wire::FlowRecord) {
+            self.0.lock().unwrap().push(rec.event);
+        }
+    }
+
+    #[test]
+    fn ctevents_limit_the_events_a_flow_reports() {
+        use super::super::wire::{EV_DESTROY, EV_NEW, EV_UPDATE};
+        let m = Mem::new(16, 8);
+        let locks = EvLocks(Mutex::new(Vec::new()));
+        let b = m.table();
+        let t = Table {
+            entries: b.entries,
+            buckets: b.buckets,
+            shared: b.shared,
+            key: b.key,
+            locks: &locks,
+            hz: b.hz,
+            pending: b.pending,
+            stats: b.stats,
+        };
+        let run = |mask: u16, port: u16| {
+            locks.0.lock().unwrap().clear();
+            let (q, r) = (udp(C, S, port, 53), udp(S, C, 53, port));
+            let Track::Flow { h, .. } = track_in(&t, Zone::DEFAULT, mask, C, S, &q, 10) else { panic!() };
+            t.confirm(h, 10).unwrap();
+            track_in(&t, Zone::DEFAULT, mask, S, C, &r, 11);
+            t.set_mark(h, 9, 12);
+            t.delete(h);
+            locks.0.lock().unwrap().clone()
+        };
+        assert_eq!(run(ctevent::ALL, 1), [EV_NEW, EV_UPDATE, EV_UPDATE, EV_DESTROY]);
+        assert_eq!(run(ctevent::NEW | ctevent::DESTROY, 2), [EV_NEW, EV_DESTROY]);
+        assert_eq!(run(ctevent::REPLY, 3), [EV_UPDATE]);
+        assert_eq!(run(ctevent::MARK | ctevent::DESTROY, 4), [EV_UPDATE, EV_DESTROY]);
+        assert_eq!(run(0, 5), []);
     }
 
     #[test]
@@ -1235,7 +1462,7 @@ pub(super) mod tests {
         let m = Mem::new(16, 8);
         let t = m.table();
         let s = syn(40000, 21);
-        let p = PacketCt { parsed: parse(C, S, 6, 0, &s), helper: HELPER_FTP, len: 60, l4_len: 20 };
+        let p = PacketCt { parsed: parse(C, S, 6, 0, &s), helper: HELPER_FTP, zone: crate::conntrack::tuple::Zone::DEFAULT, ctevents: crate::rules::rule::ctevent::ALL, len: 60, l4_len: 20 };
         let Track::Flow { h, .. } = t.track(&p, 0) else { panic!() };
         t.confirm(h, 0).unwrap();
         assert_eq!(t.helper(h), HELPER_FTP);

@@ -33,6 +33,37 @@ impl Dir {
     }
 }
 
+/// A flow's zone (`struct nf_conntrack_zone`, set by `-j CT --zone`): flows of different zones
+/// are different flows even with the same tuples. `dirs` says which directions the id
+/// applies to (`--zone-orig`, `--zone-reply`); in the other the flow is in the default zone 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Zone {
+    /// The zone id.
+    pub id: u16,
+    /// Bit 0: the original direction, bit 1: the reply direction.
+    pub dirs: u8,
+}
+
+impl Default for Zone {
+    fn default() -> Self {
+        Zone::DEFAULT
+    }
+}
+
+impl Zone {
+    /// The default zone.
+    pub const DEFAULT: Zone = Zone { id: 0, dirs: 3 };
+
+    /// The id in direction `d` (`nf_ct_zone_id`).
+    pub fn id(&self, d: Dir) -> u16 {
+        if self.dirs & (1 << d.index()) != 0 {
+            self.id
+        } else {
+            0
+        }
+    }
+}
+
 /// One direction of a flow. Addresses in host order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Tuple {
@@ -127,9 +158,14 @@ impl Tuple {
     pub fn hash(&self, key: &[u64; 2]) -> u32 {
         let m0 = u64::from(self.src) << 32 | u64::from(self.dst);
         let m1 = u64::from(self.sport) << 48 | u64::from(self.dport) << 32 | u64::from(self.proto) << 24;
-        let h = siphash13(key, &[m0, m1]);
-        (h ^ (h >> 32)) as u32
+        hash_words(key, &[m0, m1])
     }
+}
+
+/// The keyed hash of a tuple packed in two words (with its zone id, as the table packs it).
+pub fn hash_words(key: &[u64; 2], w: &[u64; 2]) -> u32 {
+    let h = siphash13(key, w);
+    (h ^ (h >> 32)) as u32
 }
 
 /// SipHash-1-3 over whole 64-bit words (the length is folded into the last word as SipHash

@@ -99,6 +99,52 @@ pub const F_MARK: u16 = 8;
 /// Flow attribute: u32 the event ([`EV_NEW`], [`EV_UPDATE`], [`EV_DESTROY`]), in events only.
 pub const F_EVENT: u16 = 9;
 
+/// Statistics of one CPU (nest: [`A_CT_CPU_ID`] and the counters as one [`A_CT_CPU_VALUES`]).
+pub const A_CT_CPU: u16 = 31;
+/// In [`A_CT_CPU`]: the CPU (u32).
+pub const A_CT_CPU_ID: u16 = 1;
+/// In [`A_CT_CPU`]: the counters of `table::STAT_NAMES`, u64 each.
+pub const A_CT_CPU_VALUES: u16 = 2;
+
+/// Writes one CPU's statistics.
+pub fn encode_cpu_stats(enc: &mut Encoder<'_>, cpu: u32, values: &[u64; 10]) {
+    let n = enc.begin_nest(A_CT_CPU);
+    enc.put_u32(A_CT_CPU_ID, cpu);
+    let mut b = [0u8; 80];
+    for (chunk, v) in b.chunks_exact_mut(8).zip(values) {
+        chunk.copy_from_slice(&v.to_ne_bytes());
+    }
+    enc.put_bytes(A_CT_CPU_VALUES, &b);
+    enc.end_nest(n);
+}
+
+/// Reads one CPU's statistics.
+pub fn decode_cpu_stats(nest: AttrIter<'_>) -> Result<(u32, [u64; 10]), WireError> {
+    let (mut cpu, mut values) = (0, [0u64; 10]);
+    for a in nest {
+        let a = a?;
+        match a.ty {
+            A_CT_CPU_ID => cpu = a.u32()?,
+            A_CT_CPU_VALUES => {
+                if a.payload.len() != 80 {
+                    return Err(WireError::BadLength(a.ty));
+                }
+                for (v, chunk) in values.iter_mut().zip(a.payload.chunks_exact(8)) {
+                    let mut w = [0u8; 8];
+                    w.copy_from_slice(chunk);
+                    *v = u64::from_ne_bytes(w);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok((cpu, values))
+}
+
+/// Flow: the zone ids of the original and reply tuples (u32: original | reply << 16), when
+/// one is not 0.
+pub const F_ZONE: u16 = 10;
+
 /// Multicast message of connection events: [`A_CT_FLOW`] nests, each with [`F_EVENT`].
 pub const CMD_CT_EVENT: u8 = 14;
 /// The multicast group of connection events.
@@ -131,6 +177,8 @@ pub struct FlowRecord {
     pub mark: u32,
     /// In an event: which ([`EV_NEW`] ...); 0 in a dump.
     pub event: u8,
+    /// The zone id of the original and of the reply tuple (`-j CT --zone`).
+    pub zone: [u16; 2],
 }
 
 fn put_tuple(enc: &mut Encoder<'_>, ty: u16, t: &Tuple) {
@@ -174,6 +222,9 @@ pub fn encode_flow(enc: &mut Encoder<'_>, f: &FlowRecord) {
     if f.event != 0 {
         enc.put_u32(F_EVENT, u32::from(f.event));
     }
+    if f.zone != [0, 0] {
+        enc.put_u32(F_ZONE, u32::from(f.zone[0]) | u32::from(f.zone[1]) << 16);
+    }
     enc.end_nest(n);
 }
 
@@ -200,6 +251,10 @@ pub fn decode_flow(nest: AttrIter<'_>) -> Result<FlowRecord, WireError> {
             F_ID => f.id = a.u32()?,
             F_MARK => f.mark = a.u32()?,
             F_EVENT => f.event = a.u32()? as u8,
+            F_ZONE => {
+                let z = a.u32()?;
+                f.zone = [z as u16, (z >> 16) as u16];
+            }
             _ => {}
         }
     }
@@ -223,6 +278,7 @@ mod tests {
             id: 77,
             mark: 0x5a,
             event: EV_UPDATE,
+            zone: [5, 0],
         };
         let mut buf = [0u8; 256];
         let mut enc = Encoder::new(&mut buf);
@@ -232,5 +288,17 @@ mod tests {
         assert_eq!(a.ty, A_CT_FLOW);
         assert_eq!(decode_flow(a.nested()).unwrap(), f);
         assert!(decode_flow(AttrIter::new(&buf[..5])).is_err());
+    }
+
+    #[test]
+    fn cpu_stats_round_trip() {
+        let mut buf = [0u8; 256];
+        let mut enc = Encoder::new(&mut buf);
+        let v = [1, 2, 3, 4, 5, 6, 0, 8, 0, 0];
+        encode_cpu_stats(&mut enc, 3, &v);
+        let n = enc.len();
+        let a = AttrIter::new(&buf[..n]).next().unwrap().unwrap();
+        assert_eq!(a.ty, A_CT_CPU);
+        assert_eq!(decode_cpu_stats(a.nested()).unwrap(), (3, v));
     }
 }

@@ -726,9 +726,9 @@ where
                 uses_conntrack = true;
                 CTarget::CtNotrack
             }
-            Target::CtHelper(h) => {
+            Target::Ct(c) => {
                 uses_conntrack = true;
-                CTarget::CtHelper(h)
+                CTarget::Ct(c)
             }
             Target::Connmark(c) => {
                 uses_conntrack = true;
@@ -1096,7 +1096,7 @@ fn check_rule(
         CTarget::Log(l) if l.level >= 8 => {
             return Err(CompileError::LogLevel { at: at(), level: l.level });
         }
-        CTarget::CtNotrack | CTarget::CtHelper(_) if table != TableId::Raw => {
+        CTarget::CtNotrack | CTarget::Ct(_) if table != TableId::Raw => {
             return Err(CompileError::TargetTable { at: at(), target: "CT", valid: TableId::Raw, table });
         }
         CTarget::Ttl { .. } if table != TableId::Mangle => {

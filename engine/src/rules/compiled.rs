@@ -136,8 +136,8 @@ pub enum CTarget {
     },
     /// CT --notrack, then go on.
     CtNotrack,
-    /// CT --helper, then go on.
-    CtHelper(u8),
+    /// CT with a template (helper, zone, events), then go on.
+    Ct(super::rule::CtSpec),
     /// CONNMARK, then go on.
     Connmark(ConnmarkTarget),
     /// TTL: rewrite the TTL, then go on.

@@ -88,8 +88,9 @@ pub trait Env {
     fn ct(&mut self) -> CtView;
     /// The CT --notrack target: connection tracking is to leave this packet alone.
     fn notrack(&mut self);
-    /// The CT --helper target: a flow this packet starts gets helper `helper`.
-    fn ct_helper(&mut self, helper: u8);
+    /// The CT target with a template: the packet's connection is looked up in its zone, and
+    /// a flow the packet starts gets its helper and event mask.
+    fn ct_template(&mut self, spec: &super::rule::CtSpec);
     /// `-m recent` on the list in state slot `state` for address `addr` (the one `--rsource` or
     /// `--rdest` picks) and the packet's TTL `ttl` (the glue adds one on the forward path, as
     /// xt_recent does): under the list's lock, [`super::recent::List::matches`]. `Err` is a
@@ -393,8 +394,12 @@ pub fn evaluate(
                     env.notrack();
                     pos = pos.saturating_add(1);
                 }
-                CTarget::CtHelper(h) => {
-                    env.ct_helper(*h);
+                CTarget::Ct(c) if c.notrack => {
+                    env.notrack();
+                    pos = pos.saturating_add(1);
+                }
+                CTarget::Ct(c) => {
+                    env.ct_template(c);
                     pos = pos.saturating_add(1);
                 }
                 CTarget::Connmark(c) => {
@@ -822,7 +827,7 @@ mod tests {
         fn notrack(&mut self) {
             self.ct = Some(CtView::UNTRACKED);
         }
-        fn ct_helper(&mut self, _helper: u8) {}
+        fn ct_template(&mut self, _spec: &super::super::rule::CtSpec) {}
         fn recent(&mut self, state: u32, m: &RecentCheck, addr: u32, ttl: u8) -> Result<bool, ()> {
             use super::super::recent::{List, ListState, Slot, HASH_SIZE};
             // Every rule of these tests names the same list, as the glue finds it by name.

@@ -864,9 +864,9 @@ pub enum Target<'a> {
     /// `-j CT --notrack` (raw table): connection tracking leaves the packet alone (UNTRACKED),
     /// then go on. True when written `-j NOTRACK` (the old name, which iptables keeps).
     CtNotrack(bool),
-    /// `-j CT --helper ftp` (raw table): a flow this packet starts is read by the helper,
-    /// then go on. The value is the helper (`conntrack::table::HELPER_FTP`).
-    CtHelper(u8),
+    /// `-j CT` with `--helper`, `--zone`, `--ctevents`, `--expevents` (raw table): the
+    /// template the packet's connection is looked up and created with, then go on.
+    Ct(CtSpec),
     /// `-j CONNMARK`: change the connection's mark, or copy between it and the packet's,
     /// then go on.
     Connmark(ConnmarkTarget),
@@ -986,6 +986,80 @@ pub fn valid_chain_name(name: &str) -> bool {
         && !name.starts_with('!')
         && !name.bytes().any(|b| b.is_ascii_whitespace())
         && !matches!(name, "ACCEPT" | "DROP" | "RETURN" | "QUEUE")
+}
+
+
+/// What `-j CT` (without `--notrack`) gives a packet before the conntrack stage (xt_CT's
+/// template): the helper of a flow it starts, the zone it is looked up and created in, and the
+/// events a flow it starts reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct CtSpec {
+    /// `--notrack` given with other options (iptables accepts and lists them; the packet is
+    /// UNTRACKED and the rest has no effect, as in xt_CT).
+    pub notrack: bool,
+    /// `--helper ftp`: `conntrack::table::HELPER_FTP`, 0 for none.
+    pub helper: u8,
+    /// `--zone`, `--zone-orig`, `--zone-reply`: the zone id (0: the default zone).
+    pub zone: u16,
+    /// [`ctzone`] bits: which directions the zone applies to, and `mark`.
+    pub zone_flags: u8,
+    /// `--ctevents`: bits `1 << IPCT_*` ([`ctevent`]); used when `events_set`.
+    pub ctevents: u16,
+    /// `--expevents new`: bit 0.
+    pub expevents: u8,
+    /// `--ctevents` or `--expevents` was given: flows started with this template report
+    /// only the events in `ctevents` (xt_CT adds the event extension then, even for a zero
+    /// mask).
+    pub events_set: bool,
+}
+
+/// [`CtSpec::zone_flags`] bits (the kernel's `XT_CT_ZONE_*`).
+pub mod ctzone {
+    /// The zone applies to the original direction (`--zone-orig`).
+    pub const ORIG: u8 = 1 << 0;
+    /// The zone applies to the reply direction (`--zone-reply`).
+    pub const REPLY: u8 = 1 << 1;
+    /// The zone id is the packet's mark (`--zone mark`).
+    pub const MARK: u8 = 1 << 2;
+}
+
+/// Conntrack event bits (`1 << IPCT_*`), as `--ctevents` names them, in iptables' order.
+pub mod ctevent {
+    /// `IPCT_NEW`.
+    pub const NEW: u16 = 1 << 0;
+    /// `IPCT_RELATED`.
+    pub const RELATED: u16 = 1 << 1;
+    /// `IPCT_DESTROY`.
+    pub const DESTROY: u16 = 1 << 2;
+    /// `IPCT_REPLY`.
+    pub const REPLY: u16 = 1 << 3;
+    /// `IPCT_ASSURED`.
+    pub const ASSURED: u16 = 1 << 4;
+    /// `IPCT_PROTOINFO`.
+    pub const PROTOINFO: u16 = 1 << 5;
+    /// `IPCT_HELPER`.
+    pub const HELPER: u16 = 1 << 6;
+    /// `IPCT_MARK`.
+    pub const MARK: u16 = 1 << 7;
+    /// `IPCT_NATSEQADJ`.
+    pub const NATSEQADJ: u16 = 1 << 8;
+    /// `IPCT_SECMARK`.
+    pub const SECMARK: u16 = 1 << 9;
+    /// Every bit, by name, in libxt_CT's order.
+    pub const NAMES: [(&str, u16); 10] = [
+        ("new", NEW),
+        ("related", RELATED),
+        ("destroy", DESTROY),
+        ("reply", REPLY),
+        ("assured", ASSURED),
+        ("protoinfo", PROTOINFO),
+        ("helper", HELPER),
+        ("mark", MARK),
+        ("natseqinfo", NATSEQADJ),
+        ("secmark", SECMARK),
+    ];
+    /// Every event.
+    pub const ALL: u16 = (1 << 10) - 1;
 }
 
 #[cfg(test)]

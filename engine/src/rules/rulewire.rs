@@ -12,6 +12,7 @@
 //! `A_RULE` attributes (repeated at the top level because one nest cannot exceed 64 KiB).
 
 use super::rule::{
+    ctevent, ctzone, CtSpec,
     AddrRange, AddrTypeMatch, Iface, IcmpMatch, IpRangeMatch, Ipv4Net, LengthMatch, LimitMatch,
     LogSpec, MarkMatch, Match, MultiportKind, MultiportMatch, PortMatch, PortRange, RejectWith,
     RuleSpec, StatisticMatch, TcpFlags, ctflag, ConntrackMatch, ConnmarkMode, ConnmarkTarget, StateMatch, TcpMatch, Target, TtlMatch, TtlMode, TtlOp, UdpMatch,
@@ -112,7 +113,7 @@ pub const T_MARK: u32 = 8;
 pub const T_TTL: u32 = 9;
 /// Target CT --notrack (u8: 1 when written NOTRACK).
 pub const T_CT_NOTRACK: u32 = 10;
-/// Target CT --helper (u8 helper).
+/// Target CT template (helper u8, zone u16, zone flags u8, ctevents u16, expevents u8, events set u8, notrack u8).
 pub const T_CT_HELPER: u32 = 11;
 /// Target CONNMARK (mode u8, ctmark u32, ctmask u32, nfmask u32, shift_right u8, shift_bits u8).
 pub const T_CONNMARK: u32 = 12;
@@ -679,9 +680,15 @@ fn put_target(enc: &mut Encoder<'_>, t: &Target<'_>) {
             b.u8(u8::from(*alias));
             b
         }
-        Target::CtHelper(h) => {
+        Target::Ct(c) => {
             let mut b = Bytes::new(T_CT_HELPER);
-            b.u8(*h);
+            b.u8(c.helper);
+            b.u16(c.zone);
+            b.u8(c.zone_flags);
+            b.u16(c.ctevents);
+            b.u8(c.expevents);
+            b.u8(u8::from(c.events_set));
+            b.u8(u8::from(c.notrack));
             b
         }
         Target::Connmark(c) => {
@@ -733,10 +740,22 @@ fn get_target<'a>(a: &Attr<'a>) -> Result<Target<'a>, WireError> {
         }
         T_MARK => Target::Mark { value: r.u32()?, mask: r.u32()? },
         T_CT_NOTRACK => Target::CtNotrack(r.bool()?),
-        T_CT_HELPER => match r.u8()? {
-            1 => Target::CtHelper(1),
-            _ => return Err(WireError::BadValue(a.ty)),
-        },
+        T_CT_HELPER => {
+            let c = CtSpec {
+                helper: r.u8()?,
+                zone: r.u16()?,
+                zone_flags: r.u8()?,
+                ctevents: r.u16()?,
+                expevents: r.u8()?,
+                events_set: r.bool()?,
+                notrack: r.bool()?,
+            };
+            let zone_ok = c.zone_flags & !(ctzone::ORIG | ctzone::REPLY | ctzone::MARK) == 0;
+            if c.helper > 1 || !zone_ok || c.ctevents & !ctevent::ALL != 0 || c.expevents > 1 {
+                return Err(WireError::BadValue(a.ty));
+            }
+            Target::Ct(c)
+        }
         T_CONNMARK => {
             let mode = ConnmarkMode::from_u8(r.u8()?).ok_or(WireError::BadValue(a.ty))?;
             let (ctmark, ctmask, nfmask) = (r.u32()?, r.u32()?, r.u32()?);
@@ -1075,7 +1094,16 @@ mod tests {
             Target::Ttl { mode: TtlMode::Dec, value: 3 },
             Target::CtNotrack(false),
             Target::CtNotrack(true),
-            Target::CtHelper(1),
+            Target::Ct(CtSpec { helper: 1, ..Default::default() }),
+            Target::Ct(CtSpec {
+                helper: 0,
+                zone: 7,
+                zone_flags: ctzone::ORIG | ctzone::MARK,
+                ctevents: ctevent::NEW | ctevent::DESTROY,
+                expevents: 1,
+                events_set: true,
+                notrack: true,
+            }),
             Target::Drop,
             Target::Return,
             Target::Jump("LOGDROP"),

@@ -188,7 +188,7 @@ fn target_name<'a>(t: &Target<'a>) -> &'a str {
         Target::Log(_) => "LOG",
         Target::Mark { .. } => "MARK",
         Target::Ttl { .. } => "TTL",
-        Target::CtNotrack(_) | Target::CtHelper(_) => "CT",
+        Target::CtNotrack(_) | Target::Ct(_) => "CT",
         Target::Connmark(_) => "CONNMARK",
     }
 }
@@ -795,7 +795,10 @@ pub(crate) fn print_target(s: &mut String, t: &Target<'_>, numeric: bool) {
             };
         }
         Target::CtNotrack(alias) => s.push_str(if alias { " NOTRACK" } else { " CT notrack" }),
-        Target::CtHelper(_) => s.push_str(" CT helper ftp"),
+        Target::Ct(c) => {
+            s.push_str(" CT");
+            super::ruleprint::ct_show(s, "", &c);
+        }
         Target::Connmark(c) => print_connmark(s, &c),
         Target::Ttl { mode, value } => {
             let what = match mode {

@@ -275,7 +275,7 @@ impl OwnedRule {
             Target::Mark { value, mask } => OwnedTarget::Plain(Target::Mark { value, mask }),
             Target::Ttl { mode, value } => OwnedTarget::Plain(Target::Ttl { mode, value }),
             Target::CtNotrack(a) => OwnedTarget::Plain(Target::CtNotrack(a)),
-            Target::CtHelper(h) => OwnedTarget::Plain(Target::CtHelper(h)),
+            Target::Ct(c) => OwnedTarget::Plain(Target::Ct(c)),
             Target::Connmark(c) => OwnedTarget::Plain(Target::Connmark(c)),
             Target::Jump(c) => OwnedTarget::Jump(c.to_string()),
             Target::Goto(c) => OwnedTarget::Goto(c.to_string()),
@@ -1061,9 +1061,31 @@ const TTLT_OPTS: &[XOpt] = &[
     XOpt { excl: TTL_ANY, min: 1, ..xo("ttl-inc", 1, XType::U8, 0) },
 ];
 
-// libxt_CT: rust_nf supports --notrack (the other options need helpers, zones and timeouts
-// policies it does not have yet).
-const CT_OPTS: &[XOpt] = &[xo("notrack", 0, XType::None, 0), xo("helper", 1, XType::Str, 0)];
+// libxt_CT (revision 2; the ids are libxt_CT's, so the exclusions are its F_* bits). rust_nf
+// has the ftp helper and no timeout policies.
+// iptables 1.8.9 lets --notrack go with the others (the kernel then ignores them).
+const CT_OPTS: &[XOpt] = &[
+    xo("notrack", 0, XType::None, 0),
+    xo("zone", 1, XType::Str, 0),
+    xo("ctevents", 2, XType::Str, 0),
+    xo("expevents", 3, XType::Str, 0),
+    xo("helper", 4, XType::Str, 0),
+    xo("timeout", 5, XType::Str, 0),
+    xo("zone-orig", 6, XType::Str, 0),
+    xo("zone-reply", 7, XType::Str, 0),
+];
+
+/// libxt_CT's `ct_parse_events`: a comma list of names from `names`.
+fn ct_parse_events(names: &[(&str, u16)], arg: &str) -> R<u16> {
+    let mut mask = 0;
+    for t in arg.split(',') {
+        match names.iter().find(|(n, _)| *n == t) {
+            Some((_, b)) => mask |= b,
+            None => return perr(format!("Unknown event type \"{t}\"")),
+        }
+    }
+    Ok(mask)
+}
 
 /// A match being built.
 #[derive(Debug, Clone)]
@@ -1197,8 +1219,8 @@ enum TData {
     Log { level: u8, flags: u8, prefix: String },
     Mark { mark: u32, mask: u32 },
     Ttl { mode: TtlMode, value: u8 },
-    /// True for `-j NOTRACK`; the helper of `--helper`.
-    Ct(bool, Option<u8>),
+    /// True for `-j NOTRACK`; the template of the other options.
+    Ct(bool, rnf_engine::rule::CtSpec),
     Connmark(ConnmarkTarget),
 }
 
@@ -1877,12 +1899,43 @@ impl Parser {
                     }
                 }
             }
-            TData::Ct(_, helper) => {
-                if id == 1 {
-                    if arg != "ftp" {
-                        return perr(format!("rnfctl: CT helper \"{arg}\" is not supported (rust_nf has the ftp helper)"));
+            TData::Ct(_, c) => {
+                use rnf_engine::rule::{ctevent, ctzone};
+                match id {
+                    0 => c.notrack = true,
+                    // ct_parse_zone_id: a number or "mark"; -orig/-reply add a direction.
+                    1 | 6 | 7 => {
+                        c.zone_flags |= match id {
+                            6 => ctzone::ORIG,
+                            7 => ctzone::REPLY,
+                            _ => 0,
+                        };
+                        c.zone = 0;
+                        if arg.eq_ignore_ascii_case("mark") {
+                            c.zone_flags |= ctzone::MARK;
+                        } else {
+                            match xt_strtoui_whole(&arg, 0, u16::MAX.into()) {
+                                Some(v) => c.zone = v as u16,
+                                None => return perr(format!("Cannot parse {arg} as a zone ID")),
+                            }
+                        }
                     }
-                    *helper = Some(1);
+                    2 => {
+                        c.ctevents = ct_parse_events(&ctevent::NAMES, &arg)?;
+                        c.events_set = true;
+                    }
+                    3 => {
+                        c.expevents = ct_parse_events(&[("new", 1)], &arg)? as u8;
+                        c.events_set = true;
+                    }
+                    4 => {
+                        if arg != "ftp" {
+                            return perr(format!("rnfctl: CT helper \"{arg}\" is not supported (rust_nf has the ftp helper)"));
+                        }
+                        c.helper = 1;
+                    }
+                    5 => return perr("rnfctl: CT --timeout: timeout policies are not supported by rust_nf"),
+                    _ => {}
                 }
             }
             TData::Standard => {}
@@ -1939,12 +1992,6 @@ impl Parser {
             }
             if t.ext == TExt::Ttl && t.xflags & TTL_ANY == 0 {
                 return perr("TTL: You must specify an action");
-            }
-            if t.ext == TExt::Ct && t.xflags == 0 && !self.notrack_alias {
-                return perr("rnfctl: CT needs --notrack or --helper ftp in rust_nf (zones and timeout policies are not supported)");
-            }
-            if t.ext == TExt::Ct && t.xflags == 0b11 {
-                return perr("rnfctl: CT --notrack and --helper cannot be combined");
             }
             options_fcheck(t.ext.name(), t.xflags, t.ext.opts())?;
         }
@@ -2794,7 +2841,7 @@ fn parse_inner(args: &[String], restore: bool, warnings: &mut Vec<String>) -> R<
                         TExt::Ct => {
                             // NOTRACK is CT --notrack under its old name.
                             p.notrack_alias = jumpto == "NOTRACK";
-                            TData::Ct(p.notrack_alias, None)
+                            TData::Ct(p.notrack_alias, Default::default())
                         }
                     };
                     p.target = Some(TargetInst { ext: t, offset, xflags: 0, data });
@@ -3040,8 +3087,8 @@ fn parse_inner(args: &[String], restore: bool, warnings: &mut Vec<String>) -> R<
             }
             TData::Mark { mark, mask } => OwnedTarget::Plain(Target::Mark { value: *mark, mask: *mask }),
             TData::Ttl { mode, value } => OwnedTarget::Plain(Target::Ttl { mode: *mode, value: *value }),
-            TData::Ct(_, Some(h)) => OwnedTarget::Plain(Target::CtHelper(*h)),
-            TData::Ct(alias, None) => OwnedTarget::Plain(Target::CtNotrack(*alias)),
+            TData::Ct(alias, c) if *alias || (c.notrack && t.xflags == 1) => OwnedTarget::Plain(Target::CtNotrack(*alias)),
+            TData::Ct(_, c) => OwnedTarget::Plain(Target::Ct(*c)),
             TData::Connmark(c) => OwnedTarget::Plain(Target::Connmark(*c)),
         };
         if jumpto == "QUEUE" {

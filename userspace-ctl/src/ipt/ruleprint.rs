@@ -445,7 +445,10 @@ fn save_target(s: &mut String, t: &Target<'_>) {
             let _ = write!(s, " -j MARK --set-xmark 0x{value:x}/0x{mask:x}");
         }
         Target::CtNotrack(alias) => s.push_str(if *alias { " -j NOTRACK" } else { " -j CT --notrack" }),
-        Target::CtHelper(_) => s.push_str(" -j CT --helper ftp"),
+        Target::Ct(c) => {
+            s.push_str(" -j CT");
+            ct_show(s, "--", c);
+        }
         Target::Connmark(c) => {
             let _ = match c.mode {
                 ConnmarkMode::Set => write!(s, " -j CONNMARK --set-xmark 0x{:x}/0x{:x}", c.ctmark, c.ctmask),
@@ -581,7 +584,7 @@ pub fn verbose_rule_line(r: &RuleSpec<'_>) -> String {
         Target::Log(_) => "LOG",
         Target::Mark { .. } => "MARK",
         Target::Ttl { .. } => "TTL",
-        Target::CtNotrack(_) | Target::CtHelper(_) => "CT",
+        Target::CtNotrack(_) | Target::Ct(_) => "CT",
         Target::Connmark(_) => "CONNMARK",
     };
     let mut s = format!("{target} ");
@@ -644,6 +647,38 @@ mod tests {
         };
         for s in ["3/hour", "1/sec", "7/min", "7/sec", "13/hour", "25/day", "10000/sec", "61/min"] {
             assert_eq!(r(s), s);
+        }
+    }
+}
+
+/// libxt_CT's `CT_show`: the options of a CT target with a template, each after `pfx` ("--"
+/// in rules, "" in listings).
+pub(crate) fn ct_show(s: &mut String, pfx: &str, c: &rnf_engine::rule::CtSpec) {
+    use rnf_engine::rule::{ctevent, ctzone};
+    if c.notrack {
+        let _ = write!(s, " {pfx}notrack");
+    }
+    if c.helper == 1 {
+        let _ = write!(s, " {pfx}helper ftp");
+    }
+    if c.ctevents != 0 {
+        let names: Vec<&str> = ctevent::NAMES.iter().filter(|(_, b)| c.ctevents & b != 0).map(|(n, _)| *n).collect();
+        let _ = write!(s, " {pfx}ctevents {}", names.join(","));
+    }
+    if c.expevents != 0 {
+        let _ = write!(s, " {pfx}expevents new");
+    }
+    if c.zone_flags & ctzone::MARK != 0 || c.zone != 0 {
+        let dir = match c.zone_flags & (ctzone::ORIG | ctzone::REPLY) {
+            ctzone::ORIG => "-orig",
+            ctzone::REPLY => "-reply",
+            _ => "",
+        };
+        let _ = write!(s, " {pfx}zone{dir}");
+        if c.zone_flags & ctzone::MARK != 0 {
+            s.push_str(" mark");
+        } else {
+            let _ = write!(s, " {}", c.zone);
         }
     }
 }
