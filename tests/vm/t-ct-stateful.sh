@@ -145,4 +145,17 @@ syn_dropped "both: server -> client SYN" "$S" 10.0.1.2 8081 both_drops
 r=$(nsx "$R" "$RNF_BIN/conntrack" -L -p tcp --dport 8080 2>/dev/null | head -1 | norm)
 k=$(nsx "$R" conntrack -L -p tcp --dport 8080 2>/dev/null | head -1 | norm)
 expect_eq "both: rust_nf's flow = the kernel's (normalised)" "$r" "$k"
+# The same flow in conntrack's XML (-o xml): the same document, header and footer included,
+# once the timeouts, the ids and the counters (rust_nf always counts, the kernel only with
+# nf_conntrack_acct=1) are set aside.
+xnorm() { sed -E -e 's#<timeout>[0-9]+</timeout>#<timeout>T</timeout>#g' -e 's#<id>[0-9]+</id>#<id>I</id>#g' \
+	-e 's#<counters><packets>[0-9]+</packets><bytes>[0-9]+</bytes></counters>##g'; }
+nsx "$R" "$RNF_BIN/conntrack" -L -o xml -p tcp --dport 8080 >"$TMPD/rnf.xml" 2>/dev/null || fail "rnfctl conntrack -L -o xml"
+nsx "$R" conntrack -L -o xml -p tcp --dport 8080 >"$TMPD/k.xml" 2>/dev/null || fail "conntrack -L -o xml"
+sed 's/^/    rnf xml: /' "$TMPD/rnf.xml"
+python3 -c 'import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])' "$TMPD/rnf.xml" ||
+	fail "rnfctl's XML is not well-formed"
+grep -q '^<flow><meta direction="original">.*<dport>8080</dport>.*<assured/></meta></flow>$' "$TMPD/rnf.xml" ||
+	fail "no ASSURED flow to port 8080 in rnfctl's XML"
+expect_eq "both: rust_nf's flow = the kernel's in XML (normalised)" "$(xnorm <"$TMPD/rnf.xml")" "$(xnorm <"$TMPD/k.xml")"
 finish

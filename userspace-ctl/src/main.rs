@@ -4,6 +4,7 @@
 
 mod backend;
 mod conntrack;
+mod ctxml;
 mod recent;
 mod sysctl;
 mod faultinject;
@@ -30,7 +31,7 @@ commands:
                          what `iptables-restore` does: one transaction, all or nothing
   conntrack -L|-D|-E|-C|-F|-S [-p P] [-s A] [-d A] [-r A] [-q A] [--sport N] [--dport N]
                          [--state S] [-u STATUS] [-m MARK[/MASK]] [-e NEW,UPDATE,DESTROY]
-                         [-o extended]
+                         [-o extended,xml,timestamp]
                          rust_nf's connection table as `conntrack` shows the kernel's: list
                          (with packet and byte counts), delete, live events, count, flush,
                          statistics
