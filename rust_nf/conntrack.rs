@@ -190,6 +190,16 @@ impl Ct {
         true
     }
 
+    /// The table's keyed hash of two words (NAT spreads addresses with it).
+    pub(crate) fn hash_words(&self, w: &[u64; 2]) -> u32 {
+        crate::engine::conntrack::tuple::hash_words(&self.key, w)
+    }
+
+    /// What the conntrack stage recorded for the packet `key`, when it has a flow.
+    pub(crate) fn packet_state(&self, key: u64) -> Option<PacketState> {
+        slots::get(&self.slots, key).filter(|st| !st.untracked && !st.template)
+    }
+
     /// The flow of the packet `key` (none when untracked or INVALID).
     pub(crate) fn flow_of(&self, key: u64) -> Option<crate::engine::conntrack::Handle> {
         slots::get(&self.slots, key).filter(|st| !st.untracked && !st.template).map(|st| st.h)
@@ -314,7 +324,12 @@ impl Ct {
         let Parsed::Flow { tuple, .. } = tuple::parse(ip.src, ip.dst, ip.protocol, ip.frag_offset, l4) else {
             return false;
         };
-        self.table().snapshot(st.h).is_some_and(|s| s.tuple.get(st.dir.index()) == Some(&tuple))
+        // As it left (its direction's tuple), or as NAT rewrote it (the other direction's,
+        // inverted).
+        self.table().snapshot(st.h).is_some_and(|s| {
+            s.tuple.get(st.dir.index()) == Some(&tuple)
+                || s.tuple.get(st.dir.other().index()).and_then(|t| t.invert()) == Some(tuple)
+        })
     }
 
     /// Hands a helper flow's TCP segment to the helper: at the confirm stage (every hook

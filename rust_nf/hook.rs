@@ -36,8 +36,10 @@ pub(crate) fn run(ns: &NetState, slot: c_uint, pkt: &mut Packet<'_>) -> Verdict 
         Stage::Mangle => Some(TableId::Mangle),
         Stage::Filter => Some(TableId::Filter),
         Stage::Security => Some(TableId::Security),
+        Stage::NatDst | Stage::NatSrc => Some(TableId::Nat),
         _ => None,
     };
+    let nat_stage = matches!(spec.stage, Stage::NatDst | Stage::NatSrc);
     // Netfilter calls hooks inside an RCU read-side critical section; the reader makes it
     // explicit and bounds the version's borrow.
     let reader = pkt.reader();
@@ -45,7 +47,11 @@ pub(crate) fn run(ns: &NetState, slot: c_uint, pkt: &mut Packet<'_>) -> Verdict 
     let ct = ns.ct.get();
     // Copy the packet's start only when rules or the conntrack stage will look at it.
     let mut buf = [0u8; MAX_EVAL_LEN];
-    let want = if version.is_some() || (ct.is_some() && spec.stage == Stage::Conntrack) { MAX_EVAL_LEN } else { 0 };
+    let want = if version.is_some() || (ct.is_some() && (spec.stage == Stage::Conntrack || nat_stage)) {
+        MAX_EVAL_LEN
+    } else {
+        0
+    };
     let head = pkt.head(buf.get_mut(..want).unwrap_or(&mut []));
     ns.hooks.add(slot, u64::from(head.meta.skb_len));
     let data = buf.get(..head.copied).unwrap_or(&[]);
@@ -53,6 +59,16 @@ pub(crate) fn run(ns: &NetState, slot: c_uint, pkt: &mut Packet<'_>) -> Verdict 
         (Stage::Raw, Some(ct)) => ct.first_hook(pkt.key()),
         (Stage::Conntrack, Some(ct)) => return ct.track(pkt, &head, data, spec.point == HookPoint::PreRouting),
         (Stage::Confirm, Some(ct)) => return ct.confirm(pkt, head.out_loopback),
+        // The nat table is no filter: its rules run for a flow's first packet only, inside
+        // the NAT stage (without connection tracking there is nothing to translate).
+        (Stage::NatDst | Stage::NatSrc, Some(ct)) => {
+            let verdict = crate::nat::stage(ct, version, spec.point, pkt, &head, data);
+            if verdict == Verdict::Drop {
+                ct.dropped(pkt.key());
+            }
+            return verdict;
+        }
+        (Stage::NatDst | Stage::NatSrc, None) => return Verdict::Accept,
         _ => {}
     }
     let Some(v) = version else {
@@ -67,19 +83,34 @@ pub(crate) fn run(ns: &NetState, slot: c_uint, pkt: &mut Packet<'_>) -> Verdict 
     verdict
 }
 
-/// The table `v` for one packet.
-fn run_table(v: &Version, point: HookPoint, pkt: &mut Packet<'_>, head: &Head, data: &[u8], ct: Option<&Ct>) -> Verdict {
+/// The rules of table `v` for one packet: the engine's verdict and whether a rule changed the
+/// packet's mark; `None` for a packet too short to hold an IPv4 header (dropped).
+pub(crate) fn evaluate(
+    v: &Version,
+    point: HookPoint,
+    pkt: &mut Packet<'_>,
+    head: &Head,
+    data: &[u8],
+    ct: Option<&Ct>,
+) -> Option<(eval::Verdict, bool)> {
     // Every packet meets the rules, whatever its header says (ip_tables reads the fields it
     // finds); only one too short to hold an IPv4 header cannot, and is dropped.
-    let Ok(info) = PacketInfo::parse(data, &head.in_dev, &head.out_dev, head.meta) else {
+    let info = PacketInfo::parse(data, &head.in_dev, &head.out_dev, head.meta).ok()?;
+    let mut env = KernelEnv { v, pkt, mark_changed: false, ct, view: None, forwarded: head.forwarded };
+    let verdict = eval::evaluate(&v.ruleset(), point, &info, &mut env);
+    Some((verdict, env.mark_changed))
+}
+
+/// The table `v` for one packet.
+fn run_table(v: &Version, point: HookPoint, pkt: &mut Packet<'_>, head: &Head, data: &[u8], ct: Option<&Ct>) -> Verdict {
+    let Some((verdict, mark_changed)) = evaluate(v, point, pkt, head, data, ct) else {
         return Verdict::Drop;
     };
-    let mut env = KernelEnv { v, pkt, mark_changed: false, ct, view: None, forwarded: head.forwarded };
-    match eval::evaluate(&v.ruleset(), point, &info, &mut env) {
+    match verdict {
         eval::Verdict::Accept => {
-            if env.mark_changed && point == HookPoint::LocalOut && v.table() == TableId::Mangle {
+            if mark_changed && point == HookPoint::LocalOut && v.table() == TableId::Mangle {
                 // As iptable_mangle: a new mark may change the route of a local packet.
-                if env.pkt.reroute().is_err() {
+                if pkt.reroute().is_err() {
                     return Verdict::Drop;
                 }
             }
@@ -87,9 +118,11 @@ fn run_table(v: &Version, point: HookPoint, pkt: &mut Packet<'_>, head: &Head, d
         }
         eval::Verdict::Drop => Verdict::Drop,
         eval::Verdict::Reject(kind) => {
-            env.pkt.reject(kind.icmp_code());
+            pkt.reject(kind.icmp_code());
             Verdict::Drop
         }
+        // Only the nat table has NAT targets, and it does not come here.
+        eval::Verdict::Nat(_) => Verdict::Accept,
     }
 }
 

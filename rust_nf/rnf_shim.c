@@ -9,6 +9,7 @@
  */
 
 #include <linux/delay.h>
+#include <linux/inetdevice.h>
 #include <linux/ip.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
@@ -576,6 +577,57 @@ void rnf_log(const struct nf_hook_state *st, const struct sk_buff *skb, u8 level
 int rnf_reroute(const struct nf_hook_state *st, struct sk_buff *skb)
 {
 	return ip_route_me_harder(st->net, st->sk, skb, RTN_UNSPEC);
+}
+
+/* NAT: the transport checksum holds only the pseudo-header sum (CHECKSUM_PARTIAL). */
+int rnf_skb_csum_partial(const struct sk_buff *skb)
+{
+	return skb->ip_summed == CHECKSUM_PARTIAL;
+}
+
+/* NAT: after DNAT at PREROUTING the route must be looked up for the new destination. */
+void rnf_skb_dst_drop(struct sk_buff *skb)
+{
+	skb_dst_drop(skb);
+}
+
+/*
+ * MASQUERADE (nf_nat_masquerade_ipv4): the address the outgoing interface would use towards
+ * the packet's next hop, host order, 0 for none; *ifindex gets the interface.
+ */
+u32 rnf_nat_masq_addr(const struct nf_hook_state *st, const struct sk_buff *skb, int *ifindex)
+{
+	const struct rtable *rt = skb_rtable(skb);
+	__be32 nh;
+
+	*ifindex = st->out ? st->out->ifindex : 0;
+	if (!rt || !st->out)
+		return 0;
+	nh = rt_nexthop(rt, ip_hdr(skb)->daddr);
+	return ntohl(inet_select_addr(st->out, nh, RT_SCOPE_UNIVERSE));
+}
+
+/*
+ * REDIRECT (nf_nat_redirect_ipv4): loopback for locally generated packets, else the primary
+ * address of the incoming interface; host order, 0 for none.
+ */
+u32 rnf_nat_redirect_addr(const struct nf_hook_state *st, const struct sk_buff *skb)
+{
+	const struct in_device *indev;
+	u32 addr = 0;
+
+	if (st->hook == NF_INET_LOCAL_OUT)
+		return INADDR_LOOPBACK;
+	rcu_read_lock();
+	indev = __in_dev_get_rcu(skb->dev);
+	if (indev) {
+		const struct in_ifaddr *ifa = rcu_dereference(indev->ifa_list);
+
+		if (ifa)
+			addr = ntohl(ifa->ifa_local);
+	}
+	rcu_read_unlock();
+	return addr;
 }
 
 /* REJECT: an ICMP destination unreachable with `code`, or a TCP reset when code < 0. */

@@ -95,6 +95,10 @@ void rnf_log(const struct nf_hook_state *st, const struct sk_buff *skb, u8 level
 	     const char *prefix);
 void rnf_reject(const struct nf_hook_state *st, struct sk_buff *skb, int code);
 int rnf_reroute(const struct nf_hook_state *st, struct sk_buff *skb);
+int rnf_skb_csum_partial(const struct sk_buff *skb);
+void rnf_skb_dst_drop(struct sk_buff *skb);
+u32 rnf_nat_masq_addr(const struct nf_hook_state *st, const struct sk_buff *skb, int *ifindex);
+u32 rnf_nat_redirect_addr(const struct nf_hook_state *st, const struct sk_buff *skb);
 u64 rnf_net_cookie(const struct net *net);
 int rnf_l4_csum_bad(struct sk_buff *skb, const struct nf_hook_state *st, unsigned int dataoff,
 		    u8 proto);

@@ -21,6 +21,7 @@ mod engine {
     pub mod checksum;
     pub mod conntrack;
     pub mod hooks;
+    pub mod nat;
     pub mod packet;
     pub mod rules;
     pub mod wire;
@@ -34,6 +35,8 @@ mod ffi;
 mod genl;
 #[deny(unsafe_code)]
 mod hook;
+#[deny(unsafe_code)]
+mod nat;
 #[deny(unsafe_code)]
 mod netns;
 #[deny(unsafe_code)]

@@ -17,6 +17,7 @@ pub mod conntrack;
 pub mod fuzzgen;
 pub mod hooks;
 pub mod packet;
+pub mod nat;
 pub mod rules;
 pub mod wire;
 

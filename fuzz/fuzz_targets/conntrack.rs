@@ -44,7 +44,9 @@ fn check(t: &Table<'_, TestLocks>, shared: &Shared, known: &mut Vec<Handle>, now
             continue;
         }
         for d in [Dir::Original, Dir::Reply] {
-            let got = t.lookup(&s.tuple[d.index()], now);
+            // Looked up in the zone of that direction.
+            let zone = tuple::Zone { id: s.zone[d.index()], dirs: 3 };
+            let got = t.lookup_in(&s.tuple[d.index()], zone, now);
             if s.tuple[0] == s.tuple[1] {
                 assert_eq!(got.map(|g| g.0), Some(h));
             } else {
@@ -61,7 +63,7 @@ fuzz_target!(|data: &[u8]| {
     let locks = TestLocks(Mutex::new(()));
     table::init(&entries, &buckets, &shared);
     let pending: Vec<AtomicU64> = (0..table::pending_slots(ENTRIES)).map(|_| AtomicU64::new(0)).collect();
-    let t = Table { entries: &entries, buckets: &buckets, shared: &shared, key: [1, 2], locks: &locks, hz: HZ, pending: &pending };
+    let t = Table { entries: &entries, buckets: &buckets, shared: &shared, key: [1, 2], locks: &locks, hz: HZ, pending: &pending, stats: &[] };
     let mut known = Vec::new();
     let mut now: u64 = 1 << 32;
     let mut rest = data;
@@ -71,6 +73,13 @@ fuzz_target!(|data: &[u8]| {
         rest = next;
         now = now.wrapping_add(u64::from(*step) * u64::from(*step));
         let helper = if op & 2 != 0 { HELPER_FTP } else { 0 };
+        // Zones: the default, zone 1, or zone 1 in one direction only.
+        let zone = match (op >> 2) & 3 {
+            1 => tuple::Zone { id: 1, dirs: 3 },
+            2 => tuple::Zone { id: 1, dirs: 1 },
+            3 => tuple::Zone { id: 1, dirs: 2 },
+            _ => tuple::Zone::DEFAULT,
+        };
         // The glue's checks before the table (rust_nf/conntrack.rs).
         if let Ok(ip) = Ipv4Header::parse_any(pkt) {
             let hl = ip.header_len;
@@ -78,7 +87,7 @@ fuzz_target!(|data: &[u8]| {
                 let l4 = &pkt[hl..];
                 let parsed = tuple::parse(ip.src, ip.dst, ip.protocol, ip.frag_offset, l4);
                 let l4_len = u32::from(ip.total_len).saturating_sub(hl as u32);
-                let p = PacketCt { parsed, helper, len: pkt.len() as u32, l4_len };
+                let p = PacketCt { parsed, helper, zone, ctevents: u16::from(op >> 4), len: pkt.len() as u32, l4_len };
                 match t.track(&p, now) {
                     Track::Flow { h, dir, new, .. } => {
                         if new {
@@ -114,7 +123,7 @@ fuzz_target!(|data: &[u8]| {
         }
         check(&t, &shared, &mut known, now);
     }
-    t.flush();
+    t.flush(now);
     now = now.wrapping_add(u64::from(table::UNCONFIRMED_SECS) * HZ + 1);
     t.gc_step(now, ENTRIES as u32);
     assert_eq!(shared.count.load(Relaxed), 0);

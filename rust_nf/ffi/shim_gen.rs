@@ -189,6 +189,22 @@ unsafe extern "C" {
     pub fn rnf_reroute(st: *const nf_hook_state, skb: *mut sk_buff) -> core::ffi::c_int;
 }
 unsafe extern "C" {
+    pub fn rnf_skb_csum_partial(skb: *const sk_buff) -> core::ffi::c_int;
+}
+unsafe extern "C" {
+    pub fn rnf_skb_dst_drop(skb: *mut sk_buff);
+}
+unsafe extern "C" {
+    pub fn rnf_nat_masq_addr(
+        st: *const nf_hook_state,
+        skb: *const sk_buff,
+        ifindex: *mut core::ffi::c_int,
+    ) -> u32_;
+}
+unsafe extern "C" {
+    pub fn rnf_nat_redirect_addr(st: *const nf_hook_state, skb: *const sk_buff) -> u32_;
+}
+unsafe extern "C" {
     pub fn rnf_net_cookie(net: *const net) -> u64_;
 }
 unsafe extern "C" {

@@ -144,6 +144,38 @@ impl<'a> Packet<'a> {
         unsafe { sys::rnf_reject(self.st.as_ptr(), self.skb.as_ptr(), code) };
     }
 
+    /// `skb->ip_summed == CHECKSUM_PARTIAL`: the transport checksum field holds only the
+    /// pseudo-header sum.
+    pub(crate) fn csum_partial(&self) -> bool {
+        // SAFETY: `skb` is live (invariant); the shim only reads.
+        unsafe { sys::rnf_skb_csum_partial(self.skb.as_ptr()) != 0 }
+    }
+
+    /// Forgets the packet's route (after DNAT at PREROUTING, so it is routed for the new
+    /// destination).
+    pub(crate) fn dst_drop(&mut self) {
+        // SAFETY: `skb` is live and this hook may change it (invariant).
+        unsafe { sys::rnf_skb_dst_drop(self.skb.as_ptr()) };
+    }
+
+    /// MASQUERADE's address (host order; `None` when the interface has none) and the
+    /// outgoing interface's index.
+    pub(crate) fn masq_addr(&self) -> (Option<u32>, i32) {
+        let mut ifindex: c_int = 0;
+        // SAFETY: `st` and `skb` are live (invariant); the shim only reads them and writes
+        // `ifindex`, a valid local.
+        let a = unsafe { sys::rnf_nat_masq_addr(self.st.as_ptr(), self.skb.as_ptr(), &mut ifindex) };
+        ((a != 0).then_some(a), ifindex)
+    }
+
+    /// REDIRECT's address (host order): loopback for local packets, else the incoming
+    /// interface's primary address; `None` when it has none.
+    pub(crate) fn redirect_addr(&self) -> Option<u32> {
+        // SAFETY: `st` and `skb` are live (invariant); the shim only reads them.
+        let a = unsafe { sys::rnf_nat_redirect_addr(self.st.as_ptr(), self.skb.as_ptr()) };
+        (a != 0).then_some(a)
+    }
+
     /// Routes a local packet again after its mark changed (`ip_route_me_harder`).
     pub(crate) fn reroute(&mut self) -> Result {
         // SAFETY: `st` and `skb` are live and this hook may change the packet (invariant).

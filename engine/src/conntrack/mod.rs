@@ -51,6 +51,12 @@ pub mod status {
     pub const SRC_NAT: u16 = 1 << 4;
     /// Destination NAT applies.
     pub const DST_NAT: u16 = 1 << 5;
+    /// Either NAT applies.
+    pub const NAT_MASK: u16 = SRC_NAT | DST_NAT;
+    /// The source binding was decided (an address, or a null binding).
+    pub const SRC_NAT_DONE: u16 = 1 << 7;
+    /// The destination binding was decided.
+    pub const DST_NAT_DONE: u16 = 1 << 8;
 }
 
 /// What the rules of a hook see of the packet's connection (`nf_ct_get`).

@@ -94,6 +94,9 @@ pub struct Entry {
     /// direction in `nl_num`). Under the table lock.
     nl_seq: [AtomicU64; 2],
     nl_num: AtomicU32,
+    /// MASQUERADE: the interface whose address the flow took (0: none), so the flow goes
+    /// when the interface goes down or loses its address.
+    nat_if: AtomicU32,
 }
 
 /// One TCP segment of a helper flow, as the helper reads it.
@@ -466,6 +469,7 @@ impl<'a, L: Locks> Table<'a, L> {
             e.nl_seq[0].store(0, Relaxed);
             e.nl_seq[1].store(0, Relaxed);
             e.nl_num.store(0, Relaxed);
+            e.nat_if.store(0, Relaxed);
             e.born.store(now, Relaxed);
             e.expires.store(now.wrapping_add(u64::from(expires_in).saturating_mul(self.hz)), Relaxed);
             // Even: in use. Release: the fields above are visible to whoever sees this.
@@ -809,8 +813,12 @@ impl<'a, L: Locks> Table<'a, L> {
                 if outer_dst != inner.src {
                     return self.invalid();
                 }
-                let Some((h, d)) = self.lookup_in(&inner, p.zone, now) else { return self.invalid() };
-                return Track::Flow { h, dir: d.other(), state: super::super::rule::ctstate::RELATED, new: false };
+                // The quoted packet's tuple inverted is the error's own direction's tuple (as
+                // `nf_conntrack_inet_error` looks it up): with NAT, the quoted packet is as
+                // it left the translation, so only this finds the flow.
+                let Some(want) = inner.invert() else { return self.invalid() };
+                let Some((h, d)) = self.lookup_in(&want, p.zone, now) else { return self.invalid() };
+                return Track::Flow { h, dir: d, state: super::super::rule::ctstate::RELATED, new: false };
             }
             super::tuple::Parsed::Flow { tuple, l4 } => (tuple, l4),
         };
@@ -1072,6 +1080,53 @@ impl<'a, L: Locks> Table<'a, L> {
         if changed {
             self.emit(super::wire::EV_UPDATE, ctevent::MARK, h, now);
         }
+    }
+
+    /// A NAT stage's decision for the unconfirmed flow `h`: its reply tuple becomes `reply`
+    /// when given (the binding translates; `nat` is then `status::SRC_NAT` or `DST_NAT`),
+    /// and `done` (`SRC_NAT_DONE` or `DST_NAT_DONE`) records that this kind is decided.
+    /// `nat_if`: the interface of a MASQUERADE binding. False when the flow is gone or
+    /// already confirmed (its tuples are then in the chains and may not change).
+    pub fn set_nat(&self, h: Handle, reply: Option<&Tuple>, nat: u16, done: u16, nat_if: u32) -> bool {
+        let Some(e) = self.entry(h.idx) else { return false };
+        self.locks.entry(h.idx, || {
+            let st = e.status.load(Relaxed);
+            if e.gen.load(Relaxed) != h.gen || st & u32::from(status::CONFIRMED) != 0 {
+                return false;
+            }
+            if let Some(r) = reply {
+                let zone = e.tuple[1][1].load(Relaxed) as u16;
+                let w = pack(r, zone);
+                e.tuple[1][0].store(w[0], Relaxed);
+                e.tuple[1][1].store(w[1], Relaxed);
+                e.status.fetch_or(u32::from(nat), Relaxed);
+            }
+            if nat_if != 0 {
+                e.nat_if.store(nat_if, Relaxed);
+            }
+            e.status.fetch_or(u32::from(done), Relaxed);
+            true
+        })
+    }
+
+    /// Deletes the confirmed flows that MASQUERADE bound to interface `ifindex` (and, when
+    /// `addr` is given, to that address: the interface lost it); returns how many
+    /// (`nf_nat_masquerade`'s `device_cmp` / `inet_cmp`).
+    pub fn masq_down(&self, ifindex: u32, addr: Option<u32>, now: u64) -> u32 {
+        let mut n = 0;
+        for (i, e) in self.entries.iter().enumerate() {
+            let gen = e.gen.load(Acquire);
+            if gen & 1 != 0 || e.nat_if.load(Relaxed) != ifindex || ifindex == 0 {
+                continue;
+            }
+            let h = Handle { idx: i as u32, gen };
+            let Some(s) = self.snapshot(h) else { continue };
+            if s.status & status::CONFIRMED == 0 || addr.is_some_and(|a| s.tuple[1].dst != a) {
+                continue;
+            }
+            n += u32::from(self.delete_at(h, now));
+        }
+        n
     }
 
     /// The helper of flow `h` (0 for none).

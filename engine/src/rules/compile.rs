@@ -37,7 +37,7 @@ use super::compiled::{
 use super::eval;
 use super::super::hooks::{HookPoint, NUM_HOOK_POINTS};
 use super::rule::{
-    Ipv4Net, Match, Policy, PortMatch, PortRange, RejectWith, RuleSpec, StatisticMatch, TableId, Target, TtlMode, MAX_CHAIN_NAME, MAX_LOG_PREFIX, MAX_MULTIPORT,
+    Ipv4Net, Match, NatKind, Policy, PortMatch, PortRange, RejectWith, RuleSpec, StatisticMatch, TableId, Target, TtlMode, MAX_CHAIN_NAME, MAX_LOG_PREFIX, MAX_MULTIPORT,
 };
 
 
@@ -734,6 +734,10 @@ where
                 uses_conntrack = true;
                 CTarget::Connmark(c)
             }
+            Target::Nat(n) => {
+                uses_conntrack = true;
+                CTarget::Nat(n)
+            }
         };
 
         out.rules.push(CRule {
@@ -805,6 +809,9 @@ where
         }
     }
 
+    // The nat table works on connections (iptable_nat needs nf_conntrack): a flow's first
+    // packet meets its rules, the flow's binding does the rest.
+    let uses_conntrack = uses_conntrack || table == TableId::Nat;
     Ok(RulesetHeader { table, hook_entry, chain_count, rule_count, counter_count, state_count, uses_conntrack })
 }
 
@@ -1098,6 +1105,24 @@ fn check_rule(
         }
         CTarget::CtNotrack | CTarget::Ct(_) if table != TableId::Raw => {
             return Err(CompileError::TargetTable { at: at(), target: "CT", valid: TableId::Raw, table });
+        }
+        CTarget::Nat(n) => {
+            if table != TableId::Nat {
+                return Err(CompileError::TargetTable { at: at(), target: n.kind.name(), valid: TableId::Nat, table });
+            }
+            // nf_nat's targets: the destination ones before routing and for local packets,
+            // the source ones after routing and for packets to this host; NETMAP both.
+            let dst = hook_bit(HookPoint::PreRouting) | hook_bit(HookPoint::LocalOut);
+            let src = hook_bit(HookPoint::PostRouting) | hook_bit(HookPoint::LocalIn);
+            let allowed = match n.kind {
+                NatKind::Dnat | NatKind::Redirect => dst,
+                NatKind::Snat => src,
+                NatKind::Masquerade => hook_bit(HookPoint::PostRouting),
+                NatKind::Netmap => dst | src,
+            };
+            if r.hook_mask & !allowed != 0 {
+                return Err(CompileError::TargetHooks { at: at(), target: n.kind.name(), used: r.hook_mask, allowed });
+            }
         }
         CTarget::Ttl { .. } if table != TableId::Mangle => {
             return Err(CompileError::TargetTable { at: at(), target: "TTL", valid: TableId::Mangle, table });

@@ -140,6 +140,8 @@ pub enum CTarget {
     Ct(super::rule::CtSpec),
     /// CONNMARK, then go on.
     Connmark(ConnmarkTarget),
+    /// A NAT target: the flow's binding, then accept.
+    Nat(super::rule::NatTarget),
     /// TTL: rewrite the TTL, then go on.
     Ttl {
         /// Set, increment or decrement.

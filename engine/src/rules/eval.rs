@@ -45,6 +45,8 @@ pub enum Verdict {
     Drop,
     /// REJECT: send the ICMP error or TCP reset, then drop (`reject_tg` returns NF_DROP).
     Reject(RejectWith),
+    /// A NAT target decided the flow's binding; the packet is accepted.
+    Nat(super::rule::NatTarget),
 }
 
 /// Which device `-m addrtype` looks the address up on (`--limit-iface-in/out`).
@@ -369,6 +371,7 @@ pub fn evaluate(
                 CTarget::Accept => return Verdict::Accept,
                 CTarget::Drop => return Verdict::Drop,
                 CTarget::Reject(kind) => return Verdict::Reject(*kind),
+                CTarget::Nat(n) => return Verdict::Nat(*n),
                 CTarget::Return => ret = true,
                 CTarget::Jump(t) | CTarget::Goto(t) => {
                     if matches!(rule.target, CTarget::Jump(_)) {

@@ -870,6 +870,9 @@ pub enum Target<'a> {
     /// `-j CONNMARK`: change the connection's mark, or copy between it and the packet's,
     /// then go on.
     Connmark(ConnmarkTarget),
+    /// `-j DNAT`, `SNAT`, `MASQUERADE`, `REDIRECT`, `NETMAP` (nat table): the binding of a new
+    /// flow; the packet is accepted.
+    Nat(NatTarget),
     /// `-j TTL`: rewrite the IPv4 TTL (and the header checksum), then go on.
     Ttl {
         /// Set, increment or decrement.
@@ -1060,6 +1063,57 @@ pub mod ctevent {
     ];
     /// Every event.
     pub const ALL: u16 = (1 << 10) - 1;
+}
+
+
+/// The NAT targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NatKind {
+    /// `DNAT --to-destination`.
+    Dnat = 0,
+    /// `SNAT --to-source`.
+    Snat = 1,
+    /// `MASQUERADE`: SNAT to the outgoing interface's address.
+    Masquerade = 2,
+    /// `REDIRECT`: DNAT to the incoming interface's address (loopback for local packets).
+    Redirect = 3,
+    /// `NETMAP --to`: the prefix of the address changes, the host part stays.
+    Netmap = 4,
+}
+
+impl NatKind {
+    /// The kind of wire value `v`.
+    pub fn from_u8(v: u8) -> Option<NatKind> {
+        Some(match v {
+            0 => NatKind::Dnat,
+            1 => NatKind::Snat,
+            2 => NatKind::Masquerade,
+            3 => NatKind::Redirect,
+            4 => NatKind::Netmap,
+            _ => return None,
+        })
+    }
+
+    /// The target's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            NatKind::Dnat => "DNAT",
+            NatKind::Snat => "SNAT",
+            NatKind::Masquerade => "MASQUERADE",
+            NatKind::Redirect => "REDIRECT",
+            NatKind::Netmap => "NETMAP",
+        }
+    }
+}
+
+/// A NAT target: its kind and range (`--to-destination`, `--to-source`, `--to-ports`, `--to`,
+/// and the `--random`, `--random-fully`, `--persistent` flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NatTarget {
+    /// Which target.
+    pub kind: NatKind,
+    /// The range and flags.
+    pub range: super::super::nat::NatRange,
 }
 
 #[cfg(test)]

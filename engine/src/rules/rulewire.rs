@@ -12,7 +12,7 @@
 //! `A_RULE` attributes (repeated at the top level because one nest cannot exceed 64 KiB).
 
 use super::rule::{
-    ctevent, ctzone, CtSpec,
+    ctevent, ctzone, CtSpec, NatKind, NatTarget,
     AddrRange, AddrTypeMatch, Iface, IcmpMatch, IpRangeMatch, Ipv4Net, LengthMatch, LimitMatch,
     LogSpec, MarkMatch, Match, MultiportKind, MultiportMatch, PortMatch, PortRange, RejectWith,
     RuleSpec, StatisticMatch, TcpFlags, ctflag, ConntrackMatch, ConnmarkMode, ConnmarkTarget, StateMatch, TcpMatch, Target, TtlMatch, TtlMode, TtlOp, UdpMatch,
@@ -115,6 +115,8 @@ pub const T_TTL: u32 = 9;
 pub const T_CT_NOTRACK: u32 = 10;
 /// Target CT template (helper u8, zone u16, zone flags u8, ctevents u16, expevents u8, events set u8, notrack u8).
 pub const T_CT_HELPER: u32 = 11;
+/// Target NAT (kind u8, flags u8, min addr u32, max addr u32, min port u16, max port u16).
+pub const T_NAT: u32 = 13;
 /// Target CONNMARK (mode u8, ctmark u32, ctmask u32, nfmask u32, shift_right u8, shift_bits u8).
 pub const T_CONNMARK: u32 = 12;
 
@@ -691,6 +693,16 @@ fn put_target(enc: &mut Encoder<'_>, t: &Target<'_>) {
             b.u8(u8::from(c.notrack));
             b
         }
+        Target::Nat(n) => {
+            let mut b = Bytes::new(T_NAT);
+            b.u8(n.kind as u8);
+            b.u8(n.range.flags);
+            b.u32(n.range.min_addr);
+            b.u32(n.range.max_addr);
+            b.u16(n.range.min_port);
+            b.u16(n.range.max_port);
+            b
+        }
         Target::Connmark(c) => {
             let mut b = Bytes::new(T_CONNMARK);
             b.u8(c.mode as u8);
@@ -755,6 +767,24 @@ fn get_target<'a>(a: &Attr<'a>) -> Result<Target<'a>, WireError> {
                 return Err(WireError::BadValue(a.ty));
             }
             Target::Ct(c)
+        }
+        T_NAT => {
+            let kind = NatKind::from_u8(r.u8()?).ok_or(WireError::BadValue(a.ty))?;
+            let range = super::super::nat::NatRange {
+                flags: r.u8()?,
+                min_addr: r.u32()?,
+                max_addr: r.u32()?,
+                min_port: r.u16()?,
+                max_port: r.u16()?,
+            };
+            let known = super::super::nat::range::MAP_IPS
+                | super::super::nat::range::PROTO_SPECIFIED
+                | super::super::nat::range::PROTO_RANDOM_ALL
+                | super::super::nat::range::PERSISTENT;
+            if range.flags & !known != 0 || range.min_addr > range.max_addr || range.min_port > range.max_port {
+                return Err(WireError::BadValue(a.ty));
+            }
+            Target::Nat(NatTarget { kind, range })
         }
         T_CONNMARK => {
             let mode = ConnmarkMode::from_u8(r.u8()?).ok_or(WireError::BadValue(a.ty))?;
@@ -1095,6 +1125,10 @@ mod tests {
             Target::CtNotrack(false),
             Target::CtNotrack(true),
             Target::Ct(CtSpec { helper: 1, ..Default::default() }),
+            Target::Nat(NatTarget {
+                kind: NatKind::Dnat,
+                range: crate::nat::NatRange { flags: 3, min_addr: 1, max_addr: 2, min_port: 80, max_port: 90 },
+            }),
             Target::Ct(CtSpec {
                 helper: 0,
                 zone: 7,

@@ -190,6 +190,7 @@ fn target_name<'a>(t: &Target<'a>) -> &'a str {
         Target::Ttl { .. } => "TTL",
         Target::CtNotrack(_) | Target::Ct(_) => "CT",
         Target::Connmark(_) => "CONNMARK",
+        Target::Nat(n) => n.kind.name(),
     }
 }
 
@@ -799,6 +800,7 @@ pub(crate) fn print_target(s: &mut String, t: &Target<'_>, numeric: bool) {
             s.push_str(" CT");
             super::ruleprint::ct_show(s, "", &c);
         }
+        Target::Nat(n) => super::ruleprint::nat_show(s, &n, false),
         Target::Connmark(c) => print_connmark(s, &c),
         Target::Ttl { mode, value } => {
             let what = match mode {

@@ -21,7 +21,7 @@ use rnf_engine::rule::{
     AddrRange, AddrTypeMatch, Counters, IcmpMatch, Iface, IpRangeMatch, Ipv4Net, LengthMatch, LimitMatch, LogSpec,
     MarkMatch, Match, MultiportKind, MultiportMatch, PortMatch, PortRange, RejectWith, RuleSpec, StatisticMatch,
     Target, TcpFlags, TcpMatch, TtlMatch, TtlMode, TtlOp, UdpMatch, MAX_MATCHES, MAX_MULTIPORT,
-    ctflag, ctstate, ctstatus, ConnbytesMatch, ConnmarkMode, ConnmarkTarget, ConntrackMatch, StateMatch,
+    ctflag, ctstate, ctstatus, NatKind, ConnbytesMatch, ConnmarkMode, ConnmarkTarget, ConntrackMatch, StateMatch,
 };
 
 use super::names;
@@ -276,6 +276,7 @@ impl OwnedRule {
             Target::Ttl { mode, value } => OwnedTarget::Plain(Target::Ttl { mode, value }),
             Target::CtNotrack(a) => OwnedTarget::Plain(Target::CtNotrack(a)),
             Target::Ct(c) => OwnedTarget::Plain(Target::Ct(c)),
+            Target::Nat(n) => OwnedTarget::Plain(Target::Nat(n)),
             Target::Connmark(c) => OwnedTarget::Plain(Target::Connmark(c)),
             Target::Jump(c) => OwnedTarget::Jump(c.to_string()),
             Target::Goto(c) => OwnedTarget::Goto(c.to_string()),
@@ -836,6 +837,7 @@ enum TExt {
     Ttl,
     Ct,
     Connmark,
+    Nat(rnf_engine::rule::NatKind),
 }
 
 impl TExt {
@@ -848,6 +850,11 @@ impl TExt {
             "TTL" => TExt::Ttl,
             "CT" | "NOTRACK" => TExt::Ct,
             "CONNMARK" => TExt::Connmark,
+            "DNAT" => TExt::Nat(NatKind::Dnat),
+            "SNAT" => TExt::Nat(NatKind::Snat),
+            "MASQUERADE" => TExt::Nat(NatKind::Masquerade),
+            "REDIRECT" => TExt::Nat(NatKind::Redirect),
+            "NETMAP" => TExt::Nat(NatKind::Netmap),
             _ => return None,
         })
     }
@@ -861,6 +868,7 @@ impl TExt {
             TExt::Ttl => "TTL",
             TExt::Ct => "CT",
             TExt::Connmark => "CONNMARK",
+            TExt::Nat(k) => k.name(),
         }
     }
 
@@ -873,6 +881,11 @@ impl TExt {
             TExt::Ttl => TTLT_OPTS,
             TExt::Ct => CT_OPTS,
             TExt::Connmark => CONNMARKT_OPTS,
+            TExt::Nat(NatKind::Dnat) => DNAT_OPTS,
+            TExt::Nat(NatKind::Snat) => SNAT_OPTS,
+            TExt::Nat(NatKind::Masquerade) => MASQ_OPTS,
+            TExt::Nat(NatKind::Redirect) => REDIRECT_OPTS,
+            TExt::Nat(NatKind::Netmap) => NETMAP_OPTS,
         }
     }
 }
@@ -1075,6 +1088,85 @@ const CT_OPTS: &[XOpt] = &[
     xo("zone-reply", 7, XType::Str, 0),
 ];
 
+// libxt_DNAT/SNAT/MASQUERADE/REDIRECT, libipt_NETMAP (revision 2 of the NAT targets).
+const DNAT_OPTS: &[XOpt] =
+    &[xo("to-destination", 0, XType::Str, 0), xo("random", 1, XType::None, 0), xo("persistent", 2, XType::None, 0)];
+const SNAT_OPTS: &[XOpt] = &[
+    xo("to-source", 0, XType::Str, 0),
+    xo("random", 1, XType::None, 0),
+    xo("persistent", 2, XType::None, 0),
+    xo("random-fully", 3, XType::None, 0),
+];
+const MASQ_OPTS: &[XOpt] =
+    &[xo("to-ports", 0, XType::Str, 0), xo("random", 1, XType::None, 0), xo("random-fully", 3, XType::None, 0)];
+const REDIRECT_OPTS: &[XOpt] = &[xo("to-ports", 0, XType::Str, 0), xo("random", 1, XType::None, 0)];
+const NETMAP_OPTS: &[XOpt] = &[xo("to", 0, XType::Str, MAND)];
+
+/// `parse_to` of libxt_DNAT: `ip[-ip][:port[-port]]` (either part may be missing).
+fn parse_nat_to(name: &str, arg: &str, r: &mut rnf_engine::nat::NatRange) -> R<()> {
+    use rnf_engine::nat::range;
+    let (addrs, ports) = match arg.split_once(':') {
+        Some((a, p)) => (a, Some(p)),
+        None => (arg, None),
+    };
+    if let Some(p) = ports {
+        let (lo, hi) = match p.split_once('-') {
+            Some((a, b)) => (a, b),
+            None => (p, p),
+        };
+        let port = |s: &str| xt_strtoui_whole(s, 0, 65535).map(|v| v as u16);
+        let (Some(lo), Some(hi)) = (port(lo), port(hi)) else {
+            return perr(format!("Port \"{p}\" not valid\n"));
+        };
+        if lo == 0 && hi == 0 && !p.contains('-') {
+            return perr(format!("Port \"{p}\" not valid\n"));
+        }
+        if hi < lo {
+            return perr(format!("Invalid port range \"{p}\"\n"));
+        }
+        r.flags |= range::PROTO_SPECIFIED;
+        r.min_port = lo;
+        r.max_port = hi;
+    }
+    if !addrs.is_empty() {
+        let (lo, hi) = match addrs.split_once('-') {
+            Some((a, b)) => (a, b),
+            None => (addrs, addrs),
+        };
+        let ip = |s: &str| numeric_to_ipaddr(s, false);
+        let (Some(lo), Some(hi)) = (ip(lo), ip(hi)) else {
+            let bad = if ip(lo).is_none() { lo } else { hi };
+            return perr(format!("Bad IP address \"{bad}\"\n"));
+        };
+        if hi < lo {
+            return perr(format!("{name}: bad IP range \"{addrs}\""));
+        }
+        r.flags |= range::MAP_IPS;
+        r.min_addr = lo;
+        r.max_addr = hi;
+    }
+    Ok(())
+}
+
+/// `--to-ports port[-port]` of MASQUERADE and REDIRECT.
+fn parse_nat_ports(arg: &str, r: &mut rnf_engine::nat::NatRange) -> R<()> {
+    let (lo, hi) = match arg.split_once('-') {
+        Some((a, b)) => (a, b),
+        None => (arg, arg),
+    };
+    let port = |s: &str| xt_strtoui_whole(s, 0, 65535).map(|v| v as u16);
+    let (Some(lo), Some(hi)) = (port(lo), port(hi)) else {
+        return perr(format!("Port \"{arg}\" not valid\n"));
+    };
+    if hi < lo {
+        return perr(format!("Invalid port range \"{arg}\"\n"));
+    }
+    r.flags |= rnf_engine::nat::range::PROTO_SPECIFIED;
+    r.min_port = lo;
+    r.max_port = hi;
+    Ok(())
+}
+
 /// libxt_CT's `ct_parse_events`: a comma list of names from `names`.
 fn ct_parse_events(names: &[(&str, u16)], arg: &str) -> R<u16> {
     let mut mask = 0;
@@ -1222,6 +1314,7 @@ enum TData {
     /// True for `-j NOTRACK`; the template of the other options.
     Ct(bool, rnf_engine::rule::CtSpec),
     Connmark(ConnmarkTarget),
+    Nat(rnf_engine::rule::NatTarget),
 }
 
 /// What `-j`/`-g` named, resolved against the table by `command.rs`.
@@ -1936,6 +2029,30 @@ impl Parser {
                     }
                     5 => return perr("rnfctl: CT --timeout: timeout policies are not supported by rust_nf"),
                     _ => {}
+                }
+            }
+            TData::Nat(n) => {
+                use rnf_engine::nat::range;
+                match (n.kind, id) {
+                    (NatKind::Dnat | NatKind::Snat, 0) => parse_nat_to(name, &arg, &mut n.range)?,
+                    (NatKind::Masquerade | NatKind::Redirect, 0) => parse_nat_ports(&arg, &mut n.range)?,
+                    (NatKind::Netmap, 0) => {
+                        // libipt_NETMAP: address[/mask], the mask as a length or dotted.
+                        let (a, m) = match arg.split_once('/') {
+                            Some((a, m)) => (a, Some(m)),
+                            None => (arg.as_str(), None),
+                        };
+                        let Some(addr) = numeric_to_ipaddr(a, false) else {
+                            return perr(format!("Bad IP address \"{a}\"\n"));
+                        };
+                        let mask = parse_ipmask(m)?;
+                        n.range.flags |= range::MAP_IPS;
+                        n.range.min_addr = addr & mask;
+                        n.range.max_addr = (addr & mask) | !mask;
+                    }
+                    (_, 1) => n.range.flags |= range::PROTO_RANDOM,
+                    (_, 2) => n.range.flags |= range::PERSISTENT,
+                    _ => n.range.flags |= range::PROTO_RANDOM_FULLY,
                 }
             }
             TData::Standard => {}
@@ -2838,6 +2955,7 @@ fn parse_inner(args: &[String], restore: bool, warnings: &mut Vec<String>) -> R<
                             shift_right: false,
                             shift_bits: 0,
                         }),
+                        TExt::Nat(kind) => TData::Nat(rnf_engine::rule::NatTarget { kind, range: Default::default() }),
                         TExt::Ct => {
                             // NOTRACK is CT --notrack under its old name.
                             p.notrack_alias = jumpto == "NOTRACK";
@@ -3089,6 +3207,14 @@ fn parse_inner(args: &[String], restore: bool, warnings: &mut Vec<String>) -> R<
             TData::Ttl { mode, value } => OwnedTarget::Plain(Target::Ttl { mode: *mode, value: *value }),
             TData::Ct(alias, c) if *alias || (c.notrack && t.xflags == 1) => OwnedTarget::Plain(Target::CtNotrack(*alias)),
             TData::Ct(_, c) => OwnedTarget::Plain(Target::Ct(*c)),
+            TData::Nat(n) => {
+                // Ports need a protocol that has them (libxt_DNAT's "portok").
+                let ports = n.range.flags & rnf_engine::nat::range::PROTO_SPECIFIED != 0;
+                if ports && !matches!(p.proto, 6 | 17 | 33 | 132) || ports && p.invflags & INV_PROTO != 0 {
+                    return perr("Need TCP, UDP, SCTP or DCCP with port specification");
+                }
+                OwnedTarget::Plain(Target::Nat(*n))
+            }
             TData::Connmark(c) => OwnedTarget::Plain(Target::Connmark(*c)),
         };
         if jumpto == "QUEUE" {

@@ -449,6 +449,10 @@ fn save_target(s: &mut String, t: &Target<'_>) {
             s.push_str(" -j CT");
             ct_show(s, "--", c);
         }
+        Target::Nat(n) => {
+            let _ = write!(s, " -j {}", n.kind.name());
+            nat_show(s, n, true);
+        }
         Target::Connmark(c) => {
             let _ = match c.mode {
                 ConnmarkMode::Set => write!(s, " -j CONNMARK --set-xmark 0x{:x}/0x{:x}", c.ctmark, c.ctmask),
@@ -586,6 +590,7 @@ pub fn verbose_rule_line(r: &RuleSpec<'_>) -> String {
         Target::Ttl { .. } => "TTL",
         Target::CtNotrack(_) | Target::Ct(_) => "CT",
         Target::Connmark(_) => "CONNMARK",
+        Target::Nat(n) => n.kind.name(),
     };
     let mut s = format!("{target} ");
     s.push(if r.proto_invert { '!' } else { ' ' });
@@ -680,5 +685,71 @@ pub(crate) fn ct_show(s: &mut String, pfx: &str, c: &rnf_engine::rule::CtSpec) {
         } else {
             let _ = write!(s, " {}", c.zone);
         }
+    }
+}
+
+/// libxt_DNAT's `print_range`: `ip[-ip][:port[-port]]`.
+fn nat_range(s: &mut String, r: &rnf_engine::nat::NatRange) {
+    use rnf_engine::nat::range;
+    if r.flags & range::MAP_IPS != 0 {
+        let _ = write!(s, "{}", std::net::Ipv4Addr::from(r.min_addr));
+        if r.max_addr != r.min_addr {
+            let _ = write!(s, "-{}", std::net::Ipv4Addr::from(r.max_addr));
+        }
+    }
+    if r.flags & range::PROTO_SPECIFIED != 0 {
+        let _ = write!(s, ":{}", r.min_port);
+        if r.max_port != r.min_port {
+            let _ = write!(s, "-{}", r.max_port);
+        }
+    }
+}
+
+/// The options of a NAT target as the targets' `save` (`save`) or `print` functions show them.
+pub(crate) fn nat_show(s: &mut String, n: &rnf_engine::rule::NatTarget, save: bool) {
+    use rnf_engine::nat::range;
+    use rnf_engine::rule::NatKind;
+    let r = &n.range;
+    let ports = |s: &mut String, lead: &str| {
+        if r.flags & range::PROTO_SPECIFIED != 0 {
+            let _ = write!(s, "{lead}{}", r.min_port);
+            if r.max_port != r.min_port {
+                let _ = write!(s, "-{}", r.max_port);
+            }
+        }
+    };
+    match n.kind {
+        NatKind::Dnat | NatKind::Snat => {
+            if r.flags & (range::MAP_IPS | range::PROTO_SPECIFIED) != 0 {
+                s.push_str(match (save, n.kind) {
+                    (true, NatKind::Dnat) => " --to-destination ",
+                    (true, _) => " --to-source ",
+                    (false, _) => " to:",
+                });
+                nat_range(s, r);
+            }
+        }
+        NatKind::Masquerade => ports(s, if save { " --to-ports " } else { " masq ports: " }),
+        NatKind::Redirect => ports(s, if save { " --to-ports " } else { " redir ports " }),
+        NatKind::Netmap => {
+            s.push_str(if save { " --to " } else { " to:" });
+            let mask = !(r.min_addr ^ r.max_addr);
+            let _ = write!(s, "{}", std::net::Ipv4Addr::from(r.min_addr));
+            if mask.leading_ones() + mask.trailing_zeros() == 32 {
+                let _ = write!(s, "/{}", mask.leading_ones());
+            } else {
+                let _ = write!(s, "/{}", std::net::Ipv4Addr::from(mask));
+            }
+        }
+    }
+    let dd = if save { "--" } else { "" };
+    if r.flags & range::PROTO_RANDOM != 0 {
+        let _ = write!(s, " {dd}random");
+    }
+    if r.flags & range::PROTO_RANDOM_FULLY != 0 {
+        let _ = write!(s, " {dd}random-fully");
+    }
+    if r.flags & range::PERSISTENT != 0 {
+        let _ = write!(s, " {dd}persistent");
     }
 }
