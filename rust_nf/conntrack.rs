@@ -65,6 +65,9 @@ pub(crate) struct Ct {
     pending: KVVec<AtomicU64>,
     /// Statistics per CPU (`nr_cpu_ids` of them).
     stats: KVVec<table::Stats>,
+    /// Per CPU: the last flow a packet started there (`idx << 32 | gen`), for an ICMP error
+    /// this host sends about that very packet while handling it (see `PacketCt::cause`).
+    last_new: KVVec<AtomicU64>,
     shared: Shared,
     key: [u64; 2],
     hz: u64,
@@ -92,6 +95,7 @@ impl Ct {
             slots: filled(SLOTS)?,
             pending: filled(table::pending_slots(max))?,
             stats: filled(shim::nr_cpu_ids().clamp(1, 8192) as usize)?,
+            last_new: filled(shim::nr_cpu_ids().clamp(1, 8192) as usize)?,
             shared: Shared::default(),
             key: [r(), r()],
             hz: u64::from(shim::hz()),
@@ -126,6 +130,7 @@ impl Ct {
             + self.slots.len() * core::mem::size_of::<Slot>()
             + self.pending.len() * core::mem::size_of::<AtomicU64>()
             + self.stats.len() * core::mem::size_of::<table::Stats>()
+            + self.last_new.len() * core::mem::size_of::<AtomicU64>()
     }
 
     /// Hash buckets.
@@ -286,11 +291,20 @@ impl Ct {
             return Verdict::Accept;
         }
         let l4_len = head.meta.ip_len.saturating_sub(hl as u32);
+        use core::sync::atomic::Ordering::Relaxed;
+        let cpu_slot = self.last_new.get(shim::cpu_id() as usize % self.last_new.len().max(1));
+        // An ICMP error made here (OUTPUT) while this CPU handled the packet it is about.
+        let cause = (!prerouting && matches!(parsed, Parsed::IcmpError { .. }))
+            .then(|| cpu_slot.map(|s| s.load(Relaxed)))
+            .flatten()
+            .filter(|v| *v != 0)
+            .map(|v| crate::engine::conntrack::Handle { idx: (v >> 32) as u32, gen: v as u32 });
         let p = table::PacketCt {
             parsed,
             helper: tmpl.helper,
             zone: tmpl.zone_for(head.meta.mark),
             ctevents: tmpl.ctevents.unwrap_or(crate::engine::rule::ctevent::ALL),
+            cause,
             len: head.meta.skb_len,
             l4_len,
         };
@@ -298,6 +312,11 @@ impl Ct {
         match self.table().track(&p, now) {
             Track::Flow { h, dir, state, new } => {
                 let st = PacketState { h, dir, state, new, looped: false, untracked: false, template: false };
+                if new {
+                    if let Some(s) = cpu_slot {
+                        s.store(u64::from(h.idx) << 32 | u64::from(h.gen), Relaxed);
+                    }
+                }
                 if !slots::put(&self.slots, key, &st) && new {
                     // Nowhere to remember it: the flow could never be confirmed.
                     self.table().delete(h);

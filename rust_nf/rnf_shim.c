@@ -1043,6 +1043,44 @@ static struct genl_family rnf_genl_family __ro_after_init = {
 	.resv_start_op = 0,
 };
 
+/* ---- MASQUERADE: flows through an interface go with it (nf_nat_masquerade) ----------- */
+
+/*
+ * Under RTNL, in process context. A namespace's state is freed by its pernet exit, which runs
+ * before its devices are unregistered and is never concurrent with events about them.
+ */
+static int rnf_masq_dev_event(struct notifier_block *nb, unsigned long event, void *ptr)
+{
+	struct net_device *dev = netdev_notifier_info_to_dev(ptr);
+	void *st;
+
+	if (event != NETDEV_DOWN)
+		return NOTIFY_DONE;
+	st = rnf_net_state(dev_net(dev));
+	if (st)
+		rnf_rust_masq_down(st, dev->ifindex, 0);
+	return NOTIFY_DONE;
+}
+
+static int rnf_masq_inet_event(struct notifier_block *nb, unsigned long event, void *ptr)
+{
+	const struct in_ifaddr *ifa = ptr;
+	struct net_device *dev;
+	void *st;
+
+	/* A device going down is handled above; a dying in_device has nothing left to do. */
+	if (event != NETDEV_DOWN || !ifa->ifa_dev || ifa->ifa_dev->dead)
+		return NOTIFY_DONE;
+	dev = ifa->ifa_dev->dev;
+	st = rnf_net_state(dev_net(dev));
+	if (st)
+		rnf_rust_masq_down(st, dev->ifindex, ntohl(ifa->ifa_address));
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block rnf_masq_dev_nb = { .notifier_call = rnf_masq_dev_event };
+static struct notifier_block rnf_masq_inet_nb = { .notifier_call = rnf_masq_inet_event };
+
 /* ---- module load / unload ------------------------------------------------------------- */
 
 int rnf_shim_init(void)
@@ -1055,14 +1093,29 @@ int rnf_shim_init(void)
 	err = register_pernet_subsys(&rnf_net_ops);
 	if (err)
 		return err;
+	err = register_netdevice_notifier(&rnf_masq_dev_nb);
+	if (err)
+		goto err_pernet;
+	err = register_inetaddr_notifier(&rnf_masq_inet_nb);
+	if (err)
+		goto err_dev;
 	err = genl_register_family(&rnf_genl_family);
 	if (err)
-		unregister_pernet_subsys(&rnf_net_ops);
+		goto err_inet;
+	return 0;
+err_inet:
+	unregister_inetaddr_notifier(&rnf_masq_inet_nb);
+err_dev:
+	unregister_netdevice_notifier(&rnf_masq_dev_nb);
+err_pernet:
+	unregister_pernet_subsys(&rnf_net_ops);
 	return err;
 }
 
 void rnf_shim_exit(void)
 {
 	genl_unregister_family(&rnf_genl_family);
+	unregister_inetaddr_notifier(&rnf_masq_inet_nb);
+	unregister_netdevice_notifier(&rnf_masq_dev_nb);
 	unregister_pernet_subsys(&rnf_net_ops);
 }

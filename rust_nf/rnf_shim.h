@@ -58,6 +58,9 @@ typedef int rnf_rust_genl_dumpit_fn(u8 cmd, struct sk_buff *skb, struct netlink_
 				    void *state);
 /* One run of a connection table's collector; returns the delay to the next run (jiffies). */
 typedef unsigned long rnf_rust_ct_gc_fn(void *table);
+/* An interface went down (addr 0) or lost the address addr (host order): MASQUERADE's flows
+ * through it go. Process context, RTNL held. */
+typedef void rnf_rust_masq_down_fn(void *state, int ifindex, u32 addr);
 
 rnf_rust_net_init_fn rnf_rust_net_init;
 rnf_rust_net_exit_fn rnf_rust_net_exit;
@@ -66,6 +69,7 @@ rnf_rust_hook_spec_fn rnf_rust_hook_spec;
 rnf_rust_genl_doit_fn rnf_rust_genl_doit;
 rnf_rust_genl_dumpit_fn rnf_rust_genl_dumpit;
 rnf_rust_ct_gc_fn rnf_rust_ct_gc;
+rnf_rust_masq_down_fn rnf_rust_masq_down;
 
 /* ---- implemented in C, called from Rust ----------------------------------------------- */
 

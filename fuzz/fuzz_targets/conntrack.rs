@@ -87,7 +87,7 @@ fuzz_target!(|data: &[u8]| {
                 let l4 = &pkt[hl..];
                 let parsed = tuple::parse(ip.src, ip.dst, ip.protocol, ip.frag_offset, l4);
                 let l4_len = u32::from(ip.total_len).saturating_sub(hl as u32);
-                let p = PacketCt { parsed, helper, zone, ctevents: u16::from(op >> 4), len: pkt.len() as u32, l4_len };
+                let p = PacketCt { parsed, helper, zone, ctevents: u16::from(op >> 4), cause: None, len: pkt.len() as u32, l4_len };
                 match t.track(&p, now) {
                     Track::Flow { h, dir, new, .. } => {
                         if new {

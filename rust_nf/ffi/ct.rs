@@ -117,6 +117,22 @@ unsafe extern "C" fn rnf_rust_ct_gc(table: *mut c_void) -> core::ffi::c_ulong {
     }
 }
 
+/// An interface went down (`addr` 0) or lost address `addr` (host order): the flows
+/// MASQUERADE bound to it go.
+///
+/// # Safety
+///
+/// `state` came from `rnf_rust_net_init` and is not freed during the call (the shim calls
+/// this from its notifiers under RTNL, never concurrently with the namespace's exit).
+#[no_mangle]
+unsafe extern "C" fn rnf_rust_masq_down(state: *mut c_void, ifindex: core::ffi::c_int, addr: u32) {
+    const _: sys::rnf_rust_masq_down_fn = Some(rnf_rust_masq_down);
+    // SAFETY: The caller's guarantee; only shared references to a `NetState` are ever made.
+    let Some(ns) = (unsafe { state.cast::<crate::netns::NetState>().as_ref() }) else { return };
+    let (Some(ct), Ok(ifindex)) = (ns.ct.get(), u32::try_from(ifindex)) else { return };
+    ct.table().masq_down(ifindex, (addr != 0).then_some(addr), super::shim::jiffies());
+}
+
 /// The rate-limited "table full" message.
 pub(crate) fn table_full_warn() {
     // SAFETY: No preconditions.

@@ -102,6 +102,9 @@ pub type rnf_rust_genl_dumpit_fn = ::core::option::Option<
 pub type rnf_rust_ct_gc_fn = ::core::option::Option<
     unsafe extern "C" fn(table: *mut core::ffi::c_void) -> core::ffi::c_ulong,
 >;
+pub type rnf_rust_masq_down_fn = ::core::option::Option<
+    unsafe extern "C" fn(state: *mut core::ffi::c_void, ifindex: core::ffi::c_int, addr: u32_),
+>;
 unsafe extern "C" {
     pub fn rnf_shim_init() -> core::ffi::c_int;
 }

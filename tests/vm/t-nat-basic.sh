@@ -100,6 +100,29 @@ except ConnectionRefusedError:
 ' "$2" "$3" "$4" "${5:-$WAIT}"
 }
 
+# pmtu NS HOST PORT SPORT: sends 1400-byte datagrams that may not be fragmented until the
+# socket's path MTU drops (an ICMP frag-needed it recognised came back); prints it.
+pmtu() {
+	nsx "$1" python3 -c '
+import socket, sys, time
+IP_MTU_DISCOVER, IP_PMTUDISC_DO, IP_MTU = 10, 2, 14
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
+s.bind(("", int(sys.argv[3])))
+s.connect((sys.argv[1], int(sys.argv[2])))
+end = time.monotonic() + float(sys.argv[4])
+mtu = s.getsockopt(socket.IPPROTO_IP, IP_MTU)
+while mtu > 1400 and time.monotonic() < end:
+    try:
+        s.send(b"x" * 1400)
+    except OSError:
+        pass
+    time.sleep(0.05)
+    mtu = s.getsockopt(socket.IPPROTO_IP, IP_MTU)
+print(mtu)
+' "$2" "$3" "$4" "$WAIT"
+}
+
 # Both sides: each check runs in rust_nf's topology and in the kernel's.
 for side in rnf k; do
 	if [ $side = rnf ]; then c=$RC r=$RR c2=$RC2; else c=$KC r=$KR c2=$KC2; fi
@@ -124,12 +147,17 @@ for side in rnf k; do
 	expect_eq "$side: one-port SNAT, first flow again" "$(udp "$c" 10.0.2.2 7002 5002)" "ping seen from 10.0.2.1:6000"
 	# ICMP port unreachable about a DNATed datagram reaches the client's socket.
 	expect_eq "$side: port unreachable through DNAT" "$(udp "$c" 10.0.1.1 8053 5003)" "refused"
+	# A frag-needed from the router itself about a DNATed datagram (the server's link has a
+	# smaller MTU) reaches the client's socket, which learns the path MTU.
+	nsx "$r" ip link set r1 mtu 1000
+	expect_eq "$side: frag-needed through DNAT" "$(pmtu "$c" 10.0.1.1 8053 5004)" 1000
+	nsx "$r" ip link set r1 mtu 1500
 	# The flows, listed now (before the datagrams' flows expire).
-	if [ $side = rnf ]; then
-		nsx "$r" "$RNF_BIN/conntrack" -L >"$TMPD/flows.$side" 2>/dev/null
-	else
-		nsx "$r" conntrack -L >"$TMPD/flows.$side" 2>/dev/null
-	fi
+	if [ $side = rnf ]; then ctl="$RNF_BIN/conntrack"; else ctl=conntrack; fi
+	nsx "$r" "$ctl" -L >"$TMPD/flows.$side" 2>/dev/null
+	# conntrack's NAT filters.
+	nsx "$r" "$ctl" -L --src-nat >"$TMPD/snat.$side" 2>/dev/null
+	nsx "$r" "$ctl" -L --dst-nat 10.0.2.2 >"$TMPD/dnat.$side" 2>/dev/null
 done
 
 # The kernel drops a flow whose range is exhausted at insertion (insert_failed); so does
@@ -146,6 +174,9 @@ r=$(norm <"$TMPD/flows.rnf")
 k=$(norm <"$TMPD/flows.k")
 printf '%s\n' "$r" | sed 's/^/    rnf: /'
 expect_eq "translated flows, rust_nf = kernel" "$r" "$k"
+expect_eq "conntrack -L --src-nat, rust_nf = kernel" "$(norm <"$TMPD/snat.rnf")" "$(norm <"$TMPD/snat.k")"
+expect_eq "conntrack -L --dst-nat 10.0.2.2, rust_nf = kernel" "$(norm <"$TMPD/dnat.rnf")" "$(norm <"$TMPD/dnat.k")"
+expect_eq "flows with source NAT" "$(grep -c . "$TMPD/snat.rnf")" 3
 case $r in *"src=10.0.1.2 dst=10.0.1.1 sport=41001 dport=8080 src=10.0.2.2 dst=10.0.1.2 sport=80 dport=41001 "*) log "ok: port forward's reply tuple" ;;
 *) fail "no port forward flow with the server's reply tuple" ;; esac
 finish

@@ -35,6 +35,11 @@ pub struct Filter {
     /// `-w/--zone`, `--orig-zone`, `--reply-zone`: the zone ids of the original and the
     /// reply tuple.
     zone: [Option<u16>; 2],
+    /// `-n/--src-nat [ip]`, `-g/--dst-nat [ip]`, `-j/--any-nat [ip]`: flows with that
+    /// translation (to that address: the reply destination, the reply source, either).
+    src_nat: Option<Option<u32>>,
+    dst_nat: Option<Option<u32>>,
+    any_nat: Option<Option<u32>>,
     /// `-o extended`: lines start with the layer 3 protocol, as conntrack prints them.
     extended: bool,
     /// `-o xml`: flows as XML ([`ctxml`]).
@@ -58,6 +63,15 @@ impl Filter {
             && self.mark.is_none_or(|(v, m)| f.mark & m == v & m)
             && self.zone[0].is_none_or(|z| f.zone[0] == z)
             && self.zone[1].is_none_or(|z| f.zone[1] == z)
+            && self.nat_keeps(f)
+    }
+
+    /// conntrack's NAT filters: the status bit, and the translated address when one is given
+    /// (SNAT: the reply tuple's destination; DNAT: its source).
+    fn nat_keeps(&self, f: &FlowRecord) -> bool {
+        let snat = |a: Option<u32>| f.status & status::SRC_NAT != 0 && a.is_none_or(|a| f.reply.dst == a);
+        let dnat = |a: Option<u32>| f.status & status::DST_NAT != 0 && a.is_none_or(|a| f.reply.src == a);
+        self.src_nat.is_none_or(snat) && self.dst_nat.is_none_or(dnat) && self.any_nat.is_none_or(|a| snat(a) || dnat(a))
     }
 }
 
@@ -203,6 +217,18 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                     None => (num(&v)?, u32::MAX),
                 });
                 took = 2;
+            }
+            "-n" | "--src-nat" | "-g" | "--dst-nat" | "-j" | "--any-nat" => {
+                // An optional address: the next word when it is one.
+                let ip = args.get(i + 1).and_then(|v| v.parse::<Ipv4Addr>().ok()).map(u32::from);
+                if ip.is_some() {
+                    took = 2;
+                }
+                match a.as_str() {
+                    "-n" | "--src-nat" => f.src_nat = Some(ip),
+                    "-g" | "--dst-nat" => f.dst_nat = Some(ip),
+                    _ => f.any_nat = Some(ip),
+                }
             }
             "-w" | "--zone" | "--orig-zone" | "--reply-zone" => {
                 let v = val(i)?;

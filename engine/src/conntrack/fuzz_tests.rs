@@ -308,7 +308,7 @@ fn ct_packet(data: &[u8], helper: u8, odd_len: Option<u32>) -> Option<PacketCt<'
     let l4 = data.get(hl..).unwrap_or(&[]);
     let parsed = tuple::parse(ip.src, ip.dst, ip.protocol, ip.frag_offset, l4);
     let l4_len = odd_len.unwrap_or_else(|| u32::from(ip.total_len).saturating_sub(hl as u32));
-    Some(PacketCt { parsed, helper, zone: crate::conntrack::tuple::Zone::DEFAULT, ctevents: crate::rules::rule::ctevent::ALL, len: data.len() as u32, l4_len })
+    Some(PacketCt { parsed, helper, zone: crate::conntrack::tuple::Zone::DEFAULT, ctevents: crate::rules::rule::ctevent::ALL, cause: None, len: data.len() as u32, l4_len })
 }
 
 /// The table's invariants at `now`; `known` is every flow the table made (pruned here to the
@@ -373,7 +373,7 @@ fn empty_and_refill(m: &Mem, known: &mut Vec<Handle>, now: &mut u64, flush: bool
     let drops = m.shared.stats.early_drop.load(Relaxed);
     for i in 0..n {
         let udp = udp_from(1000 + i as u16, 53);
-        let p = PacketCt { parsed: tuple::parse(ADDRS[0], ADDRS[1], IPPROTO_UDP, 0, &udp), helper: 0, zone: crate::conntrack::tuple::Zone::DEFAULT, ctevents: crate::rules::rule::ctevent::ALL, len: 28, l4_len: 8 };
+        let p = PacketCt { parsed: tuple::parse(ADDRS[0], ADDRS[1], IPPROTO_UDP, 0, &udp), helper: 0, zone: crate::conntrack::tuple::Zone::DEFAULT, ctevents: crate::rules::rule::ctevent::ALL, cause: None, len: 28, l4_len: 8 };
         let Track::Flow { h, new: true, .. } = t.track(&p, *now) else { panic!("flow {i} of {n}") };
         t.confirm(h, *now).unwrap();
         known.push(h);
@@ -404,7 +404,7 @@ fn fill_assured(m: &Mem, known: &mut Vec<Handle>, now: &mut u64) {
     check(m, known, *now);
     let (c, s) = (0x0a63_0001, 0x0a63_0002);
     let pkt = |src: u32, dst: u32, l4: &[u8; 8], now: u64| {
-        let p = PacketCt { parsed: tuple::parse(src, dst, IPPROTO_UDP, 0, l4), helper: 0, zone: crate::conntrack::tuple::Zone::DEFAULT, ctevents: crate::rules::rule::ctevent::ALL, len: 28, l4_len: 8 };
+        let p = PacketCt { parsed: tuple::parse(src, dst, IPPROTO_UDP, 0, l4), helper: 0, zone: crate::conntrack::tuple::Zone::DEFAULT, ctevents: crate::rules::rule::ctevent::ALL, cause: None, len: 28, l4_len: 8 };
         t.track(&p, now)
     };
     for i in 0..n as u16 {
@@ -656,7 +656,7 @@ impl Conv {
         self.now += 1;
         let (src, dst) = addrs(dir);
         let t = self.m.table();
-        let p = PacketCt { parsed: tuple::parse(src, dst, IPPROTO_TCP, 0, bytes), helper: 0, zone: crate::conntrack::tuple::Zone::DEFAULT, ctevents: crate::rules::rule::ctevent::ALL, len: 40, l4_len: seg.len };
+        let p = PacketCt { parsed: tuple::parse(src, dst, IPPROTO_TCP, 0, bytes), helper: 0, zone: crate::conntrack::tuple::Zone::DEFAULT, ctevents: crate::rules::rule::ctevent::ALL, cause: None, len: 40, l4_len: seg.len };
         let res = t.track(&p, self.now);
         match (self.h, out, res) {
             (None, _, Track::Flow { h, dir: Dir::Original, state: ctstate::NEW, new: true }) => {

@@ -793,6 +793,10 @@ pub struct PacketCt<'p> {
     pub zone: Zone,
     /// The events a flow it starts reports (`-j CT --ctevents`; all by default).
     pub ctevents: u16,
+    /// For an ICMP error this host makes: the flow the packet that caused it was starting
+    /// on this CPU, still unconfirmed (the kernel attaches that packet's conntrack to the
+    /// error, `nf_ct_attach`, since lookups do not see unconfirmed flows).
+    pub cause: Option<Handle>,
     /// The packet's length, for the flow's byte counters (`skb->len`).
     pub len: u32,
     /// The transport segment's real length (IP length minus header), for TCP tracking.
@@ -817,7 +821,12 @@ impl<'a, L: Locks> Table<'a, L> {
                 // `nf_conntrack_inet_error` looks it up): with NAT, the quoted packet is as
                 // it left the translation, so only this finds the flow.
                 let Some(want) = inner.invert() else { return self.invalid() };
-                let Some((h, d)) = self.lookup_in(&want, p.zone, now) else { return self.invalid() };
+                let cause = p.cause.and_then(|h| {
+                    let s = self.snapshot(h)?;
+                    let d = s.tuple.iter().position(|t| *t == want)?;
+                    Some((h, if d == 0 { Dir::Original } else { Dir::Reply }))
+                });
+                let Some((h, d)) = self.lookup_in(&want, p.zone, now).or(cause) else { return self.invalid() };
                 return Track::Flow { h, dir: d, state: super::super::rule::ctstate::RELATED, new: false };
             }
             super::tuple::Parsed::Flow { tuple, l4 } => (tuple, l4),
@@ -1289,12 +1298,12 @@ pub(super) mod tests {
     }
 
     fn track(t: &Table<'_, TestLocks>, src: u32, dst: u32, proto: u8, l4: &[u8], now: u64) -> Track {
-        let p = PacketCt { parsed: parse(src, dst, proto, 0, l4), helper: 0, zone: crate::conntrack::tuple::Zone::DEFAULT, ctevents: crate::rules::rule::ctevent::ALL, len: 100, l4_len: l4.len() as u32 };
+        let p = PacketCt { parsed: parse(src, dst, proto, 0, l4), helper: 0, zone: crate::conntrack::tuple::Zone::DEFAULT, ctevents: crate::rules::rule::ctevent::ALL, cause: None, len: 100, l4_len: l4.len() as u32 };
         t.track(&p, now)
     }
 
     fn track_in(t: &Table<'_, impl Locks>, zone: Zone, ctevents: u16, src: u32, dst: u32, l4: &[u8], now: u64) -> Track {
-        let p = PacketCt { parsed: parse(src, dst, 17, 0, l4), helper: 0, zone, ctevents, len: 100, l4_len: l4.len() as u32 };
+        let p = PacketCt { parsed: parse(src, dst, 17, 0, l4), helper: 0, zone, ctevents, cause: None, len: 100, l4_len: l4.len() as u32 };
         t.track(&p, now)
     }
 
@@ -1517,7 +1526,7 @@ pub(super) mod tests {
         let m = Mem::new(16, 8);
         let t = m.table();
         let s = syn(40000, 21);
-        let p = PacketCt { parsed: parse(C, S, 6, 0, &s), helper: HELPER_FTP, zone: crate::conntrack::tuple::Zone::DEFAULT, ctevents: crate::rules::rule::ctevent::ALL, len: 60, l4_len: 20 };
+        let p = PacketCt { parsed: parse(C, S, 6, 0, &s), helper: HELPER_FTP, zone: crate::conntrack::tuple::Zone::DEFAULT, ctevents: crate::rules::rule::ctevent::ALL, cause: None, len: 60, l4_len: 20 };
         let Track::Flow { h, .. } = t.track(&p, 0) else { panic!() };
         t.confirm(h, 0).unwrap();
         assert_eq!(t.helper(h), HELPER_FTP);
