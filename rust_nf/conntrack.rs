@@ -352,39 +352,97 @@ impl Ct {
     }
 
     /// Hands a helper flow's TCP segment to the helper: at the confirm stage (every hook
-    /// accepted the packet), for an ESTABLISHED flow, as nf_conntrack runs helpers.
-    fn helper_segment(&self, pkt: &Packet<'_>, st: &PacketState) {
+    /// accepted the packet), for an ESTABLISHED flow, as nf_conntrack runs helpers. Through
+    /// NAT the helper also rewrites the announced address and port in the packet (nf_nat_ftp).
+    /// False to drop the packet (no room to rewrite it, no port for the data connection).
+    fn helper_segment(&self, pkt: &mut Packet<'_>, st: &PacketState) -> bool {
         if st.state != crate::engine::rule::ctstate::ESTABLISHED || self.table().helper(st.h) == 0 {
-            return;
+            return true;
         }
         let mut hdr = [0u8; 120];
         let n = pkt.read(0, &mut hdr);
-        let Some(hdr) = hdr.get(..n) else { return };
-        let Ok(ip) = Ipv4Header::parse_any(hdr) else { return };
+        let Some(hdr) = hdr.get(..n) else { return true };
+        let Ok(ip) = Ipv4Header::parse_any(hdr) else { return true };
         if ip.protocol != crate::engine::packet::IPPROTO_TCP || ip.frag_offset != 0 {
-            return;
+            return true;
         }
         let hl = ip.header_len;
-        let Some(tcp) = hdr.get(hl..hl.saturating_add(20)).and_then(|t| <&[u8; 20]>::try_from(t).ok()) else { return };
+        let Some(tcp) = hdr.get(hl..hl.saturating_add(20)).and_then(|t| <&[u8; 20]>::try_from(t).ok()) else { return true };
         let doff = usize::from(tcp[12] >> 4) * 4;
         let seq = u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
         let total = usize::from(ip.total_len);
         let start = hl.saturating_add(doff);
         if doff < 20 || total <= start {
-            return;
+            return true;
         }
         let len = total - start;
         let mut buf = [0u8; HELPER_BYTES];
         let got = pkt.read(start, &mut buf);
         let mut last = [0u8; 1];
         let ends_in_nl = pkt.read(total - 1, &mut last) == 1 && last[0] == b'\n';
-        let Some(payload) = buf.get(..got.min(len)) else { return };
+        let Some(payload) = buf.get(..got.min(len)) else { return true };
         let seg = table::HelperSegment { seq, len: len as u32, payload, ends_in_nl };
-        self.table().helper_segment(st.h, st.dir, &seg, shim::jiffies());
+        let t = self.table();
+        let now = shim::jiffies();
+        let Some(snap) = t.snapshot(st.h) else { return true };
+        if snap.status & crate::engine::conntrack::status::NAT_MASK == 0 {
+            t.helper_segment(st.h, st.dir, &seg, now);
+            return true;
+        }
+        if !t.helper_line_start(st.h, st.dir, &seg) {
+            return true;
+        }
+        use crate::engine::nat::ftp;
+        let state = if pkt.csum_partial() {
+            crate::engine::checksum::FieldState::Partial
+        } else {
+            crate::engine::checksum::FieldState::Full
+        };
+        let (h, dir) = (st.h, st.dir);
+        let Some((bytes, cur)) = pkt.expand(ftp::TEXT_MAX) else { return false };
+        let out = ftp::nat_ftp(bytes, cur, &snap.tuple, dir, state, shim::random_u32, |port| {
+            ftp::expectation(&snap.tuple, dir, port).is_none_or(|e| t.expect_taken(h, &e, now))
+        });
+        match out {
+            ftp::Outcome::Untouched => true,
+            ftp::Outcome::Drop => false,
+            ftp::Outcome::Rewritten(r) => {
+                if pkt.resize(r.mangled.len).is_err() {
+                    return false;
+                }
+                t.expect(h, &r.expect, Some((r.saved_port, dir)), now);
+                t.seqadj_record(h, dir, r.mangled.seq, r.mangled.delta);
+                true
+            }
+        }
+    }
+
+    /// FTP through NAT changed the length of this flow's segments: the sequence and
+    /// acknowledgement numbers of every TCP packet are corrected (`nf_ct_seq_adjust`). False
+    /// to drop the packet.
+    fn seq_adjust(&self, pkt: &mut Packet<'_>, st: &PacketState) -> bool {
+        let Some(adj) = self.table().seqadj(st.h) else { return true };
+        let mut hdr = [0u8; 60];
+        let n = pkt.read(0, &mut hdr);
+        let Some(hdr) = hdr.get(..n) else { return true };
+        let Ok(ip) = Ipv4Header::parse_any(hdr) else { return true };
+        if ip.protocol != crate::engine::packet::IPPROTO_TCP || ip.frag_offset != 0 {
+            return true;
+        }
+        let hl = ip.header_len;
+        let Some(&off) = hdr.get(hl + 12) else { return false };
+        let doff = usize::from(off >> 4) * 4;
+        let state = if pkt.csum_partial() {
+            crate::engine::checksum::FieldState::Partial
+        } else {
+            crate::engine::checksum::FieldState::Full
+        };
+        let Some(bytes) = pkt.writable(hl + doff.max(20)) else { return false };
+        bytes.get_mut(hl..).is_some_and(|tcp| adj.adjust(tcp, st.dir, state))
     }
 
     /// The confirm stage for one packet leaving its last hook.
-    pub(crate) fn confirm(&self, pkt: &Packet<'_>, out_loopback: bool) -> Verdict {
+    pub(crate) fn confirm(&self, pkt: &mut Packet<'_>, out_loopback: bool) -> Verdict {
         let key = pkt.key();
         let Some(st) = slots::get(&self.slots, key) else { return Verdict::Accept };
         if st.untracked {
@@ -395,13 +453,21 @@ impl Ct {
             }
             return Verdict::Accept;
         }
+        // As nf_confirm: the helper, then the sequence number corrections (not for a packet
+        // looping back: it gets them on its way out), then the flow goes into the table.
+        if !self.helper_segment(pkt, &st) || (!out_loopback && !self.seq_adjust(pkt, &st)) {
+            slots::clear(&self.slots, key);
+            if st.new {
+                self.table().delete(st.h);
+            }
+            return Verdict::Drop;
+        }
         if st.new && self.table().confirm(st.h, shim::jiffies()).is_err() {
             // The same flow was confirmed meanwhile by another packet (a race between two
             // first packets): this one is dropped, as nf_conntrack does for a clash.
             slots::clear(&self.slots, key);
             return Verdict::Drop;
         }
-        self.helper_segment(pkt, &st);
         if out_loopback {
             slots::put(&self.slots, key, &PacketState { new: false, looped: true, ..st });
         } else {

@@ -585,6 +585,49 @@ int rnf_skb_csum_partial(const struct sk_buff *skb)
 	return skb->ip_summed == CHECKSUM_PARTIAL;
 }
 
+/*
+ * FTP through NAT: the whole packet from the network header on, linear, private, with at
+ * least `extra` bytes of tailroom after it (`*len`: its length). NULL when memory runs out.
+ */
+u8 *rnf_skb_expand(struct sk_buff *skb, unsigned int extra, unsigned int *len)
+{
+	int off = skb_network_offset(skb);
+
+	if (off < 0 || skb->len < (unsigned int)off || extra > 0xffff)
+		return NULL;
+	if (skb_ensure_writable(skb, skb->len))
+		return NULL;
+	if (skb_tailroom(skb) < extra &&
+	    pskb_expand_head(skb, 0, extra - skb_tailroom(skb), GFP_ATOMIC))
+		return NULL;
+	*len = skb->len - off;
+	return skb_network_header(skb);
+}
+
+/*
+ * After rnf_skb_expand: the packet is now `len` bytes from the network header on (grown into
+ * the tailroom, or cut). A received checksum over the old bytes no longer holds: the stack
+ * checks the rewritten one instead. Nonzero when `len` does not fit.
+ */
+int rnf_skb_resize(struct sk_buff *skb, unsigned int len)
+{
+	unsigned int want, off = skb_network_offset(skb);
+
+	if (len > 0xffff || skb_is_nonlinear(skb))
+		return -EINVAL;
+	want = off + len;
+	if (want > skb->len) {
+		if (want - skb->len > skb_tailroom(skb))
+			return -EINVAL;
+		skb_put(skb, want - skb->len);
+	} else {
+		skb_trim(skb, want);
+	}
+	if (skb->ip_summed == CHECKSUM_COMPLETE)
+		skb->ip_summed = CHECKSUM_NONE;
+	return 0;
+}
+
 /* NAT: after DNAT at PREROUTING the route must be looked up for the new destination. */
 void rnf_skb_dst_drop(struct sk_buff *skb)
 {

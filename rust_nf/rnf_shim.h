@@ -100,6 +100,8 @@ void rnf_log(const struct nf_hook_state *st, const struct sk_buff *skb, u8 level
 void rnf_reject(const struct nf_hook_state *st, struct sk_buff *skb, int code);
 int rnf_reroute(const struct nf_hook_state *st, struct sk_buff *skb);
 int rnf_skb_csum_partial(const struct sk_buff *skb);
+u8 *rnf_skb_expand(struct sk_buff *skb, unsigned int extra, unsigned int *len);
+int rnf_skb_resize(struct sk_buff *skb, unsigned int len);
 void rnf_skb_dst_drop(struct sk_buff *skb);
 u32 rnf_nat_masq_addr(const struct nf_hook_state *st, const struct sk_buff *skb, int *ifindex);
 u32 rnf_nat_redirect_addr(const struct nf_hook_state *st, const struct sk_buff *skb);

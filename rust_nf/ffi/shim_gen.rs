@@ -195,6 +195,16 @@ unsafe extern "C" {
     pub fn rnf_skb_csum_partial(skb: *const sk_buff) -> core::ffi::c_int;
 }
 unsafe extern "C" {
+    pub fn rnf_skb_expand(
+        skb: *mut sk_buff,
+        extra: core::ffi::c_uint,
+        len: *mut core::ffi::c_uint,
+    ) -> *mut u8_;
+}
+unsafe extern "C" {
+    pub fn rnf_skb_resize(skb: *mut sk_buff, len: core::ffi::c_uint) -> core::ffi::c_int;
+}
+unsafe extern "C" {
     pub fn rnf_skb_dst_drop(skb: *mut sk_buff);
 }
 unsafe extern "C" {

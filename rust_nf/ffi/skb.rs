@@ -151,6 +151,34 @@ impl<'a> Packet<'a> {
         unsafe { sys::rnf_skb_csum_partial(self.skb.as_ptr()) != 0 }
     }
 
+    /// The whole packet from its network header on, made linear and private with at least
+    /// `extra` spare bytes after it (the slice includes them), and its current length; `None`
+    /// when memory runs out. Then [`Packet::resize`] says how much of it is the packet.
+    pub(crate) fn expand(&mut self, extra: usize) -> Option<(&mut [u8], usize)> {
+        let x = c_uint::try_from(extra).ok()?;
+        let mut len: c_uint = 0;
+        // SAFETY: `skb` is live and this hook may change it (invariant); `len` is a valid local.
+        let p = unsafe { sys::rnf_skb_expand(self.skb.as_ptr(), x, &mut len) };
+        let p = NonNull::new(p)?;
+        let total = (len as usize).checked_add(extra)?;
+        // SAFETY: the shim made the packet linear and private from `p` on for `len` bytes, with
+        // at least `extra` bytes of tailroom after them (owned by this skb); they stay until the
+        // skb changes, which needs `&mut self` again, and the borrow holds `&mut self`.
+        Some((unsafe { core::slice::from_raw_parts_mut(p.as_ptr(), total) }, len as usize))
+    }
+
+    /// After [`Packet::expand`]: the packet is now `len` bytes from its network header on.
+    pub(crate) fn resize(&mut self, len: usize) -> Result {
+        let l = c_uint::try_from(len).map_err(|_| EINVAL)?;
+        // SAFETY: `skb` is live and this hook may change it (invariant); the shim checks that
+        // `len` fits the linear data and tailroom.
+        let err = unsafe { sys::rnf_skb_resize(self.skb.as_ptr(), l) };
+        if err < 0 {
+            return Err(Error::from_errno(err));
+        }
+        Ok(())
+    }
+
     /// Forgets the packet's route (after DNAT at PREROUTING, so it is routed for the new
     /// destination).
     pub(crate) fn dst_drop(&mut self) {

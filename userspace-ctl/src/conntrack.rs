@@ -332,6 +332,9 @@ pub fn flow_line(f: &FlowRecord) -> String {
     }
     let _ = write!(s, "mark={} ", f.mark);
     flow_zone(&mut s, f);
+    if f.helper == rnf_engine::conntrack::table::HELPER_FTP {
+        s.push_str("helper=ftp ");
+    }
     s.push_str("use=1");
     s
 }
@@ -552,6 +555,7 @@ mod tests {
             mark: 0,
             event: 0,
             zone: [0, 0],
+            helper: 0,
         };
         assert_eq!(
             flow_line(&f),
@@ -570,6 +574,7 @@ mod tests {
             mark: 0x10,
             event: 0,
             zone: [0, 0],
+            helper: 0,
         };
         assert_eq!(
             flow_line(&f),
@@ -592,6 +597,7 @@ mod tests {
             mark: 0,
             event: ctwire::EV_NEW,
             zone: [0, 0],
+            helper: 0,
         };
         assert_eq!(
             event_line(&f),

@@ -271,6 +271,7 @@ mod tests {
             mark: 0,
             event: 0,
             zone: [0, 0],
+            helper: 0,
         }
     }
 
@@ -303,6 +304,7 @@ mod tests {
             mark: 0x10,
             event: 0,
             zone: [0, 0],
+            helper: 0,
         };
         assert_eq!(
             flow_xml(&f),

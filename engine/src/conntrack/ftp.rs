@@ -97,10 +97,13 @@ fn epsv(s: &[u8]) -> Option<u16> {
     Some(port as u16)
 }
 
-/// Reads one control segment's payload going in `dir` of the FTP flow whose original tuple is
-/// `orig` (client to server); returns the data connection it announces, if any.
-pub fn parse(payload: &[u8], dir: Dir, orig: &Tuple) -> Option<Expect> {
-    let (client, server) = (orig.src, orig.dst);
+/// Reads one control segment's payload going in `dir` of the FTP flow with tuples `tuples`
+/// (original, reply); returns the data connection it announces, if any. As the kernel's, the
+/// announced address must be the sender's own as its direction's tuple has it (the real
+/// server's behind a DNAT), and the data connection comes from the other side's address.
+pub fn parse(payload: &[u8], dir: Dir, tuples: &[Tuple; 2]) -> Option<Expect> {
+    // client: the original direction's source; server: the reply direction's source.
+    let (client, server) = (tuples[0].src, tuples[1].src);
     let starts = |p: &[u8], word: &[u8]| {
         p.len() >= word.len() && p.get(..word.len()).is_some_and(|w| w.eq_ignore_ascii_case(word))
     };
@@ -141,23 +144,24 @@ mod tests {
     const C: u32 = 0x0a00_0102;
     const S: u32 = 0x0a00_0202;
     const ORIG: Tuple = Tuple { src: C, dst: S, sport: 40000, dport: 21, proto: 6 };
+    const REPLY: Tuple = Tuple { src: S, dst: C, sport: 21, dport: 40000, proto: 6 };
 
     #[test]
     fn active_and_passive() {
         assert_eq!(
-            parse(b"PORT 10,0,1,2,195,80\r\n", Dir::Original, &ORIG),
+            parse(b"PORT 10,0,1,2,195,80\r\n", Dir::Original, &[ORIG, REPLY]),
             Some(Expect { src: S, dst: C, dport: 195 * 256 + 80 })
         );
         assert_eq!(
-            parse(b"EPRT |1|10.0.1.2|50000|\r\n", Dir::Original, &ORIG),
+            parse(b"EPRT |1|10.0.1.2|50000|\r\n", Dir::Original, &[ORIG, REPLY]),
             Some(Expect { src: S, dst: C, dport: 50000 })
         );
         assert_eq!(
-            parse(b"227 Entering Passive Mode (10,0,2,2,39,16).\r\n", Dir::Reply, &ORIG),
+            parse(b"227 Entering Passive Mode (10,0,2,2,39,16).\r\n", Dir::Reply, &[ORIG, REPLY]),
             Some(Expect { src: C, dst: S, dport: 39 * 256 + 16 })
         );
         assert_eq!(
-            parse(b"229 Entering extended passive mode (|||50001|).\r\n", Dir::Reply, &ORIG),
+            parse(b"229 Entering extended passive mode (|||50001|).\r\n", Dir::Reply, &[ORIG, REPLY]),
             Some(Expect { src: C, dst: S, dport: 50001 })
         );
         assert!(Expect { src: C, dst: S, dport: 5 }.matches(&Tuple { src: C, dst: S, sport: 9, dport: 5, proto: 6 }));
@@ -166,18 +170,18 @@ mod tests {
     #[test]
     fn refused() {
         // Another host's address (an FTP bounce), bad numbers, other commands, wrong side.
-        assert_eq!(parse(b"PORT 10,0,9,9,1,1\r\n", Dir::Original, &ORIG), None);
-        assert_eq!(parse(b"PORT 10,0,1,256,1,1\r\n", Dir::Original, &ORIG), None);
-        assert_eq!(parse(b"PORT 10,0,1\r\n", Dir::Original, &ORIG), None);
-        assert_eq!(parse(b"USER anonymous\r\n", Dir::Original, &ORIG), None);
-        assert_eq!(parse(b"227 (10,0,9,9,1,1)\r\n", Dir::Reply, &ORIG), None);
-        assert_eq!(parse(b"PORT 10,0,1,2,195,80\r\n", Dir::Reply, &ORIG), None);
-        assert_eq!(parse(b"EPRT |2|::1|5|\r\n", Dir::Original, &ORIG), None);
-        assert_eq!(parse(b"", Dir::Reply, &ORIG), None);
+        assert_eq!(parse(b"PORT 10,0,9,9,1,1\r\n", Dir::Original, &[ORIG, REPLY]), None);
+        assert_eq!(parse(b"PORT 10,0,1,256,1,1\r\n", Dir::Original, &[ORIG, REPLY]), None);
+        assert_eq!(parse(b"PORT 10,0,1\r\n", Dir::Original, &[ORIG, REPLY]), None);
+        assert_eq!(parse(b"USER anonymous\r\n", Dir::Original, &[ORIG, REPLY]), None);
+        assert_eq!(parse(b"227 (10,0,9,9,1,1)\r\n", Dir::Reply, &[ORIG, REPLY]), None);
+        assert_eq!(parse(b"PORT 10,0,1,2,195,80\r\n", Dir::Reply, &[ORIG, REPLY]), None);
+        assert_eq!(parse(b"EPRT |2|::1|5|\r\n", Dir::Original, &[ORIG, REPLY]), None);
+        assert_eq!(parse(b"", Dir::Reply, &[ORIG, REPLY]), None);
         for n in 0..64usize {
             let junk: [u8; 64] = core::array::from_fn(|i| (i * 31 + n * 7) as u8);
-            let _ = parse(&junk[..n], Dir::Original, &ORIG);
-            let _ = parse(&junk[..n], Dir::Reply, &ORIG);
+            let _ = parse(&junk[..n], Dir::Original, &[ORIG, REPLY]);
+            let _ = parse(&junk[..n], Dir::Reply, &[ORIG, REPLY]);
         }
     }
 }

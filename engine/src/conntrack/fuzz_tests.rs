@@ -637,7 +637,7 @@ impl Conv {
     /// decide the same on the same state; returns the tracker's outcome.
     fn send(&mut self, dir: Dir, bytes: &[u8]) -> Outcome {
         assert!(!self.done);
-        let seg = Segment { tcp: bytes, len: bytes.len() as u32 };
+        let seg = Segment { tcp: bytes, len: bytes.len() as u32, ack_adj: None };
         assert!(tcp::valid_header(&seg));
         let before = self.c;
         let out = if self.h.is_none() {
@@ -786,7 +786,7 @@ fn wild(conv: &mut Conv, r: &mut Rng) {
     if r.below(16) == 0 {
         b.truncate(r.index(b.len() + 1));
     }
-    let seg = Segment { tcp: &b, len: if r.below(16) == 0 { r.next() as u32 } else { b.len() as u32 } };
+    let seg = Segment { tcp: &b, len: if r.below(16) == 0 { r.next() as u32 } else { b.len() as u32 }, ack_adj: None };
     if seg.len != b.len() as u32 || !tcp::valid_header(&seg) {
         let mut c = conv.c;
         let out = tcp::packet(&mut c, dir, &seg, conv.seen_reply, conv.assured);

@@ -57,6 +57,8 @@ pub mod status {
     pub const SRC_NAT_DONE: u16 = 1 << 7;
     /// The destination binding was decided.
     pub const DST_NAT_DONE: u16 = 1 << 8;
+    /// FTP through NAT changed a segment's length: sequence numbers are corrected.
+    pub const SEQ_ADJUST: u16 = 1 << 11;
 }
 
 /// What the rules of a hook see of the packet's connection (`nf_ct_get`).

@@ -60,6 +60,10 @@ pub trait Locks {
     fn cpu(&self) -> usize {
         0
     }
+    /// A random number (NAT port allocation).
+    fn random(&self) -> u32 {
+        0
+    }
 }
 
 /// One flow. All atomics: read without locks, written as the module docs say.
@@ -97,6 +101,10 @@ pub struct Entry {
     /// MASQUERADE: the interface whose address the flow took (0: none), so the flow goes
     /// when the interface goes down or loses its address.
     nat_if: AtomicU32,
+    /// FTP through NAT: the sequence number corrections of each direction
+    /// (`nat::seqadj::SeqAdjust::to_words`), valid with `status::SEQ_ADJUST`. Under the
+    /// entry's lock.
+    seqadj: [AtomicU64; 3],
 }
 
 /// One TCP segment of a helper flow, as the helper reads it.
@@ -131,6 +139,11 @@ pub struct ExpectSlot {
     /// The announcing flow's zone id (original direction): the data connection is looked
     /// for in the same zone.
     zone: AtomicU32,
+    /// Through NAT: the port the text announced before it was rewritten (0: no NAT), and the
+    /// direction of the segment that announced it, for the data connection's bindings
+    /// (`nf_nat_follow_master`).
+    saved_port: AtomicU32,
+    nat_dir: AtomicU32,
 }
 
 
@@ -470,6 +483,9 @@ impl<'a, L: Locks> Table<'a, L> {
             e.nl_seq[1].store(0, Relaxed);
             e.nl_num.store(0, Relaxed);
             e.nat_if.store(0, Relaxed);
+            for w in &e.seqadj {
+                w.store(0, Relaxed);
+            }
             e.born.store(now, Relaxed);
             e.expires.store(now.wrapping_add(u64::from(expires_in).saturating_mul(self.hz)), Relaxed);
             // Even: in use. Release: the fields above are visible to whoever sees this.
@@ -601,6 +617,7 @@ impl<'a, L: Locks> Table<'a, L> {
             mark: s.mark,
             event: 0,
             zone: s.zone,
+            helper: self.helper(h),
         })
     }
 
@@ -874,7 +891,13 @@ impl<'a, L: Locks> Table<'a, L> {
     fn update(&self, h: Handle, dir: Dir, t: &Tuple, l4: &[u8], p: &PacketCt<'_>, now: u64) -> Update {
         let Some(e) = self.get(h) else { return Update::Invalid };
         let to = self.shared.settings.timeouts();
-        let seg = tcp::Segment { tcp: l4, len: p.l4_len };
+        // What FTP through NAT changed in the other direction's sequence numbers.
+        let ack_adj = if t.proto == IPPROTO_TCP {
+            self.seqadj(h).and_then(|a| a.seq.get(dir.other().index()).copied())
+        } else {
+            None
+        };
+        let seg = tcp::Segment { tcp: l4, len: p.l4_len, ack_adj };
         if t.proto == IPPROTO_TCP && !tcp::valid_header(&seg) {
             return Update::Invalid;
         }
@@ -969,7 +992,7 @@ impl<'a, L: Locks> Table<'a, L> {
         let to = self.shared.settings.timeouts();
         let secs = match t.proto {
             IPPROTO_TCP => {
-                let seg = tcp::Segment { tcp: l4, len: p.l4_len };
+                let seg = tcp::Segment { tcp: l4, len: p.l4_len, ack_adj: None };
                 if !tcp::valid_header(&seg) {
                     return self.invalid();
                 }
@@ -993,7 +1016,7 @@ impl<'a, L: Locks> Table<'a, L> {
         // if it is refused).
         let mut timeout = secs;
         if let Some(c) = tcp_conn.as_mut() {
-            let seg = tcp::Segment { tcp: l4, len: p.l4_len };
+            let seg = tcp::Segment { tcp: l4, len: p.l4_len, ack_adj: None };
             match tcp::packet_with(c, Dir::Original, &seg, false, false, &to) {
                 tcp::Outcome::Accept { timeout_secs, .. } => timeout = timeout_secs,
                 tcp::Outcome::Ignore => {}
@@ -1007,7 +1030,14 @@ impl<'a, L: Locks> Table<'a, L> {
         };
         // A data connection a helper announced: RELATED (`init_conntrack` with an expectation),
         // and it carries its master's mark. Taken once the flow has its entry.
-        let master = if t.proto == IPPROTO_TCP { self.take_expectation(t, p.zone.id(Dir::Original), now) } else { None };
+        let expected = if t.proto == IPPROTO_TCP { self.take_expectation(t, p.zone.id(Dir::Original), now) } else { None };
+        let master = expected.map(|(mark, _)| mark);
+        // A data connection of a translated FTP flow: its bindings come with it.
+        let follow = expected.and_then(|(_, nat)| nat).and_then(|[src, dst]| {
+            let mut c = TableChooser { t: self, zone: Zone { id: p.zone.id(Dir::Reply), dirs: 3 }, now };
+            let a = super::super::nat::unique_tuple(t, &src, super::super::nat::Manip::Src, &mut c)?;
+            super::super::nat::unique_tuple(&a, &dst, super::super::nat::Manip::Dst, &mut c)
+        });
         let Some(e) = self.entry(h.idx) else { return self.invalid() };
         // Under the entry's lock with its generation checked: the flow may already be gone
         // (freed by the collector or a flush) and its entry taken for another.
@@ -1019,6 +1049,21 @@ impl<'a, L: Locks> Table<'a, L> {
             if let Some(m) = master {
                 e.status.fetch_or(u32::from(status::EXPECTED), Relaxed);
                 e.mark.store(m, Relaxed);
+            }
+            if let Some(n) = follow.filter(|n| n != t) {
+                if let Some(r) = n.invert() {
+                    let w = pack(&r, e.tuple[1][1].load(Relaxed) as u16);
+                    e.tuple[1][0].store(w[0], Relaxed);
+                    e.tuple[1][1].store(w[1], Relaxed);
+                }
+                let mut bits = status::SRC_NAT_DONE | status::DST_NAT_DONE;
+                if n.src != t.src || n.sport != t.sport {
+                    bits |= status::SRC_NAT;
+                }
+                if n.dst != t.dst || n.dport != t.dport {
+                    bits |= status::DST_NAT;
+                }
+                e.status.fetch_or(u32::from(bits), Relaxed);
             }
             if let Some(c) = tcp_conn {
                 for (w, v) in e.proto.iter().zip(c.to_words()) {
@@ -1042,8 +1087,8 @@ impl<'a, L: Locks> Table<'a, L> {
     }
 
     /// Takes the expectation a new flow with tuple `t` fulfils, if any; gives the mark of the
-    /// flow that announced it.
-    fn take_expectation(&self, t: &Tuple, zone: u16, now: u64) -> Option<u32> {
+    /// flow that announced it and, through NAT, the data connection's bindings.
+    fn take_expectation(&self, t: &Tuple, zone: u16, now: u64) -> Option<(u32, Option<[super::super::nat::NatRange; 2]>)> {
         if self.shared.expect_count.load(Relaxed) == 0 {
             return None;
         }
@@ -1068,7 +1113,14 @@ impl<'a, L: Locks> Table<'a, L> {
                 if exp.matches(t) && x.zone.load(Relaxed) == u32::from(zone) {
                     x.used.store(0, Relaxed);
                     self.shared.expect_count.fetch_sub(1, Relaxed);
-                    return Some(master.mark.load(Relaxed));
+                    let saved = x.saved_port.load(Relaxed) as u16;
+                    let dir = if x.nat_dir.load(Relaxed) == 0 { Dir::Original } else { Dir::Reply };
+                    let tuples = [
+                        unpack([master.tuple[0][0].load(Relaxed), master.tuple[0][1].load(Relaxed)]),
+                        unpack([master.tuple[1][0].load(Relaxed), master.tuple[1][1].load(Relaxed)]),
+                    ];
+                    let nat = if saved != 0 { super::super::nat::ftp::follow_master(&tuples, dir, saved) } else { None };
+                    return Some((master.mark.load(Relaxed), nat));
                 }
             }
             None
@@ -1118,6 +1170,36 @@ impl<'a, L: Locks> Table<'a, L> {
         })
     }
 
+    /// The sequence number corrections of flow `h`, when FTP through NAT changed a length.
+    pub fn seqadj(&self, h: Handle) -> Option<super::super::nat::seqadj::SeqAdjust> {
+        let e = self.get(h)?;
+        if e.status.load(Relaxed) & u32::from(status::SEQ_ADJUST) == 0 {
+            return None;
+        }
+        let w = [e.seqadj[0].load(Relaxed), e.seqadj[1].load(Relaxed), e.seqadj[2].load(Relaxed)];
+        fence(Acquire);
+        (e.gen.load(Relaxed) == h.gen).then(|| super::super::nat::seqadj::SeqAdjust::from_words(w))
+    }
+
+    /// Records that the segment of flow `h` going in `dir` with sequence number `seq` changed
+    /// length by `off` (`nf_ct_seqadj_set`).
+    pub fn seqadj_record(&self, h: Handle, dir: Dir, seq: u32, off: i32) {
+        let Some(e) = self.entry(h.idx) else { return };
+        self.locks.entry(h.idx, || {
+            if e.gen.load(Relaxed) != h.gen {
+                return;
+            }
+            let w = [e.seqadj[0].load(Relaxed), e.seqadj[1].load(Relaxed), e.seqadj[2].load(Relaxed)];
+            let mut a = super::super::nat::seqadj::SeqAdjust::from_words(w);
+            if a.record(dir, seq, off) {
+                for (slot, v) in e.seqadj.iter().zip(a.to_words()) {
+                    slot.store(v, Relaxed);
+                }
+                e.status.fetch_or(u32::from(status::SEQ_ADJUST), Relaxed);
+            }
+        });
+    }
+
     /// Deletes the confirmed flows that MASQUERADE bound to interface `ifindex` (and, when
     /// `addr` is given, to that address: the interface lost it); returns how many
     /// (`nf_nat_masquerade`'s `device_cmp` / `inet_cmp`).
@@ -1151,11 +1233,21 @@ impl<'a, L: Locks> Table<'a, L> {
     /// cannot be forged inside other text; the glue calls this for packets of an ESTABLISHED
     /// flow that every hook accepted.
     pub fn helper_segment(&self, h: Handle, dir: Dir, seg: &HelperSegment<'_>, now: u64) {
-        if self.helper(h) != HELPER_FTP {
+        if !self.helper_line_start(h, dir, seg) {
             return;
         }
         let Some(s) = self.snapshot(h) else { return };
-        let Some(e) = self.entry(h.idx) else { return };
+        let Some(exp) = super::ftp::parse(seg.payload, dir, &s.tuple) else { return };
+        self.expect(h, &exp, None, now);
+    }
+
+    /// Whether the FTP flow `h`'s segment `seg` going in `dir` starts a line (the helper only
+    /// reads those, `find_nl_seq`); records where the next line starts when it ends one.
+    pub fn helper_line_start(&self, h: Handle, dir: Dir, seg: &HelperSegment<'_>) -> bool {
+        if self.helper(h) != HELPER_FTP {
+            return false;
+        }
+        let Some(e) = self.entry(h.idx) else { return false };
         let d = dir.index();
         let shift = 2 * d as u32;
         // `find_nl_seq`, then `update_nl_seq` when the segment ends a line.
@@ -1190,10 +1282,30 @@ impl<'a, L: Locks> Table<'a, L> {
             }
             found
         });
-        if !at_line_start {
-            return;
-        }
-        let Some(exp) = super::ftp::parse(seg.payload, dir, &s.tuple[0]) else { return };
+        at_line_start
+    }
+
+    /// Whether a live expectation of another flow than `h` already announces `exp`'s data
+    /// connection (`nf_ct_expect_related`'s clash: NAT picks another port then).
+    pub fn expect_taken(&self, h: Handle, exp: &super::ftp::Expect, now: u64) -> bool {
+        let me = u64::from(h.idx) << 32 | u64::from(h.gen);
+        self.locks.table(|| {
+            self.shared.expects.iter().any(|x| {
+                x.used.load(Relaxed) != 0
+                    && !expired(x.expires.load(Relaxed), now)
+                    && x.master.load(Relaxed) != me
+                    && x.src.load(Relaxed) == exp.src
+                    && x.dst.load(Relaxed) == exp.dst
+                    && x.dport.load(Relaxed) == u32::from(exp.dport)
+            })
+        })
+    }
+
+    /// Registers the data connection `exp` that flow `h` announced (one per flow at a time,
+    /// as the FTP helper's `max_expected`); `nat`: the port announced before NAT rewrote it
+    /// and the announcing segment's direction.
+    pub fn expect(&self, h: Handle, exp: &super::ftp::Expect, nat: Option<(u16, Dir)>, now: u64) {
+        let Some(s) = self.snapshot(h) else { return };
         let master = u64::from(h.idx) << 32 | u64::from(h.gen);
         let until = now.wrapping_add(u64::from(super::ftp::EXPECT_TIMEOUT).saturating_mul(self.hz));
         self.locks.table(|| {
@@ -1216,9 +1328,31 @@ impl<'a, L: Locks> Table<'a, L> {
             x.expires.store(until, Relaxed);
             x.master.store(master, Relaxed);
             x.zone.store(u32::from(s.zone[0]), Relaxed);
+            x.saved_port.store(nat.map_or(0, |(p, _)| u32::from(p)), Relaxed);
+            x.nat_dir.store(nat.map_or(0, |(_, d)| d as u32), Relaxed);
             x.used.store(1, Relaxed);
             self.shared.expect_count.fetch_add(1, Relaxed);
         });
+    }
+}
+
+/// Port allocation for a data connection's bindings: a candidate is taken when a confirmed
+/// flow already has the reply tuple it implies.
+struct TableChooser<'t, 'a, L: Locks> {
+    t: &'t Table<'a, L>,
+    zone: Zone,
+    now: u64,
+}
+
+impl<L: Locks> super::super::nat::Chooser for TableChooser<'_, '_, L> {
+    fn random(&mut self) -> u32 {
+        self.t.locks.random()
+    }
+    fn hash(&mut self, w: &[u64; 2]) -> u32 {
+        super::tuple::hash_words(&self.t.key, w)
+    }
+    fn used(&mut self, orig: &Tuple) -> bool {
+        orig.invert().is_none_or(|r| self.t.lookup_in(&r, self.zone, self.now).is_some())
     }
 }
 

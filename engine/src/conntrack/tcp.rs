@@ -224,6 +224,10 @@ pub struct Segment<'a> {
     pub tcp: &'a [u8],
     /// The segment's real length (header and payload).
     pub len: u32,
+    /// FTP through NAT changed the length of segments going the other way: their sequence
+    /// numbers as this segment acknowledges them are corrected by it (`nf_ct_seq_offset` in
+    /// `tcp_in_window`).
+    pub ack_adj: Option<super::super::nat::seqadj::SeqAdj>,
 }
 
 // TCP header flag bits.
@@ -524,7 +528,7 @@ fn init_sender(c: &mut TcpConn, dir: Dir, h: &Hdr<'_>, end: u32, win: u32) {
 }
 
 /// `tcp_in_window`.
-fn in_window(c: &mut TcpConn, dir: Dir, index: u8, h: &Hdr<'_>, len: u32) -> Window {
+fn in_window(c: &mut TcpConn, dir: Dir, index: u8, h: &Hdr<'_>, len: u32, ack_adj: Option<super::super::nat::seqadj::SeqAdj>) -> Window {
     let (d, o) = (dir.index(), dir.other().index());
     let mut seq = h.seq;
     let mut ack = h.ack_seq;
@@ -574,6 +578,12 @@ fn in_window(c: &mut TcpConn, dir: Dir, index: u8, h: &Hdr<'_>, len: u32) -> Win
     if h.has(RST) && seq == 0 && c.state == TcpState::SynSent {
         seq = c.seen[d].end;
         end = seq;
+    }
+    // Take into account NAT sequence number mangling.
+    if let Some(adj) = ack_adj {
+        let off = adj.offset(ack.wrapping_sub(1)) as u32;
+        ack = ack.wrapping_sub(off);
+        sack = sack.wrapping_sub(off);
     }
     let liberal = c.seen[d].flags & flag::BE_LIBERAL != 0;
     let maxackwin = c.seen[d].maxwin.max(MAXACKWINCONST);
@@ -785,7 +795,7 @@ pub fn packet_with(c: &mut TcpConn, dir: Dir, seg: &Segment<'_>, seen_reply: boo
         _ => {}
     }
     if !skip_window {
-        match in_window(c, dir, index, &h, seg.len) {
+        match in_window(c, dir, index, &h, seg.len, seg.ack_adj) {
             Window::Accept => {}
             Window::Ignore => return Outcome::Ignore,
             Window::Invalid => {
@@ -872,7 +882,7 @@ mod tests {
         fn send(&mut self, dir: Dir, seq: u32, ack: u32, flags: u8, win: u16, opts: &[u8], payload: u32) -> Outcome {
             let mut b = [0u8; 60];
             let (hl, len) = seg(&mut b, seq, ack, flags, win, opts, payload);
-            let s = Segment { tcp: &b[..hl], len };
+            let s = Segment { tcp: &b[..hl], len, ack_adj: None };
             let r = packet(&mut self.c, dir, &s, self.seen_reply, self.assured);
             if let Outcome::Accept { assured, .. } = r {
                 self.assured |= assured;
@@ -887,7 +897,7 @@ mod tests {
     fn start(seq: u32, opts: &[u8]) -> (Flow, Outcome) {
         let mut b = [0u8; 60];
         let (hl, len) = seg(&mut b, seq, 0, SYN, 64240, opts, 0);
-        let s = Segment { tcp: &b[..hl], len };
+        let s = Segment { tcp: &b[..hl], len, ack_adj: None };
         assert!(valid_header(&s));
         let mut c = new_conn(&s).unwrap();
         let r = packet(&mut c, Dir::Original, &s, false, false);
@@ -953,22 +963,22 @@ mod tests {
         let mut b = [0u8; 60];
         for (flags, starts) in [(SYN, true), (ACK, true), (FIN | ACK, false), (RST, false), (SYN | ACK, false)] {
             let (hl, len) = seg(&mut b, 1, 1, flags, 100, &[], 0);
-            let s = Segment { tcp: &b[..hl], len };
+            let s = Segment { tcp: &b[..hl], len, ack_adj: None };
             assert_eq!(new_conn(&s).is_some(), starts, "flags {flags:#x}");
         }
         // Picked up mid-stream: liberal, and ESTABLISHED after its first packet.
         let (hl, len) = seg(&mut b, 1, 1, ACK, 100, &[], 0);
-        let s = Segment { tcp: &b[..hl], len };
+        let s = Segment { tcp: &b[..hl], len, ack_adj: None };
         let mut c = new_conn(&s).unwrap();
         assert_eq!(c.seen[0].flags & flag::BE_LIBERAL, flag::BE_LIBERAL);
         assert!(matches!(packet(&mut c, O, &s, false, false), Outcome::Accept { timeout_secs: 300, .. }));
         assert_eq!(c.state, TcpState::Established);
         for (flags, ok) in [(SYN | FIN, false), (SYN | RST, false), (0, false), (ACK | PSH | ECE, true), (FIN, false)] {
             let (hl, len) = seg(&mut b, 1, 1, flags, 100, &[], 0);
-            assert_eq!(valid_header(&Segment { tcp: &b[..hl], len }), ok, "flags {flags:#x}");
+            assert_eq!(valid_header(&Segment { tcp: &b[..hl], len, ack_adj: None }), ok, "flags {flags:#x}");
         }
         let (hl, _) = seg(&mut b, 1, 1, ACK, 100, &[], 0);
-        assert!(!valid_header(&Segment { tcp: &b[..hl], len: 10 }));
+        assert!(!valid_header(&Segment { tcp: &b[..hl], len: 10, ack_adj: None }));
     }
 
     #[test]
@@ -1023,7 +1033,7 @@ mod tests {
                 *v = next() as u8;
             }
             let n = (next() % 61) as usize;
-            let s = Segment { tcp: &b[..n], len: next() as u32 };
+            let s = Segment { tcp: &b[..n], len: next() as u32, ack_adj: None };
             let dir = if next() & 1 == 0 { O } else { R };
             let _ = valid_header(&s);
             let _ = new_conn(&s);

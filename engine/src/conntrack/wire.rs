@@ -99,6 +99,9 @@ pub const F_MARK: u16 = 8;
 /// Flow attribute: u32 the event ([`EV_NEW`], [`EV_UPDATE`], [`EV_DESTROY`]), in events only.
 pub const F_EVENT: u16 = 9;
 
+/// Flow: its helper (u32, `table::HELPER_FTP`), when it has one.
+pub const F_HELPER: u16 = 11;
+
 /// Statistics of one CPU (nest: [`A_CT_CPU_ID`] and the counters as one [`A_CT_CPU_VALUES`]).
 pub const A_CT_CPU: u16 = 31;
 /// In [`A_CT_CPU`]: the CPU (u32).
@@ -179,6 +182,8 @@ pub struct FlowRecord {
     pub event: u8,
     /// The zone id of the original and of the reply tuple (`-j CT --zone`).
     pub zone: [u16; 2],
+    /// The flow's helper (`table::HELPER_FTP`), 0 for none.
+    pub helper: u8,
 }
 
 fn put_tuple(enc: &mut Encoder<'_>, ty: u16, t: &Tuple) {
@@ -222,6 +227,9 @@ pub fn encode_flow(enc: &mut Encoder<'_>, f: &FlowRecord) {
     if f.event != 0 {
         enc.put_u32(F_EVENT, u32::from(f.event));
     }
+    if f.helper != 0 {
+        enc.put_u32(F_HELPER, u32::from(f.helper));
+    }
     if f.zone != [0, 0] {
         enc.put_u32(F_ZONE, u32::from(f.zone[0]) | u32::from(f.zone[1]) << 16);
     }
@@ -251,6 +259,7 @@ pub fn decode_flow(nest: AttrIter<'_>) -> Result<FlowRecord, WireError> {
             F_ID => f.id = a.u32()?,
             F_MARK => f.mark = a.u32()?,
             F_EVENT => f.event = a.u32()? as u8,
+            F_HELPER => f.helper = a.u32()? as u8,
             F_ZONE => {
                 let z = a.u32()?;
                 f.zone = [z as u16, (z >> 16) as u16];
@@ -279,6 +288,7 @@ mod tests {
             mark: 0x5a,
             event: EV_UPDATE,
             zone: [5, 0],
+            helper: 1,
         };
         let mut buf = [0u8; 256];
         let mut enc = Encoder::new(&mut buf);

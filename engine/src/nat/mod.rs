@@ -17,6 +17,9 @@ use super::checksum::{self, FieldState};
 use super::conntrack::tuple::{Dir, Tuple};
 use super::packet::{IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
 
+pub mod ftp;
+pub mod seqadj;
+
 /// Which half of a tuple a stage rewrites.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Manip {
