@@ -4,8 +4,8 @@
 # puts a small stateless firewall on the router (iptables syntax, run by rnfctl), drives
 # allowed and forbidden traffic through it, and shows the rules with their counters, the
 # hook counters; then a stateful firewall on rust_nf's own conntrack (CONNMARK, recent, the
-# FTP helper) with its flows (`rnfctl conntrack -L`); and rust_nf's hooks next to the
-# kernel's own.
+# FTP helper) with its flows (`rnfctl conntrack -L`); then a home router (masquerade and a
+# port forward on rust_nf's own NAT); and rust_nf's hooks next to the kernel's own.
 set -eu
 RNF_KO=${RNF_KO:?}
 export RNF_KO
@@ -122,6 +122,39 @@ step "rnfctl conntrack -S, rnfctl recent web, the counters of the stateful rules
 nsx "$R" rnfctl conntrack -S
 nsx "$R" rnfctl recent web
 nsx "$R" "$RNF_BIN/iptables" -L FORWARD -n -v --line-numbers
+
+step "a home router: masquerade for the LAN, a port forward to a LAN host (rust_nf's own NAT)"
+cat > /tmp/demo-nat.rules <<'RULES'
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -i r1 -p tcp -m tcp --dport 8081 -j DNAT --to-destination 10.0.1.2:80
+-A POSTROUTING -s 10.0.1.0/24 -o r1 -j MASQUERADE
+COMMIT
+*filter
+-A FORWARD -i r0 -o r1 -m conntrack --ctstate NEW -j ACCEPT
+-A FORWARD -i r1 -d 10.0.1.2/32 -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT -j ACCEPT
+COMMIT
+RULES
+cat /tmp/demo-nat.rules
+nsx "$R" "$RNF_BIN/iptables-restore" --noflush < /tmp/demo-nat.rules
+nsx "$S" socat -T5 TCP-LISTEN:8082,reuseaddr SYSTEM:'echo "the server sees you as $SOCAT_PEERADDR"' &
+nsx "$C" socat -T5 TCP-LISTEN:80,reuseaddr SYSTEM:'echo "the LAN host sees you as $SOCAT_PEERADDR"' &
+sleep 0.3
+printf 'LAN client -> server:8082 (masqueraded): '
+nsx "$C" socat -T2 -t2 - TCP:10.0.2.2:8082,connect-timeout=2 </dev/null 2>&1 | head -1
+printf 'outside host -> router 10.0.2.1:8081 (forwarded): '
+nsx "$S" socat -T2 -t2 - TCP:10.0.2.1:8081,connect-timeout=2 </dev/null 2>&1 | head -1
+wait 2>/dev/null
+
+step "iptables -t nat -L -n -v (rnfctl): each rule counted a flow's first packet only"
+nsx "$R" "$RNF_BIN/iptables" -t nat -L -n -v
+
+step "rnfctl conntrack -L --src-nat / --dst-nat: the translated reply tuples"
+nsx "$R" rnfctl conntrack -L --src-nat
+nsx "$R" rnfctl conntrack -L --dst-nat
 
 step "nft list hooks ip (router netns, with the kernel's iptables-legacy filter table loaded too)"
 nsx "$R" iptables-legacy -L -n >/dev/null

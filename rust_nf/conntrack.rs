@@ -205,6 +205,30 @@ impl Ct {
         slots::get(&self.slots, key).filter(|st| !st.untracked && !st.template)
     }
 
+    /// For a packet that has no slot at all (it lost it to another packet in flight): its
+    /// confirmed flow found by its tuple in the default zone, as an ESTABLISHED packet of it,
+    /// so that a translated flow's packet is never sent on untranslated.
+    pub(crate) fn packet_state_by_tuple(&self, key: u64, data: &[u8]) -> Option<PacketState> {
+        if slots::get(&self.slots, key).is_some() {
+            return None;
+        }
+        let ip = Ipv4Header::parse_any(data).ok()?;
+        let l4 = data.get(ip.header_len..)?;
+        let Parsed::Flow { tuple, .. } = tuple::parse(ip.src, ip.dst, ip.protocol, ip.frag_offset, l4) else {
+            return None;
+        };
+        let (h, dir) = self.table().lookup(&tuple, shim::jiffies())?;
+        Some(PacketState {
+            h,
+            dir,
+            state: crate::engine::rule::ctstate::ESTABLISHED,
+            new: false,
+            looped: false,
+            untracked: false,
+            template: false,
+        })
+    }
+
     /// The flow of the packet `key` (none when untracked or INVALID).
     pub(crate) fn flow_of(&self, key: u64) -> Option<crate::engine::conntrack::Handle> {
         slots::get(&self.slots, key).filter(|st| !st.untracked && !st.template).map(|st| st.h)

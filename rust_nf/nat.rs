@@ -54,11 +54,15 @@ pub(crate) fn stage(ct: &Ct, version: Option<&Version>, point: HookPoint, pkt: &
         HookPoint::PreRouting | HookPoint::LocalOut => Manip::Dst,
         _ => Manip::Src,
     };
-    let Some(st) = ct.packet_state(pkt.key()) else { return Verdict::Accept };
+    let Some(st) = ct.packet_state(pkt.key()).or_else(|| ct.packet_state_by_tuple(pkt.key(), data)) else {
+        return Verdict::Accept;
+    };
     let table = ct.table();
     let Some(mut snap) = table.snapshot(st.h) else { return Verdict::Accept };
     let done = if m == Manip::Src { status::SRC_NAT_DONE } else { status::DST_NAT_DONE };
-    if st.new && snap.status & (done | status::CONFIRMED) == 0 {
+    // Bindings are decided while the namespace has a nat table (nf_nat's hooks come with
+    // iptable_nat); a flow started without one keeps its addresses.
+    if st.new && version.is_some() && snap.status & (done | status::CONFIRMED) == 0 {
         match bind(ct, version, point, m, pkt, head, data, &st, &snap) {
             Ok(()) => {}
             Err(v) => return v,
@@ -69,13 +73,23 @@ pub(crate) fn stage(ct: &Ct, version: Option<&Version>, point: HookPoint, pkt: &
     if snap.status & status::NAT_MASK == 0 {
         return Verdict::Accept;
     }
+    // A masqueraded flow now routed out of another interface has the wrong source: it goes
+    // (nf_nat_oif_changed).
+    if snap.nat_if != 0 && point == HookPoint::PostRouting && st.dir == crate::engine::conntrack::Dir::Original {
+        let (_, out) = pkt.masq_addr();
+        if u32::try_from(out).is_ok_and(|o| o != snap.nat_if) {
+            table.delete_at(st.h, shim::jiffies());
+            return Verdict::Drop;
+        }
+    }
     // An ICMP error about a translated flow: the quoted packet too.
     let proto = data.get(9).copied().unwrap_or(0);
     let hl = usize::from(data.first().copied().unwrap_or(0) & 0x0f) * 4;
     if st.state == ctstate::RELATED && !st.new && proto == IPPROTO_ICMP {
         let ty = data.get(hl).copied().unwrap_or(0);
         if icmp::is_error(ty) {
-            let len = head.meta.ip_len as usize;
+            // The headers and the quoted headers only (nat::ICMP_ERROR_BYTES).
+            let len = (head.meta.ip_len as usize).min(hl + 8 + 60 + 20);
             let Some(buf) = pkt.writable(len) else { return Verdict::Drop };
             if !nat::icmp_error(buf, &snap.tuple, snap.status, st.dir, m) {
                 return Verdict::Drop;
@@ -101,6 +115,9 @@ pub(crate) fn stage(ct: &Ct, version: Option<&Version>, point: HookPoint, pkt: &
         return Verdict::Drop;
     }
     let changed = before != dst(buf);
+    if point == HookPoint::LocalIn {
+        pkt.orphan_demuxed();
+    }
     after_rewrite(pkt, point, m, changed)
 }
 
@@ -188,6 +205,8 @@ fn range_of(t: &NatTarget, curr: &Tuple, m: Manip, pkt: &Packet<'_>, nat_if: &mu
     let mut r = t.range;
     match t.kind {
         NatKind::Dnat | NatKind::Snat => {}
+        // A packet from 0.0.0.0 (DHCP) keeps it (a null binding), as nf_nat_masquerade_ipv4.
+        NatKind::Masquerade if curr.src == 0 => return Some(null_range(curr, m)),
         NatKind::Masquerade => {
             let (addr, ifindex) = pkt.masq_addr();
             let a = addr?;

@@ -10,6 +10,7 @@
 
 #include <linux/delay.h>
 #include <linux/inetdevice.h>
+#include <net/tcp.h>
 #include <linux/ip.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
@@ -626,6 +627,16 @@ int rnf_skb_resize(struct sk_buff *skb, unsigned int len)
 	if (skb->ip_summed == CHECKSUM_COMPLETE)
 		skb->ip_summed = CHECKSUM_NONE;
 	return 0;
+}
+
+/*
+ * NAT at INPUT changed the source: a socket that early demux found for the old one is not
+ * this packet's (nf_nat_ipv4_local_in).
+ */
+void rnf_skb_orphan_demuxed(struct sk_buff *skb)
+{
+	if (skb->sk && !inet_sk_transparent(skb->sk))
+		skb_orphan(skb);
 }
 
 /* NAT: after DNAT at PREROUTING the route must be looked up for the new destination. */

@@ -208,6 +208,9 @@ unsafe extern "C" {
     pub fn rnf_skb_dst_drop(skb: *mut sk_buff);
 }
 unsafe extern "C" {
+    pub fn rnf_skb_orphan_demuxed(skb: *mut sk_buff);
+}
+unsafe extern "C" {
     pub fn rnf_nat_masq_addr(
         st: *const nf_hook_state,
         skb: *const sk_buff,

@@ -179,6 +179,12 @@ impl<'a> Packet<'a> {
         Ok(())
     }
 
+    /// Drops a socket early demux gave the packet (after its source changed at INPUT).
+    pub(crate) fn orphan_demuxed(&mut self) {
+        // SAFETY: `skb` is live and this hook may change it (invariant).
+        unsafe { sys::rnf_skb_orphan_demuxed(self.skb.as_ptr()) };
+    }
+
     /// Forgets the packet's route (after DNAT at PREROUTING, so it is routed for the new
     /// destination).
     pub(crate) fn dst_drop(&mut self) {

@@ -164,6 +164,8 @@ pub struct Snapshot {
     pub mark: u32,
     /// The zone id of each direction's tuple.
     pub zone: [u16; 2],
+    /// MASQUERADE: the interface whose address the flow took (0: none).
+    pub nat_if: u32,
 }
 
 /// A tuple and the zone id of its direction, as an entry keeps them and the hash reads them.
@@ -203,6 +205,9 @@ pub struct Stats {
     pub insert: AtomicU64,
     /// Lookups that started over because an entry changed under them (`search_restart`).
     pub search_restart: AtomicU64,
+    /// First packets of a flow that another CPU's packet had just inserted, the same way,
+    /// which joined it (`clash_resolve`).
+    pub clash_resolve: AtomicU64,
     /// Flows dropped to make room (`early_drop`).
     pub early_drop: AtomicU64,
     /// Unconfirmed flows dropped by newer ones (their packet never reached the last hook).
@@ -243,7 +248,7 @@ impl Stats {
             l(&self.early_drop),
             0,
             l(&self.search_restart),
-            0,
+            l(&self.clash_resolve),
             0,
         ]
     }
@@ -268,6 +273,9 @@ pub struct Shared {
     pending_pos: AtomicU32,
     /// The namespace's settings (timeouts, `nf_conntrack_max`, ...).
     pub settings: super::settings::Settings,
+    /// Flows MASQUERADE ever bound to an interface (an interface going down has nothing to
+    /// look for while this is 0).
+    masq_flows: AtomicU32,
 }
 
 /// A view of one namespace's table: the memory and locks the glue owns.
@@ -429,6 +437,7 @@ impl<'a, L: Locks> Table<'a, L> {
             tcp,
             mark: e.mark.load(Relaxed),
             zone: [w[0][1] as u16, w[1][1] as u16],
+            nat_if: e.nat_if.load(Relaxed),
         };
         fence(Acquire);
         (e.gen.load(Relaxed) == h.gen).then_some(s)
@@ -660,22 +669,41 @@ impl<'a, L: Locks> Table<'a, L> {
     /// the same flow was confirmed meanwhile by another CPU's packet (the entry is freed;
     /// the caller drops the packet, as `__nf_conntrack_confirm` does for a clash it cannot
     /// resolve) or when `h` is gone.
+    ///
+    /// A UDP flow that another CPU's packet inserted meanwhile with the same tuples and the
+    /// same translation takes the packet in (`clash_resolve`): `Ok`, with this entry freed.
     pub fn confirm(&self, h: Handle, now: u64) -> Result<(), ()> {
         let Some(e) = self.get(h) else { return Err(()) };
         let t = [
             [e.tuple[0][0].load(Relaxed), e.tuple[0][1].load(Relaxed)],
             [e.tuple[1][0].load(Relaxed), e.tuple[1][1].load(Relaxed)],
         ];
-        self.locks.table(|| {
+        let inserted = self.locks.table(|| {
             if e.gen.load(Relaxed) != h.gen {
                 return Err(());
             }
             if e.status.load(Relaxed) & u32::from(status::CONFIRMED) != 0 {
-                return Ok(());
+                return Ok(false);
             }
-            if t.iter().any(|w| self.walk_bucket(w, &[*w, *w], now).is_some()) {
-                self.stat().insert_failed.fetch_add(1, Relaxed);
+            if let Some((other, _)) = t.iter().find_map(|w| self.walk_bucket(w, &[*w, *w], now)) {
+                // Two first packets of one UDP flow (a resolver's A and AAAA queries on two
+                // CPUs): when the flow in the table is this one exactly, translated the same
+                // way, the packet joins it (`nf_ct_resolve_clash`); otherwise it is dropped.
+                let same = unpack(t[0]).proto == IPPROTO_UDP
+                    && self.entry(other.idx).is_some_and(|o| {
+                        let ot = [
+                            [o.tuple[0][0].load(Relaxed), o.tuple[0][1].load(Relaxed)],
+                            [o.tuple[1][0].load(Relaxed), o.tuple[1][1].load(Relaxed)],
+                        ];
+                        let nat = u32::from(status::NAT_MASK);
+                        ot == t && (o.status.load(Relaxed) ^ e.status.load(Relaxed)) & nat == 0
+                    });
                 self.free_locked(h);
+                if same {
+                    self.stat().clash_resolve.fetch_add(1, Relaxed);
+                    return Ok(false);
+                }
+                self.stat().insert_failed.fetch_add(1, Relaxed);
                 return Err(());
             }
             e.status.fetch_or(u32::from(status::CONFIRMED), Relaxed);
@@ -685,8 +713,11 @@ impl<'a, L: Locks> Table<'a, L> {
                 e.next[d].store(head.load(Relaxed), Relaxed);
                 head.store(h.idx << 1 | d as u32, Release);
             }
-            Ok(())
+            Ok(true)
         })?;
+        if !inserted {
+            return Ok(());
+        }
         self.stat().insert.fetch_add(1, Relaxed);
         let expected = e.status.load(Relaxed) & u32::from(status::EXPECTED) != 0;
         self.emit(super::wire::EV_NEW, if expected { ctevent::RELATED } else { ctevent::NEW }, h, now);
@@ -841,7 +872,8 @@ impl<'a, L: Locks> Table<'a, L> {
                 let cause = p.cause.and_then(|h| {
                     let s = self.snapshot(h)?;
                     let d = s.tuple.iter().position(|t| *t == want)?;
-                    Some((h, if d == 0 { Dir::Original } else { Dir::Reply }))
+                    let dir = if d == 0 { Dir::Original } else { Dir::Reply };
+                    (s.zone.get(d) == Some(&p.zone.id(dir))).then_some((h, dir))
                 });
                 let Some((h, d)) = self.lookup_in(&want, p.zone, now).or(cause) else { return self.invalid() };
                 return Track::Flow { h, dir: d, state: super::super::rule::ctstate::RELATED, new: false };
@@ -1164,6 +1196,7 @@ impl<'a, L: Locks> Table<'a, L> {
             }
             if nat_if != 0 {
                 e.nat_if.store(nat_if, Relaxed);
+                self.shared.masq_flows.fetch_add(1, Relaxed);
             }
             e.status.fetch_or(u32::from(done), Relaxed);
             true
@@ -1205,6 +1238,9 @@ impl<'a, L: Locks> Table<'a, L> {
     /// (`nf_nat_masquerade`'s `device_cmp` / `inet_cmp`).
     pub fn masq_down(&self, ifindex: u32, addr: Option<u32>, now: u64) -> u32 {
         let mut n = 0;
+        if self.shared.masq_flows.load(Relaxed) == 0 {
+            return 0;
+        }
         for (i, e) in self.entries.iter().enumerate() {
             let gen = e.gen.load(Acquire);
             if gen & 1 != 0 || e.nat_if.load(Relaxed) != ifindex || ifindex == 0 {
@@ -1439,6 +1475,27 @@ pub(super) mod tests {
     fn track_in(t: &Table<'_, impl Locks>, zone: Zone, ctevents: u16, src: u32, dst: u32, l4: &[u8], now: u64) -> Track {
         let p = PacketCt { parsed: parse(src, dst, 17, 0, l4), helper: 0, zone, ctevents, cause: None, len: 100, l4_len: l4.len() as u32 };
         t.track(&p, now)
+    }
+
+    #[test]
+    fn a_udp_clash_with_the_same_flow_joins_it() {
+        let m = Mem::new(16, 8);
+        let t = m.table();
+        let q = udp(C, S, 5353, 53);
+        let Track::Flow { h: a, .. } = track(&t, C, S, 17, &q, 10) else { panic!() };
+        let Track::Flow { h: b, .. } = track(&t, C, S, 17, &q, 10) else { panic!() };
+        let Track::Flow { h: c, .. } = track(&t, C, S, 17, &q, 10) else { panic!() };
+        // The third is translated differently.
+        let other = Tuple { src: S + 1, dst: C, sport: 53, dport: 5353, proto: 17 };
+        assert!(t.set_nat(c, Some(&other), status::DST_NAT, status::DST_NAT_DONE, 0));
+        t.confirm(a, 10).unwrap();
+        assert_eq!(t.confirm(b, 10), Ok(()), "the second first packet joins the flow");
+        assert_eq!(m.shared.stats.clash_resolve.load(Relaxed), 1);
+        assert_eq!(m.shared.count.load(Relaxed), 2);
+        assert!(t.get(b).is_none());
+        // Translated differently: the clash stays a drop.
+        assert_eq!(t.confirm(c, 10), Err(()));
+        assert_eq!(m.shared.stats.insert_failed.load(Relaxed), 1);
     }
 
     #[test]

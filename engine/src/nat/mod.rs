@@ -172,9 +172,10 @@ fn unique_port(mut t: Tuple, r: &NatRange, m: Manip, c: &mut impl Chooser) -> Op
         }
         IPPROTO_TCP | IPPROTO_UDP => {
             if r.flags & range::PROTO_SPECIFIED == 0 {
-                // A destination port is never changed without a range.
+                // A destination port is never changed without a range; a clash is left to the
+                // source binding (which moves the source port) or to the insertion.
                 if m == Manip::Dst {
-                    return (!c.used(&t)).then_some(t);
+                    return Some(t);
                 }
                 // Keep privileged ports privileged (and below 512 below 512).
                 match port_of(&t, m) {
@@ -186,8 +187,8 @@ fn unique_port(mut t: Tuple, r: &NatRange, m: Manip, c: &mut impl Chooser) -> Op
                 (u32::from(r.min_port), u32::from(r.max_port.saturating_sub(r.min_port)) + 1)
             }
         }
-        // No ports: the address alone must do.
-        _ => return (!c.used(&t)).then_some(t),
+        // No ports: the address alone must do (a clash shows at the insertion).
+        _ => return (m == Manip::Dst || !c.used(&t)).then_some(t),
     };
     // A random start, except for a destination port without --random (the kernel starts at
     // 0 there).
@@ -202,7 +203,10 @@ fn unique_port(mut t: Tuple, r: &NatRange, m: Manip, c: &mut impl Chooser) -> Op
             off = off.wrapping_add(1);
         }
         if attempts >= size || attempts < 16 {
-            return None;
+            // nf_nat keeps the last candidate and lets the insertion clash; for a source
+            // binding that means the packet is dropped, for a destination one the source
+            // binding may still move the source port.
+            return (m == Manip::Dst).then_some(t);
         }
         attempts /= 2;
         off = c.random();
@@ -324,16 +328,34 @@ fn manip_l4(l4: &mut [u8], proto: u8, old_addr: u32, new_addr: u32, target: &Tup
     true
 }
 
-/// `nf_nat_icmp_reply_translation` for an ICMP error `pkt` (from its IPv4 header on, whole)
-/// RELATED to a translated flow, going in direction `dir` of that flow, at stage `m`: the
-/// quoted packet (which went the other way) is rewritten as the other direction's stage of
-/// the same kind would have, the ICMP checksum recomputed, then the outer header rewritten
-/// like any packet of the flow in `dir`. False when the error is malformed.
+/// How many bytes of an ICMP error [`icmp_error`] needs (from its IPv4 header on): the
+/// headers, the quoted IPv4 header with options and the quoted transport header up to a TCP
+/// checksum. The rest of the message is not touched.
+pub const ICMP_ERROR_BYTES: usize = 60 + 8 + 60 + 20;
+
+/// `nf_nat_icmp_reply_translation` for an ICMP error `pkt` (from its IPv4 header on, at least
+/// the headers; see [`ICMP_ERROR_BYTES`]) RELATED to a translated flow, going in direction
+/// `dir` of that flow, at stage `m`. When this stage translates the flow in `dir`, the quoted
+/// packet (which went the other way) is rewritten as it looked when it entered, its ICMP
+/// checksum updated for the change, then the outer header rewritten like any packet of the
+/// flow in `dir`. False when the error must be dropped (malformed, or a redirect about a
+/// translated flow, which nf_nat drops).
 pub fn icmp_error(pkt: &mut [u8], tuples: &[Tuple; 2], status: u16, dir: Dir, m: Manip) -> bool {
+    use super::conntrack::status::{NAT_MASK, SRC_NAT_DONE, DST_NAT_DONE};
     let Some(&vihl) = pkt.first() else { return false };
     let hl = usize::from(vihl & 0x0f) * 4;
     if hl < 20 || pkt.len() < hl + 8 + 20 {
         return false;
+    }
+    if pkt.get(hl) == Some(&super::conntrack::tuple::icmp::REDIRECT) {
+        let done = SRC_NAT_DONE | DST_NAT_DONE;
+        if status & done != done || status & NAT_MASK != 0 {
+            return false;
+        }
+    }
+    // Nothing to do at this stage (the kernel returns before touching the packet).
+    if packet_target(tuples, status, dir, m).is_none() {
+        return true;
     }
     // The quoted packet went in the other direction: it is made to look as it did when it
     // entered (the other direction's tuple), by the opposite kind of rewrite, since the error
@@ -345,11 +367,17 @@ pub fn icmp_error(pkt: &mut [u8], tuples: &[Tuple; 2], status: u16, dir: Dir, m:
     let Some(&inner_target) = tuples.get(dir.other().index()) else { return false };
     {
         let Some(icmp) = pkt.get_mut(hl..) else { return false };
+        let Some(check) = get16(icmp, 2) else { return false };
         let Some(inner) = icmp.get_mut(8..) else { return false };
         let ihl = usize::from(inner.first().copied().unwrap_or(0) & 0x0f) * 4;
         if ihl < 20 || inner.len() < ihl + 8 {
             return false;
         }
+        // The bytes the rewrite may change (quoted headers up to a TCP checksum), summed
+        // before and after: the ICMP checksum follows incrementally (the quoted packet starts
+        // at an even offset of the message).
+        let span = inner.len().min(ihl + 20);
+        let before = checksum::fold(checksum::add_bytes(0, inner.get(..span).unwrap_or(&[])));
         let proto = inner[9];
         let aoff = if inner_m == Manip::Src { 12 } else { 16 };
         let old = u32::from_be_bytes([inner[aoff], inner[aoff + 1], inner[aoff + 2], inner[aoff + 3]]);
@@ -360,10 +388,8 @@ pub fn icmp_error(pkt: &mut [u8], tuples: &[Tuple; 2], status: u16, dir: Dir, m:
             return false;
         }
         set_addr(ih, aoff, old, new);
-        // The ICMP checksum over the whole message, again.
-        put16(icmp, 2, 0);
-        let c = checksum::checksum(icmp);
-        put16(icmp, 2, c);
+        let after = checksum::fold(checksum::add_bytes(0, inner.get(..span).unwrap_or(&[])));
+        put16(icmp, 2, checksum::update_u16(check, before, after));
     }
     outer(pkt, tuples, status, dir, m)
 }

@@ -212,4 +212,27 @@ fn icmp_errors_about_translated_flows_reach_the_client_with_its_addresses() {
     assert!(checksum::verify(&e[..20]), "outer header checksum");
     assert!(checksum::verify(&e[28..48]), "quoted header checksum");
     assert!(checksum::verify(&e[20..]), "ICMP checksum");
+    // A stage with nothing to translate leaves the error alone; a redirect about a translated
+    // flow is dropped.
+    let copy = e.clone();
+    assert!(icmp_error(&mut e, &tuples, st | status::DST_NAT_DONE | status::SRC_NAT_DONE, Dir::Original, Manip::Src));
+    assert_eq!(e, copy);
+    e[20] = 5;
+    assert!(!icmp_error(&mut e, &tuples, st | status::DST_NAT_DONE | status::SRC_NAT_DONE, Dir::Reply, Manip::Src));
+}
+
+#[test]
+fn a_destination_clash_is_left_to_the_source_binding() {
+    // The reply tuple S:80 -> C:1000 is taken (another flow); DNAT to S keeps the tuple, and
+    // the null source binding moves the source port.
+    let mut c = Set { used: HashSet::new(), rnd: 9 };
+    c.used.insert(tcp(S, 80, C, 1000));
+    let r = NatRange { flags: range::MAP_IPS | range::PROTO_SPECIFIED, min_addr: S, max_addr: S, min_port: 80, max_port: 80 };
+    let d = unique_tuple(&tcp(C, 1000, R, 8080), &r, Manip::Dst, &mut c).unwrap();
+    assert_eq!(d, tcp(C, 1000, S, 80));
+    let r2 = NatRange { flags: range::MAP_IPS | range::PROTO_SPECIFIED, min_addr: S, max_addr: S, min_port: 80, max_port: 81 };
+    assert!(unique_tuple(&tcp(C, 1000, R, 8080), &r2, Manip::Dst, &mut c).is_some());
+    let s = unique_tuple(&d, &snat_to(C), Manip::Src, &mut c).unwrap();
+    assert_eq!((s.src, s.dst, s.dport), (C, S, 80));
+    assert_ne!(s.sport, 1000);
 }
