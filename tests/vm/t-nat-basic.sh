@@ -60,6 +60,8 @@ done
 for ns in "$RR" "$KR"; do
 	bg "$ns" socat -U "TCP-LISTEN:2222,reuseaddr,fork" "OPEN:$TMPD/router,rdonly"
 done
+# The SNAT pool's addresses are routed to the router.
+for ns in "$RS" "$KS"; do nsx "$ns" ip route add 10.0.77.0/24 via 10.0.2.1 || fail "pool route"; done
 for ns in "$RS" "$KS"; do wait_tcp_listen "$ns" 80; wait_until "$WAIT" file_is "$TMPD/echo.$ns" ready || fail "echo server"; done
 for ns in "$RR" "$KR"; do wait_tcp_listen "$ns" 2222; done
 
@@ -72,6 +74,7 @@ rules() {
 		nsx "$r" "$t" -t nat -A PREROUTING -i r0 -p udp --dport 8053 -j DNAT --to-destination 10.0.2.2:53 &&
 		nsx "$r" "$t" -t nat -A OUTPUT -d 10.0.1.99 -p tcp --dport 80 -j DNAT --to-destination 10.0.2.2 &&
 		nsx "$r" "$t" -t nat -A POSTROUTING -o r1 -p udp --dport 7002 -j SNAT --to-source 10.0.2.1:6000 &&
+		nsx "$r" "$t" -t nat -A POSTROUTING -o r1 -p udp --dport 7003 -j SNAT --to-source 10.0.77.1-10.0.77.4 &&
 		nsx "$r" "$t" -t nat -A POSTROUTING -o r1 -s 10.0.3.0/24 -j MASQUERADE &&
 		nsx "$r" "$t" -t nat -A POSTROUTING -o r1 -s 10.0.1.0/24 -p udp --dport 7001 -j MASQUERADE
 }
@@ -145,6 +148,12 @@ for side in rnf k; do
 	expect_eq "$side: one-port SNAT, first flow" "$(udp "$c" 10.0.2.2 7002 5002)" "ping seen from 10.0.2.1:6000"
 	expect_eq "$side: one-port SNAT, second flow" "$(udp "$c2" 10.0.2.2 7002 5002 1)" "none"
 	expect_eq "$side: one-port SNAT, first flow again" "$(udp "$c" 10.0.2.2 7002 5002)" "ping seen from 10.0.2.1:6000"
+	# SNAT to a pool (10.0.77.1-4, routed to the router): each flow is answered, its address
+	# one of the pool's, the same for every flow of one client (the hash of its address).
+	p1=$(udp "$c" 10.0.2.2 7003 5010)
+	p2=$(udp "$c" 10.0.2.2 7003 5011)
+	case $p1 in "ping seen from 10.0.77."[1-4]":5010") log "ok: $side: SNAT to a pool: $p1" ;; *) fail "$side: SNAT to a pool: '$p1'" ;; esac
+	expect_eq "$side: one client, one pool address" "${p2%:*}" "${p1%:*}"
 	# ICMP port unreachable about a DNATed datagram reaches the client's socket.
 	expect_eq "$side: port unreachable through DNAT" "$(udp "$c" 10.0.1.1 8053 5003)" "refused"
 	# A frag-needed from the router itself about a DNATed datagram (the server's link has a
@@ -168,7 +177,8 @@ expect_ge "rust_nf: insert_failed after the exhausted range" "$failed" 1
 # The flows: the same translated tuples (timeouts, counters and the reallocated port aside).
 norm() {
 	sed -E -e 's/^(\S+ +[0-9]+) [0-9]+ /\1 T /' -e 's/packets=[0-9]+ bytes=[0-9]+ //g' -e 's/ +$//' \
-		-e 's/(src=10.0.2.2 dst=10.0.2.1 sport=7001) dport=[0-9]+/\1 dport=P/' | sort
+		-e 's/(src=10.0.2.2 dst=10.0.2.1 sport=7001) dport=[0-9]+/\1 dport=P/' \
+		-e 's/dst=10\.0\.77\.[1-4] /dst=POOL /' | sort
 }
 r=$(norm <"$TMPD/flows.rnf")
 k=$(norm <"$TMPD/flows.k")
@@ -176,7 +186,7 @@ printf '%s\n' "$r" | sed 's/^/    rnf: /'
 expect_eq "translated flows, rust_nf = kernel" "$r" "$k"
 expect_eq "conntrack -L --src-nat, rust_nf = kernel" "$(norm <"$TMPD/snat.rnf")" "$(norm <"$TMPD/snat.k")"
 expect_eq "conntrack -L --dst-nat 10.0.2.2, rust_nf = kernel" "$(norm <"$TMPD/dnat.rnf")" "$(norm <"$TMPD/dnat.k")"
-expect_eq "flows with source NAT" "$(grep -c . "$TMPD/snat.rnf")" 3
+expect_eq "flows with source NAT (masquerade 2, one-port SNAT 1, pool 2)" "$(grep -c . "$TMPD/snat.rnf")" 5
 case $r in *"src=10.0.1.2 dst=10.0.1.1 sport=41001 dport=8080 src=10.0.2.2 dst=10.0.1.2 sport=80 dport=41001 "*) log "ok: port forward's reply tuple" ;;
 *) fail "no port forward flow with the server's reply tuple" ;; esac
 finish

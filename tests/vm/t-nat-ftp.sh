@@ -5,6 +5,7 @@
 # flow's sequence numbers are corrected when the text changes length. A real FTP server
 # (pyftpdlib) and client (ftplib), passive and active, through a router whose FORWARD policy
 # is DROP with RELATED,ESTABLISHED accepted:
+# - MASQUERADE (the address a client's PORT names becomes the router's);
 # - source NAT to a longer address (10.0.1.2 -> 10.0.222.111: the PORT text grows by 4
 #   bytes, so every later segment of the control connection needs corrected sequence
 #   numbers, and the server checks that PORT names the address it sees);
@@ -52,6 +53,13 @@ for side in rnf k; do
 		expect_eq "$side: $mode download through SNAT" "$(get "$c" 10.0.2.2 $mode)" "hello over ftp through nat"
 	done
 	nsx "$r" "$ctl" -L -p tcp 2>/dev/null | sed "s/^/    $side: /"
+	nsx "$r" "$t" -t nat -F
+	nsx "$r" "$ctl" -F >/dev/null 2>&1
+	# MASQUERADE (the router's address: the text keeps its length).
+	nsx "$r" "$t" -t nat -A POSTROUTING -o r1 -j MASQUERADE || fail "$side: MASQUERADE rule"
+	for mode in passive active; do
+		expect_eq "$side: $mode download through MASQUERADE" "$(get "$c" 10.0.2.2 $mode)" "hello over ftp through nat"
+	done
 	nsx "$r" "$t" -t nat -F
 	nsx "$r" "$ctl" -F >/dev/null 2>&1
 	# A port forward of the router's port 21 to the server.

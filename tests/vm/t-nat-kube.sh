@@ -13,9 +13,9 @@
 # - 300 new connections to one service spread over its 3 endpoints as the probabilities
 #   1/3, 1/2, 1 imply (each gets 60-140, about 100);
 # - the affinity service sends every connection of a client to the same endpoint;
-# - an `iptables-restore --noflush` partial update (one endpoint of a service removed, as
-#   kube-proxy's partial sync writes it) takes effect: the removed endpoint gets no more
-#   connections, the other services keep answering.
+# - an `iptables-restore --noflush` partial update (one endpoint of a service replaced by a
+#   new address, as kube-proxy's partial sync writes it) moves traffic to the new endpoint;
+#   the other services keep answering.
 # cost: 25
 . "$(dirname "$0")/lib.sh"
 
@@ -32,7 +32,7 @@ EPS=$(seq -s, -f "10.0.2.%g" 10 21)
 gen() { python3 "$DATA/kube-gen.py" --services 120 --endpoints 3 --endpoint-ips "$EPS" --pod-cidr 10.0.1.0/24 \
 	--nodeports 20 --affinity 1 "$@"; }
 gen >"$TMPD/dump" || fail "kube-gen"
-gen --noflush-update 5 --update-action remove >"$TMPD/update" || fail "kube-gen update"
+gen --noflush-update 5 --update-action replace >"$TMPD/update" || fail "kube-gen update"
 log "dump: $(grep -c '^-A' "$TMPD/dump") rules, $(grep -c '^:' "$TMPD/dump") chains"
 
 for ns in "$RS" "$KS"; do
@@ -88,7 +88,12 @@ sed 's/\[[0-9]*:[0-9]*\]//' "$TMPD/save.rnf" >"$TMPD/after"
 for side in rnf k; do
 	if [ $side = rnf ]; then c=$RC; else c=$KC; fi
 	check $side "$c" - after
-	out=$(nsx "$c" python3 "$DATA/kubecheck.py" spread "$TMPD/after" 5 30 2>&1)
-	expect_eq "$side: endpoints of the updated service" "$(grep -v '^peer' <<<"$out" | awk '$2 > 0' | wc -l)" 2
+	# Service 5 had its last endpoint replaced by a new address: traffic moves there.
+	out=$(nsx "$c" python3 "$DATA/kubecheck.py" spread "$TMPD/after" 5 60 2>&1)
+	log "$side: service 5 after the update: $(echo $out)"
+	expect_eq "$side: the updated service's endpoints that answer" "$(grep -v '^peer' <<<"$out" | awk '$2 > 0' | wc -l)" 3
+	eps() { grep -E -- '--comment "?ns6/svc6:p80"? ' "$1" | sed -n 's/.*--to-destination \([0-9.]*\):.*/\1/p' | sort -u; }
+	new=$(comm -13 <(eps "$TMPD/dump") <(eps "$TMPD/after"))
+	[ -n "$new" ] && grep -q "^$new [1-9]" <<<"$out" || fail "$side: the new endpoint '$new' got no connections: $out"
 done
 finish

@@ -14,7 +14,7 @@ use crate::test::Tally;
 use crate::util::{cache_dir, output, repo_root, stage, Context, Result};
 
 /// The targets and the longest input each takes.
-pub const TARGETS: &[(&str, usize)] = &[("replace", 8192), ("rule", 1024), ("conntrack", 2048)];
+pub const TARGETS: &[(&str, usize)] = &[("replace", 8192), ("rule", 1024), ("conntrack", 2048), ("nat", 1024)];
 
 /// Coverage instrumentation as cargo-fuzz sets it up (stable rustc: no sanitizer).
 const RUSTFLAGS: &str = "-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \

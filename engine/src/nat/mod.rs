@@ -253,7 +253,9 @@ pub fn manip_packet(pkt: &mut [u8], target: &Tuple, m: Manip, state: FieldState)
         Manip::Dst => (16, target.dst),
     };
     let old_addr = u32::from_be_bytes([pkt[aoff], pkt[aoff + 1], pkt[aoff + 2], pkt[aoff + 3]]);
-    if frag == 0 && !manip_l4(&mut pkt[hl..], proto, old_addr, new_addr, target, m, state, false) {
+    // The whole transport message is here (an ICMP checksum of all-zero data needs it).
+    let whole = pkt.len() >= usize::from(u16::from_be_bytes([pkt[2], pkt[3]]));
+    if frag == 0 && !manip_l4(&mut pkt[hl..], proto, old_addr, new_addr, target, m, state, false, whole) {
         return false;
     }
     set_addr(pkt, aoff, old_addr, new_addr);
@@ -285,7 +287,17 @@ fn put16(b: &mut [u8], off: usize, v: u16) {
 /// a packet quoted in an ICMP error, of which only the first 8 bytes are sure to be there;
 /// its TCP checksum is then left alone when absent (`tcp_manip_pkt`'s 8-byte case).
 #[allow(clippy::too_many_arguments)]
-fn manip_l4(l4: &mut [u8], proto: u8, old_addr: u32, new_addr: u32, target: &Tuple, m: Manip, state: FieldState, quoted: bool) -> bool {
+fn manip_l4(
+    l4: &mut [u8],
+    proto: u8,
+    old_addr: u32,
+    new_addr: u32,
+    target: &Tuple,
+    m: Manip,
+    state: FieldState,
+    quoted: bool,
+    whole: bool,
+) -> bool {
     let (poff, new_port) = match (proto, m) {
         (IPPROTO_ICMP, _) => (4, target.sport),
         (_, Manip::Src) => (0, target.sport),
@@ -319,8 +331,14 @@ fn manip_l4(l4: &mut [u8], proto: u8, old_addr: u32, new_addr: u32, target: &Tup
             let Some(&ty) = l4.first() else { return false };
             if !super::conntrack::tuple::icmp::is_error(ty) {
                 let (Some(old_id), Some(check)) = (get16(l4, 4), get16(l4, 2)) else { return false };
-                put16(l4, 2, checksum::update_u16(check, old_id, new_port));
+                let mut c = checksum::update_u16(check, old_id, new_port);
                 put16(l4, 4, new_port);
+                // The incremental update gives 0x0000 for a message whose data is all zeros,
+                // whose only valid checksum is 0xffff (RFC 1624's +0/-0).
+                if c == 0 && whole && l4.iter().enumerate().all(|(i, b)| *b == 0 || i == 2 || i == 3) {
+                    c = 0xffff;
+                }
+                put16(l4, 2, c);
             }
         }
         _ => {}
@@ -384,7 +402,7 @@ pub fn icmp_error(pkt: &mut [u8], tuples: &[Tuple; 2], status: u16, dir: Dir, m:
         let new = if inner_m == Manip::Src { inner_target.src } else { inner_target.dst };
         // The quoted transport header: its checksum is updated as a full one when present.
         let (ih, il4) = inner.split_at_mut(ihl);
-        if !manip_l4(il4, proto, old, new, &inner_target, inner_m, FieldState::Full, true) {
+        if !manip_l4(il4, proto, old, new, &inner_target, inner_m, FieldState::Full, true, false) {
             return false;
         }
         set_addr(ih, aoff, old, new);
@@ -407,3 +425,5 @@ fn outer(pkt: &mut [u8], tuples: &[Tuple; 2], status: u16, dir: Dir, m: Manip) -
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod fuzz_tests;

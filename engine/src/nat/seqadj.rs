@@ -227,8 +227,16 @@ fn sack_walk(opts: &mut [u8], adj: Option<&SeqAdj>, check: &mut u16, state: Fiel
                             for field in [b, b.wrapping_add(4)] {
                                 let Some(old) = get32(opts, field) else { return false };
                                 let new = adj.unadjust(old);
-                                *check = checksum::replace4(*check, state, old, new, false);
+                                // The number may straddle the checksum's 16-bit words (a SACK
+                                // option at an odd offset): the update sums the aligned words
+                                // it covers (the options start at an even offset).
+                                let (lo, hi) = (field & !1, field.wrapping_add(5) & !1);
+                                let sum = |o: &[u8]| checksum::fold(checksum::add_bytes(0, o.get(lo..hi).unwrap_or(&[])));
+                                let before = sum(opts);
                                 put32(opts, field, new);
+                                if state == FieldState::Full {
+                                    *check = checksum::update_u16(*check, before, sum(opts));
+                                }
                             }
                             b = b.wrapping_add(SACK_PERBLOCK);
                         }
