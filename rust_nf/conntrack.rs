@@ -383,15 +383,8 @@ impl Ct {
         if st.state != crate::engine::rule::ctstate::ESTABLISHED || self.table().helper(st.h) == 0 {
             return true;
         }
-        let mut hdr = [0u8; 120];
-        let n = pkt.read(0, &mut hdr);
-        let Some(hdr) = hdr.get(..n) else { return true };
-        let Ok(ip) = Ipv4Header::parse_any(hdr) else { return true };
-        if ip.protocol != crate::engine::packet::IPPROTO_TCP || ip.frag_offset != 0 {
-            return true;
-        }
+        let Some((ip, tcp)) = tcp_head(pkt) else { return true };
         let hl = ip.header_len;
-        let Some(tcp) = hdr.get(hl..hl.saturating_add(20)).and_then(|t| <&[u8; 20]>::try_from(t).ok()) else { return true };
         let doff = usize::from(tcp[12] >> 4) * 4;
         let seq = u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
         let total = usize::from(ip.total_len);
@@ -446,16 +439,9 @@ impl Ct {
     /// to drop the packet.
     fn seq_adjust(&self, pkt: &mut Packet<'_>, st: &PacketState) -> bool {
         let Some(adj) = self.table().seqadj(st.h) else { return true };
-        let mut hdr = [0u8; 60];
-        let n = pkt.read(0, &mut hdr);
-        let Some(hdr) = hdr.get(..n) else { return true };
-        let Ok(ip) = Ipv4Header::parse_any(hdr) else { return true };
-        if ip.protocol != crate::engine::packet::IPPROTO_TCP || ip.frag_offset != 0 {
-            return true;
-        }
+        let Some((ip, tcp)) = tcp_head(pkt) else { return true };
         let hl = ip.header_len;
-        let Some(&off) = hdr.get(hl + 12) else { return false };
-        let doff = usize::from(off >> 4) * 4;
+        let doff = usize::from(tcp[12] >> 4) * 4;
         let state = if pkt.csum_partial() {
             crate::engine::checksum::FieldState::Partial
         } else {
@@ -509,4 +495,18 @@ impl Ct {
             }
         }
     }
+}
+
+/// The IPv4 header and the first 20 bytes of the TCP header of a TCP packet that is not a
+/// later fragment.
+fn tcp_head(pkt: &Packet<'_>) -> Option<(Ipv4Header, [u8; 20])> {
+    let mut hdr = [0u8; 80];
+    let n = pkt.read(0, &mut hdr);
+    let hdr = hdr.get(..n)?;
+    let ip = Ipv4Header::parse_any(hdr).ok()?;
+    if ip.protocol != crate::engine::packet::IPPROTO_TCP || ip.frag_offset != 0 {
+        return None;
+    }
+    let tcp = hdr.get(ip.header_len..ip.header_len.checked_add(20)?)?.try_into().ok()?;
+    Some((ip, tcp))
 }

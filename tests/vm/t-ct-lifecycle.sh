@@ -52,6 +52,16 @@ same_state() { # WHAT PORT STATE
 	local r k
 	r=$(flows "$RNF_BIN/conntrack" "$2")
 	k=$(flows conntrack "$2")
+	# A short-lived state (2 s timeouts) may be over by the time a loaded machine lists the
+	# flows: then both trackers must have reported it as an event and both have let it go.
+	if [ -z "$r$k" ] && [ "$3" != ESTABLISHED ]; then
+		if grep -q "\] tcp .* $3 .*sport=$2 " "$TMPD/ev.rnf.all" && grep -q "\] tcp .* $3 .*sport=$2 " "$TMPD/ev.k.all"; then
+			log "ok: $1: both trackers went through $3 (events) and have let the flow go"
+		else
+			fail "$1: neither tracker lists the flow, and not both reported $3"
+		fi
+		return
+	fi
 	case $r in *" $3 "*) ;; *)
 		fail "$1: rust_nf's flow is not $3: '$r'; the kernel's: '$k'"
 		return
@@ -94,7 +104,7 @@ exec {CTL}>&-
 wait_until "$WAIT" closed 41001 || fail "FIN close did not finish"
 wait_tcp_done 7100 "$C" "$S"
 same_state "after FIN close" 41001 "TIME_WAIT"
-wait_until 10 gone 41001 || fail "TIME_WAIT flow still listed after the 2 s timeout"
+wait_until 30 gone 41001 || fail "TIME_WAIT flow still listed after the 2 s timeout"
 # Events: the first is NEW (SYN_SENT, unreplied), the same line for both trackers; both
 # report the flow's end (rust_nf's collector sees a default-sized table within 8 s; the
 # kernel evicts expired flows when listed).
@@ -116,10 +126,12 @@ conn 41002
 echo rst >&$CTL
 exec {CTL}>&-
 wait_until "$WAIT" closed 41002 || fail "RST close did not finish"
-_closed_state() { [ -n "$(flows "$RNF_BIN/conntrack" 41002 | grep ' CLOSE ')" ]; }
+_closed_state() {
+	[ -n "$(flows "$RNF_BIN/conntrack" 41002 | grep ' CLOSE ')" ] || grep -q "\] tcp .* CLOSE .*sport=41002 " "$TMPD/ev.rnf.all"
+}
 wait_until "$WAIT" _closed_state
 same_state "after RST" 41002 "CLOSE"
-wait_until 10 gone 41002 || fail "CLOSE flow still listed after the 2 s timeout"
+wait_until 30 gone 41002 || fail "CLOSE flow still listed after the 2 s timeout"
 
 # A bare ACK without a connection.
 inv0=$(rnf_count 1) kinv0=$(k_count 1)

@@ -46,13 +46,13 @@ fn number(s: &[u8], max: u32) -> Option<(u32, &[u8])> {
     }
     let mut v: u32 = 0;
     for c in s.get(..n)? {
-        v = v.checked_mul(10)?.checked_add(u32::from(c - b'0'))?;
+        v = v.checked_mul(10)?.checked_add(u32::from(c.wrapping_sub(b'0')))?;
     }
     (v <= max).then_some((v, s.get(n..)?))
 }
 
-/// `a,b,c,d,p1,p2`: address and port (`try_rfc959`).
-fn rfc959(s: &[u8]) -> Option<(u32, u16)> {
+/// `a,b,c,d,p1,p2` (`try_rfc959`): address, port and the length of the text.
+pub(crate) fn rfc959(s: &[u8]) -> Option<(u32, u16, usize)> {
     let mut v = [0u32; 6];
     let mut rest = s;
     for (i, slot) in v.iter_mut().enumerate() {
@@ -63,18 +63,18 @@ fn rfc959(s: &[u8]) -> Option<(u32, u16)> {
             rest = rest.strip_prefix(b",")?;
         }
     }
-    let addr = v[0] << 24 | v[1] << 16 | v[2] << 8 | v[3];
-    Some((addr, (v[4] << 8 | v[5]) as u16))
+    let [a, b, c, d, p1, p2] = v;
+    let len = s.len().checked_sub(rest.len())?;
+    Some((a << 24 | b << 16 | c << 8 | d, (p1 << 8 | p2) as u16, len))
 }
 
-/// `|1|a.b.c.d|port|` (`try_eprt`, IPv4 only).
-fn eprt(s: &[u8]) -> Option<(u32, u16)> {
+/// `|1|a.b.c.d|port|` (`try_eprt`, IPv4 only): address, port and the length of the text.
+pub(crate) fn eprt(s: &[u8]) -> Option<(u32, u16, usize)> {
     let d = *s.first()?;
     if !(33..=126).contains(&d) {
         return None;
     }
-    let rest = s.get(1..)?;
-    let rest = rest.strip_prefix(b"1")?;
+    let rest = s.get(1..)?.strip_prefix(b"1")?;
     let mut rest = rest.strip_prefix(&[d])?;
     let mut addr = 0u32;
     for i in 0..4 {
@@ -84,17 +84,17 @@ fn eprt(s: &[u8]) -> Option<(u32, u16)> {
     }
     let rest = rest.strip_prefix(&[d])?;
     let (port, rest) = number(rest, 65535)?;
-    rest.strip_prefix(&[d])?;
-    Some((addr, port as u16))
+    let rest = rest.strip_prefix(&[d])?;
+    Some((addr, port as u16, s.len().checked_sub(rest.len())?))
 }
 
-/// `|||port|` (`try_epsv_response`).
-fn epsv(s: &[u8]) -> Option<u16> {
+/// `|||port|` (`try_epsv_response`): port and the length of the text.
+pub(crate) fn epsv(s: &[u8]) -> Option<(u16, usize)> {
     let d = *s.first()?;
     let rest = s.get(1..)?.strip_prefix(&[d])?.strip_prefix(&[d])?;
     let (port, rest) = number(rest, 65535)?;
-    rest.strip_prefix(&[d])?;
-    Some(port as u16)
+    let rest = rest.strip_prefix(&[d])?;
+    Some((port as u16, s.len().checked_sub(rest.len())?))
 }
 
 /// Reads one control segment's payload going in `dir` of the FTP flow with tuples `tuples`
@@ -110,9 +110,9 @@ pub fn parse(payload: &[u8], dir: Dir, tuples: &[Tuple; 2]) -> Option<Expect> {
     match dir {
         Dir::Original => {
             let (addr, port) = if starts(payload, b"PORT") {
-                rfc959(skip_spaces(payload.get(4..)?))?
+                rfc959(skip_spaces(payload.get(4..)?)).map(|(a, p, _)| (a, p))?
             } else if starts(payload, b"EPRT") {
-                eprt(skip_spaces(payload.get(4..)?))?
+                eprt(skip_spaces(payload.get(4..)?)).map(|(a, p, _)| (a, p))?
             } else {
                 return None;
             };
@@ -124,11 +124,11 @@ pub fn parse(payload: &[u8], dir: Dir, tuples: &[Tuple; 2]) -> Option<Expect> {
                 // "227 Entering Passive Mode (a,b,c,d,p1,p2)": the numbers after the first
                 // digit that follows the code.
                 let at = payload.iter().skip(3).position(|c| c.is_ascii_digit())? + 3;
-                let (addr, port) = rfc959(payload.get(at..)?)?;
+                let (addr, port, _) = rfc959(payload.get(at..)?)?;
                 (addr == server && port != 0).then_some(Expect { src: client, dst: server, dport: port })
             } else if starts(payload, b"229") {
                 let at = payload.iter().position(|c| *c == b'(')? + 1;
-                let port = epsv(payload.get(at..)?)?;
+                let (port, _) = epsv(payload.get(at..)?)?;
                 (port != 0).then_some(Expect { src: client, dst: server, dport: port })
             } else {
                 None

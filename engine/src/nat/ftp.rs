@@ -15,7 +15,7 @@
 //! [`nat_ftp`] does it all for one packet; the pieces are public for the glue and the tests.
 
 use super::super::checksum::{self, FieldState};
-use super::super::conntrack::ftp::Expect;
+use super::super::conntrack::ftp::{eprt, epsv, rfc959, Expect};
 use super::super::conntrack::tuple::{Dir, Tuple};
 use super::super::packet::IPPROTO_TCP;
 use super::{range, NatRange};
@@ -51,65 +51,6 @@ pub struct Match {
 
 fn skip_spaces(s: &[u8]) -> usize {
     s.iter().take_while(|c| **c == b' ').count()
-}
-
-/// A decimal number of at most `max`, and the rest (as the conntrack helper's `number`).
-fn number(s: &[u8], max: u32) -> Option<(u32, &[u8])> {
-    let n = s.iter().take_while(|c| c.is_ascii_digit()).count();
-    if n == 0 || n > 10 {
-        return None;
-    }
-    let mut v: u32 = 0;
-    for c in s.get(..n)? {
-        v = v.checked_mul(10)?.checked_add(u32::from(c.wrapping_sub(b'0')))?;
-    }
-    (v <= max).then_some((v, s.get(n..)?))
-}
-
-/// `a,b,c,d,p1,p2`: address, port and the length of the text.
-fn rfc959(s: &[u8]) -> Option<(u32, u16, usize)> {
-    let mut v = [0u32; 6];
-    let mut rest = s;
-    for (i, slot) in v.iter_mut().enumerate() {
-        let (n, r) = number(rest, 255)?;
-        *slot = n;
-        rest = r;
-        if i < 5 {
-            rest = rest.strip_prefix(b",")?;
-        }
-    }
-    let [a, b, c, d, p1, p2] = v;
-    let len = s.len().checked_sub(rest.len())?;
-    Some((a << 24 | b << 16 | c << 8 | d, (p1 << 8 | p2) as u16, len))
-}
-
-/// `|1|a.b.c.d|port|` (IPv4 only): address, port and the length of the text.
-fn eprt(s: &[u8]) -> Option<(u32, u16, usize)> {
-    let d = *s.first()?;
-    if !(33..=126).contains(&d) {
-        return None;
-    }
-    let rest = s.get(1..)?.strip_prefix(b"1")?;
-    let mut rest = rest.strip_prefix(&[d])?;
-    let mut addr = 0u32;
-    for i in 0..4 {
-        let (n, r) = number(rest, 255)?;
-        addr = addr << 8 | n;
-        rest = if i < 3 { r.strip_prefix(b".")? } else { r };
-    }
-    let rest = rest.strip_prefix(&[d])?;
-    let (port, rest) = number(rest, 65535)?;
-    let rest = rest.strip_prefix(&[d])?;
-    Some((addr, port as u16, s.len().checked_sub(rest.len())?))
-}
-
-/// `|||port|`: port and the length of the text.
-fn epsv(s: &[u8]) -> Option<(u16, usize)> {
-    let d = *s.first()?;
-    let rest = s.get(1..)?.strip_prefix(&[d])?.strip_prefix(&[d])?;
-    let (port, rest) = number(rest, 65535)?;
-    let rest = rest.strip_prefix(&[d])?;
-    Some((port as u16, s.len().checked_sub(rest.len())?))
 }
 
 /// Finds the address and port text of an FTP control segment's `payload` going in `dir`,

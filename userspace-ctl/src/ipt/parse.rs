@@ -1116,13 +1116,13 @@ fn parse_nat_to(name: &str, arg: &str, r: &mut rnf_engine::nat::NatRange) -> R<(
         };
         let port = |s: &str| xt_strtoui_whole(s, 0, 65535).map(|v| v as u16);
         let (Some(lo), Some(hi)) = (port(lo), port(hi)) else {
-            return perr(format!("Port \"{p}\" not valid\n"));
+            return perr(format!("Port `{p}' not valid"));
         };
         if lo == 0 && hi == 0 && !p.contains('-') {
-            return perr(format!("Port \"{p}\" not valid\n"));
+            return perr(format!("Port `{p}' not valid"));
         }
         if hi < lo {
-            return perr(format!("Invalid port range \"{p}\"\n"));
+            return perr(format!("Port range `{p}' invalid"));
         }
         r.flags |= range::PROTO_SPECIFIED;
         r.min_port = lo;
@@ -1136,7 +1136,7 @@ fn parse_nat_to(name: &str, arg: &str, r: &mut rnf_engine::nat::NatRange) -> R<(
         let ip = |s: &str| numeric_to_ipaddr(s, false);
         let (Some(lo), Some(hi)) = (ip(lo), ip(hi)) else {
             let bad = if ip(lo).is_none() { lo } else { hi };
-            return perr(format!("Bad IP address \"{bad}\"\n"));
+            return perr(format!("Bad IP address \"{bad}\""));
         };
         if hi < lo {
             return perr(format!("{name}: bad IP range \"{addrs}\""));
@@ -1156,10 +1156,10 @@ fn parse_nat_ports(arg: &str, r: &mut rnf_engine::nat::NatRange) -> R<()> {
     };
     let port = |s: &str| xt_strtoui_whole(s, 0, 65535).map(|v| v as u16);
     let (Some(lo), Some(hi)) = (port(lo), port(hi)) else {
-        return perr(format!("Port \"{arg}\" not valid\n"));
+        return perr(format!("Port `{arg}' not valid"));
     };
     if hi < lo {
-        return perr(format!("Invalid port range \"{arg}\"\n"));
+        return perr(format!("Port range `{arg}' invalid"));
     }
     r.flags |= rnf_engine::nat::range::PROTO_SPECIFIED;
     r.min_port = lo;
@@ -2043,7 +2043,7 @@ impl Parser {
                             None => (arg.as_str(), None),
                         };
                         let Some(addr) = numeric_to_ipaddr(a, false) else {
-                            return perr(format!("Bad IP address \"{a}\"\n"));
+                            return perr(format!("Bad IP address \"{a}\""));
                         };
                         let mask = parse_ipmask(m)?;
                         n.range.flags |= range::MAP_IPS;
