@@ -3210,7 +3210,7 @@ fn parse_inner(args: &[String], restore: bool, warnings: &mut Vec<String>) -> R<
             TData::Nat(n) => {
                 // Ports need a protocol that has them (libxt_DNAT's "portok").
                 let ports = n.range.flags & rnf_engine::nat::range::PROTO_SPECIFIED != 0;
-                if ports && !matches!(p.proto, 6 | 17 | 33 | 132) || ports && p.invflags & INV_PROTO != 0 {
+                if ports && (!matches!(p.proto, 6 | 17 | 33 | 132) || p.invflags & INV_PROTO != 0) {
                     return perr("Need TCP, UDP, SCTP or DCCP with port specification");
                 }
                 OwnedTarget::Plain(Target::Nat(*n))

@@ -634,28 +634,6 @@ pub fn verbose_rule_line(r: &RuleSpec<'_>) -> String {
     s
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rates_print_like_iptables() {
-        let r = |s: &str| {
-            let (n, unit) = s.split_once('/').unwrap();
-            let mult = match unit {
-                "sec" => 1,
-                "min" => 60,
-                "hour" => 3600,
-                _ => 86400,
-            };
-            limit_rate(LIMIT_SCALE * mult / n.parse::<u32>().unwrap())
-        };
-        for s in ["3/hour", "1/sec", "7/min", "7/sec", "13/hour", "25/day", "10000/sec", "61/min"] {
-            assert_eq!(r(s), s);
-        }
-    }
-}
-
 /// libxt_CT's `CT_show`: the options of a CT target with a template, each after `pfx` ("--"
 /// in rules, "" in listings).
 pub(crate) fn ct_show(s: &mut String, pfx: &str, c: &rnf_engine::rule::CtSpec) {
@@ -751,5 +729,27 @@ pub(crate) fn nat_show(s: &mut String, n: &rnf_engine::rule::NatTarget, save: bo
     }
     if r.flags & range::PERSISTENT != 0 {
         let _ = write!(s, " {dd}persistent");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_print_like_iptables() {
+        let r = |s: &str| {
+            let (n, unit) = s.split_once('/').unwrap();
+            let mult = match unit {
+                "sec" => 1,
+                "min" => 60,
+                "hour" => 3600,
+                _ => 86400,
+            };
+            limit_rate(LIMIT_SCALE * mult / n.parse::<u32>().unwrap())
+        };
+        for s in ["3/hour", "1/sec", "7/min", "7/sec", "13/hour", "25/day", "10000/sec", "61/min"] {
+            assert_eq!(r(s), s);
+        }
     }
 }
