@@ -427,7 +427,7 @@ impl Ct {
                 if pkt.resize(r.mangled.len).is_err() {
                     return false;
                 }
-                t.expect(h, &r.expect, Some((r.saved_port, dir)), now);
+                t.register_expectation(h, &r.expect, Some((r.saved_port, dir)), now);
                 t.seqadj_record(h, dir, r.mangled.seq, r.mangled.delta);
                 true
             }

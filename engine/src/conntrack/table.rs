@@ -1274,7 +1274,7 @@ impl<'a, L: Locks> Table<'a, L> {
         }
         let Some(s) = self.snapshot(h) else { return };
         let Some(exp) = super::ftp::parse(seg.payload, dir, &s.tuple) else { return };
-        self.expect(h, &exp, None, now);
+        self.register_expectation(h, &exp, None, now);
     }
 
     /// Whether the FTP flow `h`'s segment `seg` going in `dir` starts a line (the helper only
@@ -1340,7 +1340,7 @@ impl<'a, L: Locks> Table<'a, L> {
     /// Registers the data connection `exp` that flow `h` announced (one per flow at a time,
     /// as the FTP helper's `max_expected`); `nat`: the port announced before NAT rewrote it
     /// and the announcing segment's direction.
-    pub fn expect(&self, h: Handle, exp: &super::ftp::Expect, nat: Option<(u16, Dir)>, now: u64) {
+    pub fn register_expectation(&self, h: Handle, exp: &super::ftp::Expect, nat: Option<(u16, Dir)>, now: u64) {
         let Some(s) = self.snapshot(h) else { return };
         let master = u64::from(h.idx) << 32 | u64::from(h.gen);
         let until = now.wrapping_add(u64::from(super::ftp::EXPECT_TIMEOUT).saturating_mul(self.hz));
