@@ -30,8 +30,10 @@ tasks:
                --update merges the new inputs into fuzz/corpus/
   quick        host unit tests plus a short in-VM smoke test (about a minute)
   run          the demo: boot, load rust_nf, drive traffic, show hooks and counters
-  bench        benchmarks in the VM, side by side with the kernel's own (tests/bench/):
-               new connections per second through rust_nf's conntrack and nf_conntrack
+  bench        the rule engine on the host (ns per packet at N rules, engine/examples/), then
+               benchmarks in the VM, side by side with the kernel's own (tests/bench/): new
+               connections per second through rust_nf's conntrack (+ DNAT) and nf_conntrack
+               (+ nf_nat)
   shell        an interactive shell in the VM with rust_nf loaded and rnfctl on PATH
   vm CMD...    run one command in the VM (rust_nf loaded), return its status
 
@@ -123,6 +125,15 @@ fn dispatch(args: &[String]) -> Result<u8> {
         }
         "bench" => {
             let (k, built) = prepare()?;
+            // The rule engine on the host first (engine/examples/evalbench.rs): its output, as is.
+            let status = std::process::Command::new("cargo")
+                .args(["run", "--release", "-q", "-p", "rnf-engine", "--features", "std", "--example", "evalbench"])
+                .current_dir(util::repo_root())
+                .status()
+                .map_err(|e| format!("cargo run --example evalbench: {e}"))?;
+            if !status.success() {
+                return Err(format!("the host benchmark failed ({status})"));
+            }
             let flood = util::cache_dir().join("udpflood");
             util::stage("bench: udpflood", |log| {
                 let mut cmd = std::process::Command::new("gcc");
