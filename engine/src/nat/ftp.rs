@@ -313,6 +313,7 @@ pub fn follow_master(master: &[Tuple; 2], dir: Dir, saved_port: u16) -> Option<[
         max_addr: t.src,
         min_port: saved_port,
         max_port: saved_port,
+        base_port: 0,
     };
     Some([src, dst])
 }

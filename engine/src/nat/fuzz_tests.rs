@@ -1601,7 +1601,7 @@ fn unique_tuple_stays_in_range_and_off_used_tuples() {
         };
         let (min_port, max_port) =
             random_span(&mut r, pbase, |p, d| p.saturating_sub(d as u16), |p, d| p.saturating_add(d as u16), pspan);
-        let rg = NatRange { flags, min_addr, max_addr, min_port, max_port };
+        let rg = NatRange { flags, min_addr, max_addr, min_port, max_port, base_port: 0 };
         // Used: a share of everything, and some tuples of the range itself.
         let density = [0, 0, 10, 50, 90, 99, 100][r.index(7)];
         let mut pool = Pool { set: HashSet::new(), density, key: r.next(), rng: Rng(r.next() | 1) };

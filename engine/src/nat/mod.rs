@@ -43,6 +43,8 @@ pub mod range {
     pub const PROTO_RANDOM_FULLY: u8 = 1 << 4;
     /// Either random flag.
     pub const PROTO_RANDOM_ALL: u8 = PROTO_RANDOM | PROTO_RANDOM_FULLY;
+    /// `--to-destination ip:lo-hi/base`: ports are mapped by their offset from `base_port`.
+    pub const PROTO_OFFSET: u8 = 1 << 5;
 }
 
 /// An address and port range (`struct nf_nat_range2`). Addresses in host order.
@@ -58,6 +60,8 @@ pub struct NatRange {
     pub min_port: u16,
     /// Last port.
     pub max_port: u16,
+    /// With [`range::PROTO_OFFSET`]: the port that maps to `min_port`.
+    pub base_port: u16,
 }
 
 /// Most tries to find a free port before halving (`NF_NAT_MAX_ATTEMPTS`).
@@ -150,7 +154,11 @@ pub fn unique_tuple(orig: &Tuple, r: &NatRange, m: Manip, c: &mut impl Chooser) 
     //    taken: DNAT to one port never changes the client's side).
     if r.flags & range::PROTO_RANDOM_ALL == 0 {
         if r.flags & range::PROTO_SPECIFIED != 0 {
-            if port_in_range(&t, m, r) && (r.min_port == r.max_port || !c.used(&t)) {
+            // (With an offset the port is always mapped.)
+            if r.flags & range::PROTO_OFFSET == 0
+                && port_in_range(&t, m, r)
+                && (r.min_port == r.max_port || !c.used(&t))
+            {
                 return Some(t);
             }
         } else if !c.used(&t) {
@@ -192,7 +200,14 @@ fn unique_port(mut t: Tuple, r: &NatRange, m: Manip, c: &mut impl Chooser) -> Op
     };
     // A random start, except for a destination port without --random (the kernel starts at
     // 0 there).
-    let mut off = if r.flags & range::PROTO_RANDOM_ALL != 0 || m != Manip::Dst { c.random() } else { 0 };
+    let mut off = if r.flags & range::PROTO_OFFSET != 0 {
+        // The packet's port, as an offset from the base (`NF_NAT_RANGE_PROTO_OFFSET`).
+        u32::from(port_of(&t, m).wrapping_sub(r.base_port))
+    } else if r.flags & range::PROTO_RANDOM_ALL != 0 || m != Manip::Dst {
+        c.random()
+    } else {
+        0
+    };
     let mut attempts = size.min(MAX_ATTEMPTS);
     loop {
         for _ in 0..attempts {

@@ -60,7 +60,7 @@ fn snat_keeps_a_free_source_port_and_moves_a_taken_one() {
 #[test]
 fn a_one_port_range_is_exhausted_by_the_second_flow() {
     let mut c = Set { used: HashSet::new(), rnd: 7 };
-    let r = NatRange { flags: range::MAP_IPS | range::PROTO_SPECIFIED, min_addr: R, max_addr: R, min_port: 5000, max_port: 5000 };
+    let r = NatRange { flags: range::MAP_IPS | range::PROTO_SPECIFIED, min_addr: R, max_addr: R, min_port: 5000, max_port: 5000, base_port: 0 };
     let t = unique_tuple(&tcp(C, 40000, S, 80), &r, Manip::Src, &mut c).unwrap();
     assert_eq!(t.sport, 5000);
     c.used.insert(t.invert().unwrap());
@@ -72,7 +72,7 @@ fn a_one_port_range_is_exhausted_by_the_second_flow() {
 #[test]
 fn a_nearly_full_range_still_finds_the_free_ports() {
     let mut c = Set { used: HashSet::new(), rnd: 3 };
-    let r = NatRange { flags: range::MAP_IPS | range::PROTO_SPECIFIED, min_addr: R, max_addr: R, min_port: 10000, max_port: 10099 };
+    let r = NatRange { flags: range::MAP_IPS | range::PROTO_SPECIFIED, min_addr: R, max_addr: R, min_port: 10000, max_port: 10099, base_port: 0 };
     let mut got = Vec::new();
     for i in 0..100u16 {
         let t = unique_tuple(&tcp(C, 20000 + i, S, 80), &r, Manip::Src, &mut c).expect("a free port");
@@ -87,7 +87,7 @@ fn a_nearly_full_range_still_finds_the_free_ports() {
 #[test]
 fn dnat_to_an_address_and_port_and_address_ranges_spread_by_client() {
     let mut c = Set { used: HashSet::new(), rnd: 1 };
-    let r = NatRange { flags: range::MAP_IPS | range::PROTO_SPECIFIED, min_addr: S, max_addr: S, min_port: 80, max_port: 80 };
+    let r = NatRange { flags: range::MAP_IPS | range::PROTO_SPECIFIED, min_addr: S, max_addr: S, min_port: 80, max_port: 80, base_port: 0 };
     let t = unique_tuple(&tcp(C, 40000, R, 8080), &r, Manip::Dst, &mut c).unwrap();
     assert_eq!(t, tcp(C, 40000, S, 80));
     // Without a port the destination port stays.
@@ -103,6 +103,24 @@ fn dnat_to_an_address_and_port_and_address_ranges_spread_by_client() {
         seen.insert(a);
     }
     assert_eq!(seen.len(), 4);
+}
+
+#[test]
+fn a_port_offset_maps_ports_by_their_distance_from_the_base() {
+    // --to-destination S:1000-2000/3000: port 3005 goes to 1005, 2999 to 1000 + (65535 % 1001).
+    let mut c = Set { used: HashSet::new(), rnd: 1 };
+    let r = NatRange {
+        flags: range::MAP_IPS | range::PROTO_SPECIFIED | range::PROTO_OFFSET,
+        min_addr: S,
+        max_addr: S,
+        min_port: 1000,
+        max_port: 2000,
+        base_port: 3000,
+    };
+    assert_eq!(unique_tuple(&tcp(C, 40000, R, 3005), &r, Manip::Dst, &mut c).unwrap().dport, 1005);
+    assert_eq!(unique_tuple(&tcp(C, 40000, R, 3000), &r, Manip::Dst, &mut c).unwrap().dport, 1000);
+    let p = unique_tuple(&tcp(C, 40000, R, 2999), &r, Manip::Dst, &mut c).unwrap().dport;
+    assert_eq!(p, 1000 + (65535 % 1001) as u16);
 }
 
 #[test]
@@ -227,10 +245,10 @@ fn a_destination_clash_is_left_to_the_source_binding() {
     // the null source binding moves the source port.
     let mut c = Set { used: HashSet::new(), rnd: 9 };
     c.used.insert(tcp(S, 80, C, 1000));
-    let r = NatRange { flags: range::MAP_IPS | range::PROTO_SPECIFIED, min_addr: S, max_addr: S, min_port: 80, max_port: 80 };
+    let r = NatRange { flags: range::MAP_IPS | range::PROTO_SPECIFIED, min_addr: S, max_addr: S, min_port: 80, max_port: 80, base_port: 0 };
     let d = unique_tuple(&tcp(C, 1000, R, 8080), &r, Manip::Dst, &mut c).unwrap();
     assert_eq!(d, tcp(C, 1000, S, 80));
-    let r2 = NatRange { flags: range::MAP_IPS | range::PROTO_SPECIFIED, min_addr: S, max_addr: S, min_port: 80, max_port: 81 };
+    let r2 = NatRange { flags: range::MAP_IPS | range::PROTO_SPECIFIED, min_addr: S, max_addr: S, min_port: 80, max_port: 81, base_port: 0 };
     assert!(unique_tuple(&tcp(C, 1000, R, 8080), &r2, Manip::Dst, &mut c).is_some());
     let s = unique_tuple(&d, &snat_to(C), Manip::Src, &mut c).unwrap();
     assert_eq!((s.src, s.dst, s.dport), (C, S, 80));

@@ -115,7 +115,7 @@ pub const T_TTL: u32 = 9;
 pub const T_CT_NOTRACK: u32 = 10;
 /// Target CT template (helper u8, zone u16, zone flags u8, ctevents u16, expevents u8, events set u8, notrack u8).
 pub const T_CT_HELPER: u32 = 11;
-/// Target NAT (kind u8, flags u8, min addr u32, max addr u32, min port u16, max port u16).
+/// Target NAT (kind u8, flags u8, min addr u32, max addr u32, min port u16, max port u16, base port u16).
 pub const T_NAT: u32 = 13;
 /// Target CONNMARK (mode u8, ctmark u32, ctmask u32, nfmask u32, shift_right u8, shift_bits u8).
 pub const T_CONNMARK: u32 = 12;
@@ -701,6 +701,7 @@ fn put_target(enc: &mut Encoder<'_>, t: &Target<'_>) {
             b.u32(n.range.max_addr);
             b.u16(n.range.min_port);
             b.u16(n.range.max_port);
+            b.u16(n.range.base_port);
             b
         }
         Target::Connmark(c) => {
@@ -776,11 +777,13 @@ fn get_target<'a>(a: &Attr<'a>) -> Result<Target<'a>, WireError> {
                 max_addr: r.u32()?,
                 min_port: r.u16()?,
                 max_port: r.u16()?,
+                base_port: r.u16()?,
             };
             let known = super::super::nat::range::MAP_IPS
                 | super::super::nat::range::PROTO_SPECIFIED
                 | super::super::nat::range::PROTO_RANDOM_ALL
-                | super::super::nat::range::PERSISTENT;
+                | super::super::nat::range::PERSISTENT
+                | super::super::nat::range::PROTO_OFFSET;
             if range.flags & !known != 0 || range.min_addr > range.max_addr || range.min_port > range.max_port {
                 return Err(WireError::BadValue(a.ty));
             }
@@ -1127,7 +1130,7 @@ mod tests {
             Target::Ct(CtSpec { helper: 1, ..Default::default() }),
             Target::Nat(NatTarget {
                 kind: NatKind::Dnat,
-                range: crate::nat::NatRange { flags: 3, min_addr: 1, max_addr: 2, min_port: 80, max_port: 90 },
+                range: crate::nat::NatRange { flags: 3 | 32, min_addr: 1, max_addr: 2, min_port: 80, max_port: 90, base_port: 7 },
             }),
             Target::Ct(CtSpec {
                 helper: 0,

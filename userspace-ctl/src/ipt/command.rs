@@ -921,6 +921,76 @@ mod golden_tests {
         String::new()
     }
 
+    /// iptables' own tests of the NAT targets (extensions/libipt_DNAT.t, libipt_SNAT.t,
+    /// libxt_MASQUERADE.t, libxt_REDIRECT.t, libipt_NETMAP.t, as iptables 1.8.9 behaves): a rule, how
+    /// iptables prints it back ("=" for unchanged), and whether it is accepted.
+    #[test]
+    fn iptables_own_nat_target_tests() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("-j DNAT --to-destination 1.1.1.1", "=", true),
+            ("-j DNAT --to-destination 1.1.1.1-1.1.1.10", "=", true),
+            ("-j DNAT --to-destination 1.1.1.1:1025-65535", "", false),
+            ("-j DNAT --to-destination 1.1.1.1 --to-destination 2.2.2.2", "", false),
+            ("-p tcp -j DNAT --to-destination 1.1.1.1:1025-65535", "=", true),
+            ("-p tcp -j DNAT --to-destination 1.1.1.1-1.1.1.10:1025-65535", "=", true),
+            ("-p tcp -j DNAT --to-destination 1.1.1.1-1.1.1.10:1025-65536", "", false),
+            ("-p tcp -j DNAT --to-destination 1.1.1.1:1000-2000/1000", "=", true),
+            ("-p tcp -j DNAT --to-destination 1.1.1.1:1000-2000/3000", "=", true),
+            ("-p tcp -j DNAT --to-destination 1.1.1.1:1000-2000/65535", "=", true),
+            ("-p tcp -j DNAT --to-destination 1.1.1.1:1000-2000/0", "", false),
+            ("-p tcp -j DNAT --to-destination 1.1.1.1:1000-2000/65536", "", false),
+            ("-p tcp -j DNAT --to-destination 1.1.1.1:ssh", "-p tcp -j DNAT --to-destination 1.1.1.1:22", true),
+            ("-p tcp -j DNAT --to-destination 1.1.1.1:ftp-data", "-p tcp -j DNAT --to-destination 1.1.1.1:20", true),
+            // Later iptables versions split service names at dashes; 1.8.9 does not.
+            ("-p tcp -j DNAT --to-destination 1.1.1.1:ftp-data-ssh", "", false),
+            ("-p tcp -j DNAT --to-destination 1.1.1.1:echo-ftp-data", "", false),
+            ("-p tcp -j DNAT --to-destination 1.1.1.1:10-20/ftp", "-p tcp -j DNAT --to-destination 1.1.1.1:10-20/21", true),
+            ("-j DNAT", "", false),
+            ("-j SNAT --to-source 1.1.1.1", "=", true),
+            ("-j SNAT --to-source 1.1.1.1-1.1.1.10", "=", true),
+            ("-j SNAT --to-source 1.1.1.1:1025-65535", "", false),
+            ("-j SNAT --to-source 1.1.1.1 --to-source 2.2.2.2", "", false),
+            ("-j SNAT --to-source 1.1.1.1 --random", "=", true),
+            ("-j SNAT --to-source 1.1.1.1 --random-fully", "=", true),
+            ("-j SNAT --to-source 1.1.1.1 --persistent", "=", true),
+            ("-j SNAT --to-source 1.1.1.1 --random --persistent", "=", true),
+            ("-j SNAT --to-source 1.1.1.1 --random --random-fully", "=", true),
+            ("-j SNAT --to-source 1.1.1.1 --random --random-fully --persistent", "=", true),
+            ("-p tcp -j SNAT --to-source 1.1.1.1:1025-65535", "=", true),
+            ("-p tcp -j SNAT --to-source 1.1.1.1-1.1.1.10:1025-65536", "", false),
+            ("-j SNAT", "", false),
+            ("-j MASQUERADE", "=", true),
+            ("-p udp -j MASQUERADE --to-ports 1024", "=", true),
+            ("-p udp -j MASQUERADE --to-ports 1024-65535", "=", true),
+            ("-p udp -j MASQUERADE --to-ports 1024-65536", "", false),
+            ("-p udp -j MASQUERADE --to-ports -1", "", false),
+            ("-p tcp -j MASQUERADE --random", "=", true),
+            ("-p tcp -j MASQUERADE --random-fully", "=", true),
+            ("-p tcp -j REDIRECT --to-ports 42", "=", true),
+            ("-p udp -j REDIRECT --to-ports 42-1234", "=", true),
+            ("-p tcp -j REDIRECT --to-ports 42-1234 --random", "=", true),
+            ("-p tcp -j REDIRECT --to-ports 42-1234/567", "", false),
+            ("-p tcp -j REDIRECT --to-ports ssh", "-p tcp -j REDIRECT --to-ports 22", true),
+            ("-p tcp -j REDIRECT --to-ports ftp-data", "-p tcp -j REDIRECT --to-ports 20", true),
+            ("-j REDIRECT --to-ports 42", "", false),
+            ("-j NETMAP --to 1.2.3.0/24", "=", true),
+            ("-j NETMAP --to 1.2.3.4", "-j NETMAP --to 1.2.3.4/32", true),
+        ];
+        for (rule, want, ok) in cases {
+            let chain = if rule.contains("SNAT") || rule.contains("MASQUERADE") { "POSTROUTING" } else { "PREROUTING" };
+            let line = format!("-A {chain} {rule}");
+            match parse_rule_line(&line) {
+                Ok((c, parsed)) => {
+                    assert!(*ok, "{rule}: accepted, iptables refuses it");
+                    let printed = rule_line(&c, &parsed.spec(), Counters::default(), CounterStyle::None);
+                    let expect = if *want == "=" { line.clone() } else { format!("-A {chain} {want}") };
+                    assert_eq!(printed, expect, "{rule}");
+                }
+                Err(e) => assert!(!ok, "{rule}: refused ({}), iptables accepts it", e.message),
+            }
+        }
+    }
+
     /// Every rule iptables printed in the corpus, parsed and printed again, is the same text
     /// (and parsing it again gives the same rule): the printer is the inverse of the parser.
     #[test]

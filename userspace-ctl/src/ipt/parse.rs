@@ -1090,9 +1090,9 @@ const CT_OPTS: &[XOpt] = &[
 
 // libxt_DNAT/SNAT/MASQUERADE/REDIRECT, libipt_NETMAP (revision 2 of the NAT targets).
 const DNAT_OPTS: &[XOpt] =
-    &[xo("to-destination", 0, XType::Str, 0), xo("random", 1, XType::None, 0), xo("persistent", 2, XType::None, 0)];
+    &[xo("to-destination", 0, XType::Str, MAND), xo("random", 1, XType::None, 0), xo("persistent", 2, XType::None, 0)];
 const SNAT_OPTS: &[XOpt] = &[
-    xo("to-source", 0, XType::Str, 0),
+    xo("to-source", 0, XType::Str, MAND),
     xo("random", 1, XType::None, 0),
     xo("persistent", 2, XType::None, 0),
     xo("random-fully", 3, XType::None, 0),
@@ -1110,23 +1110,14 @@ fn parse_nat_to(name: &str, arg: &str, r: &mut rnf_engine::nat::NatRange) -> R<(
         None => (arg, None),
     };
     if let Some(p) = ports {
-        let (lo, hi) = match p.split_once('-') {
-            Some((a, b)) => (a, b),
-            None => (p, p),
-        };
-        let port = |s: &str| xt_strtoui_whole(s, 0, 65535).map(|v| v as u16);
-        let (Some(lo), Some(hi)) = (port(lo), port(hi)) else {
-            return perr(format!("Port `{p}' not valid"));
-        };
-        if lo == 0 && hi == 0 && !p.contains('-') {
-            return perr(format!("Port `{p}' not valid"));
-        }
-        if hi < lo {
-            return perr(format!("Port range `{p}' invalid"));
-        }
+        let (lo, hi, base) = parse_nat_port_range(p)?;
         r.flags |= range::PROTO_SPECIFIED;
         r.min_port = lo;
         r.max_port = hi;
+        if let Some(b) = base {
+            r.flags |= range::PROTO_OFFSET;
+            r.base_port = b;
+        }
     }
     if !addrs.is_empty() {
         let (lo, hi) = match addrs.split_once('-') {
@@ -1148,18 +1139,49 @@ fn parse_nat_to(name: &str, arg: &str, r: &mut rnf_engine::nat::NatRange) -> R<(
     Ok(())
 }
 
-/// `--to-ports port[-port]` of MASQUERADE and REDIRECT.
-fn parse_nat_ports(arg: &str, r: &mut rnf_engine::nat::NatRange) -> R<()> {
-    let (lo, hi) = match arg.split_once('-') {
-        Some((a, b)) => (a, b),
-        None => (arg, arg),
+/// libxt_DNAT's port parsing (iptables 1.8.9): a port 1-65535 at the start of `s` (digits),
+/// else the whole of `s` as a service name (of any protocol). The port and how many bytes it
+/// took.
+fn nat_port(s: &str) -> Option<(u16, usize)> {
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    if digits > 0 {
+        return xt_strtoui_whole(s.get(..digits)?, 1, 65535).map(|v| (v as u16, digits));
+    }
+    let p = names::service_port(s, "tcp").or_else(|| names::service_port(s, "udp"))?;
+    (p >= 1).then_some((p, s.len()))
+}
+
+/// libxt_DNAT's `parse_ports`: `port[-port[/base]]`; the low and high port and the base of a
+/// port offset.
+fn parse_nat_port_range(arg: &str) -> R<(u16, u16, Option<u16>)> {
+    let bad = |a: &str| perr(format!("Port `{a}' not valid"));
+    let Some((lo, n)) = nat_port(arg) else { return bad(arg) };
+    let rest = arg.get(n..).unwrap_or("");
+    let hi_arg = match rest.chars().next() {
+        None => return Ok((lo, lo, None)),
+        Some('-') => rest.get(1..).unwrap_or(""),
+        Some(':') => return perr("Invalid port:port syntax - use dash"),
+        Some(_) => return perr(format!("Garbage after port value: `{rest}'")),
     };
-    let port = |s: &str| xt_strtoui_whole(s, 0, 65535).map(|v| v as u16);
-    let (Some(lo), Some(hi)) = (port(lo), port(hi)) else {
-        return perr(format!("Port `{arg}' not valid"));
-    };
+    let Some((hi, n)) = nat_port(hi_arg) else { return bad(hi_arg) };
     if hi < lo {
-        return perr(format!("Port range `{arg}' invalid"));
+        return perr(format!("Port range `{hi_arg}' funky"));
+    }
+    let rest = hi_arg.get(n..).unwrap_or("");
+    let base_arg = match rest.chars().next() {
+        None => return Ok((lo, hi, None)),
+        Some('/') => rest.get(1..).unwrap_or(""),
+        Some(_) => return perr(format!("Garbage after port range: `{rest}'")),
+    };
+    let Some((base, _)) = nat_port(base_arg) else { return bad(base_arg) };
+    Ok((lo, hi, Some(base)))
+}
+
+/// `--to-ports port[-port]` of MASQUERADE and REDIRECT (no port offset there).
+fn parse_nat_ports(arg: &str, r: &mut rnf_engine::nat::NatRange) -> R<()> {
+    let (lo, hi, base) = parse_nat_port_range(arg)?;
+    if base.is_some() {
+        return perr("Shifted portmap ranges not supported with this kernel");
     }
     r.flags |= rnf_engine::nat::range::PROTO_SPECIFIED;
     r.min_port = lo;

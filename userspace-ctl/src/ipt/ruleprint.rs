@@ -680,6 +680,9 @@ fn nat_range(s: &mut String, r: &rnf_engine::nat::NatRange) {
         if r.max_port != r.min_port {
             let _ = write!(s, "-{}", r.max_port);
         }
+        if r.flags & range::PROTO_OFFSET != 0 {
+            let _ = write!(s, "/{}", r.base_port);
+        }
     }
 }
 
