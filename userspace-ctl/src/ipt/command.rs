@@ -464,9 +464,6 @@ pub fn iptables_main_io(
             None,
         ));
     };
-    let mut table = backend.load(table_id)?;
-    let mut text = String::new();
-    let mut warnings = Vec::new();
     let opts = parsed.list_options();
     let mut lister = |t: &Table, chain: Option<&str>, s: &mut String| -> Result<(), Fail> {
         let mut buf = Vec::new();
@@ -478,18 +475,39 @@ pub fn iptables_main_io(
         s.push_str(&String::from_utf8_lossy(&buf));
         Ok(())
     };
-    let res = do_command(&parsed, &mut table, &mut text, &mut warnings, &mut lister);
-    for w in &warnings {
-        err.write_all(w.as_bytes()).map_err(io)?;
+    // Two writers never lose each other's changes: the kernel refuses a table written since
+    // it was read (EAGAIN), and the command is applied again to the table as it now is (as
+    // iptables-nft retries a transaction whose generation changed).
+    let mut attempts = 0;
+    loop {
+        let mut table = backend.load(table_id)?;
+        let mut text = String::new();
+        let mut warnings = Vec::new();
+        let res = do_command(&parsed, &mut table, &mut text, &mut warnings, &mut lister);
+        let committed = match &res {
+            Ok(outcome) if outcome.changed => {
+                reset_policy_counters(&mut table);
+                match backend.commit(&table) {
+                    Err(e) if e.status == 4 && attempts < MAX_ATTEMPTS => {
+                        attempts += 1;
+                        continue;
+                    }
+                    r => r,
+                }
+            }
+            _ => Ok(()),
+        };
+        for w in &warnings {
+            err.write_all(w.as_bytes()).map_err(io)?;
+        }
+        out.write_all(text.as_bytes()).map_err(io)?;
+        res.map_err(|f| render_fail(&f, Prog::Iptables, None))?;
+        return committed;
     }
-    out.write_all(text.as_bytes()).map_err(io)?;
-    let outcome = res.map_err(|f| render_fail(&f, Prog::Iptables, None))?;
-    if outcome.changed {
-        reset_policy_counters(&mut table);
-        backend.commit(&table)?;
-    }
-    Ok(())
 }
+
+/// How often a command is applied again after another writer changed its table meanwhile.
+const MAX_ATTEMPTS: u32 = 100;
 
 #[cfg(test)]
 /// A rule specification from `-S` text (one `-A CHAIN ...` line): the chain and the rule. A
