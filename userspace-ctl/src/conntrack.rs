@@ -377,6 +377,10 @@ pub fn event_line(f: &FlowRecord) -> String {
         let _ = write!(s, "mark={} ", f.mark);
     }
     flow_zone(&mut s, f);
+    // ctnetlink sends the helper in every event but DESTROY.
+    if f.helper == rnf_engine::conntrack::table::HELPER_FTP && !destroy {
+        s.push_str("helper=ftp ");
+    }
     s.truncate(s.trim_end().len());
     s
 }
@@ -622,6 +626,12 @@ mod tests {
             "udp      17 30 src=10.0.1.2 dst=10.0.2.2 sport=46380 dport=5353 zone-orig=7 packets=1 bytes=33 \
              src=10.0.2.2 dst=10.0.1.2 sport=5353 dport=46380 packets=0 bytes=0 mark=3 use=1"
         );
+        // A helper flow: helper= after the zone, in listings and in events but DESTROY.
+        let h = FlowRecord { helper: 1, ..z };
+        assert!(flow_line(&h).ends_with(" mark=3 helper=ftp use=1"), "{}", flow_line(&h));
+        assert!(event_line(&FlowRecord { event: ctwire::EV_NEW, ..h }).ends_with(" helper=ftp"));
+        assert!(!event_line(&FlowRecord { event: ctwire::EV_DESTROY, ..h }).contains("helper"));
+        assert!(crate::ctxml::flow_xml(&h).ends_with("<helper>ftp</helper></flow>"));
         let Cmd::List(f) = parse(&["-L".into(), "--orig-zone".into(), "7".into()]).unwrap() else { panic!() };
         assert!(f.keeps(&z) && !f.keeps(&d));
     }

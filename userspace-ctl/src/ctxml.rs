@@ -181,6 +181,11 @@ pub fn flow_xml_when(f: &FlowRecord, when: Option<&When>) -> String {
             1900 + w.year
         );
     }
+    // The flow's helper, last (ctnetlink sends CTA_HELP for flows that have one, except in a
+    // DESTROY event).
+    if f.helper == rnf_engine::conntrack::table::HELPER_FTP && f.event != ctwire::EV_DESTROY {
+        s.push_str("<helper>ftp</helper>");
+    }
     s.push_str("</flow>");
     s
 }
