@@ -200,17 +200,13 @@ impl Ct {
         crate::engine::conntrack::tuple::hash_words(&self.key, w)
     }
 
-    /// What the conntrack stage recorded for the packet `key`, when it has a flow.
-    pub(crate) fn packet_state(&self, key: u64) -> Option<PacketState> {
-        slots::get(&self.slots, key).filter(|st| !st.untracked && !st.template)
-    }
-
-    /// For a packet that has no slot at all (it lost it to another packet in flight): its
-    /// confirmed flow found by its tuple in the default zone, as an ESTABLISHED packet of it,
-    /// so that a translated flow's packet is never sent on untranslated.
-    pub(crate) fn packet_state_by_tuple(&self, key: u64, data: &[u8]) -> Option<PacketState> {
-        if slots::get(&self.slots, key).is_some() {
-            return None;
+    /// The packet `key`'s flow for the NAT stages: what the conntrack stage recorded, or, for a
+    /// packet that has no slot at all (it lost it to another packet in flight), its confirmed
+    /// flow found by its tuple in the default zone, as an ESTABLISHED packet of it, so that a
+    /// translated flow's packet is never sent on untranslated. None when untracked.
+    pub(crate) fn nat_packet_state(&self, key: u64, data: &[u8]) -> Option<PacketState> {
+        if let Some(st) = slots::get(&self.slots, key) {
+            return (!st.untracked && !st.template).then_some(st);
         }
         let ip = Ipv4Header::parse_any(data).ok()?;
         let l4 = data.get(ip.header_len..)?;
@@ -316,10 +312,10 @@ impl Ct {
         }
         let l4_len = head.meta.ip_len.saturating_sub(hl as u32);
         use core::sync::atomic::Ordering::Relaxed;
-        let cpu_slot = self.last_new.get(shim::cpu_id() as usize % self.last_new.len().max(1));
+        let cpu_slot = || self.last_new.get(shim::cpu_id() as usize % self.last_new.len().max(1));
         // An ICMP error made here (OUTPUT) while this CPU handled the packet it is about.
         let cause = (!prerouting && matches!(parsed, Parsed::IcmpError { .. }))
-            .then(|| cpu_slot.map(|s| s.load(Relaxed)))
+            .then(|| cpu_slot().map(|s| s.load(Relaxed)))
             .flatten()
             .filter(|v| *v != 0)
             .map(|v| crate::engine::conntrack::Handle { idx: (v >> 32) as u32, gen: v as u32 });
@@ -337,7 +333,7 @@ impl Ct {
             Track::Flow { h, dir, state, new } => {
                 let st = PacketState { h, dir, state, new, looped: false, untracked: false, template: false };
                 if new {
-                    if let Some(s) = cpu_slot {
+                    if let Some(s) = cpu_slot() {
                         s.store(u64::from(h.idx) << 32 | u64::from(h.gen), Relaxed);
                     }
                 }

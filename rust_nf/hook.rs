@@ -39,7 +39,6 @@ pub(crate) fn run(ns: &NetState, slot: c_uint, pkt: &mut Packet<'_>) -> Verdict 
         Stage::NatDst | Stage::NatSrc => Some(TableId::Nat),
         _ => None,
     };
-    let nat_stage = matches!(spec.stage, Stage::NatDst | Stage::NatSrc);
     // Netfilter calls hooks inside an RCU read-side critical section; the reader makes it
     // explicit and bounds the version's borrow.
     let reader = pkt.reader();
@@ -47,7 +46,7 @@ pub(crate) fn run(ns: &NetState, slot: c_uint, pkt: &mut Packet<'_>) -> Verdict 
     let ct = ns.ct.get();
     // Copy the packet's start only when rules or the conntrack stage will look at it.
     let mut buf = [0u8; MAX_EVAL_LEN];
-    let want = if version.is_some() || (ct.is_some() && (spec.stage == Stage::Conntrack || nat_stage)) {
+    let want = if version.is_some() || (ct.is_some() && spec.stage == Stage::Conntrack) {
         MAX_EVAL_LEN
     } else {
         0
@@ -60,9 +59,11 @@ pub(crate) fn run(ns: &NetState, slot: c_uint, pkt: &mut Packet<'_>) -> Verdict 
         (Stage::Conntrack, Some(ct)) => return ct.track(pkt, &head, data, spec.point == HookPoint::PreRouting),
         (Stage::Confirm, Some(ct)) => return ct.confirm(pkt, head.out_loopback),
         // The nat table is no filter: its rules run for a flow's first packet only, inside
-        // the NAT stage (without connection tracking there is nothing to translate).
+        // the NAT stage. Without connection tracking there is nothing to translate, and
+        // without a nat table nothing is (nf_nat's hooks come and go with iptable_nat).
         (Stage::NatDst | Stage::NatSrc, Some(ct)) => {
-            let verdict = crate::nat::stage(ct, version, spec.point, pkt, &head, data);
+            let Some(v) = version else { return Verdict::Accept };
+            let verdict = crate::nat::stage(ct, v, spec.point, pkt, &head, data);
             if verdict == Verdict::Drop {
                 ct.dropped(pkt.key());
             }

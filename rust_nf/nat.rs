@@ -49,20 +49,17 @@ impl Chooser for TableChooser<'_> {
 }
 
 /// One NAT stage for one packet.
-pub(crate) fn stage(ct: &Ct, version: Option<&Version>, point: HookPoint, pkt: &mut Packet<'_>, head: &Head, data: &[u8]) -> Verdict {
+pub(crate) fn stage(ct: &Ct, version: &Version, point: HookPoint, pkt: &mut Packet<'_>, head: &Head, data: &[u8]) -> Verdict {
     let m = match point {
         HookPoint::PreRouting | HookPoint::LocalOut => Manip::Dst,
         _ => Manip::Src,
     };
-    let Some(st) = ct.packet_state(pkt.key()).or_else(|| ct.packet_state_by_tuple(pkt.key(), data)) else {
-        return Verdict::Accept;
-    };
+    let Some(st) = ct.nat_packet_state(pkt.key(), data) else { return Verdict::Accept };
     let table = ct.table();
     let Some(mut snap) = table.snapshot(st.h) else { return Verdict::Accept };
     let done = if m == Manip::Src { status::SRC_NAT_DONE } else { status::DST_NAT_DONE };
-    // Bindings are decided while the namespace has a nat table (nf_nat's hooks come with
-    // iptable_nat); a flow started without one keeps its addresses.
-    if st.new && version.is_some() && snap.status & (done | status::CONFIRMED) == 0 {
+    // (The stage runs only while the namespace has a nat table.)
+    if st.new && snap.status & (done | status::CONFIRMED) == 0 {
         match bind(ct, version, point, m, pkt, head, data, &st, &snap) {
             Ok(()) => {}
             Err(v) => return v,
@@ -76,8 +73,7 @@ pub(crate) fn stage(ct: &Ct, version: Option<&Version>, point: HookPoint, pkt: &
     // A masqueraded flow now routed out of another interface has the wrong source: it goes
     // (nf_nat_oif_changed).
     if snap.nat_if != 0 && point == HookPoint::PostRouting && st.dir == crate::engine::conntrack::Dir::Original {
-        let (_, out) = pkt.masq_addr();
-        if u32::try_from(out).is_ok_and(|o| o != snap.nat_if) {
+        if u32::try_from(pkt.out_ifindex()).is_ok_and(|o| o != snap.nat_if) {
             table.delete_at(st.h, shim::jiffies());
             return Verdict::Drop;
         }
@@ -142,7 +138,7 @@ fn after_rewrite(pkt: &mut Packet<'_>, point: HookPoint, m: Manip, changed: bool
 #[allow(clippy::too_many_arguments)]
 fn bind(
     ct: &Ct,
-    version: Option<&Version>,
+    version: &Version,
     point: HookPoint,
     m: Manip,
     pkt: &mut Packet<'_>,
@@ -151,14 +147,11 @@ fn bind(
     st: &crate::engine::conntrack::slots::PacketState,
     snap: &crate::engine::conntrack::table::Snapshot,
 ) -> Result<(), Verdict> {
-    let target = match version {
-        Some(v) => match crate::hook::evaluate(v, point, pkt, head, data, Some(ct)) {
-            None => return Err(Verdict::Drop),
-            Some((eval::Verdict::Nat(n), _)) => Some(n),
-            Some((eval::Verdict::Accept, _)) => None,
-            Some((eval::Verdict::Drop | eval::Verdict::Reject(_), _)) => return Err(Verdict::Drop),
-        },
-        None => None,
+    let target = match crate::hook::evaluate(version, point, pkt, head, data, Some(ct)) {
+        None => return Err(Verdict::Drop),
+        Some((eval::Verdict::Nat(n), _)) => Some(n),
+        Some((eval::Verdict::Accept, _)) => None,
+        Some((eval::Verdict::Drop | eval::Verdict::Reject(_), _)) => return Err(Verdict::Drop),
     };
     // The flow as it stands (`nf_nat_setup_info`: the inverse of the current reply tuple,
     // which holds an earlier destination binding).

@@ -649,6 +649,12 @@ void rnf_skb_dst_drop(struct sk_buff *skb)
  * MASQUERADE (nf_nat_masquerade_ipv4): the address the outgoing interface would use towards
  * the packet's next hop, host order, 0 for none; *ifindex gets the interface.
  */
+/* The outgoing interface's index, 0 for none. */
+int rnf_out_ifindex(const struct nf_hook_state *st)
+{
+	return st->out ? st->out->ifindex : 0;
+}
+
 u32 rnf_nat_masq_addr(const struct nf_hook_state *st, const struct sk_buff *skb, int *ifindex)
 {
 	const struct rtable *rt = skb_rtable(skb);

@@ -104,6 +104,7 @@ u8 *rnf_skb_expand(struct sk_buff *skb, unsigned int extra, unsigned int *len);
 int rnf_skb_resize(struct sk_buff *skb, unsigned int len);
 void rnf_skb_dst_drop(struct sk_buff *skb);
 void rnf_skb_orphan_demuxed(struct sk_buff *skb);
+int rnf_out_ifindex(const struct nf_hook_state *st);
 u32 rnf_nat_masq_addr(const struct nf_hook_state *st, const struct sk_buff *skb, int *ifindex);
 u32 rnf_nat_redirect_addr(const struct nf_hook_state *st, const struct sk_buff *skb);
 u64 rnf_net_cookie(const struct net *net);

@@ -211,6 +211,9 @@ unsafe extern "C" {
     pub fn rnf_skb_orphan_demuxed(skb: *mut sk_buff);
 }
 unsafe extern "C" {
+    pub fn rnf_out_ifindex(st: *const nf_hook_state) -> core::ffi::c_int;
+}
+unsafe extern "C" {
     pub fn rnf_nat_masq_addr(
         st: *const nf_hook_state,
         skb: *const sk_buff,

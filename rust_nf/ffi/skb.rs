@@ -192,6 +192,12 @@ impl<'a> Packet<'a> {
         unsafe { sys::rnf_skb_dst_drop(self.skb.as_ptr()) };
     }
 
+    /// The outgoing interface's index (0 for none).
+    pub(crate) fn out_ifindex(&self) -> i32 {
+        // SAFETY: `st` is live (invariant); the shim only reads it.
+        unsafe { sys::rnf_out_ifindex(self.st.as_ptr()) }
+    }
+
     /// MASQUERADE's address (host order; `None` when the interface has none) and the
     /// outgoing interface's index.
     pub(crate) fn masq_addr(&self) -> (Option<u32>, i32) {
