@@ -25,95 +25,16 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rnf_engine::checksum::{self, add_bytes, fold, pseudo_header, verify, FieldState};
+use rnf_engine::checksum::{verify, FieldState};
 use rnf_engine::conntrack::tuple::icmp;
 use rnf_engine::conntrack::{Dir, Tuple};
 use rnf_engine::nat::seqadj::SeqAdjust;
+use rnf_engine::nat::pktcheck::{fixup, hdr_len, ip_check, l4_full, l4_off, l4_partial, rd16, rd32, zero_icmp};
 use rnf_engine::nat::{ftp, icmp_error, manip_packet, packet_target, Manip, ICMP_ERROR_BYTES};
 
 const TCP: u8 = 6;
 const UDP: u8 = 17;
 const ICMP: u8 = 1;
-
-fn rd16(b: &[u8], o: usize) -> u16 {
-    u16::from_be_bytes([b[o], b[o + 1]])
-}
-
-fn rd32(b: &[u8], o: usize) -> u32 {
-    u32::from_be_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
-}
-
-fn wr16(b: &mut [u8], o: usize, v: u16) {
-    b[o..o + 2].copy_from_slice(&v.to_be_bytes());
-}
-
-fn hdr_len(b: &[u8]) -> Option<usize> {
-    let hl = usize::from(*b.first()? & 0x0f) * 4;
-    (hl >= 20 && b.len() >= hl).then_some(hl)
-}
-
-fn ip_check(h: &[u8]) -> u16 {
-    !fold(add_bytes(add_bytes(0, &h[..10]), &h[12..]))
-}
-
-fn l4_off(proto: u8) -> usize {
-    if proto == TCP {
-        16
-    } else {
-        6
-    }
-}
-
-/// A TCP/UDP checksum field from scratch, as a sender writes it (UDP's 0 as 0xffff).
-fn l4_full(src: u32, dst: u32, proto: u8, seg: &[u8]) -> u16 {
-    let off = l4_off(proto);
-    let acc = pseudo_header(src, dst, proto, seg.len() as u16);
-    let c = !fold(add_bytes(add_bytes(acc, &seg[..off]), &seg[off + 2..]));
-    if proto == UDP && c == 0 {
-        0xffff
-    } else {
-        c
-    }
-}
-
-fn l4_partial(src: u32, dst: u32, proto: u8, len: usize) -> u16 {
-    fold(pseudo_header(src, dst, proto, len as u16))
-}
-
-fn fixup(b: &mut [u8], udp_zero: bool) {
-    let Some(hl) = hdr_len(b) else { return };
-    let c = ip_check(&b[..hl]);
-    wr16(b, 10, c);
-    if rd16(b, 6) & 0x3fff != 0 {
-        return;
-    }
-    let (src, dst, proto) = (rd32(b, 12), rd32(b, 16), b[9]);
-    let l4 = &mut b[hl..];
-    match proto {
-        TCP | UDP if l4.len() >= l4_off(proto) + 2 => {
-            let c = if proto == UDP && udp_zero { 0 } else { l4_full(src, dst, proto, l4) };
-            wr16(l4, l4_off(proto), c);
-        }
-        ICMP if l4.len() >= 4 => {
-            if icmp::is_error(l4[0]) {
-                if let Some(ihl) = l4.get(8..).and_then(hdr_len) {
-                    let c = ip_check(&l4[8..8 + ihl]);
-                    wr16(l4, 8 + 10, c);
-                }
-            }
-            wr16(l4, 2, 0);
-            let c = checksum::checksum(l4);
-            wr16(l4, 2, c);
-        }
-        _ => {}
-    }
-}
-
-
-/// All zeros but the checksum: a known bug (see above).
-fn zero_icmp(m: &[u8]) -> bool {
-    m.iter().enumerate().all(|(i, b)| *b == 0 || i == 2 || i == 3)
-}
 
 fn tuple(m: &[u8], proto: u8) -> Tuple {
     Tuple { src: rd32(m, 0), dst: rd32(m, 4), sport: rd16(m, 8), dport: rd16(m, 10), proto }

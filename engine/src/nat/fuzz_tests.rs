@@ -42,29 +42,21 @@ use std::collections::HashSet;
 use std::vec;
 use std::vec::Vec;
 
-use super::super::checksum::{self, fold, pseudo_header, verify, FieldState};
+use super::super::checksum::{self, verify, FieldState};
 use super::super::conntrack::status;
 use super::super::conntrack::tuple::{hash_words, icmp, Dir, Tuple};
 use super::super::packet::{IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
 use super::super::testrng::Rng;
 use super::ftp;
 use super::seqadj::SeqAdjust;
+use super::pktcheck::{fixup, hdr_len, ip_check, l4_full, l4_off, l4_partial, rd16, rd32, wr16, zero_icmp};
 use super::{icmp_error, manip_packet, netmap_addr, packet_target, range, unique_tuple, Chooser, Manip, NatRange, ICMP_ERROR_BYTES};
 
 // ---------------------------------------------------------------------------------------------
 // Bytes, checksums from scratch, random values.
 
-fn rd16(b: &[u8], o: usize) -> u16 {
-    u16::from_be_bytes([b[o], b[o + 1]])
-}
 
-fn rd32(b: &[u8], o: usize) -> u32 {
-    u32::from_be_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
-}
 
-fn wr16(b: &mut [u8], o: usize, v: u16) {
-    b[o..o + 2].copy_from_slice(&v.to_be_bytes());
-}
 
 fn wr32(b: &mut [u8], o: usize, v: u32) {
     b[o..o + 4].copy_from_slice(&v.to_be_bytes());
@@ -75,53 +67,11 @@ fn same_except(a: &[u8], b: &[u8], skip: &[usize]) -> bool {
     a.len() == b.len() && a.iter().zip(b).enumerate().all(|(i, (x, y))| x == y || skip.contains(&i))
 }
 
-/// The IPv4 header length of `b` when it is at least 20 and `b` holds that much.
-fn hdr_len(b: &[u8]) -> Option<usize> {
-    let hl = usize::from(*b.first()? & 0x0f) * 4;
-    (hl >= 20 && b.len() >= hl).then_some(hl)
-}
 
-/// The header checksum of the IPv4 header `h`, from scratch.
-fn ip_check(h: &[u8]) -> u16 {
-    !fold(checksum::add_bytes(checksum::add_bytes(0, &h[..10]), &h[12..]))
-}
 
-/// Where a TCP or UDP checksum field is.
-fn l4_off(proto: u8) -> usize {
-    if proto == IPPROTO_TCP {
-        16
-    } else {
-        6
-    }
-}
 
-/// The checksum field of the TCP or UDP segment `seg` from `src` to `dst`, from scratch (the
-/// field itself counted as 0), as a sender writes it: a UDP sum of 0 is sent as 0xffff.
-fn l4_full(src: u32, dst: u32, proto: u8, seg: &[u8]) -> u16 {
-    let off = l4_off(proto);
-    let acc = pseudo_header(src, dst, proto, seg.len() as u16);
-    // The field is at an even offset: the two halves sum as the whole would.
-    let c = !fold(checksum::add_bytes(checksum::add_bytes(acc, &seg[..off]), &seg[off + 2..]));
-    if proto == IPPROTO_UDP && c == 0 {
-        0xffff
-    } else {
-        c
-    }
-}
 
-/// What a `CHECKSUM_PARTIAL` packet's TCP/UDP checksum field holds: the folded pseudo-header
-/// sum.
-fn l4_partial(src: u32, dst: u32, proto: u8, len: usize) -> u16 {
-    fold(pseudo_header(src, dst, proto, len as u16))
-}
 
-/// An ICMP message that is all zeros but its checksum: its checksum must be 0xffff, and an
-/// incremental update that made it so gives 0x0000 (see
-/// `an_icmp_message_rewritten_to_all_zeros_keeps_a_valid_checksum`; only fixed where the whole
-/// message is at hand, as in the kernel's `icmp_manip_pkt` it is not).
-fn zero_icmp(m: &[u8]) -> bool {
-    m.iter().enumerate().all(|(i, b)| *b == 0 || i == 2 || i == 3)
-}
 
 fn one_in(r: &mut Rng, n: u64) -> bool {
     r.below(n) == 0
@@ -929,37 +879,6 @@ fn icmp_errors_keep_checksums_right_for_random_quoted_packets_and_flows() {
 // ---------------------------------------------------------------------------------------------
 // Garbage.
 
-/// Makes the checksums of whatever `b` holds right as far as its headers can be read: the
-/// IPv4 header's; for an unfragmented TCP, UDP (0 with `udp_zero`) or ICMP packet the
-/// transport one over everything after the header, an ICMP error's quoted header's first.
-fn fixup(b: &mut [u8], udp_zero: bool) {
-    let Some(hl) = hdr_len(b) else { return };
-    let c = ip_check(&b[..hl]);
-    wr16(b, 10, c);
-    if rd16(b, 6) & 0x3fff != 0 {
-        return;
-    }
-    let (src, dst, proto) = (rd32(b, 12), rd32(b, 16), b[9]);
-    let l4 = &mut b[hl..];
-    match proto {
-        IPPROTO_TCP | IPPROTO_UDP if l4.len() >= l4_off(proto) + 2 => {
-            let c = if proto == IPPROTO_UDP && udp_zero { 0 } else { l4_full(src, dst, proto, l4) };
-            wr16(l4, l4_off(proto), c);
-        }
-        IPPROTO_ICMP if l4.len() >= 4 => {
-            if icmp::is_error(l4[0]) {
-                if let Some(ihl) = l4.get(8..).and_then(hdr_len) {
-                    let c = ip_check(&l4[8..8 + ihl]);
-                    wr16(l4, 8 + 10, c);
-                }
-            }
-            wr16(l4, 2, 0);
-            let c = checksum::checksum(l4);
-            wr16(l4, 2, c);
-        }
-        _ => {}
-    }
-}
 
 /// A damaged packet: random bytes, a valid packet or ICMP error truncated anywhere, or with a
 /// few bytes overwritten (often in its headers).

@@ -442,3 +442,5 @@ fn outer(pkt: &mut [u8], tuples: &[Tuple; 2], status: u16, dir: Dir, m: Manip) -
 mod tests;
 #[cfg(test)]
 mod fuzz_tests;
+#[cfg(any(test, feature = "std"))]
+pub mod pktcheck;
