@@ -218,7 +218,19 @@ fn status(req: &Request<'_>, ns: &NetState) -> Result {
         let (packets, bytes) = ns.hooks.get(slot);
         wire::HookStatus { slot: slot as u32, point: spec.point, stage: spec.stage, priority: spec.priority(), packets, bytes }
     });
-    req.reply(wire::CMD_GET_STATUS, |enc| wire::encode_status(enc, VERSION, ns.cookie, &hooks))
+    let mut tables = [wire::TableStats::default(); crate::engine::rule::NUM_TABLES];
+    let mut n = 0;
+    {
+        let reader = req.reader();
+        for live in ns.live.iter() {
+            if let (Some(v), Some(slot)) = (live.get(&reader), tables.get_mut(n)) {
+                *slot = v.stats();
+                n += 1;
+            }
+        }
+    }
+    let tables = tables.get(..n).unwrap_or(&[]);
+    req.reply(wire::CMD_GET_STATUS, |enc| wire::encode_status(enc, VERSION, ns.cookie, &hooks, tables))
 }
 
 fn zero(req: &Request<'_>, ns: &NetState) -> Result {

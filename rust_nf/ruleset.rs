@@ -4,6 +4,7 @@
 //! the state of `limit`/`nth` matches, and the references it holds (the syslog logger).
 
 use crate::engine::compile::{self, ChainDef};
+use crate::engine::index::{self, IBucket, IChain, IShape, IndexOutput};
 use crate::engine::compiled::{self, CChain, CMatch, CRule, OutOfMemory, Output, Ruleset, RulesetHeader, StateInit, Store};
 use crate::engine::rule::{Match, TableId};
 use crate::engine::rulewire;
@@ -78,6 +79,8 @@ pub(crate) struct RecentRef<'a> {
 pub(crate) struct Version {
     header: RulesetHeader,
     out: Output<KStore<CChain>, KStore<CRule>, KStore<CMatch>>,
+    /// The classifier over `out` (chains too short to gain have none).
+    index: IndexOutput<KStore<IChain>, KStore<IShape>, KStore<IBucket>, KStore<u32>>,
     counters: PcpuCounters,
     slots: KVVec<Slot>,
     /// Held while the version has a LOG rule.
@@ -170,14 +173,31 @@ impl Version {
         } else {
             None
         };
+        let mut idx = IndexOutput { chains: KStore::new(), shapes: KStore::new(), buckets: KStore::new(), postings: KStore::new() };
+        index::build(&rs, index::BuildParams::default(), &mut idx).map_err(|_| oom())?;
         let counters = PcpuCounters::new((header.counter_count as usize).max(1)).map_err(|_| oom())?;
         let slots = build_slots(&rs, header.state_count, hz, &recents, lists)?;
-        KBox::new(Version { header, out, counters, slots, _logger: logger }, GFP_KERNEL_ACCOUNT).map_err(|_| oom())
+        KBox::new(Version { header, out, index: idx, counters, slots, _logger: logger }, GFP_KERNEL_ACCOUNT).map_err(|_| oom())
     }
 
-    /// The compiled ruleset.
+    /// The compiled ruleset, with its classifier.
     pub(crate) fn ruleset(&self) -> Ruleset<'_> {
-        self.out.ruleset(self.header)
+        self.out.ruleset(self.header).with_index(self.index.index())
+    }
+
+    /// The version's size and what its classifier holds, for the status report.
+    pub(crate) fn stats(&self) -> crate::engine::wire::TableStats {
+        let rs = self.out.ruleset(self.header);
+        crate::engine::wire::TableStats {
+            table: self.header.table as u32,
+            rules: self.header.rule_count,
+            chains: self.header.chain_count,
+            ruleset_bytes: (core::mem::size_of_val(rs.chains)
+                + core::mem::size_of_val(rs.rules)
+                + core::mem::size_of_val(rs.matches)) as u64,
+            counter_bytes: u64::from(self.header.counter_count) * 16,
+            index: self.index.index().stats(),
+        }
     }
 
     /// The table this version belongs to.

@@ -7,6 +7,9 @@
 //! - a KUBE-SERVICES dispatch: N x `-d VIP/32 -p tcp -m comment -m tcp --dport 80 -j
 //!   KUBE-SVC`, a packet to no VIP.
 //!
+//! Each shape runs twice: the linear walk (no index) and with the classifier
+//! (`rnf_engine::index`), whose cost should not grow with N.
+//!
 //! Each figure is the best of 5 rounds (the least disturbed by the rest of the machine); the
 //! marginal cost per rule is against N = 10.
 
@@ -15,6 +18,7 @@ use rnf_engine::compiled::{CChain, CLog, CMatch, CRule, Output, RulesetHeader};
 use rnf_engine::conntrack::CtView;
 use rnf_engine::eval::{evaluate, AddrTypeDev, Env, Meta, PacketInfo, RecentCheck, Verdict};
 use rnf_engine::hooks::HookPoint;
+use rnf_engine::index::{self, BuildParams, IBucket, IChain, IShape, IndexOutput};
 use rnf_engine::rule::{
     CtSpec, Ipv4Net, LimitMatch, Match, Policy, PortMatch, PortRange, RuleSpec, TableId, Target, TcpMatch,
 };
@@ -22,6 +26,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 type VecOutput = Output<Vec<CChain>, Vec<CRule>, Vec<CMatch>>;
+type IndexVec = IndexOutput<Vec<IChain>, Vec<IShape>, Vec<IBucket>, Vec<u32>>;
 
 /// The side effects: counters only (the rules of these shapes have no others).
 struct BenchEnv {
@@ -96,8 +101,13 @@ fn build(rules: Vec<(u32, RuleSpec<'static>)>, user: &[&'static str]) -> (Rulese
 }
 
 /// Best of 5 rounds: nanoseconds per packet, and the last verdict.
-fn time_it(h: RulesetHeader, out: &VecOutput, pkts: &[Vec<u8>], n: usize) -> (f64, Verdict) {
-    let rs = out.ruleset(h);
+fn time_it(h: RulesetHeader, out: &VecOutput, pkts: &[Vec<u8>], n: usize, indexed: bool) -> (f64, Verdict) {
+    let mut idx = IndexVec::default();
+    let mut rs = out.ruleset(h);
+    if indexed {
+        index::build(&rs, BuildParams::default(), &mut idx).expect("memory for the index");
+        rs = rs.with_index(idx.index());
+    }
     let mut env = BenchEnv { counters: vec![(0, 0); h.counter_count as usize] };
     let infos: Vec<PacketInfo> = pkts
         .iter()
@@ -121,23 +131,27 @@ fn time_it(h: RulesetHeader, out: &VecOutput, pkts: &[Vec<u8>], n: usize) -> (f6
 
 fn report(title: &str, mut shape: impl FnMut(usize) -> (RulesetHeader, VecOutput, Vec<Vec<u8>>)) {
     println!("\n{title}");
-    println!("{:>7} {:>12} {:>12} {:>22}", "N", "ns/packet", "ns/rule", "marginal vs N=10");
-    let mut base = 0.0;
+    println!(
+        "{:>7} {:>14} {:>14} {:>22} {:>15} {:>14}",
+        "N", "linear ns/pkt", "ns/rule", "marginal vs N=10", "indexed ns/pkt", "vs N=10"
+    );
+    let (mut base, mut ibase) = (0.0, 0.0);
     for n in [10usize, 100, 1000, 10_000, 30_000] {
         let (h, out, pkts) = shape(n);
-        let (ns, v) = time_it(h, &out, &pkts, n);
+        let (ns, v) = time_it(h, &out, &pkts, n, false);
         assert_eq!(v, Verdict::Accept, "no rule may match the benchmark's packets");
+        let (ins, iv) = time_it(h, &out, &pkts, n, true);
+        assert_eq!(iv, v, "the index must not change the verdict");
         if n == 10 {
-            base = ns;
-            println!("{n:>7} {ns:>12.1} {:>12.3} {:>22}", ns / n as f64, "");
-        } else {
-            println!("{n:>7} {ns:>12.1} {:>12.3} {:>17.3} ns/rule", ns / n as f64, (ns - base) / (n - 10) as f64);
+            (base, ibase) = (ns, ins);
         }
+        let marginal = if n == 10 { String::new() } else { format!("{:.3} ns/rule", (ns - base) / (n - 10) as f64) };
+        println!("{n:>7} {ns:>14.1} {:>14.3} {marginal:>22} {ins:>15.1} {:>13.2}x", ns / n as f64, ins / ibase);
     }
 }
 
 fn main() {
-    println!("rule engine on the host, linear evaluation (best of 5 rounds)");
+    println!("rule engine on the host: the linear walk and the classifier (best of 5 rounds)");
     report("# blocklist: N x `-A FORWARD -s 10.x.y.z/32 -j DROP`, a packet that matches none", |n| {
         let rules = (0..n)
             .map(|i| {

@@ -43,6 +43,47 @@ pub const A_HOOK_SLOT: u16 = 4;
 /// [`super::rulewire`]: `A_TABLE` 5 .. `A_CREATED` 10; `recent`'s requests use 22 .. 24, the conntrack settings 26 .. 27, conntrack -D 29 .. 30).
 pub const A_MAX: u16 = 30;
 
+/// Top-level attribute of a [`CMD_GET_STATUS`] reply: one live table's size, a nest of `TS_*`.
+pub const A_TABLE_STATS: u16 = 32;
+
+/// Table statistic: u32 table id.
+pub const TS_TABLE: u16 = 1;
+/// Table statistic: u32 rules.
+pub const TS_RULES: u16 = 2;
+/// Table statistic: u32 chains.
+pub const TS_CHAINS: u16 = 3;
+/// Table statistic: u64 bytes of the compiled chains, rules and matches.
+pub const TS_RULESET_BYTES: u16 = 4;
+/// Table statistic: u64 bytes of counters (per CPU).
+pub const TS_COUNTER_BYTES: u16 = 5;
+/// Table statistic: u32 chains with a classifier index.
+pub const TS_INDEX_CHAINS: u16 = 6;
+/// Table statistic: u32 shapes in those indexes.
+pub const TS_INDEX_SHAPES: u16 = 7;
+/// Table statistic: u32 rules filed under a key.
+pub const TS_INDEX_KEYED: u16 = 8;
+/// Table statistic: u32 rules of indexed chains without a key.
+pub const TS_INDEX_WILD: u16 = 9;
+/// Table statistic: u64 bytes of the index.
+pub const TS_INDEX_BYTES: u16 = 10;
+
+/// One live table's size, as reported by [`CMD_GET_STATUS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TableStats {
+    /// Table id ([`super::rule::TableId`]).
+    pub table: u32,
+    /// Rules.
+    pub rules: u32,
+    /// Chains.
+    pub chains: u32,
+    /// Bytes of the compiled chains, rules and matches.
+    pub ruleset_bytes: u64,
+    /// Bytes of counters on each CPU.
+    pub counter_bytes: u64,
+    /// The classifier.
+    pub index: super::rules::index::IndexStats,
+}
+
 /// Inside [`A_HOOKS`]: one hook, a nest of `HA_*` attributes.
 pub const A_HOOKS_ENTRY: u16 = 1;
 
@@ -351,7 +392,7 @@ pub struct HookStatus {
 }
 
 /// Encodes the payload of a [`CMD_GET_STATUS`] reply.
-pub fn encode_status(enc: &mut Encoder<'_>, version: &str, netns_cookie: u64, hooks: &[HookStatus]) {
+pub fn encode_status(enc: &mut Encoder<'_>, version: &str, netns_cookie: u64, hooks: &[HookStatus], tables: &[TableStats]) {
     enc.put_str(A_VERSION, version);
     enc.put_u64(A_NETNS_COOKIE, netns_cookie);
     let all = enc.begin_nest(A_HOOKS);
@@ -366,6 +407,41 @@ pub fn encode_status(enc: &mut Encoder<'_>, version: &str, netns_cookie: u64, ho
         enc.end_nest(one);
     }
     enc.end_nest(all);
+    for t in tables {
+        let n = enc.begin_nest(A_TABLE_STATS);
+        enc.put_u32(TS_TABLE, t.table);
+        enc.put_u32(TS_RULES, t.rules);
+        enc.put_u32(TS_CHAINS, t.chains);
+        enc.put_u64(TS_RULESET_BYTES, t.ruleset_bytes);
+        enc.put_u64(TS_COUNTER_BYTES, t.counter_bytes);
+        enc.put_u32(TS_INDEX_CHAINS, t.index.chains);
+        enc.put_u32(TS_INDEX_SHAPES, t.index.shapes);
+        enc.put_u32(TS_INDEX_KEYED, t.index.keyed_rules);
+        enc.put_u32(TS_INDEX_WILD, t.index.wild_rules);
+        enc.put_u64(TS_INDEX_BYTES, t.index.bytes);
+        enc.end_nest(n);
+    }
+}
+
+fn decode_table_stats(attr: &Attr<'_>) -> Result<TableStats, WireError> {
+    let mut t = TableStats::default();
+    for a in attr.nested() {
+        let a = a?;
+        match a.ty {
+            TS_TABLE => t.table = a.u32()?,
+            TS_RULES => t.rules = a.u32()?,
+            TS_CHAINS => t.chains = a.u32()?,
+            TS_RULESET_BYTES => t.ruleset_bytes = a.u64()?,
+            TS_COUNTER_BYTES => t.counter_bytes = a.u64()?,
+            TS_INDEX_CHAINS => t.index.chains = a.u32()?,
+            TS_INDEX_SHAPES => t.index.shapes = a.u32()?,
+            TS_INDEX_KEYED => t.index.keyed_rules = a.u32()?,
+            TS_INDEX_WILD => t.index.wild_rules = a.u32()?,
+            TS_INDEX_BYTES => t.index.bytes = a.u64()?,
+            _ => {}
+        }
+    }
+    Ok(t)
 }
 
 /// A decoded [`CMD_GET_STATUS`] reply.
@@ -377,7 +453,12 @@ pub struct Status<'a> {
     pub netns_cookie: u64,
     /// The hooks, in slot order (`count` of them are valid).
     pub hooks: [Option<HookStatus>; NUM_HOOKS],
+    /// The live tables' sizes, in table order (none from a module that does not report them).
+    pub tables: [Option<TableStats>; MAX_TABLE_STATS],
 }
+
+/// Room for this many tables in [`Status::tables`].
+pub const MAX_TABLE_STATS: usize = 8;
 
 fn decode_hook(attr: &Attr<'_>) -> Result<HookStatus, WireError> {
     let (mut slot, mut point, mut stage, mut prio, mut pkts, mut bytes) = (None, None, None, None, 0, 0);
@@ -406,7 +487,8 @@ fn decode_hook(attr: &Attr<'_>) -> Result<HookStatus, WireError> {
 /// Decodes the payload of a [`CMD_GET_STATUS`] reply. Unknown attributes are skipped, so an
 /// older rnfctl can read a newer module's answer.
 pub fn decode_status(payload: &[u8]) -> Result<Status<'_>, WireError> {
-    let mut st = Status { version: "", netns_cookie: 0, hooks: [None; NUM_HOOKS] };
+    let mut st = Status { version: "", netns_cookie: 0, hooks: [None; NUM_HOOKS], tables: [None; MAX_TABLE_STATS] };
+    let mut ntables = 0usize;
     let mut seen_version = false;
     for a in AttrIter::new(payload) {
         let a = a?;
@@ -416,6 +498,13 @@ pub fn decode_status(payload: &[u8]) -> Result<Status<'_>, WireError> {
                 seen_version = true;
             }
             A_NETNS_COOKIE => st.netns_cookie = a.u64()?,
+            A_TABLE_STATS => {
+                let t = decode_table_stats(&a)?;
+                if let Some(slot) = st.tables.get_mut(ntables) {
+                    *slot = Some(t);
+                    ntables += 1;
+                }
+            }
             A_HOOKS => {
                 for e in a.nested() {
                     let e = e?;
@@ -507,12 +596,23 @@ mod tests {
         });
         let mut empty = [0u8; 0];
         let mut sizer = Encoder::new(&mut empty);
-        encode_status(&mut sizer, "0.1.0", 42, &hooks);
+        let tables = [
+            TableStats { table: 0, rules: 3, chains: 5, ruleset_bytes: 900, counter_bytes: 128, ..Default::default() },
+            TableStats {
+                table: 1,
+                rules: 10_000,
+                chains: 6,
+                ruleset_bytes: 1 << 21,
+                counter_bytes: 160_096,
+                index: super::super::rules::index::IndexStats { chains: 1, shapes: 2, keyed_rules: 9_999, wild_rules: 1, bytes: 300_000 },
+            },
+        ];
+        encode_status(&mut sizer, "0.1.0", 42, &hooks, &tables);
         assert!(sizer.overflowed());
         let need = sizer.len();
         let mut buf = [0u8; 2048];
         let mut enc = Encoder::new(&mut buf[..need]);
-        encode_status(&mut enc, "0.1.0", 42, &hooks);
+        encode_status(&mut enc, "0.1.0", 42, &hooks, &tables);
         assert!(!enc.overflowed());
         assert_eq!(enc.len(), need);
         let st = decode_status(&buf[..need]).unwrap();
@@ -521,6 +621,7 @@ mod tests {
         for (i, h) in hooks.iter().enumerate() {
             assert_eq!(st.hooks[i], Some(*h));
         }
+        assert_eq!(st.tables[..3], [Some(tables[0]), Some(tables[1]), None]);
     }
 
     #[test]

@@ -45,6 +45,11 @@ impl<'a> Request<'a> {
         Self { info, _call: PhantomData }
     }
 
+    /// Enters an RCU read-side section for reading published tables during this call.
+    pub(crate) fn reader(&self) -> Reader<'a> {
+        Reader::new()
+    }
+
     /// The attributes after the generic netlink header (checked by the command's policy).
     pub(crate) fn payload(&self) -> &'a [u8] {
         let mut len: c_uint = 0;

@@ -65,6 +65,12 @@ enum Personality {
 }
 
 fn main() -> ExitCode {
+    // As iptables and conntrack (C programs): a reader that closes the pipe early (`| head`)
+    // ends the listing quietly, instead of an error message about a broken pipe.
+    // SAFETY: Setting a signal's disposition to the default before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let argv: Vec<String> = std::env::args().collect();
     let name = argv
         .first()

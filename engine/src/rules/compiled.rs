@@ -329,6 +329,8 @@ pub struct Ruleset<'a> {
     pub rules: &'a [CRule],
     /// Matches.
     pub matches: &'a [CMatch],
+    /// The classifier ([`super::index`]); empty: every chain is walked linearly.
+    pub index: super::index::Index<'a>,
 }
 
 /// How one state slot must be initialised when a ruleset is installed.
@@ -355,6 +357,11 @@ pub enum StateInit {
 }
 
 impl<'a> Ruleset<'a> {
+    /// The same ruleset with the classifier `index` (built by [`super::index::build`] from it).
+    pub fn with_index(self, index: super::index::Index<'a>) -> Self {
+        Self { index, ..self }
+    }
+
     /// Index of the builtin chain at `hook`, if the table has one.
     pub fn entry_chain(&self, hook: HookPoint) -> Option<u32> {
         self.header.hook_entry.get(hook as usize).copied().flatten()
@@ -414,6 +421,7 @@ impl<C: Store<CChain>, R: Store<CRule>, M: Store<CMatch>> Output<C, R, M> {
             chains: self.chains.as_slice(),
             rules: self.rules.as_slice(),
             matches: self.matches.as_slice(),
+            index: super::index::Index::default(),
         }
     }
 }

@@ -353,7 +353,14 @@ pub fn evaluate(
     let mut live = Live { mark: pkt.mark, ttl: pkt.ip.ttl };
     let mut pos = entry_chain.first;
     let mut end = entry_chain.first.saturating_add(entry_chain.count);
+    // The classifier skips rules the packet cannot match; without a key (no index, or a
+    // packet that must walk linearly) every rule is tested.
+    let key = if rs.index.chains.is_empty() { None } else { super::index::PacketKey::new(pkt) };
+    let mut chain = entry;
     loop {
+        if let Some(k) = &key {
+            pos = rs.index.next(chain, pos, end, k);
+        }
         let mut ret = pos >= end;
         if !ret {
             let Some(rule) = rs.rules.get(pos as usize) else { return Verdict::Drop };
@@ -381,6 +388,7 @@ pub fn evaluate(
                         sp += 1;
                     }
                     let Some(c) = rs.chains.get(*t as usize) else { return Verdict::Drop };
+                    chain = *t;
                     pos = c.first;
                     end = c.first.saturating_add(c.count);
                 }
@@ -442,6 +450,7 @@ pub fn evaluate(
             let Some(&from) = stack.get(sp) else { return Verdict::Drop };
             let Some(r) = rs.rules.get(from as usize) else { return Verdict::Drop };
             let Some(c) = rs.chains.get(r.chain as usize) else { return Verdict::Drop };
+            chain = r.chain;
             pos = from.saturating_add(1);
             end = c.first.saturating_add(c.count);
         }

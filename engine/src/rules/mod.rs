@@ -10,7 +10,10 @@ pub mod compile;
 pub mod compiled;
 pub mod connlimit;
 pub mod eval;
+pub mod index;
 pub mod recent;
 pub mod rule;
 pub mod rulewire;
 pub mod state;
+#[cfg(test)]
+mod index_tests;

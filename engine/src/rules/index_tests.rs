@@ -1,0 +1,499 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The classifier's differential fuzzer: random rulesets (every match and target kind, jumps,
+//! gotos, returns, side-effecting matches, rules of many shapes drawn from small value pools so
+//! that packets do hit them) and random packets (whole, truncated, fragments), each evaluated
+//! twice: by the linear walk (the ruleset without its index: the evaluator as it was before the
+//! classifier) and with the index. Verdicts and the complete sequence of side effects (every
+//! counter, random number, token, nth step, list lookup, log line, mark) must be identical.
+//!
+//! `RNF_INDEX_CASES` sets the number of packets (default 1,000,000: a few seconds, the
+//! workspace builds the engine optimised for its tests); `RNF_INDEX_SEED` the first seed.
+
+extern crate std;
+
+use super::compile::tests::VecOutput;
+use super::compile::{compile, ChainDef};
+use super::compiled::{CLog, Ruleset};
+use super::eval::{evaluate, AddrTypeDev, Env, Meta, PacketInfo, RecentCheck, Verdict};
+use super::index::{self, BuildParams, IBucket, IChain, IShape, IndexOutput};
+use super::recent::{flag, RecentMatch};
+use super::connlimit::ConnlimitMatch;
+use super::rule::*;
+use super::super::conntrack::{CtView, Dir, FlowView, Tuple};
+use super::super::hooks::HookPoint;
+use super::super::testrng::Rng;
+use std::vec::Vec;
+
+type IndexVec = IndexOutput<Vec<IChain>, Vec<IShape>, Vec<IBucket>, Vec<u32>>;
+
+/// Every side effect, in order. Reads (`ct`, `addr_type`: `nf_ct_get`, `inet_addr_type`)
+/// are no side effects: they answer the same whenever they are asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ev {
+    Count(u32, u32),
+    Random(u32),
+    Limit(u32, bool),
+    Nth(u32, u32),
+    Log(u8),
+    SetMark(u32),
+    SetTtl(u8, u8),
+    Notrack,
+    Template,
+    Recent(u32, u32, bool),
+    Connlimit(u32, u32),
+    SetCtMark(u32),
+}
+
+/// A deterministic environment that records what the walk asked of it.
+struct RecEnv {
+    rng: Rng,
+    log: Vec<Ev>,
+    ct: CtView,
+    nth: Vec<u32>,
+}
+
+impl RecEnv {
+    fn new(seed: u64, ct: CtView) -> Self {
+        Self { rng: Rng(seed.max(1)), log: Vec::new(), ct, nth: std::vec![0; 64] }
+    }
+}
+
+impl Env for RecEnv {
+    fn count(&mut self, c: u32, bytes: u32) {
+        self.log.push(Ev::Count(c, bytes));
+    }
+    fn random_u32(&mut self) -> u32 {
+        let r = (self.rng.next() >> 16) as u32;
+        self.log.push(Ev::Random(r));
+        r
+    }
+    fn limit_allow(&mut self, state: u32, _: &LimitMatch) -> bool {
+        let ok = (self.rng.next() >> 16) as u32 & 1 == 0;
+        self.log.push(Ev::Limit(state, ok));
+        ok
+    }
+    fn nth_next(&mut self, state: u32, every: u32) -> u32 {
+        let v = match self.nth.get_mut(state as usize) {
+            Some(n) => {
+                *n = super::eval::nth_step(*n, every);
+                *n
+            }
+            None => 1,
+        };
+        self.log.push(Ev::Nth(state, v));
+        v
+    }
+    fn addr_type(&mut self, addr: u32, _: AddrTypeDev) -> u16 {
+        if addr & 1 == 0 { addrtype::LOCAL } else { addrtype::UNICAST }
+    }
+    fn log(&mut self, l: &CLog) {
+        self.log.push(Ev::Log(l.level));
+    }
+    fn set_mark(&mut self, m: u32) {
+        self.log.push(Ev::SetMark(m));
+    }
+    fn set_ttl(&mut self, o: u8, n: u8) -> bool {
+        self.log.push(Ev::SetTtl(o, n));
+        true
+    }
+    fn ct(&mut self) -> CtView {
+        self.ct
+    }
+    fn notrack(&mut self) {
+        self.log.push(Ev::Notrack);
+    }
+    fn ct_template(&mut self, _: &CtSpec) {
+        self.log.push(Ev::Template);
+    }
+    fn recent(&mut self, state: u32, _: &RecentCheck, addr: u32, _: u8) -> Result<bool, ()> {
+        let r = (self.rng.next() >> 16) as u32;
+        self.log.push(Ev::Recent(state, addr, r & 1 == 0));
+        if r % 97 == 0 { Err(()) } else { Ok(r & 1 == 0) }
+    }
+    fn connlimit(&mut self, state: u32, key: u32) -> Option<u32> {
+        self.log.push(Ev::Connlimit(state, key));
+        Some(key % 4)
+    }
+    fn set_ct_mark(&mut self, m: u32) {
+        self.log.push(Ev::SetCtMark(m));
+        if let Some(f) = self.ct.flow.as_mut() {
+            f.mark = m;
+        }
+    }
+}
+
+const USER: [&str; 4] = ["u0", "u1", "u2", "u3"];
+const IFACES: [&str; 4] = ["eth0", "eth1", "veth0", "veth+"];
+const DEVS: [&[u8]; 4] = [b"eth0", b"eth1", b"veth0", b"veth12"];
+const PORTS: [u16; 6] = [22, 53, 80, 443, 1000, 8080];
+const PROTOS: [u8; 4] = [6, 17, 1, 47];
+
+fn pick<T: Copy>(rng: &mut Rng, xs: &[T]) -> T {
+    xs[rng.below(xs.len() as u64) as usize]
+}
+
+/// An address from a small pool: 10.0.{0,1}.{0..7}.
+fn addr(rng: &mut Rng) -> u32 {
+    0x0a00_0000 | ((rng.below(2) as u32) << 8) | rng.below(8) as u32
+}
+
+fn net(rng: &mut Rng) -> Ipv4Net {
+    let prefix = pick(rng, &[32u8, 32, 32, 31, 24, 16, 8, 0]);
+    let mut n = Ipv4Net::with_prefix(addr(rng), prefix).unwrap_or(Ipv4Net::ANY);
+    if rng.below(20) == 0 {
+        // A mask that is no prefix (iptables takes `-s a/255.0.255.0`).
+        n = Ipv4Net { addr: n.addr & 0xff00_ff07, mask: 0xff00_ff07 };
+    }
+    n.addr &= n.mask;
+    n
+}
+
+fn port_match(rng: &mut Rng) -> Option<PortMatch> {
+    match rng.below(6) {
+        0 => None,
+        1 => Some(PortMatch { range: PortRange { lo: 20, hi: 1000 }, invert: rng.below(2) == 0 }),
+        2 => Some(PortMatch { range: PortRange { lo: pick(rng, &PORTS), hi: pick(rng, &PORTS) }.ordered(), invert: false }),
+        3 => {
+            let p = pick(rng, &PORTS);
+            Some(PortMatch { range: PortRange { lo: p, hi: p }, invert: true })
+        }
+        _ => {
+            let p = pick(rng, &PORTS);
+            Some(PortMatch { range: PortRange { lo: p, hi: p }, invert: false })
+        }
+    }
+}
+
+trait Ordered {
+    fn ordered(self) -> Self;
+}
+impl Ordered for PortRange {
+    fn ordered(self) -> Self {
+        PortRange { lo: self.lo.min(self.hi), hi: self.lo.max(self.hi) }
+    }
+}
+
+fn random_match(rng: &mut Rng, proto: u8) -> Option<Match<'static>> {
+    Some(match rng.below(16) {
+        0 | 1 | 2 if proto == 6 => Match::Tcp(TcpMatch {
+            sport: port_match(rng),
+            dport: port_match(rng),
+            flags: (rng.below(3) == 0).then(|| TcpFlags { mask: 0x12, comp: 0x02, invert: rng.below(2) == 0 }),
+            option: (rng.below(4) == 0).then(|| (pick(rng, &[2u8, 4, 8]), rng.below(2) == 0)),
+        }),
+        0 | 1 | 2 if proto == 17 => Match::Udp(UdpMatch { sport: port_match(rng), dport: port_match(rng) }),
+        0 | 1 if proto == 1 => Match::Icmp(IcmpMatch { icmp_type: pick(rng, &[0u8, 8, 3]), code_min: 0, code_max: 255, invert: rng.below(3) == 0 }),
+        3 if proto == 6 || proto == 17 => {
+            let mut ports = [PortRange::default(); MAX_MULTIPORT];
+            let count = 1 + rng.below(3) as u8;
+            for p in ports.iter_mut().take(count as usize) {
+                let v = pick(rng, &PORTS);
+                *p = PortRange { lo: v, hi: v };
+            }
+            Match::Multiport(MultiportMatch { kind: MultiportKind::Destination, ports, count, invert: rng.below(3) == 0 })
+        }
+        4 => Match::Mark(MarkMatch { value: rng.below(4) as u32, mask: 3, invert: rng.below(3) == 0 }),
+        5 => Match::Statistic(StatisticMatch::Random { probability: 1 << 30, invert: rng.below(2) == 0 }),
+        6 => Match::Statistic(StatisticMatch::Nth { every: 2, packet: rng.below(3) as u32, invert: rng.below(3) == 0 }),
+        7 => Match::Limit(LimitMatch { avg: 3333, burst: 5 }),
+        8 => Match::Recent(RecentMatch {
+            name: pick(rng, &["a", "b"]),
+            check_set: pick(rng, &[flag::CHECK, flag::SET, flag::UPDATE]),
+            dest: rng.below(2) == 0,
+            ..Default::default()
+        }),
+        9 => Match::Connlimit(ConnlimitMatch { limit: 2, prefix: 32, dest: rng.below(2) == 0, upto: rng.below(2) == 0 }),
+        10 => Match::Connmark(MarkMatch { value: rng.below(3) as u32, mask: 3, invert: rng.below(3) == 0 }),
+        11 => Match::State(StateMatch { states: pick(rng, &[ctstate::NEW, ctstate::ESTABLISHED, ctstate::INVALID | ctstate::NEW]) }),
+        12 => Match::Length(LengthMatch { min: 0, max: pick(rng, &[40u16, 60, 1500]), invert: rng.below(3) == 0 }),
+        13 => Match::Ttl(TtlMatch { op: pick(rng, &[TtlOp::Eq, TtlOp::Lt, TtlOp::Gt]), value: pick(rng, &[63u8, 64, 65]) }),
+        14 => Match::IpRange(IpRangeMatch {
+            src: Some(AddrRange { lo: 0x0a00_0000, hi: 0x0a00_0003, invert: rng.below(2) == 0 }),
+            dst: None,
+        }),
+        15 => Match::AddrType(AddrTypeMatch { dst: addrtype::LOCAL, dst_invert: rng.below(2) == 0, ..Default::default() }),
+        _ => return None,
+    })
+}
+
+fn random_target(rng: &mut Rng, chain: usize, nuser: usize) -> Target<'static> {
+    // Jumps only to later user chains (no loops); chain 0 is the builtin one.
+    let later = |rng: &mut Rng| -> Option<&'static str> {
+        let lo = chain; // user chain i is chain i + 1
+        (lo < nuser).then(|| USER[lo + rng.below((nuser - lo) as u64) as usize])
+    };
+    match rng.below(20) {
+        0..=4 => Target::None,
+        5 | 6 => Target::Accept,
+        7 | 8 => Target::Drop,
+        9 => Target::Return,
+        10..=12 => later(rng).map_or(Target::None, Target::Jump),
+        13 => later(rng).map_or(Target::Drop, Target::Goto),
+        14 => Target::Log(LogSpec { level: rng.below(8) as u8, flags: 0, prefix: "x" }),
+        15 | 16 => Target::Mark { value: rng.below(4) as u32, mask: 3 },
+        17 => Target::Connmark(ConnmarkTarget { mode: ConnmarkMode::Set, ctmark: rng.below(3) as u32, ctmask: 3, nfmask: 0, shift_right: false, shift_bits: 0 }),
+        18 => Target::Reject(RejectWith::PortUnreachable),
+        _ => Target::Accept,
+    }
+}
+
+/// A rule of a "family" (rules that only differ in values, as real long chains) or a random
+/// one.
+fn random_rule(rng: &mut Rng, chain: usize, nuser: usize, family: u64) -> RuleSpec<'static> {
+    let mut r = RuleSpec::default();
+    let shape = if rng.below(4) == 0 { rng.below(6) } else { family };
+    match shape {
+        0 => r.src = Ipv4Net::with_prefix(addr(rng), 32).unwrap_or(Ipv4Net::ANY),
+        1 => {
+            r.dst = Ipv4Net::with_prefix(addr(rng), 32).unwrap_or(Ipv4Net::ANY);
+            r.proto = 6;
+            let p = pick(rng, &PORTS);
+            let _ = r.push_match(Match::Tcp(TcpMatch { dport: Some(PortMatch { range: PortRange { lo: p, hi: p }, invert: false }), ..Default::default() }));
+        }
+        2 => {
+            r.src = net(rng);
+            r.dst = net(rng);
+        }
+        3 => {
+            r.in_iface = Iface::parse(pick(rng, &IFACES)).unwrap_or_default();
+            r.proto = pick(rng, &PROTOS);
+        }
+        4 => {
+            r.proto = 17;
+            let p = pick(rng, &PORTS);
+            let _ = r.push_match(Match::Udp(UdpMatch { sport: port_match(rng), dport: Some(PortMatch { range: PortRange { lo: p, hi: p }, invert: false }) }));
+        }
+        _ => {}
+    }
+    // Random extras on top: inversions, interfaces, protocols, more matches.
+    if rng.below(6) == 0 {
+        r.src = net(rng);
+        r.src_invert = rng.below(2) == 0;
+    }
+    if rng.below(8) == 0 {
+        r.dst = net(rng);
+        r.dst_invert = rng.below(2) == 0;
+    }
+    if rng.below(8) == 0 {
+        r.out_iface = Iface::parse(pick(rng, &IFACES)).unwrap_or_default();
+        r.out_invert = rng.below(3) == 0;
+    }
+    if r.proto == 0 && rng.below(4) == 0 {
+        r.proto = pick(rng, &PROTOS);
+        r.proto_invert = rng.below(4) == 0;
+    }
+    if rng.below(12) == 0 {
+        r.fragment = Some(rng.below(2) == 0);
+    }
+    let nm = rng.below(4);
+    let proto = if r.proto_invert { 0 } else { r.proto };
+    for _ in 0..nm {
+        if let Some(m) = random_match(rng, proto) {
+            // Side-effecting matches before the key matches too.
+            if rng.below(3) == 0 {
+                let mut all: Vec<Match<'static>> = r.matches().copied().collect();
+                all.insert(0, m);
+                r.matches = [None; MAX_MATCHES];
+                for m in all {
+                    let _ = r.push_match(m);
+                }
+            } else {
+                let _ = r.push_match(m);
+            }
+        }
+    }
+    r.target = random_target(rng, chain, nuser);
+    r
+}
+
+struct Case {
+    out: VecOutput,
+    header: super::compiled::RulesetHeader,
+    idx: IndexVec,
+}
+
+fn random_ruleset(rng: &mut Rng) -> Option<Case> {
+    let nuser = rng.below(5) as usize;
+    let mut defs: Vec<ChainDef<'static>> = std::vec![
+        ChainDef { name: "INPUT", policy: Some(Policy::Accept) },
+        ChainDef { name: "FORWARD", policy: Some(if rng.below(2) == 0 { Policy::Accept } else { Policy::Drop }) },
+        ChainDef { name: "OUTPUT", policy: Some(Policy::Accept) },
+    ];
+    for u in USER.iter().take(nuser) {
+        defs.push(ChainDef { name: u, policy: None });
+    }
+    let mut rules: Vec<(u32, RuleSpec<'static>)> = Vec::new();
+    for (ci, _) in defs.iter().enumerate() {
+        // Chain position for the no-loop rule: builtins are 0, user chain i is i + 1.
+        let chain = if ci < 3 { 0 } else { ci - 2 };
+        let n = match rng.below(4) {
+            0 => rng.below(6),
+            1 => 8 + rng.below(40),
+            _ => 20 + rng.below(120),
+        };
+        let family = rng.below(6);
+        for _ in 0..n {
+            rules.push((ci as u32, random_rule(rng, chain, nuser, family)));
+        }
+    }
+    let mut out = VecOutput::default();
+    let header = compile(TableId::Filter, &defs, rules.into_iter().map(Ok::<_, core::convert::Infallible>), 1000, &mut out).ok()?;
+    let mut idx = IndexVec::default();
+    index::build(&out.ruleset(header), BuildParams { min_rules: 1 + rng.below(8) as u32 }, &mut idx).ok()?;
+    Some(Case { out, header, idx })
+}
+
+fn random_packet(rng: &mut Rng) -> Vec<u8> {
+    let proto = pick(rng, &PROTOS);
+    let ihl = if rng.below(10) == 0 { 6 } else { 5 };
+    let l4len = match proto {
+        6 => {
+            let doff = pick(rng, &[5u8, 5, 6, 8]);
+            usize::from(doff) * 4
+        }
+        _ => 8,
+    };
+    let mut p = std::vec![0u8; ihl * 4 + l4len];
+    p[0] = 0x40 | ihl as u8;
+    let total = p.len() as u16;
+    p[2..4].copy_from_slice(&total.to_be_bytes());
+    if rng.below(10) == 0 {
+        let off = pick(rng, &[1u16, 2, 100]);
+        p[6..8].copy_from_slice(&off.to_be_bytes());
+    }
+    p[8] = pick(rng, &[63u8, 64, 65]);
+    p[9] = proto;
+    p[12..16].copy_from_slice(&addr(rng).to_be_bytes());
+    p[16..20].copy_from_slice(&addr(rng).to_be_bytes());
+    let l4 = ihl * 4;
+    p[l4..l4 + 2].copy_from_slice(&pick(rng, &PORTS).to_be_bytes());
+    p[l4 + 2..l4 + 4].copy_from_slice(&pick(rng, &PORTS).to_be_bytes());
+    if proto == 6 {
+        p[l4 + 12] = ((l4len / 4) as u8) << 4;
+        p[l4 + 13] = pick(rng, &[0x02u8, 0x10, 0x12]);
+        if l4len > 20 {
+            p[l4 + 20] = pick(rng, &[2u8, 4, 1]);
+            p[l4 + 21] = 4;
+        }
+    }
+    if proto == 1 {
+        p[l4] = pick(rng, &[0u8, 8, 3]);
+    }
+    if rng.below(12) == 0 {
+        // Truncated: the transport header is cut short.
+        let cut = l4 + rng.below(l4len as u64) as usize;
+        p.truncate(cut);
+    }
+    p
+}
+
+fn ct_view(rng: &mut Rng) -> CtView {
+    match rng.below(3) {
+        0 => CtView::INVALID,
+        _ => CtView {
+            state: pick(rng, &[ctstate::NEW, ctstate::ESTABLISHED]),
+            flow: Some(FlowView { dir: Dir::Original, status: 0, orig: Tuple::default(), reply: Tuple::default(), expires_secs: 10, mark: rng.below(3) as u32, counters: [(1, 60); 2] }),
+        },
+    }
+}
+
+fn cases() -> u64 {
+    let default = 1_000_000;
+    std::env::var("RNF_INDEX_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+}
+
+/// Runs `n` packets over random rulesets; returns (packets, mismatches, keyed packets).
+fn run(seed: u64, n: u64, corrupt: bool) -> (u64, u64, u64) {
+    let mut rng = Rng(seed.max(1));
+    let (mut done, mut bad, mut keyed) = (0u64, 0u64, 0u64);
+    let hooks = [HookPoint::LocalIn, HookPoint::Forward, HookPoint::LocalOut];
+    while done < n {
+        let Some(mut case) = random_ruleset(&mut rng) else { continue };
+        if corrupt {
+            // A planted bug: drop the last posting of every bucket.
+            for b in case.idx.buckets.iter_mut() {
+                b.len = b.len.saturating_sub(1);
+            }
+        }
+        let linear = case.out.ruleset(case.header);
+        let indexed: Ruleset<'_> = linear.with_index(case.idx.index());
+        for _ in 0..500 {
+            let bytes = random_packet(&mut rng);
+            let hook = pick(&mut rng, &hooks);
+            let (i, o) = match hook {
+                HookPoint::LocalIn => (pick(&mut rng, &DEVS), &b""[..]),
+                HookPoint::LocalOut => (&b""[..], pick(&mut rng, &DEVS)),
+                _ => (pick(&mut rng, &DEVS), pick(&mut rng, &DEVS)),
+            };
+            let Ok(pkt) = PacketInfo::parse(&bytes, i, o, Meta { mark: rng.below(4) as u32, ..Meta::plain(bytes.len() as u32) }) else { continue };
+            let ct = ct_view(&mut rng);
+            let env_seed = rng.next();
+            let mut a = RecEnv::new(env_seed, ct);
+            let mut b = RecEnv::new(env_seed, ct);
+            let va: Verdict = evaluate(&linear, hook, &pkt, &mut a);
+            let vb: Verdict = evaluate(&indexed, hook, &pkt, &mut b);
+            keyed += u64::from(index::PacketKey::new(&pkt).is_some());
+            if va != vb || a.log != b.log {
+                if bad == 0 && !corrupt {
+                    std::eprintln!("mismatch: {va:?} vs {vb:?}\n linear {:?}\n indexed {:?}", a.log, b.log);
+                }
+                bad += 1;
+            }
+            done += 1;
+        }
+    }
+    (done, bad, keyed)
+}
+
+#[test]
+fn indexed_walk_equals_linear_walk() {
+    let seed = std::env::var("RNF_INDEX_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x1d3a_5eed);
+    let n = cases();
+    let (done, bad, keyed) = run(seed, n, false);
+    std::eprintln!("{done} packets, {keyed} through the index, {bad} mismatches");
+    assert_eq!(bad, 0, "the indexed walk differs from the linear one (seed {seed})");
+    assert!(keyed * 2 > done, "most packets must use the index: {keyed} of {done}");
+}
+
+#[test]
+fn a_planted_index_bug_is_caught() {
+    let (_, bad, _) = run(7, 20_000, true);
+    assert!(bad > 100, "the fuzzer must see a broken index ({bad} mismatches)");
+}
+
+#[test]
+fn the_index_is_used_for_long_chains_and_skips_rules() {
+    // 1000 blocklist rules and a KUBE-SERVICES-like run: one or two shapes, every rule keyed.
+    let mut rules: Vec<(u32, RuleSpec<'static>)> = Vec::new();
+    for i in 0..1000u32 {
+        let mut r = RuleSpec { target: Target::Drop, ..Default::default() };
+        r.src = Ipv4Net::with_prefix(0x0b00_0000 + i, 32).unwrap();
+        rules.push((1, r));
+    }
+    let defs = [
+        ChainDef { name: "INPUT", policy: Some(Policy::Accept) },
+        ChainDef { name: "FORWARD", policy: Some(Policy::Accept) },
+        ChainDef { name: "OUTPUT", policy: Some(Policy::Accept) },
+    ];
+    let mut out = VecOutput::default();
+    let h = compile(TableId::Filter, &defs, rules.into_iter().map(Ok::<_, core::convert::Infallible>), 1000, &mut out).unwrap();
+    let mut idx = IndexVec::default();
+    index::build(&out.ruleset(h), BuildParams::default(), &mut idx).unwrap();
+    let st = idx.index().stats();
+    assert_eq!((st.chains, st.shapes, st.keyed_rules, st.wild_rules), (1, 1, 1000, 0));
+    let rs = out.ruleset(h).with_index(idx.index());
+    let mut p = std::vec![0u8; 28];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&28u16.to_be_bytes());
+    p[9] = 17;
+    p[12..16].copy_from_slice(&(0x0b00_0000u32 + 777).to_be_bytes());
+    let pkt = PacketInfo::parse(&p, b"eth0", b"eth1", Meta::plain(28)).unwrap();
+    let key = index::PacketKey::new(&pkt).unwrap();
+    let chain = rs.entry_chain(HookPoint::Forward).unwrap();
+    let c = rs.chains[chain as usize];
+    assert_eq!(rs.index.next(chain, c.first, c.first + c.count, &key), c.first + 777);
+    let mut env = RecEnv::new(1, CtView::INVALID);
+    assert_eq!(evaluate(&rs, HookPoint::Forward, &pkt, &mut env), Verdict::Drop);
+    assert_eq!(env.log, [Ev::Count(c.first + 777, 28)]);
+}

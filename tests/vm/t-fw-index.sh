@@ -1,0 +1,103 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# The classifier keeps iptables' semantics: one ruleset restored into rust_nf and into
+# iptables-legacy (two identical topologies), the same traffic through both, and the same
+# outcomes and counters on every rule. Two long chains the classifier indexes: a blocklist
+# (2000 `-s X/32 -j DROP`, with a `statistic --mode nth` rule and a UDP port rule among them)
+# and a KUBE-SERVICES-shaped dispatch (2000 `-d VIP/32 -p tcp --dport 80`) whose one live
+# service jumps to a chain that marks the packet and returns, then an ACCEPT that needs the
+# mark. `rnfctl status` reports both chains indexed.
+# cost: 25
+. "$(dirname "$0")/lib.sh"
+
+rnf_load || { fail "insmod"; finish; }
+RC=$C RR=$R RS=$S
+topo_up || { fail "topology"; finish; }
+C="$PFX-kclient" R="$PFX-krouter" S="$PFX-kserver"
+KC=$C KR=$R KS=$S
+topo_up || { fail "kernel's topology"; finish; }
+
+N=2000
+f=$TMPD/index.rules
+{
+	echo "*filter"
+	echo ":INPUT ACCEPT [0:0]"
+	echo ":FORWARD ACCEPT [0:0]"
+	echo ":OUTPUT ACCEPT [0:0]"
+	echo ":BLOCK - [0:0]"
+	echo ":SVC - [0:0]"
+	echo ":HIT - [0:0]"
+	echo "-A FORWARD -j BLOCK"
+	echo "-A FORWARD -j SVC"
+	awk -v n=$N 'BEGIN { for (i = 0; i < n; i++) {
+		if (i == 1000) print "-A BLOCK -s 10.0.1.2/32 -p icmp -m statistic --mode nth --every 2 --packet 0 -j DROP"
+		if (i == 1500) print "-A BLOCK -s 10.0.1.2/32 -p udp -m udp --dport 5000 -j DROP"
+		printf "-A BLOCK -s 10.9.%d.%d/32 -j DROP\n", int(i / 256), i % 256 } }'
+	awk -v n=$N 'BEGIN { for (i = 0; i < n; i++) {
+		if (i == 1200) {
+			print "-A SVC -d 10.0.2.2/32 -p tcp -m comment --comment \"default/web:http\" -m tcp --dport 80 -j HIT"
+			print "-A SVC -d 10.0.2.2/32 -p tcp -m tcp --dport 80 -m mark --mark 0x1 -j ACCEPT"
+			print "-A SVC -d 10.0.2.2/32 -p udp -m udp --dport 7001 -j ACCEPT"
+		}
+		printf "-A SVC -d 172.16.%d.%d/32 -p tcp -m comment --comment \"default/svc-%d:http\" -m tcp --dport 80 -j DROP\n",
+			int(i / 256), i % 256, i } }'
+	echo "-A HIT -j MARK --set-xmark 0x1/0xffffffff"
+	echo "-A HIT -j RETURN"
+	echo "COMMIT"
+} >"$f"
+nsx "$RR" "$RNF_BIN/iptables-restore" <"$f" || { fail "rust_nf: restore"; finish; }
+nsx "$KR" iptables-legacy-restore <"$f" || { fail "iptables-legacy: restore"; finish; }
+
+st=$(nsx "$RR" rnfctl status | grep '^table filter:')
+log "status: $st"
+case $st in
+*"classifier: 2 chains indexed"*) ;;
+*) fail "rnfctl status does not report both long chains indexed: '$st'" ;;
+esac
+
+# chain_pkts NS TOOL CHAIN N: packets of rule N of CHAIN, as TOOL lists them.
+chain_pkts() {
+	local num pkts rest
+	while read -r num pkts rest; do
+		[ "$num" = "$4" ] && { echo "$pkts"; return; }
+	done < <(nsx "$1" "$2" -L "$3" -n -v -x --line-numbers)
+	echo missing
+}
+
+# The same traffic through both routers.
+for side in rnf kernel; do
+	if [ $side = rnf ]; then C=$RC R=$RR S=$RS T=$RNF_BIN/iptables; else C=$KC R=$KR S=$KS T=iptables-legacy; fi
+	# Every second echo request is dropped by the nth rule (the 1001st of BLOCK).
+	DROPS0=0 pings 4 "chain_pkts $R $T BLOCK 1001"
+	expect_eq "$side: echo replies (every second request dropped)" "$REPLIES" 2
+	# Three datagrams to the dropped port, three to the accepted one.
+	for p in 5000 5000 5000 7001 7001 7001; do
+		nsx "$C" socat -u - "UDP:10.0.2.2:$p" <<<"x" || fail "$side: send to UDP port $p"
+	done
+	wait_until "$WAIT" counter_reaches 3 chain_pkts "$R" "$T" BLOCK 1502 || fail "$side: UDP port 5000 not counted"
+	wait_until "$WAIT" counter_reaches 3 chain_pkts "$R" "$T" SVC 1203 || fail "$side: UDP port 7001 not counted"
+done
+# Every rule's counters (and every listing) the same in both.
+for chain in FORWARD BLOCK SVC HIT; do
+	nsx "$RR" "$RNF_BIN/iptables" -L "$chain" -n -v -x --line-numbers >"$TMPD/rnf.$chain"
+	nsx "$KR" iptables-legacy -L "$chain" -n -v -x --line-numbers >"$TMPD/kernel.$chain"
+	if cmp -s "$TMPD/rnf.$chain" "$TMPD/kernel.$chain"; then
+		log "ok: $chain's rules and counters equal to iptables-legacy's ($(wc -l <"$TMPD/rnf.$chain") lines)"
+	else
+		fail "$chain differs from iptables-legacy's:"
+		diff "$TMPD/kernel.$chain" "$TMPD/rnf.$chain" | head -10 | sed 's/^/        /'
+	fi
+done
+# A TCP connection to the live service: the jump to HIT marks it, RETURN comes back, and the
+# ACCEPT that needs the mark takes it (the rest of SVC never sees it).
+for side in rnf kernel; do
+	if [ $side = rnf ]; then C=$RC R=$RR S=$RS T=$RNF_BIN/iptables; else C=$KC R=$KR S=$KS T=iptables-legacy; fi
+	tcp_server "$S" 80 "hello from $side"
+	tcp_get "$C" 10.0.2.2 80
+	expect_eq "$side: TCP through the dispatch" "$TCP_OUT" "hello from $side"
+	hit=$(chain_pkts "$R" "$T" SVC 1201)
+	expect_ge "$side: packets through the jump to HIT" "$hit" 3
+	expect_eq "$side: packets accepted after HIT marked them" "$(chain_pkts "$R" "$T" SVC 1202)" "$hit"
+	expect_eq "$side: packets that met the RETURN" "$(chain_pkts "$R" "$T" HIT 2)" "$hit"
+done
+finish
