@@ -4,7 +4,7 @@
 //! the state of `limit`/`nth` matches, and the references it holds (the syslog logger).
 
 use crate::engine::compile::{self, ChainDef};
-use crate::engine::index::{self, IBucket, IChain, IShape, IndexOutput};
+use crate::engine::index::{self, CHot, IBucket, IChain, IShape, IndexOutput};
 use crate::engine::compiled::{self, CChain, CMatch, CRule, OutOfMemory, Output, Ruleset, RulesetHeader, StateInit, Store};
 use crate::engine::rule::{Match, TableId};
 use crate::engine::rulewire;
@@ -80,7 +80,7 @@ pub(crate) struct Version {
     header: RulesetHeader,
     out: Output<KStore<CChain>, KStore<CRule>, KStore<CMatch>>,
     /// The classifier over `out` (chains too short to gain have none).
-    index: IndexOutput<KStore<IChain>, KStore<IShape>, KStore<IBucket>, KStore<u32>>,
+    index: IndexOutput<KStore<IChain>, KStore<IShape>, KStore<IBucket>, KStore<u32>, KStore<CHot>>,
     counters: PcpuCounters,
     slots: KVVec<Slot>,
     /// Held while the version has a LOG rule.
@@ -173,7 +173,13 @@ impl Version {
         } else {
             None
         };
-        let mut idx = IndexOutput { chains: KStore::new(), shapes: KStore::new(), buckets: KStore::new(), postings: KStore::new() };
+        let mut idx = IndexOutput {
+            chains: KStore::new(),
+            shapes: KStore::new(),
+            buckets: KStore::new(),
+            postings: KStore::new(),
+            hot: KStore::with_capacity(rs.rules.len()).map_err(|_| oom())?,
+        };
         index::build(&rs, index::BuildParams::default(), &mut idx).map_err(|_| oom())?;
         let counters = PcpuCounters::new((header.counter_count as usize).max(1)).map_err(|_| oom())?;
         let slots = build_slots(&rs, header.state_count, hz, &recents, lists)?;

@@ -353,13 +353,24 @@ pub fn evaluate(
     let mut live = Live { mark: pkt.mark, ttl: pkt.ip.ttl };
     let mut pos = entry_chain.first;
     let mut end = entry_chain.first.saturating_add(entry_chain.count);
-    // The classifier skips rules the packet cannot match; without a key (no index, or a
-    // packet that must walk linearly) every rule is tested.
-    let key = if rs.index.chains.is_empty() { None } else { super::index::PacketKey::new(pkt) };
+    // In an indexed chain the classifier skips the rules the packet cannot match (its key is
+    // made when the walk first enters one; a packet without a key walks linearly). Elsewhere
+    // the compact rules skip those whose addresses or protocol fail, without reading them.
+    let mut key = KeyState::Unknown;
+    let hot = if rs.index.hot.len() == rs.rules.len() { rs.index.hot } else { &[] };
+    let (src, dst, proto) = (pkt.ip.src, pkt.ip.dst, pkt.ip.protocol);
     let mut chain = entry;
+    let mut indexed = use_index(rs, chain, pkt, &mut key);
     loop {
-        if let Some(k) = &key {
-            pos = rs.index.next(chain, pos, end, k);
+        if indexed {
+            if let KeyState::Known(k) = &key {
+                pos = rs.index.next(chain, pos, end, k);
+            }
+        } else {
+            if let Some(run) = hot.get(pos as usize..end as usize) {
+                let skip = run.iter().position(|h| h.may_match(src, dst, proto)).unwrap_or(run.len());
+                pos = pos.saturating_add(skip as u32);
+            }
         }
         let mut ret = pos >= end;
         if !ret {
@@ -389,6 +400,7 @@ pub fn evaluate(
                     }
                     let Some(c) = rs.chains.get(*t as usize) else { return Verdict::Drop };
                     chain = *t;
+                    indexed = use_index(rs, chain, pkt, &mut key);
                     pos = c.first;
                     end = c.first.saturating_add(c.count);
                 }
@@ -451,10 +463,34 @@ pub fn evaluate(
             let Some(r) = rs.rules.get(from as usize) else { return Verdict::Drop };
             let Some(c) = rs.chains.get(r.chain as usize) else { return Verdict::Drop };
             chain = r.chain;
+            indexed = use_index(rs, chain, pkt, &mut key);
             pos = from.saturating_add(1);
             end = c.first.saturating_add(c.count);
         }
     }
+}
+
+/// The packet's classifier key, made when first needed.
+enum KeyState<'a> {
+    Unknown,
+    Known(super::index::PacketKey<'a>),
+    Linear,
+}
+
+/// Whether the walk of `chain` uses the classifier: the chain has an index and the packet a
+/// key (made now if this is the first indexed chain the walk enters).
+#[inline]
+fn use_index<'a>(rs: &Ruleset<'_>, chain: u32, pkt: &PacketInfo<'a>, key: &mut KeyState<'a>) -> bool {
+    if !rs.index.indexed(chain) {
+        return false;
+    }
+    if let KeyState::Unknown = key {
+        *key = match super::index::PacketKey::new(pkt) {
+            Some(k) => KeyState::Known(k),
+            None => KeyState::Linear,
+        };
+    }
+    matches!(key, KeyState::Known(_))
 }
 
 /// `ip_packet_match` and then the rule's matches.

@@ -103,6 +103,58 @@ pub struct IBucket {
     pub len: u32,
 }
 
+/// A rule's IP-level conditions in 20 bytes, for the linear walk: a packet that fails them
+/// cannot match the rule, and the walk goes on without reading the rule itself (the compact
+/// linear form; the full rule is read only for the rules a packet passes this test for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(C)]
+pub struct CHot {
+    /// `-s` address (masked).
+    pub src: u32,
+    /// `-s` mask.
+    pub src_mask: u32,
+    /// `-d` address (masked).
+    pub dst: u32,
+    /// `-d` mask.
+    pub dst_mask: u32,
+    /// Bit 0: `! -s`; bit 1: `! -d`; bit 2: `! -p`; bits 8..16: `-p` (0: any).
+    pub flags: u32,
+}
+
+impl CHot {
+    /// The compact form of `r`.
+    pub fn of(r: &CRule) -> Self {
+        Self {
+            src: r.src.addr & r.src.mask,
+            src_mask: r.src.mask,
+            dst: r.dst.addr & r.dst.mask,
+            dst_mask: r.dst.mask,
+            flags: u32::from(r.src_invert)
+                | u32::from(r.dst_invert) << 1
+                | u32::from(r.proto_invert) << 2
+                | u32::from(r.proto) << 8,
+        }
+    }
+
+    /// False when the packet fails the rule's addresses or protocol (as `ip_packet_match`
+    /// would); true means the rule must be tested in full.
+    #[inline(always)]
+    pub fn may_match(&self, src: u32, dst: u32, proto: u8) -> bool {
+        let f = self.flags;
+        let p = (f >> 8) as u8;
+        if f & 7 == 0 {
+            // No inversion (nearly every rule): both addresses equal under their masks, and
+            // the protocol any or the packet's.
+            return ((src & self.src_mask) ^ self.src) | ((dst & self.dst_mask) ^ self.dst) == 0
+                && (p == 0 || p == proto);
+        }
+        let s = ((src & self.src_mask) != self.src) ^ (f & 1 != 0);
+        let d = ((dst & self.dst_mask) != self.dst) ^ (f & 2 != 0);
+        let pr = p != 0 && ((proto != p) ^ (f & 4 != 0));
+        !(s || d || pr)
+    }
+}
+
 /// An index, borrowed from its storage (empty: no chain is indexed).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Index<'a> {
@@ -114,11 +166,13 @@ pub struct Index<'a> {
     pub buckets: &'a [IBucket],
     /// Rule positions.
     pub postings: &'a [u32],
+    /// Every rule's compact form, in rule order (empty: the walk reads the rules).
+    pub hot: &'a [CHot],
 }
 
-/// The four arrays of an index.
+/// The arrays of an index.
 #[derive(Debug, Default)]
-pub struct IndexOutput<C, S, B, P> {
+pub struct IndexOutput<C, S, B, P, H> {
     /// Per chain.
     pub chains: C,
     /// Shapes.
@@ -127,9 +181,11 @@ pub struct IndexOutput<C, S, B, P> {
     pub buckets: B,
     /// Rule positions.
     pub postings: P,
+    /// Compact rules.
+    pub hot: H,
 }
 
-impl<C: Store<IChain>, S: Store<IShape>, B: Store<IBucket>, P: Store<u32>> IndexOutput<C, S, B, P> {
+impl<C: Store<IChain>, S: Store<IShape>, B: Store<IBucket>, P: Store<u32>, H: Store<CHot>> IndexOutput<C, S, B, P, H> {
     /// The index over these arrays.
     pub fn index(&self) -> Index<'_> {
         Index {
@@ -137,6 +193,7 @@ impl<C: Store<IChain>, S: Store<IShape>, B: Store<IBucket>, P: Store<u32>> Index
             shapes: self.shapes.as_slice(),
             buckets: self.buckets.as_slice(),
             postings: self.postings.as_slice(),
+            hot: self.hot.as_slice(),
         }
     }
 }
@@ -152,7 +209,7 @@ pub struct IndexStats {
     pub keyed_rules: u32,
     /// Rules in indexed chains without a key.
     pub wild_rules: u32,
-    /// Bytes of the four arrays.
+    /// Bytes of the arrays (the compact rules included).
     pub bytes: u64,
 }
 
@@ -171,8 +228,15 @@ impl Index<'_> {
         s.bytes = (core::mem::size_of_val(self.chains)
             + core::mem::size_of_val(self.shapes)
             + core::mem::size_of_val(self.buckets)
-            + core::mem::size_of_val(self.postings)) as u64;
+            + core::mem::size_of_val(self.postings)
+            + core::mem::size_of_val(self.hot)) as u64;
         s
+    }
+
+    /// True when chain `chain` has an index.
+    #[inline]
+    pub fn indexed(&self, chain: u32) -> bool {
+        self.chains.get(chain as usize).is_some_and(|c| c.indexed)
     }
 
     /// The first position in `pos..end` of chain `chain` holding a rule that the packet with
@@ -180,7 +244,7 @@ impl Index<'_> {
     /// `end` is the chain's end. An unindexed chain (or a damaged index) gives `pos`: the
     /// linear walk.
     #[inline]
-    pub fn next(&self, chain: u32, pos: u32, end: u32, k: &PacketKey) -> u32 {
+    pub fn next(&self, chain: u32, pos: u32, end: u32, k: &PacketKey<'_>) -> u32 {
         let Some(c) = self.chains.get(chain as usize) else { return pos };
         if !c.indexed || pos >= end {
             return pos;
@@ -230,22 +294,22 @@ fn first_at_or_after(list: &[u32], pos: u32, best: u32) -> u32 {
 
 /// A packet's fields as the index looks them up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PacketKey {
+pub struct PacketKey<'a> {
     src: u32,
     dst: u32,
     proto: u8,
     sport: u16,
     dport: u16,
-    in_hash: u64,
-    out_hash: u64,
+    in_dev: &'a [u8],
+    out_dev: &'a [u8],
 }
 
-impl PacketKey {
+impl<'a> PacketKey<'a> {
     /// The key of `pkt`, or `None` when the packet must walk linearly: a fragment (offset not
     /// zero), or a TCP, UDP or ICMP packet (or one of the other protocols `multiport` reads)
     /// whose transport header is not all there: for such a packet a match the index would skip
     /// could drop it instead of failing.
-    pub fn new(pkt: &PacketInfo<'_>) -> Option<Self> {
+    pub fn new(pkt: &PacketInfo<'a>) -> Option<Self> {
         let ip = &pkt.ip;
         if ip.frag_offset != 0 {
             return None;
@@ -278,8 +342,8 @@ impl PacketKey {
             proto: ip.protocol,
             sport,
             dport,
-            in_hash: name_hash(pkt.in_dev),
-            out_hash: name_hash(pkt.out_dev),
+            in_dev: pkt.in_dev,
+            out_dev: pkt.out_dev,
         })
     }
 
@@ -293,8 +357,9 @@ impl PacketKey {
             if f & F_PROTO != 0 { self.proto } else { 0 },
             if f & F_SPORT != 0 { self.sport } else { 0 },
             if f & F_DPORT != 0 { self.dport } else { 0 },
-            if f & F_IN != 0 { self.in_hash } else { 0 },
-            if f & F_OUT != 0 { self.out_hash } else { 0 },
+            // Interface names are hashed only for the shapes that fix them.
+            if f & F_IN != 0 { name_hash(self.in_dev) } else { 0 },
+            if f & F_OUT != 0 { name_hash(self.out_dev) } else { 0 },
         )
     }
 }
@@ -438,13 +503,17 @@ impl Default for BuildParams {
 
 /// Builds the index of every chain of `rs` into `out` (which must be empty). Only allocation
 /// can fail; chains that would not gain are left unindexed.
-pub fn build<C, S, B, P>(rs: &Ruleset<'_>, params: BuildParams, out: &mut IndexOutput<C, S, B, P>) -> Result<(), OutOfMemory>
+pub fn build<C, S, B, P, H>(rs: &Ruleset<'_>, params: BuildParams, out: &mut IndexOutput<C, S, B, P, H>) -> Result<(), OutOfMemory>
 where
     C: Store<IChain>,
     S: Store<IShape>,
     B: Store<IBucket>,
     P: Store<u32>,
+    H: Store<CHot>,
 {
+    for r in rs.rules {
+        out.hot.push(CHot::of(r))?;
+    }
     for (ci, c) in rs.chains.iter().enumerate() {
         let rules = rs.chain_rules(ci as u32);
         let mut ic = IChain::default();
@@ -456,12 +525,12 @@ where
     Ok(())
 }
 
-fn build_chain<C, S, B, P>(
+fn build_chain<C, S, B, P, H>(
     rs: &Ruleset<'_>,
     first: u32,
     rules: &[CRule],
     ic: &mut IChain,
-    out: &mut IndexOutput<C, S, B, P>,
+    out: &mut IndexOutput<C, S, B, P, H>,
 ) -> Result<(), OutOfMemory>
 where
     C: Store<IChain>,
@@ -564,7 +633,7 @@ fn same_shape(s: &IShape, k: &RuleKey) -> bool {
 
 /// The shape index and bucket of rule `r`, `None` when it has no key (or its shape did not
 /// fit: then it is filed with the rules without a key).
-fn locate<C, S, B, P>(rs: &Ruleset<'_>, r: &CRule, out: &IndexOutput<C, S, B, P>, base: usize, n: usize) -> Option<(usize, usize)>
+fn locate<C, S, B, P, H>(rs: &Ruleset<'_>, r: &CRule, out: &IndexOutput<C, S, B, P, H>, base: usize, n: usize) -> Option<(usize, usize)>
 where
     S: Store<IShape>,
 {

@@ -16,7 +16,7 @@ use super::compile::tests::VecOutput;
 use super::compile::{compile, ChainDef};
 use super::compiled::{CLog, Ruleset};
 use super::eval::{evaluate, AddrTypeDev, Env, Meta, PacketInfo, RecentCheck, Verdict};
-use super::index::{self, BuildParams, IBucket, IChain, IShape, IndexOutput};
+use super::index::{self, BuildParams, CHot, IBucket, IChain, IShape, IndexOutput};
 use super::recent::{flag, RecentMatch};
 use super::connlimit::ConnlimitMatch;
 use super::rule::*;
@@ -25,7 +25,7 @@ use super::super::hooks::HookPoint;
 use super::super::testrng::Rng;
 use std::vec::Vec;
 
-type IndexVec = IndexOutput<Vec<IChain>, Vec<IShape>, Vec<IBucket>, Vec<u32>>;
+type IndexVec = IndexOutput<Vec<IChain>, Vec<IShape>, Vec<IBucket>, Vec<u32>, Vec<CHot>>;
 
 /// Every side effect, in order. Reads (`ct`, `addr_type`: `nf_ct_get`, `inet_addr_type`)
 /// are no side effects: they answer the same whenever they are asked.
