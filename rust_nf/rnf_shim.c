@@ -992,6 +992,24 @@ static const struct nla_policy rnf_replace_policy[RNF_A_MAX + 1] = {
 	[RNF_A_TABLE_FLAGS] = NLA_POLICY_MASK(NLA_U32, 0x3),
 };
 
+static const struct nla_policy rnf_op_policy[RNF_O_MAX + 1] = {
+	[RNF_O_KIND] = NLA_POLICY_RANGE(NLA_U32, 1, 3),
+	[RNF_O_CHAIN] = { .type = NLA_U32 },
+	[RNF_O_POS] = { .type = NLA_U32 },
+	[RNF_O_PACKETS] = { .type = NLA_U64 },
+	[RNF_O_BYTES] = { .type = NLA_U64 },
+	[RNF_O_SPEC] = NLA_POLICY_NESTED(rnf_rule_spec_policy),
+};
+
+/* A few rules changed in one table: its generation and the changes (no chains, no rules). */
+static const struct nla_policy rnf_update_policy[RNF_A_OP + 1] = {
+	[RNF_A_TABLE] = NLA_POLICY_MAX(NLA_U32, RNF_NUM_TABLES - 1),
+	[RNF_A_GENERATION] = { .type = NLA_U64 },
+	/* TF_CHECK_GENERATION, TF_RESET_POLICY_COUNTERS */
+	[RNF_A_TABLE_FLAGS] = NLA_POLICY_MASK(NLA_U32, 0xa),
+	[RNF_A_OP] = NLA_POLICY_NESTED(rnf_op_policy),
+};
+
 static const struct genl_ops rnf_genl_ops[] = {
 	{
 		.cmd = RNF_CMD_GET_STATUS,
@@ -1076,6 +1094,13 @@ static const struct genl_ops rnf_genl_ops[] = {
 		/* Several tables' attributes one after the other (the Rust side splits them). */
 		.policy = rnf_replace_policy,
 		.maxattr = RNF_A_MAX,
+		.flags = GENL_UNS_ADMIN_PERM,
+	},
+	{
+		.cmd = RNF_CMD_UPDATE_TABLE,
+		.doit = rnf_genl_doit,
+		.policy = rnf_update_policy,
+		.maxattr = RNF_A_OP,
 		.flags = GENL_UNS_ADMIN_PERM,
 	},
 };

@@ -25,6 +25,7 @@
 #define RNF_CMD_CT_SYSCTL_SET 12
 #define RNF_CMD_CT_DELETE 13
 #define RNF_CMD_CT_EVENT 14
+#define RNF_CMD_UPDATE_TABLE 15
 #define RNF_MCGRP_CT_EVENTS "ct-events"
 
 #define RNF_A_VERSION 1
@@ -45,6 +46,7 @@
 #define RNF_A_CT_DEL_ID 29
 #define RNF_A_CT_DEL_TUPLE 30
 #define RNF_A_MAX 30
+#define RNF_A_OP 33
 #define RNF_NUM_SYSCTLS 22
 #define RNF_RECENT_NAME_LEN 200
 
@@ -62,6 +64,15 @@
 #define RNF_E_SPEC 4
 #define RNF_E_ID 5
 #define RNF_E_MAX 5
+
+/* inside RNF_A_OP */
+#define RNF_O_KIND 1
+#define RNF_O_CHAIN 2
+#define RNF_O_POS 3
+#define RNF_O_PACKETS 4
+#define RNF_O_BYTES 5
+#define RNF_O_SPEC 6
+#define RNF_O_MAX 6
 
 /* inside RNF_E_SPEC */
 #define RNF_R_SRC 1

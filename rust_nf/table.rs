@@ -217,6 +217,20 @@ pub(crate) fn replace(
     } else {
         add(payload)?;
     }
+    publish(req, live, ct, settings, cfg, prepared)
+}
+
+/// Publishes prepared tables: the namespace's limits are checked, connection tracking is
+/// turned on if a new version needs it, then every table is switched at once and the old
+/// versions are freed after one grace period, their counters carried over.
+fn publish(
+    req: &Request<'_>,
+    live: &Live,
+    ct: &CtBox,
+    settings: &crate::engine::conntrack::settings::Settings,
+    cfg: &mut [TableConfig; NUM_TABLES],
+    mut prepared: [Option<Prepared>; NUM_TABLES],
+) -> Result<(), UserError> {
     if prepared.iter().all(Option::is_none) {
         return Err(uerr(EINVAL, c"no table to replace"));
     }
@@ -250,6 +264,133 @@ pub(crate) fn replace(
         }
     }
     Ok(())
+}
+
+/// Most changes one update request may carry (each moves up to the whole table's rule list).
+const MAX_OPS: usize = 1024;
+
+/// A rule of a table being changed: its chain, id (0: new), counters to set and encoding
+/// (in the current configuration or in the request).
+#[derive(Clone, Copy)]
+struct Entry<'a> {
+    chain: u32,
+    id: u64,
+    counters: Option<Counters>,
+    spec: &'a [u8],
+}
+
+/// Changes one table by a few rules (`CMD_UPDATE_TABLE`): the changes (`A_OP`) apply in order
+/// to the configuration of the generation the request names (`EAGAIN` when another writer
+/// changed it meanwhile); every other rule keeps its identity, so its counters and state carry
+/// over. The result is compiled and published exactly as a replace is: all or nothing, one
+/// switch. The request carries only the changed rules, and nothing is read back. With
+/// `TF_RESET_POLICY_COUNTERS` the builtin chains' policy counters restart at zero.
+pub(crate) fn update(
+    req: &Request<'_>,
+    live: &Live,
+    ct: &CtBox,
+    settings: &crate::engine::conntrack::settings::Settings,
+    cfg: &mut [TableConfig; NUM_TABLES],
+    payload: &[u8],
+) -> Result<(), UserError> {
+    let a = GFP_KERNEL_ACCOUNT;
+    let (table, generation, flags) = table_of(payload)?;
+    let tc = cfg.get(table as usize).ok_or(uerr(EINVAL, c"no such table"))?;
+    if flags & rulewire::TF_CHECK_GENERATION != 0 && generation != Some(tc.generation) {
+        return Err(uerr(EAGAIN, c"table changed meanwhile, try again").in_table(table));
+    }
+    // A table never written has its builtin chains only (as a read shows it).
+    let n_chains = if tc.chains.is_empty() { table.builtin_hooks().len() } else { tc.chains.len() };
+    let mut cur: KVVec<Entry<'_>> = KVVec::with_capacity(tc.rules.len().saturating_add(1), a)?;
+    for r in tc.rules.iter() {
+        cur.push(Entry { chain: r.chain, id: r.id, counters: None, spec: tc.spec(r) }, a)?;
+    }
+    let mut ops = 0usize;
+    for attr in AttrIter::new(payload) {
+        let attr = attr.map_err(|_| uerr(EINVAL, c"malformed attributes"))?;
+        if attr.ty != rulewire::A_OP {
+            continue;
+        }
+        ops += 1;
+        if ops > MAX_OPS {
+            return Err(uerr(E2BIG, c"too many changes in one request"));
+        }
+        let op = rulewire::decode_op(&attr).map_err(|_| uerr(EINVAL, c"malformed change"))?;
+        if op.chain as usize >= n_chains {
+            return Err(uerr(ENOENT, c"no such chain"));
+        }
+        if let Some(spec) = op.spec {
+            rulewire::decode_rule(spec).map_err(|_| uerr(EINVAL, c"malformed rule specification"))?;
+        }
+        // The chain's rules: grouped by chain, in chain order.
+        let lo = cur.iter().take_while(|e| e.chain < op.chain).count();
+        let n = cur.get(lo..).unwrap_or(&[]).iter().take_while(|e| e.chain == op.chain).count();
+        let pos = op.pos as usize;
+        let new = |spec| Entry { chain: op.chain, id: 0, counters: op.counters, spec };
+        match (op.kind, op.spec) {
+            (rulewire::OpKind::Insert, Some(spec)) if pos <= n => {
+                cur.reserve(1, a)?;
+                cur.insert_within_capacity(lo + pos, new(spec)).map_err(|_| UserError::nomem())?;
+            }
+            (rulewire::OpKind::Delete, None) if pos < n => {
+                cur.remove(lo + pos).map_err(|_| uerr(E2BIG, c"rule position out of range"))?;
+            }
+            (rulewire::OpKind::Replace, Some(spec)) if pos < n => {
+                if let Some(e) = cur.get_mut(lo + pos) {
+                    *e = new(spec);
+                }
+            }
+            _ => return Err(uerr(E2BIG, c"rule position out of range")),
+        }
+    }
+    // The new configuration: the chains as they are (their counters carried by name), the
+    // rules' encodings copied back to back.
+    let mut chains = KVVec::with_capacity(n_chains, a)?;
+    let mut chain_counters = KVVec::with_capacity(n_chains, a)?;
+    for i in 0..n_chains {
+        let (name, policy) = chain_at(tc, table, i).ok_or(uerr(EINVAL, c"no such chain"))?;
+        chains.push(ChainInfo::new(name, policy).map_err(|_| uerr(EINVAL, c"bad chain name"))?, a)?;
+        let reset = flags & rulewire::TF_RESET_POLICY_COUNTERS != 0 && policy.is_some();
+        chain_counters.push(reset.then(Counters::default), a)?;
+    }
+    let bytes = cur.iter().fold(0usize, |n, e| n.saturating_add(e.spec.len()));
+    let (max_rules, max_bytes) = shim::limits();
+    if cur.len() > max_rules || bytes > max_bytes {
+        return Err(limit_error(max_rules, max_bytes));
+    }
+    let mut rules = KVVec::with_capacity(cur.len(), a)?;
+    let mut rule_counters = KVVec::with_capacity(cur.len(), a)?;
+    let mut specs = KVVec::with_capacity(bytes, a)?;
+    for e in cur.iter() {
+        let start = u32::try_from(specs.len()).map_err(|_| uerr(E2BIG, c"table too large"))?;
+        let len = u32::try_from(e.spec.len()).map_err(|_| uerr(E2BIG, c"rule too large"))?;
+        specs.extend_from_slice(e.spec, a)?;
+        rules.push(RuleInfo { chain: e.chain, id: e.id, start, len }, a)?;
+        rule_counters.push(e.counters, a)?;
+    }
+    drop(cur);
+    let mut known: KVVec<&Arc<RecentList>> = KVVec::new();
+    for l in recent_lists(cfg) {
+        known.push(l, a)?;
+    }
+    let tc = cfg.get(table as usize).ok_or(uerr(EINVAL, c"no such table"))?;
+    let config = Config { chains, chain_counters, rules, rule_counters, specs };
+    let new = compile_config(tc, table, config, &known).map_err(|e| e.in_table(table))?;
+    drop(known);
+    let mut prepared: [Option<Prepared>; NUM_TABLES] = [const { None }; NUM_TABLES];
+    if let Some(slot) = prepared.get_mut(table as usize) {
+        *slot = Some(new);
+    }
+    publish(req, live, ct, settings, cfg, prepared)
+}
+
+/// Chain `i` of a table's configuration, or of its builtin chains with ACCEPT policies while
+/// it was never written (what [`encode_items`] lists then).
+fn chain_at(tc: &TableConfig, table: TableId, i: usize) -> Option<(&str, Option<Policy>)> {
+    if tc.chains.is_empty() {
+        return table.builtin_hooks().get(i).map(|h| (h.chain_name(), Some(Policy::Accept)));
+    }
+    tc.chains.get(i).map(|c| (c.name(), c.policy))
 }
 
 /// The table, generation and flags of one table's replace attributes.
@@ -312,7 +453,22 @@ fn prepare(tc: &TableConfig, table: TableId, payload: &[u8], known: &[&Arc<Recen
     if rules.iter().any(|r| r.chain as usize >= chains.len()) {
         return Err(uerr(EINVAL, c"rule refers to a missing chain"));
     }
+    compile_config(tc, table, Config { chains, chain_counters, rules, rule_counters, specs }, known)
+}
 
+/// A table's configuration as a request makes it, before it is compiled.
+struct Config {
+    chains: KVVec<ChainInfo>,
+    chain_counters: KVVec<Option<Counters>>,
+    rules: KVVec<RuleInfo>,
+    rule_counters: KVVec<Option<Counters>>,
+    specs: KVVec<u8>,
+}
+
+/// Compiles a table's new configuration (the current one is `tc`) and allocates all it needs
+/// to be published.
+fn compile_config(tc: &TableConfig, table: TableId, c: Config, known: &[&Arc<RecentList>]) -> Result<Prepared, UserError> {
+    let Config { chains, chain_counters, mut rules, rule_counters, specs } = c;
     // Compile (this validates: builtin chains, jumps, loops, target restrictions).
     let mut made: KVVec<Arc<RecentList>> = KVVec::new();
     let mut lists = |r: RecentRef<'_>| -> kernel::error::Result<Arc<RecentList>> {

@@ -30,6 +30,11 @@ pub const CMD_REPLACE_TABLE: u8 = 4;
 /// none does. The payload is the tables' `CMD_REPLACE_TABLE` payloads one after the other,
 /// each starting with its `A_TABLE` (see [`sections`]).
 pub const CMD_REPLACE_TABLES: u8 = 5;
+/// Command: change one table by a few rules (needs CAP_NET_ADMIN): `A_TABLE`, `A_GENERATION`
+/// with `TF_CHECK_GENERATION` in `A_TABLE_FLAGS`, and the changes, each an `A_OP` nest
+/// ([`super::rulewire::OpWire`]). All apply or none does; the rules not named keep their
+/// identity and counters, and the new version is published with one switch, as a replace.
+pub const CMD_UPDATE_TABLE: u8 = 15;
 
 /// Top-level attribute: module version string.
 pub const A_VERSION: u16 = 1;

@@ -4,7 +4,7 @@
 //! replaced atomically with `CMD_REPLACE_TABLE`.
 
 use rnf_engine::rule::TableId;
-use rnf_engine::rulewire::{self, ChainWire, RuleWire};
+use rnf_engine::rulewire::{self, ChainWire, OpKind, OpWire, RuleWire};
 use rnf_engine::wire::{AttrIter, Encoder};
 
 use crate::ipt::model::{Chain, Rule, Table};
@@ -171,7 +171,106 @@ pub fn encode_tables(tables: &[&Table]) -> Vec<u8> {
     tables.iter().flat_map(|t| encode_table(t)).collect()
 }
 
+/// One rule inserted, deleted or replaced: what turns one table into the other when nothing
+/// else differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change<'a> {
+    /// What happens.
+    pub kind: OpKind,
+    /// Index of the chain among the table's chains.
+    pub chain: u32,
+    /// Position in the chain, from 0.
+    pub pos: u32,
+    /// The new rule (insert, replace).
+    pub rule: Option<&'a Rule>,
+    /// The builtin chains' policy counters restart at zero (iptables-legacy's commands do).
+    pub reset_policies: bool,
+}
+
+/// The single rule change that turns `before` into `after` (same chains, policies and every
+/// other rule, none of them with counters to set), or `None` when the difference is anything
+/// else: the caller then sends the whole table.
+pub fn single_change<'a>(before: &Table, after: &'a Table) -> Option<Change<'a>> {
+    if before.id != after.id || before.chains.len() != after.chains.len() {
+        return None;
+    }
+    let same = |x: &Rule, y: &Rule| x.id == y.id && x.wire == y.wire && !y.set_counters;
+    // Policy counters: all builtin chains' kept, or all reset to zero; nothing else.
+    let builtin = || after.chains.iter().filter(|c| c.policy.is_some());
+    let reset_policies = builtin().any(|c| c.set_counters);
+    if builtin().any(|c| c.set_counters != reset_policies || (c.set_counters && c.counters != rnf_engine::rule::Counters::default())) {
+        return None;
+    }
+    let mut found = None;
+    for (ci, (b, a)) in before.chains.iter().zip(&after.chains).enumerate() {
+        if b.name != a.name || b.policy != a.policy || (a.policy.is_none() && a.set_counters) {
+            return None;
+        }
+        let (x, y) = (&b.rules, &a.rules);
+        let p = x.iter().zip(y).take_while(|(r, s)| same(r, s)).count();
+        if p == x.len() && p == y.len() {
+            continue;
+        }
+        if found.is_some() {
+            return None;
+        }
+        let ci = u32::try_from(ci).ok()?;
+        let pos = u32::try_from(p).ok()?;
+        let tail_eq = |xs: &[Rule], ys: &[Rule]| xs.len() == ys.len() && xs.iter().zip(ys).all(|(r, s)| same(r, s));
+        let new_rule = |r: &'a Rule| (r.id == 0).then_some(r);
+        let change = if y.len() == x.len() + 1 && tail_eq(&x[p..], &y[p + 1..]) {
+            Change { kind: OpKind::Insert, chain: ci, pos, rule: Some(new_rule(&y[p])?), reset_policies }
+        } else if y.len() + 1 == x.len() && tail_eq(&x[p + 1..], &y[p..]) {
+            Change { kind: OpKind::Delete, chain: ci, pos, rule: None, reset_policies }
+        } else if y.len() == x.len() && tail_eq(&x[p + 1..], &y[p + 1..]) {
+            Change { kind: OpKind::Replace, chain: ci, pos, rule: Some(new_rule(&y[p])?), reset_policies }
+        } else {
+            return None;
+        };
+        found = Some(change);
+    }
+    found
+}
+
+/// A `CMD_UPDATE_TABLE` request: `change` to `table` as of generation `generation`.
+pub fn encode_change(table: TableId, generation: u64, change: &Change<'_>) -> Vec<u8> {
+    let emit = |enc: &mut Encoder<'_>| {
+        enc.put_u32(rulewire::A_TABLE, table as u32);
+        enc.put_u64(rulewire::A_GENERATION, generation);
+        let reset = if change.reset_policies { rulewire::TF_RESET_POLICY_COUNTERS } else { 0 };
+        enc.put_u32(rulewire::A_TABLE_FLAGS, rulewire::TF_CHECK_GENERATION | reset);
+        let op = OpWire {
+            kind: change.kind,
+            chain: change.chain,
+            pos: change.pos,
+            counters: change.rule.filter(|r| r.set_counters).map(|r| r.counters),
+            spec: change.rule.map(|r| r.wire.as_slice()),
+        };
+        rulewire::encode_op(enc, &op);
+    };
+    let mut none = [0u8; 0];
+    let mut sizer = Encoder::new(&mut none);
+    emit(&mut sizer);
+    let mut buf = vec![0u8; sizer.len()];
+    let mut enc = Encoder::new(&mut buf);
+    emit(&mut enc);
+    buf
+}
+
 impl Backend for KernelBackend {
+    fn commit_change(&mut self, before: &Table, after: &Table) -> Result<(), IptError> {
+        let Some(change) = single_change(before, after) else { return self.commit(after) };
+        // Same compiler as the kernel: refuse a bad ruleset (with the same message) first.
+        if let Err((errno, detail)) = crate::validate::check(after) {
+            return Err(self.error(netlink::Error::Kernel { errno, msg: Some(detail) }));
+        }
+        let req = encode_change(after.id, before.generation, &change);
+        self.client()?
+            .request(rnf_engine::wire::CMD_UPDATE_TABLE, req)
+            .map(|_| ())
+            .map_err(|e| self.error(e))
+    }
+
     fn load(&mut self, table: TableId) -> Result<Table, IptError> {
         self.fetch(table, false)?.map(|(t, _)| t).ok_or_else(|| IptError::other("table missing"))
     }
@@ -224,6 +323,97 @@ impl Backend for KernelBackend {
 mod tests {
     use super::*;
     use rnf_engine::rule::{Counters, Policy, RuleSpec, Target};
+
+    fn rule(n: u8, id: u64) -> Rule {
+        let spec = RuleSpec { proto: n, target: Target::Accept, ..Default::default() };
+        let mut r = Rule::from_spec(&spec, Counters::default());
+        r.id = id;
+        r
+    }
+
+    fn table(rules: &[(usize, Rule)]) -> Table {
+        let mut t = Table::empty(TableId::Filter);
+        t.add_user_chain("X");
+        for (c, r) in rules {
+            t.chains[*c].rules.push(r.clone());
+        }
+        t
+    }
+
+    #[test]
+    fn one_rule_changes_are_found_and_others_are_not() {
+        let base = [(1, rule(1, 10)), (1, rule(2, 11)), (3, rule(3, 12))];
+        let before = table(&base);
+        // -A X: an insert at the end of chain 3.
+        let mut after = before.clone();
+        after.chains[3].rules.push(rule(9, 0));
+        let c = single_change(&before, &after).unwrap();
+        assert_eq!((c.kind, c.chain, c.pos), (OpKind::Insert, 3, 1));
+        assert_eq!(c.rule.unwrap().wire, rule(9, 0).wire);
+        // -I FORWARD 1, -I FORWARD 2 (between two equal-looking neighbours too).
+        for pos in 0..=2 {
+            let mut after = before.clone();
+            after.chains[1].rules.insert(pos, rule(2, 0));
+            let c = single_change(&before, &after).unwrap();
+            assert_eq!((c.kind, c.chain), (OpKind::Insert, 1));
+            // The kernel inserts at the reported position: the result is `after`.
+            let mut check = before.chains[1].rules.clone();
+            check.insert(c.pos as usize, c.rule.unwrap().clone());
+            assert_eq!(check.iter().map(|r| (r.id, r.wire.clone())).collect::<Vec<_>>(),
+                after.chains[1].rules.iter().map(|r| (r.id, r.wire.clone())).collect::<Vec<_>>());
+        }
+        // -D FORWARD 2, -R FORWARD 1.
+        let mut after = before.clone();
+        after.chains[1].rules.remove(1);
+        assert_eq!(single_change(&before, &after).map(|c| (c.kind, c.chain, c.pos)), Some((OpKind::Delete, 1, 1)));
+        let mut after = before.clone();
+        after.chains[1].rules[0] = rule(7, 0);
+        assert_eq!(single_change(&before, &after).map(|c| (c.kind, c.chain, c.pos)), Some((OpKind::Replace, 1, 0)));
+        // -c on the new rule travels with it.
+        let mut after = before.clone();
+        let mut r = rule(9, 0);
+        r.counters = Counters { packets: 5, bytes: 6 };
+        r.set_counters = true;
+        after.chains[3].rules.push(r);
+        let c = single_change(&before, &after).unwrap();
+        let bytes = encode_change(TableId::Filter, 7, &c);
+        let op = AttrIter::new(&bytes).map(|a| a.unwrap()).find(|a| a.ty == rulewire::A_OP).unwrap();
+        assert_eq!(rulewire::decode_op(&op).unwrap().counters, Some(Counters { packets: 5, bytes: 6 }));
+        // Not one rule: two changes, a policy, a new chain, zeroed counters, nothing at all.
+        let mut two = before.clone();
+        two.chains[1].rules.push(rule(8, 0));
+        two.chains[3].rules.push(rule(8, 0));
+        assert_eq!(single_change(&before, &two), None);
+        let mut pol = before.clone();
+        pol.chains[1].policy = Some(Policy::Drop);
+        assert_eq!(single_change(&before, &pol), None);
+        let mut chain = before.clone();
+        chain.add_user_chain("Y");
+        assert_eq!(single_change(&before, &chain), None);
+        let mut zero = before.clone();
+        zero.chains[1].rules[0].set_counters = true;
+        assert_eq!(single_change(&before, &zero), None);
+        assert_eq!(single_change(&before, &before.clone()), None);
+        // The policy counters reset as iptables-legacy's commands do: all builtin chains to 0.
+        let mut reset = before.clone();
+        reset.chains[3].rules.push(rule(9, 0));
+        crate::ipt::command::reset_policy_counters(&mut reset);
+        let c = single_change(&before, &reset).unwrap();
+        assert!(c.reset_policies);
+        let bytes = encode_change(TableId::Filter, 7, &c);
+        let flags = AttrIter::new(&bytes).map(|a| a.unwrap()).find(|a| a.ty == rulewire::A_TABLE_FLAGS).unwrap();
+        assert_eq!(flags.u32().unwrap(), rulewire::TF_CHECK_GENERATION | rulewire::TF_RESET_POLICY_COUNTERS);
+        reset.chains[0].counters.packets = 1;
+        assert_eq!(single_change(&before, &reset), None);
+        reset.chains[0].counters.packets = 0;
+        reset.chains[0].set_counters = false;
+        assert_eq!(single_change(&before, &reset), None);
+        // A rule the kernel already knows cannot be "inserted" (it would lose its identity).
+        let mut moved = before.clone();
+        let r = moved.chains[1].rules.remove(0);
+        moved.chains[1].rules.insert(1, r);
+        assert_eq!(single_change(&before, &moved), None);
+    }
 
     #[test]
     fn every_write_checks_the_generation_it_read_also_the_first() {

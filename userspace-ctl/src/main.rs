@@ -303,6 +303,14 @@ mod tests {
         assert_eq!(get("RNF_CMD_GET_TABLE"), wire::CMD_GET_TABLE.to_string());
         assert_eq!(get("RNF_CMD_REPLACE_TABLE"), wire::CMD_REPLACE_TABLE.to_string());
         assert_eq!(get("RNF_CMD_REPLACE_TABLES"), wire::CMD_REPLACE_TABLES.to_string());
+        assert_eq!(get("RNF_CMD_UPDATE_TABLE"), wire::CMD_UPDATE_TABLE.to_string());
+        assert_eq!(get("RNF_A_OP"), rnf_engine::rulewire::A_OP.to_string());
+        assert_eq!(get("RNF_O_KIND"), rnf_engine::rulewire::O_KIND.to_string());
+        assert_eq!(get("RNF_O_CHAIN"), rnf_engine::rulewire::O_CHAIN.to_string());
+        assert_eq!(get("RNF_O_POS"), rnf_engine::rulewire::O_POS.to_string());
+        assert_eq!(get("RNF_O_PACKETS"), rnf_engine::rulewire::O_PACKETS.to_string());
+        assert_eq!(get("RNF_O_BYTES"), rnf_engine::rulewire::O_BYTES.to_string());
+        assert_eq!(get("RNF_O_SPEC"), rnf_engine::rulewire::O_SPEC.to_string());
         assert_eq!(get("RNF_A_MAX"), wire::A_MAX.to_string());
         assert_eq!(get("RNF_NUM_HOOKS"), rnf_engine::hooks::NUM_HOOKS.to_string());
         use rnf_engine::recent::{wire as rw, NAME_LEN};

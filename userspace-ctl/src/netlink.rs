@@ -352,6 +352,7 @@ impl Client {
     /// Sends one command with an attribute payload; returns the attribute payloads of the
     /// replies (empty for a command that only acks).
     pub fn request(&mut self, cmd: u8, attrs: Vec<u8>) -> Result<Vec<Vec<u8>>, Error> {
+        trace("request", cmd, attrs.len());
         if attrs.len() > 100_000 {
             self.reserve_send(attrs.len())?;
         }
@@ -366,6 +367,7 @@ impl Client {
     /// Sends a dump request; returns the attribute payloads of every message of the answer
     /// (a large table comes in many).
     pub fn dump(&mut self, cmd: u8, attrs: Vec<u8>) -> Result<Vec<Vec<u8>>, Error> {
+        trace("dump", cmd, attrs.len());
         let mut msg = GenlMessage::from_payload(RnfMessage { cmd, attrs });
         msg.set_resolved_family_id(self.family_id);
         msg.finalize();
@@ -384,6 +386,15 @@ impl Client {
         let seq = self.send(msg, NLM_F_REQUEST)?;
         let mut replies = self.receive::<GenlMessage<RnfMessage>>(seq, true)?;
         replies.pop().map(|m| m.payload.attrs).ok_or_else(|| Error::Decode("no answer".into()))
+    }
+}
+
+/// With `RNFCTL_TRACE` set in the environment, each request to the module is written to
+/// standard error as `rnfctl: KIND cmd=N bytes=M` (which command, how much went on the wire):
+/// tests and benchmarks see whether a change was sent whole or as a delta.
+fn trace(kind: &str, cmd: u8, bytes: usize) {
+    if std::env::var_os("RNFCTL_TRACE").is_some() {
+        eprintln!("rnfctl: {kind} cmd={cmd} bytes={bytes}");
     }
 }
 

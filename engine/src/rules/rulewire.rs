@@ -135,10 +135,125 @@ pub const A_TABLE_FLAGS: u16 = 9;
 /// (1 for the first); `iptables-save` lists the newest first.
 pub const A_CREATED: u16 = 10;
 
+/// Update request attribute (`CMD_UPDATE_TABLE`), repeated: one change (`O_*` nest), applied
+/// in order to the table as the generation the request names left it.
+pub const A_OP: u16 = 33;
+
+/// Change attribute: u32 [`OpKind`].
+pub const O_KIND: u16 = 1;
+/// Change attribute: u32 index of the chain among the table's chains.
+pub const O_CHAIN: u16 = 2;
+/// Change attribute: u32 rule position in the chain, from 0 (insert: the new rule's; equal to
+/// the chain's length appends).
+pub const O_POS: u16 = 3;
+/// Change attribute: u64 packets of the new rule (with [`O_BYTES`]: `-c`).
+pub const O_PACKETS: u16 = 4;
+/// Change attribute: u64 bytes of the new rule.
+pub const O_BYTES: u16 = 5;
+/// Change attribute: the new rule's specification (`R_*` nest), for insert and replace.
+pub const O_SPEC: u16 = 6;
+
+/// What one change does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    /// A new rule at the position (`-A`, `-I`).
+    Insert = 1,
+    /// The rule at the position goes (`-D`).
+    Delete = 2,
+    /// The rule at the position is replaced by a new one (`-R`; its counters restart).
+    Replace = 3,
+}
+
+impl OpKind {
+    /// From its wire number.
+    pub fn from_u32(v: u32) -> Option<Self> {
+        match v {
+            1 => Some(Self::Insert),
+            2 => Some(Self::Delete),
+            3 => Some(Self::Replace),
+            _ => None,
+        }
+    }
+}
+
+/// One change of a `CMD_UPDATE_TABLE` request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpWire<'a> {
+    /// What it does.
+    pub kind: OpKind,
+    /// Index of the chain among the table's chains.
+    pub chain: u32,
+    /// Position in the chain, from 0.
+    pub pos: u32,
+    /// Counters of the new rule (`-c`); `None`: from zero.
+    pub counters: Option<super::rule::Counters>,
+    /// The new rule's [`O_SPEC`] payload (insert and replace).
+    pub spec: Option<&'a [u8]>,
+}
+
+/// Encodes one [`A_OP`] attribute.
+pub fn encode_op(enc: &mut Encoder<'_>, op: &OpWire<'_>) {
+    let n = enc.begin_nest(A_OP);
+    enc.put_u32(O_KIND, op.kind as u32);
+    enc.put_u32(O_CHAIN, op.chain);
+    enc.put_u32(O_POS, op.pos);
+    if let Some(c) = op.counters {
+        enc.put_u64(O_PACKETS, c.packets);
+        enc.put_u64(O_BYTES, c.bytes);
+    }
+    if let Some(spec) = op.spec {
+        enc.put_bytes(O_SPEC | super::super::wire::NLA_F_NESTED, spec);
+    }
+    enc.end_nest(n);
+}
+
+/// Decodes the payload of an [`A_OP`] attribute: insert and replace need a specification,
+/// delete takes none (the specification itself is decoded separately, with [`decode_rule`]).
+pub fn decode_op<'a>(a: &Attr<'a>) -> Result<OpWire<'a>, WireError> {
+    let (mut kind, mut chain, mut pos) = (None, None, None);
+    let (mut packets, mut bytes, mut spec) = (None, None, None);
+    for x in a.nested() {
+        let x = x?;
+        match x.ty {
+            O_KIND => kind = Some(OpKind::from_u32(x.u32()?).ok_or(WireError::BadValue(O_KIND))?),
+            O_CHAIN => chain = Some(x.u32()?),
+            O_POS => pos = Some(x.u32()?),
+            O_PACKETS => packets = Some(x.u64()?),
+            O_BYTES => bytes = Some(x.u64()?),
+            O_SPEC => spec = Some(x.payload),
+            other => return Err(WireError::BadValue(other)),
+        }
+    }
+    let counters = match (packets, bytes) {
+        (Some(packets), Some(bytes)) => Some(super::rule::Counters { packets, bytes }),
+        (None, None) => None,
+        _ => return Err(WireError::Missing(O_BYTES)),
+    };
+    let kind = kind.ok_or(WireError::Missing(O_KIND))?;
+    match (kind, spec) {
+        (OpKind::Delete, Some(_)) => return Err(WireError::BadValue(O_SPEC)),
+        (OpKind::Insert | OpKind::Replace, None) => return Err(WireError::Missing(O_SPEC)),
+        _ => {}
+    }
+    if kind == OpKind::Delete && counters.is_some() {
+        return Err(WireError::BadValue(O_PACKETS));
+    }
+    Ok(OpWire {
+        kind,
+        chain: chain.ok_or(WireError::Missing(O_CHAIN))?,
+        pos: pos.ok_or(WireError::Missing(O_POS))?,
+        counters,
+        spec,
+    })
+}
+
 /// Replace flag: take the counters in the message (`restore -c`); else they start at zero.
 pub const TF_SET_COUNTERS: u32 = 1 << 0;
 /// Replace flag: fail with EAGAIN unless the table's generation equals `A_GENERATION`.
 pub const TF_CHECK_GENERATION: u32 = 1 << 1;
+/// Update flag: the builtin chains' policy counters restart at zero (what every
+/// iptables-legacy command that changes a table does to them).
+pub const TF_RESET_POLICY_COUNTERS: u32 = 1 << 3;
 /// Get flag: fail with ENOENT when the table was never read or written (so that
 /// `iptables-save` lists only tables that exist, without creating them).
 pub const TF_NO_CREATE: u32 = 1 << 2;
@@ -1047,6 +1162,42 @@ pub fn decode_rule_entry<'a>(a: &Attr<'a>) -> Result<RuleWire<'a>, WireError> {
 mod tests {
     use super::super::rule::*;
     use super::*;
+
+    #[test]
+    fn ops_round_trip_and_bad_ops_are_refused() {
+        let mut spec_buf = [0u8; 256];
+        let mut e = Encoder::new(&mut spec_buf);
+        let r = RuleSpec { target: Target::Accept, ..Default::default() };
+        encode_rule(&mut e, &r);
+        let n = e.len();
+        let spec = &spec_buf[..n];
+        let ops = [
+            OpWire { kind: OpKind::Insert, chain: 2, pos: 7, counters: None, spec: Some(spec) },
+            OpWire { kind: OpKind::Replace, chain: 0, pos: 0, counters: Some(Counters { packets: 3, bytes: 4 }), spec: Some(spec) },
+            OpWire { kind: OpKind::Delete, chain: 1, pos: 9999, counters: None, spec: None },
+        ];
+        let mut buf = [0u8; 1024];
+        let mut enc = Encoder::new(&mut buf);
+        for op in &ops {
+            encode_op(&mut enc, op);
+        }
+        let len = enc.len();
+        extern crate std;
+        let back: std::vec::Vec<OpWire<'_>> = AttrIter::new(&buf[..len]).map(|a| decode_op(&a.unwrap()).unwrap()).collect();
+        assert_eq!(back, ops);
+        assert_eq!(decode_rule(back[0].spec.unwrap()).unwrap(), r);
+        // An insert without a rule, a delete with one.
+        for bad in [
+            OpWire { kind: OpKind::Insert, chain: 0, pos: 0, counters: None, spec: None },
+            OpWire { kind: OpKind::Delete, chain: 0, pos: 0, counters: None, spec: Some(spec) },
+        ] {
+            let mut enc = Encoder::new(&mut buf);
+            encode_op(&mut enc, &bad);
+            let len = enc.len();
+            let a = AttrIter::new(&buf[..len]).next().unwrap().unwrap();
+            assert!(decode_op(&a).is_err());
+        }
+    }
 
     fn round_trip(r: &RuleSpec<'_>) {
         let mut buf = [0u8; 1024];

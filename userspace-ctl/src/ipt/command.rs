@@ -481,13 +481,20 @@ pub fn iptables_main_io(
     let mut attempts = 0;
     loop {
         let mut table = backend.load(table_id)?;
+        // A one-rule command sends only its change (the table as loaded tells which).
+        let one_rule = parsed.command & (CMD_APPEND | CMD_INSERT | CMD_DELETE | CMD_DELETE_NUM | CMD_REPLACE) != 0;
+        let before = one_rule.then(|| table.clone());
         let mut text = String::new();
         let mut warnings = Vec::new();
         let res = do_command(&parsed, &mut table, &mut text, &mut warnings, &mut lister);
         let committed = match &res {
             Ok(outcome) if outcome.changed => {
                 reset_policy_counters(&mut table);
-                match backend.commit(&table) {
+                let sent = match &before {
+                    Some(b) => backend.commit_change(b, &table),
+                    None => backend.commit(&table),
+                };
+                match sent {
                     Err(e) if e.status == 4 && attempts < MAX_ATTEMPTS => {
                         attempts += 1;
                         continue;

@@ -60,6 +60,13 @@ pub trait Backend {
     /// keep their counters unless `set_counters` is true; new rules start at zero. Fails if
     /// the table changed since it was loaded (the caller may reload and retry).
     fn commit(&mut self, table: &model::Table) -> Result<(), IptError>;
+    /// Makes the kernel's table `after`, knowing it was `before` when loaded: a backend that
+    /// can send only what changed does (see [`crate::backend::single_change`]); the default
+    /// replaces the table. Same outcome and errors as [`Backend::commit`].
+    fn commit_change(&mut self, before: &model::Table, after: &model::Table) -> Result<(), IptError> {
+        let _ = before;
+        self.commit(after)
+    }
     /// Replaces several tables as one transaction: all change or none does. On failure, the
     /// table that failed when known.
     fn commit_all(&mut self, tables: &[&model::Table]) -> Result<(), (Option<TableId>, IptError)> {
