@@ -2819,8 +2819,7 @@ fn parse_inner(args: &[String], restore: bool, warnings: &mut Vec<String>) -> R<
     let mut flags_frag = false;
 
     loop {
-        let opts = p.opts.clone();
-        let Some(c) = p.g.next(&opts) else { break };
+        let Some(c) = p.g.next(&p.opts) else { break };
         let optarg = p.g.optarg.clone();
         let arg = optarg.clone().unwrap_or_default();
         let ch = u8::try_from(c).ok().map(char::from).unwrap_or('\0');
