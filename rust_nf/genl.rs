@@ -24,7 +24,8 @@ pub(crate) fn doit(cmd: u8, req: &Request<'_>, ns: &NetState) -> Result {
         wire::CMD_ZERO_COUNTERS => zero(req, ns),
         wire::CMD_REPLACE_TABLE => replace(req, ns, false),
         wire::CMD_REPLACE_TABLES => replace(req, ns, true),
-        wire::CMD_UPDATE_TABLE => update(req, ns),
+        wire::CMD_UPDATE_TABLE => update(req, ns, false),
+        wire::CMD_UPDATE_TABLES => update(req, ns, true),
         ctwire::CMD_CT_FLUSH => ct_flush(req, ns),
         ctwire::CMD_CT_STATS => ct_stats(req, ns),
         ctwire::CMD_CT_SYSCTL_GET => sysctl_get(req, ns),
@@ -269,9 +270,9 @@ fn replace(req: &Request<'_>, ns: &NetState, several: bool) -> Result {
     table::replace(req, &ns.live, &ns.ct, &ns.ct_settings, &mut cfg, req.payload(), several).map_err(|e| user_error(req, e))
 }
 
-fn update(req: &Request<'_>, ns: &NetState) -> Result {
+fn update(req: &Request<'_>, ns: &NetState, several: bool) -> Result {
     let mut cfg = ns.config.lock();
-    table::update(req, &ns.live, &ns.ct, &ns.ct_settings, &mut cfg, req.payload()).map_err(|e| user_error(req, e))
+    table::update(req, &ns.live, &ns.ct, &ns.ct_settings, &mut cfg, req.payload(), several).map_err(|e| user_error(req, e))
 }
 
 /// Where a table dump stands between calls (netlink keeps `cb->args` for us).

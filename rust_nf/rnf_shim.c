@@ -993,12 +993,15 @@ static const struct nla_policy rnf_replace_policy[RNF_A_MAX + 1] = {
 };
 
 static const struct nla_policy rnf_op_policy[RNF_O_MAX + 1] = {
-	[RNF_O_KIND] = NLA_POLICY_RANGE(NLA_U32, 1, 3),
+	[RNF_O_KIND] = NLA_POLICY_RANGE(NLA_U32, 1, 7),
 	[RNF_O_CHAIN] = { .type = NLA_U32 },
 	[RNF_O_POS] = { .type = NLA_U32 },
 	[RNF_O_PACKETS] = { .type = NLA_U64 },
 	[RNF_O_BYTES] = { .type = NLA_U64 },
 	[RNF_O_SPEC] = NLA_POLICY_NESTED(rnf_rule_spec_policy),
+	[RNF_O_NAME] = { .type = NLA_NUL_STRING, .len = RNF_MAX_CHAIN_NAME },
+	[RNF_O_POLICY] = NLA_POLICY_MAX(NLA_U32, 1),
+	[RNF_O_RULE] = NLA_POLICY_NESTED(rnf_rule_policy),
 };
 
 /* A few rules changed in one table: its generation and the changes (no chains, no rules). */
@@ -1099,6 +1102,14 @@ static const struct genl_ops rnf_genl_ops[] = {
 	{
 		.cmd = RNF_CMD_UPDATE_TABLE,
 		.doit = rnf_genl_doit,
+		.policy = rnf_update_policy,
+		.maxattr = RNF_A_OP,
+		.flags = GENL_UNS_ADMIN_PERM,
+	},
+	{
+		.cmd = RNF_CMD_UPDATE_TABLES,
+		.doit = rnf_genl_doit,
+		/* Several tables' changes one after the other (the Rust side splits them). */
 		.policy = rnf_update_policy,
 		.maxattr = RNF_A_OP,
 		.flags = GENL_UNS_ADMIN_PERM,

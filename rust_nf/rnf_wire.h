@@ -26,6 +26,7 @@
 #define RNF_CMD_CT_DELETE 13
 #define RNF_CMD_CT_EVENT 14
 #define RNF_CMD_UPDATE_TABLE 15
+#define RNF_CMD_UPDATE_TABLES 16
 #define RNF_MCGRP_CT_EVENTS "ct-events"
 
 #define RNF_A_VERSION 1
@@ -72,7 +73,10 @@
 #define RNF_O_PACKETS 4
 #define RNF_O_BYTES 5
 #define RNF_O_SPEC 6
-#define RNF_O_MAX 6
+#define RNF_O_NAME 7
+#define RNF_O_POLICY 8
+#define RNF_O_RULE 9
+#define RNF_O_MAX 9
 
 /* inside RNF_E_SPEC */
 #define RNF_R_SRC 1

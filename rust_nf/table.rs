@@ -266,8 +266,9 @@ fn publish(
     Ok(())
 }
 
-/// Most changes one update request may carry (each moves up to the whole table's rule list).
-const MAX_OPS: usize = 1024;
+/// Most changes one update request may carry, and most rules all its chain rewrites may hold
+/// together (each change may move up to the whole table's rule list).
+const MAX_OPS: usize = 4096;
 
 /// A rule of a table being changed: its chain, id (0: new), counters to set and encoding
 /// (in the current configuration or in the request).
@@ -279,12 +280,13 @@ struct Entry<'a> {
     spec: &'a [u8],
 }
 
-/// Changes one table by a few rules (`CMD_UPDATE_TABLE`): the changes (`A_OP`) apply in order
-/// to the configuration of the generation the request names (`EAGAIN` when another writer
-/// changed it meanwhile); every other rule keeps its identity, so its counters and state carry
-/// over. The result is compiled and published exactly as a replace is: all or nothing, one
-/// switch. The request carries only the changed rules, and nothing is read back. With
-/// `TF_RESET_POLICY_COUNTERS` the builtin chains' policy counters restart at zero.
+/// Changes tables by a few rules or chains (`CMD_UPDATE_TABLE`, or `CMD_UPDATE_TABLES` for
+/// several, each table's attributes starting with its `A_TABLE`): the changes (`A_OP`) apply
+/// in order to the configuration of the generation the request names (`EAGAIN` when another
+/// writer changed it meanwhile); every rule they do not touch keeps its identity, so its
+/// counters and state carry over. The result is compiled and published exactly as a replace
+/// is: all tables or none, one switch. The request carries only what changed, and nothing is
+/// read back.
 pub(crate) fn update(
     req: &Request<'_>,
     live: &Live,
@@ -292,36 +294,88 @@ pub(crate) fn update(
     settings: &crate::engine::conntrack::settings::Settings,
     cfg: &mut [TableConfig; NUM_TABLES],
     payload: &[u8],
+    several: bool,
 ) -> Result<(), UserError> {
-    let a = GFP_KERNEL_ACCOUNT;
-    let (table, generation, flags) = table_of(payload)?;
-    let tc = cfg.get(table as usize).ok_or(uerr(EINVAL, c"no such table"))?;
-    if flags & rulewire::TF_CHECK_GENERATION != 0 && generation != Some(tc.generation) {
-        return Err(uerr(EAGAIN, c"table changed meanwhile, try again").in_table(table));
+    let mut prepared: [Option<Prepared>; NUM_TABLES] = [const { None }; NUM_TABLES];
+    let mut ops_left = MAX_OPS;
+    let mut add = |p: &[u8]| -> Result<(), UserError> {
+        let (table, generation, flags) = table_of(p)?;
+        if prepared.get(table as usize).ok_or(uerr(EINVAL, c"no such table"))?.is_some() {
+            return Err(uerr(EINVAL, c"a table appears twice in one transaction"));
+        }
+        let tc = cfg.get(table as usize).ok_or(uerr(EINVAL, c"no such table"))?;
+        if flags & rulewire::TF_CHECK_GENERATION != 0 && generation != Some(tc.generation) {
+            return Err(uerr(EAGAIN, c"table changed meanwhile, try again").in_table(table));
+        }
+        let config = apply_ops(tc, table, flags, p, &mut ops_left).map_err(|e| e.in_table(table))?;
+        let mut known: KVVec<&Arc<RecentList>> = KVVec::new();
+        for l in Iterator::chain(recent_lists(cfg), prepared.iter().flatten().flat_map(|p| p.recent.iter())) {
+            known.push(l, GFP_KERNEL_ACCOUNT)?;
+        }
+        let new = compile_config(tc, table, config, &known).map_err(|e| e.in_table(table))?;
+        drop(known);
+        if let Some(slot) = prepared.get_mut(table as usize) {
+            *slot = Some(new);
+        }
+        Ok(())
+    };
+    if several {
+        for section in crate::engine::wire::sections(payload, rulewire::A_TABLE)
+            .map_err(|_| uerr(EINVAL, c"malformed attributes: each table must start with its A_TABLE"))?
+        {
+            add(section)?;
+        }
+    } else {
+        add(payload)?;
     }
+    publish(req, live, ct, settings, cfg, prepared)
+}
+
+/// The configuration `tc` becomes with the changes of one table's update attributes.
+fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_left: &mut usize) -> Result<Config, UserError> {
+    let a = GFP_KERNEL_ACCOUNT;
+    let range = || uerr(E2BIG, c"rule position out of range");
     // A table never written has its builtin chains only (as a read shows it).
-    let n_chains = if tc.chains.is_empty() { table.builtin_hooks().len() } else { tc.chains.len() };
+    let n0 = if tc.chains.is_empty() { table.builtin_hooks().len() } else { tc.chains.len() };
+    let mut chains: KVVec<ChainInfo> = KVVec::with_capacity(n0, a)?;
+    for i in 0..n0 {
+        let (name, policy) = chain_at(tc, table, i).ok_or(uerr(EINVAL, c"no such chain"))?;
+        chains.push(ChainInfo::new(name, policy).map_err(|_| uerr(EINVAL, c"bad chain name"))?, a)?;
+    }
     let mut cur: KVVec<Entry<'_>> = KVVec::with_capacity(tc.rules.len().saturating_add(1), a)?;
     for r in tc.rules.iter() {
         cur.push(Entry { chain: r.chain, id: r.id, counters: None, spec: tc.spec(r) }, a)?;
     }
-    let mut ops = 0usize;
     for attr in AttrIter::new(payload) {
         let attr = attr.map_err(|_| uerr(EINVAL, c"malformed attributes"))?;
         if attr.ty != rulewire::A_OP {
             continue;
         }
-        ops += 1;
-        if ops > MAX_OPS {
-            return Err(uerr(E2BIG, c"too many changes in one request"));
-        }
+        *ops_left = ops_left.checked_sub(1).ok_or(uerr(E2BIG, c"too many changes in one request"))?;
         let op = rulewire::decode_op(&attr).map_err(|_| uerr(EINVAL, c"malformed change"))?;
-        if op.chain as usize >= n_chains {
-            return Err(uerr(ENOENT, c"no such chain"));
-        }
         if let Some(spec) = op.spec {
             rulewire::decode_rule(spec).map_err(|_| uerr(EINVAL, c"malformed rule specification"))?;
         }
+        let ci = op.chain as usize;
+        if op.kind == rulewire::OpKind::NewChain {
+            let name = op.name.unwrap_or("");
+            if !crate::engine::rule::valid_chain_name(name) || chains.iter().any(|c| c.name() == name) {
+                return Err(uerr(EEXIST, c"bad or duplicate chain name"));
+            }
+            let pos = op.pos as usize;
+            if pos > chains.len() || chains.get(pos).is_some_and(|c| c.policy.is_some()) {
+                return Err(uerr(EINVAL, c"a new chain goes after the builtin chains"));
+            }
+            chains.reserve(1, a)?;
+            chains.insert_within_capacity(pos, ChainInfo::new(name, None).map_err(|_| uerr(EINVAL, c"bad chain name"))?)
+                .map_err(|_| UserError::nomem())?;
+            for e in cur.iter_mut().filter(|e| e.chain as usize >= pos) {
+                e.chain += 1;
+            }
+            continue;
+        }
+        let Some(chain) = chains.get(ci) else { return Err(uerr(ENOENT, c"no such chain")) };
+        let builtin = chain.policy.is_some();
         // The chain's rules: grouped by chain, in chain order.
         let lo = cur.iter().take_while(|e| e.chain < op.chain).count();
         let n = cur.get(lo..).unwrap_or(&[]).iter().take_while(|e| e.chain == op.chain).count();
@@ -333,24 +387,50 @@ pub(crate) fn update(
                 cur.insert_within_capacity(lo + pos, new(spec)).map_err(|_| UserError::nomem())?;
             }
             (rulewire::OpKind::Delete, None) if pos < n => {
-                cur.remove(lo + pos).map_err(|_| uerr(E2BIG, c"rule position out of range"))?;
+                cur.remove(lo + pos).map_err(|_| range())?;
             }
             (rulewire::OpKind::Replace, Some(spec)) if pos < n => {
                 if let Some(e) = cur.get_mut(lo + pos) {
                     *e = new(spec);
                 }
             }
-            _ => return Err(uerr(E2BIG, c"rule position out of range")),
+            (rulewire::OpKind::SetChain, None) => {
+                let mut next: KVVec<Entry<'_>> = KVVec::with_capacity(cur.len(), a)?;
+                next.extend_from_slice(cur.get(..lo).unwrap_or(&[]), a)?;
+                for r in rulewire::op_rules(&op) {
+                    let r = r.map_err(|_| uerr(EINVAL, c"malformed rule"))?;
+                    rulewire::decode_rule(r.spec).map_err(|_| uerr(EINVAL, c"malformed rule specification"))?;
+                    *ops_left = ops_left.checked_sub(1).ok_or(uerr(E2BIG, c"too many changes in one request"))?;
+                    next.push(Entry { chain: op.chain, id: r.id, counters: r.counters, spec: r.spec }, a)?;
+                }
+                next.extend_from_slice(cur.get(lo + n..).unwrap_or(&[]), a)?;
+                cur = next;
+            }
+            (rulewire::OpKind::DeleteChain, None) if !builtin => {
+                if n != 0 {
+                    return Err(uerr(ENOTEMPTY, c"the chain still has rules"));
+                }
+                chains.remove(ci).map_err(|_| uerr(ENOENT, c"no such chain"))?;
+                for e in cur.iter_mut().filter(|e| e.chain > op.chain) {
+                    e.chain -= 1;
+                }
+            }
+            (rulewire::OpKind::SetPolicy, None) if builtin => {
+                if let Some(c) = chains.get_mut(ci) {
+                    c.policy = op.policy;
+                }
+            }
+            (rulewire::OpKind::DeleteChain | rulewire::OpKind::SetPolicy, None) => {
+                return Err(uerr(EINVAL, c"not a chain of that kind"));
+            }
+            _ => return Err(range()),
         }
     }
-    // The new configuration: the chains as they are (their counters carried by name), the
+    // The new configuration: builtin chains' policy counters carried by name (or reset), the
     // rules' encodings copied back to back.
-    let mut chains = KVVec::with_capacity(n_chains, a)?;
-    let mut chain_counters = KVVec::with_capacity(n_chains, a)?;
-    for i in 0..n_chains {
-        let (name, policy) = chain_at(tc, table, i).ok_or(uerr(EINVAL, c"no such chain"))?;
-        chains.push(ChainInfo::new(name, policy).map_err(|_| uerr(EINVAL, c"bad chain name"))?, a)?;
-        let reset = flags & rulewire::TF_RESET_POLICY_COUNTERS != 0 && policy.is_some();
+    let mut chain_counters = KVVec::with_capacity(chains.len(), a)?;
+    for c in chains.iter() {
+        let reset = flags & rulewire::TF_RESET_POLICY_COUNTERS != 0 && c.policy.is_some();
         chain_counters.push(reset.then(Counters::default), a)?;
     }
     let bytes = cur.iter().fold(0usize, |n, e| n.saturating_add(e.spec.len()));
@@ -368,20 +448,7 @@ pub(crate) fn update(
         rules.push(RuleInfo { chain: e.chain, id: e.id, start, len }, a)?;
         rule_counters.push(e.counters, a)?;
     }
-    drop(cur);
-    let mut known: KVVec<&Arc<RecentList>> = KVVec::new();
-    for l in recent_lists(cfg) {
-        known.push(l, a)?;
-    }
-    let tc = cfg.get(table as usize).ok_or(uerr(EINVAL, c"no such table"))?;
-    let config = Config { chains, chain_counters, rules, rule_counters, specs };
-    let new = compile_config(tc, table, config, &known).map_err(|e| e.in_table(table))?;
-    drop(known);
-    let mut prepared: [Option<Prepared>; NUM_TABLES] = [const { None }; NUM_TABLES];
-    if let Some(slot) = prepared.get_mut(table as usize) {
-        *slot = Some(new);
-    }
-    publish(req, live, ct, settings, cfg, prepared)
+    Ok(Config { chains, chain_counters, rules, rule_counters, specs })
 }
 
 /// Chain `i` of a table's configuration, or of its builtin chains with ACCEPT policies while

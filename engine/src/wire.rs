@@ -35,6 +35,9 @@ pub const CMD_REPLACE_TABLES: u8 = 5;
 /// ([`super::rulewire::OpWire`]). All apply or none does; the rules not named keep their
 /// identity and counters, and the new version is published with one switch, as a replace.
 pub const CMD_UPDATE_TABLE: u8 = 15;
+/// Command: [`CMD_UPDATE_TABLE`] for several tables as one transaction, each table's
+/// attributes starting with its `A_TABLE` (see [`sections`]).
+pub const CMD_UPDATE_TABLES: u8 = 16;
 
 /// Top-level attribute: module version string.
 pub const A_VERSION: u16 = 1;

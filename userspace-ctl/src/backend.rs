@@ -3,7 +3,7 @@
 //! The kernel backend of the iptables commands: tables are read with `CMD_GET_TABLE` and
 //! replaced atomically with `CMD_REPLACE_TABLE`.
 
-use rnf_engine::rule::TableId;
+use rnf_engine::rule::{Policy, TableId};
 use rnf_engine::rulewire::{self, ChainWire, OpKind, OpWire, RuleWire};
 use rnf_engine::wire::{AttrIter, Encoder};
 
@@ -171,82 +171,197 @@ pub fn encode_tables(tables: &[&Table]) -> Vec<u8> {
     tables.iter().flat_map(|t| encode_table(t)).collect()
 }
 
-/// One rule inserted, deleted or replaced: what turns one table into the other when nothing
-/// else differs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Change<'a> {
-    /// What happens.
-    pub kind: OpKind,
-    /// Index of the chain among the table's chains.
-    pub chain: u32,
-    /// Position in the chain, from 0.
-    pub pos: u32,
-    /// The new rule (insert, replace).
-    pub rule: Option<&'a Rule>,
+/// One edit of a table, as [`rulewire::OpKind`] describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Edit<'a> {
+    /// One rule inserted, deleted or replaced at `pos` of chain `chain`.
+    Rule {
+        /// Insert, Delete or Replace.
+        kind: OpKind,
+        /// Index of the chain among the table's chains (as the edits before left them).
+        chain: u32,
+        /// Position in the chain, from 0.
+        pos: u32,
+        /// The new rule (insert, replace).
+        rule: Option<&'a Rule>,
+    },
+    /// The chain's rules become these (known ones keep their identity).
+    SetChain {
+        /// Index of the chain.
+        chain: u32,
+        /// Its new rules.
+        rules: &'a [Rule],
+    },
+    /// A new user chain at position `pos`.
+    NewChain {
+        /// Position among the chains.
+        pos: u32,
+        /// Its name.
+        name: &'a str,
+    },
+    /// The (empty) user chain goes.
+    DeleteChain {
+        /// Index of the chain.
+        chain: u32,
+    },
+    /// A builtin chain's policy.
+    SetPolicy {
+        /// Index of the chain.
+        chain: u32,
+        /// The policy.
+        policy: Policy,
+    },
+}
+
+/// What turns one table into another, edit by edit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delta<'a> {
+    /// The edits, in the order the kernel applies them.
+    pub edits: Vec<Edit<'a>>,
     /// The builtin chains' policy counters restart at zero (iptables-legacy's commands do).
     pub reset_policies: bool,
 }
 
-/// The single rule change that turns `before` into `after` (same chains, policies and every
-/// other rule, none of them with counters to set), or `None` when the difference is anything
-/// else: the caller then sends the whole table.
-pub fn single_change<'a>(before: &Table, after: &'a Table) -> Option<Change<'a>> {
-    if before.id != after.id || before.chains.len() != after.chains.len() {
+fn same_rule(x: &Rule, y: &Rule) -> bool {
+    x.id == y.id && x.wire == y.wire && !y.set_counters
+}
+
+/// One rule inserted, deleted or replaced turns `x` into `y`: (kind, position, new rule).
+fn rule_change<'a>(x: &[Rule], y: &'a [Rule]) -> Option<(OpKind, u32, Option<&'a Rule>)> {
+    let p = x.iter().zip(y).take_while(|(r, s)| same_rule(r, s)).count();
+    let pos = u32::try_from(p).ok()?;
+    let tail_eq = |xs: &[Rule], ys: &[Rule]| xs.len() == ys.len() && xs.iter().zip(ys).all(|(r, s)| same_rule(r, s));
+    let new_rule = |r: &'a Rule| (r.id == 0).then_some(r);
+    if y.len() == x.len() + 1 && tail_eq(&x[p..], &y[p + 1..]) {
+        Some((OpKind::Insert, pos, Some(new_rule(&y[p])?)))
+    } else if y.len() + 1 == x.len() && tail_eq(&x[p + 1..], &y[p..]) {
+        Some((OpKind::Delete, pos, None))
+    } else if y.len() == x.len() && p < x.len() && tail_eq(&x[p + 1..], &y[p + 1..]) {
+        Some((OpKind::Replace, pos, Some(new_rule(&y[p])?)))
+    } else {
+        None
+    }
+}
+
+/// The edits that turn `before` into `after`, or `None` when sending the whole table is
+/// simpler (chains reordered, most rules rewritten, counters set on kept chains). Chains and
+/// rules that did not change are not mentioned: a one-rule command is one edit, a partial
+/// `iptables-restore --noflush` is one edit per chain it rewrote.
+pub fn delta<'a>(before: &Table, after: &'a Table) -> Option<Delta<'a>> {
+    if before.id != after.id {
         return None;
     }
-    let same = |x: &Rule, y: &Rule| x.id == y.id && x.wire == y.wire && !y.set_counters;
     // Policy counters: all builtin chains' kept, or all reset to zero; nothing else.
     let builtin = || after.chains.iter().filter(|c| c.policy.is_some());
     let reset_policies = builtin().any(|c| c.set_counters);
     if builtin().any(|c| c.set_counters != reset_policies || (c.set_counters && c.counters != rnf_engine::rule::Counters::default())) {
         return None;
     }
-    let mut found = None;
-    for (ci, (b, a)) in before.chains.iter().zip(&after.chains).enumerate() {
-        if b.name != a.name || b.policy != a.policy || (a.policy.is_none() && a.set_counters) {
-            return None;
-        }
-        let (x, y) = (&b.rules, &a.rules);
-        let p = x.iter().zip(y).take_while(|(r, s)| same(r, s)).count();
-        if p == x.len() && p == y.len() {
+    if after.chains.iter().any(|c| c.policy.is_none() && c.set_counters) {
+        return None;
+    }
+    let in_after = |n: &str| after.chains.iter().any(|c| c.name == n);
+    let in_before = |n: &str| before.chains.iter().any(|c| c.name == n);
+    // The chains both have must come in the same order (sorted, as iptables keeps them).
+    let kept_b = before.chains.iter().filter(|c| in_after(&c.name)).map(|c| c.name.as_str());
+    let kept_a = after.chains.iter().filter(|c| in_before(&c.name)).map(|c| c.name.as_str());
+    if !kept_b.eq(kept_a) {
+        return None;
+    }
+    let mut edits = Vec::new();
+    // Chains that go, from the last: emptied first (their rules may have moved elsewhere).
+    for (i, c) in before.chains.iter().enumerate().rev() {
+        if in_after(&c.name) {
             continue;
         }
-        if found.is_some() {
+        if c.policy.is_some() {
             return None;
         }
-        let ci = u32::try_from(ci).ok()?;
-        let pos = u32::try_from(p).ok()?;
-        let tail_eq = |xs: &[Rule], ys: &[Rule]| xs.len() == ys.len() && xs.iter().zip(ys).all(|(r, s)| same(r, s));
-        let new_rule = |r: &'a Rule| (r.id == 0).then_some(r);
-        let change = if y.len() == x.len() + 1 && tail_eq(&x[p..], &y[p + 1..]) {
-            Change { kind: OpKind::Insert, chain: ci, pos, rule: Some(new_rule(&y[p])?), reset_policies }
-        } else if y.len() + 1 == x.len() && tail_eq(&x[p + 1..], &y[p..]) {
-            Change { kind: OpKind::Delete, chain: ci, pos, rule: None, reset_policies }
-        } else if y.len() == x.len() && tail_eq(&x[p + 1..], &y[p + 1..]) {
-            Change { kind: OpKind::Replace, chain: ci, pos, rule: Some(new_rule(&y[p])?), reset_policies }
-        } else {
-            return None;
-        };
-        found = Some(change);
+        let chain = u32::try_from(i).ok()?;
+        if !c.rules.is_empty() {
+            edits.push(Edit::SetChain { chain, rules: &[] });
+        }
+        edits.push(Edit::DeleteChain { chain });
     }
-    found
+    // New chains at their places; then every chain lines up with `after`'s.
+    for (j, c) in after.chains.iter().enumerate() {
+        if !in_before(&c.name) {
+            if c.policy.is_some() {
+                return None;
+            }
+            edits.push(Edit::NewChain { pos: u32::try_from(j).ok()?, name: &c.name });
+        }
+    }
+    let mut rewritten = 0usize;
+    for (j, c) in after.chains.iter().enumerate() {
+        let chain = u32::try_from(j).ok()?;
+        let old = before.chains.iter().find(|b| b.name == c.name);
+        if let (Some(o), Some(p)) = (old, c.policy) {
+            if o.policy != Some(p) {
+                edits.push(Edit::SetPolicy { chain, policy: p });
+            }
+        }
+        let x: &[Rule] = old.map_or(&[], |o| &o.rules);
+        let y = &c.rules;
+        if x.len() == y.len() && x.iter().zip(y).all(|(r, s)| same_rule(r, s)) {
+            continue;
+        }
+        match rule_change(x, y) {
+            Some((kind, pos, rule)) => edits.push(Edit::Rule { kind, chain, pos, rule }),
+            None => {
+                rewritten += y.len();
+                edits.push(Edit::SetChain { chain, rules: y });
+            }
+        }
+    }
+    let total: usize = after.chains.iter().map(|c| c.rules.len()).sum();
+    // Nothing changed, or most of the table rewritten: the whole table says it as well.
+    if edits.is_empty() || (rewritten > 64 && rewritten * 2 > total) {
+        return None;
+    }
+    Some(Delta { edits, reset_policies })
 }
 
-/// A `CMD_UPDATE_TABLE` request: `change` to `table` as of generation `generation`.
-pub fn encode_change(table: TableId, generation: u64, change: &Change<'_>) -> Vec<u8> {
-    let emit = |enc: &mut Encoder<'_>| {
-        enc.put_u32(rulewire::A_TABLE, table as u32);
-        enc.put_u64(rulewire::A_GENERATION, generation);
-        let reset = if change.reset_policies { rulewire::TF_RESET_POLICY_COUNTERS } else { 0 };
-        enc.put_u32(rulewire::A_TABLE_FLAGS, rulewire::TF_CHECK_GENERATION | reset);
-        let op = OpWire {
-            kind: change.kind,
-            chain: change.chain,
-            pos: change.pos,
-            counters: change.rule.filter(|r| r.set_counters).map(|r| r.counters),
-            spec: change.rule.map(|r| r.wire.as_slice()),
+/// Appends one table's `CMD_UPDATE_TABLE` attributes: `delta` to `table` as of generation
+/// `generation`.
+fn emit_delta(enc: &mut Encoder<'_>, table: TableId, generation: u64, delta: &Delta<'_>) {
+    enc.put_u32(rulewire::A_TABLE, table as u32);
+    enc.put_u64(rulewire::A_GENERATION, generation);
+    let reset = if delta.reset_policies { rulewire::TF_RESET_POLICY_COUNTERS } else { 0 };
+    enc.put_u32(rulewire::A_TABLE_FLAGS, rulewire::TF_CHECK_GENERATION | reset);
+    let none = OpWire { kind: OpKind::Delete, chain: 0, pos: 0, counters: None, spec: None, name: None, policy: None, body: &[] };
+    for e in &delta.edits {
+        let op = match *e {
+            Edit::Rule { kind, chain, pos, rule } => OpWire {
+                kind,
+                chain,
+                pos,
+                counters: rule.filter(|r| r.set_counters).map(|r| r.counters),
+                spec: rule.map(|r| r.wire.as_slice()),
+                ..none
+            },
+            Edit::SetChain { chain, .. } => OpWire { kind: OpKind::SetChain, chain, ..none },
+            Edit::NewChain { pos, name } => OpWire { kind: OpKind::NewChain, pos, name: Some(name), ..none },
+            Edit::DeleteChain { chain } => OpWire { kind: OpKind::DeleteChain, chain, ..none },
+            Edit::SetPolicy { chain, policy } => OpWire { kind: OpKind::SetPolicy, chain, policy: Some(policy), ..none },
         };
-        rulewire::encode_op(enc, &op);
+        let n = rulewire::begin_op(enc, &op);
+        if let Edit::SetChain { chain, rules } = *e {
+            for r in rules {
+                let w = RuleWire { chain, id: r.id, counters: r.set_counters.then_some(r.counters), spec: &r.wire };
+                rulewire::encode_op_rule(enc, &w);
+            }
+        }
+        enc.end_nest(n);
+    }
+}
+
+/// A `CMD_UPDATE_TABLES` request (or `CMD_UPDATE_TABLE` for one table): each table's delta.
+pub fn encode_deltas(deltas: &[(TableId, u64, Delta<'_>)]) -> Vec<u8> {
+    let emit = |enc: &mut Encoder<'_>| {
+        for (t, g, d) in deltas {
+            emit_delta(enc, *t, *g, d);
+        }
     };
     let mut none = [0u8; 0];
     let mut sizer = Encoder::new(&mut none);
@@ -258,17 +373,33 @@ pub fn encode_change(table: TableId, generation: u64, change: &Change<'_>) -> Ve
 }
 
 impl Backend for KernelBackend {
-    fn commit_change(&mut self, before: &Table, after: &Table) -> Result<(), IptError> {
-        let Some(change) = single_change(before, after) else { return self.commit(after) };
-        // Same compiler as the kernel: refuse a bad ruleset (with the same message) first.
-        if let Err((errno, detail)) = crate::validate::check(after) {
-            return Err(self.error(netlink::Error::Kernel { errno, msg: Some(detail) }));
+    fn commit_changes(&mut self, pairs: &[(&Table, &Table)]) -> Result<(), (Option<TableId>, IptError)> {
+        let afters: Vec<&Table> = pairs.iter().map(|(_, a)| *a).collect();
+        let mut deltas = Vec::new();
+        for (b, a) in pairs {
+            match delta(b, a) {
+                Some(d) => deltas.push((a.id, b.generation, d)),
+                None => return self.commit_all(&afters),
+            }
         }
-        let req = encode_change(after.id, before.generation, &change);
-        self.client()?
-            .request(rnf_engine::wire::CMD_UPDATE_TABLE, req)
-            .map(|_| ())
-            .map_err(|e| self.error(e))
+        // Same compiler as the kernel: refuse a bad ruleset (with the same message) first.
+        for t in &afters {
+            if let Err((errno, detail)) = crate::validate::check(t) {
+                return Err((Some(t.id), self.error(netlink::Error::Kernel { errno, msg: Some(detail) })));
+            }
+        }
+        let req = encode_deltas(&deltas);
+        let cmd = if deltas.len() == 1 { rnf_engine::wire::CMD_UPDATE_TABLE } else { rnf_engine::wire::CMD_UPDATE_TABLES };
+        let client = self.client().map_err(|e| (None, e))?;
+        client.request(cmd, req).map(|_| ()).map_err(|e| {
+            let which = match &e {
+                netlink::Error::Kernel { msg: Some(m), .. } => {
+                    TableId::ALL.into_iter().find(|t| m.starts_with(&format!("table {}:", t.name())))
+                }
+                _ => None,
+            };
+            (which, self.error(e))
+        })
     }
 
     fn load(&mut self, table: TableId) -> Result<Table, IptError> {
@@ -340,79 +471,130 @@ mod tests {
         t
     }
 
+    /// The one rule edit of a delta.
+    fn one(before: &Table, after: &Table) -> Option<(OpKind, u32, u32)> {
+        match delta(before, after)?.edits.as_slice() {
+            [Edit::Rule { kind, chain, pos, .. }] => Some((*kind, *chain, *pos)),
+            _ => None,
+        }
+    }
+
+    /// Applies a delta as the kernel does (engine-free model of rust_nf/table.rs apply_ops).
+    fn apply(before: &Table, d: &Delta<'_>) -> Table {
+        let mut t = before.clone();
+        for e in &d.edits {
+            match *e {
+                Edit::Rule { kind, chain, pos, rule } => {
+                    let rules = &mut t.chains[chain as usize].rules;
+                    match kind {
+                        OpKind::Insert => rules.insert(pos as usize, rule.unwrap().clone()),
+                        OpKind::Delete => {
+                            rules.remove(pos as usize);
+                        }
+                        OpKind::Replace => rules[pos as usize] = rule.unwrap().clone(),
+                        _ => unreachable!(),
+                    }
+                }
+                Edit::SetChain { chain, rules } => t.chains[chain as usize].rules = rules.to_vec(),
+                Edit::NewChain { pos, name } => {
+                    assert!(t.chains.iter().all(|c| c.name != name));
+                    t.chains.insert(pos as usize, Chain { name: name.into(), policy: None, counters: Default::default(), set_counters: false, rules: vec![] });
+                }
+                Edit::DeleteChain { chain } => {
+                    assert!(t.chains[chain as usize].rules.is_empty() && t.chains[chain as usize].policy.is_none());
+                    t.chains.remove(chain as usize);
+                }
+                Edit::SetPolicy { chain, policy } => t.chains[chain as usize].policy = Some(policy),
+            }
+        }
+        t
+    }
+
+    fn same_tables(a: &Table, b: &Table) -> bool {
+        let key = |t: &Table| {
+            t.chains.iter().map(|c| (c.name.clone(), c.policy, c.rules.iter().map(|r| (r.id, r.wire.clone())).collect::<Vec<_>>())).collect::<Vec<_>>()
+        };
+        key(a) == key(b)
+    }
+
     #[test]
-    fn one_rule_changes_are_found_and_others_are_not() {
+    fn deltas_say_only_what_changed_and_rebuild_the_table() {
         let base = [(1, rule(1, 10)), (1, rule(2, 11)), (3, rule(3, 12))];
         let before = table(&base);
         // -A X: an insert at the end of chain 3.
         let mut after = before.clone();
         after.chains[3].rules.push(rule(9, 0));
-        let c = single_change(&before, &after).unwrap();
-        assert_eq!((c.kind, c.chain, c.pos), (OpKind::Insert, 3, 1));
-        assert_eq!(c.rule.unwrap().wire, rule(9, 0).wire);
-        // -I FORWARD 1, -I FORWARD 2 (between two equal-looking neighbours too).
+        assert_eq!(one(&before, &after), Some((OpKind::Insert, 3, 1)));
+        // -I FORWARD n, -D FORWARD 2, -R FORWARD 1: one edit each, and the kernel's result is `after`.
+        let mut cases = Vec::new();
         for pos in 0..=2 {
-            let mut after = before.clone();
-            after.chains[1].rules.insert(pos, rule(2, 0));
-            let c = single_change(&before, &after).unwrap();
-            assert_eq!((c.kind, c.chain), (OpKind::Insert, 1));
-            // The kernel inserts at the reported position: the result is `after`.
-            let mut check = before.chains[1].rules.clone();
-            check.insert(c.pos as usize, c.rule.unwrap().clone());
-            assert_eq!(check.iter().map(|r| (r.id, r.wire.clone())).collect::<Vec<_>>(),
-                after.chains[1].rules.iter().map(|r| (r.id, r.wire.clone())).collect::<Vec<_>>());
+            let mut a = before.clone();
+            a.chains[1].rules.insert(pos, rule(2, 0));
+            cases.push(a);
         }
-        // -D FORWARD 2, -R FORWARD 1.
-        let mut after = before.clone();
-        after.chains[1].rules.remove(1);
-        assert_eq!(single_change(&before, &after).map(|c| (c.kind, c.chain, c.pos)), Some((OpKind::Delete, 1, 1)));
-        let mut after = before.clone();
-        after.chains[1].rules[0] = rule(7, 0);
-        assert_eq!(single_change(&before, &after).map(|c| (c.kind, c.chain, c.pos)), Some((OpKind::Replace, 1, 0)));
-        // -c on the new rule travels with it.
-        let mut after = before.clone();
+        let mut a = before.clone();
+        a.chains[1].rules.remove(1);
+        assert_eq!(one(&before, &a), Some((OpKind::Delete, 1, 1)));
+        cases.push(a);
+        let mut a = before.clone();
+        a.chains[1].rules[0] = rule(7, 0);
+        assert_eq!(one(&before, &a), Some((OpKind::Replace, 1, 0)));
+        cases.push(a);
+        // -N Y, -X X, -P FORWARD DROP, -F FORWARD, -E X Z (a jump to X follows the rename),
+        // a partial restore rewriting X.
+        let mut a = before.clone();
+        a.add_user_chain("Y");
+        cases.push(a);
+        let mut a = before.clone();
+        a.chains[3].rules.clear();
+        let mut a2 = a.clone();
+        a2.chains.remove(3);
+        cases.push(a2);
+        let mut a = before.clone();
+        a.chains[1].policy = Some(Policy::Drop);
+        cases.push(a);
+        let mut a = before.clone();
+        a.chains[1].rules.clear();
+        cases.push(a);
+        let mut a = before.clone();
+        a.chains[3].name = "Z".into();
+        cases.push(a);
+        let mut a = before.clone();
+        a.chains[3].rules = vec![rule(4, 0), rule(5, 0), rule(3, 12)];
+        a.add_user_chain("KUBE-SVC-A");
+        a.chains[4].rules = vec![rule(6, 0)];
+        cases.push(a);
+        for a in &cases {
+            let d = delta(&before, a).unwrap_or_else(|| panic!("no delta for {a:?}"));
+            assert!(same_tables(&apply(&before, &d), a), "delta {d:?} does not rebuild {a:?}");
+        }
+        // -c on the new rule travels with it; the policy counters reset as iptables-legacy's
+        // commands do (all builtin chains to 0).
+        let mut a = before.clone();
         let mut r = rule(9, 0);
         r.counters = Counters { packets: 5, bytes: 6 };
         r.set_counters = true;
-        after.chains[3].rules.push(r);
-        let c = single_change(&before, &after).unwrap();
-        let bytes = encode_change(TableId::Filter, 7, &c);
-        let op = AttrIter::new(&bytes).map(|a| a.unwrap()).find(|a| a.ty == rulewire::A_OP).unwrap();
-        assert_eq!(rulewire::decode_op(&op).unwrap().counters, Some(Counters { packets: 5, bytes: 6 }));
-        // Not one rule: two changes, a policy, a new chain, zeroed counters, nothing at all.
-        let mut two = before.clone();
-        two.chains[1].rules.push(rule(8, 0));
-        two.chains[3].rules.push(rule(8, 0));
-        assert_eq!(single_change(&before, &two), None);
-        let mut pol = before.clone();
-        pol.chains[1].policy = Some(Policy::Drop);
-        assert_eq!(single_change(&before, &pol), None);
-        let mut chain = before.clone();
-        chain.add_user_chain("Y");
-        assert_eq!(single_change(&before, &chain), None);
-        let mut zero = before.clone();
-        zero.chains[1].rules[0].set_counters = true;
-        assert_eq!(single_change(&before, &zero), None);
-        assert_eq!(single_change(&before, &before.clone()), None);
-        // The policy counters reset as iptables-legacy's commands do: all builtin chains to 0.
-        let mut reset = before.clone();
-        reset.chains[3].rules.push(rule(9, 0));
-        crate::ipt::command::reset_policy_counters(&mut reset);
-        let c = single_change(&before, &reset).unwrap();
-        assert!(c.reset_policies);
-        let bytes = encode_change(TableId::Filter, 7, &c);
-        let flags = AttrIter::new(&bytes).map(|a| a.unwrap()).find(|a| a.ty == rulewire::A_TABLE_FLAGS).unwrap();
+        a.chains[3].rules.push(r);
+        crate::ipt::command::reset_policy_counters(&mut a);
+        let d = delta(&before, &a).unwrap();
+        assert!(d.reset_policies);
+        let bytes = encode_deltas(&[(TableId::Filter, 7, d)]);
+        let attrs: Vec<_> = AttrIter::new(&bytes).map(|a| a.unwrap()).collect();
+        let op = attrs.iter().find(|a| a.ty == rulewire::A_OP).unwrap();
+        assert_eq!(rulewire::decode_op(op).unwrap().counters, Some(Counters { packets: 5, bytes: 6 }));
+        let flags = attrs.iter().find(|a| a.ty == rulewire::A_TABLE_FLAGS).unwrap();
         assert_eq!(flags.u32().unwrap(), rulewire::TF_CHECK_GENERATION | rulewire::TF_RESET_POLICY_COUNTERS);
-        reset.chains[0].counters.packets = 1;
-        assert_eq!(single_change(&before, &reset), None);
-        reset.chains[0].counters.packets = 0;
-        reset.chains[0].set_counters = false;
-        assert_eq!(single_change(&before, &reset), None);
-        // A rule the kernel already knows cannot be "inserted" (it would lose its identity).
+        a.chains[0].counters.packets = 1;
+        assert_eq!(delta(&before, &a), None);
+        // Nothing at all; a rule the kernel knows moved (it keeps its identity through a
+        // chain rewrite, not an insert).
+        assert_eq!(delta(&before, &before.clone()), None);
         let mut moved = before.clone();
         let r = moved.chains[1].rules.remove(0);
         moved.chains[1].rules.insert(1, r);
-        assert_eq!(single_change(&before, &moved), None);
+        let d = delta(&before, &moved).unwrap();
+        assert!(matches!(d.edits.as_slice(), [Edit::SetChain { chain: 1, .. }]));
+        assert!(same_tables(&apply(&before, &d), &moved));
     }
 
     #[test]

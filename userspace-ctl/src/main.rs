@@ -311,6 +311,10 @@ mod tests {
         assert_eq!(get("RNF_O_PACKETS"), rnf_engine::rulewire::O_PACKETS.to_string());
         assert_eq!(get("RNF_O_BYTES"), rnf_engine::rulewire::O_BYTES.to_string());
         assert_eq!(get("RNF_O_SPEC"), rnf_engine::rulewire::O_SPEC.to_string());
+        assert_eq!(get("RNF_O_NAME"), rnf_engine::rulewire::O_NAME.to_string());
+        assert_eq!(get("RNF_O_POLICY"), rnf_engine::rulewire::O_POLICY.to_string());
+        assert_eq!(get("RNF_O_RULE"), rnf_engine::rulewire::O_RULE.to_string());
+        assert_eq!(get("RNF_CMD_UPDATE_TABLES"), wire::CMD_UPDATE_TABLES.to_string());
         assert_eq!(get("RNF_A_MAX"), wire::A_MAX.to_string());
         assert_eq!(get("RNF_NUM_HOOKS"), rnf_engine::hooks::NUM_HOOKS.to_string());
         use rnf_engine::recent::{wire as rw, NAME_LEN};

@@ -962,6 +962,15 @@ pub enum Policy {
 }
 
 impl Policy {
+    /// From its wire number.
+    pub fn from_u32(v: u32) -> Option<Self> {
+        match v {
+            0 => Some(Policy::Accept),
+            1 => Some(Policy::Drop),
+            _ => None,
+        }
+    }
+
     /// The name iptables prints.
     pub fn name(self) -> &'static str {
         match self {

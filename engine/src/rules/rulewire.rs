@@ -152,6 +152,13 @@ pub const O_PACKETS: u16 = 4;
 pub const O_BYTES: u16 = 5;
 /// Change attribute: the new rule's specification (`R_*` nest), for insert and replace.
 pub const O_SPEC: u16 = 6;
+/// Change attribute: a new chain's name.
+pub const O_NAME: u16 = 7;
+/// Change attribute: u32 policy ([`Policy`] number) of a builtin chain.
+pub const O_POLICY: u16 = 8;
+/// Change attribute, repeated: one rule of a chain's new contents, in order (an `E_*` nest as
+/// [`A_RULE`]'s; its `E_ID`, when given, keeps a rule the table has, with its counters).
+pub const O_RULE: u16 = 9;
 
 /// What one change does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,6 +169,16 @@ pub enum OpKind {
     Delete = 2,
     /// The rule at the position is replaced by a new one (`-R`; its counters restart).
     Replace = 3,
+    /// The chain's rules are replaced by the op's [`O_RULE`] list (a chain an
+    /// `iptables-restore --noflush` rewrites).
+    SetChain = 4,
+    /// A new user chain named [`O_NAME`] at position [`O_POS`] among the chains (later chains
+    /// move up by one).
+    NewChain = 5,
+    /// The user chain goes (it must have no rules by then; later chains move down by one).
+    DeleteChain = 6,
+    /// The builtin chain's policy becomes [`O_POLICY`].
+    SetPolicy = 7,
 }
 
 impl OpKind {
@@ -171,6 +188,10 @@ impl OpKind {
             1 => Some(Self::Insert),
             2 => Some(Self::Delete),
             3 => Some(Self::Replace),
+            4 => Some(Self::SetChain),
+            5 => Some(Self::NewChain),
+            6 => Some(Self::DeleteChain),
+            7 => Some(Self::SetPolicy),
             _ => None,
         }
     }
@@ -189,10 +210,48 @@ pub struct OpWire<'a> {
     pub counters: Option<super::rule::Counters>,
     /// The new rule's [`O_SPEC`] payload (insert and replace).
     pub spec: Option<&'a [u8]>,
+    /// The new chain's name ([`OpKind::NewChain`]).
+    pub name: Option<&'a str>,
+    /// The new policy ([`OpKind::SetPolicy`]).
+    pub policy: Option<super::rule::Policy>,
+    /// The op's own attributes, where [`op_rules`] finds a [`OpKind::SetChain`]'s rules (empty
+    /// when encoding: [`encode_op`] writes none; see [`encode_op_rule`]).
+    pub body: &'a [u8],
+}
+
+/// The rules of a [`OpKind::SetChain`] op, in order.
+pub fn op_rules<'a>(op: &OpWire<'a>) -> impl Iterator<Item = Result<RuleWire<'a>, WireError>> + 'a {
+    AttrIter::new(op.body).filter_map(|x| match x {
+        Ok(a) if a.ty == O_RULE => Some(decode_rule_entry(&a)),
+        Ok(_) => None,
+        Err(e) => Some(Err(e)),
+    })
+}
+
+/// Writes one rule of a [`OpKind::SetChain`] op: call between [`begin_op`] and `end_nest`.
+pub fn encode_op_rule(enc: &mut Encoder<'_>, r: &RuleWire<'_>) {
+    let n = enc.begin_nest(O_RULE);
+    enc.put_u32(E_CHAIN, r.chain);
+    if r.id != 0 {
+        enc.put_u64(E_ID, r.id);
+    }
+    if let Some(c) = r.counters {
+        enc.put_u64(E_PACKETS, c.packets);
+        enc.put_u64(E_BYTES, c.bytes);
+    }
+    enc.put_bytes(E_SPEC | super::super::wire::NLA_F_NESTED, r.spec);
+    enc.end_nest(n);
 }
 
 /// Encodes one [`A_OP`] attribute.
 pub fn encode_op(enc: &mut Encoder<'_>, op: &OpWire<'_>) {
+    let n = begin_op(enc, op);
+    enc.end_nest(n);
+}
+
+/// Starts one [`A_OP`] attribute with `op`'s fields; a [`OpKind::SetChain`]'s rules follow
+/// ([`encode_op_rule`]), then `enc.end_nest` with the returned mark.
+pub fn begin_op(enc: &mut Encoder<'_>, op: &OpWire<'_>) -> super::super::wire::Nest {
     let n = enc.begin_nest(A_OP);
     enc.put_u32(O_KIND, op.kind as u32);
     enc.put_u32(O_CHAIN, op.chain);
@@ -204,7 +263,13 @@ pub fn encode_op(enc: &mut Encoder<'_>, op: &OpWire<'_>) {
     if let Some(spec) = op.spec {
         enc.put_bytes(O_SPEC | super::super::wire::NLA_F_NESTED, spec);
     }
-    enc.end_nest(n);
+    if let Some(name) = op.name {
+        enc.put_str(O_NAME, name);
+    }
+    if let Some(p) = op.policy {
+        enc.put_u32(O_POLICY, p as u32);
+    }
+    n
 }
 
 /// Decodes the payload of an [`A_OP`] attribute: insert and replace need a specification,
@@ -212,6 +277,7 @@ pub fn encode_op(enc: &mut Encoder<'_>, op: &OpWire<'_>) {
 pub fn decode_op<'a>(a: &Attr<'a>) -> Result<OpWire<'a>, WireError> {
     let (mut kind, mut chain, mut pos) = (None, None, None);
     let (mut packets, mut bytes, mut spec) = (None, None, None);
+    let (mut name, mut policy, mut rules) = (None, None, false);
     for x in a.nested() {
         let x = x?;
         match x.ty {
@@ -221,6 +287,9 @@ pub fn decode_op<'a>(a: &Attr<'a>) -> Result<OpWire<'a>, WireError> {
             O_PACKETS => packets = Some(x.u64()?),
             O_BYTES => bytes = Some(x.u64()?),
             O_SPEC => spec = Some(x.payload),
+            O_NAME => name = Some(x.str()?),
+            O_POLICY => policy = Some(super::rule::Policy::from_u32(x.u32()?).ok_or(WireError::BadValue(O_POLICY))?),
+            O_RULE => rules = true,
             other => return Err(WireError::BadValue(other)),
         }
     }
@@ -230,13 +299,22 @@ pub fn decode_op<'a>(a: &Attr<'a>) -> Result<OpWire<'a>, WireError> {
         _ => return Err(WireError::Missing(O_BYTES)),
     };
     let kind = kind.ok_or(WireError::Missing(O_KIND))?;
-    match (kind, spec) {
-        (OpKind::Delete, Some(_)) => return Err(WireError::BadValue(O_SPEC)),
-        (OpKind::Insert | OpKind::Replace, None) => return Err(WireError::Missing(O_SPEC)),
-        _ => {}
+    // Each kind takes exactly its own fields.
+    let needs_spec = matches!(kind, OpKind::Insert | OpKind::Replace);
+    if spec.is_some() != needs_spec {
+        return Err(if needs_spec { WireError::Missing(O_SPEC) } else { WireError::BadValue(O_SPEC) });
     }
-    if kind == OpKind::Delete && counters.is_some() {
+    if counters.is_some() && !needs_spec {
         return Err(WireError::BadValue(O_PACKETS));
+    }
+    if name.is_some() != (kind == OpKind::NewChain) {
+        return Err(if name.is_some() { WireError::BadValue(O_NAME) } else { WireError::Missing(O_NAME) });
+    }
+    if policy.is_some() != (kind == OpKind::SetPolicy) {
+        return Err(if policy.is_some() { WireError::BadValue(O_POLICY) } else { WireError::Missing(O_POLICY) });
+    }
+    if rules && kind != OpKind::SetChain {
+        return Err(WireError::BadValue(O_RULE));
     }
     Ok(OpWire {
         kind,
@@ -244,6 +322,9 @@ pub fn decode_op<'a>(a: &Attr<'a>) -> Result<OpWire<'a>, WireError> {
         pos: pos.ok_or(WireError::Missing(O_POS))?,
         counters,
         spec,
+        name,
+        policy,
+        body: a.payload,
     })
 }
 
@@ -1171,10 +1252,14 @@ mod tests {
         encode_rule(&mut e, &r);
         let n = e.len();
         let spec = &spec_buf[..n];
+        let none = OpWire { kind: OpKind::Delete, chain: 0, pos: 0, counters: None, spec: None, name: None, policy: None, body: &[] };
         let ops = [
-            OpWire { kind: OpKind::Insert, chain: 2, pos: 7, counters: None, spec: Some(spec) },
-            OpWire { kind: OpKind::Replace, chain: 0, pos: 0, counters: Some(Counters { packets: 3, bytes: 4 }), spec: Some(spec) },
-            OpWire { kind: OpKind::Delete, chain: 1, pos: 9999, counters: None, spec: None },
+            OpWire { kind: OpKind::Insert, chain: 2, pos: 7, counters: None, spec: Some(spec), ..none },
+            OpWire { kind: OpKind::Replace, chain: 0, pos: 0, counters: Some(Counters { packets: 3, bytes: 4 }), spec: Some(spec), ..none },
+            OpWire { kind: OpKind::Delete, chain: 1, pos: 9999, counters: None, spec: None, ..none },
+            OpWire { kind: OpKind::NewChain, chain: 0, pos: 4, name: Some("KUBE-SVC-X"), ..none },
+            OpWire { kind: OpKind::DeleteChain, chain: 5, pos: 0, ..none },
+            OpWire { kind: OpKind::SetPolicy, chain: 1, pos: 0, policy: Some(Policy::Drop), ..none },
         ];
         let mut buf = [0u8; 1024];
         let mut enc = Encoder::new(&mut buf);
@@ -1184,12 +1269,30 @@ mod tests {
         let len = enc.len();
         extern crate std;
         let back: std::vec::Vec<OpWire<'_>> = AttrIter::new(&buf[..len]).map(|a| decode_op(&a.unwrap()).unwrap()).collect();
-        assert_eq!(back, ops);
+        assert_eq!(back.iter().map(|o| OpWire { body: &[], ..*o }).collect::<std::vec::Vec<_>>(), ops);
+        // A chain's new contents: its rules in order, ids kept.
+        let set = OpWire { kind: OpKind::SetChain, chain: 3, pos: 0, ..none };
+        let mut buf = [0u8; 1024];
+        let mut enc = Encoder::new(&mut buf);
+        let n = begin_op(&mut enc, &set);
+        for id in [0u64, 42] {
+            encode_op_rule(&mut enc, &RuleWire { chain: 3, id, counters: None, spec });
+        }
+        enc.end_nest(n);
+        let len = enc.len();
+        let a = AttrIter::new(&buf[..len]).next().unwrap().unwrap();
+        let op = decode_op(&a).unwrap();
+        assert_eq!(op.kind, OpKind::SetChain);
+        let ids: std::vec::Vec<u64> = op_rules(&op).map(|r| r.unwrap().id).collect();
+        assert_eq!(ids, [0, 42]);
+        let mut buf = [0u8; 1024];
         assert_eq!(decode_rule(back[0].spec.unwrap()).unwrap(), r);
         // An insert without a rule, a delete with one.
         for bad in [
-            OpWire { kind: OpKind::Insert, chain: 0, pos: 0, counters: None, spec: None },
-            OpWire { kind: OpKind::Delete, chain: 0, pos: 0, counters: None, spec: Some(spec) },
+            OpWire { kind: OpKind::Insert, chain: 0, pos: 0, counters: None, spec: None, ..none },
+            OpWire { kind: OpKind::Delete, chain: 0, pos: 0, counters: None, spec: Some(spec), ..none },
+            OpWire { kind: OpKind::NewChain, chain: 0, pos: 0, ..none },
+            OpWire { kind: OpKind::SetPolicy, chain: 0, pos: 0, ..none },
         ] {
             let mut enc = Encoder::new(&mut buf);
             encode_op(&mut enc, &bad);

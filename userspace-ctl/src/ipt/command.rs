@@ -481,9 +481,10 @@ pub fn iptables_main_io(
     let mut attempts = 0;
     loop {
         let mut table = backend.load(table_id)?;
-        // A one-rule command sends only its change (the table as loaded tells which).
-        let one_rule = parsed.command & (CMD_APPEND | CMD_INSERT | CMD_DELETE | CMD_DELETE_NUM | CMD_REPLACE) != 0;
-        let before = one_rule.then(|| table.clone());
+        // A command that changes the table sends only its change (the table as loaded tells
+        // which).
+        let changes = parsed.command & (CMD_LIST | CMD_LIST_RULES | CMD_CHECK) == 0;
+        let before = changes.then(|| table.clone());
         let mut text = String::new();
         let mut warnings = Vec::new();
         let res = do_command(&parsed, &mut table, &mut text, &mut warnings, &mut lister);
@@ -491,7 +492,7 @@ pub fn iptables_main_io(
             Ok(outcome) if outcome.changed => {
                 reset_policy_counters(&mut table);
                 let sent = match &before {
-                    Some(b) => backend.commit_change(b, &table),
+                    Some(b) => backend.commit_changes(&[(b, &table)]).map_err(|(_, e)| e),
                     None => backend.commit(&table),
                 };
                 match sent {

@@ -60,12 +60,13 @@ pub trait Backend {
     /// keep their counters unless `set_counters` is true; new rules start at zero. Fails if
     /// the table changed since it was loaded (the caller may reload and retry).
     fn commit(&mut self, table: &model::Table) -> Result<(), IptError>;
-    /// Makes the kernel's table `after`, knowing it was `before` when loaded: a backend that
-    /// can send only what changed does (see [`crate::backend::single_change`]); the default
-    /// replaces the table. Same outcome and errors as [`Backend::commit`].
-    fn commit_change(&mut self, before: &model::Table, after: &model::Table) -> Result<(), IptError> {
-        let _ = before;
-        self.commit(after)
+    /// Makes the kernel's tables `after`, knowing each was `before` when loaded, as one
+    /// transaction: a backend that can send only what changed does (see
+    /// [`crate::backend::delta`]); the default replaces the tables. Same outcome and errors as
+    /// [`Backend::commit_all`].
+    fn commit_changes(&mut self, pairs: &[(&model::Table, &model::Table)]) -> Result<(), (Option<TableId>, IptError)> {
+        let afters: Vec<&model::Table> = pairs.iter().map(|(_, a)| *a).collect();
+        self.commit_all(&afters)
     }
     /// Replaces several tables as one transaction: all change or none does. On failure, the
     /// table that failed when known.

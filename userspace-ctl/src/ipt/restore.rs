@@ -185,6 +185,8 @@ fn run(
     let perr = |msg: String, line: usize| param(&Fail::param(msg), line);
     // Tables as they will be committed, in the order of their first COMMIT.
     let mut staged: BTreeMap<TableId, Staged> = BTreeMap::new();
+    // With --noflush, each table as first loaded: only what the file changed is sent.
+    let mut loaded_tables: BTreeMap<TableId, Table> = BTreeMap::new();
     let mut order: Vec<TableId> = Vec::new();
     let mut current: Option<Table> = None;
     let mut curtable = String::new();
@@ -239,6 +241,9 @@ fn run(
                 return Err(perr(format!("iptables-restore: unable to initialize table '{name}'"), line));
             };
             let loaded = backend.load(id)?;
+            if o.noflush && !loaded_tables.contains_key(&id) {
+                loaded_tables.insert(id, loaded.clone());
+            }
             let mut t = match staged.get(&id) {
                 Some(s) => s.table.clone(),
                 None => loaded,
@@ -417,7 +422,9 @@ fn run(
     if tables.is_empty() {
         return Ok(());
     }
-    backend.commit_all(&tables).map_err(|(which, _)| {
+    let pairs: Vec<(&Table, &Table)> = tables.iter().filter_map(|t| Some((loaded_tables.get(&t.id)?, *t))).collect();
+    let sent = if o.noflush && pairs.len() == tables.len() { backend.commit_changes(&pairs) } else { backend.commit_all(&tables) };
+    sent.map_err(|(which, _)| {
         let at = which.and_then(|t| staged.get(&t)).or_else(|| order.last().and_then(|t| staged.get(t)));
         line_failed(at.map_or(line, |s| s.commit_line))
     })
