@@ -18,7 +18,7 @@ pub(crate) const VERSION: &str = "0.1.0";
 
 /// Runs one command (a `doit`). The core has already checked the attributes against the
 /// command's policy and, for mutating commands, CAP_NET_ADMIN.
-pub(crate) fn doit(cmd: u8, req: &Request<'_>, ns: &NetState) -> Result {
+pub(crate) fn doit(cmd: u8, req: &mut Request<'_>, ns: &NetState) -> Result {
     match cmd {
         wire::CMD_GET_STATUS => status(req, ns),
         wire::CMD_ZERO_COUNTERS => zero(req, ns),
@@ -222,7 +222,8 @@ fn status(req: &Request<'_>, ns: &NetState) -> Result {
     });
     let mut tables = [wire::TableStats::default(); crate::engine::rule::NUM_TABLES];
     let mut n = 0;
-    {
+    // Table sizes only for an administrator (reading tables needs CAP_NET_ADMIN too).
+    if req.net_admin() {
         let reader = req.reader();
         for live in ns.live.iter() {
             if let (Some(v), Some(slot)) = (live.get(&reader), tables.get_mut(n)) {
@@ -265,14 +266,16 @@ fn zero(req: &Request<'_>, ns: &NetState) -> Result {
     }
 }
 
-fn replace(req: &Request<'_>, ns: &NetState, several: bool) -> Result {
+fn replace(req: &mut Request<'_>, ns: &NetState, several: bool) -> Result {
     let mut cfg = ns.config.lock();
-    table::replace(req, &ns.live, &ns.ct, &ns.ct_settings, &mut cfg, req.payload(), several).map_err(|e| user_error(req, e))
+    let payload = req.payload();
+    table::replace(req, &ns.live, &ns.ct, &ns.ct_settings, &mut cfg, payload, several).map_err(|e| user_error(req, e))
 }
 
-fn update(req: &Request<'_>, ns: &NetState, several: bool) -> Result {
+fn update(req: &mut Request<'_>, ns: &NetState, several: bool) -> Result {
     let mut cfg = ns.config.lock();
-    table::update(req, &ns.live, &ns.ct, &ns.ct_settings, &mut cfg, req.payload(), several).map_err(|e| user_error(req, e))
+    let payload = req.payload();
+    table::update(req, &ns.live, &ns.ct, &ns.ct_settings, &mut cfg, payload, several).map_err(|e| user_error(req, e))
 }
 
 /// Where a table dump stands between calls (netlink keeps `cb->args` for us).

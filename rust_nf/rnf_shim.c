@@ -512,6 +512,16 @@ unsigned long rnf_jiffies(void)
 	return jiffies;
 }
 
+int rnf_genl_net_admin(const struct genl_info *info)
+{
+	return info->user_ptr[0] != NULL;
+}
+
+void rnf_cond_resched(void)
+{
+	cond_resched();
+}
+
 unsigned int rnf_hz(void)
 {
 	return HZ;
@@ -819,6 +829,11 @@ static int rnf_genl_doit(struct sk_buff *skb, struct genl_info *info)
 
 	if (!st)
 		return -ENODEV;
+	/* Whether the sender has CAP_NET_ADMIN over the namespace (as GENL_UNS_ADMIN_PERM checks),
+	 * for commands anyone may send that say more to an administrator. The family has no
+	 * pre_doit, so user_ptr is ours. */
+	info->user_ptr[0] = netlink_ns_capable(skb, genl_info_net(info)->user_ns, CAP_NET_ADMIN) ?
+		info : NULL;
 	return rnf_rust_genl_doit(info->genlhdr->cmd, info, st);
 }
 

@@ -174,7 +174,7 @@ pub(crate) fn recent_lists(cfg: &[TableConfig; NUM_TABLES]) -> impl Iterator<Ite
 /// fails nothing changes. Then all are published at once, and the old versions are freed after
 /// one grace period, their counters carried over.
 pub(crate) fn replace(
-    req: &Request<'_>,
+    req: &mut Request<'_>,
     live: &Live,
     ct: &CtBox,
     settings: &crate::engine::conntrack::settings::Settings,
@@ -224,7 +224,7 @@ pub(crate) fn replace(
 /// turned on if a new version needs it, then every table is switched at once and the old
 /// versions are freed after one grace period, their counters carried over.
 fn publish(
-    req: &Request<'_>,
+    req: &mut Request<'_>,
     live: &Live,
     ct: &CtBox,
     settings: &crate::engine::conntrack::settings::Settings,
@@ -266,15 +266,14 @@ fn publish(
     Ok(())
 }
 
-/// Most changes one update request may carry, and most rules all its chain rewrites may hold
-/// together (each change may move up to the whole table's rule list).
-const MAX_OPS: usize = 4096;
+/// Most changes one update request may carry ([`rulewire::MAX_OPS`]; a chain rewrite counts
+/// once, whatever its rules: the message size and the namespace's rule limit bound those).
+const MAX_OPS: usize = rulewire::MAX_OPS as usize;
 
-/// A rule of a table being changed: its chain, id (0: new), counters to set and encoding
-/// (in the current configuration or in the request).
+/// A rule of a table being changed: its id (0: new), counters to set and encoding (in the
+/// current configuration or in the request).
 #[derive(Clone, Copy)]
 struct Entry<'a> {
-    chain: u32,
     id: u64,
     counters: Option<Counters>,
     spec: &'a [u8],
@@ -282,13 +281,13 @@ struct Entry<'a> {
 
 /// Changes tables by a few rules or chains (`CMD_UPDATE_TABLE`, or `CMD_UPDATE_TABLES` for
 /// several, each table's attributes starting with its `A_TABLE`): the changes (`A_OP`) apply
-/// in order to the configuration of the generation the request names (`EAGAIN` when another
-/// writer changed it meanwhile); every rule they do not touch keeps its identity, so its
-/// counters and state carry over. The result is compiled and published exactly as a replace
-/// is: all tables or none, one switch. The request carries only what changed, and nothing is
-/// read back.
+/// in order to the configuration of the generation the request names (required; `EAGAIN`
+/// when another writer changed it meanwhile); every rule they do not touch keeps its
+/// identity, so its counters and state carry over. The result is compiled and published
+/// exactly as a replace is: all tables or none, one switch. The request carries only what
+/// changed, and nothing is read back.
 pub(crate) fn update(
-    req: &Request<'_>,
+    req: &mut Request<'_>,
     live: &Live,
     ct: &CtBox,
     settings: &crate::engine::conntrack::settings::Settings,
@@ -304,7 +303,11 @@ pub(crate) fn update(
             return Err(uerr(EINVAL, c"a table appears twice in one transaction"));
         }
         let tc = cfg.get(table as usize).ok_or(uerr(EINVAL, c"no such table"))?;
-        if flags & rulewire::TF_CHECK_GENERATION != 0 && generation != Some(tc.generation) {
+        // Positions mean something only in the generation they were read from.
+        if flags & rulewire::TF_CHECK_GENERATION == 0 {
+            return Err(uerr(EINVAL, c"an update must name the generation it applies to"));
+        }
+        if generation != Some(tc.generation) {
             return Err(uerr(EAGAIN, c"table changed meanwhile, try again").in_table(table));
         }
         let config = apply_ops(tc, table, flags, p, &mut ops_left).map_err(|e| e.in_table(table))?;
@@ -326,25 +329,34 @@ pub(crate) fn update(
             add(section)?;
         }
     } else {
+        let tables = AttrIter::new(payload).filter(|a| a.as_ref().is_ok_and(|a| a.ty == rulewire::A_TABLE)).count();
+        if tables != 1 {
+            return Err(uerr(EINVAL, c"one A_TABLE expected"));
+        }
         add(payload)?;
     }
     publish(req, live, ct, settings, cfg, prepared)
 }
 
-/// The configuration `tc` becomes with the changes of one table's update attributes.
+/// The configuration `tc` becomes with the changes of one table's update attributes. Each
+/// change costs the length of the chain it touches (or the number of chains, for a new or
+/// deleted chain), never the whole table's.
 fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_left: &mut usize) -> Result<Config, UserError> {
     let a = GFP_KERNEL_ACCOUNT;
     let range = || uerr(E2BIG, c"rule position out of range");
+    let malformed = || uerr(EINVAL, c"malformed rule specification");
     // A table never written has its builtin chains only (as a read shows it).
     let n0 = if tc.chains.is_empty() { table.builtin_hooks().len() } else { tc.chains.len() };
     let mut chains: KVVec<ChainInfo> = KVVec::with_capacity(n0, a)?;
+    let mut per: KVVec<KVVec<Entry<'_>>> = KVVec::with_capacity(n0, a)?;
     for i in 0..n0 {
         let (name, policy) = chain_at(tc, table, i).ok_or(uerr(EINVAL, c"no such chain"))?;
         chains.push(ChainInfo::new(name, policy).map_err(|_| uerr(EINVAL, c"bad chain name"))?, a)?;
+        per.push(KVVec::new(), a)?;
     }
-    let mut cur: KVVec<Entry<'_>> = KVVec::with_capacity(tc.rules.len().saturating_add(1), a)?;
     for r in tc.rules.iter() {
-        cur.push(Entry { chain: r.chain, id: r.id, counters: None, spec: tc.spec(r) }, a)?;
+        let list = per.get_mut(r.chain as usize).ok_or(uerr(EINVAL, c"internal error: rule of a missing chain"))?;
+        list.push(Entry { id: r.id, counters: None, spec: tc.spec(r) }, a)?;
     }
     for attr in AttrIter::new(payload) {
         let attr = attr.map_err(|_| uerr(EINVAL, c"malformed attributes"))?;
@@ -352,68 +364,64 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
             continue;
         }
         *ops_left = ops_left.checked_sub(1).ok_or(uerr(E2BIG, c"too many changes in one request"))?;
+        // A long request must not keep the CPU (the configuration mutex sleeps).
+        shim::cond_resched();
         let op = rulewire::decode_op(&attr).map_err(|_| uerr(EINVAL, c"malformed change"))?;
         if let Some(spec) = op.spec {
-            rulewire::decode_rule(spec).map_err(|_| uerr(EINVAL, c"malformed rule specification"))?;
+            rulewire::decode_rule(spec).map_err(|_| malformed())?;
         }
         let ci = op.chain as usize;
+        let pos = op.pos as usize;
         if op.kind == rulewire::OpKind::NewChain {
             let name = op.name.unwrap_or("");
             if !crate::engine::rule::valid_chain_name(name) || chains.iter().any(|c| c.name() == name) {
                 return Err(uerr(EEXIST, c"bad or duplicate chain name"));
             }
-            let pos = op.pos as usize;
             if pos > chains.len() || chains.get(pos).is_some_and(|c| c.policy.is_some()) {
                 return Err(uerr(EINVAL, c"a new chain goes after the builtin chains"));
             }
             chains.reserve(1, a)?;
+            per.reserve(1, a)?;
             chains.insert_within_capacity(pos, ChainInfo::new(name, None).map_err(|_| uerr(EINVAL, c"bad chain name"))?)
                 .map_err(|_| UserError::nomem())?;
-            for e in cur.iter_mut().filter(|e| e.chain as usize >= pos) {
-                e.chain += 1;
-            }
+            per.insert_within_capacity(pos, KVVec::new()).map_err(|_| UserError::nomem())?;
             continue;
         }
-        let Some(chain) = chains.get(ci) else { return Err(uerr(ENOENT, c"no such chain")) };
-        let builtin = chain.policy.is_some();
-        // The chain's rules: grouped by chain, in chain order.
-        let lo = cur.iter().take_while(|e| e.chain < op.chain).count();
-        let n = cur.get(lo..).unwrap_or(&[]).iter().take_while(|e| e.chain == op.chain).count();
-        let pos = op.pos as usize;
-        let new = |spec| Entry { chain: op.chain, id: 0, counters: op.counters, spec };
+        let builtin = chains.get(ci).ok_or(uerr(ENOENT, c"no such chain"))?.policy.is_some();
+        let rules = per.get_mut(ci).ok_or(uerr(ENOENT, c"no such chain"))?;
+        let n = rules.len();
+        let new = |spec| Entry { id: 0, counters: op.counters, spec };
         match (op.kind, op.spec) {
             (rulewire::OpKind::Insert, Some(spec)) if pos <= n => {
-                cur.reserve(1, a)?;
-                cur.insert_within_capacity(lo + pos, new(spec)).map_err(|_| UserError::nomem())?;
+                rules.reserve(1, a)?;
+                rules.insert_within_capacity(pos, new(spec)).map_err(|_| UserError::nomem())?;
             }
             (rulewire::OpKind::Delete, None) if pos < n => {
-                cur.remove(lo + pos).map_err(|_| range())?;
+                rules.remove(pos).map_err(|_| range())?;
             }
             (rulewire::OpKind::Replace, Some(spec)) if pos < n => {
-                if let Some(e) = cur.get_mut(lo + pos) {
+                if let Some(e) = rules.get_mut(pos) {
                     *e = new(spec);
                 }
             }
             (rulewire::OpKind::SetChain, None) => {
-                let mut next: KVVec<Entry<'_>> = KVVec::with_capacity(cur.len(), a)?;
-                next.extend_from_slice(cur.get(..lo).unwrap_or(&[]), a)?;
+                let mut next: KVVec<Entry<'_>> = KVVec::new();
                 for r in rulewire::op_rules(&op) {
                     let r = r.map_err(|_| uerr(EINVAL, c"malformed rule"))?;
-                    rulewire::decode_rule(r.spec).map_err(|_| uerr(EINVAL, c"malformed rule specification"))?;
-                    *ops_left = ops_left.checked_sub(1).ok_or(uerr(E2BIG, c"too many changes in one request"))?;
-                    next.push(Entry { chain: op.chain, id: r.id, counters: r.counters, spec: r.spec }, a)?;
+                    if r.chain != op.chain {
+                        return Err(uerr(EINVAL, c"a chain's new rule names another chain"));
+                    }
+                    rulewire::decode_rule(r.spec).map_err(|_| malformed())?;
+                    next.push(Entry { id: r.id, counters: r.counters, spec: r.spec }, a)?;
                 }
-                next.extend_from_slice(cur.get(lo + n..).unwrap_or(&[]), a)?;
-                cur = next;
+                *rules = next;
             }
             (rulewire::OpKind::DeleteChain, None) if !builtin => {
                 if n != 0 {
                     return Err(uerr(ENOTEMPTY, c"the chain still has rules"));
                 }
                 chains.remove(ci).map_err(|_| uerr(ENOENT, c"no such chain"))?;
-                for e in cur.iter_mut().filter(|e| e.chain > op.chain) {
-                    e.chain -= 1;
-                }
+                per.remove(ci).map_err(|_| uerr(ENOENT, c"no such chain"))?;
             }
             (rulewire::OpKind::SetPolicy, None) if builtin => {
                 if let Some(c) = chains.get_mut(ci) {
@@ -427,26 +435,31 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
         }
     }
     // The new configuration: builtin chains' policy counters carried by name (or reset), the
-    // rules' encodings copied back to back.
+    // rules' encodings copied back to back, chain by chain.
     let mut chain_counters = KVVec::with_capacity(chains.len(), a)?;
     for c in chains.iter() {
         let reset = flags & rulewire::TF_RESET_POLICY_COUNTERS != 0 && c.policy.is_some();
         chain_counters.push(reset.then(Counters::default), a)?;
     }
-    let bytes = cur.iter().fold(0usize, |n, e| n.saturating_add(e.spec.len()));
+    let all = || per.iter().flat_map(|l| l.iter());
+    let count = all().count();
+    let bytes = all().fold(0usize, |n, e| n.saturating_add(e.spec.len()));
     let (max_rules, max_bytes) = shim::limits();
-    if cur.len() > max_rules || bytes > max_bytes {
+    if count > max_rules || bytes > max_bytes {
         return Err(limit_error(max_rules, max_bytes));
     }
-    let mut rules = KVVec::with_capacity(cur.len(), a)?;
-    let mut rule_counters = KVVec::with_capacity(cur.len(), a)?;
+    let mut rules = KVVec::with_capacity(count, a)?;
+    let mut rule_counters = KVVec::with_capacity(count, a)?;
     let mut specs = KVVec::with_capacity(bytes, a)?;
-    for e in cur.iter() {
-        let start = u32::try_from(specs.len()).map_err(|_| uerr(E2BIG, c"table too large"))?;
-        let len = u32::try_from(e.spec.len()).map_err(|_| uerr(E2BIG, c"rule too large"))?;
-        specs.extend_from_slice(e.spec, a)?;
-        rules.push(RuleInfo { chain: e.chain, id: e.id, start, len }, a)?;
-        rule_counters.push(e.counters, a)?;
+    for (ci, list) in per.iter().enumerate() {
+        let chain = u32::try_from(ci).map_err(|_| uerr(E2BIG, c"too many chains"))?;
+        for e in list.iter() {
+            let start = u32::try_from(specs.len()).map_err(|_| uerr(E2BIG, c"table too large"))?;
+            let len = u32::try_from(e.spec.len()).map_err(|_| uerr(E2BIG, c"rule too large"))?;
+            specs.extend_from_slice(e.spec, a)?;
+            rules.push(RuleInfo { chain, id: e.id, start, len }, a)?;
+            rule_counters.push(e.counters, a)?;
+        }
     }
     Ok(Config { chains, chain_counters, rules, rule_counters, specs })
 }

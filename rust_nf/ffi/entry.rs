@@ -136,8 +136,8 @@ unsafe extern "C" fn rnf_rust_genl_doit(cmd: u8, info: *mut sys::genl_info, stat
         return EINVAL.to_errno();
     };
     // SAFETY: `info` is the request of this call.
-    let req = unsafe { Request::from_raw(info) };
-    match crate::genl::doit(cmd, &req, ns) {
+    let mut req = unsafe { Request::from_raw(info) };
+    match crate::genl::doit(cmd, &mut req, ns) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }

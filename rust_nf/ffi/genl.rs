@@ -45,8 +45,10 @@ impl<'a> Request<'a> {
         Self { info, _call: PhantomData }
     }
 
-    /// Enters an RCU read-side section for reading published tables during this call.
-    pub(crate) fn reader(&self) -> Reader<'a> {
+    /// Enters an RCU read-side section for reading published tables during this call. The
+    /// reader borrows the request, so [`Request::wait_for_readers`] (which needs the request
+    /// exclusively) cannot run while it lives.
+    pub(crate) fn reader(&self) -> Reader<'_> {
         Reader::new()
     }
 
@@ -93,6 +95,13 @@ impl<'a> Request<'a> {
         kernel::error::to_result(unsafe { sys::rnf_genl_defrag_enable(self.info.as_ptr()) })
     }
 
+    /// True when the sender has CAP_NET_ADMIN in the user namespace that owns the request's
+    /// network namespace.
+    pub(crate) fn net_admin(&self) -> bool {
+        // SAFETY: `info` is live (invariant); the shim reads what `rnf_genl_doit` stored.
+        unsafe { sys::rnf_genl_net_admin(self.info.as_ptr()) != 0 }
+    }
+
     /// Stops here while the `test_hold_netns` module parameter names the request's network
     /// namespace (a test knob; off unless root sets it).
     pub(crate) fn test_hold(&self) {
@@ -102,10 +111,11 @@ impl<'a> Request<'a> {
 
     /// Waits for one grace period and hands back the values readers may have been using (a
     /// replace's old table versions).
-    pub(crate) fn wait_for_readers<T, const N: usize>(&self, list: [Retired<T>; N]) -> [Option<KBox<T>>; N] {
+    pub(crate) fn wait_for_readers<T, const N: usize>(&mut self, list: [Retired<T>; N]) -> [Option<KBox<T>>; N] {
         // SAFETY: A `doit` runs in process context and may sleep; genetlink holds no RCU read
-        // lock around it, and no `Reader` can exist during it: readers come only from a hook
-        // call's `Packet` or a `Dump`, and a `doit` has neither.
+        // lock around it, and no `Reader` can exist here: a `doit` has no hook call's `Packet`
+        // and no `Dump`, and a reader it made with `Request::reader` borrows the request,
+        // which this call holds exclusively.
         unsafe { Retired::wait_all(list) }
     }
 

@@ -10,7 +10,8 @@
 //! - freeing a replaced value waits for a grace period, which must happen where sleeping is
 //!   allowed and no read lock is held: only a netlink `doit` may do it
 //!   ([`super::genl::Request::wait_for_readers`]), and no `Reader` can exist there (a `doit`
-//!   has neither a packet nor a dump).
+//!   has neither a packet nor a dump, and a reader made from the request borrows it, while
+//!   waiting needs it exclusively).
 
 use core::marker::PhantomData;
 use core::sync::atomic::{AtomicPtr, Ordering};

@@ -64,6 +64,13 @@ impl Drop for LoggerRef {
     }
 }
 
+/// `cond_resched()`: lets other tasks run during a long request (process context only).
+pub(crate) fn cond_resched() {
+    // SAFETY: Called from a netlink `doit` (process context, may sleep), no lock held that
+    // forbids sleeping (the namespace's configuration mutex is a sleeping lock).
+    unsafe { sys::rnf_cond_resched() }
+}
+
 /// `jiffies`.
 // `c_ulong` is 32 bits wide on some targets, where this conversion is not useless.
 #[allow(clippy::useless_conversion)]

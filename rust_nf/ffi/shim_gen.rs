@@ -312,6 +312,12 @@ unsafe extern "C" {
     pub fn rnf_genl_test_hold(info: *const genl_info);
 }
 unsafe extern "C" {
+    pub fn rnf_genl_net_admin(info: *const genl_info) -> core::ffi::c_int;
+}
+unsafe extern "C" {
+    pub fn rnf_cond_resched();
+}
+unsafe extern "C" {
     pub fn rnf_genl_defrag_enable(info: *const genl_info) -> core::ffi::c_int;
 }
 unsafe extern "C" {

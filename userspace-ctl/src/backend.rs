@@ -316,7 +316,7 @@ pub fn delta<'a>(before: &Table, after: &'a Table) -> Option<Delta<'a>> {
     }
     let total: usize = after.chains.iter().map(|c| c.rules.len()).sum();
     // Nothing changed, or most of the table rewritten: the whole table says it as well.
-    if edits.is_empty() || (rewritten > 64 && rewritten * 2 > total) {
+    if edits.is_empty() || (rewritten > 64 && rewritten * 2 > total) || edits.len() > rulewire::MAX_OPS as usize {
         return None;
     }
     Some(Delta { edits, reset_policies })
@@ -391,7 +391,13 @@ impl Backend for KernelBackend {
         let req = encode_deltas(&deltas);
         let cmd = if deltas.len() == 1 { rnf_engine::wire::CMD_UPDATE_TABLE } else { rnf_engine::wire::CMD_UPDATE_TABLES };
         let client = self.client().map_err(|e| (None, e))?;
-        client.request(cmd, req).map(|_| ()).map_err(|e| {
+        let sent = client.request(cmd, req);
+        // A module without updates (EOPNOTSUPP), or a delta too large for one (E2BIG): the
+        // whole tables say the same.
+        if let Err(netlink::Error::Kernel { errno: 95 | 7, .. }) = sent {
+            return self.commit_all(&afters);
+        }
+        sent.map(|_| ()).map_err(|e| {
             let which = match &e {
                 netlink::Error::Kernel { msg: Some(m), .. } => {
                     TableId::ALL.into_iter().find(|t| m.starts_with(&format!("table {}:", t.name())))

@@ -352,7 +352,7 @@ impl Client {
     /// Sends one command with an attribute payload; returns the attribute payloads of the
     /// replies (empty for a command that only acks).
     pub fn request(&mut self, cmd: u8, attrs: Vec<u8>) -> Result<Vec<Vec<u8>>, Error> {
-        trace("request", cmd, attrs.len());
+        let (bytes, start) = (attrs.len(), std::time::Instant::now());
         if attrs.len() > 100_000 {
             self.reserve_send(attrs.len())?;
         }
@@ -360,20 +360,22 @@ impl Client {
         msg.set_resolved_family_id(self.family_id);
         msg.finalize();
         let seq = self.send(msg, NLM_F_REQUEST | NLM_F_ACK)?;
-        let replies = self.receive::<GenlMessage<RnfMessage>>(seq, false)?;
-        Ok(replies.into_iter().map(|m| m.payload.attrs).collect())
+        let replies = self.receive::<GenlMessage<RnfMessage>>(seq, false);
+        trace("request", cmd, bytes, start);
+        Ok(replies?.into_iter().map(|m| m.payload.attrs).collect())
     }
 
     /// Sends a dump request; returns the attribute payloads of every message of the answer
     /// (a large table comes in many).
     pub fn dump(&mut self, cmd: u8, attrs: Vec<u8>) -> Result<Vec<Vec<u8>>, Error> {
-        trace("dump", cmd, attrs.len());
+        let (bytes, start) = (attrs.len(), std::time::Instant::now());
         let mut msg = GenlMessage::from_payload(RnfMessage { cmd, attrs });
         msg.set_resolved_family_id(self.family_id);
         msg.finalize();
         let seq = self.send(msg, NLM_F_REQUEST | NLM_F_DUMP)?;
-        let replies = self.receive::<GenlMessage<RnfMessage>>(seq, false)?;
-        Ok(replies.into_iter().map(|m| m.payload.attrs).collect())
+        let replies = self.receive::<GenlMessage<RnfMessage>>(seq, false);
+        trace("dump", cmd, bytes, start);
+        Ok(replies?.into_iter().map(|m| m.payload.attrs).collect())
     }
 
     /// Sends a command that answers with one message and returns that message's attributes.
@@ -390,11 +392,12 @@ impl Client {
 }
 
 /// With `RNFCTL_TRACE` set in the environment, each request to the module is written to
-/// standard error as `rnfctl: KIND cmd=N bytes=M` (which command, how much went on the wire):
-/// tests and benchmarks see whether a change was sent whole or as a delta.
-fn trace(kind: &str, cmd: u8, bytes: usize) {
+/// standard error as `rnfctl: KIND cmd=N bytes=M us=T` (which command, how much went to the
+/// kernel, how long until its whole answer was in): tests and benchmarks see whether a change
+/// was sent whole or as a delta, and what the kernel's side of it cost.
+fn trace(kind: &str, cmd: u8, bytes: usize, start: std::time::Instant) {
     if std::env::var_os("RNFCTL_TRACE").is_some() {
-        eprintln!("rnfctl: {kind} cmd={cmd} bytes={bytes}");
+        eprintln!("rnfctl: {kind} cmd={cmd} bytes={bytes} us={}", start.elapsed().as_micros());
     }
 }
 

@@ -127,7 +127,7 @@ const USER: [&str; 4] = ["u0", "u1", "u2", "u3"];
 const IFACES: [&str; 4] = ["eth0", "eth1", "veth0", "veth+"];
 const DEVS: [&[u8]; 4] = [b"eth0", b"eth1", b"veth0", b"veth12"];
 const PORTS: [u16; 6] = [22, 53, 80, 443, 1000, 8080];
-const PROTOS: [u8; 4] = [6, 17, 1, 47];
+const PROTOS: [u8; 6] = [6, 17, 1, 47, 132, 136];
 
 fn pick<T: Copy>(rng: &mut Rng, xs: &[T]) -> T {
     xs[rng.below(xs.len() as u64) as usize]
@@ -184,14 +184,14 @@ fn random_match(rng: &mut Rng, proto: u8) -> Option<Match<'static>> {
         }),
         0 | 1 | 2 if proto == 17 => Match::Udp(UdpMatch { sport: port_match(rng), dport: port_match(rng) }),
         0 | 1 if proto == 1 => Match::Icmp(IcmpMatch { icmp_type: pick(rng, &[0u8, 8, 3]), code_min: 0, code_max: 255, invert: rng.below(3) == 0 }),
-        3 if proto == 6 || proto == 17 => {
+        3 if matches!(proto, 6 | 17 | 132 | 136) => {
             let mut ports = [PortRange::default(); MAX_MULTIPORT];
             let count = 1 + rng.below(3) as u8;
             for p in ports.iter_mut().take(count as usize) {
                 let v = pick(rng, &PORTS);
                 *p = PortRange { lo: v, hi: v };
             }
-            Match::Multiport(MultiportMatch { kind: MultiportKind::Destination, ports, count, invert: rng.below(3) == 0 })
+            Match::Multiport(MultiportMatch { kind: pick(rng, &[MultiportKind::Source, MultiportKind::Destination, MultiportKind::Either]), ports, count, invert: rng.below(3) == 0 })
         }
         4 => Match::Mark(MarkMatch { value: rng.below(4) as u32, mask: 3, invert: rng.below(3) == 0 }),
         5 => Match::Statistic(StatisticMatch::Random { probability: 1 << 30, invert: rng.below(2) == 0 }),
@@ -257,6 +257,7 @@ fn random_rule(rng: &mut Rng, chain: usize, nuser: usize, family: u64) -> RuleSp
         }
         3 => {
             r.in_iface = Iface::parse(pick(rng, &IFACES)).unwrap_or_default();
+            r.in_invert = rng.below(6) == 0;
             r.proto = pick(rng, &PROTOS);
         }
         4 => {
@@ -405,11 +406,37 @@ fn cases() -> u64 {
 
 /// Runs `n` packets over random rulesets; returns (packets, mismatches, keyed packets).
 fn run(seed: u64, n: u64, corrupt: bool) -> (u64, u64, u64) {
+    run_with(seed, n, corrupt, &mut Coverage::default())
+}
+
+/// What the random rulesets exercised.
+#[derive(Default, Debug)]
+struct Coverage {
+    /// Indexed chains.
+    indexed: u64,
+    /// Indexed chains with rules past [`index::MAX_SHAPES`] shapes (filed without a key).
+    full: u64,
+    /// Buckets holding several different rules (keys sharing a bucket, or one key with rules
+    /// that differ elsewhere).
+    shared: u64,
+}
+
+fn run_with(seed: u64, n: u64, corrupt: bool, cov: &mut Coverage) -> (u64, u64, u64) {
     let mut rng = Rng(seed.max(1));
     let (mut done, mut bad, mut keyed) = (0u64, 0u64, 0u64);
     let hooks = [HookPoint::LocalIn, HookPoint::Forward, HookPoint::LocalOut];
     while done < n {
         let Some(mut case) = random_ruleset(&mut rng) else { continue };
+        let idx = case.idx.index();
+        for c in idx.chains.iter().filter(|c| c.indexed) {
+            cov.indexed += 1;
+            cov.full += u64::from(c.shape_count as usize == index::MAX_SHAPES);
+        }
+        for b in idx.buckets {
+            let list = &idx.postings[b.start as usize..(b.start + b.len) as usize];
+            let hots: Vec<_> = list.iter().map(|&p| (idx.hot[p as usize], case.out.rules[p as usize].in_iface)).collect();
+            cov.shared += u64::from(hots.windows(2).any(|w| w[0] != w[1]));
+        }
         if corrupt {
             // A planted bug: drop the last posting of every bucket.
             for b in case.idx.buckets.iter_mut() {
@@ -450,8 +477,10 @@ fn run(seed: u64, n: u64, corrupt: bool) -> (u64, u64, u64) {
 fn indexed_walk_equals_linear_walk() {
     let seed = std::env::var("RNF_INDEX_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x1d3a_5eed);
     let n = cases();
-    let (done, bad, keyed) = run(seed, n, false);
-    std::eprintln!("{done} packets, {keyed} through the index, {bad} mismatches");
+    let mut cov = Coverage::default();
+    let (done, bad, keyed) = run_with(seed, n, false, &mut cov);
+    std::eprintln!("{done} packets, {keyed} through the index, {bad} mismatches; {cov:?}");
+    assert!(cov.indexed > 100 && cov.full > 0 && cov.shared > 0, "the random rulesets must exercise the index: {cov:?}");
     assert_eq!(bad, 0, "the indexed walk differs from the linear one (seed {seed})");
     assert!(keyed * 2 > done, "most packets must use the index: {keyed} of {done}");
 }

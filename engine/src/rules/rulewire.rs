@@ -139,6 +139,9 @@ pub const A_CREATED: u16 = 10;
 /// in order to the table as the generation the request names left it.
 pub const A_OP: u16 = 33;
 
+/// Most [`A_OP`] changes one update request may carry (a chain rewrite counts once).
+pub const MAX_OPS: u32 = 4096;
+
 /// Change attribute: u32 [`OpKind`].
 pub const O_KIND: u16 = 1;
 /// Change attribute: u32 index of the chain among the table's chains.
