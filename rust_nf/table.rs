@@ -182,26 +182,40 @@ pub(crate) fn replace(
     payload: &[u8],
     several: bool,
 ) -> Result<(), UserError> {
+    let prepared = prepare_all(cfg, payload, several, |tc, table, generation, flags, p, known| {
+        // The generation check covers a table's first write too: a writer that read the
+        // table before anyone wrote it (generation 0) loses against one that wrote since.
+        if flags & rulewire::TF_CHECK_GENERATION != 0 && generation != Some(tc.generation) {
+            return Err(uerr(EAGAIN, c"table changed meanwhile, try again"));
+        }
+        prepare(tc, table, p, known)
+    })?;
+    publish(req, live, ct, settings, cfg, prepared)
+}
+
+/// The tables of a request, each prepared by `one` (its configuration, id, generation and
+/// flags, its attributes, and the `recent` lists a rule may find by name: the live ones and
+/// those this transaction's earlier tables made). `several`: the tables' attributes one after
+/// the other, each starting with its `A_TABLE`; else exactly one table. A table may appear
+/// once; errors name the table.
+fn prepare_all(
+    cfg: &[TableConfig; NUM_TABLES],
+    payload: &[u8],
+    several: bool,
+    mut one: impl FnMut(&TableConfig, TableId, Option<u64>, u32, &[u8], &[&Arc<RecentList>]) -> Result<Prepared, UserError>,
+) -> Result<[Option<Prepared>; NUM_TABLES], UserError> {
     let mut prepared: [Option<Prepared>; NUM_TABLES] = [const { None }; NUM_TABLES];
     let mut add = |p: &[u8]| -> Result<(), UserError> {
         let (table, generation, flags) = table_of(p)?;
-        let slot = prepared.get(table as usize).ok_or(uerr(EINVAL, c"no such table"))?;
-        if slot.is_some() {
+        if prepared.get(table as usize).ok_or(uerr(EINVAL, c"no such table"))?.is_some() {
             return Err(uerr(EINVAL, c"a table appears twice in one transaction"));
         }
         let tc = cfg.get(table as usize).ok_or(uerr(EINVAL, c"no such table"))?;
-        // The lists a `recent` rule may find by name: the live ones and the ones this
-        // transaction's earlier tables made.
         let mut known: KVVec<&Arc<RecentList>> = KVVec::new();
         for l in Iterator::chain(recent_lists(cfg), prepared.iter().flatten().flat_map(|p| p.recent.iter())) {
             known.push(l, GFP_KERNEL_ACCOUNT)?;
         }
-        // The generation check covers a table's first write too: a writer that read the
-        // table before anyone wrote it (generation 0) loses against one that wrote since.
-        if flags & rulewire::TF_CHECK_GENERATION != 0 && generation != Some(tc.generation) {
-            return Err(uerr(EAGAIN, c"table changed meanwhile, try again").in_table(table));
-        }
-        let new = prepare(tc, table, p, &known).map_err(|e| e.in_table(table))?;
+        let new = one(tc, table, generation, flags, p, &known).map_err(|e| e.in_table(table))?;
         drop(known);
         if let Some(slot) = prepared.get_mut(table as usize) {
             *slot = Some(new);
@@ -215,9 +229,13 @@ pub(crate) fn replace(
             add(section)?;
         }
     } else {
+        let tables = AttrIter::new(payload).filter(|a| a.as_ref().is_ok_and(|a| a.ty == rulewire::A_TABLE)).count();
+        if tables > 1 {
+            return Err(uerr(EINVAL, c"one A_TABLE expected"));
+        }
         add(payload)?;
     }
-    publish(req, live, ct, settings, cfg, prepared)
+    Ok(prepared)
 }
 
 /// Publishes prepared tables: the namespace's limits are checked, connection tracking is
@@ -295,46 +313,18 @@ pub(crate) fn update(
     payload: &[u8],
     several: bool,
 ) -> Result<(), UserError> {
-    let mut prepared: [Option<Prepared>; NUM_TABLES] = [const { None }; NUM_TABLES];
     let mut ops_left = MAX_OPS;
-    let mut add = |p: &[u8]| -> Result<(), UserError> {
-        let (table, generation, flags) = table_of(p)?;
-        if prepared.get(table as usize).ok_or(uerr(EINVAL, c"no such table"))?.is_some() {
-            return Err(uerr(EINVAL, c"a table appears twice in one transaction"));
-        }
-        let tc = cfg.get(table as usize).ok_or(uerr(EINVAL, c"no such table"))?;
+    let prepared = prepare_all(cfg, payload, several, |tc, table, generation, flags, p, known| {
         // Positions mean something only in the generation they were read from.
         if flags & rulewire::TF_CHECK_GENERATION == 0 {
             return Err(uerr(EINVAL, c"an update must name the generation it applies to"));
         }
         if generation != Some(tc.generation) {
-            return Err(uerr(EAGAIN, c"table changed meanwhile, try again").in_table(table));
+            return Err(uerr(EAGAIN, c"table changed meanwhile, try again"));
         }
-        let config = apply_ops(tc, table, flags, p, &mut ops_left).map_err(|e| e.in_table(table))?;
-        let mut known: KVVec<&Arc<RecentList>> = KVVec::new();
-        for l in Iterator::chain(recent_lists(cfg), prepared.iter().flatten().flat_map(|p| p.recent.iter())) {
-            known.push(l, GFP_KERNEL_ACCOUNT)?;
-        }
-        let new = compile_config(tc, table, config, &known).map_err(|e| e.in_table(table))?;
-        drop(known);
-        if let Some(slot) = prepared.get_mut(table as usize) {
-            *slot = Some(new);
-        }
-        Ok(())
-    };
-    if several {
-        for section in crate::engine::wire::sections(payload, rulewire::A_TABLE)
-            .map_err(|_| uerr(EINVAL, c"malformed attributes: each table must start with its A_TABLE"))?
-        {
-            add(section)?;
-        }
-    } else {
-        let tables = AttrIter::new(payload).filter(|a| a.as_ref().is_ok_and(|a| a.ty == rulewire::A_TABLE)).count();
-        if tables != 1 {
-            return Err(uerr(EINVAL, c"one A_TABLE expected"));
-        }
-        add(payload)?;
-    }
+        let config = apply_ops(tc, table, flags, p, &mut ops_left)?;
+        compile_config(tc, table, config, known)
+    })?;
     publish(req, live, ct, settings, cfg, prepared)
 }
 

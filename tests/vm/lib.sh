@@ -254,6 +254,17 @@ topo_up() {
 	nsx "$C" ping -n -c 1 -W "$WAIT" 10.0.2.2 >/dev/null
 }
 
+# topo_pair: two identical topologies, one for rust_nf (RC, RR, RS) and one for the kernel's
+# own netfilter (KC, KR, KS), so that the same traffic meets both; C, R, S name rust_nf's.
+topo_pair() {
+	RC=$C RR=$R RS=$S
+	topo_up || return 1
+	C="$PFX-kclient" R="$PFX-krouter" S="$PFX-kserver"
+	KC=$C KR=$R KS=$S
+	topo_up || return 1
+	C=$RC R=$RR S=$RS
+}
+
 # Stops the test's background processes and what else runs in its namespaces, deletes the
 # namespaces and the private folder.
 topo_down() {

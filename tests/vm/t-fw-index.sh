@@ -11,11 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 
 rnf_load || { fail "insmod"; finish; }
-RC=$C RR=$R RS=$S
-topo_up || { fail "topology"; finish; }
-C="$PFX-kclient" R="$PFX-krouter" S="$PFX-kserver"
-KC=$C KR=$R KS=$S
-topo_up || { fail "kernel's topology"; finish; }
+topo_pair || { fail "topologies"; finish; }
 
 N=2000
 f=$TMPD/index.rules

@@ -10,12 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 
 rnf_load || { fail "insmod"; finish; }
-RC=$C RR=$R RS=$S
-topo_up || { fail "topology"; finish; }
-C="$PFX-kclient" R="$PFX-krouter" S="$PFX-kserver"
-KC=$C KR=$R KS=$S
-topo_up || { fail "kernel's topology"; finish; }
-C=$RC R=$RR S=$RS
+topo_pair || { fail "topologies"; finish; }
 
 N=1000
 f=$TMPD/update.rules

@@ -156,13 +156,7 @@ pub fn encode_table(t: &Table) -> Vec<u8> {
             }
         }
     };
-    let mut none = [0u8; 0];
-    let mut sizer = Encoder::new(&mut none);
-    emit(&mut sizer);
-    let mut buf = vec![0u8; sizer.len()];
-    let mut enc = Encoder::new(&mut buf);
-    emit(&mut enc);
-    buf
+    encode_sized(emit)
 }
 
 /// Encodes a `CMD_REPLACE_TABLES` request: the tables' payloads one after the other (each
@@ -356,13 +350,8 @@ fn emit_delta(enc: &mut Encoder<'_>, table: TableId, generation: u64, delta: &De
     }
 }
 
-/// A `CMD_UPDATE_TABLES` request (or `CMD_UPDATE_TABLE` for one table): each table's delta.
-pub fn encode_deltas(deltas: &[(TableId, u64, Delta<'_>)]) -> Vec<u8> {
-    let emit = |enc: &mut Encoder<'_>| {
-        for (t, g, d) in deltas {
-            emit_delta(enc, *t, *g, d);
-        }
-    };
+/// The bytes `emit` writes, sized by running it once without room.
+fn encode_sized(emit: impl Fn(&mut Encoder<'_>)) -> Vec<u8> {
     let mut none = [0u8; 0];
     let mut sizer = Encoder::new(&mut none);
     emit(&mut sizer);
@@ -370,6 +359,16 @@ pub fn encode_deltas(deltas: &[(TableId, u64, Delta<'_>)]) -> Vec<u8> {
     let mut enc = Encoder::new(&mut buf);
     emit(&mut enc);
     buf
+}
+
+/// A `CMD_UPDATE_TABLES` request (or `CMD_UPDATE_TABLE` for one table): each table's delta.
+pub fn encode_deltas(deltas: &[(TableId, u64, Delta<'_>)]) -> Vec<u8> {
+    let emit = |enc: &mut Encoder<'_>| {
+        for (t, g, d) in deltas {
+            emit_delta(enc, *t, *g, d);
+        }
+    };
+    encode_sized(emit)
 }
 
 impl Backend for KernelBackend {

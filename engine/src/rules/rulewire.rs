@@ -233,17 +233,7 @@ pub fn op_rules<'a>(op: &OpWire<'a>) -> impl Iterator<Item = Result<RuleWire<'a>
 
 /// Writes one rule of a [`OpKind::SetChain`] op: call between [`begin_op`] and `end_nest`.
 pub fn encode_op_rule(enc: &mut Encoder<'_>, r: &RuleWire<'_>) {
-    let n = enc.begin_nest(O_RULE);
-    enc.put_u32(E_CHAIN, r.chain);
-    if r.id != 0 {
-        enc.put_u64(E_ID, r.id);
-    }
-    if let Some(c) = r.counters {
-        enc.put_u64(E_PACKETS, c.packets);
-        enc.put_u64(E_BYTES, c.bytes);
-    }
-    enc.put_bytes(E_SPEC | super::super::wire::NLA_F_NESTED, r.spec);
-    enc.end_nest(n);
+    encode_entry(enc, O_RULE, r);
 }
 
 /// Encodes one [`A_OP`] attribute.
@@ -1199,7 +1189,12 @@ pub struct RuleWire<'a> {
 
 /// Encodes one [`A_RULE`] attribute whose spec is already encoded.
 pub fn encode_rule_entry(enc: &mut Encoder<'_>, r: &RuleWire<'_>) {
-    let n = enc.begin_nest(A_RULE);
+    encode_entry(enc, A_RULE, r);
+}
+
+/// A rule entry (`E_*` attributes) nested in an attribute of type `ty`.
+fn encode_entry(enc: &mut Encoder<'_>, ty: u16, r: &RuleWire<'_>) {
+    let n = enc.begin_nest(ty);
     enc.put_u32(E_CHAIN, r.chain);
     if r.id != 0 {
         enc.put_u64(E_ID, r.id);
