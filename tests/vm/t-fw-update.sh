@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Changes send only what changed (CMD_UPDATE_TABLE: a few hundred bytes whatever the table's
-# size) and keep every other rule's counters: a 1000-rule table in rust_nf and in
+# size) and keep every other rule's counters: a 300-rule table in rust_nf and in
 # iptables-legacy (two identical topologies), the same -A, -I, -R, -D (by number and by
 # specification), -A -c, -N, -E, -P, -F, -X and two partial `iptables-restore --noflush` on
 # both, and after each the same listings with the same counters. Under a ping flood, 40
@@ -12,7 +12,7 @@
 rnf_load || { fail "insmod"; finish; }
 topo_pair || { fail "topologies"; finish; }
 
-N=1000
+N=300
 f=$TMPD/update.rules
 {
 	echo "*filter"
@@ -66,7 +66,7 @@ change() {
 }
 change -A BLOCK -s 10.8.0.1/32 -j DROP
 change -I BLOCK 1 -s 10.8.0.2/32 -j DROP
-change -I BLOCK 500 -s 10.8.0.3/32 -p udp -m udp --dport 53 -j DROP
+change -I BLOCK 150 -s 10.8.0.3/32 -p udp -m udp --dport 53 -j DROP
 change -R BLOCK 2 -s 10.8.0.4/32 -j ACCEPT
 change -D BLOCK 3
 change -D BLOCK -s 10.8.0.1/32 -j DROP
