@@ -33,7 +33,9 @@ tasks:
   bench        the rule engine on the host (ns per packet at N rules, engine/examples/), then
                benchmarks in the VM, side by side with the kernel's own (tests/bench/): new
                connections per second through rust_nf's conntrack (+ DNAT) and nf_conntrack
-               (+ nf_nat)
+               (+ nf_nat); forwarding cost per packet at N rules and rule-load times for
+               rust_nf, iptables-legacy, iptables-nft and nft (tables in bench-results/);
+               RNF_BENCH_ONLY=evalbench|ct-rate|fwd-cost runs one part
   shell        an interactive shell in the VM with rust_nf loaded and rnfctl on PATH
   vm CMD...    run one command in the VM (rust_nf loaded), return its status
 
@@ -125,14 +127,21 @@ fn dispatch(args: &[String]) -> Result<u8> {
         }
         "bench" => {
             let (k, built) = prepare()?;
+            // RNF_BENCH_ONLY=evalbench|ct-rate|fwd-cost runs one of the three.
+            let only = std::env::var("RNF_BENCH_ONLY").unwrap_or_default();
             // The rule engine on the host first (engine/examples/evalbench.rs): its output, as is.
-            let status = std::process::Command::new("cargo")
-                .args(["run", "--release", "-q", "-p", "rnf-engine", "--features", "std", "--example", "evalbench"])
-                .current_dir(util::repo_root())
-                .status()
-                .map_err(|e| format!("cargo run --example evalbench: {e}"))?;
-            if !status.success() {
-                return Err(format!("the host benchmark failed ({status})"));
+            if only.is_empty() || only == "evalbench" {
+                let status = std::process::Command::new("cargo")
+                    .args(["run", "--release", "-q", "-p", "rnf-engine", "--features", "std", "--example", "evalbench"])
+                    .current_dir(util::repo_root())
+                    .status()
+                    .map_err(|e| format!("cargo run --example evalbench: {e}"))?;
+                if !status.success() {
+                    return Err(format!("the host benchmark failed ({status})"));
+                }
+                if only == "evalbench" {
+                    return Ok(0);
+                }
             }
             let flood = util::cache_dir().join("udpflood");
             util::stage("bench: udpflood", |log| {
@@ -140,7 +149,49 @@ fn dispatch(args: &[String]) -> Result<u8> {
                 cmd.args(["-O2", "-Wall", "-o"]).arg(&flood).arg(util::repo_root().join("tests/bench/udpflood.c"));
                 log.run(&mut cmd)
             })?;
-            run_in_vm(&k, &built, format!("RNF_FLOOD={} bash tests/bench/ct-rate.sh", flood.display()))
+            // In the VM: ct-rate.sh, then fwd-cost.sh, which writes its tables to bench-results/
+            // (shared with the guest, writable). RNF_BENCH_* settings reach the guest's scripts.
+            let results = util::repo_root().join("bench-results");
+            std::fs::create_dir_all(&results).map_err(|e| format!("creating {}: {e}", results.display()))?;
+            // No stale table or plot from an earlier run.
+            for e in std::fs::read_dir(&results).into_iter().flatten().flatten() {
+                if e.file_name().to_string_lossy().starts_with("fwd-") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+            let mut command = String::new();
+            for (key, val) in std::env::vars() {
+                if key.starts_with("RNF_BENCH_") && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                    command.push_str(&format!("export {key}='{}'\n", val.replace('\'', "'\\''")));
+                }
+            }
+            command.push_str(&format!(
+                "export RNF_BENCH_OUT='{out}'\n\
+                 ct=0 fwd=0\n\
+                 case ${{RNF_BENCH_ONLY:-all}} in all | ct-rate) RNF_FLOOD='{flood}' bash tests/bench/ct-rate.sh; ct=$? ;; esac\n\
+                 case ${{RNF_BENCH_ONLY:-all}} in all | fwd-cost) bash tests/bench/fwd-cost.sh; fwd=$? ;; esac\n\
+                 [ $ct = 0 ] && [ $fwd = 0 ]",
+                out = results.display(),
+                flood = flood.display()
+            ));
+            let run = vm::VmRun { command, rwdir: Some(&results), timeout_secs: 45 * 60, interactive: false, label: String::new() };
+            let (code, _) = vm::boot(&k, &built, &run)?;
+            // The plot, on the host (python3's standard library only); the tables are there without it.
+            let csv = results.join("fwd-cost.csv");
+            if csv.exists() {
+                let plotted = std::process::Command::new("python3")
+                    .arg(util::repo_root().join("tests/bench/fwd-plot.py"))
+                    .arg(&csv)
+                    .arg(results.join("fwd-cost.svg"))
+                    .status();
+                match plotted {
+                    Ok(s) if s.success() => println!("bench: plot in {}", results.join("fwd-cost.svg").display()),
+                    Ok(s) => eprintln!("bench: the plot failed ({s})"),
+                    Err(e) => eprintln!("bench: no plot (python3: {e})"),
+                }
+            }
+            println!("bench: results in {}", results.display());
+            Ok(u8::try_from(code).unwrap_or(1))
         }
         "shell" => {
             let (k, built) = prepare()?;
