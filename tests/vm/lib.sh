@@ -18,7 +18,7 @@ R="$PFX-router"
 S="$PFX-server"
 FAILED=0
 # Safety-net limit (seconds) of every wait.
-WAIT=60
+WAIT=30
 
 # The test's private folder, removed on exit.
 TMPD=$(mktemp -d /tmp/rnf-test.XXXXXX)
