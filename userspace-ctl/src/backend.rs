@@ -254,8 +254,12 @@ pub fn delta<'a>(before: &Table, after: &'a Table) -> Option<Delta<'a>> {
     if after.chains.iter().any(|c| c.policy.is_none() && c.set_counters) {
         return None;
     }
-    let in_after = |n: &str| after.chains.iter().any(|c| c.name == n);
-    let in_before = |n: &str| before.chains.iter().any(|c| c.name == n);
+    // Chains by name, so that a table of 10k user chains diffs in one pass.
+    let before_at: std::collections::HashMap<&str, usize> =
+        before.chains.iter().enumerate().map(|(i, c)| (c.name.as_str(), i)).collect();
+    let after_names: std::collections::HashSet<&str> = after.chains.iter().map(|c| c.name.as_str()).collect();
+    let in_after = |n: &str| after_names.contains(n);
+    let in_before = |n: &str| before_at.contains_key(n);
     // The chains both have must come in the same order (sorted, as iptables keeps them).
     let kept_b = before.chains.iter().filter(|c| in_after(&c.name)).map(|c| c.name.as_str());
     let kept_a = after.chains.iter().filter(|c| in_before(&c.name)).map(|c| c.name.as_str());
@@ -289,7 +293,7 @@ pub fn delta<'a>(before: &Table, after: &'a Table) -> Option<Delta<'a>> {
     let mut rewritten = 0usize;
     for (j, c) in after.chains.iter().enumerate() {
         let chain = u32::try_from(j).ok()?;
-        let old = before.chains.iter().find(|b| b.name == c.name);
+        let old = before_at.get(c.name.as_str()).and_then(|&i| before.chains.get(i));
         if let (Some(o), Some(p)) = (old, c.policy) {
             if o.policy != Some(p) {
                 edits.push(Edit::SetPolicy { chain, policy: p });

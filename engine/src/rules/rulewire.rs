@@ -1067,6 +1067,16 @@ pub fn encode_rule(enc: &mut Encoder<'_>, r: &RuleSpec<'_>) {
     put_target(enc, &r.target);
 }
 
+/// The chain a rule's encoding jumps or goes to, if any: its target alone is decoded (what
+/// counting a chain's references needs, over every rule of a table).
+pub fn jump_target(payload: &[u8]) -> Option<&str> {
+    let a = AttrIter::new(payload).filter_map(Result::ok).find(|a| a.ty == R_TARGET)?;
+    match get_target(&a).ok()? {
+        Target::Jump(n) | Target::Goto(n) => Some(n),
+        _ => None,
+    }
+}
+
 /// Decodes a rule from the payload of an [`E_SPEC`] nest, checking every field.
 pub fn decode_rule(payload: &[u8]) -> Result<RuleSpec<'_>, WireError> {
     let mut r = RuleSpec::default();

@@ -59,7 +59,7 @@ pub fn check_table(table: &Table) -> Result<(), (i32, String)> {
 // ---------------------------------------------------------------------------------------------
 
 fn find_chain(t: &Table, name: &str) -> Option<usize> {
-    t.chains.iter().position(|c| c.name == name)
+    t.chain_index(name)
 }
 
 /// Resolves `-j`/`-g` against the table (iptables' do_command4, after the table is opened).
@@ -405,7 +405,7 @@ pub(crate) fn rename_chain(t: &mut Table, ci: usize, new: &str) {
     }
     let mut chain = t.chains.remove(ci);
     chain.name = new.to_string();
-    let pos = t.chains.iter().position(|c| !c.is_builtin() && c.name.as_str() > new).unwrap_or(t.chains.len());
+    let pos = t.chains.partition_point(|c| c.is_builtin() || c.name.as_str() < new);
     t.chains.insert(pos, chain);
 }
 
@@ -1091,5 +1091,71 @@ mod golden_tests {
         assert_eq!(errno_message(ENOENT), "iptables: No chain/target/match by that name.");
         assert_eq!(errno_message(EMLINK), "iptables: Too many links.");
         assert_eq!(errno_error(EAGAIN).status, 4);
+    }
+}
+
+#[cfg(test)]
+mod scale_tests {
+    //! Many user chains (a kube-proxy dump): every command stays near linear in the table.
+    use super::mem::MemBackend;
+    use super::*;
+    use crate::ipt::restore::restore_main_io;
+
+    fn kube(n: usize) -> String {
+        let mut s = String::from("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:KUBE-SERVICES - [0:0]\n");
+        for i in 0..n {
+            s.push_str(&format!(":KUBE-SVC-{i} - [0:0]\n"));
+        }
+        s.push_str("-A FORWARD -j KUBE-SERVICES\n");
+        for i in 0..n {
+            s.push_str(&format!(
+                "-A KUBE-SERVICES -d 172.16.{}.{}/32 -p tcp -m comment --comment \"ns/svc-{i}:http\" -m tcp --dport 80 -j KUBE-SVC-{i}\n",
+                i / 250,
+                i % 250
+            ));
+        }
+        for i in 0..n {
+            s.push_str(&format!("-A KUBE-SVC-{i} -j ACCEPT\n"));
+        }
+        s.push_str("COMMIT\n");
+        s
+    }
+
+    #[test]
+    #[ignore = "timing report: cargo test -p rnfctl --release scale -- --ignored --nocapture"]
+    fn ten_thousand_chains() {
+        let n = 10_000;
+        let text = kube(n);
+        let mut b = MemBackend::default();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let t = std::time::Instant::now();
+        restore_main_io(&[], &text, &mut b, &mut out, &mut err).unwrap();
+        eprintln!("restore {n} chains: {:?}", t.elapsed());
+        let before = b.load(TableId::Filter).unwrap();
+        let t = std::time::Instant::now();
+        let args: Vec<String> = "-A KUBE-SVC-7 -j DROP".split(' ').map(String::from).collect();
+        iptables_main(&args, &mut b, &mut out).unwrap();
+        eprintln!("-A: {:?}", t.elapsed());
+        let after = b.load(TableId::Filter).unwrap();
+        let t = std::time::Instant::now();
+        let d = crate::backend::delta(&before, &after).map(|d| d.edits.len());
+        eprintln!("delta ({d:?} edits): {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        let args: Vec<String> = "-L -n -v".split(' ').map(String::from).collect();
+        out.clear();
+        iptables_main(&args, &mut b, &mut out).unwrap();
+        eprintln!("-L: {:?} ({} bytes)", t.elapsed(), out.len());
+        let t = std::time::Instant::now();
+        out.clear();
+        crate::ipt::save::save_main(&[], &mut b, &mut out).unwrap();
+        eprintln!("save: {:?}", t.elapsed());
+        let mut text = String::from("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n");
+        for i in 0..n {
+            text.push_str(&format!("-A FORWARD -s 10.{}.{}.{}/32 -j DROP\n", i >> 16, (i >> 8) & 255, i & 255));
+        }
+        text.push_str("COMMIT\n");
+        let t = std::time::Instant::now();
+        restore_main_io(&[], &text, &mut MemBackend::default(), &mut out, &mut err).unwrap();
+        eprintln!("restore {n}-rule blocklist: {:?}", t.elapsed());
     }
 }

@@ -256,13 +256,12 @@ fn run(
                     }
                     c.rules.clear();
                 }
-                let users: Vec<String> = t.chains.iter().filter(|c| !c.is_builtin()).map(|c| c.name.clone()).collect();
-                for n in users {
-                    if o.verbose > 0 {
-                        out.push_str(&format!("Deleting chain `{n}'\n"));
+                if o.verbose > 0 {
+                    for c in t.chains.iter().filter(|c| !c.is_builtin()) {
+                        out.push_str(&format!("Deleting chain `{}'\n", c.name));
                     }
-                    t.chains.retain(|c| c.name != n);
                 }
+                t.chains.retain(|c| c.is_builtin());
             }
             current = Some(t);
             ret = true;
