@@ -1157,5 +1157,23 @@ mod scale_tests {
         let t = std::time::Instant::now();
         restore_main_io(&[], &text, &mut MemBackend::default(), &mut out, &mut err).unwrap();
         eprintln!("restore {n}-rule blocklist: {:?}", t.elapsed());
+        let mut b = MemBackend::default();
+        restore_main_io(&[], &text, &mut b, &mut out, &mut err).unwrap();
+        let t = std::time::Instant::now();
+        let table = b.load(TableId::Filter).unwrap();
+        eprintln!("  load (clone): {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        let wire = crate::backend::encode_table(&table);
+        eprintln!("  encode: {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        let _ = crate::backend::decode_table(TableId::Filter, &wire).unwrap();
+        eprintln!("  decode: {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        check_table(&table).unwrap();
+        eprintln!("  check: {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        let args: Vec<String> = "-A FORWARD -s 192.168.1.1 -j DROP".split(' ').map(String::from).collect();
+        iptables_main(&args, &mut b, &mut out).unwrap();
+        eprintln!("  -A (mem backend: load, check twice): {:?}", t.elapsed());
     }
 }
