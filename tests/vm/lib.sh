@@ -19,6 +19,9 @@ S="$PFX-server"
 FAILED=0
 # Safety-net limit (seconds) of every wait.
 WAIT=30
+# Safety net for a server to start (python on a TCG guest of a busy host has taken over 30 s):
+# waits poll, so a longer limit costs nothing when the server is quick.
+STARTUP_WAIT=120
 
 # The test's private folder, removed on exit.
 TMPD=$(mktemp -d /tmp/rnf-test.XXXXXX)
@@ -82,6 +85,17 @@ wait_until() {
 }
 
 # is_num VALUE: VALUE is a non-negative integer.
+# ct_long_timeouts NS: both trackers in NS (rust_nf's and nf_conntrack's) keep UDP and ICMP
+# flows for 300 s instead of 30: a test that lists flows and then counts or compares them must
+# not see one expire in between on a slow run.
+ct_long_timeouts() {
+	local s
+	for s in udp_timeout=300 udp_timeout_stream=300 icmp_timeout=300; do
+		nsx "$1" rnfctl sysctl -w "nf_conntrack_$s" >/dev/null || { fail "rnfctl sysctl $s"; return 1; }
+		nsx "$1" sysctl -qw "net.netfilter.nf_conntrack_$s" || { fail "sysctl $s"; return 1; }
+	done
+}
+
 is_num() { case $1 in '' | *[!0-9]*) return 1 ;; *) return 0 ;; esac; }
 
 # rnfctl under its iptables names (multi-call), in a private folder: scripts call `ipt`,
@@ -435,8 +449,8 @@ counter_reaches() {
 # _bound NS PORT t|u: something listens on (TCP) or is bound to (UDP) PORT in NS.
 _bound() { [ -n "$(nsx "$1" ss -Hln"$3" "sport = :$2" 2>/dev/null)" ]; }
 # wait_tcp_listen NS PORT, wait_udp_bind NS PORT: until a server is ready for clients.
-wait_tcp_listen() { wait_until "$WAIT" _bound "$1" "$2" t || { fail "nothing listens on TCP port $2 in $1"; return 1; }; }
-wait_udp_bind() { wait_until "$WAIT" _bound "$1" "$2" u || { fail "nothing is bound to UDP port $2 in $1"; return 1; }; }
+wait_tcp_listen() { wait_until "$STARTUP_WAIT" _bound "$1" "$2" t || { fail "nothing listens on TCP port $2 in $1"; return 1; }; }
+wait_udp_bind() { wait_until "$STARTUP_WAIT" _bound "$1" "$2" u || { fail "nothing is bound to UDP port $2 in $1"; return 1; }; }
 
 # tcp_server NS PORT TEXT [fork]: a server on PORT in NS that sends TEXT and a newline to each
 # client and closes. It sends a file: no shell started per connection, so a slow start

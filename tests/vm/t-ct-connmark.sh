@@ -11,6 +11,7 @@
 
 rnf_load || { fail "insmod"; finish; }
 topo_up || { fail "topology"; finish; }
+ct_long_timeouts "$R"
 ln -s "$(command -v rnfctl)" "$RNF_BIN/conntrack"
 
 ruleset() {

@@ -14,9 +14,7 @@ rnf_load || { fail "insmod"; finish; }
 topo_up || { fail "topology"; finish; }
 # Flows must outlive a slow run: the listing and the counts below are compared, and a UDP or
 # ICMP flow expiring in between (30 s by default) would make them differ on a loaded machine.
-for s in udp_timeout=300 udp_timeout_stream=300 icmp_timeout=300; do
-	nsx "$R" rnfctl sysctl -w "nf_conntrack_$s" >/dev/null || fail "rnfctl sysctl $s"
-done
+ct_long_timeouts "$R"
 ln -s "$(command -v rnfctl)" "$RNF_BIN/conntrack"
 DATA=$(dirname "$0")/data
 

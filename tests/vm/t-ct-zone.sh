@@ -13,6 +13,7 @@
 
 rnf_load || { fail "insmod"; finish; }
 topo_up || { fail "topology"; finish; }
+ct_long_timeouts "$R"
 ln -s "$(command -v rnfctl)" "$RNF_BIN/conntrack"
 
 # The kernel gives a CT template its event mask only if events are on when the rule is added
@@ -50,7 +51,7 @@ while True:
 EOF
 nsenter --net="/run/netns/$S" python3 "$TMPD/echo.py" >"$TMPD/echo.out" 2>&1 &
 BG_PIDS+=("$!")
-wait_until "$WAIT" file_is "$TMPD/echo.out" ready || fail "echo server: $(cat "$TMPD/echo.out")"
+wait_until "$STARTUP_WAIT" file_is "$TMPD/echo.out" ready || fail "echo server: $(cat "$TMPD/echo.out")"
 
 # Events of both trackers.
 nsenter --net="/run/netns/$R" "$RNF_BIN/conntrack" -E >"$TMPD/ev.rnf" 2>&1 &

@@ -26,6 +26,8 @@ topo_up || { fail "topology"; finish; }
 C="$PFX-kclient" R="$PFX-krouter" S="$PFX-kserver"
 KC=$C KR=$R KS=$S KC2="$PFX-kclient2"
 topo_up || { fail "kernel's topology"; finish; }
+ct_long_timeouts "$RR"
+ct_long_timeouts "$KR"
 for pair in "$RC2 $RR" "$KC2 $KR"; do
 	set -- $pair
 	NAMESPACES+=("$1")
@@ -62,7 +64,7 @@ for ns in "$RR" "$KR"; do
 done
 # The SNAT pool's addresses are routed to the router.
 for ns in "$RS" "$KS"; do nsx "$ns" ip route add 10.0.77.0/24 via 10.0.2.1 || fail "pool route"; done
-for ns in "$RS" "$KS"; do wait_tcp_listen "$ns" 80; wait_until "$WAIT" file_is "$TMPD/echo.$ns" ready || fail "echo server"; done
+for ns in "$RS" "$KS"; do wait_tcp_listen "$ns" 80; wait_until "$STARTUP_WAIT" file_is "$TMPD/echo.$ns" ready || fail "echo server"; done
 for ns in "$RR" "$KR"; do wait_tcp_listen "$ns" 2222; done
 
 # The same rules in both routers.

@@ -56,7 +56,7 @@ EOF
 for ns in "$RS" "$KS"; do
 	nsenter --net="/run/netns/$ns" python3 "$TMPD/echo.py" >"$TMPD/echo.$ns" 2>&1 &
 	BG_PIDS+=("$!")
-	wait_until "$WAIT" file_is "$TMPD/echo.$ns" ready || fail "echo server"
+	wait_until "$STARTUP_WAIT" file_is "$TMPD/echo.$ns" ready || fail "echo server"
 done
 
 # tcp NS HOST PORT: what a TCP client reads ("refused"/"timeout" aside: socat's message).

@@ -39,7 +39,7 @@ for ns in "$RS" "$KS"; do
 	for a in ${EPS//,/ }; do nsx "$ns" ip addr add "$a/24" dev s0 || fail "endpoint address $a"; done
 	nsenter --net="/run/netns/$ns" python3 "$DATA/kubecheck.py" server 80 >"$TMPD/srv.$ns" 2>&1 &
 	BG_PIDS+=("$!")
-	wait_until "$WAIT" file_is "$TMPD/srv.$ns" ready || fail "endpoint server: $(cat "$TMPD/srv.$ns")"
+	wait_until "$STARTUP_WAIT" file_is "$TMPD/srv.$ns" ready || fail "endpoint server: $(cat "$TMPD/srv.$ns")"
 done
 
 nsx "$RR" "$RNF_BIN/iptables-restore" <"$TMPD/dump" || fail "rust_nf: iptables-restore of the dump"
