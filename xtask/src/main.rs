@@ -34,8 +34,9 @@ tasks:
                benchmarks in the VM, side by side with the kernel's own (tests/bench/): new
                connections per second through rust_nf's conntrack (+ DNAT) and nf_conntrack
                (+ nf_nat); forwarding cost per packet at N rules and rule-load times for
-               rust_nf, iptables-legacy, iptables-nft and nft (tables in bench-results/);
-               RNF_BENCH_ONLY=evalbench|ct-rate|fwd-cost runs one part
+               rust_nf, iptables-legacy, iptables-nft and nft; TCP connect() time through a
+               ClusterIP at N kube-proxy services, rust_nf vs iptables-legacy (tables in
+               bench-results/); RNF_BENCH_ONLY=evalbench|ct-rate|fwd-cost|kube-lat runs one part
   shell        an interactive shell in the VM with rust_nf loaded and rnfctl on PATH
   vm CMD...    run one command in the VM (rust_nf loaded), return its status
 
@@ -127,7 +128,7 @@ fn dispatch(args: &[String]) -> Result<u8> {
         }
         "bench" => {
             let (k, built) = prepare()?;
-            // RNF_BENCH_ONLY=evalbench|ct-rate|fwd-cost runs one of the three.
+            // RNF_BENCH_ONLY=evalbench|ct-rate|fwd-cost|kube-lat runs one of the four.
             let only = std::env::var("RNF_BENCH_ONLY").unwrap_or_default();
             // The rule engine on the host first (engine/examples/evalbench.rs): its output, as is.
             if only.is_empty() || only == "evalbench" {
@@ -155,7 +156,8 @@ fn dispatch(args: &[String]) -> Result<u8> {
             std::fs::create_dir_all(&results).map_err(|e| format!("creating {}: {e}", results.display()))?;
             // No stale table or plot from an earlier run.
             for e in std::fs::read_dir(&results).into_iter().flatten().flatten() {
-                if e.file_name().to_string_lossy().starts_with("fwd-") {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with("fwd-") || name.starts_with("kube-lat") {
                     let _ = std::fs::remove_file(e.path());
                 }
             }
@@ -167,14 +169,15 @@ fn dispatch(args: &[String]) -> Result<u8> {
             }
             command.push_str(&format!(
                 "export RNF_BENCH_OUT='{out}'\n\
-                 ct=0 fwd=0\n\
+                 ct=0 fwd=0 lat=0\n\
                  case ${{RNF_BENCH_ONLY:-all}} in all | ct-rate) RNF_FLOOD='{flood}' bash tests/bench/ct-rate.sh; ct=$? ;; esac\n\
                  case ${{RNF_BENCH_ONLY:-all}} in all | fwd-cost) bash tests/bench/fwd-cost.sh; fwd=$? ;; esac\n\
-                 [ $ct = 0 ] && [ $fwd = 0 ]",
+                 case ${{RNF_BENCH_ONLY:-all}} in all | kube-lat) bash tests/bench/kube-lat.sh; lat=$? ;; esac\n\
+                 [ $ct = 0 ] && [ $fwd = 0 ] && [ $lat = 0 ]",
                 out = results.display(),
                 flood = flood.display()
             ));
-            let run = vm::VmRun { command, rwdir: Some(&results), timeout_secs: 45 * 60, interactive: false, label: String::new() };
+            let run = vm::VmRun { command, rwdir: Some(&results), timeout_secs: 60 * 60, interactive: false, label: String::new() };
             let (code, _) = vm::boot(&k, &built, &run)?;
             // The plot, on the host (python3's standard library only); the tables are there without it.
             let csv = results.join("fwd-cost.csv");
