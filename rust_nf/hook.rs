@@ -44,6 +44,31 @@ pub(crate) fn run(ns: &NetState, slot: c_uint, pkt: &mut Packet<'_>) -> Verdict 
     let reader = pkt.reader();
     let version = table.and_then(|t| ns.live.get(t as usize)).and_then(|b| b.get(&reader));
     let ct = ns.ct.get();
+    let (skb_len, from_net) = pkt.lens();
+    ns.hooks.add(slot, u64::from(skb_len));
+    // What has nothing to do here returns before the packet is read at all: stages without
+    // connection tracking or without a nat table, and a table whose chain at this hook has no
+    // rule (its policy decides; every table starts so).
+    match (spec.stage, ct) {
+        (Stage::Raw, Some(ct)) => ct.first_hook(pkt.key()),
+        (Stage::Conntrack | Stage::Confirm | Stage::NatDst | Stage::NatSrc, None) => return Verdict::Accept,
+        (Stage::NatDst | Stage::NatSrc, Some(_)) if version.is_none() => return Verdict::Accept,
+        _ => {}
+    }
+    let is_table = matches!(spec.stage, Stage::Raw | Stage::Mangle | Stage::Filter | Stage::Security);
+    if is_table {
+        let Some(v) = version else { return Verdict::Accept };
+        // (A packet too short for an IPv4 header meets the rules, and is dropped there.)
+        if from_net >= IPV4_MIN_HEADER as u32 {
+            if let Some(policy) = v.empty_chain_policy(spec.point, skb_len) {
+                let verdict = if policy == crate::engine::rule::Policy::Drop { Verdict::Drop } else { Verdict::Accept };
+                if let (Verdict::Drop, Some(ct)) = (verdict, ct) {
+                    ct.dropped(pkt.key());
+                }
+                return verdict;
+            }
+        }
+    }
     // Copy the packet's start only when rules or the conntrack stage will look at it.
     let mut buf = [0u8; MAX_EVAL_LEN];
     let want = if version.is_some() || (ct.is_some() && spec.stage == Stage::Conntrack) {
@@ -52,10 +77,8 @@ pub(crate) fn run(ns: &NetState, slot: c_uint, pkt: &mut Packet<'_>) -> Verdict 
         0
     };
     let head = pkt.head(buf.get_mut(..want).unwrap_or(&mut []));
-    ns.hooks.add(slot, u64::from(head.meta.skb_len));
     let data = buf.get(..head.copied).unwrap_or(&[]);
     match (spec.stage, ct) {
-        (Stage::Raw, Some(ct)) => ct.first_hook(pkt.key()),
         (Stage::Conntrack, Some(ct)) => return ct.track(pkt, &head, data, spec.point == HookPoint::PreRouting),
         (Stage::Confirm, Some(ct)) => return ct.confirm(pkt, head.out_loopback),
         // The nat table is no filter: its rules run for a flow's first packet only, inside
@@ -69,7 +92,6 @@ pub(crate) fn run(ns: &NetState, slot: c_uint, pkt: &mut Packet<'_>) -> Verdict 
             }
             return verdict;
         }
-        (Stage::NatDst | Stage::NatSrc, None) => return Verdict::Accept,
         _ => {}
     }
     let Some(v) = version else {

@@ -5,7 +5,7 @@
 //! Soundness rests on who may hold what:
 //! - a reference into an [`RcuBox`] needs a [`Reader`], which only the FFI layer makes: from a
 //!   hook call ([`super::skb::Packet::reader`], netfilter holds the RCU read lock around every
-//!   hook) or for a dump ([`super::genl::Dump::reader`], which takes the read lock); the
+//!   hook) or for a request that reads ([`super::genl::Request::reader`], which takes the read lock); the
 //!   reference cannot outlive the reader;
 //! - freeing a replaced value waits for a grace period, which must happen where sleeping is
 //!   allowed and no read lock is held: only a netlink `doit` may do it
@@ -20,14 +20,26 @@ use kernel::sync::rcu;
 
 /// Proof of an RCU read-side critical section, for as long as it lives.
 pub(crate) struct Reader<'a> {
-    _guard: rcu::Guard,
+    /// The section this reader entered; `None` for one its caller holds for `'a`.
+    _guard: Option<rcu::Guard>,
     _life: PhantomData<&'a ()>,
 }
 
-impl Reader<'_> {
-    /// Enters a read-side critical section (nested in netfilter's own in a hook).
+impl<'a> Reader<'a> {
+    /// Enters a read-side critical section.
     pub(super) fn new() -> Self {
-        Self { _guard: rcu::read_lock(), _life: PhantomData }
+        Self { _guard: Some(rcu::read_lock()), _life: PhantomData }
+    }
+
+    /// The proof of a read-side critical section already held, without entering another one
+    /// (what a hook call runs in: nesting costs a lock acquisition under lockdep on every
+    /// hook of every packet).
+    ///
+    /// # Safety
+    ///
+    /// An RCU read-side critical section is held for all of `'a`.
+    pub(super) unsafe fn held() -> Self {
+        Self { _guard: None, _life: PhantomData }
     }
 }
 

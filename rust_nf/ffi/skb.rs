@@ -52,7 +52,19 @@ impl<'a> Packet<'a> {
 
     /// A proof of the RCU read-side section netfilter holds around every hook call.
     pub(crate) fn reader(&self) -> super::rcu::Reader<'a> {
-        super::rcu::Reader::new()
+        // SAFETY: Netfilter runs every hook inside rcu_read_lock() (nf_hook(), and
+        // nf_reinject() for a packet back from a queue), and the call lasts at least `'a`
+        // (invariant).
+        unsafe { super::rcu::Reader::held() }
+    }
+
+    /// The packet's length (`skb->len`, what counters count) and how many bytes it has from
+    /// its network header on.
+    pub(crate) fn lens(&self) -> (u32, u32) {
+        let mut from_net: c_uint = 0;
+        // SAFETY: `skb` is live (invariant); `from_net` is valid for writes.
+        let len = unsafe { sys::rnf_skb_len(self.skb.as_ptr(), &mut from_net) };
+        (len, from_net)
     }
 
     /// Copies the packet from its network header on into `buf` (as much as fits) and reads
