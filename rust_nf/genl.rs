@@ -315,13 +315,11 @@ pub(crate) fn dumpit(cmd: u8, d: &mut Dump<'_>, ns: &NetState) -> Result<bool> {
         d.set_err(c"the table changed during the listing, try again");
         return Err(EAGAIN);
     }
-    let reader = d.reader();
-    let version = ns.live.get(tid as usize).and_then(|b| b.get(&reader));
     let total = table::item_count(tc);
     if !started && !d.put(wire::CMD_GET_TABLE, |enc| {
         table::encode_header(enc, tc, tid);
         if total == 0 {
-            table::encode_items(enc, tc, version, tid, 0, 0);
+            table::encode_items(enc, tc, tid, 0, 0);
         }
     }) {
         return Err(EMSGSIZE);
@@ -335,7 +333,7 @@ pub(crate) fn dumpit(cmd: u8, d: &mut Dump<'_>, ns: &NetState) -> Result<bool> {
         while end < total {
             let mut none = [0u8; 0];
             let mut sizer = wire::Encoder::new(&mut none);
-            table::encode_items(&mut sizer, tc, version, tid, end, end + 1);
+            table::encode_items(&mut sizer, tc, tid, end, end + 1);
             if size + sizer.len() > room {
                 break;
             }
@@ -345,7 +343,7 @@ pub(crate) fn dumpit(cmd: u8, d: &mut Dump<'_>, ns: &NetState) -> Result<bool> {
         if end == next
             || !d.put(wire::CMD_GET_TABLE, |enc| {
                 enc.put_u32(rulewire::A_TABLE, tid as u32);
-                table::encode_items(enc, tc, version, tid, next, end);
+                table::encode_items(enc, tc, tid, next, end);
             })
         {
             break;

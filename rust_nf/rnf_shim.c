@@ -183,6 +183,26 @@ void rnf_pcpu_add(void __percpu *base, unsigned int idx, u64 bytes)
 	this_cpu_add(c->bytes, bytes);
 }
 
+/*
+ * Sets a counter that nothing counts into (a slot just taken from a table's free slots, a
+ * grace period after the last version that used it went): the first possible CPU's share
+ * holds the value, the others' are zero.
+ */
+void rnf_pcpu_set(void __percpu *base, unsigned int idx, u64 packets, u64 bytes)
+{
+	struct rnf_counter __percpu *c = (struct rnf_counter __percpu *)base + idx;
+	bool first = true;
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct rnf_counter *pc = per_cpu_ptr(c, cpu);
+
+		WRITE_ONCE(pc->packets, first ? packets : 0);
+		WRITE_ONCE(pc->bytes, first ? bytes : 0);
+		first = false;
+	}
+}
+
 void rnf_pcpu_sum(void __percpu *base, unsigned int idx, u64 *packets, u64 *bytes)
 {
 	struct rnf_counter __percpu *c = (struct rnf_counter __percpu *)base + idx;
@@ -235,6 +255,15 @@ void rnf_skb_head(const struct sk_buff *skb, const struct nf_hook_state *st,
 
 		head->ip_len = iph_totlen(skb, iph);
 	}
+}
+
+/* skb->len, and into *from_net the bytes from the network header on. */
+unsigned int rnf_skb_len(const struct sk_buff *skb, unsigned int *from_net)
+{
+	int off = skb_network_offset(skb);
+
+	*from_net = off >= 0 && skb->len > (unsigned int)off ? skb->len - (unsigned int)off : 0;
+	return skb->len;
 }
 
 void rnf_skb_set_mark(struct sk_buff *skb, u32 mark)
@@ -1017,14 +1046,14 @@ static const struct nla_policy rnf_op_policy[RNF_O_MAX + 1] = {
 	[RNF_O_NAME] = { .type = NLA_NUL_STRING, .len = RNF_MAX_CHAIN_NAME },
 	[RNF_O_POLICY] = NLA_POLICY_MAX(NLA_U32, 1),
 	[RNF_O_RULE] = NLA_POLICY_NESTED(rnf_rule_policy),
+	[RNF_O_CHAIN_NAME] = { .type = NLA_NUL_STRING, .len = RNF_MAX_CHAIN_NAME },
 };
 
 /* A few rules changed in one table: its generation and the changes (no chains, no rules). */
 static const struct nla_policy rnf_update_policy[RNF_A_OP + 1] = {
 	[RNF_A_TABLE] = NLA_POLICY_MAX(NLA_U32, RNF_NUM_TABLES - 1),
 	[RNF_A_GENERATION] = { .type = NLA_U64 },
-	/* TF_CHECK_GENERATION, TF_RESET_POLICY_COUNTERS */
-	[RNF_A_TABLE_FLAGS] = NLA_POLICY_MASK(NLA_U32, 0xa),
+	[RNF_A_TABLE_FLAGS] = NLA_POLICY_MASK(NLA_U32, RNF_TF_UPDATE_MASK),
 	[RNF_A_OP] = NLA_POLICY_NESTED(rnf_op_policy),
 };
 

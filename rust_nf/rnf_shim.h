@@ -80,9 +80,11 @@ void __percpu *rnf_pcpu_alloc(unsigned int n);
 void rnf_pcpu_free(void __percpu *base);
 void rnf_pcpu_add(void __percpu *base, unsigned int idx, u64 bytes);
 void rnf_pcpu_sum(void __percpu *base, unsigned int idx, u64 *packets, u64 *bytes);
+void rnf_pcpu_set(void __percpu *base, unsigned int idx, u64 packets, u64 bytes);
 
 void rnf_skb_head(const struct sk_buff *skb, const struct nf_hook_state *st,
 		  struct rnf_pkt_head *head, u8 *buf, unsigned int max);
+unsigned int rnf_skb_len(const struct sk_buff *skb, unsigned int *from_net);
 void rnf_skb_set_mark(struct sk_buff *skb, u32 mark);
 u8 *rnf_skb_writable(struct sk_buff *skb, unsigned int len);
 unsigned int rnf_skb_read(const struct sk_buff *skb, unsigned int offset, u8 *buf,

@@ -76,7 +76,8 @@
 #define RNF_O_NAME 7
 #define RNF_O_POLICY 8
 #define RNF_O_RULE 9
-#define RNF_O_MAX 9
+#define RNF_O_CHAIN_NAME 10
+#define RNF_O_MAX 10
 
 /* inside RNF_E_SPEC */
 #define RNF_R_SRC 1
@@ -91,6 +92,9 @@
 
 #define RNF_NUM_TABLES 5
 #define RNF_MAX_CHAIN_NAME 28
+
+/* RNF_A_TABLE_FLAGS of an update: TF_CHECK_GENERATION | TF_RESET_POLICY_COUNTERS | TF_CURRENT */
+#define RNF_TF_UPDATE_MASK 0x1a
 #define RNF_MAX_COMMENT 255
 
 #define RNF_NUM_HOOKS 21

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A compiled table version: the engine's flat arrays in kernel vectors, per-CPU counters,
-//! the state of `limit`/`nth` matches, and the references it holds (the syslog logger).
+//! A compiled table version: the engine's flat arrays in kernel vectors, where each counter
+//! counts (slots of the table's counter pool, shared by all its versions), the state of
+//! `limit`/`nth` matches, and the references it holds (the syslog logger).
 
 use crate::engine::compile::{self, ChainDef};
 use crate::engine::index::{self, CHot, IBucket, IChain, IShape, IndexOutput};
@@ -9,12 +10,12 @@ use crate::engine::compiled::{self, CChain, CMatch, CRule, OutOfMemory, Output, 
 use crate::engine::rule::{Match, TableId};
 use crate::engine::rulewire;
 use crate::engine::state::{AtomicLimit, AtomicNth};
-use crate::ffi::pcpu::PcpuCounters;
+use crate::counters::{self, Blocks};
+use crate::ffi::pcpu::PcpuBlock;
 use crate::ffi::shim::{self, LoggerRef};
 use crate::recent::RecentList;
 use kernel::sync::Arc;
 use crate::table::{ChainInfo, UserError};
-use core::ffi::c_uint;
 use kernel::prelude::*;
 
 /// The engine's output storage over a kernel vector (allocation may fail, never panics),
@@ -81,7 +82,10 @@ pub(crate) struct Version {
     out: Output<KStore<CChain>, KStore<CRule>, KStore<CMatch>>,
     /// The classifier over `out` (chains too short to gain have none).
     index: IndexOutput<KStore<IChain>, KStore<IShape>, KStore<IBucket>, KStore<u32>, KStore<CHot>>,
-    counters: PcpuCounters,
+    /// The pool slot of each counter of the compiled ruleset (rules, then policies).
+    slot_of: KVVec<u32>,
+    /// The pool's blocks those slots are in.
+    blocks: Blocks,
     slots: KVVec<Slot>,
     /// Held while the version has a LOG rule.
     _logger: Option<LoggerRef>,
@@ -118,13 +122,16 @@ impl core::fmt::Write for MsgBuf {
 
 impl Version {
     /// Compiles a table from its configured chains and rules (`(chain, start, len)` into
-    /// `specs`, each a rule's canonical encoding). Allocates everything the version needs:
+    /// `specs`, each a rule's canonical encoding). `rule_slots` and the chains' slots say where
+    /// each rule and policy counts, in `blocks`. Allocates everything the version needs:
     /// nothing is left to allocate once it exists.
     pub(crate) fn build(
         table: TableId,
         chains: &[ChainInfo],
         rules: impl Iterator<Item = (u32, u32, u32)>,
         specs: &[u8],
+        rule_slots: &[u32],
+        blocks: &[Arc<PcpuBlock>],
         lists: &mut dyn FnMut(RecentRef<'_>) -> Result<Arc<RecentList>>,
     ) -> core::result::Result<KBox<Version>, UserError> {
         let oom = UserError::nomem;
@@ -181,9 +188,25 @@ impl Version {
             hot: KStore::with_capacity(rs.rules.len()).map_err(|_| oom())?,
         };
         index::build(&rs, index::BuildParams::default(), &mut idx).map_err(|_| oom())?;
-        let counters = PcpuCounters::new((header.counter_count as usize).max(1)).map_err(|_| oom())?;
+        // Counter `i < rule_count` is rule `i`'s; a builtin chain's policy counts at its
+        // `policy_counter`.
+        let n = header.counter_count as usize;
+        let mut slot_of = KVVec::with_capacity(n, GFP_KERNEL_ACCOUNT).map_err(|_| oom())?;
+        for i in 0..n {
+            slot_of.push(rule_slots.get(i).copied().unwrap_or(crate::engine::carry::NO_SLOT), GFP_KERNEL_ACCOUNT).map_err(|_| oom())?;
+        }
+        for (c, info) in rs.chains.iter().zip(chains) {
+            if let Some(s) = slot_of.get_mut(c.policy_counter as usize) {
+                *s = info.slot;
+            }
+        }
+        let mut bl = KVVec::with_capacity(blocks.len(), GFP_KERNEL_ACCOUNT).map_err(|_| oom())?;
+        for b in blocks {
+            bl.push(b.clone(), GFP_KERNEL_ACCOUNT).map_err(|_| oom())?;
+        }
         let slots = build_slots(&rs, header.state_count, hz, &recents, lists)?;
-        KBox::new(Version { header, out, index: idx, counters, slots, _logger: logger }, GFP_KERNEL_ACCOUNT).map_err(|_| oom())
+        let v = Version { header, out, index: idx, slot_of, blocks: bl, slots, _logger: logger };
+        KBox::new(v, GFP_KERNEL_ACCOUNT).map_err(|_| oom())
     }
 
     /// The compiled ruleset, with its classifier.
@@ -206,6 +229,19 @@ impl Version {
         }
     }
 
+    /// The policy of the builtin chain at `point` when it has no rule, counted for a packet of
+    /// `bytes` (what evaluating it would do); `None` when it has rules.
+    pub(crate) fn empty_chain_policy(&self, point: crate::engine::hooks::HookPoint, bytes: u32) -> Option<crate::engine::rule::Policy> {
+        let rs = self.out.ruleset(self.header);
+        let c = rs.chains.get(rs.entry_chain(point)? as usize)?;
+        if c.count != 0 {
+            return None;
+        }
+        let policy = c.policy?;
+        self.count(c.policy_counter, u64::from(bytes));
+        Some(policy)
+    }
+
     /// The table this version belongs to.
     pub(crate) fn uses_conntrack(&self) -> bool {
         self.header.uses_conntrack
@@ -216,23 +252,12 @@ impl Version {
         self.header.table
     }
 
-    /// Counts one packet of `bytes` at counter `idx` (a rule, or a builtin chain's policy).
+    /// Counts one packet of `bytes` at counter `idx` (a rule, or a builtin chain's policy), in
+    /// the pool slot the counter owns.
     pub(crate) fn count(&self, idx: u32, bytes: u64) {
-        self.counters.add(idx, bytes);
-    }
-
-    /// Counter `idx` summed over all CPUs: (packets, bytes).
-    pub(crate) fn counter(&self, idx: usize) -> (u64, u64) {
-        match c_uint::try_from(idx) {
-            Ok(i) if i < self.header.counter_count => self.counters.sum(i),
-            _ => (0, 0),
+        if let Some(&slot) = self.slot_of.get(idx as usize) {
+            counters::add(&self.blocks, slot, bytes);
         }
-    }
-
-    /// The counter index of the policy of chain `chain`, if it is builtin.
-    pub(crate) fn policy_counter(&self, chain: usize) -> Option<usize> {
-        let c = self.out.chains.0.get(chain)?;
-        (c.policy.is_some()).then_some(c.policy_counter as usize)
     }
 
     /// xt_limit's `limit_mt` on slot `state` at the current `jiffies`. A slot that is missing

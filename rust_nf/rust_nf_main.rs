@@ -30,6 +30,8 @@ mod engine {
 
 #[deny(unsafe_code)]
 mod conntrack;
+#[deny(unsafe_code)]
+mod counters;
 mod ffi;
 #[deny(unsafe_code)]
 mod genl;

@@ -4,9 +4,12 @@
 //! compiled version the packet path reads under RCU.
 //!
 //! A change never edits what packets are reading: `replace` builds a complete new
-//! [`Version`], publishes it with one pointer swap, waits for a grace period, carries the
-//! counters of surviving rules over, and only then frees the old version.
+//! [`Version`], publishes it with one pointer swap, waits for a grace period and only then
+//! frees the old version and gives its unused counter slots back. Counters are owned by
+//! rule identity ([`crate::counters`]): surviving rules keep counting where they did, so
+//! nothing is carried over.
 
+use crate::counters::{CounterPool, PoolNext, SlotAlloc};
 use crate::engine::carry;
 use crate::engine::rule::{Counters, Policy, TableId, NUM_TABLES};
 use crate::engine::rulewire;
@@ -30,13 +33,16 @@ pub(crate) struct ChainInfo {
     name_len: u8,
     /// Policy of a builtin chain.
     pub(crate) policy: Option<Policy>,
+    /// Where its policy counts in the table's counter pool ([`carry::NO_SLOT`]: a user chain
+    /// without counters).
+    pub(crate) slot: u32,
 }
 
 impl ChainInfo {
     fn new(name: &str, policy: Option<Policy>) -> Result<Self> {
         let mut n = [0u8; 28];
         n.get_mut(..name.len()).ok_or(EINVAL)?.copy_from_slice(name.as_bytes());
-        Ok(Self { name: n, name_len: name.len() as u8, policy })
+        Ok(Self { name: n, name_len: name.len() as u8, policy, slot: carry::NO_SLOT })
     }
 
     /// The chain's name.
@@ -45,10 +51,11 @@ impl ChainInfo {
     }
 }
 
-/// A rule as configured: its chain, id and where its encoding sits in `specs`.
+/// A rule as configured: its chain, id, counter slot and where its encoding sits in `specs`.
 struct RuleInfo {
     chain: u32,
     id: u64,
+    slot: u32,
     start: u32,
     len: u32,
 }
@@ -66,8 +73,8 @@ pub(crate) struct TableConfig {
     rules: KVVec<RuleInfo>,
     /// The rules' encodings, back to back.
     specs: KVVec<u8>,
-    /// Counts carried over from earlier versions: rules first, then chains.
-    base: KVVec<Counters>,
+    /// The counters of its rules and builtin chains, by slot.
+    pool: CounterPool,
     /// The `recent` lists the live version uses (each once).
     recent: KVVec<Arc<RecentList>>,
 }
@@ -81,7 +88,7 @@ impl TableConfig {
             chains: KVVec::new(),
             rules: KVVec::new(),
             specs: KVVec::new(),
-            base: KVVec::new(),
+            pool: CounterPool::new(),
             recent: KVVec::new(),
         }
     }
@@ -147,16 +154,13 @@ impl From<kernel::alloc::AllocError> for UserError {
 /// allocated and checked, so publishing cannot fail.
 struct Prepared {
     chains: KVVec<ChainInfo>,
-    chain_counters: KVVec<Option<Counters>>,
     rules: KVVec<RuleInfo>,
-    rule_counters: KVVec<Option<Counters>>,
     specs: KVVec<u8>,
     /// Taken when published.
     version: Option<KBox<Version>>,
-    plan: KVVec<carry::Origin>,
     next_id: u64,
-    /// Room for the carried-over counters.
-    base: KStore<Counters>,
+    /// The counter pool with the slots of this change.
+    pool: PoolNext,
     /// The `recent` lists the new version uses (each once).
     recent: KVVec<Arc<RecentList>>,
 }
@@ -272,10 +276,12 @@ fn publish(
         }
     }
     let old = req.wait_for_readers(retired);
+    // No packet reads the old versions any more: they go, and their unused slots with them.
+    drop(old);
     let mut newest = cfg.iter().map(|t| t.created).max().unwrap_or(0);
-    for ((p, old), tc) in prepared.into_iter().zip(old).zip(cfg.iter_mut()) {
+    for (p, tc) in prepared.into_iter().zip(cfg.iter_mut()) {
         let Some(p) = p else { continue };
-        commit(tc, p, old.as_deref());
+        commit(tc, p);
         if tc.created == 0 {
             newest = newest.wrapping_add(1);
             tc.created = newest;
@@ -299,9 +305,10 @@ struct Entry<'a> {
 
 /// Changes tables by a few rules or chains (`CMD_UPDATE_TABLE`, or `CMD_UPDATE_TABLES` for
 /// several, each table's attributes starting with its `A_TABLE`): the changes (`A_OP`) apply
-/// in order to the configuration of the generation the request names (required; `EAGAIN`
-/// when another writer changed it meanwhile); every rule they do not touch keeps its
-/// identity, so its counters and state carry over. The result is compiled and published
+/// in order to the configuration of the generation the request names (`EAGAIN` when another
+/// writer changed it meanwhile), or with `TF_CURRENT` to the table as it is, each change
+/// naming its chain (a one-rule command that read nothing); every rule they do not touch
+/// keeps its identity, so its counters and state stay. The result is compiled and published
 /// exactly as a replace is: all tables or none, one switch. The request carries only what
 /// changed, and nothing is read back.
 pub(crate) fn update(
@@ -315,11 +322,13 @@ pub(crate) fn update(
 ) -> Result<(), UserError> {
     let mut ops_left = MAX_OPS;
     let prepared = prepare_all(cfg, payload, several, |tc, table, generation, flags, p, known| {
-        // Positions mean something only in the generation they were read from.
-        if flags & rulewire::TF_CHECK_GENERATION == 0 {
+        // Positions mean something only in the generation they were read from (or, for
+        // changes of the current table, in the table as it is).
+        let current = flags & rulewire::TF_CURRENT != 0;
+        if !current && flags & rulewire::TF_CHECK_GENERATION == 0 {
             return Err(uerr(EINVAL, c"an update must name the generation it applies to"));
         }
-        if generation != Some(tc.generation) {
+        if flags & rulewire::TF_CHECK_GENERATION != 0 && generation != Some(tc.generation) {
             return Err(uerr(EAGAIN, c"table changed meanwhile, try again"));
         }
         let config = apply_ops(tc, table, flags, p, &mut ops_left)?;
@@ -358,9 +367,21 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
         shim::cond_resched();
         let op = rulewire::decode_op(&attr).map_err(|_| uerr(EINVAL, c"malformed change"))?;
         if let Some(spec) = op.spec {
-            rulewire::decode_rule(spec).map_err(|_| malformed())?;
+            let r = rulewire::decode_rule(spec).map_err(|_| malformed())?;
+            // A command that read nothing took `-j NAME` for the target extension; iptables
+            // jumps to a user chain of that name instead (rnfctl then reads and asks again).
+            let ext = r.target.extension_name();
+            if op.chain_name.is_some() && ext.is_some_and(|x| chains.iter().any(|c| c.name() == x)) {
+                return Err(uerr(EEXIST, c"a chain has the name of the rule's target"));
+            }
         }
-        let ci = op.chain as usize;
+        if flags & rulewire::TF_CURRENT != 0 && op.chain_name.is_none() {
+            return Err(uerr(EINVAL, c"a change of the table as it is must name its chain"));
+        }
+        let ci = match op.chain_name {
+            Some(n) => chains.iter().position(|c| c.name() == n).ok_or(uerr(ENOENT, c"no such chain"))?,
+            None => op.chain as usize,
+        };
         let pos = op.pos as usize;
         if op.kind == rulewire::OpKind::NewChain {
             let name = op.name.unwrap_or("");
@@ -381,12 +402,23 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
         let rules = per.get_mut(ci).ok_or(uerr(ENOENT, c"no such chain"))?;
         let n = rules.len();
         let new = |spec| Entry { id: 0, counters: op.counters, spec };
+        // By name: `u32::MAX` appends, a delete may name its rule by specification.
+        let pos = match (op.chain_name, op.kind, op.spec) {
+            (Some(_), rulewire::OpKind::Insert, _) if op.pos == u32::MAX => n,
+            (Some(_), rulewire::OpKind::Delete, Some(spec)) => {
+                rules.iter().position(|e| e.spec == spec).ok_or(uerr(ENOENT, c"no such rule"))?
+            }
+            _ => pos,
+        };
         match (op.kind, op.spec) {
             (rulewire::OpKind::Insert, Some(spec)) if pos <= n => {
                 rules.reserve(1, a)?;
                 rules.insert_within_capacity(pos, new(spec)).map_err(|_| UserError::nomem())?;
             }
             (rulewire::OpKind::Delete, None) if pos < n => {
+                rules.remove(pos).map_err(|_| range())?;
+            }
+            (rulewire::OpKind::Delete, Some(_)) if op.chain_name.is_some() && pos < n => {
                 rules.remove(pos).map_err(|_| range())?;
             }
             (rulewire::OpKind::Replace, Some(spec)) if pos < n => {
@@ -447,7 +479,7 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
             let start = u32::try_from(specs.len()).map_err(|_| uerr(E2BIG, c"table too large"))?;
             let len = u32::try_from(e.spec.len()).map_err(|_| uerr(E2BIG, c"rule too large"))?;
             specs.extend_from_slice(e.spec, a)?;
-            rules.push(RuleInfo { chain, id: e.id, start, len }, a)?;
+            rules.push(RuleInfo { chain, id: e.id, slot: carry::NO_SLOT, start, len }, a)?;
             rule_counters.push(e.counters, a)?;
         }
     }
@@ -514,7 +546,7 @@ fn prepare(tc: &TableConfig, table: TableId, payload: &[u8], known: &[&Arc<Recen
                 let start = u32::try_from(specs.len()).map_err(|_| uerr(E2BIG, c"table too large"))?;
                 let len = u32::try_from(r.spec.len()).map_err(|_| uerr(E2BIG, c"rule too large"))?;
                 specs.extend_from_slice(r.spec, a)?;
-                rules.push(RuleInfo { chain: r.chain, id: r.id, start, len }, a)?;
+                rules.push(RuleInfo { chain: r.chain, id: r.id, slot: carry::NO_SLOT, start, len }, a)?;
                 rule_counters.push(r.counters, a)?;
             }
             _ => {}
@@ -536,9 +568,55 @@ struct Config {
 }
 
 /// Compiles a table's new configuration (the current one is `tc`) and allocates all it needs
-/// to be published.
+/// to be published: rule ids (known ones kept, new ones handed out), counter slots (kept by
+/// surviving rules and builtin chains, fresh for new ones and for counters the request sets)
+/// and the pool's free slots once the old version is retired.
 fn compile_config(tc: &TableConfig, table: TableId, c: Config, known: &[&Arc<RecentList>]) -> Result<Prepared, UserError> {
-    let Config { chains, chain_counters, mut rules, rule_counters, specs } = c;
+    let a = GFP_KERNEL_ACCOUNT;
+    let Config { mut chains, chain_counters, mut rules, rule_counters, specs } = c;
+    // Rule ids: keep known ones, hand out new ones, refuse duplicates (engine/src/rules/carry.rs).
+    let mut scratch = KStore::new();
+    let mut plan = KStore::new();
+    let next_id = carry::plan_ids(tc.rules.iter().map(|r| r.id), rules.iter().map(|r| r.id), tc.next_id, &mut scratch, &mut plan)
+        .map_err(carry_error)?;
+    drop(scratch);
+    let plan = plan.into_inner();
+
+    // Counter slots.
+    let mut alloc = SlotAlloc::new(&tc.pool)?;
+    let mut old_rule_slots: KVVec<u32> = KVVec::with_capacity(tc.rules.len(), a)?;
+    for r in tc.rules.iter() {
+        old_rule_slots.push(r.slot, a)?;
+    }
+    let old = carry::OldSlots { rules: &old_rule_slots, chains: tc.chains.iter().map(|c| (c.name(), c.slot)) };
+    let new_chains = chains.iter().zip(chain_counters.iter()).map(|(c, given)| carry::NewChain {
+        name: c.name(),
+        builtin: c.policy.is_some(),
+        given: *given,
+    });
+    let (mut rule_slots, mut chain_slots) = (KStore::new(), KStore::new());
+    carry::assign_slots(&old, &plan, rule_counters.iter().copied(), new_chains, &mut |c| alloc.fresh(c), &mut rule_slots, &mut chain_slots)
+        .map_err(carry_error)?;
+    let (rule_slots, chain_slots) = (rule_slots.into_inner(), chain_slots.into_inner());
+    for ((r, o), &slot) in rules.iter_mut().zip(plan.iter()).zip(rule_slots.iter()) {
+        r.id = o.id();
+        r.slot = slot;
+    }
+    for (c, &slot) in chains.iter_mut().zip(chain_slots.iter()) {
+        c.slot = slot;
+    }
+    // The old slots the new configuration does not use: free once the old version is retired.
+    let mut marks: KVVec<u64> = KVVec::with_capacity(alloc.capacity() / 64 + 1, a)?;
+    for _ in 0..alloc.capacity() / 64 + 1 {
+        marks.push(0, a)?;
+    }
+    let mut freed = KStore::new();
+    let old_slots = Iterator::chain(old_rule_slots.iter().copied(), tc.chains.iter().map(|c| c.slot));
+    carry::freed_slots(old_slots, Iterator::chain(rule_slots.iter(), chain_slots.iter()).copied(), &mut marks, &mut freed)
+        .map_err(carry_error)?;
+    drop(marks);
+    let freed = freed.into_inner();
+
     // Compile (this validates: builtin chains, jumps, loops, target restrictions).
     let mut made: KVVec<Arc<RecentList>> = KVVec::new();
     let mut lists = |r: RecentRef<'_>| -> kernel::error::Result<Arc<RecentList>> {
@@ -548,21 +626,17 @@ fn compile_config(tc: &TableConfig, table: TableId, c: Config, known: &[&Arc<Rec
         }
         Ok(l)
     };
-    let version = Version::build(table, &chains, rules.iter().map(|r| (r.chain, r.start, r.len)), &specs, &mut lists)?;
-
-    // Rule ids: keep known ones, hand out new ones, refuse duplicates (engine/src/rules/carry.rs).
-    let mut scratch = KStore::new();
-    let mut plan = KStore::new();
-    let next_id = carry::plan_ids(tc.rules.iter().map(|r| r.id), rules.iter().map(|r| r.id), tc.next_id, &mut scratch, &mut plan)
-        .map_err(carry_error)?;
-    drop(scratch);
-    let plan = plan.into_inner();
-    for (r, o) in rules.iter_mut().zip(plan.iter()) {
-        r.id = o.id();
-    }
-    // Room for the new base now: nothing may fail once the new version is published.
-    let base = KStore::with_capacity(rules.len().saturating_add(chains.len()))?;
-    Ok(Prepared { chains, chain_counters, rules, rule_counters, specs, version: Some(version), plan, next_id, base, recent: made })
+    let version = Version::build(
+        table,
+        &chains,
+        rules.iter().map(|r| (r.chain, r.start, r.len)),
+        &specs,
+        &rule_slots,
+        alloc.blocks(),
+        &mut lists,
+    )?;
+    let pool = alloc.finish(&freed)?;
+    Ok(Prepared { chains, rules, specs, version: Some(version), next_id, pool, recent: made })
 }
 
 fn limit_error(max_rules: usize, max_bytes: usize) -> UserError {
@@ -593,31 +667,14 @@ fn check_limits(cfg: &[TableConfig; NUM_TABLES], prepared: &[Option<Prepared>; N
     Ok(())
 }
 
-/// Makes a published table's configuration follow its new version: carries the counters the
-/// old version accumulated (it is no longer read by any packet) over to the rules and chains
-/// that survived.
-fn commit(tc: &mut TableConfig, p: Prepared, old: Option<&Version>) {
-    let Prepared { chains, chain_counters, rules, rule_counters, specs, plan, next_id, mut base, recent, .. } = p;
-    let old_config = carry::OldConfig {
-        base: &tc.base,
-        rule_count: tc.rules.len(),
-        chain_names: tc.chains.iter().map(ChainInfo::name),
-    };
-    let new_chains = chains.iter().zip(chain_counters.iter()).map(|(c, given)| carry::NewChain {
-        name: c.name(),
-        builtin: c.policy.is_some(),
-        given: *given,
-    });
-    let merged = carry::merge_counters(&old_config, &VersionCounts(old), &plan, rule_counters.iter().copied(), new_chains, &mut base);
-    if let Err(e) = merged {
-        // Cannot happen (the store is empty and has room); the new version is live, so the
-        // configuration must follow it: counters not carried read as 0.
-        pr_warn!("counters not carried over (errno {})\n", e.errno());
-    }
+/// Makes a published table's configuration follow its new version (the old one is retired:
+/// the slots it alone used are free again).
+fn commit(tc: &mut TableConfig, p: Prepared) {
+    let Prepared { chains, rules, specs, next_id, pool, recent, .. } = p;
     tc.chains = chains;
     tc.rules = rules;
     tc.specs = specs;
-    tc.base = base.into_inner();
+    tc.pool.install(pool);
     tc.next_id = next_id;
     tc.recent = recent;
     tc.generation = tc.generation.wrapping_add(1);
@@ -629,35 +686,6 @@ fn carry_error(e: carry::CarryError) -> UserError {
         carry::CarryError::OutOfMemory => UserError::nomem(),
         carry::CarryError::StoreNotEmpty => uerr(EINVAL, c"internal error"),
     }
-}
-
-/// What a version counted (nothing without a version), for the carry-over.
-struct VersionCounts<'a>(Option<&'a Version>);
-
-impl carry::Counted for VersionCounts<'_> {
-    fn rule(&self, rule: usize) -> Counters {
-        self.0.map_or_else(Counters::default, |v| counters(v.counter(rule)))
-    }
-
-    fn policy(&self, chain: usize) -> Counters {
-        self.0.and_then(|v| v.policy_counter(chain).map(|i| counters(v.counter(i)))).unwrap_or_default()
-    }
-}
-
-fn counters((packets, bytes): (u64, u64)) -> Counters {
-    Counters { packets, bytes }
-}
-
-/// A counter's total: what was carried over into the configuration (`base_idx` into
-/// `tc.base`: rules first, then chains) plus what the version counted (`pcpu_idx`, the
-/// version's own counter numbering).
-fn total(tc: &TableConfig, version: Option<&Version>, base_idx: usize, pcpu_idx: Option<usize>) -> Counters {
-    let b = tc.base.get(base_idx).copied().unwrap_or_default();
-    let counted = match (version, pcpu_idx) {
-        (Some(v), Some(i)) => counters(v.counter(i)),
-        _ => Counters::default(),
-    };
-    carry::sum(b, counted)
 }
 
 /// Parses a `CMD_GET_TABLE` request: the table and whether an absent table is an error.
@@ -709,9 +737,9 @@ pub(crate) fn encode_header(enc: &mut Encoder<'_>, tc: &TableConfig, table: Tabl
 }
 
 /// Encodes items `from..to` of a table listing (see [`item_count`]) with their current
-/// counters and ids. A table never written lists its builtin chains, policy ACCEPT, as
-/// part of its header message.
-pub(crate) fn encode_items(enc: &mut Encoder<'_>, tc: &TableConfig, version: Option<&Version>, table: TableId, from: usize, to: usize) {
+/// counters (read from the pool: what every version counted) and ids. A table never written
+/// lists its builtin chains, policy ACCEPT, as part of its header message.
+pub(crate) fn encode_items(enc: &mut Encoder<'_>, tc: &TableConfig, table: TableId, from: usize, to: usize) {
     if tc.chains.is_empty() {
         for h in table.builtin_hooks() {
             let c = rulewire::ChainWire { name: h.chain_name(), policy: Some(Policy::Accept), counters: Some(Counters::default()) };
@@ -720,15 +748,12 @@ pub(crate) fn encode_items(enc: &mut Encoder<'_>, tc: &TableConfig, version: Opt
         return;
     }
     let n_chains = tc.chains.len();
-    let n_rules = tc.rules.len();
     for i in from..to {
         if let Some(c) = tc.chains.get(i) {
-            let pcpu = version.and_then(|v| v.policy_counter(i));
-            let w = rulewire::ChainWire { name: c.name(), policy: c.policy, counters: Some(total(tc, version, n_rules + i, pcpu)) };
+            let w = rulewire::ChainWire { name: c.name(), policy: c.policy, counters: Some(tc.pool.read(c.slot)) };
             rulewire::encode_chain(enc, &w);
         } else if let Some(r) = tc.rules.get(i - n_chains) {
-            let ri = i - n_chains;
-            let w = rulewire::RuleWire { chain: r.chain, id: r.id, counters: Some(total(tc, version, ri, Some(ri))), spec: tc.spec(r) };
+            let w = rulewire::RuleWire { chain: r.chain, id: r.id, counters: Some(tc.pool.read(r.slot)), spec: tc.spec(r) };
             rulewire::encode_rule_entry(enc, &w);
         }
     }

@@ -180,11 +180,6 @@ impl<'a> Dump<'a> {
         unsafe { attrs(p, len) }
     }
 
-    /// Enters an RCU read-side section for reading published tables during this call.
-    pub(crate) fn reader(&self) -> Reader<'a> {
-        Reader::new()
-    }
-
     /// The dump's position, kept by netlink from one call to the next (`cb->args`).
     pub(crate) fn args(&mut self) -> &mut [c_long; 6] {
         // SAFETY: `cb` is live and `cb->args` is `long[6]`, which only this dump uses.

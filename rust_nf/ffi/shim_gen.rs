@@ -129,6 +129,14 @@ unsafe extern "C" {
     );
 }
 unsafe extern "C" {
+    pub fn rnf_pcpu_set(
+        base: *mut core::ffi::c_void,
+        idx: core::ffi::c_uint,
+        packets: u64_,
+        bytes: u64_,
+    );
+}
+unsafe extern "C" {
     pub fn rnf_skb_head(
         skb: *const sk_buff,
         st: *const nf_hook_state,
@@ -136,6 +144,9 @@ unsafe extern "C" {
         buf: *mut u8_,
         max: core::ffi::c_uint,
     );
+}
+unsafe extern "C" {
+    pub fn rnf_skb_len(skb: *const sk_buff, from_net: *mut core::ffi::c_uint) -> core::ffi::c_uint;
 }
 unsafe extern "C" {
     pub fn rnf_skb_set_mark(skb: *mut sk_buff, mark: u32_);

@@ -327,7 +327,7 @@ fn emit_delta(enc: &mut Encoder<'_>, table: TableId, generation: u64, delta: &De
     enc.put_u64(rulewire::A_GENERATION, generation);
     let reset = if delta.reset_policies { rulewire::TF_RESET_POLICY_COUNTERS } else { 0 };
     enc.put_u32(rulewire::A_TABLE_FLAGS, rulewire::TF_CHECK_GENERATION | reset);
-    let none = OpWire { kind: OpKind::Delete, chain: 0, pos: 0, counters: None, spec: None, name: None, policy: None, body: &[] };
+    let none = OpWire { kind: OpKind::Delete, chain: 0, chain_name: None, pos: 0, counters: None, spec: None, name: None, policy: None, body: &[] };
     for e in &delta.edits {
         let op = match *e {
             Edit::Rule { kind, chain, pos, rule } => OpWire {
@@ -376,6 +376,33 @@ pub fn encode_deltas(deltas: &[(TableId, u64, Delta<'_>)]) -> Vec<u8> {
 }
 
 impl Backend for KernelBackend {
+    fn change_current(&mut self, table: TableId, edits: &[crate::ipt::CurrentEdit<'_>]) -> bool {
+        let emit = |enc: &mut Encoder<'_>| {
+            enc.put_u32(rulewire::A_TABLE, table as u32);
+            // Every iptables-legacy change zeroes the builtin chains' policy counters.
+            enc.put_u32(rulewire::A_TABLE_FLAGS, rulewire::TF_CURRENT | rulewire::TF_RESET_POLICY_COUNTERS);
+            for e in edits {
+                let op = OpWire {
+                    kind: e.kind,
+                    chain: 0,
+                    chain_name: Some(e.chain),
+                    pos: e.pos,
+                    counters: e.counters,
+                    spec: e.spec,
+                    name: None,
+                    policy: None,
+                    body: &[],
+                };
+                rulewire::encode_op(enc, &op);
+            }
+        };
+        let req = encode_sized(emit);
+        match self.client() {
+            Ok(c) => c.request(rnf_engine::wire::CMD_UPDATE_TABLE, req).is_ok(),
+            Err(_) => false,
+        }
+    }
+
     fn commit_changes(&mut self, pairs: &[(&Table, &Table)]) -> Result<(), (Option<TableId>, IptError)> {
         let afters: Vec<&Table> = pairs.iter().map(|(_, a)| *a).collect();
         let mut deltas = Vec::new();

@@ -314,6 +314,10 @@ mod tests {
         assert_eq!(get("RNF_O_NAME"), rnf_engine::rulewire::O_NAME.to_string());
         assert_eq!(get("RNF_O_POLICY"), rnf_engine::rulewire::O_POLICY.to_string());
         assert_eq!(get("RNF_O_RULE"), rnf_engine::rulewire::O_RULE.to_string());
+        assert_eq!(get("RNF_O_CHAIN_NAME"), rnf_engine::rulewire::O_CHAIN_NAME.to_string());
+        use rnf_engine::rulewire::{TF_CHECK_GENERATION, TF_CURRENT, TF_RESET_POLICY_COUNTERS};
+        let mask = TF_CHECK_GENERATION | TF_RESET_POLICY_COUNTERS | TF_CURRENT;
+        assert_eq!(get("RNF_TF_UPDATE_MASK"), format!("{mask:#x}"));
         assert_eq!(get("RNF_CMD_UPDATE_TABLES"), wire::CMD_UPDATE_TABLES.to_string());
         assert_eq!(get("RNF_A_MAX"), wire::A_MAX.to_string());
         assert_eq!(get("RNF_NUM_HOOKS"), rnf_engine::hooks::NUM_HOOKS.to_string());

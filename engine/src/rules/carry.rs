@@ -1,27 +1,32 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! What a table replace keeps: rule ids and counters.
+//! What a table change keeps: rule ids and counters.
 //!
-//! A replace (`CMD_REPLACE_TABLE`, `rust_nf/table.rs`) sends the whole new table. Every rule
-//! carries the id it had when rnfctl read the table, or 0 for a rule that is new; chains and
-//! rules may carry counters (`iptables-restore -c`). The kernel keeps per table a `base`, the
-//! counts carried over from earlier versions (rules first, then chains, in configuration
-//! order), and the published version counts on top of it. A replace does two pure steps:
+//! A replace (`CMD_REPLACE_TABLE`, `rust_nf/table.rs`) sends the whole new table, an update
+//! (`CMD_UPDATE_TABLE`) a few edits of it. Every rule carries the id it had when rnfctl read
+//! the table, or 0 for a rule that is new; chains and rules may carry counters
+//! (`iptables-restore -c`, `-Z`). Counters are owned by identity, not by position: every rule
+//! and builtin chain counts into a *slot* of its table's counter pool, and keeps that slot
+//! for as long as it lives. A change therefore neither moves nor copies counters, and packets
+//! still walking the version being replaced count into the same slots as the new one. Two
+//! pure steps, both before anything is published:
 //!
-//! 1. [`plan_ids`], before anything is published: which old rule each new rule continues
-//!    ([`Origin::Kept`]) and the fresh ids of the others ([`Origin::New`]). Duplicate ids are
-//!    refused, so a rule's counters can never be carried to two rules.
-//! 2. [`merge_counters`], after the new version is published and a grace period has passed
-//!    (so the old version counts no more): the new `base`. Counters given in the request win;
-//!    a kept rule gets its old base plus what the old version counted for it; a builtin chain
-//!    keeps its policy counters by name; everything else starts at 0.
+//! 1. [`plan_ids`]: which old rule each new rule continues ([`Origin::Kept`]) and the fresh
+//!    ids of the others ([`Origin::New`]). Duplicate ids are refused, so a slot can never go to
+//!    two rules.
+//! 2. [`assign_slots`]: the slot of each new rule and chain. Counters given in the request win
+//!    (a fresh slot that starts at them); a kept rule keeps its slot; a builtin chain keeps its
+//!    slot by name; everything else gets a fresh slot at 0 (a user chain none, unless given).
+//!
+//! [`freed_slots`] lists the old slots nothing uses any more: the pool may hand them out again
+//! once the old version can no longer count into them (a grace period after the switch).
 //!
 //! Storage comes from the caller through [`Store`], as for the compiler: the kernel uses its
 //! fallibly allocating vectors, the host `Vec`. Running out of room is an error, never a panic.
 
 use core::fmt;
 
-use super::compiled::Store;
+use super::compiled::{OutOfMemory, Store};
 use super::rule::Counters;
 
 /// Where a rule of the new table comes from.
@@ -186,7 +191,10 @@ pub fn plan_ids(
     Ok(next)
 }
 
-/// A chain of the new configuration, as [`merge_counters`] needs it.
+/// No slot: a user chain's policy (it has none), unless counters were given for it.
+pub const NO_SLOT: u32 = u32::MAX;
+
+/// A chain of the new configuration, as [`assign_slots`] needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NewChain<'a> {
     /// The chain's name.
@@ -197,37 +205,13 @@ pub struct NewChain<'a> {
     pub given: Option<Counters>,
 }
 
-/// The old configuration, as [`merge_counters`] needs it.
+/// The old configuration's slots, as [`assign_slots`] needs them.
 #[derive(Debug, Clone, Copy)]
-pub struct OldConfig<'a, N> {
-    /// The counts carried into it: its rules first, then its chains.
-    pub base: &'a [Counters],
-    /// How many rules it has (where its chains start in `base`).
-    pub rule_count: usize,
-    /// The names of its chains, in its order.
-    pub chain_names: N,
-}
-
-/// What the old version counted while it was published, read once it no longer counts.
-pub trait Counted {
-    /// The counters of rule `rule` (index in the old configuration).
-    fn rule(&self, rule: usize) -> Counters;
-    /// The policy counters of chain `chain` (index in the old configuration); zero for a user
-    /// chain.
-    fn policy(&self, chain: usize) -> Counters;
-}
-
-/// Nothing counted (no old version was published).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NothingCounted;
-
-impl Counted for NothingCounted {
-    fn rule(&self, _rule: usize) -> Counters {
-        Counters::default()
-    }
-    fn policy(&self, _chain: usize) -> Counters {
-        Counters::default()
-    }
+pub struct OldSlots<'a, N> {
+    /// The slot of each rule, in its order.
+    pub rules: &'a [u32],
+    /// Its chains in order: name and slot.
+    pub chains: N,
 }
 
 /// Two counts added, with wrap-around (as the kernel's `u64` counters do).
@@ -235,49 +219,86 @@ pub fn sum(a: Counters, b: Counters) -> Counters {
     Counters { packets: a.packets.wrapping_add(b.packets), bytes: a.bytes.wrapping_add(b.bytes) }
 }
 
-/// Builds the new configuration's `base` in `out` (empty): one entry per rule of `plan`, then
-/// one per chain of `chains`.
+/// The slots of a new configuration: one per rule of `plan` into `rule_slots`, one per chain of
+/// `chains` into `chain_slots` (both empty).
 ///
-/// * a rule: its counters given in the request (`rule_given`, in rule order; missing entries
-///   count as not given); else, when it continues an old rule, that rule's old base plus what
-///   the old version counted for it; else 0;
-/// * a chain: its counters given in the request; else, for a builtin chain whose name the old
-///   configuration has, that chain's old base plus what the old version counted for its
-///   policy; else 0 (a user chain never carries counters over).
-pub fn merge_counters<'a, N>(
-    old: &OldConfig<'a, N>,
-    counted: &impl Counted,
+/// * a rule: a fresh slot starting at its counters when given in the request (`rule_given`, in
+///   rule order; missing entries count as not given); else, when it continues an old rule,
+///   that rule's slot; else a fresh slot at 0;
+/// * a chain: a fresh slot starting at its counters when given; else, for a builtin chain
+///   whose name the old configuration has, that chain's slot; else a fresh slot at 0 for a
+///   builtin chain and [`NO_SLOT`] for a user chain (which never carries counters over).
+///
+/// `fresh` hands out a slot that nothing uses, set to the counters given (out of memory: the
+/// pool could not grow).
+pub fn assign_slots<'a, N>(
+    old: &OldSlots<'a, N>,
     plan: &[Origin],
     rule_given: impl IntoIterator<Item = Option<Counters>>,
     chains: impl IntoIterator<Item = NewChain<'a>>,
-    out: &mut impl Store<Counters>,
+    fresh: &mut impl FnMut(Counters) -> Result<u32, OutOfMemory>,
+    rule_slots: &mut impl Store<u32>,
+    chain_slots: &mut impl Store<u32>,
 ) -> Result<(), CarryError>
 where
-    N: Iterator<Item = &'a str> + Clone,
+    N: Iterator<Item = (&'a str, u32)> + Clone,
 {
+    if !rule_slots.as_slice().is_empty() || !chain_slots.as_slice().is_empty() {
+        return Err(CarryError::StoreNotEmpty);
+    }
+    let mut fresh = |c: Counters| fresh(c).map_err(|_| CarryError::OutOfMemory);
+    let mut given = rule_given.into_iter();
+    for origin in plan {
+        let kept = origin.old().and_then(|j| old.rules.get(j)).copied().filter(|&s| s != NO_SLOT);
+        let slot = match (given.next().flatten(), kept) {
+            (Some(c), _) => fresh(c)?,
+            (None, Some(s)) => s,
+            (None, None) => fresh(Counters::default())?,
+        };
+        push(rule_slots, slot)?;
+    }
+    for chain in chains {
+        let slot = match chain.given {
+            Some(c) => fresh(c)?,
+            None if chain.builtin => {
+                let kept = old.chains.clone().find(|(n, _)| *n == chain.name).map(|(_, s)| s).filter(|&s| s != NO_SLOT);
+                match kept {
+                    Some(s) => s,
+                    None => fresh(Counters::default())?,
+                }
+            }
+            None => NO_SLOT,
+        };
+        push(chain_slots, slot)?;
+    }
+    Ok(())
+}
+
+/// The slots of `old` that `new` does not use, each once, in `old`'s order, into `out`
+/// (empty). `marks` is scratch: zeroed bits, at least one per slot number of both; a slot
+/// beyond it (never handed out by a pool of that size) is never reported free.
+pub fn freed_slots(
+    old: impl IntoIterator<Item = u32>,
+    new: impl IntoIterator<Item = u32>,
+    marks: &mut [u64],
+    out: &mut impl Store<u32>,
+) -> Result<(), CarryError> {
     if !out.as_slice().is_empty() {
         return Err(CarryError::StoreNotEmpty);
     }
-    let old_base = |i: Option<usize>| i.and_then(|i| old.base.get(i)).copied().unwrap_or_default();
-    let mut given = rule_given.into_iter();
-    for origin in plan {
-        let c = match (given.next().flatten(), origin.old()) {
-            (Some(c), _) => c,
-            (None, Some(j)) => sum(old_base(Some(j)), counted.rule(j)),
-            (None, None) => Counters::default(),
-        };
-        push(out, c)?;
+    let bit = |s: u32| ((s / 64) as usize, 1u64 << (s % 64));
+    for s in new {
+        if let Some(w) = marks.get_mut(bit(s).0) {
+            *w |= bit(s).1;
+        }
     }
-    for chain in chains {
-        let c = match chain.given {
-            Some(c) => c,
-            None if chain.builtin => match old.chain_names.clone().position(|n| n == chain.name) {
-                Some(j) => sum(old_base(old.rule_count.checked_add(j)), counted.policy(j)),
-                None => Counters::default(),
-            },
-            None => Counters::default(),
-        };
-        push(out, c)?;
+    for s in old {
+        let (i, b) = bit(s);
+        // Marking it too reports a slot listed twice only once.
+        if let Some(w) = marks.get_mut(i).filter(|w| **w & b == 0) {
+            *w |= b;
+            push(out, s)?;
+        }
     }
     Ok(())
 }
@@ -454,32 +475,32 @@ mod tests {
         );
 
         let (p, _) = plan(&old, &req, 4).unwrap();
-        let cfg = OldConfig { base: &[], rule_count: 3, chain_names: [].into_iter() };
+        let slots = [0u32, 1, 2];
+        let cfg = OldSlots { rules: &slots, chains: [].into_iter() };
         let chains = [NewChain { name: "INPUT", builtin: true, given: None }];
+        let mut next = 10;
+        let mut fresh = |_c: Counters| -> Result<u32, OutOfMemory> {
+            next += 1;
+            Ok(next)
+        };
         for cap in 0..5 {
-            let mut out = Bounded { v: Vec::new(), cap };
-            let r = merge_counters(&cfg, &NothingCounted, &p, [], chains, &mut out);
-            assert_eq!(r, if cap == 5 { Ok(()) } else { Err(CarryError::OutOfMemory) });
+            let mut rs = Bounded { v: Vec::new(), cap };
+            let r = assign_slots(&cfg, &p, [], chains, &mut fresh, &mut rs, &mut Vec::new());
+            assert_eq!(r, if cap >= 4 { Ok(()) } else { Err(CarryError::OutOfMemory) });
         }
-        let mut dirty = std::vec![c(1, 1)];
-        let r = merge_counters(&cfg, &NothingCounted, &p, [], chains, &mut dirty);
+        let r = assign_slots(&cfg, &p, [], chains, &mut fresh, &mut Vec::new(), &mut Bounded { v: Vec::new(), cap: 0 });
+        assert_eq!(r, Err(CarryError::OutOfMemory));
+        let mut none = |_c: Counters| -> Result<u32, OutOfMemory> { Err(OutOfMemory) };
+        let r = assign_slots(&cfg, &p, [], chains, &mut none, &mut Vec::new(), &mut Vec::new());
+        assert_eq!(r, Err(CarryError::OutOfMemory), "a pool that cannot grow");
+        let mut dirty = std::vec![1u32];
+        let r = assign_slots(&cfg, &p, [], chains, &mut fresh, &mut dirty, &mut Vec::new());
         assert_eq!(r, Err(CarryError::StoreNotEmpty));
+        let r = freed_slots([1], [], &mut [0], &mut dirty);
+        assert_eq!(r, Err(CarryError::StoreNotEmpty));
+        let r = freed_slots([1, 2], [], &mut [0], &mut Bounded { v: Vec::new(), cap: 1 });
+        assert_eq!(r, Err(CarryError::OutOfMemory));
         assert_eq!(CarryError::OutOfMemory.errno(), 12);
-    }
-
-    /// The old version's counts in a test: per rule and per chain policy.
-    struct Seen {
-        rules: Vec<Counters>,
-        policies: Vec<Counters>,
-    }
-
-    impl Counted for Seen {
-        fn rule(&self, rule: usize) -> Counters {
-            self.rules[rule]
-        }
-        fn policy(&self, chain: usize) -> Counters {
-            self.policies[chain]
-        }
     }
 
     fn builtin(name: &str) -> NewChain<'_> {
@@ -490,21 +511,33 @@ mod tests {
         NewChain { name, builtin: false, given: None }
     }
 
-    #[test]
-    fn counters_carried_given_and_dropped() {
-        // Old: rules 10, 11, 12 in INPUT, FORWARD, OUTPUT, u; base then what was counted.
-        let names = ["INPUT", "FORWARD", "OUTPUT", "u"];
-        let base =
-            [c(1, 100), c(2, 200), c(3, 300), c(10, 1000), c(20, 2000), c(30, 3000), c(7, 7)];
-        let old = OldConfig { base: &base, rule_count: 3, chain_names: names.iter().copied() };
-        let seen = Seen {
-            rules: std::vec![c(5, 50), c(6, 60), c(0, 0)],
-            policies: std::vec![c(100, 1), c(200, 2), c(300, 3), c(0, 0)],
+    /// [`assign_slots`] with `Vec`s and a pool handing out 100, 101, ... (recording the
+    /// counters each started at).
+    fn assign<'a>(
+        old: &OldSlots<'a, impl Iterator<Item = (&'a str, u32)> + Clone>,
+        p: &[Origin],
+        given: &[Option<Counters>],
+        chains: &[NewChain<'a>],
+    ) -> (Vec<u32>, Vec<u32>, Vec<Counters>) {
+        let mut started = Vec::new();
+        let mut fresh = |c: Counters| -> Result<u32, OutOfMemory> {
+            started.push(c);
+            Ok(99 + started.len() as u32)
         };
+        let (mut rs, mut cs) = (Vec::new(), Vec::new());
+        assign_slots(old, p, given.iter().copied(), chains.iter().copied(), &mut fresh, &mut rs, &mut cs).unwrap();
+        (rs, cs, started)
+    }
+
+    #[test]
+    fn slots_kept_given_and_fresh() {
+        // Old: rules 10, 11, 12 in slots 0, 1, 2; chains INPUT, FORWARD, OUTPUT in 3, 4, 5, and
+        // u, which had counters given (slot 6).
+        let old_chains = [("INPUT", 3u32), ("FORWARD", 4), ("OUTPUT", 5), ("u", 6)];
+        let old = OldSlots { rules: &[0, 1, 2], chains: old_chains.iter().copied() };
         // New: rule 12 (kept, counts given), 10 (kept), a new rule, rule 11 deleted; chains
         // reordered, FORWARD with given counters, u renamed to v, a new user chain w.
         let (p, _) = plan(&[10, 11, 12], &[12, 10, 0], 13).unwrap();
-        let given = [Some(c(42, 4200)), None, None];
         let chains = [
             builtin("OUTPUT"),
             NewChain { given: Some(c(9, 9)), ..builtin("FORWARD") },
@@ -512,107 +545,74 @@ mod tests {
             user("v"),
             NewChain { given: Some(c(8, 8)), ..user("w") },
         ];
-        let mut out = Vec::new();
-        merge_counters(&old, &seen, &p, given, chains, &mut out).unwrap();
-        assert_eq!(
-            out,
-            [
-                c(42, 4200),           // given wins over old base + counted
-                c(1 + 5, 100 + 50),    // surviving: old base + counted by the old version
-                c(0, 0),               // new
-                c(30 + 300, 3000 + 3), // OUTPUT: by name, from old position 2
-                c(9, 9),               // given
-                c(10 + 100, 1000 + 1), // INPUT
-                c(0, 0),               // user chains start at 0 ...
-                c(8, 8),               // ... unless given
-            ]
-        );
-        // Rule 11's counters (2 + 6) are gone: nothing refers to old index 1.
+        let (rs, cs, started) = assign(&old, &p, &[Some(c(42, 4200)), None, None], &chains);
+        assert_eq!(rs, [100, 0, 101], "given: fresh; kept: its slot; new: fresh");
+        assert_eq!(cs, [5, 102, 3, NO_SLOT, 103], "builtin by name; given fresh; user none unless given");
+        assert_eq!(started, [c(42, 4200), c(0, 0), c(9, 9), c(8, 8)]);
+        // Freed: rule 11's slot, rule 12's (its counters were replaced), FORWARD's and u's.
+        let mut freed = Vec::new();
+        let mut marks = [0u64; 2];
+        let all_old = [0u32, 1, 2, 3, 4, 5, 6];
+        freed_slots(all_old, rs.iter().chain(&cs).copied(), &mut marks, &mut freed).unwrap();
+        assert_eq!(freed, [1, 2, 4, 6]);
     }
 
     #[test]
     fn user_chain_counters_not_carried_even_by_name() {
-        let names = ["INPUT", "u"];
-        let base = [c(0, 0), c(5, 5)];
-        let old = OldConfig { base: &base, rule_count: 0, chain_names: names.iter().copied() };
-        let seen = Seen { rules: Vec::new(), policies: std::vec![c(1, 1), c(0, 0)] };
-        let mut out = Vec::new();
-        merge_counters(&old, &seen, &[], [], [builtin("INPUT"), user("u")], &mut out).unwrap();
-        assert_eq!(out, [c(1, 1), c(0, 0)]);
-    }
-
-    #[test]
-    fn counters_wrap_around() {
-        let base = [c(u64::MAX, u64::MAX - 1), c(u64::MAX - 2, 3)];
-        let old = OldConfig { base: &base, rule_count: 1, chain_names: ["INPUT"].into_iter() };
-        let seen = Seen { rules: std::vec![c(2, 3)], policies: std::vec![c(5, u64::MAX)] };
-        let (p, _) = plan(&[1], &[1], 2).unwrap();
-        let mut out = Vec::new();
-        merge_counters(&old, &seen, &p, [None], [builtin("INPUT")], &mut out).unwrap();
-        assert_eq!(out, [c(1, 1), c(2, 2)]);
-        assert_eq!(sum(c(u64::MAX, 1), c(1, u64::MAX)), c(0, 0));
+        let old = OldSlots { rules: &[], chains: [("INPUT", 0u32), ("u", 1)].into_iter() };
+        let (_, cs, started) = assign(&old, &[], &[], &[builtin("INPUT"), user("u")]);
+        assert_eq!(cs, [0, NO_SLOT]);
+        assert!(started.is_empty());
     }
 
     #[test]
     fn short_or_missing_inputs_never_panic() {
-        // A base shorter than the configuration (first replace: empty) and fewer given
-        // entries than rules read as zeros and "not given".
-        let names = ["INPUT"];
-        let old = OldConfig { base: &[], rule_count: 2, chain_names: names.iter().copied() };
+        // Old slots shorter than the configuration (or NO_SLOT) and fewer given entries than
+        // rules read as "no slot" and "not given": fresh slots at 0.
+        let old = OldSlots { rules: &[7], chains: [("INPUT", NO_SLOT)].into_iter() };
         let (p, _) = plan(&[1, 2], &[2, 1, 0], 3).unwrap();
-        let mut out = Vec::new();
-        merge_counters(&old, &NothingCounted, &p, [Some(c(1, 1))], [builtin("INPUT")], &mut out)
-            .unwrap();
-        assert_eq!(out, [c(1, 1), c(0, 0), c(0, 0), c(0, 0)]);
-        // A rule count that would overflow the index.
-        let old = OldConfig {
-            base: &[c(1, 1)],
-            rule_count: usize::MAX,
-            chain_names: names.iter().copied(),
-        };
-        let mut out = Vec::new();
-        merge_counters(
-            &old,
-            &NothingCounted,
-            &[],
-            [],
-            [builtin("INPUT"), builtin("INPUT")],
-            &mut out,
-        )
-        .unwrap();
-        assert_eq!(out, [c(0, 0), c(0, 0)]);
+        let (rs, cs, started) = assign(&old, &p, &[Some(c(1, 1))], &[builtin("INPUT")]);
+        assert_eq!(rs, [100, 7, 101]);
+        assert_eq!(cs, [102]);
+        assert_eq!(started, [c(1, 1), c(0, 0), c(0, 0)]);
+        // Slots beyond the marks, NO_SLOT and doubles.
+        let mut freed = Vec::new();
+        freed_slots([3, 3, 64, NO_SLOT, 5], [5], &mut [0u64], &mut freed).unwrap();
+        assert_eq!(freed, [3]);
+        assert_eq!(sum(c(u64::MAX, 1), c(1, u64::MAX)), c(0, 0));
     }
 
-    // ---- a table replaced at random, as the kernel does it ---------------------------------
+    // ---- a table changed at random, as the kernel does it ----------------------------------
 
     use super::super::super::testrng::Rng;
 
-    /// A rule of the model: its id and a tag naming it for the ground truth.
+    /// A rule of the model: its id, slot and a tag naming it for the ground truth.
     #[derive(Debug, Clone, Copy)]
     struct Rule {
         id: u64,
+        slot: u32,
         tag: u32,
     }
 
-    /// One table as `rust_nf/table.rs` keeps it: the configuration with its `base`, and the
-    /// published version's counters (rule `i` counts into `counted.rules[i]`, chain `k`'s
-    /// policy into `counted.policies[k]`).
+    /// One table as `rust_nf/table.rs` keeps it: the configuration (rules and chains with
+    /// their slots) and the pool (counters per slot, free slots).
     struct Table {
         next_id: u64,
-        chains: Vec<(String, bool)>,
+        chains: Vec<(String, bool, u32)>,
         rules: Vec<Rule>,
-        base: Vec<Counters>,
-        counted: Seen,
+        slots: Vec<Counters>,
+        free: Vec<u32>,
     }
 
     impl Table {
-        /// `replace`: plan before publishing (an error leaves everything as it was), then
-        /// merge with what the old version counted; the new version starts at zero.
+        /// A change: ids and slots planned before publishing (an error leaves everything as
+        /// it was); the old slots nothing uses are returned, to be freed after the packets
+        /// still on the old version counted.
         fn replace(
             &mut self,
             chains: &[(String, bool, Option<Counters>)],
             rules: &[(Rule, Option<Counters>)],
-        ) -> Result<(), CarryError> {
+        ) -> Result<Vec<u32>, CarryError> {
             let (mut scratch, mut p) = (Vec::new(), Vec::new());
             let next = plan_ids(
                 self.rules.iter().map(|r| r.id),
@@ -621,98 +621,110 @@ mod tests {
                 &mut scratch,
                 &mut p,
             )?;
-            let old = OldConfig {
-                base: &self.base,
-                rule_count: self.rules.len(),
-                chain_names: self.chains.iter().map(|c| c.0.as_str()),
+            let old_rules: Vec<u32> = self.rules.iter().map(|r| r.slot).collect();
+            let old = OldSlots { rules: &old_rules, chains: self.chains.iter().map(|c| (c.0.as_str(), c.2)) };
+            let (mut free, mut slots) = (self.free.clone(), self.slots.clone());
+            let mut fresh = |c: Counters| -> Result<u32, OutOfMemory> {
+                let s = free.pop().unwrap_or_else(|| {
+                    slots.push(Counters::default());
+                    (slots.len() - 1) as u32
+                });
+                slots[s as usize] = c;
+                Ok(s)
             };
-            let mut base = Vec::new();
-            merge_counters(
+            let (mut rs, mut cs) = (Vec::new(), Vec::new());
+            assign_slots(
                 &old,
-                &self.counted,
                 &p,
                 rules.iter().map(|r| r.1),
-                chains.iter().map(|(name, builtin, given)| NewChain {
-                    name,
-                    builtin: *builtin,
-                    given: *given,
-                }),
-                &mut base,
+                chains.iter().map(|(name, builtin, given)| NewChain { name, builtin: *builtin, given: *given }),
+                &mut fresh,
+                &mut rs,
+                &mut cs,
             )?;
-            self.rules =
-                rules.iter().zip(&p).map(|(r, o)| Rule { id: o.id(), tag: r.0.tag }).collect();
-            self.chains = chains.iter().map(|(n, b, _)| (n.clone(), *b)).collect();
-            self.base = base;
+            let mut marks = std::vec![0u64; slots.len() / 64 + 1];
+            let mut freed = Vec::new();
+            let old_all = old_rules.iter().copied().chain(self.chains.iter().map(|c| c.2));
+            freed_slots(old_all, rs.iter().chain(&cs).copied(), &mut marks, &mut freed)?;
+            self.rules = rules
+                .iter()
+                .zip(&p)
+                .zip(&rs)
+                .map(|((r, o), &slot)| Rule { id: o.id(), slot, tag: r.0.tag })
+                .collect();
+            self.chains = chains.iter().zip(&cs).map(|((n, b, _), &s)| (n.clone(), *b, s)).collect();
             self.next_id = next;
-            self.counted = Seen {
-                rules: std::vec![Counters::default(); self.rules.len()],
-                policies: std::vec![Counters::default(); self.chains.len()],
-            };
-            Ok(())
+            self.free = free;
+            self.slots = slots;
+            Ok(freed)
         }
 
-        /// What a read (`CMD_GET_TABLE`) shows for rule `i`.
-        fn rule_total(&self, i: usize) -> Counters {
-            sum(self.base.get(i).copied().unwrap_or_default(), self.counted.rules[i])
+        fn count(&mut self, slot: u32, bytes: u64) {
+            self.slots[slot as usize] = sum(self.slots[slot as usize], c(1, bytes));
         }
 
-        fn policy_total(&self, k: usize) -> Counters {
-            let b = self.base.get(self.rules.len() + k).copied().unwrap_or_default();
-            sum(b, self.counted.policies[k])
+        fn total(&self, slot: u32) -> Counters {
+            self.slots.get(slot as usize).copied().unwrap_or_default()
         }
     }
 
-    /// Random replaces (inserts, deletes, moves, restores with counters, duplicate ids, ids
-    /// of rules deleted meanwhile) with random traffic between them: every surviving rule
-    /// shows exactly the packets and bytes it ever counted, no more, no less; builtin policies
-    /// likewise; ids stay unique, and a refused replace changes nothing.
+    /// Random changes (inserts, deletes, moves, restores with counters, duplicate ids, ids
+    /// of rules deleted meanwhile) with random traffic between them, also on the version being
+    /// replaced after the switch: every surviving rule shows exactly the packets and bytes it
+    /// ever counted, no more, no less; builtin policies likewise; ids stay unique, two live
+    /// rules or chains never share a slot, and a refused change changes nothing.
     #[test]
-    fn random_replaces_never_lose_or_double_count() {
+    fn random_changes_never_lose_or_double_count() {
         let mut rng = Rng(0x5eed_1234_abcd_ef01);
         // How often each case came up, to know the run covered them.
-        let (mut refused, mut carried, mut given_won) = (0, 0, 0);
+        let (mut refused, mut carried, mut given_won, mut late, mut reused) = (0, 0, 0, 0, 0);
         let builtins = ["INPUT", "FORWARD", "OUTPUT"];
         for run in 0..40 {
             // Some runs start near the end of the id space.
             let next_id = if run % 4 == 3 { u64::MAX - rng.index(30) as u64 } else { 1 };
-            let mut t = Table {
-                next_id,
-                chains: Vec::new(),
-                rules: Vec::new(),
-                base: Vec::new(),
-                counted: Seen { rules: Vec::new(), policies: Vec::new() },
-            };
+            let mut t = Table { next_id, chains: Vec::new(), rules: Vec::new(), slots: Vec::new(), free: Vec::new() };
             // Ground truth: total per rule tag and per builtin chain name.
             let mut truth: BTreeMap<u32, Counters> = BTreeMap::new();
             let mut policy_truth: BTreeMap<String, Counters> = BTreeMap::new();
             let mut next_tag = 0u32;
             for _step in 0..60 {
                 // Traffic on the published version.
-                for _ in 0..rng.index(40) {
-                    let bytes = 40 + rng.index(1460) as u64;
-                    if !t.rules.is_empty() && rng.index(4) != 0 {
-                        let i = rng.index(t.rules.len());
-                        t.counted.rules[i] = sum(t.counted.rules[i], c(1, bytes));
-                        let e = truth.get_mut(&t.rules[i].tag).unwrap();
-                        *e = sum(*e, c(1, bytes));
-                    } else if !t.chains.is_empty() {
-                        let k = rng.index(t.chains.len());
-                        if t.chains[k].1 {
-                            t.counted.policies[k] = sum(t.counted.policies[k], c(1, bytes));
-                            let e = policy_truth.entry(t.chains[k].0.clone()).or_default();
-                            *e = sum(*e, c(1, bytes));
+                // (`late`: on the replaced version, whose chains count only where they kept
+                // their slot.)
+                let traffic = |t: &mut Table, rng: &mut Rng, truth: &mut BTreeMap<u32, Counters>, policy_truth: &mut BTreeMap<String, Counters>, rules: &[Rule], chains: &[(String, bool, u32)], late: bool| {
+                    let mut n = 0;
+                    for _ in 0..rng.index(40) {
+                        let bytes = 40 + rng.index(1460) as u64;
+                        if !rules.is_empty() && rng.index(4) != 0 {
+                            let r = rules[rng.index(rules.len())];
+                            t.count(r.slot, bytes);
+                            if let Some(e) = truth.get_mut(&r.tag) {
+                                *e = sum(*e, c(1, bytes));
+                            }
+                            n += 1;
+                        } else if !chains.is_empty() {
+                            let k = rng.index(chains.len());
+                            if chains[k].1 {
+                                t.count(chains[k].2, bytes);
+                                if !late || policy_truth.contains_key(&chains[k].0) {
+                                    let e = policy_truth.entry(chains[k].0.clone()).or_default();
+                                    *e = sum(*e, c(1, bytes));
+                                }
+                            }
                         }
                     }
-                }
+                    n
+                };
+                let (rules_now, chains_now) = (t.rules.clone(), t.chains.clone());
+                traffic(&mut t, &mut rng, &mut truth, &mut policy_truth, &rules_now, &chains_now, false);
                 // The request: the current rules (as read), edited.
-                let mut rules: Vec<(Rule, Option<Counters>)> =
-                    t.rules.iter().map(|r| (*r, None)).collect();
+                let mut rules: Vec<(Rule, Option<Counters>)> = t.rules.iter().map(|r| (*r, None)).collect();
                 for _ in 0..rng.index(4) {
                     match rng.index(5) {
                         0 | 1 => {
                             let at = rng.index(rules.len() + 1);
                             next_tag += 1;
-                            rules.insert(at, (Rule { id: 0, tag: next_tag }, None));
+                            rules.insert(at, (Rule { id: 0, slot: NO_SLOT, tag: next_tag }, None));
                         }
                         2 if !rules.is_empty() => {
                             rules.remove(rng.index(rules.len()));
@@ -744,7 +756,7 @@ mod tests {
                     if i != j {
                         rules[j].0.id = id;
                     } else {
-                        rules.push((Rule { id, tag: 0 }, None));
+                        rules.push((Rule { id, slot: NO_SLOT, tag: 0 }, None));
                     }
                 }
                 let mut chains: Vec<(String, bool, Option<Counters>)> =
@@ -762,22 +774,28 @@ mod tests {
                     chains[k].2 = Some(c(rng.index(100) as u64, 7));
                 }
 
-                let before = (t.next_id, t.rules.len(), t.base.clone());
+                let before = (t.next_id, t.rules.len(), t.slots.clone(), t.free.clone());
                 let old_ids: Vec<u64> = t.rules.iter().map(|r| r.id).collect();
-                match t.replace(&chains, &rules) {
+                let (old_rules, old_chains) = (t.rules.clone(), t.chains.clone());
+                let free_before = t.free.len();
+                let freed = match t.replace(&chains, &rules) {
                     Err(CarryError::DuplicateId { .. }) => {
                         assert!(duplicate, "refused without a duplicate");
-                        assert_eq!((t.next_id, t.rules.len(), t.base.clone()), before);
+                        assert_eq!((t.next_id, t.rules.len(), t.slots.clone(), t.free.clone()), before);
                         refused += 1;
                         continue;
                     }
                     Err(e) => panic!("{e}"),
-                    Ok(()) => assert!(!duplicate),
-                }
-                // Ground truth after the replace: a rule continues its old self only when its
-                // id was known; a stale id makes it a new rule.
+                    Ok(f) => {
+                        assert!(!duplicate);
+                        f
+                    }
+                };
+                reused += usize::from(t.free.len() < free_before);
+                // Ground truth after the change: a rule continues its old self only when its
+                // id was known; a stale id makes it a new rule; given counters replace.
                 let mut kept = BTreeMap::new();
-                for (i, (r, given)) in rules.iter().enumerate() {
+                for (r, given) in rules.iter() {
                     let total = match given {
                         Some(g) => {
                             given_won += 1;
@@ -789,31 +807,71 @@ mod tests {
                         }
                         None => Counters::default(),
                     };
-                    assert_eq!(t.rule_total(i), total, "rule {i} (tag {})", r.tag);
                     kept.insert(r.tag, total);
                 }
+                let mut policy_kept = BTreeMap::new();
+                for (name, builtin, given) in &chains {
+                    if *builtin {
+                        let want = given.unwrap_or_else(|| policy_truth.get(name).copied().unwrap_or_default());
+                        policy_kept.insert(name.clone(), want);
+                    }
+                }
+                // Packets still on the old version after the switch: they count into the old
+                // slots, which the rules that survived with their counters still own.
+                let old_tags: BTreeMap<u32, Counters> = old_rules
+                    .iter()
+                    .filter_map(|o| {
+                        let same = t.rules.iter().any(|n| n.slot == o.slot);
+                        same.then(|| (o.tag, kept.get(&o.tag).copied().unwrap_or_default()))
+                    })
+                    .collect();
+                let mut late_truth = old_tags;
+                let mut late_policy: BTreeMap<String, Counters> = old_chains
+                    .iter()
+                    .filter(|c| c.1 && t.chains.iter().any(|n| n.2 == c.2))
+                    .map(|c| (c.0.clone(), policy_kept.get(&c.0).copied().unwrap_or_default()))
+                    .collect();
+                late += traffic(&mut t, &mut rng, &mut late_truth, &mut late_policy, &old_rules, &old_chains, true);
+                for (tag, v) in late_truth {
+                    kept.insert(tag, v);
+                }
+                for (name, v) in late_policy {
+                    if policy_kept.contains_key(&name) {
+                        policy_kept.insert(name, v);
+                    }
+                }
+                // The grace period is over: freed slots go back to the pool.
+                t.free.extend(freed);
+                for (i, r) in t.rules.iter().enumerate() {
+                    assert_eq!(t.total(r.slot), kept[&r.tag], "rule {i} (tag {})", r.tag);
+                }
                 truth = kept;
-                for (k, (name, _, given)) in chains.iter().enumerate() {
-                    if k >= 3 && name.starts_with("user") {
-                        assert_eq!(t.policy_total(k), given.unwrap_or_default());
+                for (k, (name, builtin, s)) in t.chains.iter().enumerate() {
+                    if !builtin {
+                        assert_eq!(t.total(*s), chains[k].2.unwrap_or_default(), "user chain {name}");
                         continue;
                     }
-                    let want = given
-                        .unwrap_or_else(|| policy_truth.get(name).copied().unwrap_or_default());
-                    assert_eq!(t.policy_total(k), want, "policy of {name}");
-                    policy_truth.insert(name.clone(), want);
+                    assert_eq!(t.total(*s), policy_kept[name], "policy of {name}");
                 }
-                // Ids: unique and non-zero.
+                policy_truth = policy_kept;
+                // Ids unique and non-zero; live slots distinct and never free.
                 let mut ids: Vec<u64> = t.rules.iter().map(|r| r.id).collect();
                 assert!(ids.iter().all(|&id| id != 0));
                 ids.sort_unstable();
                 ids.dedup();
                 assert_eq!(ids.len(), t.rules.len());
+                let mut live: Vec<u32> =
+                    t.rules.iter().map(|r| r.slot).chain(t.chains.iter().map(|c| c.2)).filter(|&s| s != NO_SLOT).collect();
+                live.sort_unstable();
+                let n = live.len();
+                live.dedup();
+                assert_eq!(live.len(), n, "two owners of one slot");
+                assert!(live.iter().all(|s| !t.free.contains(s)), "a live slot is free");
             }
         }
         assert!(
-            refused > 20 && carried > 1000 && given_won > 100,
-            "{refused} {carried} {given_won}"
+            refused > 20 && carried > 1000 && given_won > 100 && late > 1000 && reused > 100,
+            "{refused} {carried} {given_won} {late} {reused}"
         );
     }
 }

@@ -882,6 +882,37 @@ pub enum Target<'a> {
     },
 }
 
+impl<'a> Target<'a> {
+    /// The name `-j` takes for the target (a verdict, a chain, an extension); empty for none
+    /// (what `-L` and `-v` print in the target column).
+    pub fn name(&self) -> &'a str {
+        match *self {
+            Target::None => "",
+            Target::Accept => "ACCEPT",
+            Target::Drop => "DROP",
+            Target::Return => "RETURN",
+            Target::Jump(c) | Target::Goto(c) => c,
+            ref t => t.extension_name().unwrap_or(""),
+        }
+    }
+
+    /// The name of a target extension as `-j` takes it (`LOG`, `DNAT`, ...); `None` for the
+    /// standard verdicts, jumps and gotos. A user chain of that name would take the `-j` instead
+    /// (iptables: "Warning: using chain X, not extension").
+    pub fn extension_name(&self) -> Option<&'static str> {
+        Some(match self {
+            Target::None | Target::Accept | Target::Drop | Target::Return | Target::Jump(_) | Target::Goto(_) => return None,
+            Target::Reject(_) => "REJECT",
+            Target::Log(_) => "LOG",
+            Target::Mark { .. } => "MARK",
+            Target::Ttl { .. } => "TTL",
+            Target::CtNotrack(_) | Target::Ct(_) => "CT",
+            Target::Connmark(_) => "CONNMARK",
+            Target::Nat(n) => n.kind.name(),
+        })
+    }
+}
+
 /// One rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RuleSpec<'a> {

@@ -162,6 +162,11 @@ pub const O_POLICY: u16 = 8;
 /// Change attribute, repeated: one rule of a chain's new contents, in order (an `E_*` nest as
 /// [`A_RULE`]'s; its `E_ID`, when given, keeps a rule the table has, with its counters).
 pub const O_RULE: u16 = 9;
+/// Change attribute: the chain by name instead of [`O_CHAIN`] (insert, delete and replace).
+/// Such a change applies to the table as it is ([`TF_CURRENT`]), so it needs no read first:
+/// [`O_POS`] `u32::MAX` appends, and a delete with an [`O_SPEC`] deletes the first rule equal
+/// to it (`-D CHAIN RULE`).
+pub const O_CHAIN_NAME: u16 = 10;
 
 /// What one change does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,6 +212,8 @@ pub struct OpWire<'a> {
     pub kind: OpKind,
     /// Index of the chain among the table's chains.
     pub chain: u32,
+    /// The chain by name ([`O_CHAIN_NAME`]; then `chain` is not sent).
+    pub chain_name: Option<&'a str>,
     /// Position in the chain, from 0.
     pub pos: u32,
     /// Counters of the new rule (`-c`); `None`: from zero.
@@ -247,7 +254,10 @@ pub fn encode_op(enc: &mut Encoder<'_>, op: &OpWire<'_>) {
 pub fn begin_op(enc: &mut Encoder<'_>, op: &OpWire<'_>) -> super::super::wire::Nest {
     let n = enc.begin_nest(A_OP);
     enc.put_u32(O_KIND, op.kind as u32);
-    enc.put_u32(O_CHAIN, op.chain);
+    match op.chain_name {
+        Some(n) => enc.put_str(O_CHAIN_NAME, n),
+        None => enc.put_u32(O_CHAIN, op.chain),
+    }
     enc.put_u32(O_POS, op.pos);
     if let Some(c) = op.counters {
         enc.put_u64(O_PACKETS, c.packets);
@@ -271,11 +281,13 @@ pub fn decode_op<'a>(a: &Attr<'a>) -> Result<OpWire<'a>, WireError> {
     let (mut kind, mut chain, mut pos) = (None, None, None);
     let (mut packets, mut bytes, mut spec) = (None, None, None);
     let (mut name, mut policy, mut rules) = (None, None, false);
+    let mut chain_name = None;
     for x in a.nested() {
         let x = x?;
         match x.ty {
             O_KIND => kind = Some(OpKind::from_u32(x.u32()?).ok_or(WireError::BadValue(O_KIND))?),
             O_CHAIN => chain = Some(x.u32()?),
+            O_CHAIN_NAME => chain_name = Some(x.str()?),
             O_POS => pos = Some(x.u32()?),
             O_PACKETS => packets = Some(x.u64()?),
             O_BYTES => bytes = Some(x.u64()?),
@@ -292,9 +304,15 @@ pub fn decode_op<'a>(a: &Attr<'a>) -> Result<OpWire<'a>, WireError> {
         _ => return Err(WireError::Missing(O_BYTES)),
     };
     let kind = kind.ok_or(WireError::Missing(O_KIND))?;
-    // Each kind takes exactly its own fields.
+    // Each kind takes exactly its own fields; a chain by index or by name (one-rule changes).
+    let by_name = chain_name.is_some();
+    if by_name && (chain.is_some() || !matches!(kind, OpKind::Insert | OpKind::Delete | OpKind::Replace)) {
+        return Err(WireError::BadValue(O_CHAIN_NAME));
+    }
     let needs_spec = matches!(kind, OpKind::Insert | OpKind::Replace);
-    if spec.is_some() != needs_spec {
+    // A delete by name may name its rule by specification instead of position.
+    let spec_ok = spec.is_some() == needs_spec || (by_name && kind == OpKind::Delete);
+    if !spec_ok {
         return Err(if needs_spec { WireError::Missing(O_SPEC) } else { WireError::BadValue(O_SPEC) });
     }
     if counters.is_some() && !needs_spec {
@@ -311,7 +329,8 @@ pub fn decode_op<'a>(a: &Attr<'a>) -> Result<OpWire<'a>, WireError> {
     }
     Ok(OpWire {
         kind,
-        chain: chain.ok_or(WireError::Missing(O_CHAIN))?,
+        chain: if by_name { 0 } else { chain.ok_or(WireError::Missing(O_CHAIN))? },
+        chain_name,
         pos: pos.ok_or(WireError::Missing(O_POS))?,
         counters,
         spec,
@@ -331,6 +350,10 @@ pub const TF_RESET_POLICY_COUNTERS: u32 = 1 << 3;
 /// Get flag: fail with ENOENT when the table was never read or written (so that
 /// `iptables-save` lists only tables that exist, without creating them).
 pub const TF_NO_CREATE: u32 = 1 << 2;
+/// Update flag: the changes apply to the table as it is now, whatever its generation; each
+/// must name its chain ([`O_CHAIN_NAME`]). What a one-rule command (`-A`, `-I`, `-D`, `-R`)
+/// sends without reading the table: any refusal changes nothing.
+pub const TF_CURRENT: u32 = 1 << 4;
 
 /// Chain attribute: name.
 pub const C_NAME: u16 = 1;
@@ -1260,7 +1283,7 @@ mod tests {
         encode_rule(&mut e, &r);
         let n = e.len();
         let spec = &spec_buf[..n];
-        let none = OpWire { kind: OpKind::Delete, chain: 0, pos: 0, counters: None, spec: None, name: None, policy: None, body: &[] };
+        let none = OpWire { kind: OpKind::Delete, chain: 0, chain_name: None, pos: 0, counters: None, spec: None, name: None, policy: None, body: &[] };
         let ops = [
             OpWire { kind: OpKind::Insert, chain: 2, pos: 7, counters: None, spec: Some(spec), ..none },
             OpWire { kind: OpKind::Replace, chain: 0, pos: 0, counters: Some(Counters { packets: 3, bytes: 4 }), spec: Some(spec), ..none },
@@ -1268,6 +1291,11 @@ mod tests {
             OpWire { kind: OpKind::NewChain, chain: 0, pos: 4, name: Some("KUBE-SVC-X"), ..none },
             OpWire { kind: OpKind::DeleteChain, chain: 5, pos: 0, ..none },
             OpWire { kind: OpKind::SetPolicy, chain: 1, pos: 0, policy: Some(Policy::Drop), ..none },
+            // One-rule changes by chain name: append, delete by specification, by position.
+            OpWire { kind: OpKind::Insert, chain_name: Some("FORWARD"), pos: u32::MAX, spec: Some(spec), ..none },
+            OpWire { kind: OpKind::Delete, chain_name: Some("KUBE-SVC-X"), spec: Some(spec), ..none },
+            OpWire { kind: OpKind::Delete, chain_name: Some("INPUT"), pos: 3, ..none },
+            OpWire { kind: OpKind::Replace, chain_name: Some("INPUT"), pos: 0, spec: Some(spec), ..none },
         ];
         let mut buf = [0u8; 1024];
         let mut enc = Encoder::new(&mut buf);
@@ -1301,6 +1329,9 @@ mod tests {
             OpWire { kind: OpKind::Delete, chain: 0, pos: 0, counters: None, spec: Some(spec), ..none },
             OpWire { kind: OpKind::NewChain, chain: 0, pos: 0, ..none },
             OpWire { kind: OpKind::SetPolicy, chain: 0, pos: 0, ..none },
+            // Only rule changes name their chain; a name and an index at once is refused.
+            OpWire { kind: OpKind::SetPolicy, chain_name: Some("INPUT"), policy: Some(Policy::Drop), ..none },
+            OpWire { kind: OpKind::Replace, chain_name: Some("INPUT"), spec: None, ..none },
         ] {
             let mut enc = Encoder::new(&mut buf);
             encode_op(&mut enc, &bad);
@@ -1308,6 +1339,16 @@ mod tests {
             let a = AttrIter::new(&buf[..len]).next().unwrap().unwrap();
             assert!(decode_op(&a).is_err());
         }
+        let mut enc = Encoder::new(&mut buf);
+        let n = enc.begin_nest(A_OP);
+        enc.put_u32(O_KIND, OpKind::Insert as u32);
+        enc.put_u32(O_CHAIN, 0);
+        enc.put_str(O_CHAIN_NAME, "INPUT");
+        enc.put_u32(O_POS, 0);
+        enc.put_bytes(O_SPEC | crate::wire::NLA_F_NESTED, spec);
+        enc.end_nest(n);
+        let len = enc.len();
+        assert!(decode_op(&AttrIter::new(&buf[..len]).next().unwrap().unwrap()).is_err(), "index and name");
     }
 
     fn round_trip(r: &RuleSpec<'_>) {

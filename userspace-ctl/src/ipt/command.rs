@@ -40,7 +40,8 @@ use super::parse::{
     CMD_DELETE_NUM, CMD_FLUSH, CMD_INSERT, CMD_LIST, CMD_LIST_RULES, CMD_NEW_CHAIN, CMD_RENAME_CHAIN, CMD_REPLACE,
     CMD_SET_POLICY, CMD_ZERO, CMD_ZERO_NUM, OPT_COUNTERS, OPT_VERBOSE,
 };
-use super::{list, ruleprint, Backend, IptError};
+use super::{list, ruleprint, Backend, CurrentEdit, IptError};
+use rnf_engine::rulewire::OpKind;
 
 use super::errors::errno::*;
 use super::errors::{op_fail, render_fail, Op, Prog};
@@ -475,6 +476,25 @@ pub fn iptables_main_io(
         s.push_str(&String::from_utf8_lossy(&buf));
         Ok(())
     };
+    // A one-rule change goes to the table as it is, without reading it: its cost does not
+    // grow with the table. Anything refused (a missing chain or rule, a bad position, a rule
+    // the kernel will not take) changed nothing and is done again the long way, which words
+    // the error as iptables does.
+    if let Some(edits) = current_edits(&parsed) {
+        let edits: Vec<CurrentEdit<'_>> = edits
+            .iter()
+            .map(|(kind, pos, spec)| CurrentEdit {
+                kind: *kind,
+                chain: parsed.chain.as_deref().unwrap_or(""),
+                pos: *pos,
+                spec: spec.as_deref(),
+                counters: if parsed.options & OPT_COUNTERS != 0 { Some(parsed.counters) } else { None },
+            })
+            .collect();
+        if backend.change_current(table_id, &edits) {
+            return Ok(());
+        }
+    }
     // Two writers never lose each other's changes: the kernel refuses a table written since
     // it was read (EAGAIN), and the command is applied again to the table as it now is (as
     // iptables-nft retries a transaction whose generation changed).
@@ -513,6 +533,47 @@ pub fn iptables_main_io(
         return committed;
     }
 }
+
+/// The changes of a one-rule command that can go to the table as it is ([`Backend::change_current`]):
+/// `-A`, `-I`, `-D` (by number or by specification), `-R`, without `-v` (whose output would
+/// come twice if the change were done again the long way). A `-j NAME` that is no target
+/// extension is taken for a chain (the kernel refuses it if there is none, and refuses an
+/// extension that a user chain's name hides). Each change: kind, position, encoding.
+fn current_edits(p: &Parsed) -> Option<Vec<QuickEdit>> {
+    if p.options & OPT_VERBOSE != 0 || p.chain.is_none() {
+        return None;
+    }
+    let target = match &p.jump {
+        JumpTo::Nothing => OwnedTarget::Plain(Target::None),
+        JumpTo::Target { target, .. } => target.clone(),
+        JumpTo::Chain(name) => OwnedTarget::Jump(name.clone()),
+        JumpTo::Goto(name) => OwnedTarget::Goto(name.clone()),
+    };
+    let at = p.rulenum.checked_sub(1);
+    let wires = || -> Option<Vec<Vec<u8>>> {
+        p.expanded(&target).iter().map(|r| new_rule(r, None).ok().map(|r| r.wire)).collect()
+    };
+    Some(match p.command {
+        CMD_APPEND => wires()?.into_iter().map(|w| (OpKind::Insert, u32::MAX, Some(w))).collect(),
+        CMD_INSERT => {
+            let at = at?;
+            wires()?.into_iter().map(|w| (OpKind::Insert, at, Some(w))).collect()
+        }
+        CMD_DELETE => wires()?.into_iter().map(|w| (OpKind::Delete, 0, Some(w))).collect(),
+        CMD_DELETE_NUM => vec![(OpKind::Delete, at?, None)],
+        CMD_REPLACE => {
+            let mut w = wires()?;
+            if w.len() != 1 {
+                return None;
+            }
+            vec![(OpKind::Replace, at?, w.pop())]
+        }
+        _ => return None,
+    })
+}
+
+/// One change of [`current_edits`]: kind, position, the rule's encoding.
+type QuickEdit = (OpKind, u32, Option<Vec<u8>>);
 
 /// How often a command is applied again after another writer changed its table meanwhile.
 const MAX_ATTEMPTS: u32 = 100;

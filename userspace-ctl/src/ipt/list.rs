@@ -178,24 +178,6 @@ fn header(s: &mut String, refs: &std::collections::HashMap<&str, usize>, c: &Cha
     s.push('\n');
 }
 
-/// The target column's text.
-fn target_name<'a>(t: &Target<'a>) -> &'a str {
-    match *t {
-        Target::None => "",
-        Target::Accept => "ACCEPT",
-        Target::Drop => "DROP",
-        Target::Return => "RETURN",
-        Target::Jump(c) | Target::Goto(c) => c,
-        Target::Reject(_) => "REJECT",
-        Target::Log(_) => "LOG",
-        Target::Mark { .. } => "MARK",
-        Target::Ttl { .. } => "TTL",
-        Target::CtNotrack(_) | Target::Ct(_) => "CT",
-        Target::Connmark(_) => "CONNMARK",
-        Target::Nat(n) => n.kind.name(),
-    }
-}
-
 /// `print_firewall`: one rule line.
 fn rule_line(s: &mut String, rule: &Rule, num: usize, opts: &ListOptions, names: &mut Names) {
     let r = rule.spec();
@@ -206,7 +188,7 @@ fn rule_line(s: &mut String, rule: &Rule, num: usize, opts: &ListOptions, names:
         print_num(s, rule.counters.packets, opts, false);
         print_num(s, rule.counters.bytes, opts, false);
     }
-    let _ = write!(s, "{:<9} ", target_name(&r.target));
+    let _ = write!(s, "{:<9} ", r.target.name());
 
     // Protocol: a name unless -n (iptables 1.8.9 prints the number with -n, even for `all`).
     s.push(if r.proto_invert { '!' } else { ' ' });

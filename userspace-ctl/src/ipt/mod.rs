@@ -52,6 +52,21 @@ impl std::fmt::Display for IptError {
     }
 }
 
+/// A one-rule change of a table as it is ([`Backend::change_current`]).
+#[derive(Debug, Clone, Copy)]
+pub struct CurrentEdit<'a> {
+    /// Insert, delete or replace.
+    pub kind: rnf_engine::rulewire::OpKind,
+    /// The chain's name.
+    pub chain: &'a str,
+    /// Position from 0; `u32::MAX` appends (insert); ignored by a delete with a rule.
+    pub pos: u32,
+    /// The rule's encoding (insert, replace; a delete by specification).
+    pub spec: Option<&'a [u8]>,
+    /// `-c`.
+    pub counters: Option<rnf_engine::rule::Counters>,
+}
+
 /// Where tables live: the kernel (netlink) or memory (tests).
 pub trait Backend {
     /// Reads a table as it is now (builtin chains always present).
@@ -76,6 +91,13 @@ pub trait Backend {
             self.commit(t).map_err(|e| (Some(t.id), e))?;
         }
         Ok(())
+    }
+    /// Applies one-rule changes (`-A`, `-I`, `-D`, `-R`) to a table as it is now, without
+    /// reading it first: true when they were made. False when the backend cannot, or refused
+    /// them (then nothing changed): the caller reads the table and applies the command as
+    /// usual, which also words any error exactly as iptables does.
+    fn change_current(&mut self, _table: TableId, _edits: &[CurrentEdit<'_>]) -> bool {
+        false
     }
     /// The tables that exist in this network namespace, most recently created first: the
     /// tables `iptables-save` prints, in its order. As with ip_tables, a table comes into

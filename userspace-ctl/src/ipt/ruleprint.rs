@@ -578,20 +578,7 @@ fn numeric_addr(n: &Ipv4Net) -> String {
 /// The line `iptables -A/-I/-R/-D/-C -v` prints for a rule (`print_firewall_line`), with the
 /// newline.
 pub fn verbose_rule_line(r: &RuleSpec<'_>) -> String {
-    let target = match r.target {
-        Target::None => "",
-        Target::Accept => "ACCEPT",
-        Target::Drop => "DROP",
-        Target::Return => "RETURN",
-        Target::Jump(c) | Target::Goto(c) => c,
-        Target::Reject(_) => "REJECT",
-        Target::Log(_) => "LOG",
-        Target::Mark { .. } => "MARK",
-        Target::Ttl { .. } => "TTL",
-        Target::CtNotrack(_) | Target::Ct(_) => "CT",
-        Target::Connmark(_) => "CONNMARK",
-        Target::Nat(n) => n.kind.name(),
-    };
+    let target = r.target.name();
     let mut s = format!("{target} ");
     s.push(if r.proto_invert { '!' } else { ' ' });
     match names::CHAIN_PROTOS.iter().find(|(_, p)| *p == r.proto) {

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A table's counter pool: the packet and byte counters of its rules and builtin chains, owned
+//! by identity (`engine/src/rules/carry.rs`).
+//!
+//! Every rule and builtin chain counts into a slot of its table's pool and keeps that slot for
+//! as long as it lives, across every version of the table. A change hands fresh slots to new
+//! rules (and to rules whose counters the request sets) and gives back those of deleted
+//! rules; it never copies a counter, and packets still walking the version being replaced
+//! count into the same slots as the new version. The versions share the pool's per-CPU blocks
+//! (each holds a reference to every block it counts into), so the packet path needs no lock.
+//!
+//! A slot given back may be handed out again only once no version can count into it: the
+//! pool takes it back when the change is committed, which is after the grace period that
+//! retires the old version (`table::publish`).
+
+use crate::engine::carry::NO_SLOT;
+use crate::engine::compiled::OutOfMemory;
+use crate::engine::rule::Counters;
+use crate::ffi::pcpu::{PcpuBlock, PER_BLOCK};
+use kernel::alloc::AllocError;
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+/// The blocks of a pool (slot `s` is pair `s % PER_BLOCK` of block `s / PER_BLOCK`).
+pub(crate) type Blocks = KVVec<Arc<PcpuBlock>>;
+
+/// The counters of a slot in `blocks`; zero for [`NO_SLOT`] or a slot beyond them.
+pub(crate) fn read(blocks: &[Arc<PcpuBlock>], slot: u32) -> Counters {
+    let (packets, bytes) = blocks.get((slot / PER_BLOCK) as usize).map_or((0, 0), |b| b.sum(slot % PER_BLOCK));
+    Counters { packets, bytes }
+}
+
+/// Counts one packet of `bytes` in `slot` of `blocks` ([`NO_SLOT`] or beyond: nothing).
+pub(crate) fn add(blocks: &[Arc<PcpuBlock>], slot: u32, bytes: u64) {
+    if let Some(b) = blocks.get((slot / PER_BLOCK) as usize) {
+        b.add(slot % PER_BLOCK, bytes);
+    }
+}
+
+/// One table's pool.
+pub(crate) struct CounterPool {
+    blocks: Blocks,
+    /// Slots given back (no version counts into them any more).
+    free: KVVec<u32>,
+    /// Slots from here to the end of the blocks were never handed out.
+    end: u32,
+}
+
+impl CounterPool {
+    /// An empty pool.
+    pub(crate) const fn new() -> Self {
+        Self { blocks: KVVec::new(), free: KVVec::new(), end: 0 }
+    }
+
+    /// The counters of `slot` summed over all CPUs (zero for [`NO_SLOT`]).
+    pub(crate) fn read(&self, slot: u32) -> Counters {
+        read(&self.blocks, slot)
+    }
+
+    /// Makes the pool what a committed change left it ([`SlotAlloc::finish`]). Cannot fail:
+    /// everything was allocated when the change was prepared.
+    pub(crate) fn install(&mut self, next: PoolNext) {
+        self.blocks = next.blocks;
+        self.free = next.free;
+        self.end = next.end;
+    }
+}
+
+/// What a pool becomes when a change is committed: its blocks (new ones included), its free
+/// slots (the old version's, given back) and its high-water mark.
+pub(crate) struct PoolNext {
+    blocks: Blocks,
+    free: KVVec<u32>,
+    end: u32,
+}
+
+/// Fresh slots handed out while a change is prepared: the pool's free slots first (from the
+/// last), then slots never used, then new blocks. The pool itself is not touched: a change that
+/// fails leaves it as it was (slots it set are free, so setting them harmed nothing).
+pub(crate) struct SlotAlloc<'a> {
+    pool: &'a CounterPool,
+    /// Free slots taken, from the end of the pool's list.
+    taken: usize,
+    blocks: Blocks,
+    end: u32,
+}
+
+impl<'a> SlotAlloc<'a> {
+    /// Starts handing out slots of `pool`.
+    pub(crate) fn new(pool: &'a CounterPool) -> core::result::Result<Self, AllocError> {
+        let mut blocks = KVVec::with_capacity(pool.blocks.len(), GFP_KERNEL_ACCOUNT)?;
+        for b in pool.blocks.iter() {
+            blocks.push(b.clone(), GFP_KERNEL_ACCOUNT)?;
+        }
+        Ok(Self { pool, taken: 0, blocks, end: pool.end })
+    }
+
+    /// A slot nothing uses, set to `c`.
+    pub(crate) fn fresh(&mut self, c: Counters) -> core::result::Result<u32, OutOfMemory> {
+        let free = &self.pool.free;
+        let slot = if self.taken < free.len() {
+            self.taken += 1;
+            free.get(free.len() - self.taken).copied().ok_or(OutOfMemory)?
+        } else {
+            let capacity = u32::try_from(self.blocks.len()).ok().and_then(|n| n.checked_mul(PER_BLOCK)).ok_or(OutOfMemory)?;
+            if self.end >= capacity {
+                let b = Arc::new(PcpuBlock::new().map_err(|_| OutOfMemory)?, GFP_KERNEL_ACCOUNT).map_err(|_| OutOfMemory)?;
+                self.blocks.push(b, GFP_KERNEL_ACCOUNT).map_err(|_| OutOfMemory)?;
+            }
+            let s = self.end;
+            if s == NO_SLOT {
+                return Err(OutOfMemory);
+            }
+            self.end += 1;
+            s
+        };
+        let block = self.blocks.get((slot / PER_BLOCK) as usize).ok_or(OutOfMemory)?;
+        block.set(slot % PER_BLOCK, c.packets, c.bytes);
+        Ok(slot)
+    }
+
+    /// The blocks every slot handed out so far lives in.
+    pub(crate) fn blocks(&self) -> &[Arc<PcpuBlock>] {
+        &self.blocks
+    }
+
+    /// How many slots the pool will have (scratch for `carry::freed_slots`).
+    pub(crate) fn capacity(&self) -> usize {
+        self.blocks.len() * PER_BLOCK as usize
+    }
+
+    /// The pool after the change: the free slots not taken, plus `freed` (the old version's
+    /// slots the new one does not use, given back once it is retired).
+    pub(crate) fn finish(self, freed: &[u32]) -> core::result::Result<PoolNext, AllocError> {
+        let keep = self.pool.free.get(..self.pool.free.len() - self.taken).unwrap_or(&[]);
+        let mut free = KVVec::with_capacity(keep.len() + freed.len(), GFP_KERNEL_ACCOUNT)?;
+        free.extend_from_slice(keep, GFP_KERNEL_ACCOUNT)?;
+        free.extend_from_slice(freed, GFP_KERNEL_ACCOUNT)?;
+        Ok(PoolNext { blocks: self.blocks, free, end: self.end })
+    }
+}
