@@ -37,7 +37,8 @@
 # both t(N) and the baseline: it cancels out of the added cost).
 # Control plane, in the rules router at N: restore of the whole file (rnfctl iptables-restore,
 # iptables-legacy-restore, iptables-nft-restore, nft -f), one -A and one -D (nft: add / delete
-# one element), -S of the table (nft: list ruleset); each timed around the command, process
+# one element), one chain rewritten by `restore --noflush` (nft: flush chain, add rule), -S of
+# the table (nft: list ruleset); each timed around the command, process
 # start included; the median over the rounds.
 #
 # Environment: RNF_BENCH_ROUNDS (3), RNF_BENCH_NS, RNF_BENCH_WORKLOADS ("block kube"),
@@ -318,19 +319,25 @@ restore() {
 ipt_tool() {
 	case $1 in rnf) echo "$RNF_BIN/iptables" ;; leg) echo iptables-legacy ;; inft) echo iptables-nft ;; esac
 }
-# one_op B WORKLOAD append|delete|list: one control-plane command in B's rules router.
+# one_op B WORKLOAD append|delete|noflush|list: one control-plane command in B's rules
+# router. noflush: one chain rewritten by a partial restore, as kube-proxy's partial syncs do
+# (kube: its service chain KUBE-SVC; block: a small chain EXTRA beside FORWARD).
 one_op() {
-	local b=$1 w=$2 op=$3 r=${TR[$1]} tool spec el
+	local b=$1 w=$2 op=$3 r=${TR[$1]} tool spec el chain
+	chain=KUBE-SVC$([ "$KUBE_CHAINS" = 1 ] && echo -0)
 	if [ "$w" = block ]; then
 		spec=(FORWARD -s 10.255.255.1/32 -j DROP) el='block { 10.255.255.1 }'
+		chain=EXTRA
 	else
-		spec=(KUBE-SERVICES -d 172.31.255.1/32 -p tcp -m comment --comment "ns/new:http" -m tcp --dport 80 -j "KUBE-SVC$([ "$KUBE_CHAINS" = 1 ] && echo -0)")
-		el="svc { 172.31.255.1 . tcp . 80 : jump KUBE-SVC$([ "$KUBE_CHAINS" = 1 ] && echo -0) }"
+		spec=(KUBE-SERVICES -d 172.31.255.1/32 -p tcp -m comment --comment "ns/new:http" -m tcp --dport 80 -j "$chain")
+		el="svc { 172.31.255.1 . tcp . 80 : jump $chain }"
 	fi
 	if [ "$b" = nft ]; then
 		case $op in
 		append) nsx "$r" nft add element ip filter "$el" ;;
 		delete) nsx "$r" nft delete element ip filter "$el" ;;
+		noflush) printf '%s\n' "add chain ip filter $chain" "flush chain ip filter $chain" "add rule ip filter $chain accept" |
+			nsx "$r" nft -f - ;;
 		list) nsx "$r" timeout "${CAP:-0}" nft list ruleset >/dev/null ;;
 		esac
 	else
@@ -338,6 +345,7 @@ one_op() {
 		case $op in
 		append) nsx "$r" "$tool" -A "${spec[@]}" ;;
 		delete) nsx "$r" "$tool" -D "${spec[@]}" ;;
+		noflush) printf '%s\n' '*filter' ":$chain - [0:0]" "-A $chain -j ACCEPT" COMMIT | nsx "$r" "${tool}-restore" --noflush ;;
 		list) nsx "$r" timeout "${CAP:-0}" "$tool" -S >/dev/null ;;
 		esac
 	fi
@@ -431,7 +439,7 @@ for w in $WORKLOADS; do
 		declare -A FIRST=()
 		for b in "${BACKENDS[@]}"; do
 			ctl_op "$b" "$w" "$n" restore 1 || continue
-			for op in append delete list; do
+			for op in append delete noflush list; do
 				ctl_op "$b" "$w" "$n" "$op" 1 && FIRST[$b-$op]=$CTL_MS
 			done
 			FIRST[$b-restore]=ok
@@ -441,7 +449,7 @@ for w in $WORKLOADS; do
 		for r in $(seq 2 "$ROUNDS"); do
 			for b in $(rotated "$r"); do
 				[ -n "${FIRST[$b-restore]:-}" ] || continue
-				for op in restore append delete list; do
+				for op in restore append delete noflush list; do
 					v=$(grep "^$w,$n,$b,$op,1," "$CTL" | cut -d, -f6)
 					case $v in '' | '>'*) continue ;; esac
 					[ "$v" -lt "$CTL_REPEAT_MS" ] || continue
@@ -545,17 +553,17 @@ END {
 	print ""
 	print "## Control plane (ms, median over the rounds; process start included)"
 	print ""
-	print "restore: the whole file (rnfctl iptables-restore, iptables-legacy-restore, iptables-nft-restore, nft -f); -A / -D: one rule appended / deleted by spec (nft: one set or map element added / deleted); -S: the table listed (nft: list ruleset). Each command is timed in every round while it takes under " repeat_ms " ms; (1): timed once; >X: a listing stopped after X ms."
+	print "restore: the whole file (rnfctl iptables-restore, iptables-legacy-restore, iptables-nft-restore, nft -f); -A / -D: one rule appended / deleted by spec (nft: one set or map element added / deleted); --noflush one chain: a partial restore that rewrites one chain, as the partial syncs of kube-proxy (kube: KUBE-SVC; block: a chain EXTRA; nft: flush chain and add rule in one nft -f); -S: the table listed (nft: list ruleset). Each command is timed in every round while it takes under " repeat_ms " ms; (1): timed once; >X: a listing stopped after X ms."
 	print ""
-	print "| workload | N | backend | restore | -A | -D | -S |"
-	print "|---|---:|---|---:|---:|---:|---:|"
-	print "workload,n,backend,restore_ms,restore_samples,append_ms,append_samples,delete_ms,delete_samples,list_ms,list_samples" > ctlsum
+	print "| workload | N | backend | restore | -A | -D | --noflush one chain | -S |"
+	print "|---|---:|---|---:|---:|---:|---:|---:|"
+	print "workload,n,backend,restore_ms,restore_samples,append_ms,append_samples,delete_ms,delete_samples,noflush_ms,noflush_samples,list_ms,list_samples" > ctlsum
 	for (i = 1; i <= nw; i++) for (j = 1; j <= nn; j++) for (b = 1; b <= nb; b++) {
 		k = W[i] SUBSEP N[j] SUBSEP B[b]
 		printf "| %s | %s | %s", W[i], N[j], name[B[b]]
 		line = W[i] "," N[j] "," name[B[b]]
-		split("restore append delete list", O, " ")
-		for (o = 1; o <= 4; o++) {
+		split("restore append delete noflush list", O, " ")
+		for (o = 1; o <= 5; o++) {
 			ko = k SUBSEP O[o]
 			v = (ko in capped) ? capped[ko] : median(ctl[ko])
 			c = (ko in capped) ? 1 : cnt(ctl[ko])
