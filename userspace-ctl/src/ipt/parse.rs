@@ -1102,90 +1102,134 @@ const MASQ_OPTS: &[XOpt] =
 const REDIRECT_OPTS: &[XOpt] = &[xo("to-ports", 0, XType::Str, 0), xo("random", 1, XType::None, 0)];
 const NETMAP_OPTS: &[XOpt] = &[xo("to", 0, XType::Str, MAND)];
 
-/// `parse_to` of libxt_DNAT: `ip[-ip][:port[-port]]` (either part may be missing).
-fn parse_nat_to(name: &str, arg: &str, r: &mut rnf_engine::nat::NatRange) -> R<()> {
+/// glibc's `inet_pton(AF_INET, s)`: exactly four decimal parts of 0-255, no leading zeros.
+fn inet_pton4(s: &str) -> Option<u32> {
+    let mut parts = [0u32; 4];
+    let mut n = 0;
+    let mut saw_digit = false;
+    for b in s.bytes() {
+        if b.is_ascii_digit() {
+            if saw_digit && parts[n - 1] == 0 {
+                return None;
+            }
+            if !saw_digit {
+                if n == 4 {
+                    return None;
+                }
+                n += 1;
+                saw_digit = true;
+            }
+            let v = parts[n - 1] * 10 + u32::from(b - b'0');
+            if v > 255 {
+                return None;
+            }
+            parts[n - 1] = v;
+        } else if b == b'.' && saw_digit {
+            if n == 4 {
+                return None;
+            }
+            saw_digit = false;
+        } else {
+            return None;
+        }
+    }
+    (n == 4 && saw_digit).then(|| parts.iter().fold(0, |a, p| a << 8 | p))
+}
+
+/// `parse_to` of libxt_NAT (iptables 1.8.9): `[ip[-ip]][:port[-port[/base]]]`. One colon
+/// starts the ports (two make it an IPv6 address, refused below); a colon as the first or the
+/// third character leaves no address (iptables' test for `[]:port`, applied to any text);
+/// addresses are read with `inet_pton`. `portok`: the rule's protocol so far has ports.
+fn parse_nat_to(name: &str, arg: &str, portok: bool, r: &mut rnf_engine::nat::NatRange) -> R<()> {
     use rnf_engine::nat::range;
-    let (addrs, ports) = match arg.split_once(':') {
-        Some((a, p)) => (a, Some(p)),
-        None => (arg, None),
+    if arg.contains('[') {
+        return perr("Invalid address format");
+    }
+    let colon = arg.find(':').filter(|&c| !arg[c + 1..].contains(':'));
+    let addrs = match colon {
+        Some(c) => {
+            parse_nat_ports(&arg[c + 1..], portok, r)?;
+            if c == 0 || c == 2 {
+                return Ok(());
+            }
+            &arg[..c]
+        }
+        None => arg,
     };
-    if let Some(p) = ports {
-        let (lo, hi, base) = parse_nat_port_range(p)?;
-        r.flags |= range::PROTO_SPECIFIED;
-        r.min_port = lo;
-        r.max_port = hi;
-        if let Some(b) = base {
-            r.flags |= range::PROTO_OFFSET;
-            r.base_port = b;
-        }
+    let (lo, hi) = match addrs.split_once('-') {
+        Some((a, b)) => (a, Some(b)),
+        None => (addrs, None),
+    };
+    let Some(lo_ip) = inet_pton4(lo) else { return perr(format!("Bad IP address \"{lo}\"")) };
+    let hi_ip = match hi {
+        Some(h) => match inet_pton4(h) {
+            Some(v) => v,
+            None => return perr(format!("Bad IP address \"{h}\"")),
+        },
+        None => lo_ip,
+    };
+    // iptables and the kernel take a reversed range (nf_nat then maps into nonsense); the rule
+    // model cannot carry one, so it is refused here.
+    if hi_ip < lo_ip {
+        return perr(format!("{name}: bad IP range \"{addrs}\""));
     }
-    if !addrs.is_empty() {
-        let (lo, hi) = match addrs.split_once('-') {
-            Some((a, b)) => (a, b),
-            None => (addrs, addrs),
-        };
-        let ip = |s: &str| numeric_to_ipaddr(s, false);
-        let (Some(lo), Some(hi)) = (ip(lo), ip(hi)) else {
-            let bad = if ip(lo).is_none() { lo } else { hi };
-            return perr(format!("Bad IP address \"{bad}\""));
-        };
-        if hi < lo {
-            return perr(format!("{name}: bad IP range \"{addrs}\""));
-        }
-        r.flags |= range::MAP_IPS;
-        r.min_addr = lo;
-        r.max_addr = hi;
-    }
+    r.flags |= range::MAP_IPS;
+    r.min_addr = lo_ip;
+    r.max_addr = hi_ip;
     Ok(())
 }
 
-/// libxt_DNAT's port parsing (iptables 1.8.9): a port 1-65535 at the start of `s` (digits),
-/// else the whole of `s` as a service name (of any protocol). The port and how many bytes it
-/// took.
-fn nat_port(s: &str) -> Option<(u16, usize)> {
-    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
-    if digits > 0 {
-        return xt_strtoui_whole(s.get(..digits)?, 1, 65535).map(|v| (v as u16, digits));
+/// `parse_ports` of libxt_NAT (iptables 1.8.9): `port[-port[/base]]`. The first port is a
+/// number 0-65535 (any C base) at the start of the text, else the whole text as a service
+/// name; the last port a number only; the base a number 1-65535 (what follows it is ignored)
+/// or a service name. `portok`: the rule's protocol, as given before this option, is TCP,
+/// UDP, SCTP, DCCP or ICMP (its inversion does not matter).
+fn parse_nat_ports(arg: &str, portok: bool, r: &mut rnf_engine::nat::NatRange) -> R<()> {
+    use rnf_engine::nat::range;
+    if !portok {
+        return perr("Need TCP, UDP, SCTP or DCCP with port specification");
     }
-    let p = names::service_port(s, "tcp").or_else(|| names::service_port(s, "udp"))?;
-    (p >= 1).then_some((p, s.len()))
-}
-
-/// libxt_DNAT's `parse_ports`: `port[-port[/base]]`; the low and high port and the base of a
-/// port offset.
-fn parse_nat_port_range(arg: &str) -> R<(u16, u16, Option<u16>)> {
+    let service = |s: &str| names::service_port(s, "tcp").or_else(|| names::service_port(s, "udp"));
     let bad = |a: &str| perr(format!("Port `{a}' not valid"));
-    let Some((lo, n)) = nat_port(arg) else { return bad(arg) };
-    let rest = arg.get(n..).unwrap_or("");
+    r.flags |= range::PROTO_SPECIFIED;
+    let (lo, rest) = match xt_strtoul(arg, 0, 65535) {
+        Some((v, rest)) => (v as u16, rest),
+        None => match service(arg) {
+            Some(p) => (p, ""),
+            None => return bad(arg),
+        },
+    };
     let hi_arg = match rest.chars().next() {
-        None => return Ok((lo, lo, None)),
-        Some('-') => rest.get(1..).unwrap_or(""),
+        None => {
+            r.min_port = lo;
+            r.max_port = lo;
+            return Ok(());
+        }
+        Some('-') => &rest[1..],
         Some(':') => return perr("Invalid port:port syntax - use dash"),
         Some(_) => return perr(format!("Garbage after port value: `{rest}'")),
     };
-    let Some((hi, n)) = nat_port(hi_arg) else { return bad(hi_arg) };
+    let Some((hi, rest)) = xt_strtoul(hi_arg, 0, 65535) else { return bad(hi_arg) };
+    let hi = hi as u16;
     if hi < lo {
         return perr(format!("Port range `{hi_arg}' funky"));
     }
-    let rest = hi_arg.get(n..).unwrap_or("");
-    let base_arg = match rest.chars().next() {
-        None => return Ok((lo, hi, None)),
-        Some('/') => rest.get(1..).unwrap_or(""),
-        Some(_) => return perr(format!("Garbage after port range: `{rest}'")),
-    };
-    let Some((base, _)) = nat_port(base_arg) else { return bad(base_arg) };
-    Ok((lo, hi, Some(base)))
-}
-
-/// `--to-ports port[-port]` of MASQUERADE and REDIRECT (no port offset there).
-fn parse_nat_ports(arg: &str, r: &mut rnf_engine::nat::NatRange) -> R<()> {
-    let (lo, hi, base) = parse_nat_port_range(arg)?;
-    if base.is_some() {
-        return perr("Shifted portmap ranges not supported with this kernel");
-    }
-    r.flags |= rnf_engine::nat::range::PROTO_SPECIFIED;
     r.min_port = lo;
     r.max_port = hi;
+    let base_arg = match rest.chars().next() {
+        None => return Ok(()),
+        Some('/') => &rest[1..],
+        Some(_) => return perr(format!("Garbage after port range: `{rest}'")),
+    };
+    let base = match xt_strtoul(base_arg, 1, 65535) {
+        Some((v, _)) => v as u16,
+        None => match service(base_arg) {
+            Some(p) => p,
+            None => return bad(base_arg),
+        },
+    };
+    r.flags |= range::PROTO_OFFSET;
+    r.base_port = base;
     Ok(())
 }
 
@@ -1921,6 +1965,8 @@ impl Parser {
     }
 
     fn parse_target_opt(&mut self, id: u32, invert: bool) -> R<()> {
+        // libxt_NAT's "portok": the protocol given so far (not its inversion) has ports.
+        let portok = matches!(self.proto, 6 | 17 | 132 | 33 | 1);
         let arg = self.g.optarg.clone().unwrap_or_default();
         let has_arg = self.g.optarg.is_some();
         let Some(t) = &mut self.target else { return Ok(()) };
@@ -2056,8 +2102,8 @@ impl Parser {
             TData::Nat(n) => {
                 use rnf_engine::nat::range;
                 match (n.kind, id) {
-                    (NatKind::Dnat | NatKind::Snat, 0) => parse_nat_to(name, &arg, &mut n.range)?,
-                    (NatKind::Masquerade | NatKind::Redirect, 0) => parse_nat_ports(&arg, &mut n.range)?,
+                    (NatKind::Dnat | NatKind::Snat, 0) => parse_nat_to(name, &arg, portok, &mut n.range)?,
+                    (NatKind::Masquerade | NatKind::Redirect, 0) => parse_nat_ports(&arg, portok, &mut n.range)?,
                     (NatKind::Netmap, 0) => {
                         // libipt_NETMAP: address[/mask], the mask as a length or dotted.
                         let (a, m) = match arg.split_once('/') {
@@ -3229,12 +3275,18 @@ fn parse_inner(args: &[String], restore: bool, warnings: &mut Vec<String>) -> R<
             TData::Ct(alias, c) if *alias || (c.notrack && t.xflags == 1) => OwnedTarget::Plain(Target::CtNotrack(*alias)),
             TData::Ct(_, c) => OwnedTarget::Plain(Target::Ct(*c)),
             TData::Nat(n) => {
-                // Ports need a protocol that has them (libxt_DNAT's "portok").
-                let ports = n.range.flags & rnf_engine::nat::range::PROTO_SPECIFIED != 0;
-                if ports && (!matches!(p.proto, 6 | 17 | 33 | 132) || p.invflags & INV_PROTO != 0) {
-                    return perr("Need TCP, UDP, SCTP or DCCP with port specification");
+                use rnf_engine::nat::range;
+                let mut n = *n;
+                if n.range.flags & range::PROTO_OFFSET != 0 {
+                    match n.kind {
+                        // DNAT_fcheck (REDIRECT is revision 0, without room for an offset).
+                        NatKind::Redirect => return perr("Shifted portmap ranges not supported with this kernel"),
+                        // SNAT and MASQUERADE (revision 0) keep the flag, not the base.
+                        NatKind::Snat | NatKind::Masquerade => n.range.base_port = 0,
+                        _ => {}
+                    }
                 }
-                OwnedTarget::Plain(Target::Nat(*n))
+                OwnedTarget::Plain(Target::Nat(n))
             }
             TData::Connmark(c) => OwnedTarget::Plain(Target::Connmark(*c)),
         };
