@@ -1737,6 +1737,9 @@ impl Parser {
                     let v = parse_mint(name, o, &arg, u64::MAX)?;
                     c.from = v.first().copied().unwrap_or(0);
                     c.to = v.get(1).copied().unwrap_or(u64::MAX);
+                    if c.to < c.from {
+                        return perr(format!("{} should be less than {}", c.from, c.to));
+                    }
                     if invert {
                         (c.from, c.to) = (c.to, c.from);
                     }
@@ -2418,7 +2421,9 @@ fn parse_conntrack_opt(c: &mut ConntrackMatch, id: u32, invert: bool, o: &XOpt, 
         }
         1 => {
             c.proto = parse_protocol(arg)?;
-            if c.proto == 0 && invert {
+            // libxt_conntrack (1.8.9) tests XT_INV_PROTO, the bit of an inverted --ctstatus in
+            // this match, before recording this option's own inversion.
+            if c.proto == 0 && c.invert & ctflag::STATUS != 0 {
                 return perr("conntrack: rule would never match protocol");
             }
             ctflag::PROTO
