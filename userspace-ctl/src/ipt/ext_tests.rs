@@ -281,6 +281,24 @@ fn lines_beyond_the_1_8_9_files() {
 -m conntrack --ctorigsrcport :;-m conntrack --ctorigsrcport 0:65535;OK
 -m conntrack --ctrepldstport 4:4;-m conntrack --ctrepldstport 4;OK
 -m length --length :;-m length --length 0:65535;OK
+# XTTYPE_HOST(MASK) options (conntrack addresses, recent --mask, NETMAP --to) are read with
+# getaddrinfo: inet_aton's short forms
+-m conntrack --ctorigsrc 10;-m conntrack --ctorigsrc 0.0.0.10;OK
+-m conntrack --ctorigdst 10.1;-m conntrack --ctorigdst 10.0.0.1;OK
+-m conntrack --ctreplsrc 0xa000000/255.0.0.0;-m conntrack --ctreplsrc 10.0.0.0/8;OK
+-m conntrack --ctrepldst 012.0.0.0/8;-m conntrack --ctrepldst 10.0.0.0/8;OK
+-m conntrack --ctorigsrc 10.0.0.0/255.0.255.0;-m conntrack --ctorigsrc 10.0.0.0;OK
+# a prefix length over 32 is read as a numeric mask (0.0.0.33), not one of 1s then 0s: all 32 bits
+-m conntrack --ctorigsrc 1.2.3.4/33;-m conntrack --ctorigsrc 1.2.3.4;OK
+-m conntrack --ctorigsrc 1.2.3.4/-1;;FAIL
+-m conntrack --ctorigsrc 1.2.3.256;;FAIL
+-m conntrack --ctorigsrc 1.2.65536;;FAIL
+-m conntrack --ctorigsrc 1.2.65535;-m conntrack --ctorigsrc 1.2.255.255;OK
+-m conntrack --ctorigsrc 1.1.1.1,2.2.2.2;;FAIL
+# iptables 1.8.9 prints the address as given (10.1.2.3/8); rnfctl's rule model keeps it masked
+-m conntrack --ctorigsrc 10.1.2.3/8;-m conntrack --ctorigsrc 10.0.0.0/8;OK
+-m recent --rcheck --mask 24;-m recent --rcheck --name DEFAULT --mask 0.0.0.24 --rsource;OK
+-m recent --rcheck --mask 255.255.0;-m recent --rcheck --name DEFAULT --mask 255.255.0.0 --rsource;OK
 -m length --length 4:4;-m length --length 4;OK
 -p icmp -m icmp --icmp-type echo-reply;-p icmp -m icmp --icmp-type 0;OK
 # 1.8.11: printed as 255/255
@@ -311,6 +329,9 @@ fn lines_beyond_the_1_8_9_files() {
 -p tcp -j DNAT --to-destination 1.1.1.1:20:30;;FAIL
 -p tcp -j DNAT --to-destination :80;=;OK
 -p tcp -j DNAT --to-destination 1.1.1.1:0;=;OK
+-j NETMAP --to 10/8;-j NETMAP --to 0.0.0.0/8;OK
+-j NETMAP --to 10.1.2.3/255.255.0.0;-j NETMAP --to 10.1.0.0/16;OK
+-j NETMAP --to 10.1.2.3/ff;;FAIL
 -p tcp -j DNAT --to-destination 1.1.1.1:10-20/5x;-p tcp -j DNAT --to-destination 1.1.1.1:10-20/5;OK
 -j DNAT --to-destination 10;;FAIL
 -j DNAT --to-destination 1.1.1;;FAIL
@@ -324,7 +345,7 @@ fn lines_beyond_the_1_8_9_files() {
 -p tcp -j MASQUERADE --to-ports 10-20/5;-p tcp -j MASQUERADE --to-ports 10-20/0;OK
 ";
     let (n, bad, _) = run_file("nat-extra", text);
-    assert_eq!(n, 49);
+    assert_eq!(n, 66);
     let report: String = bad.iter().map(|(_, w)| format!("{w}\n")).collect();
     assert!(bad.is_empty(), "{report}");
 }

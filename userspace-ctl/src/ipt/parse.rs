@@ -398,6 +398,81 @@ pub(crate) fn numeric_to_ipaddr(s: &str, is_mask: bool) -> Option<u32> {
     Some(u32::from_be_bytes(bytes))
 }
 
+/// glibc's `__inet_aton_exact` (what `getaddrinfo` reads a numeric IPv4 host with): one to four
+/// parts, each decimal, octal (`0...`) or hexadecimal (`0x...`); the last part fills the
+/// remaining bytes (`10` is `0.0.0.10`, `10.1` is `10.0.0.1`).
+fn inet_aton_exact(s: &str) -> Option<u32> {
+    let parts: Vec<&str> = s.split('.').collect();
+    if parts.len() > 4 {
+        return None;
+    }
+    let mut vals = Vec::with_capacity(4);
+    for p in &parts {
+        let (digits, base) = if let Some(h) = p.strip_prefix("0x").or_else(|| p.strip_prefix("0X")) {
+            (h, 16)
+        } else if p.len() > 1 && p.starts_with('0') {
+            (&p[1..], 8)
+        } else {
+            (*p, 10)
+        };
+        if digits.is_empty() && base != 8 {
+            return None;
+        }
+        let mut v: u64 = 0;
+        for c in digits.chars() {
+            v = v * base + u64::from(c.to_digit(base as u32)?);
+            if v > u64::from(u32::MAX) {
+                return None;
+            }
+        }
+        vals.push(v as u32);
+    }
+    let (last, head) = vals.split_last()?;
+    if head.iter().any(|&v| v > 0xff) {
+        return None;
+    }
+    // The last part fills 32, 24, 16 or 8 bits.
+    let bits = 40 - 8 * vals.len() as u32;
+    if bits < 32 && *last >> bits != 0 {
+        return None;
+    }
+    let mut a: u32 = 0;
+    for (i, &v) in head.iter().enumerate() {
+        a |= v << (24 - 8 * i);
+    }
+    Some(a | last)
+}
+
+/// libxtables' `xtopt_parse_host` (XTTYPE_HOST): `getaddrinfo` for IPv4, a numeric address as
+/// [`inet_aton_exact`] reads it or a name.
+fn xtopt_parse_host(s: &str) -> R<u32> {
+    match inet_aton_exact(s).or_else(|| resolve_name(s)) {
+        Some(a) => Ok(a),
+        None => perr("getaddrinfo: Name or service not known\n"),
+    }
+}
+
+/// libxtables' `xtopt_parse_hostmask` (XTTYPE_HOSTMASK): `host[/mask]`, the mask a prefix
+/// length or a numeric address (one that is not a prefix leaves all 32 bits, as libxtables'
+/// prefix length of -1 does). The address is returned as given, not masked.
+fn xtopt_parse_hostmask(ext: &str, opt: &str, arg: &str) -> R<(u32, u32)> {
+    let Some((host, m)) = arg.split_once('/') else { return Ok((xtopt_parse_host(arg)?, u32::MAX)) };
+    let addr = xtopt_parse_host(host)?;
+    let len = match xt_strtoui_whole(m, 0, 32) {
+        Some(v) => v as u32,
+        None => match inet_aton_exact(m) {
+            Some(mask) if mask.leading_ones() + mask.trailing_zeros() == 32 => mask.leading_ones(),
+            Some(_) => 32,
+            None => {
+                return perr(format!(
+                    "{ext}: bad value for option \"--{opt}\", neither a valid network mask nor valid CIDR (0-32).\n"
+                ))
+            }
+        },
+    };
+    Ok((addr, if len == 0 { 0 } else { u32::MAX << (32 - len) }))
+}
+
 fn parse_ipmask(mask: Option<&str>) -> R<u32> {
     let Some(m) = mask else { return Ok(u32::MAX) };
     if let Some(a) = numeric_to_ipaddr(m, true) {
@@ -1775,12 +1850,7 @@ impl Parser {
                 8 => *rname = truncate(&arg, recent::NAME_LEN - 1),
                 9 => m.dest = false,
                 10 => m.dest = true,
-                _ => {
-                    m.mask = match numeric_to_ipaddr(&arg, false).or_else(|| resolve_name(&arg)) {
-                        Some(a) => a,
-                        None => return perr("getaddrinfo: Name or service not known\n"),
-                    }
-                }
+                _ => m.mask = xtopt_parse_host(&arg)?,
             },
             MData::Mark { mark, mask, invert: inv } | MData::Connmark { mark, mask, invert: inv } => {
                 let (v, k) = parse_mark_mask(name, o, &arg)?;
@@ -2108,15 +2178,8 @@ impl Parser {
                     (NatKind::Dnat | NatKind::Snat, 0) => parse_nat_to(name, &arg, portok, &mut n.range)?,
                     (NatKind::Masquerade | NatKind::Redirect, 0) => parse_nat_ports(&arg, portok, &mut n.range)?,
                     (NatKind::Netmap, 0) => {
-                        // libipt_NETMAP: address[/mask], the mask as a length or dotted.
-                        let (a, m) = match arg.split_once('/') {
-                            Some((a, m)) => (a, Some(m)),
-                            None => (arg.as_str(), None),
-                        };
-                        let Some(addr) = numeric_to_ipaddr(a, false) else {
-                            return perr(format!("Bad IP address \"{a}\""));
-                        };
-                        let mask = parse_ipmask(m)?;
+                        // libipt_NETMAP: --to address[/mask] (XTTYPE_HOSTMASK).
+                        let (addr, mask) = xtopt_parse_hostmask(name, "to", &arg)?;
                         n.range.flags |= range::MAP_IPS;
                         n.range.min_addr = addr & mask;
                         n.range.max_addr = (addr & mask) | !mask;
@@ -2429,12 +2492,11 @@ fn parse_conntrack_opt(c: &mut ConntrackMatch, id: u32, invert: bool, o: &XOpt, 
             ctflag::PROTO
         }
         2..=5 => {
-            let nets = ipparse_multiple(arg)?;
-            if nets.len() != 1 {
-                return perr(format!("{arg} resolves to multiple addresses"));
-            }
+            // The model keeps the address masked; libxt_conntrack keeps (and prints) it as
+            // given, the kernel masks both sides.
+            let (addr, mask) = xtopt_parse_hostmask("conntrack", o.name, arg)?;
             if let Some(slot) = c.addrs.get_mut(id as usize - 2) {
-                *slot = nets[0];
+                *slot = Ipv4Net { addr: addr & mask, mask };
             }
             [ctflag::ORIGSRC, ctflag::ORIGDST, ctflag::REPLSRC, ctflag::REPLDST][id as usize - 2]
         }
