@@ -10,6 +10,8 @@
 
 pub mod command;
 pub mod errors;
+#[cfg(test)]
+mod ext_tests;
 pub mod getopt;
 pub mod list;
 pub mod model;

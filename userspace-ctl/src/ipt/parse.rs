@@ -398,6 +398,81 @@ pub(crate) fn numeric_to_ipaddr(s: &str, is_mask: bool) -> Option<u32> {
     Some(u32::from_be_bytes(bytes))
 }
 
+/// glibc's `__inet_aton_exact` (what `getaddrinfo` reads a numeric IPv4 host with): one to four
+/// parts, each decimal, octal (`0...`) or hexadecimal (`0x...`); the last part fills the
+/// remaining bytes (`10` is `0.0.0.10`, `10.1` is `10.0.0.1`).
+fn inet_aton_exact(s: &str) -> Option<u32> {
+    let parts: Vec<&str> = s.split('.').collect();
+    if parts.len() > 4 {
+        return None;
+    }
+    let mut vals = Vec::with_capacity(4);
+    for p in &parts {
+        let (digits, base) = if let Some(h) = p.strip_prefix("0x").or_else(|| p.strip_prefix("0X")) {
+            (h, 16)
+        } else if p.len() > 1 && p.starts_with('0') {
+            (&p[1..], 8)
+        } else {
+            (*p, 10)
+        };
+        if digits.is_empty() && base != 8 {
+            return None;
+        }
+        let mut v: u64 = 0;
+        for c in digits.chars() {
+            v = v * base + u64::from(c.to_digit(base as u32)?);
+            if v > u64::from(u32::MAX) {
+                return None;
+            }
+        }
+        vals.push(v as u32);
+    }
+    let (last, head) = vals.split_last()?;
+    if head.iter().any(|&v| v > 0xff) {
+        return None;
+    }
+    // The last part fills 32, 24, 16 or 8 bits.
+    let bits = 40 - 8 * vals.len() as u32;
+    if bits < 32 && *last >> bits != 0 {
+        return None;
+    }
+    let mut a: u32 = 0;
+    for (i, &v) in head.iter().enumerate() {
+        a |= v << (24 - 8 * i);
+    }
+    Some(a | last)
+}
+
+/// libxtables' `xtopt_parse_host` (XTTYPE_HOST): `getaddrinfo` for IPv4, a numeric address as
+/// [`inet_aton_exact`] reads it or a name.
+fn xtopt_parse_host(s: &str) -> R<u32> {
+    match inet_aton_exact(s).or_else(|| resolve_name(s)) {
+        Some(a) => Ok(a),
+        None => perr("getaddrinfo: Name or service not known\n"),
+    }
+}
+
+/// libxtables' `xtopt_parse_hostmask` (XTTYPE_HOSTMASK): `host[/mask]`, the mask a prefix
+/// length or a numeric address (one that is not a prefix leaves all 32 bits, as libxtables'
+/// prefix length of -1 does). The address is returned as given, not masked.
+fn xtopt_parse_hostmask(ext: &str, opt: &str, arg: &str) -> R<(u32, u32)> {
+    let Some((host, m)) = arg.split_once('/') else { return Ok((xtopt_parse_host(arg)?, u32::MAX)) };
+    let addr = xtopt_parse_host(host)?;
+    let len = match xt_strtoui_whole(m, 0, 32) {
+        Some(v) => v as u32,
+        None => match inet_aton_exact(m) {
+            Some(mask) if mask.leading_ones() + mask.trailing_zeros() == 32 => mask.leading_ones(),
+            Some(_) => 32,
+            None => {
+                return perr(format!(
+                    "{ext}: bad value for option \"--{opt}\", neither a valid network mask nor valid CIDR (0-32).\n"
+                ))
+            }
+        },
+    };
+    Ok((addr, if len == 0 { 0 } else { u32::MAX << (32 - len) }))
+}
+
 fn parse_ipmask(mask: Option<&str>) -> R<u32> {
     let Some(m) = mask else { return Ok(u32::MAX) };
     if let Some(a) = numeric_to_ipaddr(m, true) {
@@ -1102,90 +1177,134 @@ const MASQ_OPTS: &[XOpt] =
 const REDIRECT_OPTS: &[XOpt] = &[xo("to-ports", 0, XType::Str, 0), xo("random", 1, XType::None, 0)];
 const NETMAP_OPTS: &[XOpt] = &[xo("to", 0, XType::Str, MAND)];
 
-/// `parse_to` of libxt_DNAT: `ip[-ip][:port[-port]]` (either part may be missing).
-fn parse_nat_to(name: &str, arg: &str, r: &mut rnf_engine::nat::NatRange) -> R<()> {
+/// glibc's `inet_pton(AF_INET, s)`: exactly four decimal parts of 0-255, no leading zeros.
+fn inet_pton4(s: &str) -> Option<u32> {
+    let mut parts = [0u32; 4];
+    let mut n = 0;
+    let mut saw_digit = false;
+    for b in s.bytes() {
+        if b.is_ascii_digit() {
+            if saw_digit && parts[n - 1] == 0 {
+                return None;
+            }
+            if !saw_digit {
+                if n == 4 {
+                    return None;
+                }
+                n += 1;
+                saw_digit = true;
+            }
+            let v = parts[n - 1] * 10 + u32::from(b - b'0');
+            if v > 255 {
+                return None;
+            }
+            parts[n - 1] = v;
+        } else if b == b'.' && saw_digit {
+            if n == 4 {
+                return None;
+            }
+            saw_digit = false;
+        } else {
+            return None;
+        }
+    }
+    (n == 4 && saw_digit).then(|| parts.iter().fold(0, |a, p| a << 8 | p))
+}
+
+/// `parse_to` of libxt_NAT (iptables 1.8.9): `[ip[-ip]][:port[-port[/base]]]`. One colon
+/// starts the ports (two make it an IPv6 address, refused below); a colon as the first or the
+/// third character leaves no address (iptables' test for `[]:port`, applied to any text);
+/// addresses are read with `inet_pton`. `portok`: the rule's protocol so far has ports.
+fn parse_nat_to(name: &str, arg: &str, portok: bool, r: &mut rnf_engine::nat::NatRange) -> R<()> {
     use rnf_engine::nat::range;
-    let (addrs, ports) = match arg.split_once(':') {
-        Some((a, p)) => (a, Some(p)),
-        None => (arg, None),
+    if arg.contains('[') {
+        return perr("Invalid address format");
+    }
+    let colon = arg.find(':').filter(|&c| !arg[c + 1..].contains(':'));
+    let addrs = match colon {
+        Some(c) => {
+            parse_nat_ports(&arg[c + 1..], portok, r)?;
+            if c == 0 || c == 2 {
+                return Ok(());
+            }
+            &arg[..c]
+        }
+        None => arg,
     };
-    if let Some(p) = ports {
-        let (lo, hi, base) = parse_nat_port_range(p)?;
-        r.flags |= range::PROTO_SPECIFIED;
-        r.min_port = lo;
-        r.max_port = hi;
-        if let Some(b) = base {
-            r.flags |= range::PROTO_OFFSET;
-            r.base_port = b;
-        }
+    let (lo, hi) = match addrs.split_once('-') {
+        Some((a, b)) => (a, Some(b)),
+        None => (addrs, None),
+    };
+    let Some(lo_ip) = inet_pton4(lo) else { return perr(format!("Bad IP address \"{lo}\"")) };
+    let hi_ip = match hi {
+        Some(h) => match inet_pton4(h) {
+            Some(v) => v,
+            None => return perr(format!("Bad IP address \"{h}\"")),
+        },
+        None => lo_ip,
+    };
+    // iptables and the kernel take a reversed range (nf_nat then maps into nonsense); the rule
+    // model cannot carry one, so it is refused here.
+    if hi_ip < lo_ip {
+        return perr(format!("{name}: bad IP range \"{addrs}\""));
     }
-    if !addrs.is_empty() {
-        let (lo, hi) = match addrs.split_once('-') {
-            Some((a, b)) => (a, b),
-            None => (addrs, addrs),
-        };
-        let ip = |s: &str| numeric_to_ipaddr(s, false);
-        let (Some(lo), Some(hi)) = (ip(lo), ip(hi)) else {
-            let bad = if ip(lo).is_none() { lo } else { hi };
-            return perr(format!("Bad IP address \"{bad}\""));
-        };
-        if hi < lo {
-            return perr(format!("{name}: bad IP range \"{addrs}\""));
-        }
-        r.flags |= range::MAP_IPS;
-        r.min_addr = lo;
-        r.max_addr = hi;
-    }
+    r.flags |= range::MAP_IPS;
+    r.min_addr = lo_ip;
+    r.max_addr = hi_ip;
     Ok(())
 }
 
-/// libxt_DNAT's port parsing (iptables 1.8.9): a port 1-65535 at the start of `s` (digits),
-/// else the whole of `s` as a service name (of any protocol). The port and how many bytes it
-/// took.
-fn nat_port(s: &str) -> Option<(u16, usize)> {
-    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
-    if digits > 0 {
-        return xt_strtoui_whole(s.get(..digits)?, 1, 65535).map(|v| (v as u16, digits));
+/// `parse_ports` of libxt_NAT (iptables 1.8.9): `port[-port[/base]]`. The first port is a
+/// number 0-65535 (any C base) at the start of the text, else the whole text as a service
+/// name; the last port a number only; the base a number 1-65535 (what follows it is ignored)
+/// or a service name. `portok`: the rule's protocol, as given before this option, is TCP,
+/// UDP, SCTP, DCCP or ICMP (its inversion does not matter).
+fn parse_nat_ports(arg: &str, portok: bool, r: &mut rnf_engine::nat::NatRange) -> R<()> {
+    use rnf_engine::nat::range;
+    if !portok {
+        return perr("Need TCP, UDP, SCTP or DCCP with port specification");
     }
-    let p = names::service_port(s, "tcp").or_else(|| names::service_port(s, "udp"))?;
-    (p >= 1).then_some((p, s.len()))
-}
-
-/// libxt_DNAT's `parse_ports`: `port[-port[/base]]`; the low and high port and the base of a
-/// port offset.
-fn parse_nat_port_range(arg: &str) -> R<(u16, u16, Option<u16>)> {
+    let service = |s: &str| names::service_port(s, "tcp").or_else(|| names::service_port(s, "udp"));
     let bad = |a: &str| perr(format!("Port `{a}' not valid"));
-    let Some((lo, n)) = nat_port(arg) else { return bad(arg) };
-    let rest = arg.get(n..).unwrap_or("");
+    r.flags |= range::PROTO_SPECIFIED;
+    let (lo, rest) = match xt_strtoul(arg, 0, 65535) {
+        Some((v, rest)) => (v as u16, rest),
+        None => match service(arg) {
+            Some(p) => (p, ""),
+            None => return bad(arg),
+        },
+    };
     let hi_arg = match rest.chars().next() {
-        None => return Ok((lo, lo, None)),
-        Some('-') => rest.get(1..).unwrap_or(""),
+        None => {
+            r.min_port = lo;
+            r.max_port = lo;
+            return Ok(());
+        }
+        Some('-') => &rest[1..],
         Some(':') => return perr("Invalid port:port syntax - use dash"),
         Some(_) => return perr(format!("Garbage after port value: `{rest}'")),
     };
-    let Some((hi, n)) = nat_port(hi_arg) else { return bad(hi_arg) };
+    let Some((hi, rest)) = xt_strtoul(hi_arg, 0, 65535) else { return bad(hi_arg) };
+    let hi = hi as u16;
     if hi < lo {
         return perr(format!("Port range `{hi_arg}' funky"));
     }
-    let rest = hi_arg.get(n..).unwrap_or("");
-    let base_arg = match rest.chars().next() {
-        None => return Ok((lo, hi, None)),
-        Some('/') => rest.get(1..).unwrap_or(""),
-        Some(_) => return perr(format!("Garbage after port range: `{rest}'")),
-    };
-    let Some((base, _)) = nat_port(base_arg) else { return bad(base_arg) };
-    Ok((lo, hi, Some(base)))
-}
-
-/// `--to-ports port[-port]` of MASQUERADE and REDIRECT (no port offset there).
-fn parse_nat_ports(arg: &str, r: &mut rnf_engine::nat::NatRange) -> R<()> {
-    let (lo, hi, base) = parse_nat_port_range(arg)?;
-    if base.is_some() {
-        return perr("Shifted portmap ranges not supported with this kernel");
-    }
-    r.flags |= rnf_engine::nat::range::PROTO_SPECIFIED;
     r.min_port = lo;
     r.max_port = hi;
+    let base_arg = match rest.chars().next() {
+        None => return Ok(()),
+        Some('/') => &rest[1..],
+        Some(_) => return perr(format!("Garbage after port range: `{rest}'")),
+    };
+    let base = match xt_strtoul(base_arg, 1, 65535) {
+        Some((v, _)) => v as u16,
+        None => match service(base_arg) {
+            Some(p) => p,
+            None => return bad(base_arg),
+        },
+    };
+    r.flags |= range::PROTO_OFFSET;
+    r.base_port = base;
     Ok(())
 }
 
@@ -1693,6 +1812,9 @@ impl Parser {
                     let v = parse_mint(name, o, &arg, u64::MAX)?;
                     c.from = v.first().copied().unwrap_or(0);
                     c.to = v.get(1).copied().unwrap_or(u64::MAX);
+                    if c.to < c.from {
+                        return perr(format!("{} should be less than {}", c.from, c.to));
+                    }
                     if invert {
                         (c.from, c.to) = (c.to, c.from);
                     }
@@ -1728,12 +1850,7 @@ impl Parser {
                 8 => *rname = truncate(&arg, recent::NAME_LEN - 1),
                 9 => m.dest = false,
                 10 => m.dest = true,
-                _ => {
-                    m.mask = match numeric_to_ipaddr(&arg, false).or_else(|| resolve_name(&arg)) {
-                        Some(a) => a,
-                        None => return perr("getaddrinfo: Name or service not known\n"),
-                    }
-                }
+                _ => m.mask = xtopt_parse_host(&arg)?,
             },
             MData::Mark { mark, mask, invert: inv } | MData::Connmark { mark, mask, invert: inv } => {
                 let (v, k) = parse_mark_mask(name, o, &arg)?;
@@ -1921,6 +2038,8 @@ impl Parser {
     }
 
     fn parse_target_opt(&mut self, id: u32, invert: bool) -> R<()> {
+        // libxt_NAT's "portok": the protocol given so far (not its inversion) has ports.
+        let portok = matches!(self.proto, 6 | 17 | 132 | 33 | 1);
         let arg = self.g.optarg.clone().unwrap_or_default();
         let has_arg = self.g.optarg.is_some();
         let Some(t) = &mut self.target else { return Ok(()) };
@@ -2056,18 +2175,11 @@ impl Parser {
             TData::Nat(n) => {
                 use rnf_engine::nat::range;
                 match (n.kind, id) {
-                    (NatKind::Dnat | NatKind::Snat, 0) => parse_nat_to(name, &arg, &mut n.range)?,
-                    (NatKind::Masquerade | NatKind::Redirect, 0) => parse_nat_ports(&arg, &mut n.range)?,
+                    (NatKind::Dnat | NatKind::Snat, 0) => parse_nat_to(name, &arg, portok, &mut n.range)?,
+                    (NatKind::Masquerade | NatKind::Redirect, 0) => parse_nat_ports(&arg, portok, &mut n.range)?,
                     (NatKind::Netmap, 0) => {
-                        // libipt_NETMAP: address[/mask], the mask as a length or dotted.
-                        let (a, m) = match arg.split_once('/') {
-                            Some((a, m)) => (a, Some(m)),
-                            None => (arg.as_str(), None),
-                        };
-                        let Some(addr) = numeric_to_ipaddr(a, false) else {
-                            return perr(format!("Bad IP address \"{a}\""));
-                        };
-                        let mask = parse_ipmask(m)?;
+                        // libipt_NETMAP: --to address[/mask] (XTTYPE_HOSTMASK).
+                        let (addr, mask) = xtopt_parse_hostmask(name, "to", &arg)?;
                         n.range.flags |= range::MAP_IPS;
                         n.range.min_addr = addr & mask;
                         n.range.max_addr = (addr & mask) | !mask;
@@ -2372,18 +2484,19 @@ fn parse_conntrack_opt(c: &mut ConntrackMatch, id: u32, invert: bool, o: &XOpt, 
         }
         1 => {
             c.proto = parse_protocol(arg)?;
-            if c.proto == 0 && invert {
+            // libxt_conntrack (1.8.9) tests XT_INV_PROTO, the bit of an inverted --ctstatus in
+            // this match, before recording this option's own inversion.
+            if c.proto == 0 && c.invert & ctflag::STATUS != 0 {
                 return perr("conntrack: rule would never match protocol");
             }
             ctflag::PROTO
         }
         2..=5 => {
-            let nets = ipparse_multiple(arg)?;
-            if nets.len() != 1 {
-                return perr(format!("{arg} resolves to multiple addresses"));
-            }
+            // The model keeps the address masked; libxt_conntrack keeps (and prints) it as
+            // given, the kernel masks both sides.
+            let (addr, mask) = xtopt_parse_hostmask("conntrack", o.name, arg)?;
             if let Some(slot) = c.addrs.get_mut(id as usize - 2) {
-                *slot = nets[0];
+                *slot = Ipv4Net { addr: addr & mask, mask };
             }
             [ctflag::ORIGSRC, ctflag::ORIGDST, ctflag::REPLSRC, ctflag::REPLDST][id as usize - 2]
         }
@@ -3229,12 +3342,18 @@ fn parse_inner(args: &[String], restore: bool, warnings: &mut Vec<String>) -> R<
             TData::Ct(alias, c) if *alias || (c.notrack && t.xflags == 1) => OwnedTarget::Plain(Target::CtNotrack(*alias)),
             TData::Ct(_, c) => OwnedTarget::Plain(Target::Ct(*c)),
             TData::Nat(n) => {
-                // Ports need a protocol that has them (libxt_DNAT's "portok").
-                let ports = n.range.flags & rnf_engine::nat::range::PROTO_SPECIFIED != 0;
-                if ports && (!matches!(p.proto, 6 | 17 | 33 | 132) || p.invflags & INV_PROTO != 0) {
-                    return perr("Need TCP, UDP, SCTP or DCCP with port specification");
+                use rnf_engine::nat::range;
+                let mut n = *n;
+                if n.range.flags & range::PROTO_OFFSET != 0 {
+                    match n.kind {
+                        // DNAT_fcheck (REDIRECT is revision 0, without room for an offset).
+                        NatKind::Redirect => return perr("Shifted portmap ranges not supported with this kernel"),
+                        // SNAT and MASQUERADE (revision 0) keep the flag, not the base.
+                        NatKind::Snat | NatKind::Masquerade => n.range.base_port = 0,
+                        _ => {}
+                    }
                 }
-                OwnedTarget::Plain(Target::Nat(*n))
+                OwnedTarget::Plain(Target::Nat(n))
             }
             TData::Connmark(c) => OwnedTarget::Plain(Target::Connmark(*c)),
         };

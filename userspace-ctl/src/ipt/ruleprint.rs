@@ -653,7 +653,7 @@ pub(crate) fn ct_show(s: &mut String, pfx: &str, c: &rnf_engine::rule::CtSpec) {
     }
 }
 
-/// libxt_DNAT's `print_range`: `ip[-ip][:port[-port]]`.
+/// libxt_NAT's `sprint_range`: `ip[-ip][:port[-port[/base]]]`.
 fn nat_range(s: &mut String, r: &rnf_engine::nat::NatRange) {
     use rnf_engine::nat::range;
     if r.flags & range::MAP_IPS != 0 {
@@ -678,12 +678,13 @@ pub(crate) fn nat_show(s: &mut String, n: &rnf_engine::rule::NatTarget, save: bo
     use rnf_engine::nat::range;
     use rnf_engine::rule::NatKind;
     let r = &n.range;
+    // MASQUERADE and REDIRECT print the same range without its leading colon.
     let ports = |s: &mut String, lead: &str| {
-        if r.flags & range::PROTO_SPECIFIED != 0 {
-            let _ = write!(s, "{lead}{}", r.min_port);
-            if r.max_port != r.min_port {
-                let _ = write!(s, "-{}", r.max_port);
-            }
+        let mut text = String::new();
+        nat_range(&mut text, r);
+        if !text.is_empty() {
+            s.push_str(lead);
+            s.push_str(text.strip_prefix(':').unwrap_or(&text));
         }
     };
     match n.kind {
