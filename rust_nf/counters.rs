@@ -12,7 +12,9 @@
 //!
 //! A slot given back may be handed out again only once no version can count into it: the
 //! pool takes it back when the change is committed, which is after the grace period that
-//! retires the old version (`table::publish`).
+//! retires the old version (`table::publish`). Blocks at the end that hold no live slot any
+//! more are let go then (a version being retired keeps its own references to them), so a
+//! flushed table's pool goes back to nothing.
 
 use crate::engine::carry::NO_SLOT;
 use crate::engine::compiled::OutOfMemory;
@@ -84,6 +86,8 @@ pub(crate) struct SlotAlloc<'a> {
     taken: usize,
     blocks: Blocks,
     end: u32,
+    /// Slots handed out so far (a long change yields the CPU now and then).
+    handed: u32,
 }
 
 impl<'a> SlotAlloc<'a> {
@@ -93,11 +97,16 @@ impl<'a> SlotAlloc<'a> {
         for b in pool.blocks.iter() {
             blocks.push(b.clone(), GFP_KERNEL_ACCOUNT)?;
         }
-        Ok(Self { pool, taken: 0, blocks, end: pool.end })
+        Ok(Self { pool, taken: 0, blocks, end: pool.end, handed: 0 })
     }
 
     /// A slot nothing uses, set to `c`.
     pub(crate) fn fresh(&mut self, c: Counters) -> core::result::Result<u32, OutOfMemory> {
+        // Setting a slot writes every CPU's share: a million of them must not hold the CPU.
+        self.handed = self.handed.wrapping_add(1);
+        if self.handed % 1024 == 0 {
+            crate::ffi::shim::cond_resched();
+        }
         let free = &self.pool.free;
         let slot = if self.taken < free.len() {
             self.taken += 1;
@@ -113,6 +122,12 @@ impl<'a> SlotAlloc<'a> {
                 return Err(OutOfMemory);
             }
             self.end += 1;
+            // A block allocated by this change is zero already (a slot of an older block may
+            // have been set by a change that then failed).
+            let new_block = u64::from(s) >= self.pool.blocks.len() as u64 * u64::from(PER_BLOCK);
+            if new_block && c == Counters::default() {
+                return Ok(s);
+            }
             s
         };
         let block = self.blocks.get((slot / PER_BLOCK) as usize).ok_or(OutOfMemory)?;
@@ -120,9 +135,11 @@ impl<'a> SlotAlloc<'a> {
         Ok(slot)
     }
 
-    /// The blocks every slot handed out so far lives in.
-    pub(crate) fn blocks(&self) -> &[Arc<PcpuBlock>] {
-        &self.blocks
+    /// The blocks that hold the slots below `live_end` (what a version whose highest slot is
+    /// `live_end - 1` counts into).
+    pub(crate) fn blocks(&self, live_end: u32) -> &[Arc<PcpuBlock>] {
+        let n = (live_end.div_ceil(PER_BLOCK) as usize).min(self.blocks.len());
+        self.blocks.get(..n).unwrap_or(&[])
     }
 
     /// How many slots the pool will have (scratch for `carry::freed_slots`).
@@ -131,12 +148,24 @@ impl<'a> SlotAlloc<'a> {
     }
 
     /// The pool after the change: the free slots not taken, plus `freed` (the old version's
-    /// slots the new one does not use, given back once it is retired).
-    pub(crate) fn finish(self, freed: &[u32]) -> core::result::Result<PoolNext, AllocError> {
-        let keep = self.pool.free.get(..self.pool.free.len() - self.taken).unwrap_or(&[]);
+    /// slots the new one does not use, given back once it is retired), without the blocks past
+    /// the last live slot (`live_end`: one past the highest slot the new configuration uses).
+    pub(crate) fn finish(mut self, freed: &[u32], live_end: u32) -> core::result::Result<PoolNext, AllocError> {
+        let keep_blocks = live_end.div_ceil(PER_BLOCK) as usize;
+        self.blocks.truncate(keep_blocks);
+        let capacity = u32::try_from(keep_blocks).ok().and_then(|n| n.checked_mul(PER_BLOCK)).unwrap_or(0);
+        let left = self.pool.free.len().saturating_sub(self.taken);
+        let keep = self.pool.free.get(..left).unwrap_or(&[]);
         let mut free = KVVec::with_capacity(keep.len() + freed.len(), GFP_KERNEL_ACCOUNT)?;
-        free.extend_from_slice(keep, GFP_KERNEL_ACCOUNT)?;
-        free.extend_from_slice(freed, GFP_KERNEL_ACCOUNT)?;
-        Ok(PoolNext { blocks: self.blocks, free, end: self.end })
+        for &s in Iterator::chain(keep.iter(), freed) {
+            // Slots of the blocks let go are no slots any more.
+            if s < capacity && s < self.end {
+                free.push(s, GFP_KERNEL_ACCOUNT)?;
+            }
+        }
+        // Lowest slots first out (the list is taken from its end): live slots gather at the
+        // start of the pool, so that blocks at its end empty and can go.
+        free.sort_unstable_by(|a, b| b.cmp(a));
+        Ok(PoolNext { blocks: self.blocks, free, end: self.end.min(capacity) })
     }
 }

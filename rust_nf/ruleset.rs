@@ -122,16 +122,14 @@ impl core::fmt::Write for MsgBuf {
 
 impl Version {
     /// Compiles a table from its configured chains and rules (`(chain, start, len)` into
-    /// `specs`, each a rule's canonical encoding). `rule_slots` and the chains' slots say where
-    /// each rule and policy counts, in `blocks`. Allocates everything the version needs:
-    /// nothing is left to allocate once it exists.
+    /// `specs`, each a rule's canonical encoding). Allocates everything the version needs but
+    /// its counters' places ([`Version::attach_counters`], once the ruleset is known good):
+    /// nothing is left to allocate once both are done.
     pub(crate) fn build(
         table: TableId,
         chains: &[ChainInfo],
         rules: impl Iterator<Item = (u32, u32, u32)>,
         specs: &[u8],
-        rule_slots: &[u32],
-        blocks: &[Arc<PcpuBlock>],
         lists: &mut dyn FnMut(RecentRef<'_>) -> Result<Arc<RecentList>>,
     ) -> core::result::Result<KBox<Version>, UserError> {
         let oom = UserError::nomem;
@@ -188,14 +186,23 @@ impl Version {
             hot: KStore::with_capacity(rs.rules.len()).map_err(|_| oom())?,
         };
         index::build(&rs, index::BuildParams::default(), &mut idx).map_err(|_| oom())?;
+        let slots = build_slots(&rs, header.state_count, hz, &recents, lists)?;
+        let v = Version { header, out, index: idx, slot_of: KVVec::new(), blocks: KVVec::new(), slots, _logger: logger };
+        KBox::new(v, GFP_KERNEL_ACCOUNT).map_err(|_| oom())
+    }
+
+    /// Where the version counts: rule `i` in slot `rule_slots[i]`, a builtin chain's policy in
+    /// its chain's slot (`chains`, the configuration it was built from), all in `blocks`.
+    pub(crate) fn attach_counters(&mut self, rule_slots: &[u32], chains: &[ChainInfo], blocks: &[Arc<PcpuBlock>]) -> core::result::Result<(), UserError> {
+        let oom = UserError::nomem;
         // Counter `i < rule_count` is rule `i`'s; a builtin chain's policy counts at its
         // `policy_counter`.
-        let n = header.counter_count as usize;
-        let mut slot_of = KVVec::with_capacity(n, GFP_KERNEL_ACCOUNT).map_err(|_| oom())?;
-        for i in 0..n {
-            slot_of.push(rule_slots.get(i).copied().unwrap_or(crate::engine::carry::NO_SLOT), GFP_KERNEL_ACCOUNT).map_err(|_| oom())?;
+        let n = self.header.counter_count as usize;
+        let mut slot_of = KVVec::from_elem(crate::engine::carry::NO_SLOT, n, GFP_KERNEL_ACCOUNT).map_err(|_| oom())?;
+        for (s, &r) in slot_of.iter_mut().zip(rule_slots) {
+            *s = r;
         }
-        for (c, info) in rs.chains.iter().zip(chains) {
+        for (c, info) in self.out.chains.as_slice().iter().zip(chains) {
             if let Some(s) = slot_of.get_mut(c.policy_counter as usize) {
                 *s = info.slot;
             }
@@ -204,9 +211,9 @@ impl Version {
         for b in blocks {
             bl.push(b.clone(), GFP_KERNEL_ACCOUNT).map_err(|_| oom())?;
         }
-        let slots = build_slots(&rs, header.state_count, hz, &recents, lists)?;
-        let v = Version { header, out, index: idx, slot_of, blocks: bl, slots, _logger: logger };
-        KBox::new(v, GFP_KERNEL_ACCOUNT).map_err(|_| oom())
+        self.slot_of = slot_of;
+        self.blocks = bl;
+        Ok(())
     }
 
     /// The compiled ruleset, with its classifier.
@@ -224,7 +231,8 @@ impl Version {
             ruleset_bytes: (core::mem::size_of_val(rs.chains)
                 + core::mem::size_of_val(rs.rules)
                 + core::mem::size_of_val(rs.matches)) as u64,
-            counter_bytes: u64::from(self.header.counter_count) * 16,
+            // The table's counter pool as this version holds it: its blocks of 16-byte pairs.
+            counter_bytes: (self.blocks.len() as u64) * u64::from(crate::ffi::pcpu::PER_BLOCK) * 16,
             index: self.index.index().stats(),
         }
     }

@@ -176,7 +176,7 @@ pub(crate) fn recent_lists(cfg: &[TableConfig; NUM_TABLES]) -> impl Iterator<Ite
 /// starting with its `A_TABLE`) as one
 /// transaction: every table is decoded, checked, compiled and allocated first, and if anything
 /// fails nothing changes. Then all are published at once, and the old versions are freed after
-/// one grace period, their counters carried over.
+/// one grace period.
 pub(crate) fn replace(
     req: &mut Request<'_>,
     live: &Live,
@@ -244,7 +244,7 @@ fn prepare_all(
 
 /// Publishes prepared tables: the namespace's limits are checked, connection tracking is
 /// turned on if a new version needs it, then every table is switched at once and the old
-/// versions are freed after one grace period, their counters carried over.
+/// versions are freed after one grace period.
 fn publish(
     req: &mut Request<'_>,
     live: &Live,
@@ -582,6 +582,18 @@ fn compile_config(tc: &TableConfig, table: TableId, c: Config, known: &[&Arc<Rec
     drop(scratch);
     let plan = plan.into_inner();
 
+    // Compile (this validates: builtin chains, jumps, loops, target restrictions) before any
+    // counter slot is handed out: a refused ruleset allocates no counters.
+    let mut made: KVVec<Arc<RecentList>> = KVVec::new();
+    let mut lists = |r: RecentRef<'_>| -> kernel::error::Result<Arc<RecentList>> {
+        let l = crate::recent::find_or_make(Iterator::chain(made.iter(), known.iter().copied()), r.name, r.mask, r.nstamps)?;
+        if !made.iter().any(|m| Arc::ptr_eq(m, &l)) {
+            made.push(l.clone(), GFP_KERNEL_ACCOUNT)?;
+        }
+        Ok(l)
+    };
+    let mut version = Version::build(table, &chains, rules.iter().map(|r| (r.chain, r.start, r.len)), &specs, &mut lists)?;
+
     // Counter slots.
     let mut alloc = SlotAlloc::new(&tc.pool)?;
     let mut old_rule_slots: KVVec<u32> = KVVec::with_capacity(tc.rules.len(), a)?;
@@ -605,37 +617,17 @@ fn compile_config(tc: &TableConfig, table: TableId, c: Config, known: &[&Arc<Rec
     for (c, &slot) in chains.iter_mut().zip(chain_slots.iter()) {
         c.slot = slot;
     }
+    let new_slots = || Iterator::chain(rule_slots.iter(), chain_slots.iter()).copied();
+    let live_end = new_slots().filter(|&s| s != carry::NO_SLOT).max().map_or(0, |s| s.saturating_add(1));
+    version.attach_counters(&rule_slots, &chains, alloc.blocks(live_end))?;
     // The old slots the new configuration does not use: free once the old version is retired.
-    let mut marks: KVVec<u64> = KVVec::with_capacity(alloc.capacity() / 64 + 1, a)?;
-    for _ in 0..alloc.capacity() / 64 + 1 {
-        marks.push(0, a)?;
-    }
+    let mut marks: KVVec<u64> = KVVec::from_elem(0, alloc.capacity() / 64 + 1, a)?;
     let mut freed = KStore::new();
     let old_slots = Iterator::chain(old_rule_slots.iter().copied(), tc.chains.iter().map(|c| c.slot));
-    carry::freed_slots(old_slots, Iterator::chain(rule_slots.iter(), chain_slots.iter()).copied(), &mut marks, &mut freed)
-        .map_err(carry_error)?;
+    carry::freed_slots(old_slots, new_slots(), &mut marks, &mut freed).map_err(carry_error)?;
     drop(marks);
     let freed = freed.into_inner();
-
-    // Compile (this validates: builtin chains, jumps, loops, target restrictions).
-    let mut made: KVVec<Arc<RecentList>> = KVVec::new();
-    let mut lists = |r: RecentRef<'_>| -> kernel::error::Result<Arc<RecentList>> {
-        let l = crate::recent::find_or_make(Iterator::chain(made.iter(), known.iter().copied()), r.name, r.mask, r.nstamps)?;
-        if !made.iter().any(|m| Arc::ptr_eq(m, &l)) {
-            made.push(l.clone(), GFP_KERNEL_ACCOUNT)?;
-        }
-        Ok(l)
-    };
-    let version = Version::build(
-        table,
-        &chains,
-        rules.iter().map(|r| (r.chain, r.start, r.len)),
-        &specs,
-        &rule_slots,
-        alloc.blocks(),
-        &mut lists,
-    )?;
-    let pool = alloc.finish(&freed)?;
+    let pool = alloc.finish(&freed, live_end)?;
     Ok(Prepared { chains, rules, specs, version: Some(version), next_id, pool, recent: made })
 }
 

@@ -162,4 +162,15 @@ flood_end "the changes"
 # the 3 first.
 last=$(nsx "$RR" "$RNF_BIN/iptables" -L BLOCK -n -v -x | awk '$3 == "1" && $7 == "10.0.1.2" { print $1 }')
 expect_ge "packets counted by the last rule of BLOCK (none lost across the changes)" "$last" $((SENT + 3))
+
+# The counter pool follows the live rules: 300-odd rules take at least two blocks of 256
+# counters, a flushed table (three policies) one again once the flushed rules' slots are free
+# (from the change after the flush: the flush's own version may still count into them).
+pool() { nsx "$RR" rnfctl status | sed -n 's/^table filter: .*, \([0-9.]* K*i*B\) counters per CPU.*/\1/p'; }
+before=$(pool)
+log "counters per CPU of the 300-rule filter table: $before"
+case $before in "" | "4.0 KiB" | *" B") fail "the 300-rule table's counters: '$before'" ;; esac
+nsx "$RR" "$RNF_BIN/iptables" -F || fail "-F"
+nsx "$RR" "$RNF_BIN/iptables" -P FORWARD ACCEPT || fail "-P"
+expect_eq "counters per CPU of the flushed filter table" "$(pool)" "4.0 KiB"
 finish

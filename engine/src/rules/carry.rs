@@ -64,7 +64,7 @@ impl Origin {
     }
 }
 
-/// Why [`plan_ids`] or [`merge_counters`] failed.
+/// Why [`plan_ids`], [`assign_slots`] or [`freed_slots`] failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CarryError {
     /// Two rules of the request have the same (non-zero) id.
