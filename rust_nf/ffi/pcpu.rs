@@ -17,13 +17,8 @@ pub(crate) const PER_BLOCK: c_uint = 256;
 /// Counting is lock-free (`this_cpu` operations); a sum reads every CPU's share. There is no
 /// way to zero a counter: another CPU may be adding to it at the same moment, so users keep a
 /// base to subtract instead (see `netns::HookCounters`).
-///
-/// # Invariants
-///
-/// Every pointer in `blocks` was returned by `rnf_pcpu_alloc(PER_BLOCK)` and is freed only by
-/// `Drop`; `blocks` holds enough of them for `len` counters.
 pub(crate) struct PcpuCounters {
-    blocks: KVVec<NonNull<c_void>>,
+    blocks: KVVec<PcpuBlock>,
     len: c_uint,
 }
 
@@ -32,55 +27,30 @@ impl PcpuCounters {
     pub(crate) fn new(len: usize) -> Result<Self> {
         let len = c_uint::try_from(len).map_err(|_| EINVAL)?;
         let n = len.div_ceil(PER_BLOCK) as usize;
-        // INVARIANT: `Drop` frees exactly the blocks pushed so far, also on an early return.
-        let mut me = Self { blocks: KVVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?, len: 0 };
+        let mut blocks = KVVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
         for _ in 0..n {
-            // SAFETY: A plain allocation; no preconditions.
-            let b = NonNull::new(unsafe { sys::rnf_pcpu_alloc(PER_BLOCK) }).ok_or(ENOMEM)?;
-            // Cannot fail: the capacity was reserved above.
-            if let Err(e) = me.blocks.push(b, GFP_KERNEL_ACCOUNT) {
-                // SAFETY: `b` was just allocated and is not stored anywhere.
-                unsafe { sys::rnf_pcpu_free(b.as_ptr()) };
-                return Err(e.into());
-            }
+            blocks.push(PcpuBlock::new()?, GFP_KERNEL_ACCOUNT)?;
         }
-        me.len = len;
-        Ok(me)
-    }
-
-    fn slot(&self, idx: c_uint) -> Option<(*mut c_void, c_uint)> {
-        if idx >= self.len {
-            return None;
-        }
-        let b = self.blocks.get((idx / PER_BLOCK) as usize)?;
-        Some((b.as_ptr(), idx % PER_BLOCK))
+        Ok(Self { blocks, len })
     }
 
     /// Counts one packet of `bytes` at `idx` on this CPU; out-of-range indexes are ignored.
     pub(crate) fn add(&self, idx: c_uint, bytes: u64) {
-        if let Some((b, i)) = self.slot(idx) {
-            // SAFETY: `b` is a live block of `PER_BLOCK` pairs (invariant) and `i < PER_BLOCK`.
-            unsafe { sys::rnf_pcpu_add(b, i, bytes) };
+        if let Some(b) = self.block(idx) {
+            b.add(idx % PER_BLOCK, bytes);
         }
     }
 
     /// The sum over all CPUs of counter `idx` as (packets, bytes).
     pub(crate) fn sum(&self, idx: c_uint) -> (u64, u64) {
-        let (mut p, mut by) = (0u64, 0u64);
-        if let Some((b, i)) = self.slot(idx) {
-            // SAFETY: As in `add`; `p` and `by` are valid for writes.
-            unsafe { sys::rnf_pcpu_sum(b, i, &mut p, &mut by) };
-        }
-        (p, by)
+        self.block(idx).map_or((0, 0), |b| b.sum(idx % PER_BLOCK))
     }
-}
 
-impl Drop for PcpuCounters {
-    fn drop(&mut self) {
-        for b in self.blocks.iter() {
-            // SAFETY: Each block came from `rnf_pcpu_alloc` (invariant) and is freed only here.
-            unsafe { sys::rnf_pcpu_free(b.as_ptr()) };
+    fn block(&self, idx: c_uint) -> Option<&PcpuBlock> {
+        if idx >= self.len {
+            return None;
         }
+        self.blocks.get((idx / PER_BLOCK) as usize)
     }
 }
 
@@ -145,8 +115,3 @@ unsafe impl Send for PcpuBlock {}
 // SAFETY: As above: no method needs exclusive access.
 unsafe impl Sync for PcpuBlock {}
 
-// SAFETY: The per-CPU areas are only touched through this_cpu operations and per-CPU reads,
-// which are safe from any CPU.
-unsafe impl Send for PcpuCounters {}
-// SAFETY: As above: no method needs exclusive access.
-unsafe impl Sync for PcpuCounters {}
