@@ -1037,7 +1037,7 @@ static const struct nla_policy rnf_replace_policy[RNF_A_MAX + 1] = {
 };
 
 static const struct nla_policy rnf_op_policy[RNF_O_MAX + 1] = {
-	[RNF_O_KIND] = NLA_POLICY_RANGE(NLA_U32, 1, 7),
+	[RNF_O_KIND] = NLA_POLICY_RANGE(NLA_U32, 1, RNF_OP_KIND_MAX),
 	[RNF_O_CHAIN] = { .type = NLA_U32 },
 	[RNF_O_POS] = { .type = NLA_U32 },
 	[RNF_O_PACKETS] = { .type = NLA_U64 },

@@ -78,6 +78,8 @@
 #define RNF_O_RULE 9
 #define RNF_O_CHAIN_NAME 10
 #define RNF_O_MAX 10
+/* RNF_O_KIND values: insert 1 .. define chain 8 */
+#define RNF_OP_KIND_MAX 8
 
 /* inside RNF_E_SPEC */
 #define RNF_R_SRC 1

@@ -343,7 +343,6 @@ pub(crate) fn update(
 fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_left: &mut usize) -> Result<Config, UserError> {
     let a = GFP_KERNEL_ACCOUNT;
     let range = || uerr(E2BIG, c"rule position out of range");
-    let malformed = || uerr(EINVAL, c"malformed rule specification");
     // A table never written has its builtin chains only (as a read shows it).
     let n0 = if tc.chains.is_empty() { table.builtin_hooks().len() } else { tc.chains.len() };
     let mut chains: KVVec<ChainInfo> = KVVec::with_capacity(n0, a)?;
@@ -357,6 +356,10 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
         let list = per.get_mut(r.chain as usize).ok_or(uerr(EINVAL, c"internal error: rule of a missing chain"))?;
         list.push(Entry { id: r.id, counters: None, spec: tc.spec(r) }, a)?;
     }
+    // Chains by name: the user chains follow the builtin ones in name order (as rnfctl keeps
+    // them), so a name is found by binary search; a table another client wrote out of order
+    // is searched linearly.
+    let mut sorted = user_chains_sorted(&chains);
     for attr in AttrIter::new(payload) {
         let attr = attr.map_err(|_| uerr(EINVAL, c"malformed attributes"))?;
         if attr.ty != rulewire::A_OP {
@@ -366,29 +369,31 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
         // A long request must not keep the CPU (the configuration mutex sleeps).
         shim::cond_resched();
         let op = rulewire::decode_op(&attr).map_err(|_| uerr(EINVAL, c"malformed change"))?;
+        let by_name = op.chain_name.is_some();
         if let Some(spec) = op.spec {
-            let r = rulewire::decode_rule(spec).map_err(|_| malformed())?;
-            // A command that read nothing took `-j NAME` for the target extension; iptables
-            // jumps to a user chain of that name instead (rnfctl then reads and asks again).
-            let ext = r.target.extension_name();
-            if op.chain_name.is_some() && ext.is_some_and(|x| chains.iter().any(|c| c.name() == x)) {
-                return Err(uerr(EEXIST, c"a chain has the name of the rule's target"));
-            }
+            check_by_name(&chains, sorted, by_name, spec)?;
         }
-        if flags & rulewire::TF_CURRENT != 0 && op.chain_name.is_none() {
+        if flags & rulewire::TF_CURRENT != 0 && !by_name && op.kind != rulewire::OpKind::NewChain {
             return Err(uerr(EINVAL, c"a change of the table as it is must name its chain"));
         }
-        let ci = match op.chain_name {
-            Some(n) => chains.iter().position(|c| c.name() == n).ok_or(uerr(ENOENT, c"no such chain"))?,
-            None => op.chain as usize,
+        // A chain defined by name that does not exist yet is made first, at its place.
+        let new_name = match op.kind {
+            rulewire::OpKind::NewChain => op.name,
+            rulewire::OpKind::DefineChain => op.chain_name.filter(|&n| find_chain(&chains, sorted, n).is_none()),
+            _ => None,
         };
-        let pos = op.pos as usize;
-        if op.kind == rulewire::OpKind::NewChain {
-            let name = op.name.unwrap_or("");
-            if !crate::engine::rule::valid_chain_name(name) || chains.iter().any(|c| c.name() == name) {
+        if let Some(name) = new_name {
+            if !crate::engine::rule::valid_chain_name(name) || find_chain(&chains, sorted, name).is_some() {
                 return Err(uerr(EEXIST, c"bad or duplicate chain name"));
             }
-            if pos > chains.len() || chains.get(pos).is_some_and(|c| c.policy.is_some()) {
+            let builtins = chains.iter().take_while(|c| c.policy.is_some()).count();
+            // `u32::MAX`: its place in name order.
+            let pos = if op.pos == u32::MAX || op.kind == rulewire::OpKind::DefineChain {
+                builtins + chains.get(builtins..).unwrap_or(&[]).partition_point(|c| c.name().as_bytes() < name.as_bytes())
+            } else {
+                op.pos as usize
+            };
+            if pos > chains.len() || pos < builtins {
                 return Err(uerr(EINVAL, c"a new chain goes after the builtin chains"));
             }
             chains.reserve(1, a)?;
@@ -396,8 +401,16 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
             chains.insert_within_capacity(pos, ChainInfo::new(name, None).map_err(|_| uerr(EINVAL, c"bad chain name"))?)
                 .map_err(|_| UserError::nomem())?;
             per.insert_within_capacity(pos, KVVec::new()).map_err(|_| UserError::nomem())?;
-            continue;
+            sorted = sorted && user_chains_sorted_at(&chains, pos);
+            if op.kind == rulewire::OpKind::NewChain {
+                continue;
+            }
         }
+        let ci = match op.chain_name {
+            Some(n) => find_chain(&chains, sorted, n).ok_or(uerr(ENOENT, c"no such chain"))?,
+            None => op.chain as usize,
+        };
+        let pos = op.pos as usize;
         let builtin = chains.get(ci).ok_or(uerr(ENOENT, c"no such chain"))?.policy.is_some();
         let rules = per.get_mut(ci).ok_or(uerr(ENOENT, c"no such chain"))?;
         let n = rules.len();
@@ -426,17 +439,26 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
                     *e = new(spec);
                 }
             }
-            (rulewire::OpKind::SetChain, None) => {
+            (rulewire::OpKind::SetChain, None) | (rulewire::OpKind::DefineChain, None) => {
+                if op.kind == rulewire::OpKind::DefineChain && builtin {
+                    return Err(uerr(EINVAL, c"not a chain of that kind"));
+                }
                 let mut next: KVVec<Entry<'_>> = KVVec::new();
                 for r in rulewire::op_rules(&op) {
                     let r = r.map_err(|_| uerr(EINVAL, c"malformed rule"))?;
-                    if r.chain != op.chain {
-                        return Err(uerr(EINVAL, c"a chain's new rule names another chain"));
+                    if r.chain != op.chain || (by_name && r.id != 0) {
+                        return Err(uerr(EINVAL, c"a chain's new rule names another chain or rule"));
                     }
-                    rulewire::decode_rule(r.spec).map_err(|_| malformed())?;
                     next.push(Entry { id: r.id, counters: r.counters, spec: r.spec }, a)?;
                 }
+                // (The chain list is not borrowed by `rules` here: checked after the loop.)
                 *rules = next;
+                let list = per.get(ci).map(|l| l.as_slice()).unwrap_or(&[]);
+                for e in list {
+                    check_by_name(&chains, sorted, by_name, e.spec)?;
+                    // A long list must not keep the CPU.
+                    shim::cond_resched();
+                }
             }
             (rulewire::OpKind::DeleteChain, None) if !builtin => {
                 if n != 0 {
@@ -493,6 +515,46 @@ fn chain_at(tc: &TableConfig, table: TableId, i: usize) -> Option<(&str, Option<
         return table.builtin_hooks().get(i).map(|h| (h.chain_name(), Some(Policy::Accept)));
     }
     tc.chains.get(i).map(|c| (c.name(), c.policy))
+}
+
+/// Whether the user chains (after the builtin ones) are in name order.
+fn user_chains_sorted(chains: &[ChainInfo]) -> bool {
+    let builtins = chains.iter().take_while(|c| c.policy.is_some()).count();
+    let user = chains.get(builtins..).unwrap_or(&[]);
+    user.windows(2).all(|w| matches!(w, [x, y] if x.name().as_bytes() < y.name().as_bytes()))
+}
+
+/// Whether the chain just put at `pos` keeps the user chains in name order.
+fn user_chains_sorted_at(chains: &[ChainInfo], pos: usize) -> bool {
+    let name = |i: usize| chains.get(i).filter(|c| c.policy.is_none()).map(|c| c.name().as_bytes());
+    let me = name(pos);
+    let before = pos.checked_sub(1).and_then(name);
+    me.is_some() && before.is_none_or(|b| Some(b) < me) && name(pos + 1).is_none_or(|n| me < Some(n))
+}
+
+/// The index of the chain named `name`: the builtin chains are looked at one by one, the user
+/// chains by binary search when `sorted`, else one by one.
+fn find_chain(chains: &[ChainInfo], sorted: bool, name: &str) -> Option<usize> {
+    let builtins = chains.iter().take_while(|c| c.policy.is_some()).count();
+    if let Some(i) = chains.get(..builtins).unwrap_or(&[]).iter().position(|c| c.name() == name) {
+        return Some(i);
+    }
+    let user = chains.get(builtins..).unwrap_or(&[]);
+    if sorted {
+        return user.binary_search_by(|c| c.name().as_bytes().cmp(name.as_bytes())).ok().map(|i| builtins + i);
+    }
+    user.iter().position(|c| c.name() == name).map(|i| builtins + i)
+}
+
+/// Checks a new rule's encoding; for a change that read nothing (`by_name`) also that its
+/// target is what the command meant: it took `-j NAME` for the target extension NAME, and
+/// iptables jumps to a user chain of that name instead (rnfctl then reads and asks again).
+fn check_by_name(chains: &[ChainInfo], sorted: bool, by_name: bool, spec: &[u8]) -> Result<(), UserError> {
+    let r = rulewire::decode_rule(spec).map_err(|_| uerr(EINVAL, c"malformed rule specification"))?;
+    if by_name && r.target.extension_name().is_some_and(|x| find_chain(chains, sorted, x).is_some()) {
+        return Err(uerr(EEXIST, c"a chain has the name of the rule's target"));
+    }
+    Ok(())
 }
 
 /// The table, generation and flags of one table's replace attributes.

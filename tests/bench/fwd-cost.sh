@@ -29,8 +29,9 @@
 #          nft: `ip daddr . meta l4proto . th dport vmap @svc` (kube-proxy's nftables mode: the
 #          lookup happens for the UDP traffic too, where `tcp dport` would skip it).
 # Fixed cost (before any rules), with rust_nf unloaded: an empty iptables-legacy filter
-# table, an empty iptables-nft filter table, an empty nft base chain, each beside the bare
-# router; then rust_nf loaded with an empty filter table, beside a calibration sender whose
+# table, iptables-legacy with all its tables loaded (raw, mangle, nat, filter, security, all
+# empty: the nat table makes the namespace track connections), an empty iptables-nft filter
+# table, an empty nft base chain, each beside the bare router; then rust_nf loaded with an empty filter table, beside a calibration sender whose
 # packets meet no netfilter hook (dropped in ip_rcv), compared with the bare router beside
 # the same sender while rust_nf was unloaded. rust_nf's hooks run in every
 # namespace while it is loaded, so every other measurement includes its fixed cost too (in
@@ -124,7 +125,8 @@ runtime() {
 
 # The topologies: "$b" (rules) and "${b}0" (baseline) for each backend, client - router -
 # server as in lib.sh; the server drops the packets before any of rust_nf's hooks.
-for t in "${BACKENDS[@]}" "${BACKENDS[@]/%/0}"; do
+# lall0: iptables-legacy with all its tables (fixed cost only).
+for t in "${BACKENDS[@]}" "${BACKENDS[@]/%/0}" lall0; do
 	C="$PFX-$t-c" R="$PFX-$t-r" S="$PFX-$t-s"
 	TC[$t]=$C TR[$t]=$R TS[$t]=$S
 	topo_up || { echo "topology $t failed"; exit 1; }
@@ -142,7 +144,7 @@ ns_add "${TC[cal]}" && ns_add "$PFX-cal-p" &&
 	ip link add c0 netns "${TC[cal]}" type veth peer name p0 netns "$PFX-cal-p" &&
 	nsx "${TC[cal]}" ip link set c0 up && nsx "$PFX-cal-p" ip link set p0 up &&
 	pg_setup "${TC[cal]}" 02:00:00:00:00:01 10.9.9.9 || { echo "calibration sender failed"; exit 1; }
-say "9 topologies up"
+say "10 topologies up"
 
 # srx TOPO: packets the server's veth has received, into SRX (read by bash, no process).
 srx() {
@@ -368,6 +370,9 @@ load_baselines() {
 		[ "$b" = rnf ] && ! rnf_loaded && continue
 		restore "$b" "${b}0" "$F/empty" || err "$b: loading the empty configuration"
 	done
+	for t in raw mangle nat filter security; do
+		nsx "${TR[lall0]}" iptables-legacy -t $t -S >/dev/null || err "legacy: loading table $t"
+	done
 }
 
 # --- fixed cost ---------------------------------------------------------------------------
@@ -391,7 +396,7 @@ for r in $(seq 1 "$ROUNDS"); do
 			else
 				err "fixed: bare router"
 			fi
-			for b in $(rotated "$r" | grep -v rnf); do
+			for b in $(rotated "$r" | grep -v rnf) lall; do
 				measure "fixed-$b" rnf0 "${b}0" &&
 					echo "fixed,,,$b,$r,$NS_A,$NS_B,," >>"$SAMPLES" || err "fixed $b"
 			done
@@ -516,12 +521,13 @@ END {
 	nonem = median(ab["none"])
 	for (c in frat) fa[c] = scaled(frat[c], nonem)
 	if (ab["none"] != "") printf "| bare router: rust_nf unloaded, no rules | %d | %d..%d | - |\n", median(ab["none"]), mn(ab["none"]), mx(ab["none"])
-	split("rnf leg inft nft", F, " ")
+	nf = split("rnf leg lall inft nft", F, " ")
 	lab["rnf"] = "rust_nf loaded, empty filter table"
 	lab["leg"] = "iptables-legacy, empty filter table (rust_nf unloaded)"
+	lab["lall"] = "iptables-legacy, all its tables loaded and empty: raw, mangle, nat, filter, security (so conntrack too; rust_nf unloaded)"
 	lab["inft"] = "iptables-nft, empty filter table (rust_nf unloaded)"
 	lab["nft"] = "nft, empty forward base chain (rust_nf unloaded)"
-	for (i = 1; i <= 4; i++) {
+	for (i = 1; i <= nf; i++) {
 		c = F[i]
 		if (fx[c] == "") { printf "| %s | failed | | |\n", lab[c]; continue }
 		printf "| %s | %d | %d..%d | %+d (%d..%d) |\n", lab[c], median(fx[c]), mn(fx[c]), mx(fx[c]), median(fa[c]), mn(fa[c]), mx(fa[c])

@@ -376,29 +376,37 @@ pub fn encode_deltas(deltas: &[(TableId, u64, Delta<'_>)]) -> Vec<u8> {
 }
 
 impl Backend for KernelBackend {
-    fn change_current(&mut self, table: TableId, edits: &[crate::ipt::CurrentEdit<'_>]) -> bool {
+    fn change_current_tables(&mut self, tables: &[(TableId, &[crate::ipt::CurrentEdit<'_>])]) -> bool {
         let emit = |enc: &mut Encoder<'_>| {
-            enc.put_u32(rulewire::A_TABLE, table as u32);
-            // Every iptables-legacy change zeroes the builtin chains' policy counters.
-            enc.put_u32(rulewire::A_TABLE_FLAGS, rulewire::TF_CURRENT | rulewire::TF_RESET_POLICY_COUNTERS);
-            for e in edits {
-                let op = OpWire {
-                    kind: e.kind,
-                    chain: 0,
-                    chain_name: Some(e.chain),
-                    pos: e.pos,
-                    counters: e.counters,
-                    spec: e.spec,
-                    name: None,
-                    policy: None,
-                    body: &[],
-                };
-                rulewire::encode_op(enc, &op);
+            for (table, edits) in tables {
+                enc.put_u32(rulewire::A_TABLE, *table as u32);
+                // Every iptables-legacy change zeroes the builtin chains' policy counters.
+                enc.put_u32(rulewire::A_TABLE_FLAGS, rulewire::TF_CURRENT | rulewire::TF_RESET_POLICY_COUNTERS);
+                for e in edits.iter() {
+                    let new_chain = e.kind == OpKind::NewChain;
+                    let op = OpWire {
+                        kind: e.kind,
+                        chain: 0,
+                        chain_name: (!new_chain).then_some(e.chain),
+                        pos: e.pos,
+                        counters: e.counters,
+                        spec: e.spec,
+                        name: new_chain.then_some(e.chain),
+                        policy: e.policy,
+                        body: &[],
+                    };
+                    let n = rulewire::begin_op(enc, &op);
+                    for (spec, counters) in e.rules {
+                        rulewire::encode_op_rule(enc, &RuleWire { chain: 0, id: 0, counters: *counters, spec });
+                    }
+                    enc.end_nest(n);
+                }
             }
         };
         let req = encode_sized(emit);
+        let cmd = if tables.len() == 1 { rnf_engine::wire::CMD_UPDATE_TABLE } else { rnf_engine::wire::CMD_UPDATE_TABLES };
         match self.client() {
-            Ok(c) => c.request(rnf_engine::wire::CMD_UPDATE_TABLE, req).is_ok(),
+            Ok(c) => c.request(cmd, req).is_ok(),
             Err(_) => false,
         }
     }

@@ -306,6 +306,8 @@ mod tests {
         assert_eq!(get("RNF_CMD_UPDATE_TABLE"), wire::CMD_UPDATE_TABLE.to_string());
         assert_eq!(get("RNF_A_OP"), rnf_engine::rulewire::A_OP.to_string());
         assert_eq!(get("RNF_O_KIND"), rnf_engine::rulewire::O_KIND.to_string());
+        assert_eq!(get("RNF_OP_KIND_MAX"), (rnf_engine::rulewire::OpKind::DefineChain as u32).to_string());
+        assert!(rnf_engine::rulewire::OpKind::from_u32(rnf_engine::rulewire::OpKind::DefineChain as u32 + 1).is_none());
         assert_eq!(get("RNF_O_CHAIN"), rnf_engine::rulewire::O_CHAIN.to_string());
         assert_eq!(get("RNF_O_POS"), rnf_engine::rulewire::O_POS.to_string());
         assert_eq!(get("RNF_O_PACKETS"), rnf_engine::rulewire::O_PACKETS.to_string());

@@ -162,10 +162,12 @@ pub const O_POLICY: u16 = 8;
 /// Change attribute, repeated: one rule of a chain's new contents, in order (an `E_*` nest as
 /// [`A_RULE`]'s; its `E_ID`, when given, keeps a rule the table has, with its counters).
 pub const O_RULE: u16 = 9;
-/// Change attribute: the chain by name instead of [`O_CHAIN`] (insert, delete and replace).
+/// Change attribute: the chain by name instead of [`O_CHAIN`] (every kind but
+/// [`OpKind::NewChain`], which names its chain in [`O_NAME`]; [`OpKind::DefineChain`] only so).
 /// Such a change applies to the table as it is ([`TF_CURRENT`]), so it needs no read first:
-/// [`O_POS`] `u32::MAX` appends, and a delete with an [`O_SPEC`] deletes the first rule equal
-/// to it (`-D CHAIN RULE`).
+/// [`O_POS`] `u32::MAX` appends (and puts a new chain at its place in name order), a delete
+/// with an [`O_SPEC`] deletes the first rule equal to it (`-D CHAIN RULE`), and the rules of
+/// a chain's new contents ([`O_RULE`]) are new rules (no `E_ID`, `E_CHAIN` 0).
 pub const O_CHAIN_NAME: u16 = 10;
 
 /// What one change does.
@@ -187,6 +189,10 @@ pub enum OpKind {
     DeleteChain = 6,
     /// The builtin chain's policy becomes [`O_POLICY`].
     SetPolicy = 7,
+    /// The user chain named in [`O_CHAIN_NAME`] gets the op's [`O_RULE`] list as its rules,
+    /// made at its place in name order if it does not exist (a `:CHAIN - [0:0]` line of
+    /// `iptables-restore --noflush` and the rules the file appends to it).
+    DefineChain = 8,
 }
 
 impl OpKind {
@@ -200,6 +206,7 @@ impl OpKind {
             5 => Some(Self::NewChain),
             6 => Some(Self::DeleteChain),
             7 => Some(Self::SetPolicy),
+            8 => Some(Self::DefineChain),
             _ => None,
         }
     }
@@ -229,7 +236,7 @@ pub struct OpWire<'a> {
     pub body: &'a [u8],
 }
 
-/// The rules of a [`OpKind::SetChain`] op, in order.
+/// The rules of a [`OpKind::SetChain`] or [`OpKind::DefineChain`] op, in order.
 pub fn op_rules<'a>(op: &OpWire<'a>) -> impl Iterator<Item = Result<RuleWire<'a>, WireError>> + 'a {
     AttrIter::new(op.body).filter_map(|x| match x {
         Ok(a) if a.ty == O_RULE => Some(decode_rule_entry(&a)),
@@ -306,8 +313,11 @@ pub fn decode_op<'a>(a: &Attr<'a>) -> Result<OpWire<'a>, WireError> {
     let kind = kind.ok_or(WireError::Missing(O_KIND))?;
     // Each kind takes exactly its own fields; a chain by index or by name (one-rule changes).
     let by_name = chain_name.is_some();
-    if by_name && (chain.is_some() || !matches!(kind, OpKind::Insert | OpKind::Delete | OpKind::Replace)) {
+    if by_name && (chain.is_some() || kind == OpKind::NewChain) {
         return Err(WireError::BadValue(O_CHAIN_NAME));
+    }
+    if kind == OpKind::DefineChain && !by_name {
+        return Err(WireError::Missing(O_CHAIN_NAME));
     }
     let needs_spec = matches!(kind, OpKind::Insert | OpKind::Replace);
     // A delete by name may name its rule by specification instead of position.
@@ -324,7 +334,7 @@ pub fn decode_op<'a>(a: &Attr<'a>) -> Result<OpWire<'a>, WireError> {
     if policy.is_some() != (kind == OpKind::SetPolicy) {
         return Err(if policy.is_some() { WireError::BadValue(O_POLICY) } else { WireError::Missing(O_POLICY) });
     }
-    if rules && kind != OpKind::SetChain {
+    if rules && !matches!(kind, OpKind::SetChain | OpKind::DefineChain) {
         return Err(WireError::BadValue(O_RULE));
     }
     Ok(OpWire {
@@ -1296,6 +1306,11 @@ mod tests {
             OpWire { kind: OpKind::Delete, chain_name: Some("KUBE-SVC-X"), spec: Some(spec), ..none },
             OpWire { kind: OpKind::Delete, chain_name: Some("INPUT"), pos: 3, ..none },
             OpWire { kind: OpKind::Replace, chain_name: Some("INPUT"), pos: 0, spec: Some(spec), ..none },
+            // Chain changes by name (a restore --noflush that read nothing).
+            OpWire { kind: OpKind::SetPolicy, chain_name: Some("INPUT"), policy: Some(Policy::Drop), ..none },
+            OpWire { kind: OpKind::DeleteChain, chain_name: Some("KUBE-SVC-X"), ..none },
+            OpWire { kind: OpKind::SetChain, chain_name: Some("FORWARD"), ..none },
+            OpWire { kind: OpKind::DefineChain, chain_name: Some("KUBE-SVC-Y"), pos: u32::MAX, ..none },
         ];
         let mut buf = [0u8; 1024];
         let mut enc = Encoder::new(&mut buf);
@@ -1329,8 +1344,10 @@ mod tests {
             OpWire { kind: OpKind::Delete, chain: 0, pos: 0, counters: None, spec: Some(spec), ..none },
             OpWire { kind: OpKind::NewChain, chain: 0, pos: 0, ..none },
             OpWire { kind: OpKind::SetPolicy, chain: 0, pos: 0, ..none },
-            // Only rule changes name their chain; a name and an index at once is refused.
-            OpWire { kind: OpKind::SetPolicy, chain_name: Some("INPUT"), policy: Some(Policy::Drop), ..none },
+            // A new chain is named by O_NAME only; a defined one by O_CHAIN_NAME only; a name
+            // and an index at once is refused.
+            OpWire { kind: OpKind::NewChain, chain_name: Some("INPUT"), name: Some("X"), ..none },
+            OpWire { kind: OpKind::DefineChain, chain: 3, ..none },
             OpWire { kind: OpKind::Replace, chain_name: Some("INPUT"), spec: None, ..none },
         ] {
             let mut enc = Encoder::new(&mut buf);

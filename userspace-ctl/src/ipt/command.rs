@@ -489,6 +489,8 @@ pub fn iptables_main_io(
                 pos: *pos,
                 spec: spec.as_deref(),
                 counters: if parsed.options & OPT_COUNTERS != 0 { Some(parsed.counters) } else { None },
+                rules: &[],
+                policy: None,
             })
             .collect();
         if backend.change_current(table_id, &edits) {
@@ -543,16 +545,8 @@ fn current_edits(p: &Parsed) -> Option<Vec<QuickEdit>> {
     if p.options & OPT_VERBOSE != 0 || p.chain.is_none() {
         return None;
     }
-    let target = match &p.jump {
-        JumpTo::Nothing => OwnedTarget::Plain(Target::None),
-        JumpTo::Target { target, .. } => target.clone(),
-        JumpTo::Chain(name) => OwnedTarget::Jump(name.clone()),
-        JumpTo::Goto(name) => OwnedTarget::Goto(name.clone()),
-    };
     let at = p.rulenum.checked_sub(1);
-    let wires = || -> Option<Vec<Vec<u8>>> {
-        p.expanded(&target).iter().map(|r| new_rule(r, None).ok().map(|r| r.wire)).collect()
-    };
+    let wires = || rule_wires(p);
     Some(match p.command {
         CMD_APPEND => wires()?.into_iter().map(|w| (OpKind::Insert, u32::MAX, Some(w))).collect(),
         CMD_INSERT => {
@@ -570,6 +564,19 @@ fn current_edits(p: &Parsed) -> Option<Vec<QuickEdit>> {
         }
         _ => return None,
     })
+}
+
+/// The encodings of the rules a command's rule specification makes (one per source and
+/// destination address), taking a `-j NAME` that is no target extension for a jump to the
+/// chain NAME; `None` when the kernel would refuse one.
+pub(crate) fn rule_wires(p: &Parsed) -> Option<Vec<Vec<u8>>> {
+    let target = match &p.jump {
+        JumpTo::Nothing => OwnedTarget::Plain(Target::None),
+        JumpTo::Target { target, .. } => target.clone(),
+        JumpTo::Chain(name) => OwnedTarget::Jump(name.clone()),
+        JumpTo::Goto(name) => OwnedTarget::Goto(name.clone()),
+    };
+    p.expanded(&target).iter().map(|r| new_rule(r, None).ok().map(|r| r.wire)).collect()
 }
 
 /// One change of [`current_edits`]: kind, position, the rule's encoding.

@@ -16,6 +16,7 @@ pub mod getopt;
 pub mod list;
 pub mod model;
 pub mod names;
+mod noflush;
 pub mod parse;
 pub mod restore;
 pub mod ruleprint;
@@ -54,12 +55,12 @@ impl std::fmt::Display for IptError {
     }
 }
 
-/// A one-rule change of a table as it is ([`Backend::change_current`]).
+/// A change of a table as it is, naming its chain ([`Backend::change_current`]).
 #[derive(Debug, Clone, Copy)]
 pub struct CurrentEdit<'a> {
-    /// Insert, delete or replace.
+    /// Insert, delete or replace a rule; set, define, make or delete a chain; set a policy.
     pub kind: rnf_engine::rulewire::OpKind,
-    /// The chain's name.
+    /// The chain's name (a new chain's, for [`rnf_engine::rulewire::OpKind::NewChain`]).
     pub chain: &'a str,
     /// Position from 0; `u32::MAX` appends (insert); ignored by a delete with a rule.
     pub pos: u32,
@@ -67,6 +68,10 @@ pub struct CurrentEdit<'a> {
     pub spec: Option<&'a [u8]>,
     /// `-c`.
     pub counters: Option<rnf_engine::rule::Counters>,
+    /// A chain's new rules, in order, with their counters (set and define).
+    pub rules: &'a [(Vec<u8>, Option<rnf_engine::rule::Counters>)],
+    /// The new policy (set policy).
+    pub policy: Option<rnf_engine::rule::Policy>,
 }
 
 /// Where tables live: the kernel (netlink) or memory (tests).
@@ -98,7 +103,12 @@ pub trait Backend {
     /// reading it first: true when they were made. False when the backend cannot, or refused
     /// them (then nothing changed): the caller reads the table and applies the command as
     /// usual, which also words any error exactly as iptables does.
-    fn change_current(&mut self, _table: TableId, _edits: &[CurrentEdit<'_>]) -> bool {
+    fn change_current(&mut self, table: TableId, edits: &[CurrentEdit<'_>]) -> bool {
+        self.change_current_tables(&[(table, edits)])
+    }
+    /// [`Backend::change_current`] for several tables as one transaction (an
+    /// `iptables-restore --noflush` that read nothing).
+    fn change_current_tables(&mut self, _tables: &[(TableId, &[CurrentEdit<'_>])]) -> bool {
         false
     }
     /// The tables that exist in this network namespace, most recently created first: the

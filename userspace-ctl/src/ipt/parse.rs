@@ -1543,6 +1543,11 @@ impl Parsed {
     }
 }
 
+/// Whether `-j NAME` loads a target extension (not a verdict, not a chain).
+pub(crate) fn is_target_extension(name: &str) -> bool {
+    TExt::find(name).is_some()
+}
+
 /// `cmd2char`.
 pub(crate) fn cmd2char(cmd: u32) -> char {
     let i = cmd.trailing_zeros() as usize;

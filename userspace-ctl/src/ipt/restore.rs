@@ -181,6 +181,22 @@ fn run(
     out: &mut String,
     err: &mut dyn Write,
 ) -> Result<(), IptError> {
+    // A --noflush restore goes to the tables as they are when it can: nothing is read, and
+    // it costs what the file changes. Anything refused changed nothing and is done below.
+    if o.noflush && !o.test && o.verbose == 0 && o.table.is_none() {
+        if let Some((tables, warnings)) = super::noflush::edits(input, o.counters) {
+            let owned: Vec<Vec<super::CurrentEdit<'_>>> =
+                tables.iter().map(|t| t.edits.iter().map(|e| e.current()).collect()).collect();
+            let req: Vec<(TableId, &[super::CurrentEdit<'_>])> =
+                tables.iter().zip(&owned).filter_map(|(t, e)| Some((t.table?, e.as_slice()))).collect();
+            if backend.change_current_tables(&req) {
+                for w in &warnings {
+                    let _ = err.write_all(w.as_bytes());
+                }
+                return Ok(());
+            }
+        }
+    }
     let param = |f: &Fail, line: usize| render_fail(f, Prog::Restore, Some(line));
     let perr = |msg: String, line: usize| param(&Fail::param(msg), line);
     // Tables as they will be committed, in the order of their first COMMIT.
