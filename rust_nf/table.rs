@@ -299,9 +299,14 @@ const MAX_OPS: usize = rulewire::MAX_OPS as usize;
 #[derive(Clone, Copy)]
 struct Entry<'a> {
     id: u64,
+    /// Its index in the current configuration ([`NEW`]: a new rule).
+    old: usize,
     counters: Option<Counters>,
     spec: &'a [u8],
 }
+
+/// [`Entry::old`] of a new rule.
+const NEW: usize = usize::MAX;
 
 /// Changes tables by a few rules or chains (`CMD_UPDATE_TABLE`, or `CMD_UPDATE_TABLES` for
 /// several, each table's attributes starting with its `A_TABLE`): the changes (`A_OP`) apply
@@ -339,7 +344,8 @@ pub(crate) fn update(
 
 /// The configuration `tc` becomes with the changes of one table's update attributes. Each
 /// change costs the length of the chain it touches (or the number of chains, for a new or
-/// deleted chain), never the whole table's.
+/// deleted chain; a chain by name costs a binary search while the user chains are in name
+/// order, else the number of chains), never the whole table's.
 fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_left: &mut usize) -> Result<Config, UserError> {
     let a = GFP_KERNEL_ACCOUNT;
     let range = || uerr(E2BIG, c"rule position out of range");
@@ -352,10 +358,13 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
         chains.push(ChainInfo::new(name, policy).map_err(|_| uerr(EINVAL, c"bad chain name"))?, a)?;
         per.push(KVVec::new(), a)?;
     }
-    for r in tc.rules.iter() {
+    for (old, r) in tc.rules.iter().enumerate() {
         let list = per.get_mut(r.chain as usize).ok_or(uerr(EINVAL, c"internal error: rule of a missing chain"))?;
-        list.push(Entry { id: r.id, counters: None, spec: tc.spec(r) }, a)?;
+        list.push(Entry { id: r.id, old, counters: None, spec: tc.spec(r) }, a)?;
     }
+    // Every rule is an old one (once, where it was or moved) or a new one, unless a chain's
+    // new contents name rules by id: then the ids are matched up by `carry::plan_ids`.
+    let mut known = true;
     // Chains by name: the user chains follow the builtin ones in name order (as rnfctl keeps
     // them), so a name is found by binary search; a table another client wrote out of order
     // is searched linearly.
@@ -373,10 +382,13 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
         if let Some(spec) = op.spec {
             check_by_name(&chains, sorted, by_name, spec)?;
         }
-        if flags & rulewire::TF_CURRENT != 0 && !by_name && op.kind != rulewire::OpKind::NewChain {
+        // (A new chain of the table as it is goes to its place in name order.)
+        let current_ok = by_name || (op.kind == rulewire::OpKind::NewChain && op.pos == u32::MAX);
+        if flags & rulewire::TF_CURRENT != 0 && !current_ok {
             return Err(uerr(EINVAL, c"a change of the table as it is must name its chain"));
         }
         // A chain defined by name that does not exist yet is made first, at its place.
+        let mut made = None;
         let new_name = match op.kind {
             rulewire::OpKind::NewChain => op.name,
             rulewire::OpKind::DefineChain => op.chain_name.filter(|&n| find_chain(&chains, sorted, n).is_none()),
@@ -393,7 +405,7 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
             } else {
                 op.pos as usize
             };
-            if pos > chains.len() || pos < builtins {
+            if pos > chains.len() || pos < builtins || chains.get(pos).is_some_and(|c| c.policy.is_some()) {
                 return Err(uerr(EINVAL, c"a new chain goes after the builtin chains"));
             }
             chains.reserve(1, a)?;
@@ -401,20 +413,22 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
             chains.insert_within_capacity(pos, ChainInfo::new(name, None).map_err(|_| uerr(EINVAL, c"bad chain name"))?)
                 .map_err(|_| UserError::nomem())?;
             per.insert_within_capacity(pos, KVVec::new()).map_err(|_| UserError::nomem())?;
-            sorted = sorted && user_chains_sorted_at(&chains, pos);
+            sorted = sorted && user_chains_sorted_at(&chains, builtins, pos);
             if op.kind == rulewire::OpKind::NewChain {
                 continue;
             }
+            made = Some(pos);
         }
-        let ci = match op.chain_name {
-            Some(n) => find_chain(&chains, sorted, n).ok_or(uerr(ENOENT, c"no such chain"))?,
-            None => op.chain as usize,
+        let ci = match (made, op.chain_name) {
+            (Some(pos), _) => pos,
+            (None, Some(n)) => find_chain(&chains, sorted, n).ok_or(uerr(ENOENT, c"no such chain"))?,
+            (None, None) => op.chain as usize,
         };
         let pos = op.pos as usize;
         let builtin = chains.get(ci).ok_or(uerr(ENOENT, c"no such chain"))?.policy.is_some();
         let rules = per.get_mut(ci).ok_or(uerr(ENOENT, c"no such chain"))?;
         let n = rules.len();
-        let new = |spec| Entry { id: 0, counters: op.counters, spec };
+        let new = |spec| Entry { id: 0, old: NEW, counters: op.counters, spec };
         // By name: `u32::MAX` appends, a delete may name its rule by specification.
         let pos = match (op.chain_name, op.kind, op.spec) {
             (Some(_), rulewire::OpKind::Insert, _) if op.pos == u32::MAX => n,
@@ -449,7 +463,8 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
                     if r.chain != op.chain || (by_name && r.id != 0) {
                         return Err(uerr(EINVAL, c"a chain's new rule names another chain or rule"));
                     }
-                    next.push(Entry { id: r.id, counters: r.counters, spec: r.spec }, a)?;
+                    known &= r.id == 0;
+                    next.push(Entry { id: r.id, old: NEW, counters: r.counters, spec: r.spec }, a)?;
                 }
                 // (The chain list is not borrowed by `rules` here: checked after the loop.)
                 *rules = next;
@@ -478,6 +493,13 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
             _ => return Err(range()),
         }
     }
+    // A change that read nothing meant a target extension where the table, as the request
+    // leaves it, has no chain of that name (checked at each change too: a chain it deleted).
+    if flags & rulewire::TF_CURRENT != 0 {
+        for e in per.iter().flat_map(|l| l.iter()).filter(|e| e.old == NEW) {
+            check_by_name(&chains, sorted, true, e.spec)?;
+        }
+    }
     // The new configuration: builtin chains' policy counters carried by name (or reset), the
     // rules' encodings copied back to back, chain by chain.
     let mut chain_counters = KVVec::with_capacity(chains.len(), a)?;
@@ -494,6 +516,7 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
     }
     let mut rules = KVVec::with_capacity(count, a)?;
     let mut rule_counters = KVVec::with_capacity(count, a)?;
+    let mut olds = if known { Some(KVVec::with_capacity(count, a)?) } else { None };
     let mut specs = KVVec::with_capacity(bytes, a)?;
     for (ci, list) in per.iter().enumerate() {
         let chain = u32::try_from(ci).map_err(|_| uerr(E2BIG, c"too many chains"))?;
@@ -503,9 +526,12 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
             specs.extend_from_slice(e.spec, a)?;
             rules.push(RuleInfo { chain, id: e.id, slot: carry::NO_SLOT, start, len }, a)?;
             rule_counters.push(e.counters, a)?;
+            if let Some(o) = olds.as_mut() {
+                o.push(e.old, a)?;
+            }
         }
     }
-    Ok(Config { chains, chain_counters, rules, rule_counters, specs })
+    Ok(Config { chains, chain_counters, rules, rule_counters, specs, olds })
 }
 
 /// Chain `i` of a table's configuration, or of its builtin chains with ACCEPT policies while
@@ -517,19 +543,23 @@ fn chain_at(tc: &TableConfig, table: TableId, i: usize) -> Option<(&str, Option<
     tc.chains.get(i).map(|c| (c.name(), c.policy))
 }
 
-/// Whether the user chains (after the builtin ones) are in name order.
+/// Whether every builtin chain comes first and the user chains after them are in name order
+/// (what rnfctl writes; another client may write any order, then chains are searched one by
+/// one).
 fn user_chains_sorted(chains: &[ChainInfo]) -> bool {
     let builtins = chains.iter().take_while(|c| c.policy.is_some()).count();
     let user = chains.get(builtins..).unwrap_or(&[]);
-    user.windows(2).all(|w| matches!(w, [x, y] if x.name().as_bytes() < y.name().as_bytes()))
+    user.iter().all(|c| c.policy.is_none())
+        && user.windows(2).all(|w| matches!(w, [x, y] if x.name().as_bytes() < y.name().as_bytes()))
 }
 
-/// Whether the chain just put at `pos` keeps the user chains in name order.
-fn user_chains_sorted_at(chains: &[ChainInfo], pos: usize) -> bool {
-    let name = |i: usize| chains.get(i).filter(|c| c.policy.is_none()).map(|c| c.name().as_bytes());
-    let me = name(pos);
+/// Whether the user chain just put at `pos` (at or after the `builtins` builtin chains, which
+/// come first) keeps the user chains in name order.
+fn user_chains_sorted_at(chains: &[ChainInfo], builtins: usize, pos: usize) -> bool {
+    let name = |i: usize| chains.get(i).filter(|_| i >= builtins).map(|c| c.name().as_bytes());
+    let Some(me) = name(pos) else { return false };
     let before = pos.checked_sub(1).and_then(name);
-    me.is_some() && before.is_none_or(|b| Some(b) < me) && name(pos + 1).is_none_or(|n| me < Some(n))
+    before.is_none_or(|b| b < me) && name(pos + 1).is_none_or(|n| me < n)
 }
 
 /// The index of the chain named `name`: the builtin chains are looked at one by one, the user
@@ -617,7 +647,7 @@ fn prepare(tc: &TableConfig, table: TableId, payload: &[u8], known: &[&Arc<Recen
     if rules.iter().any(|r| r.chain as usize >= chains.len()) {
         return Err(uerr(EINVAL, c"rule refers to a missing chain"));
     }
-    compile_config(tc, table, Config { chains, chain_counters, rules, rule_counters, specs }, known)
+    compile_config(tc, table, Config { chains, chain_counters, rules, rule_counters, specs, olds: None }, known)
 }
 
 /// A table's configuration as a request makes it, before it is compiled.
@@ -627,6 +657,9 @@ struct Config {
     rules: KVVec<RuleInfo>,
     rule_counters: KVVec<Option<Counters>>,
     specs: KVVec<u8>,
+    /// Per rule, its index in the current configuration ([`NEW`]: a new rule), when the
+    /// change knows it (an update); else rules are matched up by id.
+    olds: Option<KVVec<usize>>,
 }
 
 /// Compiles a table's new configuration (the current one is `tc`) and allocates all it needs
@@ -635,13 +668,26 @@ struct Config {
 /// and the pool's free slots once the old version is retired.
 fn compile_config(tc: &TableConfig, table: TableId, c: Config, known: &[&Arc<RecentList>]) -> Result<Prepared, UserError> {
     let a = GFP_KERNEL_ACCOUNT;
-    let Config { mut chains, chain_counters, mut rules, rule_counters, specs } = c;
+    let Config { mut chains, chain_counters, mut rules, rule_counters, specs, olds } = c;
     // Rule ids: keep known ones, hand out new ones, refuse duplicates (engine/src/rules/carry.rs).
-    let mut scratch = KStore::new();
     let mut plan = KStore::new();
-    let next_id = carry::plan_ids(tc.rules.iter().map(|r| r.id), rules.iter().map(|r| r.id), tc.next_id, &mut scratch, &mut plan)
-        .map_err(carry_error)?;
-    drop(scratch);
+    let next_id = match olds {
+        // An update knows where each rule comes from: no sort.
+        Some(olds) => {
+            let mut old_ids: KVVec<u64> = KVVec::with_capacity(tc.rules.len(), a)?;
+            for r in tc.rules.iter() {
+                old_ids.push(r.id, a)?;
+            }
+            let mut seen: KVVec<u64> = KVVec::from_elem(0, tc.rules.len() / 64 + 1, a)?;
+            let origins = olds.iter().map(|&o| (o != NEW).then_some(o));
+            carry::plan_known(&old_ids, origins, tc.next_id, &mut seen, &mut plan)
+        }
+        None => {
+            let mut scratch = KStore::new();
+            carry::plan_ids(tc.rules.iter().map(|r| r.id), rules.iter().map(|r| r.id), tc.next_id, &mut scratch, &mut plan)
+        }
+    }
+    .map_err(carry_error)?;
     let plan = plan.into_inner();
 
     // Compile (this validates: builtin chains, jumps, loops, target restrictions) before any

@@ -191,6 +191,48 @@ pub fn plan_ids(
     Ok(next)
 }
 
+/// [`plan_ids`] when the caller already knows where each new rule comes from (an update
+/// built from the old configuration: `Some(old index)` for a rule it kept, each old rule at
+/// most once; `None` for a new one): kept rules keep their ids, new ones get fresh ids from
+/// `next_id` on, in order. Linear, no sort. `old_ids` are the old configuration's ids, all
+/// below `next_id` (every id was handed out from it). Refuses an old index out of range, or
+/// one given twice ([`CarryError::DuplicateId`]).
+pub fn plan_known(
+    old_ids: &[u64],
+    origins: impl IntoIterator<Item = Option<usize>>,
+    next_id: u64,
+    seen: &mut [u64],
+    plan: &mut impl Store<Origin>,
+) -> Result<u64, CarryError> {
+    if !plan.as_slice().is_empty() {
+        return Err(CarryError::StoreNotEmpty);
+    }
+    let mut next = next_id;
+    for o in origins {
+        match o {
+            Some(old) => {
+                let id = *old_ids.get(old).ok_or(CarryError::DuplicateId { id: 0 })?;
+                // One bit per old rule: a second claim on it is refused.
+                let (w, b) = (old / 64, 1u64 << (old % 64));
+                let word = seen.get_mut(w).ok_or(CarryError::DuplicateId { id })?;
+                if *word & b != 0 || id == 0 || id >= next_id {
+                    return Err(CarryError::DuplicateId { id });
+                }
+                *word |= b;
+                push(plan, Origin::Kept { id, old })?;
+            }
+            None => {
+                if next == 0 {
+                    next = 1;
+                }
+                push(plan, Origin::New { id: next })?;
+                next = next.wrapping_add(1);
+            }
+        }
+    }
+    Ok(next)
+}
+
 /// No slot: a user chain's policy (it has none), unless counters were given for it.
 pub const NO_SLOT: u32 = u32::MAX;
 
@@ -324,6 +366,42 @@ mod tests {
             plan_ids(old.iter().copied(), req.iter().copied(), next_id, &mut scratch, &mut plan)?;
         assert_eq!(plan.len(), req.len());
         Ok((plan, next))
+    }
+
+    /// [`plan_known`] gives what [`plan_ids`] gives for the same update: kept rules requested
+    /// by their old ids, new ones by 0.
+    #[test]
+    fn plan_known_agrees_with_plan_ids() {
+        let mut rng = crate::testrng::Rng(0x9e37_79b9_7f4a_7c15);
+        fn shuffle<T>(rng: &mut crate::testrng::Rng, v: &mut [T]) {
+            for i in (1..v.len()).rev() {
+                v.swap(i, rng.index(i + 1));
+            }
+        }
+        for _ in 0..2000 {
+            let n_old = rng.below(20) as usize;
+            // Old ids as a table gets them: increasing from 1, with gaps, in any order.
+            let mut old: Vec<u64> = (1..=n_old as u64).map(|i| i * 3).collect();
+            shuffle(&mut rng, &mut old);
+            let next_id = 3 * n_old as u64 + 1 + rng.below(3) as u64;
+            // Some old rules kept (each once), some new, in any order.
+            let mut origins: Vec<Option<usize>> = (0..n_old).filter(|_| rng.below(3) != 0).map(Some).collect();
+            for _ in 0..rng.below(5) {
+                origins.push(None);
+            }
+            shuffle(&mut rng, &mut origins);
+            let req: Vec<u64> = origins.iter().map(|o| o.map_or(0, |i| old[i])).collect();
+            let (want, want_next) = plan(&old, &req, next_id).unwrap();
+            let mut seen = std::vec![0u64; n_old / 64 + 1];
+            let mut got = Vec::new();
+            let next = plan_known(&old, origins.iter().copied(), next_id, &mut seen, &mut got).unwrap();
+            assert_eq!((got, next), (want, want_next));
+        }
+        // An old rule claimed twice, or out of range, is refused.
+        let mut seen = [0u64; 1];
+        assert!(plan_known(&[1, 2], [Some(0), Some(0)], 3, &mut seen, &mut Vec::new()).is_err());
+        let mut seen = [0u64; 1];
+        assert!(plan_known(&[1, 2], [Some(2)], 3, &mut seen, &mut Vec::new()).is_err());
     }
 
     fn ids(p: &[Origin]) -> Vec<u64> {

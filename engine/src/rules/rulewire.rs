@@ -165,9 +165,11 @@ pub const O_RULE: u16 = 9;
 /// Change attribute: the chain by name instead of [`O_CHAIN`] (every kind but
 /// [`OpKind::NewChain`], which names its chain in [`O_NAME`]; [`OpKind::DefineChain`] only so).
 /// Such a change applies to the table as it is ([`TF_CURRENT`]), so it needs no read first:
-/// [`O_POS`] `u32::MAX` appends (and puts a new chain at its place in name order), a delete
-/// with an [`O_SPEC`] deletes the first rule equal to it (`-D CHAIN RULE`), and the rules of
-/// a chain's new contents ([`O_RULE`]) are new rules (no `E_ID`, `E_CHAIN` 0).
+/// [`O_POS`] `u32::MAX` appends, a delete with an [`O_SPEC`] deletes the first rule equal to
+/// it (`-D CHAIN RULE`), and the rules of a chain's new contents ([`O_RULE`]) are new rules
+/// (no `E_ID`, `E_CHAIN` 0). With [`TF_CURRENT`], a [`OpKind::NewChain`] must have [`O_POS`]
+/// `u32::MAX`: its place in name order ([`O_CHAIN`] is then ignored). Changes by index that
+/// follow a new chain in one request count chains with it.
 pub const O_CHAIN_NAME: u16 = 10;
 
 /// What one change does.
@@ -183,7 +185,7 @@ pub enum OpKind {
     /// `iptables-restore --noflush` rewrites).
     SetChain = 4,
     /// A new user chain named [`O_NAME`] at position [`O_POS`] among the chains (later chains
-    /// move up by one).
+    /// move up by one); `u32::MAX`: at its place in name order among the user chains.
     NewChain = 5,
     /// The user chain goes (it must have no rules by then; later chains move down by one).
     DeleteChain = 6,
@@ -231,8 +233,9 @@ pub struct OpWire<'a> {
     pub name: Option<&'a str>,
     /// The new policy ([`OpKind::SetPolicy`]).
     pub policy: Option<super::rule::Policy>,
-    /// The op's own attributes, where [`op_rules`] finds a [`OpKind::SetChain`]'s rules (empty
-    /// when encoding: [`encode_op`] writes none; see [`encode_op_rule`]).
+    /// The op's own attributes, where [`op_rules`] finds the rules of a [`OpKind::SetChain`]
+    /// or [`OpKind::DefineChain`] (empty when encoding: [`encode_op`] writes none; see
+    /// [`encode_op_rule`]).
     pub body: &'a [u8],
 }
 
@@ -256,8 +259,9 @@ pub fn encode_op(enc: &mut Encoder<'_>, op: &OpWire<'_>) {
     enc.end_nest(n);
 }
 
-/// Starts one [`A_OP`] attribute with `op`'s fields; a [`OpKind::SetChain`]'s rules follow
-/// ([`encode_op_rule`]), then `enc.end_nest` with the returned mark.
+/// Starts one [`A_OP`] attribute with `op`'s fields; the rules of a [`OpKind::SetChain`] or
+/// [`OpKind::DefineChain`] follow ([`encode_op_rule`]), then `enc.end_nest` with the returned
+/// mark.
 pub fn begin_op(enc: &mut Encoder<'_>, op: &OpWire<'_>) -> super::super::wire::Nest {
     let n = enc.begin_nest(A_OP);
     enc.put_u32(O_KIND, op.kind as u32);
@@ -311,7 +315,7 @@ pub fn decode_op<'a>(a: &Attr<'a>) -> Result<OpWire<'a>, WireError> {
         _ => return Err(WireError::Missing(O_BYTES)),
     };
     let kind = kind.ok_or(WireError::Missing(O_KIND))?;
-    // Each kind takes exactly its own fields; a chain by index or by name (one-rule changes).
+    // Each kind takes exactly its own fields; a chain by index or by name.
     let by_name = chain_name.is_some();
     if by_name && (chain.is_some() || kind == OpKind::NewChain) {
         return Err(WireError::BadValue(O_CHAIN_NAME));

@@ -8,6 +8,10 @@
 /// arguments; inside double quotes blanks are kept and `\` escapes the next character; a
 /// closing quote ends the argument.
 pub fn tokenize(line: &str) -> Vec<String> {
+    // Most lines have no quote: blanks alone separate.
+    if !line.contains('"') {
+        return line.split([' ', '\t', '\n']).filter(|s| !s.is_empty()).map(str::to_string).collect();
+    }
     let mut out = Vec::new();
     let mut param = String::new();
     let mut quote_open = false;
