@@ -53,12 +53,14 @@ impl<T> Store<T> for KStore<T> {
 
 /// The state of one `limit` or `nth` match, updated lock-free from the packet path with the
 /// engine's atomic types (the code the host tests run, threads included), or the list of a
-/// `recent` match (under the list's own lock).
-enum Slot {
+/// `recent` match (under the list's own lock). Shared: a rule that a change keeps keeps its
+/// state, in every version that has the rule.
+#[derive(Clone)]
+pub(crate) enum Slot {
     /// A token bucket.
-    Limit(AtomicLimit),
+    Limit(Arc<AtomicLimit>),
     /// An nth counter.
-    Nth(AtomicNth),
+    Nth(Arc<AtomicNth>),
     /// A `recent` list.
     Recent(Arc<RecentList>),
     /// A `connlimit` counter.
@@ -125,12 +127,15 @@ impl Version {
     /// `specs`, each a rule's canonical encoding). Allocates everything the version needs but
     /// its counters' places ([`Version::attach_counters`], once the ruleset is known good):
     /// nothing is left to allocate once both are done.
+    /// `inherit(i, k)`: the state the `k`-th stateful match of rule `i` takes over from the
+    /// rule it continues (a rule the change keeps), if any; else its state starts afresh.
     pub(crate) fn build(
         table: TableId,
         chains: &[ChainInfo],
         rules: impl Iterator<Item = (u32, u32, u32)>,
         specs: &[u8],
         lists: &mut dyn FnMut(RecentRef<'_>) -> Result<Arc<RecentList>>,
+        inherit: &dyn Fn(usize, usize) -> Option<Slot>,
     ) -> core::result::Result<KBox<Version>, UserError> {
         let oom = UserError::nomem;
         let mut defs: KVVec<ChainDef<'_>> = KVVec::with_capacity(chains.len(), GFP_KERNEL_ACCOUNT).map_err(|_| oom())?;
@@ -186,7 +191,7 @@ impl Version {
             hot: KStore::with_capacity(rs.rules.len()).map_err(|_| oom())?,
         };
         index::build(&rs, index::BuildParams::default(), &mut idx).map_err(|_| oom())?;
-        let slots = build_slots(&rs, header.state_count, hz, &recents, lists)?;
+        let slots = build_slots(&rs, header.state_count, hz, &recents, lists, inherit)?;
         let v = Version { header, out, index: idx, slot_of: KVVec::new(), blocks: KVVec::new(), slots, _logger: logger };
         KBox::new(v, GFP_KERNEL_ACCOUNT).map_err(|_| oom())
     }
@@ -214,6 +219,13 @@ impl Version {
         self.slot_of = slot_of;
         self.blocks = bl;
         Ok(())
+    }
+
+    /// The state slots of rule `i` (its stateful matches', in order).
+    pub(crate) fn rule_states(&self, i: usize) -> impl Iterator<Item = &Slot> {
+        let rs = self.out.ruleset(self.header);
+        let states = rs.rules.get(i).map(|r| rs.rule_states(r));
+        states.into_iter().flatten().filter_map(|s| self.slots.get(s as usize))
     }
 
     /// The compiled ruleset, with its classifier.
@@ -313,34 +325,45 @@ fn build_slots(
     hz: u32,
     recents: &[RecentRef<'_>],
     lists: &mut dyn FnMut(RecentRef<'_>) -> Result<Arc<RecentList>>,
+    inherit: &dyn Fn(usize, usize) -> Option<Slot>,
 ) -> core::result::Result<KVVec<Slot>, UserError> {
     let oom = UserError::nomem;
+    let a = GFP_KERNEL_ACCOUNT;
     let now = shim::jiffies();
-    let mut init: KVVec<Option<StateInit>> = KVVec::with_capacity(count as usize, GFP_KERNEL_ACCOUNT).map_err(|_| oom())?;
-    for _ in 0..count {
-        init.push(None, GFP_KERNEL_ACCOUNT).map_err(|_| oom())?;
-    }
+    let mut init: KVVec<Option<StateInit>> = KVVec::from_elem(None, count as usize, a).map_err(|_| oom())?;
     for (idx, i) in rs.state_slots() {
         if let Some(s) = init.get_mut(idx as usize) {
             *s = Some(i);
         }
     }
-    let mut slots = KVVec::with_capacity(count as usize, GFP_KERNEL_ACCOUNT).map_err(|_| oom())?;
+    // The state a kept rule's match takes over, by slot.
+    let mut kept: KVVec<Option<Slot>> = KVVec::from_elem(None, count as usize, a).map_err(|_| oom())?;
+    for (i, r) in rs.rules.iter().enumerate() {
+        for (k, s) in rs.rule_states(r).enumerate() {
+            if let (Some(slot), Some(old)) = (kept.get_mut(s as usize), inherit(i, k)) {
+                *slot = Some(old);
+            }
+        }
+    }
+    let mut slots = KVVec::with_capacity(count as usize, a).map_err(|_| oom())?;
     let mut recents = recents.iter();
     let internal = || UserError::new(EINVAL, c"internal error: a match state slot without a match");
-    for i in init.iter() {
-        let slot = match i.ok_or_else(internal)? {
-            StateInit::Limit(m) => Slot::Limit(AtomicLimit::new(&m, hz, now)),
-            StateInit::Nth { initial, .. } => Slot::Nth(AtomicNth::new(initial)),
-            StateInit::Connlimit => {
-                Slot::Connlimit(crate::recent::ConnCounter::new().map_err(|_| oom())?)
-            }
-            StateInit::Recent { .. } => {
+    for (i, old) in init.iter().zip(kept.iter_mut()) {
+        let slot = match (i.ok_or_else(internal)?, old.take()) {
+            // The same kind of state only (a kept rule has the same encoding, so the same
+            // matches).
+            (StateInit::Limit(_), Some(s @ Slot::Limit(_))) | (StateInit::Nth { .. }, Some(s @ Slot::Nth(_))) => s,
+            (StateInit::Connlimit, Some(s @ Slot::Connlimit(_))) => s,
+            (StateInit::Limit(m), _) => Slot::Limit(Arc::new(AtomicLimit::new(&m, hz, now), a).map_err(|_| oom())?),
+            (StateInit::Nth { initial, .. }, _) => Slot::Nth(Arc::new(AtomicNth::new(initial), a).map_err(|_| oom())?),
+            (StateInit::Connlimit, _) => Slot::Connlimit(crate::recent::ConnCounter::new().map_err(|_| oom())?),
+            // A `recent` list is found by name: the same list whatever the version.
+            (StateInit::Recent { .. }, _) => {
                 let r = recents.next().ok_or_else(internal)?;
                 Slot::Recent(lists(*r).map_err(|e| UserError::new(e, c"recent: cannot make the list"))?)
             }
         };
-        slots.push(slot, GFP_KERNEL_ACCOUNT).map_err(|_| oom())?;
+        slots.push(slot, a).map_err(|_| oom())?;
     }
     if recents.next().is_some() {
         return Err(internal());

@@ -18,7 +18,7 @@ use crate::ffi::genl::Request;
 use crate::ffi::rcu::{RcuBoxes, Retired};
 use crate::ffi::shim;
 use crate::recent::RecentList;
-use crate::ruleset::{KStore, MsgBuf, RecentRef, Version};
+use crate::ruleset::{KStore, MsgBuf, RecentRef, Slot, Version};
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -51,13 +51,17 @@ impl ChainInfo {
     }
 }
 
-/// A rule as configured: its chain, id, counter slot and where its encoding sits in `specs`.
+/// A rule as configured: its chain, id, counter slot, where its encoding sits in `specs` and
+/// where its matches' state is in `states`.
 struct RuleInfo {
     chain: u32,
     id: u64,
     slot: u32,
     start: u32,
     len: u32,
+    /// Its matches' state: `states[state_first..state_first + state_count]`.
+    state_first: u32,
+    state_count: u32,
 }
 
 /// One table's configuration.
@@ -77,6 +81,9 @@ pub(crate) struct TableConfig {
     pool: CounterPool,
     /// The `recent` lists the live version uses (each once).
     recent: KVVec<Arc<RecentList>>,
+    /// The state of the live version's `limit`, `nth`, `recent` and `connlimit` matches, rule
+    /// by rule (a kept rule keeps its state).
+    states: KVVec<Slot>,
 }
 
 impl TableConfig {
@@ -90,6 +97,7 @@ impl TableConfig {
             specs: KVVec::new(),
             pool: CounterPool::new(),
             recent: KVVec::new(),
+            states: KVVec::new(),
         }
     }
 
@@ -163,6 +171,8 @@ struct Prepared {
     pool: PoolNext,
     /// The `recent` lists the new version uses (each once).
     recent: KVVec<Arc<RecentList>>,
+    /// The new version's match states, rule by rule.
+    states: KVVec<Slot>,
 }
 
 /// Every `recent` list of the namespace's live versions (a list used by several tables comes
@@ -524,7 +534,7 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
             let start = u32::try_from(specs.len()).map_err(|_| uerr(E2BIG, c"table too large"))?;
             let len = u32::try_from(e.spec.len()).map_err(|_| uerr(E2BIG, c"rule too large"))?;
             specs.extend_from_slice(e.spec, a)?;
-            rules.push(RuleInfo { chain, id: e.id, slot: carry::NO_SLOT, start, len }, a)?;
+            rules.push(RuleInfo { chain, id: e.id, slot: carry::NO_SLOT, start, len, state_first: 0, state_count: 0 }, a)?;
             rule_counters.push(e.counters, a)?;
             if let Some(o) = olds.as_mut() {
                 o.push(e.old, a)?;
@@ -638,7 +648,7 @@ fn prepare(tc: &TableConfig, table: TableId, payload: &[u8], known: &[&Arc<Recen
                 let start = u32::try_from(specs.len()).map_err(|_| uerr(E2BIG, c"table too large"))?;
                 let len = u32::try_from(r.spec.len()).map_err(|_| uerr(E2BIG, c"rule too large"))?;
                 specs.extend_from_slice(r.spec, a)?;
-                rules.push(RuleInfo { chain: r.chain, id: r.id, slot: carry::NO_SLOT, start, len }, a)?;
+                rules.push(RuleInfo { chain: r.chain, id: r.id, slot: carry::NO_SLOT, start, len, state_first: 0, state_count: 0 }, a)?;
                 rule_counters.push(r.counters, a)?;
             }
             _ => {}
@@ -700,7 +710,27 @@ fn compile_config(tc: &TableConfig, table: TableId, c: Config, known: &[&Arc<Rec
         }
         Ok(l)
     };
-    let mut version = Version::build(table, &chains, rules.iter().map(|r| (r.chain, r.start, r.len)), &specs, &mut lists)?;
+    // A kept rule with the same encoding keeps its matches' state (a token bucket, an nth
+    // count, connlimit's connections).
+    let spec_at = |start: u32, len: u32| specs.get(start as usize..(start as usize).saturating_add(len as usize));
+    let inherit = |i: usize, k: usize| -> Option<Slot> {
+        let old = tc.rules.get(plan.get(i)?.old()?)?;
+        let new = rules.get(i)?;
+        if k >= old.state_count as usize || spec_at(new.start, new.len)? != tc.spec(old) {
+            return None;
+        }
+        tc.states.get((old.state_first as usize).checked_add(k)?).cloned()
+    };
+    let mut version =
+        Version::build(table, &chains, rules.iter().map(|r| (r.chain, r.start, r.len)), &specs, &mut lists, &inherit)?;
+    let mut states: KVVec<Slot> = KVVec::new();
+    for (i, r) in rules.iter_mut().enumerate() {
+        r.state_first = u32::try_from(states.len()).map_err(|_| uerr(E2BIG, c"too many match states"))?;
+        for s in version.rule_states(i) {
+            states.push(s.clone(), a)?;
+        }
+        r.state_count = u32::try_from(states.len()).map_err(|_| uerr(E2BIG, c"too many match states"))? - r.state_first;
+    }
 
     // Counter slots.
     let mut alloc = SlotAlloc::new(&tc.pool)?;
@@ -736,7 +766,7 @@ fn compile_config(tc: &TableConfig, table: TableId, c: Config, known: &[&Arc<Rec
     drop(marks);
     let freed = freed.into_inner();
     let pool = alloc.finish(&freed, live_end)?;
-    Ok(Prepared { chains, rules, specs, version: Some(version), next_id, pool, recent: made })
+    Ok(Prepared { chains, rules, specs, version: Some(version), next_id, pool, recent: made, states })
 }
 
 fn limit_error(max_rules: usize, max_bytes: usize) -> UserError {
@@ -770,13 +800,14 @@ fn check_limits(cfg: &[TableConfig; NUM_TABLES], prepared: &[Option<Prepared>; N
 /// Makes a published table's configuration follow its new version (the old one is retired:
 /// the slots it alone used are free again).
 fn commit(tc: &mut TableConfig, p: Prepared) {
-    let Prepared { chains, rules, specs, next_id, pool, recent, .. } = p;
+    let Prepared { chains, rules, specs, next_id, pool, recent, states, .. } = p;
     tc.chains = chains;
     tc.rules = rules;
     tc.specs = specs;
     tc.pool.install(pool);
     tc.next_id = next_id;
     tc.recent = recent;
+    tc.states = states;
     tc.generation = tc.generation.wrapping_add(1);
 }
 

@@ -8,7 +8,8 @@
 # -R, -D) and `iptables-restore --noflush` (one or two tables) do not even read the table
 # first; those the kernel refuses (no such chain, rule or position, a chain hiding a target)
 # fail exactly as iptables-legacy's. Under a ping flood,
-# 40 changes to the chain the pings walk lose no packet.
+# 40 changes to the chain the pings walk lose no packet. A limit match keeps its bucket across
+# changes of other rules.
 # cost: 90
 . "$(dirname "$0")/lib.sh"
 
@@ -242,4 +243,30 @@ case $before in "" | "4.0 KiB" | *" B") fail "the 300-rule table's counters: '$b
 nsx "$RR" "$RNF_BIN/iptables" -F || fail "-F"
 nsx "$RR" "$RNF_BIN/iptables" -P FORWARD ACCEPT || fail "-P"
 expect_eq "counters per CPU of the flushed filter table" "$(pool)" "4.0 KiB"
+
+# A rule's match state is kept by its identity, as its counters are: a change elsewhere
+# leaves a limit's bucket as it was (iptables-legacy, which replaces the whole table, refills
+# every bucket then); a rule replaced by -R starts afresh.
+pings() { # N: how many of N pings through the router are answered
+	local i got=0
+	for i in $(seq 1 "$1"); do
+		nsx "$RC" ping -n -c 1 -W 1 10.0.2.2 >/dev/null 2>&1 && got=$((got + 1))
+	done
+	echo $got
+}
+nsx "$RR" "$RNF_BIN/iptables-restore" --noflush <<'EOF' || fail "the limit chain"
+*filter
+:LIM - [0:0]
+-A FORWARD -p icmp -j LIM
+-A LIM -p icmp -m icmp --icmp-type 8 -m limit --limit 1/hour --limit-burst 2 -j RETURN
+-A LIM -p icmp -m icmp --icmp-type 8 -j DROP
+COMMIT
+EOF
+expect_eq "echo requests answered of 3 (burst 2)" "$(pings 3)" 2
+nsx "$RR" "$RNF_BIN/iptables" -A FORWARD -s 10.8.9.9/32 -j DROP || fail "-A elsewhere"
+nsx "$RR" "$RNF_BIN/iptables" -I LIM 2 -s 10.8.9.8/32 -j DROP || fail "-I in the chain"
+expect_eq "echo requests answered after changes elsewhere (bucket still empty)" "$(pings 1)" 0
+nsx "$RR" "$RNF_BIN/iptables" -R LIM 1 -p icmp -m icmp --icmp-type 8 -m limit --limit 1/hour --limit-burst 2 -j RETURN ||
+	fail "-R the limit rule"
+expect_eq "echo requests answered after -R of the limit rule (a new bucket)" "$(pings 3)" 2
 finish

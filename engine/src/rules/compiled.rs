@@ -388,6 +388,12 @@ impl<'a> Ruleset<'a> {
         self.matches.get(start..end).unwrap_or(&[])
     }
 
+    /// The state slots of `rule`'s matches, in match order (the compiler numbers them in rule
+    /// order, so a rule's slots are consecutive).
+    pub fn rule_states(&self, rule: &CRule) -> impl Iterator<Item = u32> + 'a {
+        self.rule_matches(rule).iter().filter_map(CMatch::state)
+    }
+
     /// Every state slot with how to initialise it.
     pub fn state_slots(&self) -> impl Iterator<Item = (u32, StateInit)> + 'a {
         self.matches.iter().filter_map(|m| match *m {
@@ -399,6 +405,20 @@ impl<'a> Ruleset<'a> {
             CMatch::Connlimit { state, .. } => Some((state, StateInit::Connlimit)),
             _ => None,
         })
+    }
+}
+
+impl CMatch {
+    /// The state slot of a match that has one (`limit`, `statistic --mode nth`, `recent`,
+    /// `connlimit`).
+    pub fn state(&self) -> Option<u32> {
+        match *self {
+            CMatch::Limit { state, .. }
+            | CMatch::Nth { state, .. }
+            | CMatch::Recent { state, .. }
+            | CMatch::Connlimit { state, .. } => Some(state),
+            _ => None,
+        }
     }
 }
 
