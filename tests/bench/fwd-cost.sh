@@ -40,7 +40,8 @@
 # iptables-legacy-restore, iptables-nft-restore, nft -f), one -A and one -D (nft: add / delete
 # one element), one chain rewritten by `restore --noflush` (nft: flush chain, add rule), -S of
 # the table (nft: list ruleset); each timed around the command, process
-# start included; the median over the rounds.
+# start included; the median over the rounds. Memory: the kernel memory (slab, vmalloc,
+# per-CPU) that the N rules take, from the backend's empty configuration.
 #
 # Environment: RNF_BENCH_ROUNDS (3), RNF_BENCH_NS, RNF_BENCH_WORKLOADS ("block kube"),
 # RNF_BENCH_FWD_SECS (target length of one pktgen run, default 0.5), RNF_BENCH_KUBE_CHAINS,
@@ -437,13 +438,37 @@ ctl_op() {
 	echo "$w,$n,$b,$op,$r,$CTL_MS" >>"$CTL"
 }
 
+# kmem_kib: the kernel memory that rulesets take (slab, vmalloc, per-CPU; /proc/meminfo)
+# into KMEM, in KiB, once it holds still (a backend may free the last ruleset after a grace
+# period), with reclaimable caches dropped first.
+kmem_kib() {
+	local k v u prev= i
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		sync
+		echo 2 >/proc/sys/vm/drop_caches
+		KMEM=0
+		while read -r k v u; do
+			case $k in Slab: | VmallocUsed: | Percpu:) KMEM=$((KMEM + v)) ;; esac
+		done </proc/meminfo
+		[ -n "$prev" ] && [ $((KMEM - prev)) -lt 64 ] && [ $((prev - KMEM)) -lt 64 ] && return 0
+		prev=$KMEM
+		sleep 0.2
+	done
+}
+
 for w in $WORKLOADS; do
 	for n in $NLIST; do
 		gen "$w" "$n"
 		say "$w N=$n: loading, control plane"
 		declare -A FIRST=()
 		for b in "${BACKENDS[@]}"; do
+			# The memory its N rules take: from its empty configuration to the N rules.
+			restore "$b" "$b" "$F/empty" || err "$b: emptying before N=$n"
+			kmem_kib
+			k0=$KMEM
 			ctl_op "$b" "$w" "$n" restore 1 || continue
+			kmem_kib
+			echo "$w,$n,$b,mem,1,$((KMEM - k0))" >>"$CTL"
 			for op in append delete noflush list; do
 				ctl_op "$b" "$w" "$n" "$op" 1 && FIRST[$b-$op]=$CTL_MS
 			done
@@ -561,19 +586,21 @@ END {
 	print ""
 	print "restore: the whole file (rnfctl iptables-restore, iptables-legacy-restore, iptables-nft-restore, nft -f); -A / -D: one rule appended / deleted by spec (nft: one set or map element added / deleted); --noflush one chain: a partial restore that rewrites one chain, as the partial syncs of kube-proxy (kube: KUBE-SVC; block: a chain EXTRA; nft: flush chain and add rule in one nft -f); -S: the table listed (nft: list ruleset). Each command is timed in every round while it takes under " repeat_ms " ms; (1): timed once; >X: a listing stopped after X ms."
 	print ""
-	print "| workload | N | backend | restore | -A | -D | --noflush one chain | -S |"
-	print "|---|---:|---|---:|---:|---:|---:|---:|"
-	print "workload,n,backend,restore_ms,restore_samples,append_ms,append_samples,delete_ms,delete_samples,noflush_ms,noflush_samples,list_ms,list_samples" > ctlsum
+	print "Memory: the kernel memory the N rules take (Slab + VmallocUsed + Percpu of /proc/meminfo, reclaimable caches dropped), from the backend’s empty configuration to the N rules, in KiB; one sample, approximate (other kernel activity counts too)."
+	print ""
+	print "| workload | N | backend | restore | -A | -D | --noflush one chain | -S | memory (KiB) |"
+	print "|---|---:|---|---:|---:|---:|---:|---:|---:|"
+	print "workload,n,backend,restore_ms,restore_samples,append_ms,append_samples,delete_ms,delete_samples,noflush_ms,noflush_samples,list_ms,list_samples,memory_kib,memory_samples" > ctlsum
 	for (i = 1; i <= nw; i++) for (j = 1; j <= nn; j++) for (b = 1; b <= nb; b++) {
 		k = W[i] SUBSEP N[j] SUBSEP B[b]
 		printf "| %s | %s | %s", W[i], N[j], name[B[b]]
 		line = W[i] "," N[j] "," name[B[b]]
-		split("restore append delete noflush list", O, " ")
-		for (o = 1; o <= 5; o++) {
+		split("restore append delete noflush list mem", O, " ")
+		for (o = 1; o <= 6; o++) {
 			ko = k SUBSEP O[o]
 			v = (ko in capped) ? capped[ko] : median(ctl[ko])
 			c = (ko in capped) ? 1 : cnt(ctl[ko])
-			printf " | %s%s", v == "" ? "-" : v, (c == 1 && rounds > 1) ? " (1)" : ""
+			printf " | %s%s", v == "" ? "-" : v, (c == 1 && rounds > 1 && O[o] != "mem") ? " (1)" : ""
 			line = line "," v "," c
 		}
 		print " |"
