@@ -221,11 +221,17 @@ impl Version {
         Ok(())
     }
 
-    /// The state slots of rule `i` (its stateful matches', in order).
-    pub(crate) fn rule_states(&self, i: usize) -> impl Iterator<Item = &Slot> {
+    /// The state slots of rule `i` (its stateful matches', in order); `None` for a slot the
+    /// version lacks (never: the compiler numbers only slots it has).
+    pub(crate) fn rule_states(&self, i: usize) -> impl Iterator<Item = Option<&Slot>> {
         let rs = self.out.ruleset(self.header);
         let states = rs.rules.get(i).map(|r| rs.rule_states(r));
-        states.into_iter().flatten().filter_map(|s| self.slots.get(s as usize))
+        states.into_iter().flatten().map(|s| self.slots.get(s as usize))
+    }
+
+    /// How many state slots the version has.
+    pub(crate) fn state_count(&self) -> usize {
+        self.slots.len()
     }
 
     /// The compiled ruleset, with its classifier.

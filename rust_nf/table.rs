@@ -723,13 +723,16 @@ fn compile_config(tc: &TableConfig, table: TableId, c: Config, known: &[&Arc<Rec
     };
     let mut version =
         Version::build(table, &chains, rules.iter().map(|r| (r.chain, r.start, r.len)), &specs, &mut lists, &inherit)?;
-    let mut states: KVVec<Slot> = KVVec::new();
+    let mut states: KVVec<Slot> = KVVec::with_capacity(version.state_count(), a)?;
+    let too_many = || uerr(E2BIG, c"too many match states");
     for (i, r) in rules.iter_mut().enumerate() {
-        r.state_first = u32::try_from(states.len()).map_err(|_| uerr(E2BIG, c"too many match states"))?;
+        let first = states.len();
         for s in version.rule_states(i) {
+            let s = s.ok_or(uerr(EINVAL, c"internal error: a match without its state"))?;
             states.push(s.clone(), a)?;
         }
-        r.state_count = u32::try_from(states.len()).map_err(|_| uerr(E2BIG, c"too many match states"))? - r.state_first;
+        r.state_first = u32::try_from(first).map_err(|_| too_many())?;
+        r.state_count = u32::try_from(states.len().saturating_sub(first)).map_err(|_| too_many())?;
     }
 
     // Counter slots.
@@ -815,7 +818,7 @@ fn carry_error(e: carry::CarryError) -> UserError {
     match e {
         carry::CarryError::DuplicateId { .. } => uerr(EINVAL, c"duplicate rule id"),
         carry::CarryError::OutOfMemory => UserError::nomem(),
-        carry::CarryError::StoreNotEmpty => uerr(EINVAL, c"internal error"),
+        carry::CarryError::StoreNotEmpty | carry::CarryError::Inconsistent => uerr(EINVAL, c"internal error"),
     }
 }
 

@@ -76,6 +76,9 @@ pub enum CarryError {
     OutOfMemory,
     /// A [`Store`] handed in was not empty.
     StoreNotEmpty,
+    /// The caller's plan does not fit the old configuration (an old index out of range or
+    /// claimed twice), or no fresh id is left.
+    Inconsistent,
 }
 
 impl CarryError {
@@ -83,7 +86,7 @@ impl CarryError {
     pub fn errno(&self) -> i32 {
         match self {
             CarryError::OutOfMemory => 12,
-            CarryError::DuplicateId { .. } | CarryError::StoreNotEmpty => 22,
+            CarryError::DuplicateId { .. } | CarryError::StoreNotEmpty | CarryError::Inconsistent => 22,
         }
     }
 }
@@ -94,6 +97,7 @@ impl fmt::Display for CarryError {
             CarryError::DuplicateId { id } => write!(f, "duplicate rule id {id}"),
             CarryError::OutOfMemory => f.write_str("out of memory while carrying counters over"),
             CarryError::StoreNotEmpty => f.write_str("internal error: carry store not empty"),
+            CarryError::Inconsistent => f.write_str("internal error: rule origins do not fit the table"),
         }
     }
 }
@@ -195,8 +199,8 @@ pub fn plan_ids(
 /// built from the old configuration: `Some(old index)` for a rule it kept, each old rule at
 /// most once; `None` for a new one): kept rules keep their ids, new ones get fresh ids from
 /// `next_id` on, in order. Linear, no sort. `old_ids` are the old configuration's ids, all
-/// below `next_id` (every id was handed out from it). Refuses an old index out of range, or
-/// one given twice ([`CarryError::DuplicateId`]).
+/// below `next_id` (every id was handed out from it). Refuses an old index out of range or
+/// given twice, and running out of ids ([`CarryError::Inconsistent`]).
 pub fn plan_known(
     old_ids: &[u64],
     origins: impl IntoIterator<Item = Option<usize>>,
@@ -211,22 +215,21 @@ pub fn plan_known(
     for o in origins {
         match o {
             Some(old) => {
-                let id = *old_ids.get(old).ok_or(CarryError::DuplicateId { id: 0 })?;
+                let id = *old_ids.get(old).ok_or(CarryError::Inconsistent)?;
                 // One bit per old rule: a second claim on it is refused.
                 let (w, b) = (old / 64, 1u64 << (old % 64));
-                let word = seen.get_mut(w).ok_or(CarryError::DuplicateId { id })?;
+                let word = seen.get_mut(w).ok_or(CarryError::Inconsistent)?;
                 if *word & b != 0 || id == 0 || id >= next_id {
-                    return Err(CarryError::DuplicateId { id });
+                    return Err(CarryError::Inconsistent);
                 }
                 *word |= b;
                 push(plan, Origin::Kept { id, old })?;
             }
             None => {
-                if next == 0 {
-                    next = 1;
-                }
-                push(plan, Origin::New { id: next })?;
-                next = next.wrapping_add(1);
+                // Fresh ids count up from `next_id` and never wrap (old ids are all below it).
+                let id = next.max(1);
+                next = id.checked_add(1).ok_or(CarryError::Inconsistent)?;
+                push(plan, Origin::New { id })?;
             }
         }
     }

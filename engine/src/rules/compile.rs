@@ -1566,6 +1566,12 @@ pub(crate) mod tests {
         assert_eq!(slots.len(), 4);
         assert_eq!(slots[1], (1, StateInit::Nth { every: 2, initial: 1 }));
         assert_eq!(slots[2], (2, StateInit::Limit(LimitMatch { avg: 3333, burst: 5 })));
+        // Each rule's state slots, in rule order, are the slots in order: a rule's are
+        // consecutive (what carrying state by rule relies on).
+        let rs = out.ruleset(h);
+        let by_rule: Vec<u32> = rs.rules.iter().flat_map(|r| rs.rule_states(r)).collect();
+        assert_eq!(by_rule, slots.iter().map(|s| s.0).collect::<Vec<_>>());
+        assert_eq!(by_rule, [0, 1, 2, 3]);
         let mut r = RuleSpec::default();
         r.push_match(Match::Statistic(StatisticMatch::Nth { every: 2, packet: 3, invert: false }))
             .unwrap();

@@ -466,9 +466,15 @@ pub fn iptables_main_io(
         ));
     };
     let opts = parsed.list_options();
+    let rulenum = parsed.rulenum as usize;
     let mut lister = |t: &Table, chain: Option<&str>, s: &mut String| -> Result<(), Fail> {
         let mut buf = Vec::new();
-        list::list(t, chain, &opts, &mut buf).map_err(|e| Fail {
+        // `-L CHAIN RULENUM`: that rule's line only.
+        let listed = match chain {
+            Some(c) if rulenum > 0 => list::list_rule(t, c, rulenum, &opts, &mut buf),
+            _ => list::list(t, chain, &opts, &mut buf),
+        };
+        listed.map_err(|e| Fail {
             kind: FailKind::Plain,
             msg: e.message,
             pre: String::new(),
@@ -1150,6 +1156,48 @@ mod golden_tests {
         let e = iptables_main(&args("-L NOSUCH"), &mut be, &mut Vec::new()).unwrap_err();
         assert_eq!((e.message.as_str(), e.status), ("iptables: No chain/target/match by that name.", 1));
         assert_eq!(crate::ipt::names::service_port("ssh", "tcp"), Some(22));
+    }
+
+    /// iptables' own tests/shell/testcases/iptables/0011-rulenum_0: `-L CHAIN N` lists that
+    /// rule only, `-L -Z CHAIN N` only zeroes it, `-Z -L CHAIN N` lists it and zeroes the chain.
+    #[test]
+    fn rule_numbers_in_listings_and_zeroing() {
+        let mut be = MemBackend::default();
+        let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        let run = |be: &mut MemBackend, s: &str| {
+            let mut out = Vec::new();
+            iptables_main(&args(s), be, &mut out).map(|_| String::from_utf8(out).unwrap())
+        };
+        let load = |be: &mut MemBackend| {
+            let dump = "*filter\n-A FORWARD -m mark --mark 0x1 -c 1 2\n-A FORWARD -m mark --mark 0x2 -c 2 3\nCOMMIT\n";
+            crate::ipt::restore::restore_main_io(&[], dump, be, &mut Vec::new(), &mut Vec::new()).unwrap();
+        };
+        let squash = |s: String| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        load(&mut be);
+        assert!(run(&mut be, "-L 0").is_err());
+        assert_eq!(squash(run(&mut be, "-v -L FORWARD 1").unwrap()), "1 2 all -- any any anywhere anywhere mark match 0x1");
+        assert_eq!(run(&mut be, "-L FORWARD 3").unwrap(), "");
+        assert_eq!(run(&mut be, "-v -L -Z FORWARD 1").unwrap(), "");
+        let rules = |be: &mut MemBackend| run(be, "-v -S FORWARD").unwrap();
+        assert!(rules(&mut be).contains("--mark 0x1 -c 0 0\n-A FORWARD -m mark --mark 0x2 -c 2 3"), "{}", rules(&mut be));
+        load(&mut be);
+        let out = run(&mut be, "-v -Z -L FORWARD 2").unwrap();
+        assert_eq!(squash(out), "2 3 all -- any any anywhere anywhere mark match 0x2 Zeroing chain `FORWARD'");
+        assert!(rules(&mut be).contains("--mark 0x1 -c 0 0\n-A FORWARD -m mark --mark 0x2 -c 0 0"));
+    }
+
+    /// tests/shell/testcases/ipt-restore/0002-parameters_0: `-w 5 FILE`.
+    #[test]
+    fn restore_wait_takes_its_seconds() {
+        let mut be = MemBackend::default();
+        let dump = "*filter\n-A FORWARD -j ACCEPT\nCOMMIT\n";
+        let a = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        let restore = |be: &mut MemBackend, s: &str| crate::ipt::restore::restore_main_io(&a(s), dump, be, &mut Vec::new(), &mut Vec::new());
+        restore(&mut be, "-w 5").unwrap();
+        restore(&mut be, "-w").unwrap();
+        restore(&mut be, "-W 10 -w 5").unwrap();
+        assert_eq!(restore(&mut be, "-w x").unwrap_err().status, 2);
+        assert_eq!(restore(&mut be, "-W").unwrap_err().status, 2);
     }
 
     #[test]

@@ -57,7 +57,6 @@ pub fn list(
 
 /// Prints what `iptables [-t T] -L CHAIN RULENUM [options]` prints: only that rule's line,
 /// without the chain's header lines, and nothing at all when the chain has fewer rules.
-#[allow(dead_code)] // for the command layer's `-L CHAIN RULENUM`
 pub fn list_rule(
     table: &Table,
     chain: &str,

@@ -3010,7 +3010,8 @@ fn parse_inner(args: &[String], restore: bool, warnings: &mut Vec<String>) -> R<
                 if p.g.has_arg() {
                     let a = p.g.take_arg();
                     out.rulenum = parse_rulenumber(&a)?;
-                    out.command = CMD_ZERO_NUM | (out.command & !CMD_ZERO);
+                    // (A -L given before is dropped, as iptables does.)
+                    out.command = CMD_ZERO_NUM;
                 }
             }
             'N' if c < 256 => {

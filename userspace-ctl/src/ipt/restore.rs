@@ -77,6 +77,33 @@ fn parse_args(args: &[String]) -> Result<Opts, IptError> {
         ("wait", 2, 'w'),
         ("wait-interval", 2, 'W'),
     ];
+    // `-w`/`-W` without an attached value take the next argument if it is no option
+    // (parse_wait_time, parse_wait_interval); rnfctl waits for nothing, but the argument
+    // must not be taken for the file.
+    let mut kept: Vec<String> = Vec::with_capacity(args.len());
+    let mut it = args.iter().peekable();
+    while let Some(a) = it.next() {
+        kept.push(a.clone());
+        let interval = matches!(a.as_str(), "-W" | "--wait-interval");
+        if !(interval || matches!(a.as_str(), "-w" | "--wait")) {
+            continue;
+        }
+        match it.peek() {
+            Some(v) if !v.starts_with('-') && !v.starts_with('!') => {
+                let numeric = if interval { v.parse::<u32>().is_ok() } else { c_int(v).is_some() };
+                if !numeric {
+                    let what = if interval { "wait interval not numeric" } else { "wait seconds not numeric" };
+                    return Err(IptError { message: format!("iptables-restore v{VERSION} (legacy): {what}\nTry `iptables-restore -h' or 'iptables-restore --help' for more information."), status: 2 });
+                }
+                it.next();
+            }
+            _ if interval => {
+                return Err(IptError { message: format!("iptables-restore v{VERSION} (legacy): wait interval value required\nTry `iptables-restore -h' or 'iptables-restore --help' for more information."), status: 2 });
+            }
+            _ => {}
+        }
+    }
+    let args = &kept[..];
     let (opts, mut rest) = mini_getopt("iptables-restore", args, "bcvVthnwWM:T:", &LONG).map_err(|m| IptError {
         message: format!("{m}\nTry `iptables-restore -h' for more information."),
         status: 1,
@@ -443,6 +470,22 @@ fn run(
         let at = which.and_then(|t| staged.get(&t)).or_else(|| order.last().and_then(|t| staged.get(t)));
         line_failed(at.map_or(line, |s| s.commit_line))
     })
+}
+
+/// `sscanf("%i")` of a whole argument: decimal, `0x` hex or `0` octal, with a sign.
+fn c_int(s: &str) -> Option<i64> {
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let v = if let Some(h) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+        i64::from_str_radix(h, 16).ok()?
+    } else if body.len() > 1 && body.starts_with('0') {
+        i64::from_str_radix(&body[1..], 8).ok()?
+    } else {
+        body.parse().ok()?
+    };
+    Some(if neg { -v } else { v })
 }
 
 /// A `:CHAIN POLICY` line names a policy (not `-`).
