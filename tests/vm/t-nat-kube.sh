@@ -14,7 +14,8 @@
 #   1/3, 1/2, 1 imply (each gets 60-140, about 100);
 # - the affinity service sends every connection of a client to the same endpoint;
 # - an `iptables-restore --noflush` partial update (one endpoint of a service replaced by a
-#   new address, as kube-proxy's partial sync writes it) moves traffic to the new endpoint;
+#   new address, as kube-proxy's partial sync writes it, with its flags `-w 5 -W 100000
+#   --noflush --counters`; rust_nf's reads no table) moves traffic to the new endpoint;
 #   the other services keep answering.
 # cost: 25
 . "$(dirname "$0")/lib.sh"
@@ -78,8 +79,14 @@ for side in rnf k; do
 done
 
 # kube-proxy's partial sync: one service loses an endpoint.
-nsx "$RR" "$RNF_BIN/iptables-restore" --noflush <"$TMPD/update" || fail "rust_nf: iptables-restore --noflush"
-nsx "$KR" iptables-legacy-restore --noflush <"$TMPD/update" || fail "iptables-legacy-restore --noflush"
+# With kube-proxy's own flags; rust_nf's reads nothing (CMD_GET_TABLE = 3) and warns as
+# iptables-legacy does about -W.
+flags=(-w 5 -W 100000 --noflush --counters)
+trace=$(RNFCTL_TRACE=1 nsx "$RR" "$RNF_BIN/iptables-restore" "${flags[@]}" <"$TMPD/update" 2>&1) ||
+	fail "rust_nf: iptables-restore ${flags[*]}: $trace"
+case $trace in *"dump cmd=3 "*) fail "rust_nf: the partial sync read a table first: $trace" ;; esac
+warn=$(nsx "$KR" iptables-legacy-restore "${flags[@]}" <"$TMPD/update" 2>&1) || fail "iptables-legacy-restore ${flags[*]}"
+expect_eq "the -W warning, as iptables-legacy's" "$(grep -v '^rnfctl: ' <<<"$trace")" "$warn"
 nsx "$RR" "$RNF_BIN/iptables-save" | grep '^[-:]' | sed 's/\[[0-9]*:[0-9]*\]//' >"$TMPD/save.rnf"
 nsx "$KR" iptables-legacy-save | grep '^[-:]' | sed 's/\[[0-9]*:[0-9]*\]//' >"$TMPD/save.k"
 expect_eq "iptables-save after the update, rust_nf = iptables-legacy" "$(diff "$TMPD/save.k" "$TMPD/save.rnf" | head -5)" ""

@@ -1195,9 +1195,17 @@ mod golden_tests {
         let restore = |be: &mut MemBackend, s: &str| crate::ipt::restore::restore_main_io(&a(s), dump, be, &mut Vec::new(), &mut Vec::new());
         restore(&mut be, "-w 5").unwrap();
         restore(&mut be, "-w").unwrap();
-        restore(&mut be, "-W 10 -w 5").unwrap();
+        restore(&mut be, "--wait=5").unwrap();
+        // kube-proxy's: iptables-restore -w 5 -W 100000 --noflush --counters.
+        let mut err = Vec::new();
+        crate::ipt::restore::restore_main_io(&a("-w 5 -W 100000 --noflush --counters"), dump, &mut be, &mut Vec::new(), &mut err).unwrap();
+        assert_eq!(String::from_utf8(err).unwrap(), "Ignoring deprecated --wait-interval option.\n");
         assert_eq!(restore(&mut be, "-w x").unwrap_err().status, 2);
         assert_eq!(restore(&mut be, "-W").unwrap_err().status, 2);
+        assert_eq!(restore(&mut be, "-w 1 -W 1000000").unwrap_err().status, 2);
+        let e = restore(&mut be, "-W 10").unwrap_err();
+        assert_eq!((e.message.as_str(), e.status), ("Option --wait-interval requires option --wait", 1));
+        assert_eq!(restore(&mut be, "-w 0 -W 10").unwrap_err().status, 1);
     }
 
     #[test]

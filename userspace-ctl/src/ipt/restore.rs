@@ -47,6 +47,10 @@ struct Opts {
     usage: bool,
     version: bool,
     binary_warning: bool,
+    /// `-w`: seconds (-1: without a number); rnfctl waits for no lock.
+    wait: i64,
+    /// `-W` given (iptables warns that it ignores it).
+    wait_interval: bool,
 }
 
 fn usage_text() -> String {
@@ -78,29 +82,21 @@ fn parse_args(args: &[String]) -> Result<Opts, IptError> {
         ("wait-interval", 2, 'W'),
     ];
     // `-w`/`-W` without an attached value take the next argument if it is no option
-    // (parse_wait_time, parse_wait_interval); rnfctl waits for nothing, but the argument
-    // must not be taken for the file.
+    // (parse_wait_time, parse_wait_interval): given to getopt as `--wait=N`.
     let mut kept: Vec<String> = Vec::with_capacity(args.len());
     let mut it = args.iter().peekable();
     while let Some(a) = it.next() {
-        kept.push(a.clone());
-        let interval = matches!(a.as_str(), "-W" | "--wait-interval");
-        if !(interval || matches!(a.as_str(), "-w" | "--wait")) {
-            continue;
-        }
+        let long = match a.as_str() {
+            "-w" | "--wait" => "--wait",
+            "-W" | "--wait-interval" => "--wait-interval",
+            _ => {
+                kept.push(a.clone());
+                continue;
+            }
+        };
         match it.peek() {
-            Some(v) if !v.starts_with('-') && !v.starts_with('!') => {
-                let numeric = if interval { v.parse::<u32>().is_ok() } else { c_int(v).is_some() };
-                if !numeric {
-                    let what = if interval { "wait interval not numeric" } else { "wait seconds not numeric" };
-                    return Err(IptError { message: format!("iptables-restore v{VERSION} (legacy): {what}\nTry `iptables-restore -h' or 'iptables-restore --help' for more information."), status: 2 });
-                }
-                it.next();
-            }
-            _ if interval => {
-                return Err(IptError { message: format!("iptables-restore v{VERSION} (legacy): wait interval value required\nTry `iptables-restore -h' or 'iptables-restore --help' for more information."), status: 2 });
-            }
-            _ => {}
+            Some(v) if !v.starts_with('-') && !v.starts_with('!') => kept.push(format!("{long}={}", it.next().map_or("", |v| v.as_str()))),
+            _ => kept.push(a.clone()),
         }
     }
     let args = &kept[..];
@@ -124,9 +120,26 @@ fn parse_args(args: &[String]) -> Result<Opts, IptError> {
                 return Ok(o);
             }
             'n' => o.noflush = true,
+            'w' => {
+                o.wait = -1;
+                if let Some(v) = val {
+                    o.wait = c_int(&v).ok_or_else(|| wait_error("wait seconds not numeric"))?;
+                }
+            }
+            'W' => {
+                let v = val.ok_or_else(|| wait_error("wait interval value required"))?;
+                let usec = c_uint_prefix(&v).ok_or_else(|| wait_error("wait interval not numeric"))?;
+                if usec > 999_999 {
+                    return Err(wait_error(&format!("too long usec wait {usec} > 999999 usec")));
+                }
+                o.wait_interval = true;
+            }
             'T' => o.table = val,
             _ => {}
         }
+    }
+    if o.wait_interval && o.wait == 0 {
+        return Err(IptError { message: "Option --wait-interval requires option --wait".into(), status: 1 });
     }
     match rest.len() {
         0 => {}
@@ -161,6 +174,9 @@ pub fn restore_main_io(
 ) -> Result<(), IptError> {
     let io = |e: std::io::Error| IptError::other(format!("iptables-restore: {e}"));
     let o = parse_args(args)?;
+    if o.wait_interval {
+        err.write_all(b"Ignoring deprecated --wait-interval option.\n").map_err(io)?;
+    }
     if o.binary_warning {
         err.write_all(b"-b/--binary option is not implemented\n").map_err(io)?;
     }
@@ -470,6 +486,26 @@ fn run(
         let at = which.and_then(|t| staged.get(&t)).or_else(|| order.last().and_then(|t| staged.get(t)));
         line_failed(at.map_or(line, |s| s.commit_line))
     })
+}
+
+/// A parameter problem of `-w`/`-W`, worded as iptables-restore's.
+fn wait_error(what: &str) -> IptError {
+    IptError {
+        message: format!("iptables-restore v{VERSION} (legacy): {what}\nTry `iptables-restore -h' or 'iptables-restore --help' for more information."),
+        status: 2,
+    }
+}
+
+/// `sscanf("%u")`: the leading decimal digits (after blanks and a sign), if any.
+fn c_uint_prefix(s: &str) -> Option<u64> {
+    let t = s.trim_start_matches(|c: char| c.is_ascii_whitespace());
+    let (neg, t) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let digits: &str = &t[..t.bytes().take_while(u8::is_ascii_digit).count()];
+    let v: u64 = digits.parse().ok()?;
+    Some(if neg { (v as u32).wrapping_neg() as u64 } else { v })
 }
 
 /// `sscanf("%i")` of a whole argument: decimal, `0x` hex or `0` octal, with a sign.
