@@ -103,6 +103,10 @@ refused -R BLOCK 9999 -s 10.99.0.1/32 -j DROP
 refused -D BLOCK 9999
 refused -A BLOCK -j NOSUCHCHAIN
 refused -A BLOCK -j FORWARD
+# (A missing rule that jumps to a user chain: libiptc's words are those of a missing chain.)
+refused -D FORWARD -p udp -j BLOCK
+refused -C FORWARD -p udp -j BLOCK
+refused -C FORWARD -p udp -j DROP
 # Chains and policies go as deltas too.
 change -N NEWC
 change -A NEWC -p udp -j RETURN

@@ -17,7 +17,7 @@
 //!
 //! | errno | after a commit (`errno_message`) | from the libiptc call that failed |
 //! |---|---|---|
-//! | ENOENT (2) | No chain/target/match by that name. | -D/-C by rule: Bad rule (does a matching rule exist in that chain?). -P: Bad built-in chain name. |
+//! | ENOENT (2) | No chain/target/match by that name. | -D/-C by rule: Bad rule (does a matching rule exist in that chain?), but the generic text for a rule that jumps to a user chain. -P: Bad built-in chain name. |
 //! | E2BIG (7) | Argument list too long. | -I: Index of insertion too big. -R: Index of replacement too big. -D N: Index of deletion too big. -Z C N: Index of counter too big. |
 //! | EEXIST (17) | File exists. | -N: Chain already exists. |
 //! | EINVAL (22) | Invalid argument. Run \`dmesg' for more information. | -P: Bad policy name. Run \`dmesg' ...; -I: Target problem. Run \`dmesg' ... |
@@ -204,6 +204,11 @@ pub(crate) fn do_command(
                         if cmd == CMD_DELETE {
                             t.chains[ci].rules.remove(ri);
                         }
+                    }
+                    // libiptc words a missing rule that jumps to a user chain as a missing
+                    // chain (iptables-legacy 1.8.9: "No chain/target/match by that name.").
+                    None if matches!(r.target, OwnedTarget::Jump(_) | OwnedTarget::Goto(_)) => {
+                        err = Some(op_fail(Op::Generic, ENOENT))
                     }
                     None => err = Some(op_fail(Op::DeleteEntry, ENOENT)),
                 }
@@ -1140,6 +1145,12 @@ mod golden_tests {
         iptables_main(&args("-A INPUT -p tcp --dport 22 -j ACCEPT"), &mut be, &mut out).unwrap();
         let e = iptables_main(&args("-D INPUT -j DROP"), &mut be, &mut out).unwrap_err();
         assert_eq!(e.message, "iptables: Bad rule (does a matching rule exist in that chain?).");
+        // A missing rule that jumps to a user chain is worded as a missing chain.
+        iptables_main(&args("-N KS"), &mut be, &mut out).unwrap();
+        for cmd in ["-C INPUT -j KS", "-D INPUT -j KS", "-C INPUT -g KS"] {
+            let e = iptables_main(&args(cmd), &mut be, &mut out).unwrap_err();
+            assert_eq!((e.message.as_str(), e.status), ("iptables: No chain/target/match by that name.", 1), "{cmd}");
+        }
         assert_eq!(e.status, 1);
         let input = "*filter\n:X - [0:0]\n-A X -j RETURN\nCOMMIT\n";
         assert!(crate::ipt::restore::restore_reads_stdin(&args("-n")));
