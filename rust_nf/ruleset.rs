@@ -221,17 +221,20 @@ impl Version {
         Ok(())
     }
 
-    /// The state slots of rule `i` (its stateful matches', in order); `None` for a slot the
-    /// version lacks (never: the compiler numbers only slots it has).
-    pub(crate) fn rule_states(&self, i: usize) -> impl Iterator<Item = Option<&Slot>> {
+    /// The first state slot of rule `i`, if it has a stateful match (a rule's slots are
+    /// consecutive, in rule order).
+    pub(crate) fn first_state(&self, i: usize) -> Option<u32> {
         let rs = self.out.ruleset(self.header);
-        let states = rs.rules.get(i).map(|r| rs.rule_states(r));
-        states.into_iter().flatten().map(|s| self.slots.get(s as usize))
+        rs.rules.get(i).and_then(|r| rs.rule_states(r).next())
     }
 
-    /// How many state slots the version has.
-    pub(crate) fn state_count(&self) -> usize {
-        self.slots.len()
+    /// Its state slots, shared (for the next version's kept rules).
+    pub(crate) fn clone_states(&self) -> core::result::Result<KVVec<Slot>, UserError> {
+        let mut v = KVVec::with_capacity(self.slots.len(), GFP_KERNEL_ACCOUNT).map_err(|_| UserError::nomem())?;
+        for s in self.slots.iter() {
+            v.push(s.clone(), GFP_KERNEL_ACCOUNT).map_err(|_| UserError::nomem())?;
+        }
+        Ok(v)
     }
 
     /// The compiled ruleset, with its classifier.

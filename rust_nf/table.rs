@@ -52,16 +52,16 @@ impl ChainInfo {
 }
 
 /// A rule as configured: its chain, id, counter slot, where its encoding sits in `specs` and
-/// where its matches' state is in `states`.
+/// where its matches' state starts in `states` (a rule's states are consecutive, as many as
+/// its encoding has stateful matches).
 struct RuleInfo {
     chain: u32,
     id: u64,
     slot: u32,
     start: u32,
     len: u32,
-    /// Its matches' state: `states[state_first..state_first + state_count]`.
+    /// Its first match state in `states`.
     state_first: u32,
-    state_count: u32,
 }
 
 /// One table's configuration.
@@ -81,8 +81,8 @@ pub(crate) struct TableConfig {
     pool: CounterPool,
     /// The `recent` lists the live version uses (each once).
     recent: KVVec<Arc<RecentList>>,
-    /// The state of the live version's `limit`, `nth`, `recent` and `connlimit` matches, rule
-    /// by rule (a kept rule keeps its state).
+    /// The state of the live version's `limit`, `nth`, `recent` and `connlimit` matches (its
+    /// state slots, in rule order; a kept rule keeps its state).
     states: KVVec<Slot>,
 }
 
@@ -379,6 +379,8 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
     // them), so a name is found by binary search; a table another client wrote out of order
     // is searched linearly.
     let mut sorted = user_chains_sorted(&chains);
+    // Some change names its chain (read nothing): new rules' targets are checked at the end.
+    let mut any_by_name = false;
     for attr in AttrIter::new(payload) {
         let attr = attr.map_err(|_| uerr(EINVAL, c"malformed attributes"))?;
         if attr.ty != rulewire::A_OP {
@@ -389,6 +391,7 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
         shim::cond_resched();
         let op = rulewire::decode_op(&attr).map_err(|_| uerr(EINVAL, c"malformed change"))?;
         let by_name = op.chain_name.is_some();
+        any_by_name |= by_name;
         if let Some(spec) = op.spec {
             check_by_name(&chains, sorted, by_name, spec)?;
         }
@@ -476,14 +479,13 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
                     known &= r.id == 0;
                     next.push(Entry { id: r.id, old: NEW, counters: r.counters, spec: r.spec }, a)?;
                 }
-                // (The chain list is not borrowed by `rules` here: checked after the loop.)
-                *rules = next;
-                let list = per.get(ci).map(|l| l.as_slice()).unwrap_or(&[]);
-                for e in list {
-                    check_by_name(&chains, sorted, by_name, e.spec)?;
-                    // A long list must not keep the CPU.
-                    shim::cond_resched();
+                // Rules by name are checked once, at the end.
+                if !by_name {
+                    for e in next.iter() {
+                        check_by_name(&chains, sorted, false, e.spec)?;
+                    }
                 }
+                *rules = next;
             }
             (rulewire::OpKind::DeleteChain, None) if !builtin => {
                 if n != 0 {
@@ -504,10 +506,13 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
         }
     }
     // A change that read nothing meant a target extension where the table, as the request
-    // leaves it, has no chain of that name (checked at each change too: a chain it deleted).
-    if flags & rulewire::TF_CURRENT != 0 {
+    // leaves it, has no chain of that name (a one-rule change is checked when made too: a
+    // chain the request then deletes).
+    if any_by_name {
         for e in per.iter().flat_map(|l| l.iter()).filter(|e| e.old == NEW) {
             check_by_name(&chains, sorted, true, e.spec)?;
+            // A long list must not keep the CPU.
+            shim::cond_resched();
         }
     }
     // The new configuration: builtin chains' policy counters carried by name (or reset), the
@@ -534,7 +539,7 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
             let start = u32::try_from(specs.len()).map_err(|_| uerr(E2BIG, c"table too large"))?;
             let len = u32::try_from(e.spec.len()).map_err(|_| uerr(E2BIG, c"rule too large"))?;
             specs.extend_from_slice(e.spec, a)?;
-            rules.push(RuleInfo { chain, id: e.id, slot: carry::NO_SLOT, start, len, state_first: 0, state_count: 0 }, a)?;
+            rules.push(RuleInfo { chain, id: e.id, slot: carry::NO_SLOT, start, len, state_first: 0 }, a)?;
             rule_counters.push(e.counters, a)?;
             if let Some(o) = olds.as_mut() {
                 o.push(e.old, a)?;
@@ -648,7 +653,7 @@ fn prepare(tc: &TableConfig, table: TableId, payload: &[u8], known: &[&Arc<Recen
                 let start = u32::try_from(specs.len()).map_err(|_| uerr(E2BIG, c"table too large"))?;
                 let len = u32::try_from(r.spec.len()).map_err(|_| uerr(E2BIG, c"rule too large"))?;
                 specs.extend_from_slice(r.spec, a)?;
-                rules.push(RuleInfo { chain: r.chain, id: r.id, slot: carry::NO_SLOT, start, len, state_first: 0, state_count: 0 }, a)?;
+                rules.push(RuleInfo { chain: r.chain, id: r.id, slot: carry::NO_SLOT, start, len, state_first: 0 }, a)?;
                 rule_counters.push(r.counters, a)?;
             }
             _ => {}
@@ -684,13 +689,9 @@ fn compile_config(tc: &TableConfig, table: TableId, c: Config, known: &[&Arc<Rec
     let next_id = match olds {
         // An update knows where each rule comes from: no sort.
         Some(olds) => {
-            let mut old_ids: KVVec<u64> = KVVec::with_capacity(tc.rules.len(), a)?;
-            for r in tc.rules.iter() {
-                old_ids.push(r.id, a)?;
-            }
             let mut seen: KVVec<u64> = KVVec::from_elem(0, tc.rules.len() / 64 + 1, a)?;
             let origins = olds.iter().map(|&o| (o != NEW).then_some(o));
-            carry::plan_known(&old_ids, origins, tc.next_id, &mut seen, &mut plan)
+            carry::plan_known(|i| tc.rules.get(i).map(|r| r.id), origins, tc.next_id, &mut seen, &mut plan)
         }
         None => {
             let mut scratch = KStore::new();
@@ -716,24 +717,18 @@ fn compile_config(tc: &TableConfig, table: TableId, c: Config, known: &[&Arc<Rec
     let inherit = |i: usize, k: usize| -> Option<Slot> {
         let old = tc.rules.get(plan.get(i)?.old()?)?;
         let new = rules.get(i)?;
-        if k >= old.state_count as usize || spec_at(new.start, new.len)? != tc.spec(old) {
+        // (The same encoding has the same stateful matches.)
+        if spec_at(new.start, new.len)? != tc.spec(old) {
             return None;
         }
         tc.states.get((old.state_first as usize).checked_add(k)?).cloned()
     };
     let mut version =
         Version::build(table, &chains, rules.iter().map(|r| (r.chain, r.start, r.len)), &specs, &mut lists, &inherit)?;
-    let mut states: KVVec<Slot> = KVVec::with_capacity(version.state_count(), a)?;
-    let too_many = || uerr(E2BIG, c"too many match states");
     for (i, r) in rules.iter_mut().enumerate() {
-        let first = states.len();
-        for s in version.rule_states(i) {
-            let s = s.ok_or(uerr(EINVAL, c"internal error: a match without its state"))?;
-            states.push(s.clone(), a)?;
-        }
-        r.state_first = u32::try_from(first).map_err(|_| too_many())?;
-        r.state_count = u32::try_from(states.len().saturating_sub(first)).map_err(|_| too_many())?;
+        r.state_first = version.first_state(i).unwrap_or(0);
     }
+    let states = version.clone_states()?;
 
     // Counter slots.
     let mut alloc = SlotAlloc::new(&tc.pool)?;

@@ -198,11 +198,11 @@ pub fn plan_ids(
 /// [`plan_ids`] when the caller already knows where each new rule comes from (an update
 /// built from the old configuration: `Some(old index)` for a rule it kept, each old rule at
 /// most once; `None` for a new one): kept rules keep their ids, new ones get fresh ids from
-/// `next_id` on, in order. Linear, no sort. `old_ids` are the old configuration's ids, all
-/// below `next_id` (every id was handed out from it). Refuses an old index out of range or
+/// `next_id` on, in order. Linear, no sort. `old_id(i)`: the id of old rule `i` (all below
+/// `next_id`: every id was handed out from it). Refuses an old index out of range or
 /// given twice, and running out of ids ([`CarryError::Inconsistent`]).
 pub fn plan_known(
-    old_ids: &[u64],
+    old_id: impl Fn(usize) -> Option<u64>,
     origins: impl IntoIterator<Item = Option<usize>>,
     next_id: u64,
     seen: &mut [u64],
@@ -215,7 +215,7 @@ pub fn plan_known(
     for o in origins {
         match o {
             Some(old) => {
-                let id = *old_ids.get(old).ok_or(CarryError::Inconsistent)?;
+                let id = old_id(old).ok_or(CarryError::Inconsistent)?;
                 // One bit per old rule: a second claim on it is refused.
                 let (w, b) = (old / 64, 1u64 << (old % 64));
                 let word = seen.get_mut(w).ok_or(CarryError::Inconsistent)?;
@@ -397,14 +397,15 @@ mod tests {
             let (want, want_next) = plan(&old, &req, next_id).unwrap();
             let mut seen = std::vec![0u64; n_old / 64 + 1];
             let mut got = Vec::new();
-            let next = plan_known(&old, origins.iter().copied(), next_id, &mut seen, &mut got).unwrap();
+            let next = plan_known(|i| old.get(i).copied(), origins.iter().copied(), next_id, &mut seen, &mut got).unwrap();
             assert_eq!((got, next), (want, want_next));
         }
         // An old rule claimed twice, or out of range, is refused.
         let mut seen = [0u64; 1];
-        assert!(plan_known(&[1, 2], [Some(0), Some(0)], 3, &mut seen, &mut Vec::new()).is_err());
+        let ids = |i: usize| [1u64, 2].get(i).copied();
+        assert!(plan_known(ids, [Some(0), Some(0)], 3, &mut seen, &mut Vec::new()).is_err());
         let mut seen = [0u64; 1];
-        assert!(plan_known(&[1, 2], [Some(2)], 3, &mut seen, &mut Vec::new()).is_err());
+        assert!(plan_known(ids, [Some(2)], 3, &mut seen, &mut Vec::new()).is_err());
     }
 
     fn ids(p: &[Origin]) -> Vec<u64> {

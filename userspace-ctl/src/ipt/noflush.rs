@@ -59,9 +59,9 @@ impl Edit {
 }
 
 /// The changes of one table, in file order.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct TableEdits {
-    pub table: Option<TableId>,
+    pub table: TableId,
     pub edits: Vec<Edit>,
     /// Declared chain -> its `DefineChain` (or `NewChain` + `SetChain`) change holding its rules.
     declared: HashMap<String, usize>,
@@ -107,11 +107,17 @@ pub(crate) fn edits(input: &str, counters: bool) -> Option<(Vec<TableEdits>, Vec
                 return None;
             }
             curtable = name.split([' ', '\t', '\n']).find(|s| !s.is_empty())?;
-            cur = Some(TableEdits { table: Some(TableId::from_name(curtable)?), ..Default::default() });
+            cur = Some(TableEdits {
+                table: TableId::from_name(curtable)?,
+                edits: Vec::new(),
+                declared: HashMap::new(),
+                declared_at: HashMap::new(),
+                jumps: Vec::new(),
+            });
             continue;
         }
         let t = cur.as_mut()?;
-        let table = t.table?;
+        let table = t.table;
         if let Some(rest) = buffer.strip_prefix(':') {
             let mut toks = rest.split([' ', '\t', '\n']).filter(|s| !s.is_empty());
             let chain = toks.next()?;

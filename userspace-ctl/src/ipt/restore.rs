@@ -231,7 +231,7 @@ fn run(
             let owned: Vec<Vec<super::CurrentEdit<'_>>> =
                 tables.iter().map(|t| t.edits.iter().map(|e| e.current()).collect()).collect();
             let req: Vec<(TableId, &[super::CurrentEdit<'_>])> =
-                tables.iter().zip(&owned).filter_map(|(t, e)| Some((t.table?, e.as_slice()))).collect();
+                tables.iter().zip(&owned).map(|(t, e)| (t.table, e.as_slice())).collect();
             if backend.change_current_tables(&req) {
                 for w in &warnings {
                     let _ = err.write_all(w.as_bytes());
