@@ -486,6 +486,17 @@ tcp_get() {
 	TCP_RC=$?
 }
 
+# udp_ask NS HOST PORT: sends stdin as one datagram from NS and waits for the first reply
+# (or socat's error, such as "Connection refused"), in UDP_OUT. The client's stdin stays open
+# until the answer is in: socat gives a reply only half a second after its stdin ends, which a
+# slow run can exceed.
+udp_ask() {
+	local out="$TMPD/udp_ask.out"
+	: >"$out"
+	{ cat; wait_until "$WAIT" test -s "$out"; } | nsx "$1" socat -T "$WAIT" - "UDP:$2:$3" >"$out" 2>&1
+	UDP_OUT=$(<"$out")
+}
+
 # syn_dropped WHAT NS HOST PORT DROPS: a connection attempt from NS whose SYNs are dropped on
 # the way (DROPS: a command line, evaluated, printing the drop count). It passes when DROPS
 # counted the SYN and its retransmission (TCP sends that only when the first SYN got no answer

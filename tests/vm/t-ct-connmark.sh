@@ -37,7 +37,8 @@ counter() {
 traffic() {
 	bg "$S" socat -T "$WAIT" UDP-RECVFROM:5353,reuseaddr SYSTEM:"echo pong"
 	wait_udp_bind "$S" 5353
-	got=$(echo ping | nsx "$C" socat -T "$WAIT" - UDP:10.0.2.2:5353 2>&1)
+	udp_ask "$C" 10.0.2.2 5353 < <(echo ping)
+	got=$UDP_OUT
 	expect_eq "$1: UDP request and reply" "$got" pong
 	tcp_server "$S" 8080 "$(seq 1 2000)"
 	tcp_get "$C" 10.0.2.2 8080
@@ -82,7 +83,7 @@ for o in "--set-mark 0x30/0xf0" "--or-mark 0x100" "--xor-mark 0x3" "--and-mark 0
 done
 bg "$S" socat -T "$WAIT" UDP-RECVFROM:5400,reuseaddr SYSTEM:"echo ok"
 wait_udp_bind "$S" 5400
-echo ping | nsx "$C" socat -T "$WAIT" - UDP:10.0.2.2:5400 >/dev/null 2>&1
+echo ping | udp_ask "$C" 10.0.2.2 5400
 # (0x30 | 0x100) ^ 0x3 = 0x133, & 0xff0f = 0x103 = 259.
 expect_eq "flow mark after set/or/xor/and" \
 	"$(nsx "$R" "$RNF_BIN/conntrack" -L -p udp --dport 5400 2>/dev/null | grep -o 'mark=[0-9]*')" "mark=259"

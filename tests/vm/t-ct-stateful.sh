@@ -38,7 +38,8 @@ wait_tcp_done 8080 "$C" "$S"
 # UDP request and reply.
 bg "$S" socat -T "$WAIT" UDP-RECVFROM:5353,reuseaddr SYSTEM:"echo pong"
 wait_udp_bind "$S" 5353
-got=$(echo ping | nsx "$C" socat -T "$WAIT" - UDP:10.0.2.2:5353 2>&1)
+udp_ask "$C" 10.0.2.2 5353 < <(echo ping)
+got=$UDP_OUT
 expect_eq "UDP request and its reply" "$got" pong
 # ICMP echo.
 DROPS0=0 pings 3 "echo 0"
@@ -49,7 +50,8 @@ expect_eq "echo replies through the stateful rules" "$REPLIES" 3
 nsx "$R" "$RNF_BIN/iptables" -I FORWARD 3 -p udp --dport 5355 -m state --state NEW -j ACCEPT || fail "UDP 5355 rule"
 bg "$S" socat -T "$WAIT" UDP-RECVFROM:5355,reuseaddr SYSTEM:"wc -c"
 wait_udp_bind "$S" 5355
-got=$(head -c 4000 /dev/zero | tr '\0' x | nsx "$C" socat -T "$WAIT" - UDP:10.0.2.2:5355 2>&1)
+udp_ask "$C" 10.0.2.2 5355 < <(head -c 4000 /dev/zero | tr '\0' x)
+got=$UDP_OUT
 expect_eq "a 4000-byte datagram in fragments, through INVALID -j DROP" "$got" 4000
 nsx "$R" "$RNF_BIN/iptables" -D FORWARD 3
 inv=$(rule_counter "$R" filter FORWARD 1 packets)
@@ -69,7 +71,8 @@ nsx "$R" "$RNF_BIN/iptables" -t raw -A PREROUTING -p udp -m multiport --ports 53
 nsx "$R" "$RNF_BIN/iptables" -I FORWARD 2 -m conntrack --ctstate UNTRACKED -j ACCEPT || fail "UNTRACKED rule"
 bg "$S" socat -T "$WAIT" UDP-RECVFROM:5354,reuseaddr SYSTEM:"echo untracked"
 wait_udp_bind "$S" 5354
-got=$(echo ping | nsx "$C" socat -T "$WAIT" - UDP:10.0.2.2:5354 2>&1)
+udp_ask "$C" 10.0.2.2 5354 < <(echo ping)
+got=$UDP_OUT
 expect_eq "UDP through CT --notrack and an UNTRACKED rule" "$got" untracked
 expect_eq "UNTRACKED rule counter (request and reply)" "$(rule_counter "$R" filter FORWARD 2 packets)" 2
 nsx "$R" "$RNF_BIN/iptables" -D FORWARD 2
@@ -81,7 +84,8 @@ nsx "$R" "$RNF_BIN/iptables" -t raw -F
 _unbound() { ! _bound "$S" 5353 u; }
 wait_until "$WAIT" _unbound || fail "UDP server still bound"
 nsx "$R" "$RNF_BIN/iptables" -I FORWARD 2 -m conntrack --ctstate RELATED || fail "RELATED counting rule"
-got=$(echo again | nsx "$C" socat -T "$WAIT" - UDP:10.0.2.2:5353 2>&1)
+udp_ask "$C" 10.0.2.2 5353 < <(echo again)
+got=$UDP_OUT
 case $got in *"Connection refused"*) log "ok: port unreachable reached the client" ;; *) fail "UDP to a closed port: '$got'" ;; esac
 expect_eq "RELATED rule counter (the ICMP error)" "$(rule_counter "$R" filter FORWARD 2 packets)" 1
 nsx "$R" "$RNF_BIN/iptables" -D FORWARD 2
