@@ -45,6 +45,9 @@ pub(crate) struct CounterPool {
     blocks: Blocks,
     /// Slots given back (no version counts into them any more).
     free: KVVec<u32>,
+    /// Slots the last change gave back, which the version it replaced may still count into
+    /// until its grace period is over ([`CounterPool::release_pending`]).
+    pending: KVVec<u32>,
     /// Slots from here to the end of the blocks were never handed out.
     end: u32,
 }
@@ -52,7 +55,7 @@ pub(crate) struct CounterPool {
 impl CounterPool {
     /// An empty pool.
     pub(crate) const fn new() -> Self {
-        Self { blocks: KVVec::new(), free: KVVec::new(), end: 0 }
+        Self { blocks: KVVec::new(), free: KVVec::new(), pending: KVVec::new(), end: 0 }
     }
 
     /// The counters of `slot` summed over all CPUs (zero for [`NO_SLOT`]).
@@ -65,15 +68,35 @@ impl CounterPool {
     pub(crate) fn install(&mut self, next: PoolNext) {
         self.blocks = next.blocks;
         self.free = next.free;
+        self.pending = next.pending;
         self.end = next.end;
+    }
+
+    /// Makes the pending slots free: the version that counted into them is gone. If there is
+    /// no memory to join the lists, they stay pending (fewer slots to reuse, nothing lost).
+    pub(crate) fn release_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if self.free.is_empty() {
+            core::mem::swap(&mut self.free, &mut self.pending);
+        } else if self.free.extend_from_slice(&self.pending, GFP_KERNEL_ACCOUNT).is_ok() {
+            self.pending.clear();
+        } else {
+            return;
+        }
+        // Lowest slots first out, as `SlotAlloc::finish` orders them.
+        self.free.sort_unstable_by(|a, b| b.cmp(a));
     }
 }
 
 /// What a pool becomes when a change is committed: its blocks (new ones included), its free
-/// slots (the old version's, given back) and its high-water mark.
+/// slots, the slots the old version alone used (pending until it is gone) and its high-water
+/// mark.
 pub(crate) struct PoolNext {
     blocks: Blocks,
     free: KVVec<u32>,
+    pending: KVVec<u32>,
     end: u32,
 }
 
@@ -147,25 +170,32 @@ impl<'a> SlotAlloc<'a> {
         self.blocks.len() * PER_BLOCK as usize
     }
 
-    /// The pool after the change: the free slots not taken, plus `freed` (the old version's
-    /// slots the new one does not use, given back once it is retired), without the blocks past
-    /// the last live slot (`live_end`: one past the highest slot the new configuration uses).
+    /// The pool after the change: the free slots not taken, and pending `freed` (the old
+    /// version's slots the new one does not use, free once it is gone), without the blocks
+    /// past the last live slot (`live_end`: one past the highest slot the new configuration
+    /// uses).
     pub(crate) fn finish(mut self, freed: &[u32], live_end: u32) -> core::result::Result<PoolNext, AllocError> {
         let keep_blocks = live_end.div_ceil(PER_BLOCK) as usize;
         self.blocks.truncate(keep_blocks);
         let capacity = u32::try_from(keep_blocks).ok().and_then(|n| n.checked_mul(PER_BLOCK)).unwrap_or(0);
+        let end = self.end;
+        // Slots of the blocks let go are no slots any more.
+        let exists = |s: &&u32| **s < capacity && **s < end;
         let left = self.pool.free.len().saturating_sub(self.taken);
         let keep = self.pool.free.get(..left).unwrap_or(&[]);
-        let mut free = KVVec::with_capacity(keep.len() + freed.len(), GFP_KERNEL_ACCOUNT)?;
-        for &s in Iterator::chain(keep.iter(), freed) {
-            // Slots of the blocks let go are no slots any more.
-            if s < capacity && s < self.end {
-                free.push(s, GFP_KERNEL_ACCOUNT)?;
-            }
+        let mut free = KVVec::with_capacity(keep.len(), GFP_KERNEL_ACCOUNT)?;
+        for &s in keep.iter().filter(exists) {
+            free.push(s, GFP_KERNEL_ACCOUNT)?;
         }
-        // Lowest slots first out (the list is taken from its end): live slots gather at the
-        // start of the pool, so that blocks at its end empty and can go.
-        free.sort_unstable_by(|a, b| b.cmp(a));
-        Ok(PoolNext { blocks: self.blocks, free, end: self.end.min(capacity) })
+        // (Slots still pending from an earlier change, which settles it first, join these.)
+        let mut pending = KVVec::with_capacity(freed.len() + self.pool.pending.len(), GFP_KERNEL_ACCOUNT)?;
+        for &s in Iterator::chain(freed.iter(), self.pool.pending.iter()).filter(exists) {
+            pending.push(s, GFP_KERNEL_ACCOUNT)?;
+        }
+        // `keep` is in the pool's order already: lowest slots first out (the list is taken
+        // from its end), so live slots gather at the start of the pool and blocks at its end
+        // empty and can go.
+        Ok(PoolNext { blocks: self.blocks, free, pending, end: self.end.min(capacity) })
     }
+
 }

@@ -551,6 +551,16 @@ void rnf_cond_resched(void)
 	cond_resched();
 }
 
+unsigned long rnf_rcu_start_poll(void)
+{
+	return start_poll_synchronize_rcu();
+}
+
+void rnf_rcu_cond_sync(unsigned long cookie)
+{
+	cond_synchronize_rcu(cookie);
+}
+
 unsigned int rnf_hz(void)
 {
 	return HZ;

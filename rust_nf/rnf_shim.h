@@ -143,6 +143,8 @@ void rnf_genl_set_err_copy(struct genl_info *info, const char *msg);
 void rnf_genl_test_hold(const struct genl_info *info);
 int rnf_genl_net_admin(const struct genl_info *info);
 void rnf_cond_resched(void);
+unsigned long rnf_rcu_start_poll(void);
+void rnf_rcu_cond_sync(unsigned long cookie);
 int rnf_genl_defrag_enable(const struct genl_info *info);
 int rnf_genl_init_net(const struct genl_info *info);
 void *rnf_genl_reply_begin(struct genl_info *info, u8 cmd, unsigned int len,

@@ -15,7 +15,7 @@ use crate::engine::rule::{Counters, Policy, TableId, NUM_TABLES};
 use crate::engine::rulewire;
 use crate::engine::wire::{AttrIter, Encoder};
 use crate::ffi::genl::Request;
-use crate::ffi::rcu::{RcuBoxes, Retired};
+use crate::ffi::rcu::{RcuBoxes, Retired, Retiring};
 use crate::ffi::shim;
 use crate::recent::RecentList;
 use crate::ruleset::{KStore, MsgBuf, RecentRef, Slot, Version};
@@ -84,6 +84,9 @@ pub(crate) struct TableConfig {
     /// The state of the live version's `limit`, `nth`, `recent` and `connlimit` matches (its
     /// state slots, in rule order; a kept rule keeps its state).
     states: KVVec<Slot>,
+    /// The version the last change replaced, freed by the next change (or at namespace exit)
+    /// once its grace period is over: a writer does not wait for readers.
+    retiring: Retiring<Version>,
 }
 
 impl TableConfig {
@@ -98,7 +101,13 @@ impl TableConfig {
             pool: CounterPool::new(),
             recent: KVVec::new(),
             states: KVVec::new(),
+            retiring: Retiring::none(),
         }
+    }
+
+    /// The version the last change replaced, if not freed yet (for the namespace's exit).
+    pub(crate) fn retiring_mut(&mut self) -> &mut Retiring<Version> {
+        &mut self.retiring
     }
 
     fn spec(&self, r: &RuleInfo) -> &[u8] {
@@ -196,6 +205,7 @@ pub(crate) fn replace(
     payload: &[u8],
     several: bool,
 ) -> Result<(), UserError> {
+    settle(req, cfg);
     let prepared = prepare_all(cfg, payload, several, |tc, table, generation, flags, p, known| {
         // The generation check covers a table's first write too: a writer that read the
         // table before anyone wrote it (generation 0) loses against one that wrote since.
@@ -252,6 +262,15 @@ fn prepare_all(
     Ok(prepared)
 }
 
+/// Frees the versions earlier changes replaced, once their grace periods are over (waiting
+/// for what is left of them), and lets their counter slots be reused.
+fn settle(req: &mut Request<'_>, cfg: &mut [TableConfig; NUM_TABLES]) {
+    for tc in cfg.iter_mut() {
+        drop(req.settle(core::mem::replace(&mut tc.retiring, Retiring::none())));
+        tc.pool.release_pending();
+    }
+}
+
 /// Publishes prepared tables: the namespace's limits are checked, connection tracking is
 /// turned on if a new version needs it, then every table is switched at once and the old
 /// versions are freed after one grace period.
@@ -278,18 +297,19 @@ fn publish(
         crate::conntrack::enable(ct, settings, req).map_err(|_| uerr(ENOMEM, c"out of memory for the connection table"))?;
     }
 
-    // Publish every table, then wait once until no packet can still read an old version.
+    // Publish every table at once. The old versions are not waited for: a grace period
+    // starts for them, and the next change frees them (and lets their slots be reused) once
+    // it is over, which it nearly always is by then.
     let mut retired = [const { Retired::none() }; NUM_TABLES];
     for ((p, r), b) in prepared.iter_mut().zip(retired.iter_mut()).zip(live.iter()) {
         if let Some(v) = p.as_mut().and_then(|p| p.version.take()) {
             *r = b.replace(Some(v));
         }
     }
-    let old = req.wait_for_readers(retired);
-    // No packet reads the old versions any more: they go, and their unused slots with them.
-    drop(old);
     let mut newest = cfg.iter().map(|t| t.created).max().unwrap_or(0);
-    for (p, tc) in prepared.into_iter().zip(cfg.iter_mut()) {
+    for ((p, tc), r) in prepared.into_iter().zip(cfg.iter_mut()).zip(retired) {
+        // (Settled when the request began, so this frees nothing.)
+        drop(req.settle(core::mem::replace(&mut tc.retiring, Retiring::start(r))));
         let Some(p) = p else { continue };
         commit(tc, p);
         if tc.created == 0 {
@@ -335,6 +355,7 @@ pub(crate) fn update(
     payload: &[u8],
     several: bool,
 ) -> Result<(), UserError> {
+    settle(req, cfg);
     let mut ops_left = MAX_OPS;
     let prepared = prepare_all(cfg, payload, several, |tc, table, generation, flags, p, known| {
         // Positions mean something only in the generation they were read from (or, for

@@ -7,11 +7,11 @@
 //!   hook call ([`super::skb::Packet::reader`], netfilter holds the RCU read lock around every
 //!   hook) or for a request that reads ([`super::genl::Request::reader`], which takes the read lock); the
 //!   reference cannot outlive the reader;
-//! - freeing a replaced value waits for a grace period, which must happen where sleeping is
-//!   allowed and no read lock is held: only a netlink `doit` may do it
-//!   ([`super::genl::Request::wait_for_readers`]), and no `Reader` can exist there (a `doit`
-//!   has neither a packet nor a dump, and a reader made from the request borrows it, while
-//!   waiting needs it exclusively).
+//! - a replaced value is freed after a grace period that starts when it is replaced
+//!   ([`Retiring`]); waiting for the rest of it must happen where sleeping is allowed and no
+//!   read lock is held: only a netlink `doit` may do it ([`super::genl::Request::settle`]),
+//!   and no `Reader` can exist there (a `doit` has neither a packet nor a dump, and a reader
+//!   made from the request borrows it, while waiting needs it exclusively).
 
 use core::marker::PhantomData;
 use core::sync::atomic::{AtomicPtr, Ordering};
@@ -64,7 +64,7 @@ impl<T> RcuBox<T> {
     pub(crate) fn get<'a>(&'a self, _reader: &'a Reader<'_>) -> Option<&'a T> {
         let p = self.ptr.load(Ordering::Acquire);
         // SAFETY: A non-null pointer is a live `KBox` (invariant). It is freed only after it
-        // was swapped out and a grace period passed (`Retired::wait_all`, whose callers hold no
+        // was swapped out and a grace period passed (`Retiring::settle`, whose callers hold no
         // reader), or without one once no reader can exist (`RcuBoxes::free_unread`). The
         // reader holds a read-side critical section for `'a`, so no grace period that starts
         // after this load ends while the reference lives.
@@ -152,26 +152,98 @@ impl<T> Retired<T> {
     pub(crate) const fn none() -> Self {
         Self { ptr: core::ptr::null_mut(), _owns: PhantomData }
     }
+}
 
-    /// Waits for one grace period, then hands the values back: no reader can hold them.
+/// A value swapped out of an [`RcuBox`] with a grace period started for it: freed when a
+/// later writer settles it ([`super::genl::Request::settle`], which waits only for what is
+/// left of that grace period, usually nothing) or at namespace exit. The writer that swapped
+/// it out does not wait.
+///
+/// # Invariants
+///
+/// `ptr` is null or comes from `KBox::into_raw` and is owned by this value; readers can hold
+/// it only in read-side critical sections that started before the grace period `cookie`
+/// names.
+pub(crate) struct Retiring<T> {
+    ptr: *mut T,
+    cookie: core::ffi::c_ulong,
+    _owns: PhantomData<KBox<T>>,
+}
+
+impl<T> Retiring<T> {
+    /// Nothing retiring.
+    pub(crate) const fn none() -> Self {
+        Self { ptr: core::ptr::null_mut(), cookie: 0, _owns: PhantomData }
+    }
+
+    /// Whether a value waits to be freed.
+    pub(crate) fn is_some(&self) -> bool {
+        !self.ptr.is_null()
+    }
+
+    /// `r`, with a grace period started for it now (after the swap that retired it).
+    pub(crate) fn start(r: Retired<T>) -> Self {
+        let ptr = r.ptr;
+        core::mem::forget(r);
+        if ptr.is_null() {
+            return Self::none();
+        }
+        // SAFETY: `start_poll_synchronize_rcu` only reads and advances RCU's state; any
+        // context may call it.
+        let cookie = unsafe { super::sys::rnf_rcu_start_poll() };
+        // INVARIANT: Ownership moves from `r` (forgotten); the grace period started after the
+        // swap that took the pointer out of its box, so only sections older than it can hold it.
+        Self { ptr, cookie, _owns: PhantomData }
+    }
+
+    /// Waits for what is left of the grace period, then hands the value back.
     ///
     /// # Safety
     ///
     /// The caller may sleep and holds no RCU read lock (no [`Reader`]).
-    pub(super) unsafe fn wait_all<const N: usize>(list: [Retired<T>; N]) -> [Option<KBox<T>>; N] {
-        if list.iter().any(|r| !r.ptr.is_null()) {
-            rcu::synchronize_rcu();
+    pub(super) unsafe fn settle(mut self) -> Option<KBox<T>> {
+        let p = core::mem::replace(&mut self.ptr, core::ptr::null_mut());
+        if p.is_null() {
+            return None;
         }
-        list.map(|r| {
-            let p = r.ptr;
-            core::mem::forget(r);
-            // SAFETY: `p` is null or an owned `KBox` pointer (invariant; `r` was forgotten, so
-            // it is reclaimed exactly once), and the grace period above ended every read-side
-            // critical section that could have loaded it (the caller held none).
-            (!p.is_null()).then(|| unsafe { KBox::from_raw(p) })
-        })
+        // SAFETY: The caller may sleep and holds no read lock.
+        unsafe { super::sys::rnf_rcu_cond_sync(self.cookie) };
+        // SAFETY: `p` is an owned `KBox` pointer (invariant; `self.ptr` is null now, so it is
+        // reclaimed once), and the grace period it waited for ended every section that could
+        // hold it.
+        Some(unsafe { KBox::from_raw(p) })
+    }
+
+    /// Frees the value without waiting.
+    ///
+    /// # Safety
+    ///
+    /// No reader that could hold it is left (the namespace's hooks are unregistered and a
+    /// grace period passed since; no netlink request runs for it).
+    pub(super) unsafe fn free_unread(&mut self) {
+        let p = core::mem::replace(&mut self.ptr, core::ptr::null_mut());
+        if !p.is_null() {
+            // SAFETY: `p` is an owned `KBox` pointer (invariant), reclaimed once; no reader
+            // holds it (the caller's guarantee).
+            drop(unsafe { KBox::from_raw(p) });
+        }
     }
 }
+
+impl<T> Drop for Retiring<T> {
+    fn drop(&mut self) {
+        // As `Retired`'s: leaking is the safe choice, and every path settles or frees first.
+        if !self.ptr.is_null() {
+            pr_warn!("rust_nf: a replaced table version was leaked (not freed after a grace period)\n");
+        }
+    }
+}
+
+// SAFETY: The value is owned (no reader touches it through this handle); sending the owner
+// to another thread sends a `T`.
+unsafe impl<T: Send> Send for Retiring<T> {}
+// SAFETY: A shared `Retiring` gives no access to the value.
+unsafe impl<T> Sync for Retiring<T> {}
 
 impl<T> Drop for Retired<T> {
     fn drop(&mut self) {

@@ -329,6 +329,12 @@ unsafe extern "C" {
     pub fn rnf_cond_resched();
 }
 unsafe extern "C" {
+    pub fn rnf_rcu_start_poll() -> core::ffi::c_ulong;
+}
+unsafe extern "C" {
+    pub fn rnf_rcu_cond_sync(cookie: core::ffi::c_ulong);
+}
+unsafe extern "C" {
     pub fn rnf_genl_defrag_enable(info: *const genl_info) -> core::ffi::c_int;
 }
 unsafe extern "C" {
