@@ -551,6 +551,11 @@ void rnf_cond_resched(void)
 	cond_resched();
 }
 
+u64 rnf_ktime_ns(void)
+{
+	return ktime_get_ns();
+}
+
 unsigned long rnf_rcu_start_poll(void)
 {
 	return start_poll_synchronize_rcu();

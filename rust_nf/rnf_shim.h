@@ -143,6 +143,7 @@ void rnf_genl_set_err_copy(struct genl_info *info, const char *msg);
 void rnf_genl_test_hold(const struct genl_info *info);
 int rnf_genl_net_admin(const struct genl_info *info);
 void rnf_cond_resched(void);
+u64 rnf_ktime_ns(void);
 unsigned long rnf_rcu_start_poll(void);
 void rnf_rcu_cond_sync(unsigned long cookie);
 int rnf_genl_defrag_enable(const struct genl_info *info);

@@ -91,6 +91,19 @@ pub(crate) struct Version {
     slots: KVVec<Slot>,
     /// Held while the version has a LOG rule.
     _logger: Option<LoggerRef>,
+    /// What the change that made it did, for the status report.
+    made: Made,
+}
+
+/// What the change that made a version did.
+#[derive(Clone, Copy)]
+struct Made {
+    /// Kernel time from the request's start to the switch, in ns.
+    change_ns: u64,
+    /// Rules compiled from their encoding (the others were copied compiled).
+    compiled_rules: u32,
+    /// Chain indexes built (the others were copied).
+    built_indexes: u32,
 }
 
 /// A fixed buffer that `core::fmt` writes into, cut at its size, NUL-terminated.
@@ -129,11 +142,19 @@ impl Version {
     /// nothing is left to allocate once both are done.
     /// `inherit(i, k)`: the state the `k`-th stateful match of rule `i` takes over from the
     /// rule it continues (a rule the change keeps), if any; else its state starts afresh.
-    pub(crate) fn build(
+    ///
+    /// `old`: the live version and the names of its chains; a rule that gives the index of a
+    /// rule of it with the same encoding is copied from its compiled form (not decoded nor
+    /// translated again), and a chain for which `same_chain` names an old chain with exactly
+    /// its rules keeps that chain's index (moved), so a change recompiles and re-indexes what
+    /// it touched.
+    pub(crate) fn build<'o>(
         table: TableId,
         chains: &[ChainInfo],
-        rules: impl Iterator<Item = (u32, u32, u32)>,
-        specs: &[u8],
+        rules: impl Iterator<Item = (u32, u32, u32, Option<usize>)>,
+        specs: &'o [u8],
+        old: Option<(&'o Version, &'o [ChainInfo])>,
+        same_chain: &dyn Fn(u32) -> Option<u32>,
         lists: &mut dyn FnMut(RecentRef<'_>) -> Result<Arc<RecentList>>,
         inherit: &dyn Fn(usize, usize) -> Option<Slot>,
     ) -> core::result::Result<KBox<Version>, UserError> {
@@ -146,7 +167,26 @@ impl Version {
         // same order (`Ruleset::state_slots`).
         let mut recents: KVVec<RecentRef<'_>> = KVVec::new();
         let mut recent_oom = false;
-        let decoded = rules.map(|(chain, start, len)| {
+        let old_rs = old.map(|(v, _)| v.ruleset());
+        let mut compiled_rules = 0u32;
+        let decoded = rules.map(|(chain, start, len, keep)| {
+            // A kept rule without a `recent` match (whose list is found by the name only its
+            // encoding has) comes compiled.
+            if let (Some(o), Some((_, old_chains))) = (old_rs.as_ref(), old) {
+                if let Some(r) = keep.and_then(|k| o.rules.get(k)) {
+                    let matches = o.rule_matches(r);
+                    if !matches.iter().any(|m| matches!(m, CMatch::Recent { .. })) {
+                        let target = match r.target {
+                            compiled::CTarget::Jump(c) | compiled::CTarget::Goto(c) => {
+                                old_chains.get(c as usize).map(ChainInfo::name)
+                            }
+                            _ => None,
+                        };
+                        return Ok((chain, compile::RuleIn::Compiled { rule: *r, matches, target }));
+                    }
+                }
+            }
+            compiled_rules = compiled_rules.wrapping_add(1);
             let s = start as usize;
             let bytes = specs.get(s..s.saturating_add(len as usize)).unwrap_or(&[]);
             let r = rulewire::decode_rule(bytes);
@@ -159,7 +199,7 @@ impl Version {
                     }
                 }
             }
-            r.map(|r| (chain, r))
+            r.map(|r| (chain, compile::RuleIn::Spec(r)))
         });
         let hz = shim::hz();
         let mut out = Output { chains: KStore::new(), rules: KStore::new(), matches: KStore::new() };
@@ -190,9 +230,11 @@ impl Version {
             postings: KStore::new(),
             hot: KStore::with_capacity(rs.rules.len()).map_err(|_| oom())?,
         };
-        index::build(&rs, index::BuildParams::default(), &mut idx).map_err(|_| oom())?;
+        let built_indexes =
+            index::build_reusing(&rs, index::BuildParams::default(), old_rs.as_ref(), same_chain, &mut idx).map_err(|_| oom())?;
         let slots = build_slots(&rs, header.state_count, hz, &recents, lists, inherit)?;
-        let v = Version { header, out, index: idx, slot_of: KVVec::new(), blocks: KVVec::new(), slots, _logger: logger };
+        let made = Made { change_ns: 0, compiled_rules, built_indexes };
+        let v = Version { header, out, index: idx, slot_of: KVVec::new(), blocks: KVVec::new(), slots, _logger: logger, made };
         KBox::new(v, GFP_KERNEL_ACCOUNT).map_err(|_| oom())
     }
 
@@ -228,6 +270,22 @@ impl Version {
         rs.rules.get(i).and_then(|r| rs.rule_states(r).next())
     }
 
+    /// Number of rules.
+    pub(crate) fn rule_count(&self) -> usize {
+        self.out.rules.as_slice().len()
+    }
+
+    /// Number of chains.
+    pub(crate) fn chain_count(&self) -> usize {
+        self.out.chains.as_slice().len()
+    }
+
+    /// Chain `c`'s first rule and number of rules.
+    pub(crate) fn chain_span(&self, c: u32) -> Option<(usize, usize)> {
+        let ch = self.out.chains.as_slice().get(c as usize)?;
+        Some((ch.first as usize, ch.count as usize))
+    }
+
     /// Its state slots, shared (for the next version's kept rules).
     pub(crate) fn clone_states(&self) -> core::result::Result<KVVec<Slot>, UserError> {
         let mut v = KVVec::with_capacity(self.slots.len(), GFP_KERNEL_ACCOUNT).map_err(|_| UserError::nomem())?;
@@ -255,7 +313,15 @@ impl Version {
             // The table's counter pool as this version holds it: its blocks of 16-byte pairs.
             counter_bytes: (self.blocks.len() as u64) * u64::from(crate::ffi::pcpu::PER_BLOCK) * 16,
             index: self.index.index().stats(),
+            change_ns: self.made.change_ns,
+            compiled_rules: self.made.compiled_rules,
+            built_indexes: self.made.built_indexes,
         }
+    }
+
+    /// Records how long the change that made it took (up to its switch), in ns.
+    pub(crate) fn set_change_ns(&mut self, ns: u64) {
+        self.made.change_ns = ns;
     }
 
     /// The policy of the builtin chain at `point` when it has no rule, counted for a packet of

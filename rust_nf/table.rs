@@ -205,6 +205,7 @@ pub(crate) fn replace(
     payload: &[u8],
     several: bool,
 ) -> Result<(), UserError> {
+    let t0 = shim::ktime_ns();
     settle(req, cfg);
     let prepared = prepare_all(cfg, payload, several, |tc, table, generation, flags, p, known| {
         // The generation check covers a table's first write too: a writer that read the
@@ -212,9 +213,9 @@ pub(crate) fn replace(
         if flags & rulewire::TF_CHECK_GENERATION != 0 && generation != Some(tc.generation) {
             return Err(uerr(EAGAIN, c"table changed meanwhile, try again"));
         }
-        prepare(tc, table, p, known)
+        prepare(tc, table, p, known, live_version(live, table, tc))
     })?;
-    publish(req, live, ct, settings, cfg, prepared)
+    publish(req, live, ct, settings, cfg, prepared, t0)
 }
 
 /// The tables of a request, each prepared by `one` (its configuration, id, generation and
@@ -262,6 +263,11 @@ fn prepare_all(
     Ok(prepared)
 }
 
+/// The live version of `table`, for the writer that holds its configuration `tc`.
+fn live_version<'a>(live: &'a Live, table: TableId, tc: &'a TableConfig) -> Option<&'a Version> {
+    live.get(table as usize)?.get_locked(tc)
+}
+
 /// Frees the versions earlier changes replaced, once their grace periods are over (waiting
 /// for what is left of them), and lets their counter slots be reused.
 fn settle(req: &mut Request<'_>, cfg: &mut [TableConfig; NUM_TABLES]) {
@@ -281,6 +287,7 @@ fn publish(
     settings: &crate::engine::conntrack::settings::Settings,
     cfg: &mut [TableConfig; NUM_TABLES],
     mut prepared: [Option<Prepared>; NUM_TABLES],
+    t0: u64,
 ) -> Result<(), UserError> {
     if prepared.iter().all(Option::is_none) {
         return Err(uerr(EINVAL, c"no table to replace"));
@@ -301,9 +308,13 @@ fn publish(
     // starts for them, and the next change frees them (and lets their slots be reused) once
     // it is over, which it nearly always is by then.
     let mut retired = [const { Retired::none() }; NUM_TABLES];
-    for ((p, r), b) in prepared.iter_mut().zip(retired.iter_mut()).zip(live.iter()) {
+    let took = shim::ktime_ns().wrapping_sub(t0);
+    for v in prepared.iter_mut().flatten().filter_map(|p| p.version.as_mut()) {
+        v.set_change_ns(took);
+    }
+    for (((p, r), b), tc) in prepared.iter_mut().zip(retired.iter_mut()).zip(live.iter()).zip(cfg.iter_mut()) {
         if let Some(v) = p.as_mut().and_then(|p| p.version.take()) {
-            *r = b.replace(Some(v));
+            *r = b.publish(Some(v), tc);
         }
     }
     let mut newest = cfg.iter().map(|t| t.created).max().unwrap_or(0);
@@ -355,6 +366,7 @@ pub(crate) fn update(
     payload: &[u8],
     several: bool,
 ) -> Result<(), UserError> {
+    let t0 = shim::ktime_ns();
     settle(req, cfg);
     let mut ops_left = MAX_OPS;
     let prepared = prepare_all(cfg, payload, several, |tc, table, generation, flags, p, known| {
@@ -368,9 +380,9 @@ pub(crate) fn update(
             return Err(uerr(EAGAIN, c"table changed meanwhile, try again"));
         }
         let config = apply_ops(tc, table, flags, p, &mut ops_left)?;
-        compile_config(tc, table, config, known)
+        compile_config(tc, table, config, known, live_version(live, table, tc))
     })?;
-    publish(req, live, ct, settings, cfg, prepared)
+    publish(req, live, ct, settings, cfg, prepared, t0)
 }
 
 /// The configuration `tc` becomes with the changes of one table's update attributes. Each
@@ -644,7 +656,7 @@ fn table_of(payload: &[u8]) -> Result<(TableId, Option<u64>, u32), UserError> {
 }
 
 /// Decodes, checks and compiles one table's new configuration; allocates all it needs.
-fn prepare(tc: &TableConfig, table: TableId, payload: &[u8], known: &[&Arc<RecentList>]) -> Result<Prepared, UserError> {
+fn prepare(tc: &TableConfig, table: TableId, payload: &[u8], known: &[&Arc<RecentList>], live: Option<&Version>) -> Result<Prepared, UserError> {
     let a = GFP_KERNEL_ACCOUNT;
     let mut chains = KVVec::new();
     let mut chain_counters: KVVec<Option<Counters>> = KVVec::new();
@@ -683,7 +695,7 @@ fn prepare(tc: &TableConfig, table: TableId, payload: &[u8], known: &[&Arc<Recen
     if rules.iter().any(|r| r.chain as usize >= chains.len()) {
         return Err(uerr(EINVAL, c"rule refers to a missing chain"));
     }
-    compile_config(tc, table, Config { chains, chain_counters, rules, rule_counters, specs, olds: None }, known)
+    compile_config(tc, table, Config { chains, chain_counters, rules, rule_counters, specs, olds: None }, known, live)
 }
 
 /// A table's configuration as a request makes it, before it is compiled.
@@ -702,7 +714,7 @@ struct Config {
 /// to be published: rule ids (known ones kept, new ones handed out), counter slots (kept by
 /// surviving rules and builtin chains, fresh for new ones and for counters the request sets)
 /// and the pool's free slots once the old version is retired.
-fn compile_config(tc: &TableConfig, table: TableId, c: Config, known: &[&Arc<RecentList>]) -> Result<Prepared, UserError> {
+fn compile_config(tc: &TableConfig, table: TableId, c: Config, known: &[&Arc<RecentList>], live: Option<&Version>) -> Result<Prepared, UserError> {
     let a = GFP_KERNEL_ACCOUNT;
     let Config { mut chains, chain_counters, mut rules, rule_counters, specs, olds } = c;
     // Rule ids: keep known ones, hand out new ones, refuse duplicates (engine/src/rules/carry.rs).
@@ -744,8 +756,43 @@ fn compile_config(tc: &TableConfig, table: TableId, c: Config, known: &[&Arc<Rec
         }
         tc.states.get((old.state_first as usize).checked_add(k)?).cloned()
     };
-    let mut version =
-        Version::build(table, &chains, rules.iter().map(|r| (r.chain, r.start, r.len)), &specs, &mut lists, &inherit)?;
+    // What the live version (compiled from `tc`) already has: a kept rule with the same
+    // encoding is not compiled again, and a chain with exactly an old chain's rules (kept, in
+    // order) keeps its index.
+    // (It is: a published version and its configuration go together; checked all the same.)
+    let live = live.filter(|v| v.rule_count() == tc.rules.len() && v.chain_count() == tc.chains.len());
+    let keep = |i: usize| -> Option<usize> {
+        live?;
+        let o = plan.get(i)?.old()?;
+        let new = rules.get(i)?;
+        (spec_at(new.start, new.len)? == tc.spec(tc.rules.get(o)?)).then_some(o)
+    };
+    let mut same: KVVec<u32> = KVVec::from_elem(u32::MAX, chains.len(), a)?;
+    if let Some(v) = live {
+        let mut i = 0usize;
+        for (c, s) in same.iter_mut().enumerate() {
+            let n = rules.get(i..).unwrap_or(&[]).iter().take_while(|r| r.chain as usize == c).count();
+            let from = keep(i);
+            let old_chain = from.and_then(|o| tc.rules.get(o)).map(|r| r.chain);
+            if let (Some(o), Some(oc)) = (from, old_chain) {
+                if v.chain_span(oc) == Some((o, n)) && (1..n).all(|j| keep(i + j) == Some(o + j)) {
+                    *s = oc;
+                }
+            }
+            i += n;
+        }
+    }
+    let same_chain = |c: u32| same.get(c as usize).copied().filter(|&o| o != u32::MAX);
+    let mut version = Version::build(
+        table,
+        &chains,
+        rules.iter().enumerate().map(|(i, r)| (r.chain, r.start, r.len, keep(i))),
+        &specs,
+        live.map(|v| (v, &tc.chains[..])),
+        &same_chain,
+        &mut lists,
+        &inherit,
+    )?;
     for (i, r) in rules.iter_mut().enumerate() {
         r.state_first = version.first_state(i).unwrap_or(0);
     }

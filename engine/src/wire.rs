@@ -74,6 +74,14 @@ pub const TS_INDEX_KEYED: u16 = 8;
 pub const TS_INDEX_WILD: u16 = 9;
 /// Table statistic: u64 bytes of the index.
 pub const TS_INDEX_BYTES: u16 = 10;
+/// Table statistic: u64 nanoseconds the kernel took for the change that made the version
+/// (from the request's start to the switch).
+pub const TS_CHANGE_NS: u16 = 11;
+/// Table statistic: u32 rules the change compiled from their encoding (the rules it kept
+/// were copied compiled).
+pub const TS_COMPILED_RULES: u16 = 12;
+/// Table statistic: u32 chain indexes the change built (the others were copied).
+pub const TS_BUILT_INDEXES: u16 = 13;
 
 /// One live table's size, as reported by [`CMD_GET_STATUS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -90,6 +98,12 @@ pub struct TableStats {
     pub counter_bytes: u64,
     /// The classifier.
     pub index: super::rules::index::IndexStats,
+    /// The change that made this version: how long the kernel took, in ns.
+    pub change_ns: u64,
+    /// Rules that change compiled from their encoding.
+    pub compiled_rules: u32,
+    /// Chain indexes that change built.
+    pub built_indexes: u32,
 }
 
 /// Inside [`A_HOOKS`]: one hook, a nest of `HA_*` attributes.
@@ -427,6 +441,9 @@ pub fn encode_status(enc: &mut Encoder<'_>, version: &str, netns_cookie: u64, ho
         enc.put_u32(TS_INDEX_KEYED, t.index.keyed_rules);
         enc.put_u32(TS_INDEX_WILD, t.index.wild_rules);
         enc.put_u64(TS_INDEX_BYTES, t.index.bytes);
+        enc.put_u64(TS_CHANGE_NS, t.change_ns);
+        enc.put_u32(TS_COMPILED_RULES, t.compiled_rules);
+        enc.put_u32(TS_BUILT_INDEXES, t.built_indexes);
         enc.end_nest(n);
     }
 }
@@ -446,6 +463,9 @@ fn decode_table_stats(attr: &Attr<'_>) -> Result<TableStats, WireError> {
             TS_INDEX_KEYED => t.index.keyed_rules = a.u32()?,
             TS_INDEX_WILD => t.index.wild_rules = a.u32()?,
             TS_INDEX_BYTES => t.index.bytes = a.u64()?,
+            TS_CHANGE_NS => t.change_ns = a.u64()?,
+            TS_COMPILED_RULES => t.compiled_rules = a.u32()?,
+            TS_BUILT_INDEXES => t.built_indexes = a.u32()?,
             _ => {}
         }
     }
@@ -613,6 +633,9 @@ mod tests {
                 ruleset_bytes: 1 << 21,
                 counter_bytes: 160_096,
                 index: super::super::rules::index::IndexStats { chains: 1, shapes: 2, keyed_rules: 9_999, wild_rules: 1, bytes: 300_000 },
+                change_ns: 1_234_567,
+                compiled_rules: 1,
+                built_indexes: 1,
             },
         ];
         encode_status(&mut sizer, "0.1.0", 42, &hooks, &tables);

@@ -71,9 +71,29 @@ impl<T> RcuBox<T> {
         unsafe { p.as_ref() }
     }
 
+    /// The published value, for its writer (no read-side section needed: a value is freed
+    /// only after a replace swapped it out). `_writers`: what every writer of the box holds
+    /// exclusively while it replaces the value ([`RcuBox::publish`]; a namespace's table
+    /// configuration), borrowed for as long as the reference lives, so that no replace can
+    /// happen meanwhile.
+    pub(crate) fn get_locked<'a, L: ?Sized>(&'a self, _writers: &'a L) -> Option<&'a T> {
+        let p = self.ptr.load(Ordering::Acquire);
+        // SAFETY: A non-null pointer is a live `KBox` (invariant), freed only after a replace
+        // swapped it out. Writers replace through `publish`, which needs `_writers`
+        // exclusively; the shared borrow held here for `'a` excludes that. (`replace` proper
+        // is for the owner, at exit, when no request runs.)
+        unsafe { p.as_ref() }
+    }
+
+    /// [`RcuBox::replace`] by a writer, which holds `_writers` exclusively (see
+    /// [`RcuBox::get_locked`]).
+    pub(crate) fn publish<L: ?Sized>(&self, new: Option<KBox<T>>, _writers: &mut L) -> Retired<T> {
+        self.replace(new)
+    }
+
     /// Publishes `new` (readers see it from now on) and returns what it replaced, to be freed
     /// after a grace period.
-    pub(crate) fn replace(&self, new: Option<KBox<T>>) -> Retired<T> {
+    fn replace(&self, new: Option<KBox<T>>) -> Retired<T> {
         let newp = new.map_or(core::ptr::null_mut(), KBox::into_raw);
         // INVARIANT: The old pointer's ownership moves to the `Retired`.
         let old = self.ptr.swap(newp, Ordering::AcqRel);
@@ -174,11 +194,6 @@ impl<T> Retiring<T> {
     /// Nothing retiring.
     pub(crate) const fn none() -> Self {
         Self { ptr: core::ptr::null_mut(), cookie: 0, _owns: PhantomData }
-    }
-
-    /// Whether a value waits to be freed.
-    pub(crate) fn is_some(&self) -> bool {
-        !self.ptr.is_null()
     }
 
     /// `r`, with a grace period started for it now (after the swap that retired it).

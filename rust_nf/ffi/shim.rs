@@ -71,6 +71,12 @@ pub(crate) fn cond_resched() {
     unsafe { sys::rnf_cond_resched() }
 }
 
+/// `ktime_get_ns()`: monotonic time in nanoseconds.
+pub(crate) fn ktime_ns() -> u64 {
+    // SAFETY: Reads the monotonic clock; no preconditions.
+    unsafe { sys::rnf_ktime_ns() }
+}
+
 /// `jiffies`.
 // `c_ulong` is 32 bits wide on some targets, where this conversion is not useless.
 #[allow(clippy::useless_conversion)]

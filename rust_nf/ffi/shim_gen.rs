@@ -329,6 +329,9 @@ unsafe extern "C" {
     pub fn rnf_cond_resched();
 }
 unsafe extern "C" {
+    pub fn rnf_ktime_ns() -> u64_;
+}
+unsafe extern "C" {
     pub fn rnf_rcu_start_poll() -> core::ffi::c_ulong;
 }
 unsafe extern "C" {

@@ -6,8 +6,12 @@
 # (2000 `-s X/32 -j DROP`, with a `statistic --mode nth` rule and a UDP port rule among them)
 # and a KUBE-SERVICES-shaped dispatch (2000 `-d VIP/32 -p tcp --dport 80`) whose one live
 # service jumps to a chain that marks the packet and returns, then an ACCEPT that needs the
-# mark. `rnfctl status` reports both chains indexed.
-# cost: 25
+# mark. `rnfctl status` reports both chains indexed. Then one-rule and one-chain changes
+# (an insert at the top of the blocklist, a new chain that moves every chain index and a jump
+# to it, a delete in the dispatch): each recompiles only its rule and re-indexes only its
+# chain (`rnfctl status` tells), and the same traffic again gives both routers the same
+# outcomes and counters (kept rules kept theirs).
+# cost: 30
 . "$(dirname "$0")/lib.sh"
 
 rnf_load || { fail "insmod"; finish; }
@@ -86,14 +90,55 @@ for chain in FORWARD BLOCK SVC HIT; do
 done
 # A TCP connection to the live service: the jump to HIT marks it, RETURN comes back, and the
 # ACCEPT that needs the mark takes it (the rest of SVC never sees it).
+# tcp_round J: the jump to HIT is rule J of SVC, the ACCEPT after it J + 1.
+tcp_round() {
 for side in rnf kernel; do
 	if [ $side = rnf ]; then C=$RC R=$RR S=$RS T=$RNF_BIN/iptables; else C=$KC R=$KR S=$KS T=iptables-legacy; fi
-	tcp_server "$S" 80 "hello from $side"
+	tcp_server "$S" 80 "hello"
 	tcp_get "$C" 10.0.2.2 80
-	expect_eq "$side: TCP through the dispatch" "$TCP_OUT" "hello from $side"
-	hit=$(chain_pkts "$R" "$T" SVC 1201)
+	expect_eq "$side: TCP through the dispatch" "$TCP_OUT" hello
+	hit=$(chain_pkts "$R" "$T" SVC "$1")
 	expect_ge "$side: packets through the jump to HIT" "$hit" 3
-	expect_eq "$side: packets accepted after HIT marked them" "$(chain_pkts "$R" "$T" SVC 1202)" "$hit"
+	expect_eq "$side: packets accepted after HIT marked them" "$(chain_pkts "$R" "$T" SVC $(($1 + 1)))" "$hit"
 	expect_eq "$side: packets that met the RETURN" "$(chain_pkts "$R" "$T" HIT 2)" "$hit"
+	wait_tcp_done 80 "$C" "$S"
+done
+}
+tcp_round 1201
+
+# change WHAT COMPILED BUILT ARGS...: one iptables command on both routers; rust_nf's last
+# change compiled COMPILED rules and built BUILT chain indexes.
+change() {
+	local what=$1 rules=$2 built=$3 st
+	shift 3
+	nsx "$RR" "$RNF_BIN/iptables" "$@" || fail "rust_nf: $what"
+	nsx "$KR" iptables-legacy "$@" || fail "iptables-legacy: $what"
+	st=$(nsx "$RR" rnfctl status | grep '^table filter:')
+	expect_eq "$what: what the kernel redid" "$(grep -o '[0-9]* rules compiled, [0-9]* chain indexes built' <<<"$st")" \
+		"$rules rules compiled, $built chain indexes built"
+	log "$what: $(grep -o 'last change: [0-9]* us' <<<"$st")"
+}
+change "insert at the top of the blocklist" 1 1 -I BLOCK 1 -s 10.99.0.1/32 -j DROP
+# AAA sorts first: every user chain's index moves, the kept jumps are resolved again.
+change "a new chain first in name order" 0 0 -N AAA
+change "a rule in it" 1 0 -A AAA -p icmp -j RETURN
+change "a jump to it" 1 0 -I FORWARD 1 -j AAA
+change "a delete in the dispatch" 0 1 -D SVC 5
+# The same traffic again: outcomes and every counter equal to iptables-legacy's.
+for side in rnf kernel; do
+	if [ $side = rnf ]; then C=$RC R=$RR T=$RNF_BIN/iptables; else C=$KC R=$KR T=iptables-legacy; fi
+	DROPS0=$(chain_pkts "$R" "$T" BLOCK 1002) pings 4 "chain_pkts $R $T BLOCK 1002"
+	expect_eq "$side: echo replies after the changes" "$REPLIES" 2
+done
+tcp_round 1200
+for chain in FORWARD AAA BLOCK SVC HIT; do
+	nsx "$RR" "$RNF_BIN/iptables" -L "$chain" -n -v -x --line-numbers >"$TMPD/rnf.$chain"
+	nsx "$KR" iptables-legacy -L "$chain" -n -v -x --line-numbers >"$TMPD/kernel.$chain"
+	if cmp -s "$TMPD/rnf.$chain" "$TMPD/kernel.$chain"; then
+		log "ok: after the changes, $chain's rules and counters equal to iptables-legacy's"
+	else
+		fail "after the changes, $chain differs from iptables-legacy's:"
+		diff "$TMPD/kernel.$chain" "$TMPD/rnf.$chain" | head -10 | sed 's/^/        /'
+	fi
 done
 finish

@@ -46,7 +46,8 @@ fn table_line(t: &TableStats) -> String {
     let i = &t.index;
     format!(
         "table {name}: {} rules in {} chains, {} compiled, {} counters per CPU; \
-         classifier: {} chains indexed, {} shapes, {} rules keyed, {} walked, {}\n",
+         classifier: {} chains indexed, {} shapes, {} rules keyed, {} walked, {}; \
+         last change: {} us in the kernel, {} rules compiled, {} chain indexes built\n",
         t.rules,
         t.chains,
         size(t.ruleset_bytes),
@@ -55,7 +56,10 @@ fn table_line(t: &TableStats) -> String {
         i.shapes,
         i.keyed_rules,
         i.wild_rules,
-        size(i.bytes)
+        size(i.bytes),
+        t.change_ns / 1000,
+        t.compiled_rules,
+        t.built_indexes
     )
 }
 
@@ -96,6 +100,9 @@ mod tests {
             ruleset_bytes: 1_680_504,
             counter_bytes: 160_096,
             index: rnf_engine::index::IndexStats { chains: 1, shapes: 1, keyed_rules: 10_000, wild_rules: 0, bytes: 320_064 },
+            change_ns: 2_345_678,
+            compiled_rules: 1,
+            built_indexes: 1,
         });
         let st = Status { version: "0.1.0", netns_cookie: 1, hooks, tables };
         let text = render(&st);
@@ -105,7 +112,8 @@ mod tests {
             text.lines().last().unwrap(),
             format!(
                 "table {name}: 10003 rules in 4 chains, 1641.1 KiB compiled, 156.3 KiB counters per CPU; \
-                 classifier: 1 chains indexed, 1 shapes, 10000 rules keyed, 0 walked, 312.6 KiB"
+                 classifier: 1 chains indexed, 1 shapes, 10000 rules keyed, 0 walked, 312.6 KiB; \
+                 last change: 2345 us in the kernel, 1 rules compiled, 1 chain indexes built"
             )
         );
         assert!(text.contains("FORWARD"));

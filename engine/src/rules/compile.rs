@@ -471,19 +471,46 @@ impl<E: fmt::Display> fmt::Display for CompileFailure<E> {
 }
 
 
+/// A rule for [`compile`]: its specification, or its compiled form from an earlier compile of
+/// the same table (a rule a change keeps, neither decoded nor translated again: only its place,
+/// its state slots and its jump target are set anew).
+#[derive(Debug, Clone, Copy)]
+pub enum RuleIn<'r> {
+    /// A rule to translate.
+    Spec(RuleSpec<'r>),
+    /// A rule compiled before.
+    Compiled {
+        /// The rule (its place, matches' range, chain and reachability are ignored).
+        rule: CRule,
+        /// Its matches (their state slots are numbered anew).
+        matches: &'r [CMatch],
+        /// The name of the chain a `Jump` or `Goto` target goes to (its index is looked up
+        /// again: chain indices change with the chains).
+        target: Option<&'r str>,
+    },
+}
+
+impl<'r> From<RuleSpec<'r>> for RuleIn<'r> {
+    fn from(s: RuleSpec<'r>) -> Self {
+        RuleIn::Spec(s)
+    }
+}
+
 /// Compiles one table.
 ///
 /// * `chains`: every chain of the table, builtin ones with their policy (in any order, the
 ///   order defines the chain indices);
 /// * `rules`: `(chain index, rule)` for every rule, grouped by chain in chain-index order, in
 ///   rule order within a chain. The position in this sequence is the rule's index and its
-///   counter index. Strings are copied; the rules may be decoded one at a time.
+///   counter index. Strings are copied; the rules may be decoded one at a time. A rule is a
+///   [`RuleSpec`] or a [`RuleIn`] (which may be a rule compiled before: the same result as its
+///   specification, at the cost of a copy).
 /// * `hz`: the kernel's `HZ`, which the `limit` match's overflow check depends on;
 /// * `out`: empty stores for the result.
-pub fn compile<'r, E, C, R, M>(
+pub fn compile<'r, E, C, R, M, X>(
     table: TableId,
     chains: &[ChainDef<'_>],
-    rules: impl IntoIterator<Item = Result<(u32, RuleSpec<'r>), E>>,
+    rules: impl IntoIterator<Item = Result<(u32, X), E>>,
     hz: u32,
     out: &mut Output<C, R, M>,
 ) -> Result<RulesetHeader, CompileFailure<E>>
@@ -491,6 +518,7 @@ where
     C: Store<CChain>,
     R: Store<CRule>,
     M: Store<CMatch>,
+    X: Into<RuleIn<'r>>,
 {
     if !out.chains.as_slice().is_empty()
         || !out.rules.as_slice().is_empty()
@@ -577,8 +605,8 @@ where
     let mut uses_conntrack = false;
     for item in rules {
         let index = rule_count;
-        let (chain, spec) = match item {
-            Ok(v) => v,
+        let (chain, input) = match item {
+            Ok((c, x)) => (c, x.into()),
             Err(error) => return Err(CompileFailure::Decode { index, error }),
         };
         if chain >= chain_count {
@@ -602,6 +630,42 @@ where
         let match_start = u32::try_from(out.matches.as_slice().len())
             .map_err(|_| CompileError::TooManyMatches)?;
         let mut match_count = 0u32;
+        let mut next_state = || -> Result<u32, CompileError> {
+            let s = state_count;
+            state_count = state_count.checked_add(1).ok_or(CompileError::TooManyMatches)?;
+            Ok(s)
+        };
+        let spec = match input {
+            RuleIn::Spec(spec) => spec,
+            RuleIn::Compiled { rule, matches, target } => {
+                for m in matches {
+                    let m = match m.state() {
+                        Some(_) => m.with_state(next_state()?),
+                        None => *m,
+                    };
+                    uses_conntrack |= m.uses_conntrack();
+                    out.matches.push(m)?;
+                    match_count = match_count.checked_add(1).ok_or(CompileError::TooManyMatches)?;
+                }
+                match_start.checked_add(match_count).ok_or(CompileError::TooManyMatches)?;
+                let resolved = match rule.target {
+                    CTarget::Jump(_) | CTarget::Goto(_) => {
+                        let name = target.unwrap_or("");
+                        let t = user_chain(out.chains.as_slice(), chains, name, at)?;
+                        if matches!(rule.target, CTarget::Jump(_)) {
+                            CTarget::Jump(t)
+                        } else {
+                            CTarget::Goto(t)
+                        }
+                    }
+                    t => t,
+                };
+                uses_conntrack |= resolved.uses_conntrack();
+                out.rules.push(CRule { match_start, match_count, target: resolved, chain, hook_mask: 0, ..rule })?;
+                rule_count = rule_count.checked_add(1).ok_or(CompileError::TooManyRules)?;
+                continue;
+            }
+        };
         for m in spec.matches() {
             let cm = match *m {
                 Match::Comment(_) => continue,
@@ -625,15 +689,9 @@ where
                     CMatch::Random { probability, invert }
                 }
                 Match::Statistic(StatisticMatch::Nth { every, packet, invert }) => {
-                    let state = state_count;
-                    state_count = state_count.checked_add(1).ok_or(CompileError::TooManyMatches)?;
-                    CMatch::Nth { state, every, packet, invert }
+                    CMatch::Nth { state: next_state()?, every, packet, invert }
                 }
-                Match::Limit(limit) => {
-                    let state = state_count;
-                    state_count = state_count.checked_add(1).ok_or(CompileError::TooManyMatches)?;
-                    CMatch::Limit { state, limit }
-                }
+                Match::Limit(limit) => CMatch::Limit { state: next_state()?, limit },
                 Match::IpRange(r) => CMatch::IpRange(r),
                 Match::Length(l) => CMatch::Length(l),
                 Match::AddrType(a) => CMatch::AddrType(a),
@@ -656,18 +714,14 @@ where
                 }
                 Match::Connlimit(m) => {
                     uses_conntrack = true;
-                    let state = state_count;
-                    state_count = state_count.checked_add(1).ok_or(CompileError::TooManyMatches)?;
-                    CMatch::Connlimit { state, m }
+                    CMatch::Connlimit { state: next_state()?, m }
                 }
                 Match::Recent(rc) => {
                     if let Err(msg) = super::recent::check(&rc) {
                         return Err(CompileError::Recent { at: at(), msg }.into());
                     }
-                    let state = state_count;
-                    state_count = state_count.checked_add(1).ok_or(CompileError::TooManyMatches)?;
                     CMatch::Recent {
-                        state,
+                        state: next_state()?,
                         check_set: rc.check_set,
                         invert: rc.invert,
                         dest: rc.dest,
@@ -687,16 +741,7 @@ where
             Target::Drop => CTarget::Drop,
             Target::Return => CTarget::Return,
             Target::Jump(name) | Target::Goto(name) => {
-                let t = find_chain(out.chains.as_slice(), chains, name)
-                    .ok_or(CompileError::UnknownChain { at: at(), target: ChainName::new(name) })?;
-                let is_builtin = chains.get(t as usize).is_some_and(|d| d.policy.is_some());
-                if is_builtin {
-                    return Err(CompileError::JumpToBuiltin {
-                        at: at(),
-                        target: ChainName::new(name),
-                    }
-                    .into());
-                }
+                let t = user_chain(out.chains.as_slice(), chains, name, at)?;
                 if matches!(spec.target, Target::Jump(_)) {
                     CTarget::Jump(t)
                 } else {
@@ -816,6 +861,15 @@ where
 }
 
 const ANY_PORT: PortMatch = PortMatch { range: PortRange::ALL, invert: false };
+
+/// The index of user chain `name`, the target of a jump or goto of the rule at `at`.
+fn user_chain(cc: &[CChain], defs: &[ChainDef<'_>], name: &str, at: impl Fn() -> RulePos) -> Result<u32, CompileError> {
+    let t = find_chain(cc, defs, name).ok_or_else(|| CompileError::UnknownChain { at: at(), target: ChainName::new(name) })?;
+    if defs.get(t as usize).is_some_and(|d| d.policy.is_some()) {
+        return Err(CompileError::JumpToBuiltin { at: at(), target: ChainName::new(name) });
+    }
+    Ok(t)
+}
 
 /// The kernel's `unconditional()`: an all-zero `struct ipt_ip` and no matches.
 fn is_unconditional(s: &RuleSpec<'_>) -> bool {

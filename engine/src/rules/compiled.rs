@@ -408,7 +408,35 @@ impl<'a> Ruleset<'a> {
     }
 }
 
+impl CTarget {
+    /// The target works on connections (the namespace must track them).
+    pub fn uses_conntrack(&self) -> bool {
+        matches!(self, CTarget::CtNotrack | CTarget::Ct(_) | CTarget::Connmark(_) | CTarget::Nat(_))
+    }
+}
+
 impl CMatch {
+    /// The match looks at connections (the namespace must track them).
+    pub fn uses_conntrack(&self) -> bool {
+        matches!(
+            self,
+            CMatch::Conntrack(_) | CMatch::State(_) | CMatch::Connmark(_) | CMatch::Connbytes(_) | CMatch::Connlimit { .. }
+        )
+    }
+
+    /// The same match with its state in slot `slot` (unchanged if it has no state).
+    pub fn with_state(self, slot: u32) -> Self {
+        match self {
+            CMatch::Limit { limit, .. } => CMatch::Limit { state: slot, limit },
+            CMatch::Nth { every, packet, invert, .. } => CMatch::Nth { state: slot, every, packet, invert },
+            CMatch::Recent { check_set, invert, dest, seconds, hit_count, .. } => {
+                CMatch::Recent { state: slot, check_set, invert, dest, seconds, hit_count }
+            }
+            CMatch::Connlimit { m, .. } => CMatch::Connlimit { state: slot, m },
+            other => other,
+        }
+    }
+
     /// The state slot of a match that has one (`limit`, `statistic --mode nth`, `recent`,
     /// `connlimit`).
     pub fn state(&self) -> Option<u32> {

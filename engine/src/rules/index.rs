@@ -511,17 +511,96 @@ where
     P: Store<u32>,
     H: Store<CHot>,
 {
+    build_reusing(rs, params, None, |_| None, out).map(|_| ())
+}
+
+/// [`build`], copying the index of each chain that `same(chain)` says has exactly the rules
+/// (the same keys, in the same order) of a chain of `old` (a ruleset compiled before, with its
+/// index, built with the same `params`) instead of building it again: a change re-indexes
+/// only the chains it touched. The result is the one [`build`] gives; returns how many chain
+/// indexes it built (not copied).
+pub fn build_reusing<C, S, B, P, H>(
+    rs: &Ruleset<'_>,
+    params: BuildParams,
+    old: Option<&Ruleset<'_>>,
+    same: impl Fn(u32) -> Option<u32>,
+    out: &mut IndexOutput<C, S, B, P, H>,
+) -> Result<u32, OutOfMemory>
+where
+    C: Store<IChain>,
+    S: Store<IShape>,
+    B: Store<IBucket>,
+    P: Store<u32>,
+    H: Store<CHot>,
+{
     for r in rs.rules {
         out.hot.push(CHot::of(r))?;
     }
+    let mut built = 0u32;
     for (ci, c) in rs.chains.iter().enumerate() {
         let rules = rs.chain_rules(ci as u32);
         let mut ic = IChain::default();
         if c.count >= params.min_rules.max(1) && rules.len() == c.count as usize {
-            build_chain(rs, c.first, rules, &mut ic, out)?;
+            let reuse = old.zip(same(ci as u32)).and_then(|(o, oc)| {
+                let och = o.chains.get(oc as usize).filter(|x| x.count == c.count)?;
+                Some((o, o.index.chains.get(oc as usize)?, och.first))
+            });
+            match reuse {
+                Some((o, oic, old_first)) => copy_chain(&o.index, oic, old_first, c.first, &mut ic, out)?,
+                None => {
+                    built += 1;
+                    build_chain(rs, c.first, rules, &mut ic, out)?
+                }
+            }
         }
         out.chains.push(ic)?;
     }
+    Ok(built)
+}
+
+/// The index `oic` of `old` (over rules from `old_first`) for the same rules from `first`:
+/// its shapes, buckets and postings appended to `out`, positions moved.
+fn copy_chain<C, S, B, P, H>(
+    old: &Index<'_>,
+    oic: &IChain,
+    old_first: u32,
+    first: u32,
+    ic: &mut IChain,
+    out: &mut IndexOutput<C, S, B, P, H>,
+) -> Result<(), OutOfMemory>
+where
+    S: Store<IShape>,
+    B: Store<IBucket>,
+    P: Store<u32>,
+{
+    if !oic.indexed {
+        return Ok(());
+    }
+    let fs = oic.first_shape as usize;
+    let Some(shapes) = old.shapes.get(fs..fs.saturating_add(oic.shape_count as usize)) else { return Ok(()) };
+    // The chain's postings are one run: its unkeyed rules, then its buckets' lists.
+    let mut post_end = oic.wild_start.saturating_add(oic.wild_len);
+    for sh in shapes {
+        let bs = sh.bucket_start as usize;
+        for b in old.buckets.get(bs..bs.saturating_add(sh.bucket_mask as usize + 1)).unwrap_or(&[]) {
+            post_end = post_end.max(b.start.saturating_add(b.len));
+        }
+    }
+    let Some(posts) = old.postings.get(oic.wild_start as usize..post_end as usize) else { return Ok(()) };
+    let shape_base = out.shapes.as_slice().len() as u32;
+    let post_base = out.postings.as_slice().len() as u32;
+    for sh in shapes {
+        let bucket_start = out.buckets.as_slice().len() as u32;
+        let bs = sh.bucket_start as usize;
+        for b in old.buckets.get(bs..bs.saturating_add(sh.bucket_mask as usize + 1)).unwrap_or(&[]) {
+            out.buckets.push(IBucket { start: b.start.wrapping_sub(oic.wild_start).wrapping_add(post_base), len: b.len })?;
+        }
+        out.shapes.push(IShape { bucket_start, ..*sh })?;
+    }
+    for &p in posts {
+        out.postings.push(p.wrapping_sub(old_first).wrapping_add(first))?;
+    }
+    *ic = IChain { indexed: true, first_shape: shape_base, shape_count: oic.shape_count, wild_start: post_base, wild_len: oic.wild_len };
     Ok(())
 }
 

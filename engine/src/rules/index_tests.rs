@@ -14,7 +14,7 @@ extern crate std;
 
 use super::compile::tests::VecOutput;
 use super::compile::{compile, ChainDef};
-use super::compiled::{CLog, Ruleset};
+use super::compiled::{CLog, CTarget, Ruleset};
 use super::eval::{evaluate, AddrTypeDev, Env, Meta, PacketInfo, RecentCheck, Verdict};
 use super::index::{self, BuildParams, CHot, IBucket, IChain, IShape, IndexOutput};
 use super::recent::{flag, RecentMatch};
@@ -315,6 +315,17 @@ struct Case {
 }
 
 fn random_ruleset(rng: &mut Rng) -> Option<Case> {
+    let (defs, rules) = random_input(rng);
+    let mut out = VecOutput::default();
+    let header = compile(TableId::Filter, &defs, rules.into_iter().map(Ok::<_, core::convert::Infallible>), 1000, &mut out).ok()?;
+    let mut idx = IndexVec::default();
+    index::build(&out.ruleset(header), BuildParams { min_rules: 1 + rng.below(8) as u32 }, &mut idx).ok()?;
+    Some(Case { out, header, idx })
+}
+
+/// A random filter table: its chains and `(chain, rule)` in chain order.
+#[allow(clippy::type_complexity)]
+fn random_input(rng: &mut Rng) -> (Vec<ChainDef<'static>>, Vec<(u32, RuleSpec<'static>)>) {
     let nuser = rng.below(5) as usize;
     let mut defs: Vec<ChainDef<'static>> = std::vec![
         ChainDef { name: "INPUT", policy: Some(Policy::Accept) },
@@ -338,11 +349,7 @@ fn random_ruleset(rng: &mut Rng) -> Option<Case> {
             rules.push((ci as u32, random_rule(rng, chain, nuser, family)));
         }
     }
-    let mut out = VecOutput::default();
-    let header = compile(TableId::Filter, &defs, rules.into_iter().map(Ok::<_, core::convert::Infallible>), 1000, &mut out).ok()?;
-    let mut idx = IndexVec::default();
-    index::build(&out.ruleset(header), BuildParams { min_rules: 1 + rng.below(8) as u32 }, &mut idx).ok()?;
-    Some(Case { out, header, idx })
+    (defs, rules)
 }
 
 fn random_packet(rng: &mut Rng) -> Vec<u8> {
@@ -525,4 +532,110 @@ fn the_index_is_used_for_long_chains_and_skips_rules() {
     let mut env = RecEnv::new(1, CtView::INVALID);
     assert_eq!(evaluate(&rs, HookPoint::Forward, &pkt, &mut env), Verdict::Drop);
     assert_eq!(env.log, [Ev::Count(c.first + 777, 28)]);
+}
+
+/// A rule a change keeps goes into the compiler in its compiled form (not decoded nor
+/// translated again): the result must be exactly that of compiling its specification, also
+/// when a new chain moves the chain indices its jumps resolve to and when other rules' state
+/// slots come before its own.
+#[test]
+fn recompiling_kept_rules_from_their_compiled_form_changes_nothing() {
+    use super::compile::RuleIn;
+    let mut rng = Rng(0x7e_c0de);
+    let (mut same, mut reused) = (0u32, 0u64);
+    for _ in 0..3000 {
+        let (defs, rules) = random_input(&mut rng);
+        let mut before = VecOutput::default();
+        let Ok(h0) = compile(TableId::Filter, &defs, rules.iter().copied().map(Ok::<_, ()>), 1000, &mut before) else { continue };
+        // The next configuration: maybe a new user chain at a random place (every chain after
+        // it moves up one), the same rules.
+        let mut defs2 = defs.clone();
+        let at = 3 + rng.below(defs.len() as u64 - 2) as usize;
+        let moved = rng.below(2) == 0;
+        if moved {
+            defs2.insert(at, ChainDef { name: "NEWCHAIN", policy: None });
+        }
+        let renum = |c: u32| if moved && c as usize >= at { c + 1 } else { c };
+        let specs: Vec<(u32, RuleIn<'static>)> = rules.iter().map(|&(c, r)| (renum(c), RuleIn::Spec(r))).collect();
+        let name_of = |t: &CTarget| match *t {
+            CTarget::Jump(c) | CTarget::Goto(c) => defs.get(c as usize).map(|d| d.name),
+            _ => None,
+        };
+        let mixed: Vec<(u32, RuleIn<'_>)> = rules
+            .iter()
+            .zip(before.rules.iter())
+            .map(|(&(c, r), cr)| {
+                if rng.below(3) == 0 {
+                    (renum(c), RuleIn::Spec(r))
+                } else {
+                    reused += 1;
+                    let ms = before.ruleset(h0).rule_matches(cr);
+                    (renum(c), RuleIn::Compiled { rule: *cr, matches: ms, target: name_of(&cr.target) })
+                }
+            })
+            .collect();
+        let mut want = VecOutput::default();
+        let hw = compile(TableId::Filter, &defs2, specs.into_iter().map(Ok::<_, ()>), 1000, &mut want).expect("compiles again");
+        let mut got = VecOutput::default();
+        let hg = compile(TableId::Filter, &defs2, mixed.into_iter().map(Ok::<_, ()>), 1000, &mut got).expect("compiles from kept rules");
+        assert_eq!(hg, hw);
+        assert_eq!(got.chains, want.chains);
+        assert_eq!(got.rules, want.rules);
+        assert_eq!(got.matches, want.matches);
+        same += 1;
+    }
+    assert!(same > 1000 && reused > 100_000, "{same} rulesets, {reused} rules reused");
+}
+
+/// A change re-indexes only the chains it touched: the index of every other chain is copied
+/// from the version before (its positions moved) and the whole is exactly what building it
+/// afresh gives.
+#[test]
+fn reusing_untouched_chains_indexes_gives_a_fresh_build() {
+    let mut rng = Rng(0x1d_e4);
+    let (mut checked, mut copied) = (0u32, 0u32);
+    for _ in 0..3000 {
+        let (defs, rules) = random_input(&mut rng);
+        let params = BuildParams { min_rules: 1 + rng.below(8) as u32 };
+        let mut before = VecOutput::default();
+        let Ok(h0) = compile(TableId::Filter, &defs, rules.iter().copied().map(Ok::<_, ()>), 1000, &mut before) else { continue };
+        let mut idx0 = IndexVec::default();
+        index::build(&before.ruleset(h0), params, &mut idx0).unwrap();
+        let old = before.ruleset(h0).with_index(idx0.index());
+        // The change: one chain loses its last rule; maybe a new chain moves those after it.
+        let k = rng.below(defs.len() as u64) as u32;
+        let mut rules2 = rules.clone();
+        if let Some(i) = rules2.iter().rposition(|&(c, _)| c == k) {
+            rules2.remove(i);
+        }
+        let mut defs2 = defs.clone();
+        let at = 3 + rng.below(defs.len() as u64 - 2) as usize;
+        let moved = rng.below(2) == 0;
+        if moved {
+            defs2.insert(at, ChainDef { name: "NEWCHAIN", policy: None });
+        }
+        let renum = |c: u32| if moved && c as usize >= at { c + 1 } else { c };
+        let rules2: Vec<(u32, RuleSpec<'static>)> = rules2.into_iter().map(|(c, r)| (renum(c), r)).collect();
+        let mut after = VecOutput::default();
+        let Ok(h1) = compile(TableId::Filter, &defs2, rules2.into_iter().map(Ok::<_, ()>), 1000, &mut after) else { continue };
+        let rs = after.ruleset(h1);
+        // Compiled chains are in the order of their definitions: new chain `c` was old chain
+        // `c` (or `c - 1` after the new one); chain `k` changed.
+        let same = |c: u32| {
+            let o = if moved && c as usize > at { c - 1 } else if moved && c as usize == at { return None } else { c };
+            (o != k).then_some(o)
+        };
+        let mut want = IndexVec::default();
+        index::build(&rs, params, &mut want).unwrap();
+        let mut got = IndexVec::default();
+        index::build_reusing(&rs, params, Some(&old), same, &mut got).unwrap();
+        assert_eq!(got.chains, want.chains);
+        assert_eq!(got.shapes, want.shapes);
+        assert_eq!(got.buckets, want.buckets);
+        assert_eq!(got.postings, want.postings);
+        assert_eq!(got.hot, want.hot);
+        copied += want.chains.iter().enumerate().filter(|(c, x)| x.indexed && same(*c as u32).is_some()).count() as u32;
+        checked += 1;
+    }
+    assert!(checked > 1000 && copied > 1000, "{checked} rulesets, {copied} chain indexes copied");
 }
