@@ -167,6 +167,7 @@ impl Version {
         // same order (`Ruleset::state_slots`).
         let mut recents: KVVec<RecentRef<'_>> = KVVec::new();
         let mut recent_oom = false;
+        let rules_hint = rules.size_hint().0;
         let old_rs = old.map(|(v, _)| v.ruleset());
         let mut compiled_rules = 0u32;
         let decoded = rules.map(|(chain, start, len, keep)| {
@@ -202,7 +203,15 @@ impl Version {
             r.map(|r| (chain, compile::RuleIn::Spec(r)))
         });
         let hz = shim::hz();
-        let mut out = Output { chains: KStore::new(), rules: KStore::new(), matches: KStore::new() };
+        // Room for what it will hold, at once (a store that grows copies itself each time):
+        // its rules, and as many matches as the version before had (a version's arrays stay
+        // as allocated, so no more than that).
+        let old_sizes = old.map_or((0, 0), |(v, _)| (v.out.matches.as_slice().len(), v.index.buckets.as_slice().len()));
+        let mut out = Output {
+            chains: KStore::with_capacity(chains.len()).map_err(|_| oom())?,
+            rules: KStore::with_capacity(rules_hint).map_err(|_| oom())?,
+            matches: KStore::with_capacity(old_sizes.0).map_err(|_| oom())?,
+        };
         let header = match compile::compile(table, &defs, decoded, hz, &mut out) {
             Ok(h) => h,
             Err(e) => {
@@ -224,10 +233,10 @@ impl Version {
             None
         };
         let mut idx = IndexOutput {
-            chains: KStore::new(),
+            chains: KStore::with_capacity(rs.chains.len()).map_err(|_| oom())?,
             shapes: KStore::new(),
-            buckets: KStore::new(),
-            postings: KStore::new(),
+            buckets: KStore::with_capacity(old_sizes.1).map_err(|_| oom())?,
+            postings: KStore::with_capacity(rs.rules.len()).map_err(|_| oom())?,
             hot: KStore::with_capacity(rs.rules.len()).map_err(|_| oom())?,
         };
         let built_indexes =

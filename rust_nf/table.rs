@@ -396,10 +396,14 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
     let n0 = if tc.chains.is_empty() { table.builtin_hooks().len() } else { tc.chains.len() };
     let mut chains: KVVec<ChainInfo> = KVVec::with_capacity(n0, a)?;
     let mut per: KVVec<KVVec<Entry<'_>>> = KVVec::with_capacity(n0, a)?;
+    // (Each chain's list sized at once: the rules are grouped by chain.)
+    let mut rest = tc.rules.iter();
     for i in 0..n0 {
         let (name, policy) = chain_at(tc, table, i).ok_or(uerr(EINVAL, c"no such chain"))?;
         chains.push(ChainInfo::new(name, policy).map_err(|_| uerr(EINVAL, c"bad chain name"))?, a)?;
-        per.push(KVVec::new(), a)?;
+        let len = rest.as_slice().iter().take_while(|r| r.chain as usize == i).count();
+        per.push(KVVec::with_capacity(len, a)?, a)?;
+        rest = rest.as_slice().get(len..).unwrap_or(&[]).iter();
     }
     for (old, r) in tc.rules.iter().enumerate() {
         let list = per.get_mut(r.chain as usize).ok_or(uerr(EINVAL, c"internal error: rule of a missing chain"))?;
