@@ -551,6 +551,58 @@ void rnf_cond_resched(void)
 	cond_resched();
 }
 
+/* ---- freeing after a grace period ---------------------------------------------------- */
+
+/*
+ * A replaced table version is freed by a worker once a grace period that starts at its
+ * replacement is over (queue_rcu_work); the writer does not wait. The slot is allocated
+ * while the change can still fail, so that publishing cannot.
+ */
+static struct workqueue_struct *rnf_free_wq;
+
+struct rnf_deferred {
+	struct rcu_work rw;
+	void *p;
+	void (*free)(void *p);
+};
+
+static void rnf_deferred_fn(struct work_struct *w)
+{
+	struct rnf_deferred *d = container_of(to_rcu_work(w), struct rnf_deferred, rw);
+
+	d->free(d->p);
+	kfree(d);
+}
+
+void *rnf_deferred_alloc(void)
+{
+	return kzalloc(sizeof(struct rnf_deferred), GFP_KERNEL_ACCOUNT);
+}
+
+void rnf_deferred_release(void *slot)
+{
+	kfree(slot);
+}
+
+void rnf_deferred_queue(void *slot, void *p, void (*free)(void *p))
+{
+	struct rnf_deferred *d = slot;
+
+	d->p = p;
+	d->free = free;
+	INIT_RCU_WORK(&d->rw, rnf_deferred_fn);
+	queue_rcu_work(rnf_free_wq, &d->rw);
+}
+
+/* Every version queued so far is freed (its grace period's callback has queued the work,
+ * which the workqueue's destruction runs), before the module's code goes. */
+static void rnf_free_drain(void)
+{
+	rcu_barrier();
+	destroy_workqueue(rnf_free_wq);
+	rnf_free_wq = NULL;
+}
+
 u64 rnf_ktime_ns(void)
 {
 	return ktime_get_ns();
@@ -1245,9 +1297,12 @@ int rnf_shim_init(void)
 	err = rnf_fill_ops();
 	if (err)
 		return err;
+	rnf_free_wq = alloc_workqueue("rnf_free", WQ_UNBOUND, 0);
+	if (!rnf_free_wq)
+		return -ENOMEM;
 	err = register_pernet_subsys(&rnf_net_ops);
 	if (err)
-		return err;
+		goto err_wq;
 	err = register_netdevice_notifier(&rnf_masq_dev_nb);
 	if (err)
 		goto err_pernet;
@@ -1264,6 +1319,8 @@ err_dev:
 	unregister_netdevice_notifier(&rnf_masq_dev_nb);
 err_pernet:
 	unregister_pernet_subsys(&rnf_net_ops);
+err_wq:
+	rnf_free_drain();
 	return err;
 }
 
@@ -1273,4 +1330,5 @@ void rnf_shim_exit(void)
 	unregister_inetaddr_notifier(&rnf_masq_inet_nb);
 	unregister_netdevice_notifier(&rnf_masq_dev_nb);
 	unregister_pernet_subsys(&rnf_net_ops);
+	rnf_free_drain();
 }

@@ -15,7 +15,7 @@ use crate::engine::rule::{Counters, Policy, TableId, NUM_TABLES};
 use crate::engine::rulewire;
 use crate::engine::wire::{AttrIter, Encoder};
 use crate::ffi::genl::Request;
-use crate::ffi::rcu::{RcuBoxes, Retired, Retiring};
+use crate::ffi::rcu::{FreeSlot, GpCookie, RcuBoxes, Retired};
 use crate::ffi::shim;
 use crate::recent::RecentList;
 use crate::ruleset::{KStore, MsgBuf, RecentRef, Slot, Version};
@@ -84,9 +84,9 @@ pub(crate) struct TableConfig {
     /// The state of the live version's `limit`, `nth`, `recent` and `connlimit` matches (its
     /// state slots, in rule order; a kept rule keeps its state).
     states: KVVec<Slot>,
-    /// The version the last change replaced, freed by the next change (or at namespace exit)
-    /// once its grace period is over: a writer does not wait for readers.
-    retiring: Retiring<Version>,
+    /// The grace period started when the last change retired a version: the counter slots
+    /// only that version used are pending in `pool` until it is over.
+    pending_gp: Option<GpCookie>,
 }
 
 impl TableConfig {
@@ -101,13 +101,8 @@ impl TableConfig {
             pool: CounterPool::new(),
             recent: KVVec::new(),
             states: KVVec::new(),
-            retiring: Retiring::none(),
+            pending_gp: None,
         }
-    }
-
-    /// The version the last change replaced, if not freed yet (for the namespace's exit).
-    pub(crate) fn retiring_mut(&mut self) -> &mut Retiring<Version> {
-        &mut self.retiring
     }
 
     fn spec(&self, r: &RuleInfo) -> &[u8] {
@@ -268,11 +263,13 @@ fn live_version<'a>(live: &'a Live, table: TableId, tc: &'a TableConfig) -> Opti
     live.get(table as usize)?.get_locked(tc)
 }
 
-/// Frees the versions earlier changes replaced, once their grace periods are over (waiting
-/// for what is left of them), and lets their counter slots be reused.
+/// Lets the counter slots that only the versions earlier changes retired used be reused,
+/// once their grace periods are over (waiting for what is left of them, usually nothing).
 fn settle(req: &mut Request<'_>, cfg: &mut [TableConfig; NUM_TABLES]) {
     for tc in cfg.iter_mut() {
-        drop(req.settle(core::mem::replace(&mut tc.retiring, Retiring::none())));
+        if let Some(gp) = tc.pending_gp.take() {
+            req.wait_gp(gp);
+        }
         tc.pool.release_pending();
     }
 }
@@ -293,6 +290,13 @@ fn publish(
         return Err(uerr(EINVAL, c"no table to replace"));
     }
     check_limits(cfg, &prepared)?;
+    // Room to free each old version later (publishing cannot fail).
+    let mut slots: [Option<FreeSlot>; NUM_TABLES] = [const { None }; NUM_TABLES];
+    for (p, f) in prepared.iter().zip(slots.iter_mut()) {
+        if p.as_ref().is_some_and(|p| p.version.is_some()) {
+            *f = Some(FreeSlot::new().map_err(|_| UserError::nomem())?);
+        }
+    }
     // Everything is compiled and allocated; the namespace's lock is held. A test can stop a
     // replace here to show that other namespaces go on meanwhile.
     req.test_hold();
@@ -304,9 +308,9 @@ fn publish(
         crate::conntrack::enable(ct, settings, req).map_err(|_| uerr(ENOMEM, c"out of memory for the connection table"))?;
     }
 
-    // Publish every table at once. The old versions are not waited for: a grace period
-    // starts for them, and the next change frees them (and lets their slots be reused) once
-    // it is over, which it nearly always is by then.
+    // Publish every table at once. The old versions are not waited for: a worker frees them
+    // once a grace period that starts now is over, and the next change lets the slots only
+    // they used be reused after it (it nearly always is over by then).
     let mut retired = [const { Retired::none() }; NUM_TABLES];
     let took = shim::ktime_ns().wrapping_sub(t0);
     for v in prepared.iter_mut().flatten().filter_map(|p| p.version.as_mut()) {
@@ -318,10 +322,13 @@ fn publish(
         }
     }
     let mut newest = cfg.iter().map(|t| t.created).max().unwrap_or(0);
-    for ((p, tc), r) in prepared.into_iter().zip(cfg.iter_mut()).zip(retired) {
-        // (Settled when the request began, so this frees nothing.)
-        drop(req.settle(core::mem::replace(&mut tc.retiring, Retiring::start(r))));
+    let gp = GpCookie::start();
+    for (((p, tc), r), f) in prepared.into_iter().zip(cfg.iter_mut()).zip(retired).zip(slots) {
+        if let Some(f) = f {
+            r.free_after_gp(f);
+        }
         let Some(p) = p else { continue };
+        tc.pending_gp = Some(gp);
         commit(tc, p);
         if tc.created == 0 {
             newest = newest.wrapping_add(1);

@@ -69,10 +69,6 @@ unsafe extern "C" fn rnf_rust_net_exit(p: *mut c_void) {
     unsafe { state.live.free_unread() };
     // SAFETY: As above; its collector is stopped by its drop, before its memory goes.
     unsafe { state.ct.free_unread() };
-    for tc in state.config.lock().iter_mut() {
-        // SAFETY: As above: the versions the last changes replaced have no reader left.
-        unsafe { tc.retiring_mut().free_unread() };
-    }
     drop(state);
 }
 

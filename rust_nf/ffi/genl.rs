@@ -2,7 +2,7 @@
 
 //! A generic netlink request, its reply, and dumps (replies in several messages).
 
-use super::rcu::{Reader, Retiring};
+use super::rcu::{GpCookie, Reader};
 use super::sys;
 use crate::engine::wire::Encoder;
 use core::ffi::{c_long, c_uint};
@@ -46,7 +46,7 @@ impl<'a> Request<'a> {
     }
 
     /// Enters an RCU read-side section for reading published tables during this call. The
-    /// reader borrows the request, so [`Request::settle`] (which needs the request
+    /// reader borrows the request, so [`Request::wait_gp`] (which needs the request
     /// exclusively) cannot run while it lives.
     pub(crate) fn reader(&self) -> Reader<'_> {
         Reader::new()
@@ -109,14 +109,14 @@ impl<'a> Request<'a> {
         unsafe { sys::rnf_genl_test_hold(self.info.as_ptr()) };
     }
 
-    /// Waits for what is left of the grace period started for a retired value (usually
-    /// nothing: it started at an earlier request) and hands the value back.
-    pub(crate) fn settle<T>(&mut self, r: Retiring<T>) -> Option<KBox<T>> {
+    /// Waits for what is left of a grace period started earlier (usually nothing: it started
+    /// at an earlier request).
+    pub(crate) fn wait_gp(&mut self, gp: GpCookie) {
         // SAFETY: A `doit` runs in process context and may sleep; genetlink holds no RCU read
         // lock around it, and no `Reader` can exist here: a `doit` has no hook call's `Packet`
         // and no `Dump`, and a reader it made with `Request::reader` borrows the request,
         // which this call holds exclusively.
-        unsafe { r.settle() }
+        unsafe { gp.wait() }
     }
 
     /// Sends a reply whose payload `encode` writes, sized by running it once without room.

@@ -7,11 +7,12 @@
 //!   hook call ([`super::skb::Packet::reader`], netfilter holds the RCU read lock around every
 //!   hook) or for a request that reads ([`super::genl::Request::reader`], which takes the read lock); the
 //!   reference cannot outlive the reader;
-//! - a replaced value is freed after a grace period that starts when it is replaced
-//!   ([`Retiring`]); waiting for the rest of it must happen where sleeping is allowed and no
-//!   read lock is held: only a netlink `doit` may do it ([`super::genl::Request::settle`]),
-//!   and no `Reader` can exist there (a `doit` has neither a packet nor a dump, and a reader
-//!   made from the request borrows it, while waiting needs it exclusively).
+//! - a replaced value is freed by a worker after a grace period that starts when it is
+//!   replaced ([`Retired::free_after_gp`]); waiting for a grace period (for the counter slots
+//!   a retired version may still count into) must happen where sleeping is allowed and no read
+//!   lock is held: only a netlink `doit` may do it ([`super::genl::Request::wait_gp`]), and no
+//!   `Reader` can exist there (a `doit` has neither a packet nor a dump, and a reader made
+//!   from the request borrows it, while waiting needs it exclusively).
 
 use core::marker::PhantomData;
 use core::sync::atomic::{AtomicPtr, Ordering};
@@ -64,7 +65,7 @@ impl<T> RcuBox<T> {
     pub(crate) fn get<'a>(&'a self, _reader: &'a Reader<'_>) -> Option<&'a T> {
         let p = self.ptr.load(Ordering::Acquire);
         // SAFETY: A non-null pointer is a live `KBox` (invariant). It is freed only after it
-        // was swapped out and a grace period passed (`Retiring::settle`, whose callers hold no
+        // was swapped out and a grace period passed (`Retired::free_after_gp`, whose worker holds no
         // reader), or without one once no reader can exist (`RcuBoxes::free_unread`). The
         // reader holds a read-side critical section for `'a`, so no grace period that starts
         // after this load ends while the reference lives.
@@ -174,91 +175,89 @@ impl<T> Retired<T> {
     }
 }
 
-/// A value swapped out of an [`RcuBox`] with a grace period started for it: freed when a
-/// later writer settles it ([`super::genl::Request::settle`], which waits only for what is
-/// left of that grace period, usually nothing) or at namespace exit. The writer that swapped
-/// it out does not wait.
+impl<T: Send> Retired<T> {
+    /// Frees the value once a grace period that starts now (after the swap that retired it) is
+    /// over, in a worker, with `slot` (allocated beforehand, so that this cannot fail). The
+    /// writer does not wait.
+    pub(crate) fn free_after_gp(self, slot: FreeSlot) {
+        let p = self.ptr;
+        core::mem::forget(self);
+        if p.is_null() {
+            return;
+        }
+        let d = slot.0.as_ptr();
+        core::mem::forget(slot);
+        // SAFETY: `d` is an unused deferred-free slot from `rnf_deferred_alloc` (the
+        // `FreeSlot` invariant; forgotten, so it is handed over once); `p` is an owned
+        // `KBox<T>` pointer (the `Retired` invariant; forgotten, so it is freed once), out of
+        // its box, so only read sections older than the grace period queued here can hold
+        // it; `drop_box::<T>` frees exactly such a pointer, and may run on any CPU (`T: Send`).
+        unsafe { super::sys::rnf_deferred_queue(d, p.cast(), Some(drop_box::<T>)) };
+    }
+}
+
+/// Frees a `KBox<T>` (the worker's end of [`Retired::free_after_gp`]).
+///
+/// # Safety
+///
+/// `p` comes from `KBox::<T>::into_raw`, is freed once, and no reader can hold it.
+unsafe extern "C" fn drop_box<T>(p: *mut core::ffi::c_void) {
+    // SAFETY: The caller's guarantee.
+    drop(unsafe { KBox::from_raw(p.cast::<T>()) });
+}
+
+/// Room to free one retired value after a grace period, allocated while a change may still
+/// fail (publishing must not).
 ///
 /// # Invariants
 ///
-/// `ptr` is null or comes from `KBox::into_raw` and is owned by this value; readers can hold
-/// it only in read-side critical sections that started before the grace period `cookie`
-/// names.
-pub(crate) struct Retiring<T> {
-    ptr: *mut T,
-    cookie: core::ffi::c_ulong,
-    _owns: PhantomData<KBox<T>>,
+/// The pointer comes from `rnf_deferred_alloc` and is owned (unused) by this value.
+pub(crate) struct FreeSlot(core::ptr::NonNull<core::ffi::c_void>);
+
+impl FreeSlot {
+    /// A slot, or `ENOMEM`.
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: Allocates (GFP_KERNEL): the caller is a netlink `doit`, which may sleep.
+        let p = unsafe { super::sys::rnf_deferred_alloc() };
+        // INVARIANT: A non-null result is an unused slot we own.
+        core::ptr::NonNull::new(p).map(Self).ok_or(ENOMEM)
+    }
 }
 
-impl<T> Retiring<T> {
-    /// Nothing retiring.
-    pub(crate) const fn none() -> Self {
-        Self { ptr: core::ptr::null_mut(), cookie: 0, _owns: PhantomData }
+impl Drop for FreeSlot {
+    fn drop(&mut self) {
+        // SAFETY: An unused slot we own (invariant), given back once.
+        unsafe { super::sys::rnf_deferred_release(self.0.as_ptr()) };
     }
+}
 
-    /// `r`, with a grace period started for it now (after the swap that retired it).
-    pub(crate) fn start(r: Retired<T>) -> Self {
-        let ptr = r.ptr;
-        core::mem::forget(r);
-        if ptr.is_null() {
-            return Self::none();
-        }
+// SAFETY: The slot is plain memory no one else refers to.
+unsafe impl Send for FreeSlot {}
+
+/// A grace period started (for memory a change let go that readers may still use: the
+/// counter slots of a retired version); [`super::genl::Request::wait_gp`] waits for what is
+/// left of it.
+#[derive(Clone, Copy)]
+pub(crate) struct GpCookie(core::ffi::c_ulong);
+
+impl GpCookie {
+    /// Starts a grace period now.
+    pub(crate) fn start() -> Self {
         // SAFETY: `start_poll_synchronize_rcu` only reads and advances RCU's state; any
         // context may call it.
-        let cookie = unsafe { super::sys::rnf_rcu_start_poll() };
-        // INVARIANT: Ownership moves from `r` (forgotten); the grace period started after the
-        // swap that took the pointer out of its box, so only sections older than it can hold it.
-        Self { ptr, cookie, _owns: PhantomData }
+        Self(unsafe { super::sys::rnf_rcu_start_poll() })
     }
 
-    /// Waits for what is left of the grace period, then hands the value back.
+    /// Waits until the grace period is over (returns at once if it is).
     ///
     /// # Safety
     ///
     /// The caller may sleep and holds no RCU read lock (no [`Reader`]).
-    pub(super) unsafe fn settle(mut self) -> Option<KBox<T>> {
-        let p = core::mem::replace(&mut self.ptr, core::ptr::null_mut());
-        if p.is_null() {
-            return None;
-        }
-        // SAFETY: The caller may sleep and holds no read lock.
-        unsafe { super::sys::rnf_rcu_cond_sync(self.cookie) };
-        // SAFETY: `p` is an owned `KBox` pointer (invariant; `self.ptr` is null now, so it is
-        // reclaimed once), and the grace period it waited for ended every section that could
-        // hold it.
-        Some(unsafe { KBox::from_raw(p) })
-    }
-
-    /// Frees the value without waiting.
-    ///
-    /// # Safety
-    ///
-    /// No reader that could hold it is left (the namespace's hooks are unregistered and a
-    /// grace period passed since; no netlink request runs for it).
-    pub(super) unsafe fn free_unread(&mut self) {
-        let p = core::mem::replace(&mut self.ptr, core::ptr::null_mut());
-        if !p.is_null() {
-            // SAFETY: `p` is an owned `KBox` pointer (invariant), reclaimed once; no reader
-            // holds it (the caller's guarantee).
-            drop(unsafe { KBox::from_raw(p) });
-        }
+    pub(super) unsafe fn wait(self) {
+        // SAFETY: The caller's guarantee.
+        unsafe { super::sys::rnf_rcu_cond_sync(self.0) }
     }
 }
-
-impl<T> Drop for Retiring<T> {
-    fn drop(&mut self) {
-        // As `Retired`'s: leaking is the safe choice, and every path settles or frees first.
-        if !self.ptr.is_null() {
-            pr_warn!("rust_nf: a replaced table version was leaked (not freed after a grace period)\n");
-        }
-    }
-}
-
-// SAFETY: The value is owned (no reader touches it through this handle); sending the owner
-// to another thread sends a `T`.
-unsafe impl<T: Send> Send for Retiring<T> {}
-// SAFETY: A shared `Retiring` gives no access to the value.
-unsafe impl<T> Sync for Retiring<T> {}
 
 impl<T> Drop for Retired<T> {
     fn drop(&mut self) {

@@ -332,6 +332,19 @@ unsafe extern "C" {
     pub fn rnf_ktime_ns() -> u64_;
 }
 unsafe extern "C" {
+    pub fn rnf_deferred_alloc() -> *mut core::ffi::c_void;
+}
+unsafe extern "C" {
+    pub fn rnf_deferred_release(slot: *mut core::ffi::c_void);
+}
+unsafe extern "C" {
+    pub fn rnf_deferred_queue(
+        slot: *mut core::ffi::c_void,
+        p: *mut core::ffi::c_void,
+        free: ::core::option::Option<unsafe extern "C" fn(p: *mut core::ffi::c_void)>,
+    );
+}
+unsafe extern "C" {
     pub fn rnf_rcu_start_poll() -> core::ffi::c_ulong;
 }
 unsafe extern "C" {

@@ -45,6 +45,7 @@
 #
 # Environment: RNF_BENCH_ROUNDS (3), RNF_BENCH_NS, RNF_BENCH_WORKLOADS ("block kube"),
 # RNF_BENCH_FWD_SECS (target length of one pktgen run, default 0.5), RNF_BENCH_KUBE_CHAINS,
+# RNF_BENCH_CTL_ONLY=1 (the control plane only: no fixed cost, no forwarding),
 # RNF_BENCH_OUT (or RNF_OUT): folder for fwd-cost.md, fwd-cost.csv, fwd-cost-samples.csv,
 # fwd-ctl.csv.
 set -u
@@ -67,6 +68,9 @@ WAIT=120
 # a listing is stopped after CTL_CAP seconds; a control-plane command is timed again in
 # every round only while it takes under CTL_REPEAT_MS
 CTL_CAP=${RNF_BENCH_CTL_CAP:-30}
+# Rounds of the packet measurements (none with RNF_BENCH_CTL_ONLY=1).
+PKT_ROUNDS=$ROUNDS
+[ "${RNF_BENCH_CTL_ONLY:-0}" = 1 ] && PKT_ROUNDS=0
 CTL_REPEAT_MS=${RNF_BENCH_CTL_REPEAT_MS:-2000}
 
 BACKENDS=(rnf leg inft nft)
@@ -382,9 +386,9 @@ load_baselines() {
 # rnf0 (empty filter table) beside the calibration sender; its cost is scaled by the
 # calibration sender's change between the two phases, so that a slower or faster guest
 # in one phase does not count as rust_nf's.
-say "fixed cost: $ROUNDS rounds"
+say "fixed cost: $PKT_ROUNDS rounds"
 load_baselines
-for r in $(seq 1 "$ROUNDS"); do
+for r in $(seq 1 "$PKT_ROUNDS"); do
 	phases=(out in)
 	[ $((r % 2)) = 0 ] && phases=(in out)
 	cal_out= cal_in= none= rnf0=
@@ -436,6 +440,13 @@ ctl_op() {
 		return 1
 	fi
 	echo "$w,$n,$b,$op,$r,$CTL_MS" >>"$CTL"
+	# rust_nf's own time for the change, from its status report (no process start, no
+	# netlink round trip): op "k<op>", in ms.
+	if [ "$b" = rnf ] && [ "$op" != list ]; then
+		local us
+		us=$(nsx "${TR[rnf]}" rnfctl status | grep '^table filter:' | grep -o 'last change: [0-9]*' | grep -o '[0-9]*$')
+		[ -n "$us" ] && echo "$w,$n,$b,k$op,$r,$(awk -v u="$us" 'BEGIN { printf "%.1f", u / 1000 }')" >>"$CTL"
+	fi
 }
 
 # kmem_kib: the kernel memory that rulesets take (slab, vmalloc, per-CPU; /proc/meminfo)
@@ -488,7 +499,7 @@ for w in $WORKLOADS; do
 			done
 		done
 		say "  rust_nf: $(nsx "${TR[rnf]}" rnfctl status | grep '^table filter:')"
-		for r in $(seq 1 "$ROUNDS"); do
+		for r in $(seq 1 "$PKT_ROUNDS"); do
 			say "$w N=$n round $r/$ROUNDS: forwarding"
 			for b in $(rotated "$r"); do
 				[ -n "${FIRST[$b-restore]:-}" ] || continue
@@ -605,6 +616,23 @@ END {
 		}
 		print " |"
 		print line > ctlsum
+	}
+	print ""
+	print "### rust_nf: the kernel’s time per change"
+	print ""
+	print "From the request’s start to the switch to the new version, as `rnfctl status` reports it (`last change`): no process start, no netlink round trip, no wait for readers (the replaced version is freed later). ms, median over the rounds."
+	print ""
+	print "| workload | N | restore | -A | -D | --noflush one chain |"
+	print "|---|---:|---:|---:|---:|---:|"
+	for (i = 1; i <= nw; i++) for (j = 1; j <= nn; j++) {
+		k = W[i] SUBSEP N[j] SUBSEP "rnf"
+		printf "| %s | %s", W[i], N[j]
+		split("krestore kappend kdelete knoflush", O, " ")
+		for (o = 1; o <= 4; o++) {
+			v = median(ctl[k SUBSEP O[o]])
+			printf " | %s", v == "" ? "-" : v
+		}
+		print " |"
 	}
 }' "$SAMPLES" "$CTL" >"$REPORT"
 echo

@@ -578,21 +578,21 @@ where
     }
     let fs = oic.first_shape as usize;
     let Some(shapes) = old.shapes.get(fs..fs.saturating_add(oic.shape_count as usize)) else { return Ok(()) };
+    let buckets_of = |sh: &IShape| {
+        let bs = sh.bucket_start as usize;
+        old.buckets.get(bs..bs.saturating_add(sh.bucket_mask as usize + 1)).unwrap_or(&[])
+    };
     // The chain's postings are one run: its unkeyed rules, then its buckets' lists.
     let mut post_end = oic.wild_start.saturating_add(oic.wild_len);
-    for sh in shapes {
-        let bs = sh.bucket_start as usize;
-        for b in old.buckets.get(bs..bs.saturating_add(sh.bucket_mask as usize + 1)).unwrap_or(&[]) {
-            post_end = post_end.max(b.start.saturating_add(b.len));
-        }
+    for b in shapes.iter().flat_map(buckets_of) {
+        post_end = post_end.max(b.start.saturating_add(b.len));
     }
     let Some(posts) = old.postings.get(oic.wild_start as usize..post_end as usize) else { return Ok(()) };
     let shape_base = out.shapes.as_slice().len() as u32;
     let post_base = out.postings.as_slice().len() as u32;
     for sh in shapes {
         let bucket_start = out.buckets.as_slice().len() as u32;
-        let bs = sh.bucket_start as usize;
-        for b in old.buckets.get(bs..bs.saturating_add(sh.bucket_mask as usize + 1)).unwrap_or(&[]) {
+        for b in buckets_of(sh) {
             out.buckets.push(IBucket { start: b.start.wrapping_sub(oic.wild_start).wrapping_add(post_base), len: b.len })?;
         }
         out.shapes.push(IShape { bucket_start, ..*sh })?;

@@ -534,6 +534,18 @@ fn the_index_is_used_for_long_chains_and_skips_rules() {
     assert_eq!(env.log, [Ev::Count(c.first + 777, 28)]);
 }
 
+/// `defs`, and half the time a new user chain at a random place after the builtin ones:
+/// (the chains, whether there is one, its index).
+fn maybe_new_chain(rng: &mut Rng, defs: &[ChainDef<'static>]) -> (Vec<ChainDef<'static>>, bool, usize) {
+    let mut defs2 = defs.to_vec();
+    let at = 3 + rng.below(defs.len() as u64 - 2) as usize;
+    let moved = rng.below(2) == 0;
+    if moved {
+        defs2.insert(at, ChainDef { name: "NEWCHAIN", policy: None });
+    }
+    (defs2, moved, at)
+}
+
 /// A rule a change keeps goes into the compiler in its compiled form (not decoded nor
 /// translated again): the result must be exactly that of compiling its specification, also
 /// when a new chain moves the chain indices its jumps resolve to and when other rules' state
@@ -547,14 +559,9 @@ fn recompiling_kept_rules_from_their_compiled_form_changes_nothing() {
         let (defs, rules) = random_input(&mut rng);
         let mut before = VecOutput::default();
         let Ok(h0) = compile(TableId::Filter, &defs, rules.iter().copied().map(Ok::<_, ()>), 1000, &mut before) else { continue };
-        // The next configuration: maybe a new user chain at a random place (every chain after
-        // it moves up one), the same rules.
-        let mut defs2 = defs.clone();
-        let at = 3 + rng.below(defs.len() as u64 - 2) as usize;
-        let moved = rng.below(2) == 0;
-        if moved {
-            defs2.insert(at, ChainDef { name: "NEWCHAIN", policy: None });
-        }
+        // The next configuration: maybe a new user chain (every chain after it moves up one),
+        // the same rules.
+        let (defs2, moved, at) = maybe_new_chain(&mut rng, &defs);
         let renum = |c: u32| if moved && c as usize >= at { c + 1 } else { c };
         let specs: Vec<(u32, RuleIn<'static>)> = rules.iter().map(|&(c, r)| (renum(c), RuleIn::Spec(r))).collect();
         let name_of = |t: &CTarget| match *t {
@@ -608,12 +615,7 @@ fn reusing_untouched_chains_indexes_gives_a_fresh_build() {
         if let Some(i) = rules2.iter().rposition(|&(c, _)| c == k) {
             rules2.remove(i);
         }
-        let mut defs2 = defs.clone();
-        let at = 3 + rng.below(defs.len() as u64 - 2) as usize;
-        let moved = rng.below(2) == 0;
-        if moved {
-            defs2.insert(at, ChainDef { name: "NEWCHAIN", policy: None });
-        }
+        let (defs2, moved, at) = maybe_new_chain(&mut rng, &defs);
         let renum = |c: u32| if moved && c as usize >= at { c + 1 } else { c };
         let rules2: Vec<(u32, RuleSpec<'static>)> = rules2.into_iter().map(|(c, r)| (renum(c), r)).collect();
         let mut after = VecOutput::default();
