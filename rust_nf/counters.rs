@@ -11,10 +11,11 @@
 //! (each holds a reference to every block it counts into), so the packet path needs no lock.
 //!
 //! A slot given back may be handed out again only once no version can count into it: the
-//! pool takes it back when the change is committed, which is after the grace period that
-//! retires the old version (`table::publish`). Blocks at the end that hold no live slot any
-//! more are let go then (a version being retired keeps its own references to them), so a
-//! flushed table's pool goes back to nothing.
+//! change that gives it back leaves it pending, and a later change frees it once the grace
+//! period that started when the old version was retired is over (`table::settle`). Blocks at
+//! the end that hold no live slot any more are let go when the change is committed (a version
+//! being retired keeps its own references to them), so a flushed table's pool goes back to
+//! nothing.
 
 use crate::engine::carry::NO_SLOT;
 use crate::engine::compiled::OutOfMemory;

@@ -204,9 +204,15 @@ impl Version {
         });
         let hz = shim::hz();
         // Room for what it will hold, at once (a store that grows copies itself each time):
-        // its rules, and as many matches as the version before had (a version's arrays stay
-        // as allocated, so no more than that).
-        let old_sizes = old.map_or((0, 0), |(v, _)| (v.out.matches.as_slice().len(), v.index.buckets.as_slice().len()));
+        // its rules, and matches and buckets as the version before had them per rule (a
+        // version's arrays stay as allocated, so no more than that).
+        let old_sizes = old.map_or((0, 0), |(v, _)| {
+            let per_rule = |n: usize| {
+                let rules = v.out.rules.as_slice().len();
+                if rules <= rules_hint { n } else { n.saturating_mul(rules_hint) / rules }
+            };
+            (per_rule(v.out.matches.as_slice().len()), per_rule(v.index.buckets.as_slice().len()))
+        });
         let mut out = Output {
             chains: KStore::with_capacity(chains.len()).map_err(|_| oom())?,
             rules: KStore::with_capacity(rules_hint).map_err(|_| oom())?,

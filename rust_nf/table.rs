@@ -4,8 +4,9 @@
 //! compiled version the packet path reads under RCU.
 //!
 //! A change never edits what packets are reading: `replace` builds a complete new
-//! [`Version`], publishes it with one pointer swap, waits for a grace period and only then
-//! frees the old version and gives its unused counter slots back. Counters are owned by
+//! [`Version`] and publishes it with one pointer swap; a worker frees the old version after a
+//! grace period, and the counter slots only it used are handed out again by a later change,
+//! once that grace period is over. Counters are owned by
 //! rule identity ([`crate::counters`]): surviving rules keep counting where they did, so
 //! nothing is carried over.
 
@@ -20,7 +21,7 @@ use crate::ffi::shim;
 use crate::recent::RecentList;
 use crate::ruleset::{KStore, MsgBuf, RecentRef, Slot, Version};
 use kernel::prelude::*;
-use kernel::sync::Arc;
+use kernel::sync::{Arc, MutexGuard};
 
 /// The published versions of a namespace's tables, by table id.
 pub(crate) type Live = RcuBoxes<Version, NUM_TABLES>;
@@ -190,25 +191,26 @@ pub(crate) fn recent_lists(cfg: &[TableConfig; NUM_TABLES]) -> impl Iterator<Ite
 /// starting with its `A_TABLE`) as one
 /// transaction: every table is decoded, checked, compiled and allocated first, and if anything
 /// fails nothing changes. Then all are published at once, and the old versions are freed after
-/// one grace period.
+/// a grace period (by a worker: this does not wait).
 pub(crate) fn replace(
     req: &mut Request<'_>,
     live: &Live,
     ct: &CtBox,
     settings: &crate::engine::conntrack::settings::Settings,
-    cfg: &mut [TableConfig; NUM_TABLES],
+    cfg: &mut MutexGuard<'_, [TableConfig; NUM_TABLES]>,
     payload: &[u8],
     several: bool,
 ) -> Result<(), UserError> {
-    let t0 = shim::ktime_ns();
     settle(req, cfg);
-    let prepared = prepare_all(cfg, payload, several, |tc, table, generation, flags, p, known| {
+    let t0 = shim::ktime_ns();
+    let writers = &*cfg;
+    let prepared = prepare_all(writers, payload, several, |tc, table, generation, flags, p, known| {
         // The generation check covers a table's first write too: a writer that read the
         // table before anyone wrote it (generation 0) loses against one that wrote since.
         if flags & rulewire::TF_CHECK_GENERATION != 0 && generation != Some(tc.generation) {
             return Err(uerr(EAGAIN, c"table changed meanwhile, try again"));
         }
-        prepare(tc, table, p, known, live_version(live, table, tc))
+        prepare(tc, table, p, known, live_version(live, table, writers))
     })?;
     publish(req, live, ct, settings, cfg, prepared, t0)
 }
@@ -258,9 +260,9 @@ fn prepare_all(
     Ok(prepared)
 }
 
-/// The live version of `table`, for the writer that holds its configuration `tc`.
-fn live_version<'a>(live: &'a Live, table: TableId, tc: &'a TableConfig) -> Option<&'a Version> {
-    live.get(table as usize)?.get_locked(tc)
+/// The live version of `table`, for the writer that holds the configuration lock.
+fn live_version<'a>(live: &'a Live, table: TableId, writers: &'a MutexGuard<'_, [TableConfig; NUM_TABLES]>) -> Option<&'a Version> {
+    live.get(table as usize)?.get_locked(writers)
 }
 
 /// Lets the counter slots that only the versions earlier changes retired used be reused,
@@ -276,13 +278,13 @@ fn settle(req: &mut Request<'_>, cfg: &mut [TableConfig; NUM_TABLES]) {
 
 /// Publishes prepared tables: the namespace's limits are checked, connection tracking is
 /// turned on if a new version needs it, then every table is switched at once and the old
-/// versions are freed after one grace period.
+/// versions are freed after a grace period (by a worker: this does not wait).
 fn publish(
     req: &mut Request<'_>,
     live: &Live,
     ct: &CtBox,
     settings: &crate::engine::conntrack::settings::Settings,
-    cfg: &mut [TableConfig; NUM_TABLES],
+    cfg: &mut MutexGuard<'_, [TableConfig; NUM_TABLES]>,
     mut prepared: [Option<Prepared>; NUM_TABLES],
     t0: u64,
 ) -> Result<(), UserError> {
@@ -316,13 +318,13 @@ fn publish(
     for v in prepared.iter_mut().flatten().filter_map(|p| p.version.as_mut()) {
         v.set_change_ns(took);
     }
-    for (((p, r), b), tc) in prepared.iter_mut().zip(retired.iter_mut()).zip(live.iter()).zip(cfg.iter_mut()) {
+    for ((p, r), b) in prepared.iter_mut().zip(retired.iter_mut()).zip(live.iter()) {
         if let Some(v) = p.as_mut().and_then(|p| p.version.take()) {
-            *r = b.publish(Some(v), tc);
+            *r = b.publish(Some(v), cfg);
         }
     }
     let mut newest = cfg.iter().map(|t| t.created).max().unwrap_or(0);
-    let gp = GpCookie::start();
+    let gp = req.start_gp();
     for (((p, tc), r), f) in prepared.into_iter().zip(cfg.iter_mut()).zip(retired).zip(slots) {
         if let Some(f) = f {
             r.free_after_gp(f);
@@ -369,14 +371,15 @@ pub(crate) fn update(
     live: &Live,
     ct: &CtBox,
     settings: &crate::engine::conntrack::settings::Settings,
-    cfg: &mut [TableConfig; NUM_TABLES],
+    cfg: &mut MutexGuard<'_, [TableConfig; NUM_TABLES]>,
     payload: &[u8],
     several: bool,
 ) -> Result<(), UserError> {
-    let t0 = shim::ktime_ns();
     settle(req, cfg);
+    let t0 = shim::ktime_ns();
     let mut ops_left = MAX_OPS;
-    let prepared = prepare_all(cfg, payload, several, |tc, table, generation, flags, p, known| {
+    let writers = &*cfg;
+    let prepared = prepare_all(writers, payload, several, |tc, table, generation, flags, p, known| {
         // Positions mean something only in the generation they were read from (or, for
         // changes of the current table, in the table as it is).
         let current = flags & rulewire::TF_CURRENT != 0;
@@ -387,7 +390,7 @@ pub(crate) fn update(
             return Err(uerr(EAGAIN, c"table changed meanwhile, try again"));
         }
         let config = apply_ops(tc, table, flags, p, &mut ops_left)?;
-        compile_config(tc, table, config, known, live_version(live, table, tc))
+        compile_config(tc, table, config, known, live_version(live, table, writers))
     })?;
     publish(req, live, ct, settings, cfg, prepared, t0)
 }

@@ -109,6 +109,11 @@ impl<'a> Request<'a> {
         unsafe { sys::rnf_genl_test_hold(self.info.as_ptr()) };
     }
 
+    /// Starts a grace period (see [`GpCookie`]).
+    pub(crate) fn start_gp(&self) -> GpCookie {
+        GpCookie::start()
+    }
+
     /// Waits for what is left of a grace period started earlier (usually nothing: it started
     /// at an earlier request).
     pub(crate) fn wait_gp(&mut self, gp: GpCookie) {

@@ -18,6 +18,7 @@ use core::marker::PhantomData;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::prelude::*;
 use kernel::sync::rcu;
+use kernel::sync::MutexGuard;
 
 /// Proof of an RCU read-side critical section, for as long as it lives.
 pub(crate) struct Reader<'a> {
@@ -72,23 +73,23 @@ impl<T> RcuBox<T> {
         unsafe { p.as_ref() }
     }
 
-    /// The published value, for its writer (no read-side section needed: a value is freed
-    /// only after a replace swapped it out). `_writers`: what every writer of the box holds
-    /// exclusively while it replaces the value ([`RcuBox::publish`]; a namespace's table
-    /// configuration), borrowed for as long as the reference lives, so that no replace can
-    /// happen meanwhile.
-    pub(crate) fn get_locked<'a, L: ?Sized>(&'a self, _writers: &'a L) -> Option<&'a T> {
+    /// The published value, for its writer, without a read-side section: a value is freed
+    /// only after a replace swapped it out, and writers replace through
+    /// [`RcuBox::publish`], which needs the writers' mutex guard exclusively; the guard
+    /// borrowed here for as long as the reference lives excludes that. (Every writer of a box
+    /// holds the same mutex: a namespace's tables are replaced under its configuration lock.)
+    pub(crate) fn get_locked<'a, L>(&'a self, _writers: &'a MutexGuard<'_, L>) -> Option<&'a T> {
         let p = self.ptr.load(Ordering::Acquire);
         // SAFETY: A non-null pointer is a live `KBox` (invariant), freed only after a replace
-        // swapped it out. Writers replace through `publish`, which needs `_writers`
+        // swapped it out. Writers replace through `publish`, which needs the writers' guard
         // exclusively; the shared borrow held here for `'a` excludes that. (`replace` proper
         // is for the owner, at exit, when no request runs.)
         unsafe { p.as_ref() }
     }
 
-    /// [`RcuBox::replace`] by a writer, which holds `_writers` exclusively (see
+    /// [`RcuBox::replace`] by a writer, which holds the writers' mutex (see
     /// [`RcuBox::get_locked`]).
-    pub(crate) fn publish<L: ?Sized>(&self, new: Option<KBox<T>>, _writers: &mut L) -> Retired<T> {
+    pub(crate) fn publish<L>(&self, new: Option<KBox<T>>, _writers: &mut MutexGuard<'_, L>) -> Retired<T> {
         self.replace(new)
     }
 
@@ -241,10 +242,11 @@ unsafe impl Send for FreeSlot {}
 pub(crate) struct GpCookie(core::ffi::c_ulong);
 
 impl GpCookie {
-    /// Starts a grace period now.
-    pub(crate) fn start() -> Self {
-        // SAFETY: `start_poll_synchronize_rcu` only reads and advances RCU's state; any
-        // context may call it.
+    /// Starts a grace period now ([`super::genl::Request::start_gp`]).
+    pub(super) fn start() -> Self {
+        // SAFETY: `start_poll_synchronize_rcu` only reads and advances RCU's state; it is
+        // called from a netlink `doit` (process context, interrupts enabled), as older
+        // kernels' lockdep assertion in it requires.
         Self(unsafe { super::sys::rnf_rcu_start_poll() })
     }
 

@@ -478,7 +478,9 @@ impl<E: fmt::Display> fmt::Display for CompileFailure<E> {
 pub enum RuleIn<'r> {
     /// A rule to translate.
     Spec(RuleSpec<'r>),
-    /// A rule compiled before.
+    /// A rule compiled before (and checked then: a `recent` match's name and `--mask` are not
+    /// in the compiled form, so a caller that finds lists by name passes such rules as
+    /// specifications).
     Compiled {
         /// The rule (its place, matches' range, chain and reachability are ignored).
         rule: CRule,
@@ -602,7 +604,6 @@ where
     let mut last_chain = 0u32;
     let mut rule_count = 0u32;
     let mut state_count = 0u32;
-    let mut uses_conntrack = false;
     for item in rules {
         let index = rule_count;
         let (chain, input) = match item {
@@ -643,7 +644,6 @@ where
                         Some(_) => m.with_state(next_state()?),
                         None => *m,
                     };
-                    uses_conntrack |= m.uses_conntrack();
                     out.matches.push(m)?;
                     match_count = match_count.checked_add(1).ok_or(CompileError::TooManyMatches)?;
                 }
@@ -660,7 +660,6 @@ where
                     }
                     t => t,
                 };
-                uses_conntrack |= resolved.uses_conntrack();
                 out.rules.push(CRule { match_start, match_count, target: resolved, chain, hook_mask: 0, ..rule })?;
                 rule_count = rule_count.checked_add(1).ok_or(CompileError::TooManyRules)?;
                 continue;
@@ -685,37 +684,18 @@ where
                 Match::Icmp(i) => CMatch::Icmp(i),
                 Match::Multiport(mp) => CMatch::Multiport(mp),
                 Match::Mark(mk) => CMatch::Mark(mk),
-                Match::Statistic(StatisticMatch::Random { probability, invert }) => {
-                    CMatch::Random { probability, invert }
-                }
-                Match::Statistic(StatisticMatch::Nth { every, packet, invert }) => {
-                    CMatch::Nth { state: next_state()?, every, packet, invert }
-                }
+                Match::Statistic(StatisticMatch::Random { probability, invert }) => CMatch::Random { probability, invert },
+                Match::Statistic(StatisticMatch::Nth { every, packet, invert }) => CMatch::Nth { state: next_state()?, every, packet, invert },
                 Match::Limit(limit) => CMatch::Limit { state: next_state()?, limit },
                 Match::IpRange(r) => CMatch::IpRange(r),
                 Match::Length(l) => CMatch::Length(l),
                 Match::AddrType(a) => CMatch::AddrType(a),
                 Match::Ttl(t) => CMatch::Ttl(t),
-                Match::Conntrack(c) => {
-                    uses_conntrack = true;
-                    CMatch::Conntrack(c)
-                }
-                Match::State(s) => {
-                    uses_conntrack = true;
-                    CMatch::State(s.states)
-                }
-                Match::Connmark(mk) => {
-                    uses_conntrack = true;
-                    CMatch::Connmark(mk)
-                }
-                Match::Connbytes(c) => {
-                    uses_conntrack = true;
-                    CMatch::Connbytes(c)
-                }
-                Match::Connlimit(m) => {
-                    uses_conntrack = true;
-                    CMatch::Connlimit { state: next_state()?, m }
-                }
+                Match::Conntrack(c) => CMatch::Conntrack(c),
+                Match::State(s) => CMatch::State(s.states),
+                Match::Connmark(mk) => CMatch::Connmark(mk),
+                Match::Connbytes(c) => CMatch::Connbytes(c),
+                Match::Connlimit(m) => CMatch::Connlimit { state: next_state()?, m },
                 Match::Recent(rc) => {
                     if let Err(msg) = super::recent::check(&rc) {
                         return Err(CompileError::Recent { at: at(), msg }.into());
@@ -767,22 +747,10 @@ where
             }
             Target::Mark { value, mask } => CTarget::Mark { value, mask },
             Target::Ttl { mode, value } => CTarget::Ttl { mode, value },
-            Target::CtNotrack(_) => {
-                uses_conntrack = true;
-                CTarget::CtNotrack
-            }
-            Target::Ct(c) => {
-                uses_conntrack = true;
-                CTarget::Ct(c)
-            }
-            Target::Connmark(c) => {
-                uses_conntrack = true;
-                CTarget::Connmark(c)
-            }
-            Target::Nat(n) => {
-                uses_conntrack = true;
-                CTarget::Nat(n)
-            }
+            Target::CtNotrack(_) => CTarget::CtNotrack,
+            Target::Ct(c) => CTarget::Ct(c),
+            Target::Connmark(c) => CTarget::Connmark(c),
+            Target::Nat(n) => CTarget::Nat(n),
         };
 
         out.rules.push(CRule {
@@ -854,9 +822,12 @@ where
         }
     }
 
-    // The nat table works on connections (iptable_nat needs nf_conntrack): a flow's first
-    // packet meets its rules, the flow's binding does the rest.
-    let uses_conntrack = uses_conntrack || table == TableId::Nat;
+    // Rules that look at connections, and the nat table, which works on them (iptable_nat
+    // needs nf_conntrack: a flow's first packet meets its rules, the flow's binding does the
+    // rest).
+    let uses_conntrack = table == TableId::Nat
+        || out.matches.as_slice().iter().any(CMatch::uses_conntrack)
+        || out.rules.as_slice().iter().any(|r| r.target.uses_conntrack());
     Ok(RulesetHeader { table, hook_entry, chain_count, rule_count, counter_count, state_count, uses_conntrack })
 }
 

@@ -545,12 +545,13 @@ where
                 let och = o.chains.get(oc as usize).filter(|x| x.count == c.count)?;
                 Some((o, o.index.chains.get(oc as usize)?, och.first))
             });
-            match reuse {
+            let copied = match reuse {
                 Some((o, oic, old_first)) => copy_chain(&o.index, oic, old_first, c.first, &mut ic, out)?,
-                None => {
-                    built += 1;
-                    build_chain(rs, c.first, rules, &mut ic, out)?
-                }
+                None => false,
+            };
+            if !copied {
+                built += 1;
+                build_chain(rs, c.first, rules, &mut ic, out)?;
             }
         }
         out.chains.push(ic)?;
@@ -559,7 +560,8 @@ where
 }
 
 /// The index `oic` of `old` (over rules from `old_first`) for the same rules from `first`:
-/// its shapes, buckets and postings appended to `out`, positions moved.
+/// its shapes, buckets and postings appended to `out`, positions moved. False (nothing
+/// appended) when `oic` is not indexed or does not fit `old`'s arrays: then it is built.
 fn copy_chain<C, S, B, P, H>(
     old: &Index<'_>,
     oic: &IChain,
@@ -567,27 +569,27 @@ fn copy_chain<C, S, B, P, H>(
     first: u32,
     ic: &mut IChain,
     out: &mut IndexOutput<C, S, B, P, H>,
-) -> Result<(), OutOfMemory>
+) -> Result<bool, OutOfMemory>
 where
     S: Store<IShape>,
     B: Store<IBucket>,
     P: Store<u32>,
 {
     if !oic.indexed {
-        return Ok(());
+        return Ok(false);
     }
     let fs = oic.first_shape as usize;
-    let Some(shapes) = old.shapes.get(fs..fs.saturating_add(oic.shape_count as usize)) else { return Ok(()) };
+    let Some(shapes) = old.shapes.get(fs..fs.saturating_add(oic.shape_count as usize)) else { return Ok(false) };
     let buckets_of = |sh: &IShape| {
         let bs = sh.bucket_start as usize;
-        old.buckets.get(bs..bs.saturating_add(sh.bucket_mask as usize + 1)).unwrap_or(&[])
+        old.buckets.get(bs..bs.saturating_add((sh.bucket_mask as usize).saturating_add(1))).unwrap_or(&[])
     };
     // The chain's postings are one run: its unkeyed rules, then its buckets' lists.
     let mut post_end = oic.wild_start.saturating_add(oic.wild_len);
     for b in shapes.iter().flat_map(buckets_of) {
         post_end = post_end.max(b.start.saturating_add(b.len));
     }
-    let Some(posts) = old.postings.get(oic.wild_start as usize..post_end as usize) else { return Ok(()) };
+    let Some(posts) = old.postings.get(oic.wild_start as usize..post_end as usize) else { return Ok(false) };
     let shape_base = out.shapes.as_slice().len() as u32;
     let post_base = out.postings.as_slice().len() as u32;
     for sh in shapes {
@@ -601,7 +603,7 @@ where
         out.postings.push(p.wrapping_sub(old_first).wrapping_add(first))?;
     }
     *ic = IChain { indexed: true, first_shape: shape_base, shape_count: oic.shape_count, wild_start: post_base, wild_len: oic.wild_len };
-    Ok(())
+    Ok(true)
 }
 
 fn build_chain<C, S, B, P, H>(
