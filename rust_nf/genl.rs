@@ -152,7 +152,7 @@ fn sysctl_set(req: &Request<'_>, ns: &NetState) -> Result {
         req.set_err(c"nf_conntrack_max is read only outside the initial network namespace");
         return Err(EACCES);
     }
-    let _cfg = ns.config.lock();
+    let _cfg = ns.tables.lock();
     if let Some(ct) = ns.ct.get() {
         if k == Key::Max && (v == 0 || v > ct.capacity()) {
             req.set_err(c"nf_conntrack_max: the table was sized when tracking started (ct_max)");
@@ -225,7 +225,7 @@ fn status(req: &Request<'_>, ns: &NetState) -> Result {
     // Table sizes only for an administrator (reading tables needs CAP_NET_ADMIN too).
     if req.net_admin() {
         let reader = req.reader();
-        for live in ns.live.iter() {
+        for live in ns.tables.boxes().iter() {
             if let (Some(v), Some(slot)) = (live.get(&reader), tables.get_mut(n)) {
                 *slot = v.stats();
                 n += 1;
@@ -267,15 +267,15 @@ fn zero(req: &Request<'_>, ns: &NetState) -> Result {
 }
 
 fn replace(req: &mut Request<'_>, ns: &NetState, several: bool) -> Result {
-    let mut cfg = ns.config.lock();
+    let mut cfg = ns.tables.lock();
     let payload = req.payload();
-    table::replace(req, &ns.live, &ns.ct, &ns.ct_settings, &mut cfg, payload, several).map_err(|e| user_error(req, e))
+    table::replace(req, &mut cfg, &ns.ct, &ns.ct_settings, payload, several).map_err(|e| user_error(req, e))
 }
 
 fn update(req: &mut Request<'_>, ns: &NetState, several: bool) -> Result {
-    let mut cfg = ns.config.lock();
+    let mut cfg = ns.tables.lock();
     let payload = req.payload();
-    table::update(req, &ns.live, &ns.ct, &ns.ct_settings, &mut cfg, payload, several).map_err(|e| user_error(req, e))
+    table::update(req, &mut cfg, &ns.ct, &ns.ct_settings, payload, several).map_err(|e| user_error(req, e))
 }
 
 /// Where a table dump stands between calls (netlink keeps `cb->args` for us).
@@ -302,7 +302,7 @@ pub(crate) fn dumpit(cmd: u8, d: &mut Dump<'_>, ns: &NetState) -> Result<bool> {
     })?;
     let args = *d.args();
     let started = args[ARG_STARTED] != 0;
-    let mut cfg = ns.config.lock();
+    let mut cfg = ns.tables.lock();
     if !started {
         table::touch(&mut cfg, tid, no_create).map_err(|e| {
             d.set_err(e.msg);

@@ -42,7 +42,7 @@ pub(crate) fn run(ns: &NetState, slot: c_uint, pkt: &mut Packet<'_>) -> Verdict 
     // Netfilter calls hooks inside an RCU read-side critical section; the reader makes it
     // explicit and bounds the version's borrow.
     let reader = pkt.reader();
-    let version = table.and_then(|t| ns.live.get(t as usize)).and_then(|b| b.get(&reader));
+    let version = table.and_then(|t| ns.tables.boxes().get(t as usize)).and_then(|b| b.get(&reader));
     let ct = ns.ct.get();
     let (skb_len, from_net) = pkt.lens();
     ns.hooks.add(slot, u64::from(skb_len));

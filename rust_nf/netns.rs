@@ -6,8 +6,8 @@
 use crate::engine::hooks::NUM_HOOKS;
 use crate::engine::rule::NUM_TABLES;
 use crate::ffi::pcpu::PcpuCounters;
-use crate::ffi::rcu::RcuBoxes;
-use crate::table::{CtBox, Live, TableConfig};
+use crate::ffi::rcu::Published;
+use crate::table::{CtBox, TableConfig, Tables};
 use core::ffi::c_uint;
 use kernel::new_mutex;
 use kernel::prelude::*;
@@ -65,17 +65,16 @@ pub(crate) struct NetState {
     pub(crate) hooks: HookCounters,
     /// The namespace's cookie, reported to userspace to tell namespaces apart.
     pub(crate) cookie: u64,
-    /// The compiled tables the packet path reads (under RCU), by table id.
-    pub(crate) live: Live,
+    /// The compiled tables the packet path reads (under RCU), by table id, and the tables'
+    /// configuration, under the lock every change holds (one per namespace: a large replace in
+    /// one namespace never makes another namespace's commands wait).
+    #[pin]
+    pub(crate) tables: Tables,
     /// The connection table, once a ruleset needed one (published once, freed at exit).
     pub(crate) ct: CtBox,
     /// The connection tracking settings (`rnfctl sysctl`): the table takes them when it
     /// starts; written here and in the table's own copy afterwards.
     pub(crate) ct_settings: crate::engine::conntrack::settings::Settings,
-    /// The tables' configuration; every change holds this lock (one per namespace: a large
-    /// replace in one namespace never makes another namespace's commands wait).
-    #[pin]
-    pub(crate) config: Mutex<[TableConfig; NUM_TABLES]>,
 }
 
 impl NetState {
@@ -88,10 +87,9 @@ impl NetState {
                 base <- new_mutex!([(0, 0); NUM_HOOKS]),
             }),
             cookie,
-            live: RcuBoxes::new(),
+            tables <- Published::new([const { TableConfig::new() }; NUM_TABLES]),
             ct: crate::ffi::rcu::OnceBox::new(),
             ct_settings: crate::engine::conntrack::settings::Settings::new(),
-            config <- new_mutex!([const { TableConfig::new() }; NUM_TABLES]),
         });
         KBox::pin_init(init, GFP_KERNEL_ACCOUNT)
     }

@@ -159,7 +159,7 @@ fn request(payload: &[u8]) -> Result<(Option<&[u8]>, Option<u32>, Option<u32>)> 
 
 /// The namespace's list `name` (from the tables' configuration).
 fn find(ns: &NetState, name: &[u8]) -> Option<Arc<RecentList>> {
-    let cfg = ns.config.lock();
+    let cfg = ns.tables.lock();
     let found = crate::table::recent_lists(&cfg).find(|l| l.name() == name).cloned();
     found
 }
@@ -210,7 +210,7 @@ pub(crate) fn dump(d: &mut Dump<'_>, ns: &NetState) -> Result<bool> {
     let Some(name) = name else {
         // The names, each once (a list used by several tables appears in each).
         let skip = usize::try_from(d.args()[0]).unwrap_or(usize::MAX);
-        let cfg = ns.config.lock();
+        let cfg = ns.tables.lock();
         let mut seen: KVec<&[u8]> = KVec::new();
         for l in crate::table::recent_lists(&cfg) {
             if seen.iter().any(|n| *n == l.name()) {

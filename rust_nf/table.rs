@@ -16,15 +16,17 @@ use crate::engine::rule::{Counters, Policy, TableId, NUM_TABLES};
 use crate::engine::rulewire;
 use crate::engine::wire::{AttrIter, Encoder};
 use crate::ffi::genl::Request;
-use crate::ffi::rcu::{FreeSlot, GpCookie, RcuBoxes, Retired};
+use crate::ffi::rcu::{FreeSlot, GpCookie, Published, Retired, Writer};
 use crate::ffi::shim;
 use crate::recent::RecentList;
 use crate::ruleset::{KStore, MsgBuf, RecentRef, Slot, Version};
 use kernel::prelude::*;
-use kernel::sync::{Arc, MutexGuard};
+use kernel::sync::Arc;
 
-/// The published versions of a namespace's tables, by table id.
-pub(crate) type Live = RcuBoxes<Version, NUM_TABLES>;
+/// A namespace's published versions (by table id) and their configuration, under one lock.
+pub(crate) type Tables = Published<Version, [TableConfig; NUM_TABLES], NUM_TABLES>;
+/// A change's hold on [`Tables`]: the configuration, the live versions, publishing.
+pub(crate) type TablesWriter<'a> = Writer<'a, Version, [TableConfig; NUM_TABLES], NUM_TABLES>;
 /// A namespace's connection table, once it tracks.
 pub(crate) type CtBox = crate::ffi::rcu::OnceBox<crate::conntrack::Ct>;
 
@@ -194,10 +196,9 @@ pub(crate) fn recent_lists(cfg: &[TableConfig; NUM_TABLES]) -> impl Iterator<Ite
 /// a grace period (by a worker: this does not wait).
 pub(crate) fn replace(
     req: &mut Request<'_>,
-    live: &Live,
+    cfg: &mut TablesWriter<'_>,
     ct: &CtBox,
     settings: &crate::engine::conntrack::settings::Settings,
-    cfg: &mut MutexGuard<'_, [TableConfig; NUM_TABLES]>,
     payload: &[u8],
     several: bool,
 ) -> Result<(), UserError> {
@@ -210,9 +211,9 @@ pub(crate) fn replace(
         if flags & rulewire::TF_CHECK_GENERATION != 0 && generation != Some(tc.generation) {
             return Err(uerr(EAGAIN, c"table changed meanwhile, try again"));
         }
-        prepare(tc, table, p, known, live_version(live, table, writers))
+        prepare(tc, table, p, known, writers.live(table as usize))
     })?;
-    publish(req, live, ct, settings, cfg, prepared, t0)
+    publish(req, cfg, ct, settings, prepared, t0)
 }
 
 /// The tables of a request, each prepared by `one` (its configuration, id, generation and
@@ -260,11 +261,6 @@ fn prepare_all(
     Ok(prepared)
 }
 
-/// The live version of `table`, for the writer that holds the configuration lock.
-fn live_version<'a>(live: &'a Live, table: TableId, writers: &'a MutexGuard<'_, [TableConfig; NUM_TABLES]>) -> Option<&'a Version> {
-    live.get(table as usize)?.get_locked(writers)
-}
-
 /// Lets the counter slots that only the versions earlier changes retired used be reused,
 /// once their grace periods are over (waiting for what is left of them, usually nothing).
 fn settle(req: &mut Request<'_>, cfg: &mut [TableConfig; NUM_TABLES]) {
@@ -281,10 +277,9 @@ fn settle(req: &mut Request<'_>, cfg: &mut [TableConfig; NUM_TABLES]) {
 /// versions are freed after a grace period (by a worker: this does not wait).
 fn publish(
     req: &mut Request<'_>,
-    live: &Live,
+    cfg: &mut TablesWriter<'_>,
     ct: &CtBox,
     settings: &crate::engine::conntrack::settings::Settings,
-    cfg: &mut MutexGuard<'_, [TableConfig; NUM_TABLES]>,
     mut prepared: [Option<Prepared>; NUM_TABLES],
     t0: u64,
 ) -> Result<(), UserError> {
@@ -296,7 +291,7 @@ fn publish(
     let mut slots: [Option<FreeSlot>; NUM_TABLES] = [const { None }; NUM_TABLES];
     for (p, f) in prepared.iter().zip(slots.iter_mut()) {
         if p.as_ref().is_some_and(|p| p.version.is_some()) {
-            *f = Some(FreeSlot::new().map_err(|_| UserError::nomem())?);
+            *f = Some(FreeSlot::new(req).map_err(|_| UserError::nomem())?);
         }
     }
     // Everything is compiled and allocated; the namespace's lock is held. A test can stop a
@@ -318,16 +313,16 @@ fn publish(
     for v in prepared.iter_mut().flatten().filter_map(|p| p.version.as_mut()) {
         v.set_change_ns(took);
     }
-    for ((p, r), b) in prepared.iter_mut().zip(retired.iter_mut()).zip(live.iter()) {
+    for (i, (p, r)) in prepared.iter_mut().zip(retired.iter_mut()).enumerate() {
         if let Some(v) = p.as_mut().and_then(|p| p.version.take()) {
-            *r = b.publish(Some(v), cfg);
+            *r = cfg.publish(i, Some(v));
         }
     }
     let mut newest = cfg.iter().map(|t| t.created).max().unwrap_or(0);
     let gp = req.start_gp();
     for (((p, tc), r), f) in prepared.into_iter().zip(cfg.iter_mut()).zip(retired).zip(slots) {
         if let Some(f) = f {
-            r.free_after_gp(f);
+            r.free_after_gp(f, req);
         }
         let Some(p) = p else { continue };
         tc.pending_gp = Some(gp);
@@ -368,10 +363,9 @@ const NEW: usize = usize::MAX;
 /// changed, and nothing is read back.
 pub(crate) fn update(
     req: &mut Request<'_>,
-    live: &Live,
+    cfg: &mut TablesWriter<'_>,
     ct: &CtBox,
     settings: &crate::engine::conntrack::settings::Settings,
-    cfg: &mut MutexGuard<'_, [TableConfig; NUM_TABLES]>,
     payload: &[u8],
     several: bool,
 ) -> Result<(), UserError> {
@@ -390,9 +384,9 @@ pub(crate) fn update(
             return Err(uerr(EAGAIN, c"table changed meanwhile, try again"));
         }
         let config = apply_ops(tc, table, flags, p, &mut ops_left)?;
-        compile_config(tc, table, config, known, live_version(live, table, writers))
+        compile_config(tc, table, config, known, writers.live(table as usize))
     })?;
-    publish(req, live, ct, settings, cfg, prepared, t0)
+    publish(req, cfg, ct, settings, prepared, t0)
 }
 
 /// The configuration `tc` becomes with the changes of one table's update attributes. Each

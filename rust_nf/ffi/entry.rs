@@ -66,7 +66,7 @@ unsafe extern "C" fn rnf_rust_net_exit(p: *mut c_void) {
     let state = unsafe { Pin::new_unchecked(KBox::from_raw(p.cast::<NetState>())) };
     // SAFETY: No reader is left (the caller's guarantee: hooks gone, a grace period passed,
     // no request can run for a namespace that is going away), so the tables go at once.
-    unsafe { state.live.free_unread() };
+    unsafe { state.tables.boxes().free_unread() };
     // SAFETY: As above; its collector is stopped by its drop, before its memory goes.
     unsafe { state.ct.free_unread() };
     drop(state);

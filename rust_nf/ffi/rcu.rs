@@ -18,7 +18,7 @@ use core::marker::PhantomData;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::prelude::*;
 use kernel::sync::rcu;
-use kernel::sync::MutexGuard;
+use kernel::sync::{Mutex, MutexGuard};
 
 /// Proof of an RCU read-side critical section, for as long as it lives.
 pub(crate) struct Reader<'a> {
@@ -66,31 +66,11 @@ impl<T> RcuBox<T> {
     pub(crate) fn get<'a>(&'a self, _reader: &'a Reader<'_>) -> Option<&'a T> {
         let p = self.ptr.load(Ordering::Acquire);
         // SAFETY: A non-null pointer is a live `KBox` (invariant). It is freed only after it
-        // was swapped out and a grace period passed (`Retired::free_after_gp`, whose worker holds no
-        // reader), or without one once no reader can exist (`RcuBoxes::free_unread`). The
+        // was swapped out and a grace period passed (`Retired::free_after_gp`), or without one
+        // once no reader can exist (`RcuBoxes::free_unread`). The
         // reader holds a read-side critical section for `'a`, so no grace period that starts
         // after this load ends while the reference lives.
         unsafe { p.as_ref() }
-    }
-
-    /// The published value, for its writer, without a read-side section: a value is freed
-    /// only after a replace swapped it out, and writers replace through
-    /// [`RcuBox::publish`], which needs the writers' mutex guard exclusively; the guard
-    /// borrowed here for as long as the reference lives excludes that. (Every writer of a box
-    /// holds the same mutex: a namespace's tables are replaced under its configuration lock.)
-    pub(crate) fn get_locked<'a, L>(&'a self, _writers: &'a MutexGuard<'_, L>) -> Option<&'a T> {
-        let p = self.ptr.load(Ordering::Acquire);
-        // SAFETY: A non-null pointer is a live `KBox` (invariant), freed only after a replace
-        // swapped it out. Writers replace through `publish`, which needs the writers' guard
-        // exclusively; the shared borrow held here for `'a` excludes that. (`replace` proper
-        // is for the owner, at exit, when no request runs.)
-        unsafe { p.as_ref() }
-    }
-
-    /// [`RcuBox::replace`] by a writer, which holds the writers' mutex (see
-    /// [`RcuBox::get_locked`]).
-    pub(crate) fn publish<L>(&self, new: Option<KBox<T>>, _writers: &mut MutexGuard<'_, L>) -> Retired<T> {
-        self.replace(new)
     }
 
     /// Publishes `new` (readers see it from now on) and returns what it replaced, to be freed
@@ -159,6 +139,74 @@ impl<T, const N: usize> Drop for RcuBoxes<T, N> {
     }
 }
 
+/// Boxes published to readers, with the mutex every writer of them holds: readers borrow the
+/// values under RCU ([`Published::boxes`]); a writer locks ([`Published::lock`]) and then
+/// reads the published values without a read-side section and replaces them, both only through
+/// its [`Writer`], so no writer of other boxes or without the lock can.
+#[pin_data]
+pub(crate) struct Published<T, L, const N: usize> {
+    boxes: RcuBoxes<T, N>,
+    #[pin]
+    writers: Mutex<L>,
+}
+
+impl<T, L, const N: usize> Published<T, L, N> {
+    /// Nothing published; `l` is what the writers' mutex protects.
+    pub(crate) fn new(l: L) -> impl PinInit<Self> {
+        pin_init!(Self { boxes: RcuBoxes::new(), writers <- kernel::new_mutex!(l) })
+    }
+
+    /// The boxes, for readers.
+    pub(crate) fn boxes(&self) -> &RcuBoxes<T, N> {
+        &self.boxes
+    }
+
+    /// Takes the writers' mutex.
+    pub(crate) fn lock(&self) -> Writer<'_, T, L, N> {
+        Writer { boxes: &self.boxes, guard: self.writers.lock() }
+    }
+}
+
+/// A writer of [`Published`] boxes, holding their mutex; derefs to what the mutex protects.
+pub(crate) struct Writer<'a, T, L, const N: usize> {
+    boxes: &'a RcuBoxes<T, N>,
+    guard: MutexGuard<'a, L>,
+}
+
+impl<T, L, const N: usize> Writer<'_, T, L, N> {
+    /// The value published in box `i`, without a read-side section.
+    pub(crate) fn live(&self, i: usize) -> Option<&T> {
+        let p = self.boxes.get(i)?.ptr.load(Ordering::Acquire);
+        // SAFETY: A non-null pointer is a live `KBox` (the box's invariant), freed only after
+        // a replace swapped it out. The boxes are replaced only through `Writer::publish`
+        // (which needs this writer exclusively, and the mutex lets one writer exist at a time)
+        // or by their owner at exit, when no writer exists; the reference borrows this writer.
+        unsafe { p.as_ref() }
+    }
+
+    /// Publishes `new` in box `i` (readers see it from now on) and returns what it replaced.
+    pub(crate) fn publish(&mut self, i: usize, new: Option<KBox<T>>) -> Retired<T> {
+        match self.boxes.get(i) {
+            Some(b) => b.replace(new),
+            // (No such box: `new` was never published and goes.)
+            None => Retired::none(),
+        }
+    }
+}
+
+impl<T, L, const N: usize> core::ops::Deref for Writer<'_, T, L, N> {
+    type Target = L;
+    fn deref(&self) -> &L {
+        &self.guard
+    }
+}
+
+impl<T, L: Unpin, const N: usize> core::ops::DerefMut for Writer<'_, T, L, N> {
+    fn deref_mut(&mut self) -> &mut L {
+        &mut self.guard
+    }
+}
+
 /// A value swapped out of an [`RcuBox`] that readers may still be using.
 ///
 /// # Invariants
@@ -180,7 +228,9 @@ impl<T: Send> Retired<T> {
     /// Frees the value once a grace period that starts now (after the swap that retired it) is
     /// over, in a worker, with `slot` (allocated beforehand, so that this cannot fail). The
     /// writer does not wait.
-    pub(crate) fn free_after_gp(self, slot: FreeSlot) {
+    /// `_req`: the request that replaced it (the module's free workqueue exists while a
+    /// request can run).
+    pub(crate) fn free_after_gp(self, slot: FreeSlot, _req: &super::genl::Request<'_>) {
         let p = self.ptr;
         core::mem::forget(self);
         if p.is_null() {
@@ -189,7 +239,9 @@ impl<T: Send> Retired<T> {
         let d = slot.0.as_ptr();
         core::mem::forget(slot);
         // SAFETY: `d` is an unused deferred-free slot from `rnf_deferred_alloc` (the
-        // `FreeSlot` invariant; forgotten, so it is handed over once); `p` is an owned
+        // `FreeSlot` invariant; forgotten, so it is handed over once), queued on the free
+        // workqueue, which lives from before the netlink family is registered until after it is
+        // unregistered and every queued free has run (`rnf_free_drain`), so during `_req`; `p` is an owned
         // `KBox<T>` pointer (the `Retired` invariant; forgotten, so it is freed once), out of
         // its box, so only read sections older than the grace period queued here can hold
         // it; `drop_box::<T>` frees exactly such a pointer, and may run on any CPU (`T: Send`).
@@ -216,9 +268,9 @@ unsafe extern "C" fn drop_box<T>(p: *mut core::ffi::c_void) {
 pub(crate) struct FreeSlot(core::ptr::NonNull<core::ffi::c_void>);
 
 impl FreeSlot {
-    /// A slot, or `ENOMEM`.
-    pub(crate) fn new() -> Result<Self> {
-        // SAFETY: Allocates (GFP_KERNEL): the caller is a netlink `doit`, which may sleep.
+    /// A slot, or `ENOMEM`; `_req`: the request that will use it (a `doit`, which may sleep).
+    pub(crate) fn new(_req: &super::genl::Request<'_>) -> Result<Self> {
+        // SAFETY: Allocates (GFP_KERNEL_ACCOUNT) in a netlink `doit`, which may sleep.
         let p = unsafe { super::sys::rnf_deferred_alloc() };
         // INVARIANT: A non-null result is an unused slot we own.
         core::ptr::NonNull::new(p).map(Self).ok_or(ENOMEM)
@@ -265,7 +317,7 @@ impl<T> Drop for Retired<T> {
     fn drop(&mut self) {
         // Not waited for: freeing now could pull the value from under a reader, and waiting
         // here could be inside a read-side section. Leaking is the safe choice; every path of
-        // the module waits, so this only reports a bug.
+        // the module hands a retired value to `free_after_gp`, so this only reports a bug.
         if !self.ptr.is_null() {
             pr_warn!("rust_nf: a replaced table version was leaked (not freed after a grace period)\n");
         }
