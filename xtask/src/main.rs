@@ -36,7 +36,8 @@ tasks:
                (+ nf_nat); forwarding cost per packet at N rules and rule-load times for
                rust_nf, iptables-legacy, iptables-nft and nft; TCP connect() time through a
                ClusterIP at N kube-proxy services, rust_nf vs iptables-legacy (tables in
-               bench-results/); RNF_BENCH_ONLY=evalbench|ct-rate|fwd-cost|kube-lat runs one part
+               bench-results/); RNF_BENCH_ONLY=evalbench|ct-rate|fwd-cost|kube-lat runs one part,
+               RNF_BENCH_CTL_ONLY=1 fwd-cost's control plane alone
   shell        an interactive shell in the VM with rust_nf loaded and rnfctl on PATH
   vm CMD...    run one command in the VM (rust_nf loaded), return its status
 
@@ -181,7 +182,9 @@ fn dispatch(args: &[String]) -> Result<u8> {
             let (code, _) = vm::boot(&k, &built, &run)?;
             // The plot, on the host (python3's standard library only); the tables are there without it.
             let csv = results.join("fwd-cost.csv");
-            if csv.exists() {
+            // (No packet measurements to plot when only the control plane ran.)
+            let ctl_only = std::env::var("RNF_BENCH_CTL_ONLY").is_ok_and(|v| v == "1");
+            if csv.exists() && !ctl_only {
                 let plotted = std::process::Command::new("python3")
                     .arg(util::repo_root().join("tests/bench/fwd-plot.py"))
                     .arg(&csv)
