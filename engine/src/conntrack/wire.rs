@@ -114,8 +114,12 @@ pub fn encode_cpu_stats(enc: &mut Encoder<'_>, cpu: u32, values: &[u64; 10]) {
     let n = enc.begin_nest(A_CT_CPU);
     enc.put_u32(A_CT_CPU_ID, cpu);
     let mut b = [0u8; 80];
-    for (chunk, v) in b.chunks_exact_mut(8).zip(values) {
-        chunk.copy_from_slice(&v.to_ne_bytes());
+    // (Indexed, not zipped with `chunks_exact_mut`: that generic code leaves objtool a
+    // function it sees falling through.)
+    for (i, v) in values.iter().enumerate() {
+        if let Some(chunk) = b.get_mut(i * 8..i * 8 + 8) {
+            chunk.copy_from_slice(&v.to_ne_bytes());
+        }
     }
     enc.put_bytes(A_CT_CPU_VALUES, &b);
     enc.end_nest(n);
@@ -132,9 +136,9 @@ pub fn decode_cpu_stats(nest: AttrIter<'_>) -> Result<(u32, [u64; 10]), WireErro
                 if a.payload.len() != 80 {
                     return Err(WireError::BadLength(a.ty));
                 }
-                for (v, chunk) in values.iter_mut().zip(a.payload.chunks_exact(8)) {
+                for (i, v) in values.iter_mut().enumerate() {
                     let mut w = [0u8; 8];
-                    w.copy_from_slice(chunk);
+                    w.copy_from_slice(a.payload.get(i * 8..i * 8 + 8).ok_or(WireError::BadLength(a.ty))?);
                     *v = u64::from_ne_bytes(w);
                 }
             }
