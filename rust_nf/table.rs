@@ -752,29 +752,26 @@ fn compile_config(tc: &TableConfig, table: TableId, c: Config, known: &[&Arc<Rec
         }
         Ok(l)
     };
-    // A kept rule with the same encoding keeps its matches' state (a token bucket, an nth
-    // count, connlimit's connections).
+    // Per new rule, the old rule it continues with the same encoding, found once: such a rule
+    // keeps its matches' state (a token bucket, an nth count, connlimit's connections), and
+    // what the live version has of it.
     let spec_at = |start: u32, len: u32| specs.get(start as usize..(start as usize).saturating_add(len as usize));
+    let mut kept: KVVec<Option<usize>> = KVVec::with_capacity(rules.len(), a)?;
+    for (new, p) in rules.iter().zip(plan.iter()) {
+        let same = p.old().filter(|&o| tc.rules.get(o).is_some_and(|old| spec_at(new.start, new.len) == Some(tc.spec(old))));
+        kept.push(same, a)?;
+    }
+    let kept_at = |i: usize| kept.get(i).copied().flatten();
     let inherit = |i: usize, k: usize| -> Option<Slot> {
-        let old = tc.rules.get(plan.get(i)?.old()?)?;
-        let new = rules.get(i)?;
+        let old = tc.rules.get(kept_at(i)?)?;
         // (The same encoding has the same stateful matches.)
-        if spec_at(new.start, new.len)? != tc.spec(old) {
-            return None;
-        }
         tc.states.get((old.state_first as usize).checked_add(k)?).cloned()
     };
-    // What the live version (compiled from `tc`) already has: a kept rule with the same
-    // encoding is not compiled again, and a chain with exactly an old chain's rules (kept, in
-    // order) keeps its index.
+    // What the live version (compiled from `tc`) already has: a kept rule is not compiled
+    // again, and a chain with exactly an old chain's rules (kept, in order) keeps its index.
     // (It is: a published version and its configuration go together; checked all the same.)
     let live = live.filter(|v| v.rule_count() == tc.rules.len() && v.chain_count() == tc.chains.len());
-    let keep = |i: usize| -> Option<usize> {
-        live?;
-        let o = plan.get(i)?.old()?;
-        let new = rules.get(i)?;
-        (spec_at(new.start, new.len)? == tc.spec(tc.rules.get(o)?)).then_some(o)
-    };
+    let keep = |i: usize| live.and(kept_at(i));
     let mut same: KVVec<u32> = KVVec::from_elem(u32::MAX, chains.len(), a)?;
     if let Some(v) = live {
         let mut i = 0usize;
