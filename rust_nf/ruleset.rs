@@ -39,6 +39,12 @@ impl<T> KStore<T> {
     }
 }
 
+impl<T> crate::engine::splice::Seq<T> for KStore<T> {
+    fn truncate(&mut self, n: usize) {
+        self.0.truncate(n);
+    }
+}
+
 impl<T> Store<T> for KStore<T> {
     fn push(&mut self, v: T) -> core::result::Result<(), OutOfMemory> {
         self.0.push(v, GFP_KERNEL_ACCOUNT).map_err(|_| OutOfMemory)

@@ -19,6 +19,7 @@ use crate::ffi::genl::Request;
 use crate::ffi::rcu::{FreeSlot, GpCookie, Published, Retired, Writer};
 use crate::ffi::shim;
 use crate::recent::RecentList;
+use crate::engine::splice::{self, Piece, SpliceError};
 use crate::ruleset::{KStore, MsgBuf, RecentRef, Slot, Version};
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -156,6 +157,12 @@ impl UserError {
             None => MsgBuf::format(format_args!("table {}: {}", table.name(), self.msg.to_str().unwrap_or(""))),
         };
         UserError { err: self.err, msg: self.msg, detail: Some(detail) }
+    }
+}
+
+impl From<crate::engine::compiled::OutOfMemory> for UserError {
+    fn from(_: crate::engine::compiled::OutOfMemory) -> Self {
+        Self::nomem()
     }
 }
 
@@ -350,6 +357,9 @@ struct Entry<'a> {
     spec: &'a [u8],
 }
 
+/// A chain's rules while an update edits them.
+type Splice<'a> = splice::Splice<Entry<'a>, KStore<Piece<Entry<'a>>>>;
+
 /// [`Entry::old`] of a new rule.
 const NEW: usize = usize::MAX;
 
@@ -399,19 +409,18 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
     // A table never written has its builtin chains only (as a read shows it).
     let n0 = if tc.chains.is_empty() { table.builtin_hooks().len() } else { tc.chains.len() };
     let mut chains: KVVec<ChainInfo> = KVVec::with_capacity(n0, a)?;
-    let mut per: KVVec<KVVec<Entry<'_>>> = KVVec::with_capacity(n0, a)?;
-    // (Each chain's list sized at once: the rules are grouped by chain.)
-    let mut rest = tc.rules.iter();
+    let mut per: KVVec<Splice<'_>> = KVVec::with_capacity(n0, a)?;
+    // Each chain starts as the run of its current rules (grouped by chain, in chain order).
+    let mut first = 0usize;
     for i in 0..n0 {
         let (name, policy) = chain_at(tc, table, i).ok_or(uerr(EINVAL, c"no such chain"))?;
         chains.push(ChainInfo::new(name, policy).map_err(|_| uerr(EINVAL, c"bad chain name"))?, a)?;
-        let len = rest.as_slice().iter().take_while(|r| r.chain as usize == i).count();
-        per.push(KVVec::with_capacity(len, a)?, a)?;
-        rest = rest.as_slice().get(len..).unwrap_or(&[]).iter();
+        let end = tc.rules.partition_point(|r| r.chain as usize <= i).max(first);
+        per.push(Splice::new(KStore::new(), first, end - first)?, a)?;
+        first = end;
     }
-    for (old, r) in tc.rules.iter().enumerate() {
-        let list = per.get_mut(r.chain as usize).ok_or(uerr(EINVAL, c"internal error: rule of a missing chain"))?;
-        list.push(Entry { id: r.id, old, counters: None, spec: tc.spec(r) }, a)?;
+    if first != tc.rules.len() {
+        return Err(uerr(EINVAL, c"internal error: rule of a missing chain"));
     }
     // Every rule is an old one (once, where it was or moved) or a new one, unless a chain's
     // new contents name rules by id: then the ids are matched up by `carry::plan_ids`.
@@ -466,7 +475,7 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
             per.reserve(1, a)?;
             chains.insert_within_capacity(pos, ChainInfo::new(name, None).map_err(|_| uerr(EINVAL, c"bad chain name"))?)
                 .map_err(|_| UserError::nomem())?;
-            per.insert_within_capacity(pos, KVVec::new()).map_err(|_| UserError::nomem())?;
+            per.insert_within_capacity(pos, Splice::new(KStore::new(), 0, 0)?).map_err(|_| UserError::nomem())?;
             sorted = sorted && user_chains_sorted_at(&chains, builtins, pos);
             if op.kind == rulewire::OpKind::NewChain {
                 continue;
@@ -486,27 +495,20 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
         // By name: `u32::MAX` appends, a delete may name its rule by specification.
         let pos = match (op.chain_name, op.kind, op.spec) {
             (Some(_), rulewire::OpKind::Insert, _) if op.pos == u32::MAX => n,
-            (Some(_), rulewire::OpKind::Delete, Some(spec)) => {
-                rules.iter().position(|e| e.spec == spec).ok_or(uerr(ENOENT, c"no such rule"))?
-            }
+            (Some(_), rulewire::OpKind::Delete, Some(spec)) => rules
+                .position(|o| tc.rules.get(o).is_some_and(|r| tc.spec(r) == spec), |e| e.spec == spec)
+                .ok_or(uerr(ENOENT, c"no such rule"))?,
             _ => pos,
         };
+        let splice = |e: SpliceError| match e {
+            SpliceError::OutOfRange => range(),
+            SpliceError::OutOfMemory => UserError::nomem(),
+        };
         match (op.kind, op.spec) {
-            (rulewire::OpKind::Insert, Some(spec)) if pos <= n => {
-                rules.reserve(1, a)?;
-                rules.insert_within_capacity(pos, new(spec)).map_err(|_| UserError::nomem())?;
-            }
-            (rulewire::OpKind::Delete, None) if pos < n => {
-                rules.remove(pos).map_err(|_| range())?;
-            }
-            (rulewire::OpKind::Delete, Some(_)) if op.chain_name.is_some() && pos < n => {
-                rules.remove(pos).map_err(|_| range())?;
-            }
-            (rulewire::OpKind::Replace, Some(spec)) if pos < n => {
-                if let Some(e) = rules.get_mut(pos) {
-                    *e = new(spec);
-                }
-            }
+            (rulewire::OpKind::Insert, Some(spec)) if pos <= n => rules.insert(pos, new(spec)).map_err(splice)?,
+            (rulewire::OpKind::Delete, None) if pos < n => rules.remove(pos).map_err(splice)?,
+            (rulewire::OpKind::Delete, Some(_)) if op.chain_name.is_some() && pos < n => rules.remove(pos).map_err(splice)?,
+            (rulewire::OpKind::Replace, Some(spec)) if pos < n => rules.replace(pos, new(spec)).map_err(splice)?,
             (rulewire::OpKind::SetChain, None) | (rulewire::OpKind::DefineChain, None) => {
                 if op.kind == rulewire::OpKind::DefineChain && builtin {
                     return Err(uerr(EINVAL, c"not a chain of that kind"));
@@ -526,7 +528,7 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
                         check_by_name(&chains, sorted, false, e.spec)?;
                     }
                 }
-                *rules = next;
+                rules.set(next.into_iter())?;
             }
             (rulewire::OpKind::DeleteChain, None) if !builtin => {
                 if n != 0 {
@@ -550,22 +552,45 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
     // leaves it, has no chain of that name (a one-rule change is checked when made too: a
     // chain the request then deletes).
     if any_by_name {
-        for e in per.iter().flat_map(|l| l.iter()).filter(|e| e.old == NEW) {
+        for e in per.iter().flat_map(|l| l.pieces().iter()).filter_map(|p| match p {
+            Piece::New(e) => Some(e),
+            Piece::Old { .. } => None,
+        }) {
             check_by_name(&chains, sorted, true, e.spec)?;
             // A long list must not keep the CPU.
             shim::cond_resched();
         }
     }
     // The new configuration: builtin chains' policy counters carried by name (or reset), the
-    // rules' encodings copied back to back, chain by chain.
+    // rules' encodings copied back to back, chain by chain (a run of current rules at once).
     let mut chain_counters = KVVec::with_capacity(chains.len(), a)?;
     for c in chains.iter() {
         let reset = flags & rulewire::TF_RESET_POLICY_COUNTERS != 0 && c.policy.is_some();
         chain_counters.push(reset.then(Counters::default), a)?;
     }
-    let all = || per.iter().flat_map(|l| l.iter());
-    let count = all().count();
-    let bytes = all().fold(0usize, |n, e| n.saturating_add(e.spec.len()));
+    // A run's encodings: from its first rule's start to its last rule's end.
+    let run_bytes = |first: usize, len: usize| -> Result<(usize, usize), UserError> {
+        let internal = || uerr(EINVAL, c"internal error: a run of rules out of the configuration");
+        let head = tc.rules.get(first).ok_or_else(internal)?;
+        let last = tc.rules.get(first + len - 1).ok_or_else(internal)?;
+        let (start, end) = (head.start as usize, last.start as usize + last.len as usize);
+        if end < start || end > tc.specs.len() {
+            return Err(internal());
+        }
+        Ok((start, end))
+    };
+    let (mut count, mut bytes) = (0usize, 0usize);
+    for p in per.iter().flat_map(|l| l.pieces().iter()) {
+        let (n, b) = match p {
+            Piece::Old { first, len } => {
+                let (start, end) = run_bytes(*first, *len)?;
+                (*len, end - start)
+            }
+            Piece::New(e) => (1, e.spec.len()),
+        };
+        count = count.saturating_add(n);
+        bytes = bytes.saturating_add(b);
+    }
     let (max_rules, max_bytes) = shim::limits();
     if count > max_rules || bytes > max_bytes {
         return Err(limit_error(max_rules, max_bytes));
@@ -574,16 +599,37 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
     let mut rule_counters = KVVec::with_capacity(count, a)?;
     let mut olds = if known { Some(KVVec::with_capacity(count, a)?) } else { None };
     let mut specs = KVVec::with_capacity(bytes, a)?;
+    let too_large = || uerr(E2BIG, c"table too large");
     for (ci, list) in per.iter().enumerate() {
         let chain = u32::try_from(ci).map_err(|_| uerr(E2BIG, c"too many chains"))?;
-        for e in list.iter() {
-            let start = u32::try_from(specs.len()).map_err(|_| uerr(E2BIG, c"table too large"))?;
-            let len = u32::try_from(e.spec.len()).map_err(|_| uerr(E2BIG, c"rule too large"))?;
-            specs.extend_from_slice(e.spec, a)?;
-            rules.push(RuleInfo { chain, id: e.id, slot: carry::NO_SLOT, start, len, state_first: 0 }, a)?;
-            rule_counters.push(e.counters, a)?;
-            if let Some(o) = olds.as_mut() {
-                o.push(e.old, a)?;
+        for p in list.pieces() {
+            match p {
+                Piece::Old { first, len } => {
+                    // The run's encodings at once; each rule moves by as much as its run.
+                    let (start, end) = run_bytes(*first, *len)?;
+                    let base = u32::try_from(specs.len()).map_err(|_| too_large())?;
+                    specs.extend_from_slice(tc.specs.get(start..end).unwrap_or(&[]), a)?;
+                    for (old, r) in tc.rules.iter().enumerate().skip(*first).take(*len) {
+                        let inside = (r.start as usize).checked_sub(start).filter(|at| start + at + r.len as usize <= end);
+                        let at = inside.ok_or_else(|| uerr(EINVAL, c"internal error: a rule's encoding out of its run"))?;
+                        let at = base.checked_add(u32::try_from(at).map_err(|_| too_large())?).ok_or_else(too_large)?;
+                        rules.push(RuleInfo { chain, id: r.id, slot: carry::NO_SLOT, start: at, len: r.len, state_first: 0 }, a)?;
+                        rule_counters.push(None, a)?;
+                        if let Some(o) = olds.as_mut() {
+                            o.push(old, a)?;
+                        }
+                    }
+                }
+                Piece::New(e) => {
+                    let start = u32::try_from(specs.len()).map_err(|_| too_large())?;
+                    let len = u32::try_from(e.spec.len()).map_err(|_| uerr(E2BIG, c"rule too large"))?;
+                    specs.extend_from_slice(e.spec, a)?;
+                    rules.push(RuleInfo { chain, id: e.id, slot: carry::NO_SLOT, start, len, state_first: 0 }, a)?;
+                    rule_counters.push(e.counters, a)?;
+                    if let Some(o) = olds.as_mut() {
+                        o.push(e.old, a)?;
+                    }
+                }
             }
         }
     }
@@ -726,7 +772,9 @@ fn compile_config(tc: &TableConfig, table: TableId, c: Config, known: &[&Arc<Rec
     let a = GFP_KERNEL_ACCOUNT;
     let Config { mut chains, chain_counters, mut rules, rule_counters, specs, olds } = c;
     // Rule ids: keep known ones, hand out new ones, refuse duplicates (engine/src/rules/carry.rs).
-    let mut plan = KStore::new();
+    let mut plan = KStore::with_capacity(rules.len())?;
+    // An update's kept rules have their old encoding by construction (`apply_ops` copies it).
+    let known_same = olds.is_some();
     let next_id = match olds {
         // An update knows where each rule comes from: no sort.
         Some(olds) => {
@@ -758,7 +806,7 @@ fn compile_config(tc: &TableConfig, table: TableId, c: Config, known: &[&Arc<Rec
     let spec_at = |start: u32, len: u32| specs.get(start as usize..(start as usize).saturating_add(len as usize));
     let mut kept: KVVec<Option<usize>> = KVVec::with_capacity(rules.len(), a)?;
     for (new, p) in rules.iter().zip(plan.iter()) {
-        let same = p.old().filter(|&o| tc.rules.get(o).is_some_and(|old| spec_at(new.start, new.len) == Some(tc.spec(old))));
+        let same = p.old().filter(|&o| known_same || tc.rules.get(o).is_some_and(|old| spec_at(new.start, new.len) == Some(tc.spec(old))));
         kept.push(same, a)?;
     }
     let kept_at = |i: usize| kept.get(i).copied().flatten();
@@ -815,7 +863,7 @@ fn compile_config(tc: &TableConfig, table: TableId, c: Config, known: &[&Arc<Rec
         builtin: c.policy.is_some(),
         given: *given,
     });
-    let (mut rule_slots, mut chain_slots) = (KStore::new(), KStore::new());
+    let (mut rule_slots, mut chain_slots) = (KStore::with_capacity(rules.len())?, KStore::with_capacity(chains.len())?);
     carry::assign_slots(&old, &plan, rule_counters.iter().copied(), new_chains, &mut |c| alloc.fresh(c), &mut rule_slots, &mut chain_slots)
         .map_err(carry_error)?;
     let (rule_slots, chain_slots) = (rule_slots.into_inner(), chain_slots.into_inner());

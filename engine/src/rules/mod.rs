@@ -14,6 +14,7 @@ pub mod index;
 pub mod recent;
 pub mod rule;
 pub mod rulewire;
+pub mod splice;
 pub mod state;
 #[cfg(test)]
 mod index_tests;
