@@ -628,150 +628,14 @@ where
         };
         let at = || RulePos { chain: chain_name(chains, chain), rule: number, index };
 
-        let match_start = u32::try_from(out.matches.as_slice().len())
-            .map_err(|_| CompileError::TooManyMatches)?;
-        let mut match_count = 0u32;
         let mut next_state = || -> Result<u32, CompileError> {
             let s = state_count;
             state_count = state_count.checked_add(1).ok_or(CompileError::TooManyMatches)?;
             Ok(s)
         };
-        let spec = match input {
-            RuleIn::Spec(spec) => spec,
-            RuleIn::Compiled { rule, matches, target } => {
-                for m in matches {
-                    let m = match m.state() {
-                        Some(_) => m.with_state(next_state()?),
-                        None => *m,
-                    };
-                    out.matches.push(m)?;
-                    match_count = match_count.checked_add(1).ok_or(CompileError::TooManyMatches)?;
-                }
-                match_start.checked_add(match_count).ok_or(CompileError::TooManyMatches)?;
-                let resolved = match rule.target {
-                    CTarget::Jump(_) | CTarget::Goto(_) => {
-                        let name = target.unwrap_or("");
-                        let t = user_chain(out.chains.as_slice(), chains, name, at)?;
-                        if matches!(rule.target, CTarget::Jump(_)) {
-                            CTarget::Jump(t)
-                        } else {
-                            CTarget::Goto(t)
-                        }
-                    }
-                    t => t,
-                };
-                out.rules.push(CRule { match_start, match_count, target: resolved, chain, hook_mask: 0, ..rule })?;
-                rule_count = rule_count.checked_add(1).ok_or(CompileError::TooManyRules)?;
-                continue;
-            }
-        };
-        for m in spec.matches() {
-            let cm = match *m {
-                Match::Comment(_) => continue,
-                Match::Tcp(t) => CMatch::Tcp(CTcp {
-                    sport: t.sport.unwrap_or(ANY_PORT),
-                    dport: t.dport.unwrap_or(ANY_PORT),
-                    flags_mask: t.flags.map_or(0, |f| f.mask),
-                    flags_comp: t.flags.map_or(0, |f| f.comp),
-                    flags_invert: t.flags.is_some_and(|f| f.invert),
-                    option: t.option.map_or(0, |o| o.0),
-                    option_invert: t.option.is_some_and(|o| o.1),
-                }),
-                Match::Udp(u) => CMatch::Udp(CUdp {
-                    sport: u.sport.unwrap_or(ANY_PORT),
-                    dport: u.dport.unwrap_or(ANY_PORT),
-                }),
-                Match::Icmp(i) => CMatch::Icmp(i),
-                Match::Multiport(mp) => CMatch::Multiport(mp),
-                Match::Mark(mk) => CMatch::Mark(mk),
-                Match::Statistic(StatisticMatch::Random { probability, invert }) => CMatch::Random { probability, invert },
-                Match::Statistic(StatisticMatch::Nth { every, packet, invert }) => CMatch::Nth { state: next_state()?, every, packet, invert },
-                Match::Limit(limit) => CMatch::Limit { state: next_state()?, limit },
-                Match::IpRange(r) => CMatch::IpRange(r),
-                Match::Length(l) => CMatch::Length(l),
-                Match::AddrType(a) => CMatch::AddrType(a),
-                Match::Ttl(t) => CMatch::Ttl(t),
-                Match::Conntrack(c) => CMatch::Conntrack(c),
-                Match::State(s) => CMatch::State(s.states),
-                Match::Connmark(mk) => CMatch::Connmark(mk),
-                Match::Connbytes(c) => CMatch::Connbytes(c),
-                Match::Connlimit(m) => CMatch::Connlimit { state: next_state()?, m },
-                Match::Recent(rc) => {
-                    if let Err(msg) = super::recent::check(&rc) {
-                        return Err(CompileError::Recent { at: at(), msg }.into());
-                    }
-                    CMatch::Recent {
-                        state: next_state()?,
-                        check_set: rc.check_set,
-                        invert: rc.invert,
-                        dest: rc.dest,
-                        seconds: rc.seconds,
-                        hit_count: rc.hit_count,
-                    }
-                }
-            };
-            out.matches.push(cm)?;
-            match_count = match_count.checked_add(1).ok_or(CompileError::TooManyMatches)?;
-        }
-        match_start.checked_add(match_count).ok_or(CompileError::TooManyMatches)?;
-
-        let target = match spec.target {
-            Target::None => CTarget::None,
-            Target::Accept => CTarget::Accept,
-            Target::Drop => CTarget::Drop,
-            Target::Return => CTarget::Return,
-            Target::Jump(name) | Target::Goto(name) => {
-                let t = user_chain(out.chains.as_slice(), chains, name, at)?;
-                if matches!(spec.target, Target::Jump(_)) {
-                    CTarget::Jump(t)
-                } else {
-                    CTarget::Goto(t)
-                }
-            }
-            Target::Reject(kind) => CTarget::Reject(kind),
-            Target::Log(l) => {
-                let p = l.prefix.as_bytes();
-                if p.len() > MAX_LOG_PREFIX {
-                    return Err(CompileError::LogPrefix { at: at(), len: p.len() }.into());
-                }
-                let mut prefix_buf = [0u8; LOG_PREFIX_BYTES];
-                if let Some(dst) = prefix_buf.get_mut(..p.len()) {
-                    dst.copy_from_slice(p);
-                }
-                CTarget::Log(CLog {
-                    level: l.level,
-                    flags: l.flags,
-                    prefix_buf,
-                    prefix_len: p.len() as u8,
-                })
-            }
-            Target::Mark { value, mask } => CTarget::Mark { value, mask },
-            Target::Ttl { mode, value } => CTarget::Ttl { mode, value },
-            Target::CtNotrack(_) => CTarget::CtNotrack,
-            Target::Ct(c) => CTarget::Ct(c),
-            Target::Connmark(c) => CTarget::Connmark(c),
-            Target::Nat(n) => CTarget::Nat(n),
-        };
-
-        out.rules.push(CRule {
-            src: spec.src,
-            src_invert: spec.src_invert,
-            dst: spec.dst,
-            dst_invert: spec.dst_invert,
-            in_iface: spec.in_iface,
-            in_invert: spec.in_invert,
-            out_iface: spec.out_iface,
-            out_invert: spec.out_invert,
-            proto: spec.proto,
-            proto_invert: spec.proto_invert,
-            fragment: spec.fragment,
-            match_start,
-            match_count,
-            target,
-            chain,
-            hook_mask: 0,
-            unconditional: is_unconditional(&spec),
-        })?;
+        let mut jump = |name: &str| user_chain(out.chains.as_slice(), chains, name, at);
+        let rule = translate(input, chain, &mut out.matches, &mut next_state, &mut jump, &at)?;
+        out.rules.push(rule)?;
         rule_count = rule_count.checked_add(1).ok_or(CompileError::TooManyRules)?;
     }
 
@@ -829,6 +693,150 @@ where
         || out.matches.as_slice().iter().any(CMatch::uses_conntrack)
         || out.rules.as_slice().iter().any(|r| r.target.uses_conntrack());
     Ok(RulesetHeader { table, hook_entry, chain_count, rule_count, counter_count, state_count, uses_conntrack })
+}
+
+/// A rule in compiled form, of chain `chain`: its matches appended to `matches` (stateful ones
+/// numbered by `next_state`), a jump's target found by `jump` (by name), its place, chain and
+/// reachability left for the caller (`match_start` is where its matches start in `matches`,
+/// `hook_mask` is 0). `at` names the rule in errors.
+pub(crate) fn translate<M: Store<CMatch>>(
+    input: RuleIn<'_>,
+    chain: u32,
+    matches: &mut M,
+    next_state: &mut impl FnMut() -> Result<u32, CompileError>,
+    jump: &mut impl FnMut(&str) -> Result<u32, CompileError>,
+    at: &impl Fn() -> RulePos,
+) -> Result<CRule, CompileError> {
+    let match_start = u32::try_from(matches.as_slice().len()).map_err(|_| CompileError::TooManyMatches)?;
+    let mut match_count = 0u32;
+    let spec = match input {
+        RuleIn::Spec(spec) => spec,
+        RuleIn::Compiled { rule, matches: ms, target } => {
+            for m in ms {
+                let m = match m.state() {
+                    Some(_) => m.with_state(next_state()?),
+                    None => *m,
+                };
+                matches.push(m)?;
+                match_count = match_count.checked_add(1).ok_or(CompileError::TooManyMatches)?;
+            }
+            match_start.checked_add(match_count).ok_or(CompileError::TooManyMatches)?;
+            let resolved = match rule.target {
+                CTarget::Jump(_) | CTarget::Goto(_) => {
+                    let t = jump(target.unwrap_or(""))?;
+                    if matches!(rule.target, CTarget::Jump(_)) {
+                        CTarget::Jump(t)
+                    } else {
+                        CTarget::Goto(t)
+                    }
+                }
+                t => t,
+            };
+            return Ok(CRule { match_start, match_count, target: resolved, chain, hook_mask: 0, ..rule });
+        }
+    };
+    for m in spec.matches() {
+        let cm = match *m {
+            Match::Comment(_) => continue,
+            Match::Tcp(t) => CMatch::Tcp(CTcp {
+                sport: t.sport.unwrap_or(ANY_PORT),
+                dport: t.dport.unwrap_or(ANY_PORT),
+                flags_mask: t.flags.map_or(0, |f| f.mask),
+                flags_comp: t.flags.map_or(0, |f| f.comp),
+                flags_invert: t.flags.is_some_and(|f| f.invert),
+                option: t.option.map_or(0, |o| o.0),
+                option_invert: t.option.is_some_and(|o| o.1),
+            }),
+            Match::Udp(u) => CMatch::Udp(CUdp {
+                sport: u.sport.unwrap_or(ANY_PORT),
+                dport: u.dport.unwrap_or(ANY_PORT),
+            }),
+            Match::Icmp(i) => CMatch::Icmp(i),
+            Match::Multiport(mp) => CMatch::Multiport(mp),
+            Match::Mark(mk) => CMatch::Mark(mk),
+            Match::Statistic(StatisticMatch::Random { probability, invert }) => CMatch::Random { probability, invert },
+            Match::Statistic(StatisticMatch::Nth { every, packet, invert }) => CMatch::Nth { state: next_state()?, every, packet, invert },
+            Match::Limit(limit) => CMatch::Limit { state: next_state()?, limit },
+            Match::IpRange(r) => CMatch::IpRange(r),
+            Match::Length(l) => CMatch::Length(l),
+            Match::AddrType(a) => CMatch::AddrType(a),
+            Match::Ttl(t) => CMatch::Ttl(t),
+            Match::Conntrack(c) => CMatch::Conntrack(c),
+            Match::State(s) => CMatch::State(s.states),
+            Match::Connmark(mk) => CMatch::Connmark(mk),
+            Match::Connbytes(c) => CMatch::Connbytes(c),
+            Match::Connlimit(m) => CMatch::Connlimit { state: next_state()?, m },
+            Match::Recent(rc) => {
+                if let Err(msg) = super::recent::check(&rc) {
+                    return Err(CompileError::Recent { at: at(), msg });
+                }
+                CMatch::Recent {
+                    state: next_state()?,
+                    check_set: rc.check_set,
+                    invert: rc.invert,
+                    dest: rc.dest,
+                    seconds: rc.seconds,
+                    hit_count: rc.hit_count,
+                }
+            }
+        };
+        matches.push(cm)?;
+        match_count = match_count.checked_add(1).ok_or(CompileError::TooManyMatches)?;
+    }
+    match_start.checked_add(match_count).ok_or(CompileError::TooManyMatches)?;
+
+    let target = match spec.target {
+        Target::None => CTarget::None,
+        Target::Accept => CTarget::Accept,
+        Target::Drop => CTarget::Drop,
+        Target::Return => CTarget::Return,
+        Target::Jump(name) | Target::Goto(name) => {
+            let t = jump(name)?;
+            if matches!(spec.target, Target::Jump(_)) {
+                CTarget::Jump(t)
+            } else {
+                CTarget::Goto(t)
+            }
+        }
+        Target::Reject(kind) => CTarget::Reject(kind),
+        Target::Log(l) => {
+            let p = l.prefix.as_bytes();
+            if p.len() > MAX_LOG_PREFIX {
+                return Err(CompileError::LogPrefix { at: at(), len: p.len() });
+            }
+            let mut prefix_buf = [0u8; LOG_PREFIX_BYTES];
+            if let Some(dst) = prefix_buf.get_mut(..p.len()) {
+                dst.copy_from_slice(p);
+            }
+            CTarget::Log(CLog { level: l.level, flags: l.flags, prefix_buf, prefix_len: p.len() as u8 })
+        }
+        Target::Mark { value, mask } => CTarget::Mark { value, mask },
+        Target::Ttl { mode, value } => CTarget::Ttl { mode, value },
+        Target::CtNotrack(_) => CTarget::CtNotrack,
+        Target::Ct(c) => CTarget::Ct(c),
+        Target::Connmark(c) => CTarget::Connmark(c),
+        Target::Nat(n) => CTarget::Nat(n),
+    };
+
+    Ok(CRule {
+        src: spec.src,
+        src_invert: spec.src_invert,
+        dst: spec.dst,
+        dst_invert: spec.dst_invert,
+        in_iface: spec.in_iface,
+        in_invert: spec.in_invert,
+        out_iface: spec.out_iface,
+        out_invert: spec.out_invert,
+        proto: spec.proto,
+        proto_invert: spec.proto_invert,
+        fragment: spec.fragment,
+        match_start,
+        match_count,
+        target,
+        chain,
+        hook_mask: 0,
+        unconditional: is_unconditional(&spec),
+    })
 }
 
 const ANY_PORT: PortMatch = PortMatch { range: PortRange::ALL, invert: false };
@@ -1020,7 +1028,7 @@ fn enter(cc: &mut [CChain], chain: u32, parent: u32, bit: u8) {
 }
 
 /// The kernel's `find_check_entry` for one rule.
-fn check_rule(
+pub(crate) fn check_rule(
     table: TableId,
     cc: &[CChain],
     defs: &[ChainDef<'_>],

@@ -331,6 +331,63 @@ pub struct Ruleset<'a> {
     pub matches: &'a [CMatch],
     /// The classifier ([`super::index`]); empty: every chain is walked linearly.
     pub index: super::index::Index<'a>,
+    /// What changed since it was compiled ([`super::delta`]); empty: nothing.
+    pub delta: Delta<'a>,
+}
+
+/// What changed in a compiled ruleset since it was compiled, without compiling it again
+/// ([`super::delta`]): rules deleted (marked dead), rules appended at the end of their chains
+/// (the tail), builtin chains' policies set.
+///
+/// Positions run over the compiled rules (`0..R`, `R` = `rules.len()` of the ruleset) and then
+/// the tail's (`R..R + T`): a tail rule's counter is the ruleset's `counter_count` plus its
+/// place in the tail.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Delta<'a> {
+    /// One bit per position: the rule is deleted. Empty: none is.
+    pub dead: &'a [u64],
+    /// Per chain, the place in the tail of its first appended rule (`u32::MAX`: none). Empty:
+    /// no chain has one.
+    pub tail_first: &'a [u32],
+    /// The appended rules, in the order they were appended (each names its chain; their
+    /// `match_start` is in `matches` below).
+    pub rules: &'a [CRule],
+    /// The appended rules' matches.
+    pub matches: &'a [CMatch],
+    /// The appended rules' compact forms, one each (empty: none; the rules are tested in full).
+    pub hot: &'a [super::index::CHot],
+    /// Per chain, a policy set since it was compiled (`None`: its own). Empty: none.
+    pub policies: &'a [Option<Policy>],
+}
+
+impl<'a> Delta<'a> {
+    /// Whether the rule at position `pos` is deleted.
+    #[inline]
+    pub fn is_dead(&self, pos: u32) -> bool {
+        self.dead.get((pos / 64) as usize).is_some_and(|w| w >> (pos % 64) & 1 != 0)
+    }
+
+    /// The place in the tail of chain `chain`'s first appended rule.
+    #[inline]
+    pub fn tail_start(&self, chain: u32) -> Option<u32> {
+        self.tail_first.get(chain as usize).copied().filter(|&t| t != u32::MAX)
+    }
+
+    /// The policy of chain `chain`, set since or `compiled`.
+    pub fn policy(&self, chain: u32, compiled: Option<Policy>) -> Option<Policy> {
+        self.policies.get(chain as usize).copied().flatten().or(compiled)
+    }
+
+    /// The matches of appended rule `rule`.
+    pub fn rule_matches(&self, rule: &CRule) -> &'a [CMatch] {
+        let start = rule.match_start as usize;
+        self.matches.get(start..start.saturating_add(rule.match_count as usize)).unwrap_or(&[])
+    }
+
+    /// Nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.dead.is_empty() && self.rules.is_empty() && self.policies.is_empty()
+    }
 }
 
 /// How one state slot must be initialised when a ruleset is installed.
@@ -360,6 +417,27 @@ impl<'a> Ruleset<'a> {
     /// The same ruleset with the classifier `index` (built by [`super::index::build`] from it).
     pub fn with_index(self, index: super::index::Index<'a>) -> Self {
         Self { index, ..self }
+    }
+
+    /// The same ruleset with the changes `delta` (made by [`super::delta::extend`] for it).
+    pub fn with_delta(self, delta: Delta<'a>) -> Self {
+        Self { delta, ..self }
+    }
+
+    /// The rule at position `pos` (a compiled one or an appended one) and its matches.
+    pub fn rule_at(&self, pos: u32) -> Option<(&'a CRule, &'a [CMatch])> {
+        match pos.checked_sub(self.rules.len() as u32) {
+            None => self.rules.get(pos as usize).map(|r| (r, self.rule_matches(r))),
+            Some(t) => self.delta.rules.get(t as usize).map(|r| (r, self.delta.rule_matches(r))),
+        }
+    }
+
+    /// The counter of the rule at position `pos`.
+    pub fn counter_of(&self, pos: u32) -> u32 {
+        match pos.checked_sub(self.rules.len() as u32) {
+            None => pos,
+            Some(t) => self.header.counter_count.saturating_add(t),
+        }
     }
 
     /// Index of the builtin chain at `hook`, if the table has one.
@@ -470,6 +548,7 @@ impl<C: Store<CChain>, R: Store<CRule>, M: Store<CMatch>> Output<C, R, M> {
             rules: self.rules.as_slice(),
             matches: self.matches.as_slice(),
             index: super::index::Index::default(),
+            delta: Delta::default(),
         }
     }
 }

@@ -359,23 +359,54 @@ pub fn evaluate(
     let mut key = KeyState::Unknown;
     let hot = if rs.index.hot.len() == rs.rules.len() { rs.index.hot } else { &[] };
     let (src, dst, proto) = (pkt.ip.src, pkt.ip.dst, pkt.ip.protocol);
+    // Changes since the ruleset was compiled: deleted rules are passed over, a chain's
+    // appended rules (positions from `compiled` on) follow its compiled ones.
+    let delta = &rs.delta;
+    let compiled = rs.rules.len() as u32;
+    let tail_hot = if delta.hot.len() == delta.rules.len() { delta.hot } else { &[] };
+    let mut in_tail = false;
     let mut chain = entry;
     let mut indexed = use_index(rs, chain, pkt, &mut key);
     loop {
-        if indexed {
-            if let KeyState::Known(k) = &key {
-                pos = rs.index.next(chain, pos, end, k);
-            }
-        } else {
-            if let Some(run) = hot.get(pos as usize..end as usize) {
+        if !in_tail {
+            if indexed {
+                if let KeyState::Known(k) = &key {
+                    pos = rs.index.next(chain, pos, end, k);
+                }
+            } else if let Some(run) = hot.get(pos as usize..end as usize) {
                 let skip = run.iter().position(|h| h.may_match(src, dst, proto)).unwrap_or(run.len());
                 pos = pos.saturating_add(skip as u32);
             }
+            if pos < end && delta.is_dead(pos) {
+                pos = pos.saturating_add(1);
+                continue;
+            }
+            if pos >= end {
+                if let Some(t) = delta.tail_start(chain) {
+                    in_tail = true;
+                    pos = compiled.saturating_add(t);
+                }
+            }
         }
-        let mut ret = pos >= end;
+        if in_tail {
+            // The chain's next live appended rule that the packet's addresses and protocol
+            // do not rule out.
+            let from = pos.saturating_sub(compiled) as usize;
+            let next = delta.rules.get(from..).unwrap_or(&[]).iter().enumerate().position(|(i, r)| {
+                let at = compiled.saturating_add((from + i) as u32);
+                r.chain == chain
+                    && !delta.is_dead(at)
+                    && tail_hot.get(from + i).is_none_or(|h| h.may_match(src, dst, proto))
+            });
+            pos = match next {
+                Some(i) => compiled.saturating_add((from + i) as u32),
+                None => u32::MAX,
+            };
+        }
+        let mut ret = if in_tail { pos == u32::MAX } else { pos >= end };
         if !ret {
-            let Some(rule) = rs.rules.get(pos as usize) else { return Verdict::Drop };
-            match rule_matches(rs, rule, pkt, live, env) {
+            let Some((rule, matches)) = rs.rule_at(pos) else { return Verdict::Drop };
+            match rule_matches(rule, matches, pkt, live, env) {
                 Outcome::No => {
                     pos = pos.saturating_add(1);
                     continue;
@@ -383,7 +414,7 @@ pub fn evaluate(
                 Outcome::HotDrop => return Verdict::Drop,
                 Outcome::Yes => {}
             }
-            env.count(pos, pkt.skb_len);
+            env.count(rs.counter_of(pos), pkt.skb_len);
             match &rule.target {
                 CTarget::None => pos = pos.saturating_add(1),
                 CTarget::Accept => return Verdict::Accept,
@@ -403,6 +434,7 @@ pub fn evaluate(
                     indexed = use_index(rs, chain, pkt, &mut key);
                     pos = c.first;
                     end = c.first.saturating_add(c.count);
+                    in_tail = false;
                 }
                 CTarget::Log(l) => {
                     env.log(l);
@@ -453,18 +485,19 @@ pub fn evaluate(
             if sp == 0 {
                 // The hook's underflow: its builtin chain's policy.
                 env.count(entry_chain.policy_counter, pkt.skb_len);
-                return match entry_chain.policy {
+                return match delta.policy(entry, entry_chain.policy) {
                     Some(Policy::Accept) => Verdict::Accept,
                     _ => Verdict::Drop,
                 };
             }
             sp -= 1;
             let Some(&from) = stack.get(sp) else { return Verdict::Drop };
-            let Some(r) = rs.rules.get(from as usize) else { return Verdict::Drop };
+            let Some((r, _)) = rs.rule_at(from) else { return Verdict::Drop };
             let Some(c) = rs.chains.get(r.chain as usize) else { return Verdict::Drop };
             chain = r.chain;
             indexed = use_index(rs, chain, pkt, &mut key);
             pos = from.saturating_add(1);
+            in_tail = from >= compiled;
             end = c.first.saturating_add(c.count);
         }
     }
@@ -495,8 +528,8 @@ fn use_index<'a>(rs: &Ruleset<'_>, chain: u32, pkt: &PacketInfo<'a>, key: &mut K
 
 /// `ip_packet_match` and then the rule's matches.
 fn rule_matches(
-    rs: &Ruleset<'_>,
     r: &CRule,
+    matches: &[CMatch],
     pkt: &PacketInfo<'_>,
     live: Live,
     env: &mut impl Env,
@@ -504,7 +537,7 @@ fn rule_matches(
     if !ip_packet_match(r, pkt) {
         return Outcome::No;
     }
-    for m in rs.rule_matches(r) {
+    for m in matches {
         match match_one(m, pkt, live, env) {
             Outcome::Yes => {}
             other => return other,

@@ -55,7 +55,7 @@ struct RecEnv {
 
 impl RecEnv {
     fn new(seed: u64, ct: CtView) -> Self {
-        Self { rng: Rng(seed.max(1)), log: Vec::new(), ct, nth: std::vec![0; 64] }
+        Self { rng: Rng(seed.max(1)), log: Vec::new(), ct, nth: std::vec![0; 4096] }
     }
 }
 
@@ -640,4 +640,156 @@ fn reusing_untouched_chains_indexes_gives_a_fresh_build() {
         checked += 1;
     }
     assert!(checked > 1000 && copied > 1000, "{checked} rulesets, {copied} chain indexes copied");
+}
+
+type DeltaVec = super::delta::DeltaOutput<Vec<u64>, Vec<u32>, Vec<super::compiled::CRule>, Vec<super::compiled::CMatch>, Vec<CHot>, Vec<Option<Policy>>>;
+
+/// A rule of the table as the user sees it: where it is in the version with a delta (a
+/// compiled position, or the compiled rules' count plus its place in the tail), and its
+/// specification (to compile the table afresh).
+#[derive(Clone, Copy)]
+struct LRule {
+    pos: u32,
+    spec: RuleSpec<'static>,
+}
+
+/// A version with a delta (rules deleted, rules appended, policies set, over several changes,
+/// each made by `delta::extend` from the one before) evaluates exactly as the same rules
+/// compiled afresh: the same verdicts and the same side effects in the same order (counters and
+/// match states mapped from one numbering to the other). Changes a delta cannot express are
+/// refused with `Rebuild`, invalid ones as the compiler refuses them.
+#[test]
+fn a_delta_walks_as_the_same_rules_compiled_afresh() {
+    use super::delta::{extend, Change, DeltaError};
+    let mut rng = Rng(0xde17_a5ed);
+    let hooks = [HookPoint::LocalIn, HookPoint::Forward, HookPoint::LocalOut];
+    let (mut tables, mut made, mut rebuild, mut invalid, mut packets, mut appended, mut deleted, mut policies) = (0u32, 0u32, 0u32, 0u32, 0u64, 0u32, 0u32, 0u32);
+    while tables < 800 {
+        let (defs, rules) = random_input(&mut rng);
+        let params = BuildParams { min_rules: 1 + rng.below(8) as u32 };
+        let mut base = VecOutput::default();
+        let Ok(h0) = compile(TableId::Filter, &defs, rules.iter().copied().map(Ok::<_, ()>), 1000, &mut base) else { continue };
+        let mut idx0 = IndexVec::default();
+        index::build(&base.ruleset(h0), params, &mut idx0).unwrap();
+        let compiled = base.rules.len() as u32;
+        tables += 1;
+        // The table as the user sees it, chain by chain.
+        let mut model: Vec<Vec<LRule>> = std::vec![Vec::new(); defs.len()];
+        for (i, &(c, spec)) in rules.iter().enumerate() {
+            model[c as usize].push(LRule { pos: i as u32, spec });
+        }
+        let mut defs_now = defs.clone();
+        let mut delta: Option<DeltaVec> = None;
+        for _ in 0..1 + rng.below(6) {
+            let mut next = model.clone();
+            let mut next_defs = defs_now.clone();
+            let mut tail = delta.as_ref().map_or(0, |d| d.rules.len() as u32);
+            let mut changes: Vec<Change<'static>> = Vec::new();
+            for _ in 0..1 + rng.below(3) {
+                let chain = rng.below(defs.len() as u64) as usize;
+                match rng.below(5) {
+                    0 | 1 => {
+                        let family = rng.below(6);
+                        let spec = random_rule(&mut rng, 0, 0, family);
+                        let number = next[chain].len() as u32 + 1;
+                        changes.push(Change::Append { chain: chain as u32, number, rule: super::compile::RuleIn::Spec(spec) });
+                        next[chain].push(LRule { pos: compiled + tail, spec });
+                        tail += 1;
+                    }
+                    2 | 3 if !next[chain].is_empty() => {
+                        let k = rng.below(next[chain].len() as u64) as usize;
+                        changes.push(Change::Delete(next[chain][k].pos));
+                        next[chain].remove(k);
+                    }
+                    _ if chain < 3 => {
+                        let policy = if rng.below(2) == 0 { Policy::Accept } else { Policy::Drop };
+                        changes.push(Change::Policy { chain: chain as u32, policy });
+                        next_defs[chain].policy = Some(policy);
+                    }
+                    _ => {}
+                }
+            }
+            let rs = match &delta {
+                Some(d) => base.ruleset(h0).with_index(idx0.index()).with_delta(d.delta()),
+                None => base.ruleset(h0).with_index(idx0.index()),
+            };
+            let mut out = DeltaVec::default();
+            match extend(TableId::Filter, &defs, &rs, changes.iter().copied(), 1000, &mut out) {
+                Ok(sum) => {
+                    made += 1;
+                    appended += changes.iter().filter(|c| matches!(c, Change::Append { .. })).count() as u32;
+                    deleted += changes.iter().filter(|c| matches!(c, Change::Delete(_))).count() as u32;
+                    policies += changes.iter().filter(|c| matches!(c, Change::Policy { .. })).count() as u32;
+                    assert_eq!(sum.appended, out.rules.len() as u32);
+                    model = next;
+                    defs_now = next_defs;
+                    delta = Some(out);
+                }
+                Err(DeltaError::Rebuild) => rebuild += 1,
+                Err(DeltaError::Invalid(e)) => {
+                    invalid += 1;
+                    // The compiler refuses the same table.
+                    let flat: Vec<(u32, RuleSpec<'static>)> =
+                        next.iter().enumerate().flat_map(|(c, l)| l.iter().map(move |r| (c as u32, r.spec))).collect();
+                    let mut o = VecOutput::default();
+                    let fresh = compile(TableId::Filter, &next_defs, flat.into_iter().map(Ok::<_, ()>), 1000, &mut o);
+                    assert!(fresh.is_err(), "the delta refused a change the compiler takes: {e}");
+                }
+                Err(DeltaError::OutOfMemory) => unreachable!(),
+            }
+        }
+        let Some(d) = &delta else { continue };
+        // The same table compiled afresh.
+        let flat: Vec<(u32, RuleSpec<'static>)> =
+            model.iter().enumerate().flat_map(|(c, l)| l.iter().map(move |r| (c as u32, r.spec))).collect();
+        let mut fresh = VecOutput::default();
+        let hf = compile(TableId::Filter, &defs_now, flat.iter().copied().map(Ok::<_, ()>), 1000, &mut fresh).expect("the changed table compiles");
+        let mut idxf = IndexVec::default();
+        index::build(&fresh.ruleset(hf), params, &mut idxf).unwrap();
+        let want = fresh.ruleset(hf).with_index(idxf.index());
+        let got = base.ruleset(h0).with_index(idx0.index()).with_delta(d.delta());
+        // Counters and states: the delta's numbering to the fresh one's.
+        let mut counter = std::collections::BTreeMap::new();
+        let mut state = std::collections::BTreeMap::new();
+        for (i, r) in model.iter().flatten().enumerate() {
+            counter.insert(got.counter_of(r.pos), i as u32);
+            let (gr, _) = got.rule_at(r.pos).unwrap();
+            let fr = &want.rules[i];
+            for (a, b) in got.rule_states(gr).zip(want.rule_states(fr)) {
+                state.insert(a, b);
+            }
+        }
+        for c in 0..3 {
+            counter.insert(got.chains[c].policy_counter, want.chains[c].policy_counter);
+        }
+        let map = |e: &Ev| match *e {
+            Ev::Count(c, b) => Ev::Count(counter[&c], b),
+            Ev::Limit(s, ok) => Ev::Limit(state[&s], ok),
+            Ev::Nth(s, v) => Ev::Nth(state[&s], v),
+            Ev::Recent(s, a, ok) => Ev::Recent(state[&s], a, ok),
+            Ev::Connlimit(s, k) => Ev::Connlimit(state[&s], k),
+            ref other => other.clone(),
+        };
+        for _ in 0..200 {
+            let bytes = random_packet(&mut rng);
+            let hook = pick(&mut rng, &hooks);
+            let (i, o) = match hook {
+                HookPoint::LocalIn => (pick(&mut rng, &DEVS), &b""[..]),
+                HookPoint::LocalOut => (&b""[..], pick(&mut rng, &DEVS)),
+                _ => (pick(&mut rng, &DEVS), pick(&mut rng, &DEVS)),
+            };
+            let Ok(pkt) = PacketInfo::parse(&bytes, i, o, Meta { mark: rng.below(4) as u32, ..Meta::plain(bytes.len() as u32) }) else { continue };
+            let ct = ct_view(&mut rng);
+            let env_seed = rng.next();
+            let mut a = RecEnv::new(env_seed, ct);
+            let mut b = RecEnv::new(env_seed, ct);
+            let va = evaluate(&got, hook, &pkt, &mut a);
+            let vb = evaluate(&want, hook, &pkt, &mut b);
+            let mapped: Vec<Ev> = a.log.iter().map(map).collect();
+            assert_eq!((va, &mapped), (vb, &b.log), "a delta walks differently from the table compiled afresh");
+            packets += 1;
+        }
+    }
+    std::eprintln!("{tables} tables, {made} deltas ({appended} rules appended, {deleted} deleted, {policies} policies), {rebuild} rebuilds, {invalid} refused, {packets} packets");
+    assert!(made > 1000 && appended > 500 && deleted > 500 && policies > 200 && rebuild > 100 && packets > 100_000);
 }

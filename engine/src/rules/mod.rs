@@ -9,6 +9,7 @@ pub mod carry;
 pub mod compile;
 pub mod compiled;
 pub mod connlimit;
+pub mod delta;
 pub mod eval;
 pub mod index;
 pub mod recent;
