@@ -166,6 +166,11 @@ impl<'a> SlotAlloc<'a> {
         self.blocks.get(..n).unwrap_or(&[])
     }
 
+    /// One past the highest slot handed out (the pool's, or this change's).
+    pub(crate) fn end(&self) -> u32 {
+        self.end
+    }
+
     /// How many slots the pool will have (scratch for `carry::freed_slots`).
     pub(crate) fn capacity(&self) -> usize {
         self.blocks.len() * PER_BLOCK as usize

@@ -12,7 +12,9 @@
 
 use crate::counters::{CounterPool, PoolNext, SlotAlloc};
 use crate::engine::carry;
-use crate::engine::rule::{Counters, Policy, TableId, NUM_TABLES};
+use crate::engine::compile::RuleIn;
+use crate::engine::delta::Change;
+use crate::engine::rule::{Counters, Policy, RuleSpec, TableId, NUM_TABLES};
 use crate::engine::rulewire;
 use crate::engine::wire::{AttrIter, Encoder};
 use crate::ffi::genl::Request;
@@ -20,7 +22,7 @@ use crate::ffi::rcu::{FreeSlot, GpCookie, Published, Retired, Writer};
 use crate::ffi::shim;
 use crate::recent::RecentList;
 use crate::engine::splice::{self, Piece, SpliceError};
-use crate::ruleset::{KStore, MsgBuf, RecentRef, Slot, Version};
+use crate::ruleset::{Base, KStore, MsgBuf, RecentRef, Slot, Version};
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -66,6 +68,8 @@ struct RuleInfo {
     len: u32,
     /// Its first match state in `states`.
     state_first: u32,
+    /// Its position in the live version (see [`crate::engine::compiled::Delta`]).
+    at: u32,
 }
 
 /// One table's configuration.
@@ -79,8 +83,11 @@ pub(crate) struct TableConfig {
     created: u64,
     chains: KVVec<ChainInfo>,
     rules: KVVec<RuleInfo>,
-    /// The rules' encodings, back to back.
+    /// The rules' encodings (back to back when the table was compiled; a delta's changes
+    /// leave deleted rules' encodings unused and put new ones at the end).
     specs: KVVec<u8>,
+    /// Bytes of `specs` that no rule uses.
+    garbage: usize,
     /// The counters of its rules and builtin chains, by slot.
     pool: CounterPool,
     /// The `recent` lists the live version uses (each once).
@@ -102,6 +109,7 @@ impl TableConfig {
             chains: KVVec::new(),
             rules: KVVec::new(),
             specs: KVVec::new(),
+            garbage: 0,
             pool: CounterPool::new(),
             recent: KVVec::new(),
             states: KVVec::new(),
@@ -172,21 +180,60 @@ impl From<kernel::alloc::AllocError> for UserError {
     }
 }
 
-/// A table's new configuration and compiled version, ready to publish: everything is
-/// allocated and checked, so publishing cannot fail.
+/// A table's new configuration and version, ready to publish: everything is allocated and
+/// checked, so publishing cannot fail.
 struct Prepared {
-    chains: KVVec<ChainInfo>,
-    rules: KVVec<RuleInfo>,
-    specs: KVVec<u8>,
     /// Taken when published.
     version: Option<KBox<Version>>,
     next_id: u64,
     /// The counter pool with the slots of this change.
     pool: PoolNext,
-    /// The `recent` lists the new version uses (each once).
-    recent: KVVec<Arc<RecentList>>,
-    /// The new version's match states, rule by rule.
-    states: KVVec<Slot>,
+    config: NewConfig,
+}
+
+/// A table's configuration after a change.
+enum NewConfig {
+    /// All of it (the change compiled the table).
+    Whole {
+        chains: KVVec<ChainInfo>,
+        rules: KVVec<RuleInfo>,
+        specs: KVVec<u8>,
+        /// The `recent` lists the new version uses (each once).
+        recent: KVVec<Arc<RecentList>>,
+        /// The new version's match states, rule by rule.
+        states: KVVec<Slot>,
+    },
+    /// What changed (a delta over the live version): applied in place when committed.
+    Patch(Patch),
+}
+
+/// The changes of a configuration whose version is a delta ([`prepare_delta`]).
+struct Patch {
+    /// Chains whose policy is set.
+    policies: KVVec<(usize, Option<Policy>)>,
+    /// Each chain's policy counter slot.
+    chain_slots: KVVec<u32>,
+    /// Rules deleted (indices, ascending).
+    deleted: KVVec<usize>,
+    /// Rules appended at the end of their chains, in order (`start` into `bytes`).
+    added: KVVec<RuleInfo>,
+    /// The new rules' encodings, back to back.
+    bytes: KVVec<u8>,
+    /// Bytes of the deleted rules' encodings (left unused in the configuration's `specs`).
+    garbage: usize,
+}
+
+impl Prepared {
+    /// The table's rules and encoding bytes once committed (`tc`: as it is).
+    fn size(&self, tc: &TableConfig) -> (usize, usize) {
+        match &self.config {
+            NewConfig::Whole { rules, specs, .. } => (rules.len(), specs.len()),
+            NewConfig::Patch(x) => (
+                (tc.rules.len() + x.added.len()).saturating_sub(x.deleted.len()),
+                (tc.specs.len() + x.bytes.len()).saturating_sub(tc.garbage + x.garbage),
+            ),
+        }
+    }
 }
 
 /// Every `recent` list of the namespace's live versions (a list used by several tables comes
@@ -233,8 +280,9 @@ fn prepare_all(
     payload: &[u8],
     several: bool,
     mut one: impl FnMut(&TableConfig, TableId, Option<u64>, u32, &[u8], &[&Arc<RecentList>]) -> Result<Prepared, UserError>,
-) -> Result<[Option<Prepared>; NUM_TABLES], UserError> {
-    let mut prepared: [Option<Prepared>; NUM_TABLES] = [const { None }; NUM_TABLES];
+) -> Result<[Option<KBox<Prepared>>; NUM_TABLES], UserError> {
+    // (Boxed: a change's frames nest deep on a small kernel stack.)
+    let mut prepared: [Option<KBox<Prepared>>; NUM_TABLES] = [const { None }; NUM_TABLES];
     let mut add = |p: &[u8]| -> Result<(), UserError> {
         let (table, generation, flags) = table_of(p)?;
         if prepared.get(table as usize).ok_or(uerr(EINVAL, c"no such table"))?.is_some() {
@@ -242,13 +290,17 @@ fn prepare_all(
         }
         let tc = cfg.get(table as usize).ok_or(uerr(EINVAL, c"no such table"))?;
         let mut known: KVVec<&Arc<RecentList>> = KVVec::new();
-        for l in Iterator::chain(recent_lists(cfg), prepared.iter().flatten().flat_map(|p| p.recent.iter())) {
+        let made = prepared.iter().flatten().filter_map(|p| match &p.config {
+            NewConfig::Whole { recent, .. } => Some(recent.iter()),
+            NewConfig::Patch(_) => None,
+        });
+        for l in Iterator::chain(recent_lists(cfg), made.flatten()) {
             known.push(l, GFP_KERNEL_ACCOUNT)?;
         }
         let new = one(tc, table, generation, flags, p, &known).map_err(|e| e.in_table(table))?;
         drop(known);
         if let Some(slot) = prepared.get_mut(table as usize) {
-            *slot = Some(new);
+            *slot = Some(KBox::new(new, GFP_KERNEL_ACCOUNT)?);
         }
         Ok(())
     };
@@ -287,7 +339,7 @@ fn publish(
     cfg: &mut TablesWriter<'_>,
     ct: &CtBox,
     settings: &crate::engine::conntrack::settings::Settings,
-    mut prepared: [Option<Prepared>; NUM_TABLES],
+    mut prepared: [Option<KBox<Prepared>>; NUM_TABLES],
     t0: u64,
 ) -> Result<(), UserError> {
     if prepared.iter().all(Option::is_none) {
@@ -357,6 +409,13 @@ struct Entry<'a> {
     spec: &'a [u8],
 }
 
+/// Room a compiled configuration keeps for the rules that changes after it may append
+/// ([`prepare_delta`]: at most [`crate::engine::delta::MAX_TAIL`] before the table is
+/// compiled again), so that patching it grows no vector (which would copy the whole of it).
+const SLACK_RULES: usize = crate::engine::delta::MAX_TAIL as usize;
+/// The same for their encodings (512 bytes each, more than a rule usually takes).
+const SLACK_BYTES: usize = SLACK_RULES * 512;
+
 /// A chain's rules while an update edits them.
 type Splice<'a> = splice::Splice<Entry<'a>, KStore<Piece<Entry<'a>>>>;
 
@@ -393,17 +452,172 @@ pub(crate) fn update(
         if flags & rulewire::TF_CHECK_GENERATION != 0 && generation != Some(tc.generation) {
             return Err(uerr(EAGAIN, c"table changed meanwhile, try again"));
         }
-        let config = apply_ops(tc, table, flags, p, &mut ops_left)?;
-        compile_config(tc, table, config, known, writers.live(table as usize))
+        let edited = apply_ops(tc, table, flags, p, &mut ops_left)?;
+        let live = writers.live(table as usize);
+        if let Some(p) = prepare_delta(tc, flags, &edited, live)? {
+            return Ok(p);
+        }
+        let config = config_of(tc, edited, flags)?;
+        compile_config(tc, table, config, known, live)
     })?;
+    // Room for what a patched configuration gains (nothing changes yet).
+    for (tc, p) in cfg.iter_mut().zip(prepared.iter()) {
+        if let Some(NewConfig::Patch(x)) = p.as_ref().map(|p| &p.config) {
+            tc.rules.reserve(x.added.len(), GFP_KERNEL_ACCOUNT)?;
+            tc.specs.reserve(x.bytes.len(), GFP_KERNEL_ACCOUNT)?;
+        }
+    }
     publish(req, cfg, ct, settings, prepared, t0)
+}
+
+/// Prepares an update that a delta over the live version expresses
+/// ([`crate::engine::delta`]): in a table whose chains stay the same, rules deleted, rules
+/// appended at the end of their chains, policies set. Its cost is the change's and the
+/// chains' (and the delta's, which is bounded), not the rules': the compiled ruleset is
+/// shared, and the configuration is patched in place when the change is committed.
+/// `Ok(None)`: it is no such update, the table is compiled.
+// (Its own frame: the kernel stack is small, and a change nests deep.)
+#[inline(never)]
+fn prepare_delta(tc: &TableConfig, flags: u32, e: &Edited<'_>, live: Option<&Version>) -> Result<Option<Prepared>, UserError> {
+    let a = GFP_KERNEL_ACCOUNT;
+    let Some(live) = live else { return Ok(None) };
+    let same_chains = e.chains.len() == tc.chains.len() && e.chains.iter().zip(tc.chains.iter()).all(|(x, y)| x.name() == y.name());
+    if tc.chains.is_empty() || !same_chains || !e.known {
+        return Ok(None);
+    }
+    let compiled = live.compiled_rules();
+    let max_dead = crate::engine::delta::max_dead(u32::try_from(compiled).unwrap_or(u32::MAX)) as usize;
+    let max_tail = crate::engine::delta::MAX_TAIL as usize;
+    // Per chain: runs of its current rules, in order, then new rules only.
+    let mut deleted: KVVec<usize> = KVVec::new();
+    let mut added: KVVec<(u32, u32, &Entry<'_>)> = KVVec::new();
+    let mut first = 0usize;
+    for (ci, sp) in e.per.iter().enumerate() {
+        let chain = u32::try_from(ci).map_err(|_| uerr(E2BIG, c"too many chains"))?;
+        let end = tc.rules.partition_point(|r| r.chain as usize <= ci).max(first);
+        let (mut next, mut kept, mut new) = (first, 0usize, 0u32);
+        for p in sp.pieces() {
+            match p {
+                Piece::Old { first: f, len } if new == 0 && *f >= next && f + len <= end => {
+                    for d in next..*f {
+                        deleted.push(d, a)?;
+                    }
+                    next = f + len;
+                    kept += len;
+                }
+                Piece::New(x) => {
+                    new += 1;
+                    let number = u32::try_from(kept).unwrap_or(u32::MAX).saturating_add(new);
+                    added.push((chain, number, x), a)?;
+                }
+                Piece::Old { .. } => return Ok(None),
+            }
+            if deleted.len() > max_dead || added.len() > max_tail {
+                return Ok(None);
+            }
+        }
+        for d in next..end {
+            deleted.push(d, a)?;
+        }
+        if deleted.len() > max_dead {
+            return Ok(None);
+        }
+        first = end;
+    }
+    // A change that deletes more rules than it leaves compiles the table: that costs what is
+    // left, no more than the change, and lets the pool give back the blocks no rule uses.
+    let left = (tc.rules.len() + added.len()).saturating_sub(deleted.len());
+    if deleted.len() > left {
+        return Ok(None);
+    }
+    // A `recent` list lives while a rule names it: deleting such a rule compiles the table
+    // (which lets go of the lists no rule names any more).
+    if deleted.iter().filter_map(|&o| tc.rules.get(o)).any(|r| live.names_a_list(r.at)) {
+        return Ok(None);
+    }
+    let mut policies: KVVec<(usize, Option<Policy>)> = KVVec::new();
+    for (ci, (x, y)) in e.chains.iter().zip(tc.chains.iter()).enumerate() {
+        if x.policy != y.policy {
+            // (A builtin chain without a policy is refused by the compiler.)
+            if x.policy.is_none() {
+                return Ok(None);
+            }
+            policies.push((ci, x.policy), a)?;
+        }
+    }
+    let mut specs: KVVec<RuleSpec<'_>> = KVVec::with_capacity(added.len(), a)?;
+    for (_, _, x) in added.iter() {
+        specs.push(rulewire::decode_rule(x.spec).map_err(|_| uerr(EINVAL, c"malformed rule specification"))?, a)?;
+    }
+    // Counter slots for the new rules (given back untouched if the delta cannot be made).
+    let mut alloc = SlotAlloc::new(&tc.pool)?;
+    let mut slots: KVVec<u32> = KVVec::with_capacity(added.len(), a)?;
+    for (_, _, x) in added.iter() {
+        slots.push(alloc.fresh(x.counters.unwrap_or_default())?, a)?;
+    }
+    // Each chain's policy counter slot: fresh ones (from zero) when the policies' counters
+    // restart, as iptables-legacy's every change does.
+    let reset = flags & rulewire::TF_RESET_POLICY_COUNTERS != 0;
+    let mut chain_slots: KVVec<u32> = KVVec::with_capacity(tc.chains.len(), a)?;
+    for c in tc.chains.iter() {
+        let slot = if reset && c.policy.is_some() { alloc.fresh(Counters::default())? } else { c.slot };
+        chain_slots.push(slot, a)?;
+    }
+    let deletes = deleted.iter().filter_map(|&o| tc.rules.get(o)).map(|r| Change::Delete(r.at));
+    let appends = added.iter().zip(specs.iter()).map(|(&(chain, number, _), spec)| Change::Append { chain, number, rule: RuleIn::Spec(*spec) });
+    let sets = policies.iter().filter_map(|&(c, p)| Some(Change::Policy { chain: c as u32, policy: p? }));
+    let changes = Iterator::chain(Iterator::chain(deletes, appends), sets);
+    // One past the highest slot the new configuration uses: the pool lets go of the blocks
+    // past it. Looked for only when the live slots would fit in fewer blocks (a table that
+    // shrank), else the blocks handed out so far.
+    let mut end = alloc.end();
+    let live_slots = (tc.rules.len() + added.len() + chain_slots.len()).saturating_sub(deleted.len());
+    if live_slots.saturating_add(crate::ffi::pcpu::PER_BLOCK as usize) <= alloc.capacity() {
+        let mut gone = deleted.iter().copied().peekable();
+        let kept = tc.rules.iter().enumerate().filter(|&(i, _)| gone.next_if_eq(&i).is_none()).map(|(_, r)| r.slot);
+        let used = Iterator::chain(Iterator::chain(kept, slots.iter().copied()), chain_slots.iter().copied()).filter(|&s| s != carry::NO_SLOT);
+        end = used.max().map_or(0, |s| s.saturating_add(1));
+    }
+    let tail = live.appended();
+    let Some(version) = live.with_delta(&e.chains, changes, &slots, &chain_slots, alloc.blocks(end))? else { return Ok(None) };
+    // The configuration's patch: the new rules' encodings back to back, their ids, slots and
+    // places in the new version.
+    let mut next_id = tc.next_id;
+    let mut patch = Patch { policies, chain_slots, deleted: KVVec::new(), added: KVVec::with_capacity(added.len(), a)?, bytes: KVVec::new(), garbage: 0 };
+    for (k, ((chain, _, x), &slot)) in added.iter().zip(slots.iter()).enumerate() {
+        let start = u32::try_from(patch.bytes.len()).map_err(|_| uerr(E2BIG, c"table too large"))?;
+        let len = u32::try_from(x.spec.len()).map_err(|_| uerr(E2BIG, c"rule too large"))?;
+        patch.bytes.extend_from_slice(x.spec, a)?;
+        let id = next_id.max(1);
+        next_id = id.checked_add(1).ok_or(uerr(E2BIG, c"rule ids exhausted"))?;
+        let at = u32::try_from(compiled + tail + k).map_err(|_| uerr(E2BIG, c"table too large"))?;
+        patch.added.push(RuleInfo { chain: *chain, id, slot, start, len, state_first: 0, at }, a)?;
+    }
+    // The deleted rules' slots: pending until the version that counts into them is gone.
+    let mut freed: KVVec<u32> = KVVec::with_capacity(deleted.len(), a)?;
+    for r in deleted.iter().filter_map(|&o| tc.rules.get(o)) {
+        patch.garbage = patch.garbage.saturating_add(r.len as usize);
+        if r.slot != carry::NO_SLOT {
+            freed.push(r.slot, a)?;
+        }
+    }
+    for (c, &slot) in tc.chains.iter().zip(patch.chain_slots.iter()) {
+        if c.slot != slot && c.slot != carry::NO_SLOT {
+            freed.push(c.slot, a)?;
+        }
+    }
+    patch.deleted = deleted;
+    let pool = alloc.finish(&freed, end)?;
+    Ok(Some(Prepared { version: Some(version), next_id, pool, config: NewConfig::Patch(patch) }))
 }
 
 /// The configuration `tc` becomes with the changes of one table's update attributes. Each
 /// change costs the length of the chain it touches (or the number of chains, for a new or
 /// deleted chain; a chain by name costs a binary search while the user chains are in name
 /// order, else the number of chains), never the whole table's.
-fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_left: &mut usize) -> Result<Config, UserError> {
+// (Its own frame: the kernel stack is small, and a change nests deep.)
+#[inline(never)]
+fn apply_ops<'a>(tc: &'a TableConfig, table: TableId, flags: u32, payload: &'a [u8], ops_left: &mut usize) -> Result<Edited<'a>, UserError> {
     let a = GFP_KERNEL_ACCOUNT;
     let range = || uerr(E2BIG, c"rule position out of range");
     // A table never written has its builtin chains only (as a read shows it).
@@ -561,6 +775,24 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
             shim::cond_resched();
         }
     }
+    Ok(Edited { chains, per, known })
+}
+
+/// A table's chains and rules as an update's changes left them, before anything is copied:
+/// each chain's rules as runs of current ones and new ones.
+struct Edited<'a> {
+    chains: KVVec<ChainInfo>,
+    per: KVVec<Splice<'a>>,
+    /// Every rule is a current one or a new one (no chain's new rules are named by id).
+    known: bool,
+}
+
+/// The configuration an update makes (see [`apply_ops`]).
+// (Its own frame: the kernel stack is small, and a change nests deep.)
+#[inline(never)]
+fn config_of(tc: &TableConfig, e: Edited<'_>, flags: u32) -> Result<Config, UserError> {
+    let a = GFP_KERNEL_ACCOUNT;
+    let Edited { chains, per, known } = e;
     // The new configuration: builtin chains' policy counters carried by name (or reset), the
     // rules' encodings copied back to back, chain by chain (a run of current rules at once).
     let mut chain_counters = KVVec::with_capacity(chains.len(), a)?;
@@ -568,24 +800,11 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
         let reset = flags & rulewire::TF_RESET_POLICY_COUNTERS != 0 && c.policy.is_some();
         chain_counters.push(reset.then(Counters::default), a)?;
     }
-    // A run's encodings: from its first rule's start to its last rule's end.
-    let run_bytes = |first: usize, len: usize| -> Result<(usize, usize), UserError> {
-        let internal = || uerr(EINVAL, c"internal error: a run of rules out of the configuration");
-        let head = tc.rules.get(first).ok_or_else(internal)?;
-        let last = tc.rules.get(first + len - 1).ok_or_else(internal)?;
-        let (start, end) = (head.start as usize, last.start as usize + last.len as usize);
-        if end < start || end > tc.specs.len() {
-            return Err(internal());
-        }
-        Ok((start, end))
-    };
+    let run = |first: usize, len: usize| tc.rules.get(first..first.saturating_add(len)).unwrap_or(&[]);
     let (mut count, mut bytes) = (0usize, 0usize);
     for p in per.iter().flat_map(|l| l.pieces().iter()) {
         let (n, b) = match p {
-            Piece::Old { first, len } => {
-                let (start, end) = run_bytes(*first, *len)?;
-                (*len, end - start)
-            }
+            Piece::Old { first, len } => (*len, run(*first, *len).iter().fold(0usize, |b, r| b.saturating_add(r.len as usize))),
             Piece::New(e) => (1, e.spec.len()),
         };
         count = count.saturating_add(n);
@@ -595,36 +814,46 @@ fn apply_ops(tc: &TableConfig, table: TableId, flags: u32, payload: &[u8], ops_l
     if count > max_rules || bytes > max_bytes {
         return Err(limit_error(max_rules, max_bytes));
     }
-    let mut rules = KVVec::with_capacity(count, a)?;
+    let mut rules = KVVec::with_capacity(count + SLACK_RULES, a)?;
     let mut rule_counters = KVVec::with_capacity(count, a)?;
     let mut olds = if known { Some(KVVec::with_capacity(count, a)?) } else { None };
-    let mut specs = KVVec::with_capacity(bytes, a)?;
+    let mut specs = KVVec::with_capacity(bytes + SLACK_BYTES, a)?;
     let too_large = || uerr(E2BIG, c"table too large");
     for (ci, list) in per.iter().enumerate() {
         let chain = u32::try_from(ci).map_err(|_| uerr(E2BIG, c"too many chains"))?;
         for p in list.pieces() {
             match p {
                 Piece::Old { first, len } => {
-                    // The run's encodings at once; each rule moves by as much as its run.
-                    let (start, end) = run_bytes(*first, *len)?;
-                    let base = u32::try_from(specs.len()).map_err(|_| too_large())?;
-                    specs.extend_from_slice(tc.specs.get(start..end).unwrap_or(&[]), a)?;
-                    for (old, r) in tc.rules.iter().enumerate().skip(*first).take(*len) {
-                        let inside = (r.start as usize).checked_sub(start).filter(|at| start + at + r.len as usize <= end);
-                        let at = inside.ok_or_else(|| uerr(EINVAL, c"internal error: a rule's encoding out of its run"))?;
-                        let at = base.checked_add(u32::try_from(at).map_err(|_| too_large())?).ok_or_else(too_large)?;
-                        rules.push(RuleInfo { chain, id: r.id, slot: carry::NO_SLOT, start: at, len: r.len, state_first: 0 }, a)?;
-                        rule_counters.push(None, a)?;
-                        if let Some(o) = olds.as_mut() {
-                            o.push(old, a)?;
+                    // Rules whose encodings follow each other are copied at once (a change that
+                    // only patched the table leaves encodings elsewhere).
+                    let rs = run(*first, *len);
+                    let mut k = 0usize;
+                    while let Some(head) = rs.get(k) {
+                        let mut n = 1usize;
+                        let mut end = head.start as usize + head.len as usize;
+                        while let Some(r) = rs.get(k + n).filter(|r| r.start as usize == end) {
+                            end += r.len as usize;
+                            n += 1;
                         }
+                        let base = u32::try_from(specs.len()).map_err(|_| too_large())?;
+                        let bytes = tc.specs.get(head.start as usize..end).ok_or(uerr(EINVAL, c"internal error: a rule's encoding out of the configuration"))?;
+                        specs.extend_from_slice(bytes, a)?;
+                        for (j, r) in rs.iter().enumerate().skip(k).take(n) {
+                            let at = base.checked_add(r.start - head.start).ok_or_else(too_large)?;
+                            rules.push(RuleInfo { chain, id: r.id, slot: carry::NO_SLOT, start: at, len: r.len, state_first: 0, at: u32::MAX }, a)?;
+                            rule_counters.push(None, a)?;
+                            if let Some(o) = olds.as_mut() {
+                                o.push(first + j, a)?;
+                            }
+                        }
+                        k += n;
                     }
                 }
                 Piece::New(e) => {
                     let start = u32::try_from(specs.len()).map_err(|_| too_large())?;
                     let len = u32::try_from(e.spec.len()).map_err(|_| uerr(E2BIG, c"rule too large"))?;
                     specs.extend_from_slice(e.spec, a)?;
-                    rules.push(RuleInfo { chain, id: e.id, slot: carry::NO_SLOT, start, len, state_first: 0 }, a)?;
+                    rules.push(RuleInfo { chain, id: e.id, slot: carry::NO_SLOT, start, len, state_first: 0, at: u32::MAX }, a)?;
                     rule_counters.push(e.counters, a)?;
                     if let Some(o) = olds.as_mut() {
                         o.push(e.old, a)?;
@@ -710,6 +939,8 @@ fn table_of(payload: &[u8]) -> Result<(TableId, Option<u64>, u32), UserError> {
 }
 
 /// Decodes, checks and compiles one table's new configuration; allocates all it needs.
+// (Its own frame: the kernel stack is small, and a change nests deep.)
+#[inline(never)]
 fn prepare(tc: &TableConfig, table: TableId, payload: &[u8], known: &[&Arc<RecentList>], live: Option<&Version>) -> Result<Prepared, UserError> {
     let a = GFP_KERNEL_ACCOUNT;
     let mut chains = KVVec::new();
@@ -740,7 +971,7 @@ fn prepare(tc: &TableConfig, table: TableId, payload: &[u8], known: &[&Arc<Recen
                 let start = u32::try_from(specs.len()).map_err(|_| uerr(E2BIG, c"table too large"))?;
                 let len = u32::try_from(r.spec.len()).map_err(|_| uerr(E2BIG, c"rule too large"))?;
                 specs.extend_from_slice(r.spec, a)?;
-                rules.push(RuleInfo { chain: r.chain, id: r.id, slot: carry::NO_SLOT, start, len, state_first: 0 }, a)?;
+                rules.push(RuleInfo { chain: r.chain, id: r.id, slot: carry::NO_SLOT, start, len, state_first: 0, at: u32::MAX }, a)?;
                 rule_counters.push(r.counters, a)?;
             }
             _ => {}
@@ -748,6 +979,12 @@ fn prepare(tc: &TableConfig, table: TableId, payload: &[u8], known: &[&Arc<Recen
     }
     if rules.iter().any(|r| r.chain as usize >= chains.len()) {
         return Err(uerr(EINVAL, c"rule refers to a missing chain"));
+    }
+    if rules.capacity() - rules.len() < SLACK_RULES {
+        rules.reserve(SLACK_RULES, a)?;
+    }
+    if specs.capacity() - specs.len() < SLACK_BYTES {
+        specs.reserve(SLACK_BYTES, a)?;
     }
     compile_config(tc, table, Config { chains, chain_counters, rules, rule_counters, specs, olds: None }, known, live)
 }
@@ -768,6 +1005,8 @@ struct Config {
 /// to be published: rule ids (known ones kept, new ones handed out), counter slots (kept by
 /// surviving rules and builtin chains, fresh for new ones and for counters the request sets)
 /// and the pool's free slots once the old version is retired.
+// (Its own frame: the kernel stack is small, and a change nests deep.)
+#[inline(never)]
 fn compile_config(tc: &TableConfig, table: TableId, c: Config, known: &[&Arc<RecentList>], live: Option<&Version>) -> Result<Prepared, UserError> {
     let a = GFP_KERNEL_ACCOUNT;
     let Config { mut chains, chain_counters, mut rules, rule_counters, specs, olds } = c;
@@ -818,15 +1057,14 @@ fn compile_config(tc: &TableConfig, table: TableId, c: Config, known: &[&Arc<Rec
     // What the live version (compiled from `tc`) already has: a kept rule is not compiled
     // again, and a chain with exactly an old chain's rules (kept, in order) keeps its index.
     // (It is: a published version and its configuration go together; checked all the same.)
-    let live = live.filter(|v| v.rule_count() == tc.rules.len() && v.chain_count() == tc.chains.len());
-    let keep = |i: usize| live.and(kept_at(i));
+    let keep = |i: usize| live.and(kept_at(i)).and_then(|o| tc.rules.get(o)).map(|r| r.at as usize);
     let mut same: KVVec<u32> = KVVec::from_elem(u32::MAX, chains.len(), a)?;
     if let Some(v) = live {
         let mut i = 0usize;
         for (c, s) in same.iter_mut().enumerate() {
             let n = rules.get(i..).unwrap_or(&[]).iter().take_while(|r| r.chain as usize == c).count();
             let from = keep(i);
-            let old_chain = from.and_then(|o| tc.rules.get(o)).map(|r| r.chain);
+            let old_chain = live.and(kept_at(i)).and_then(|o| tc.rules.get(o)).map(|r| r.chain);
             if let (Some(o), Some(oc)) = (from, old_chain) {
                 if v.chain_span(oc) == Some((o, n)) && (1..n).all(|j| keep(i + j) == Some(o + j)) {
                     *s = oc;
@@ -836,7 +1074,7 @@ fn compile_config(tc: &TableConfig, table: TableId, c: Config, known: &[&Arc<Rec
         }
     }
     let same_chain = |c: u32| same.get(c as usize).copied().filter(|&o| o != u32::MAX);
-    let mut version = Version::build(
+    let base = Base::build(
         table,
         &chains,
         rules.iter().enumerate().map(|(i, r)| (r.chain, r.start, r.len, keep(i))),
@@ -847,9 +1085,10 @@ fn compile_config(tc: &TableConfig, table: TableId, c: Config, known: &[&Arc<Rec
         &inherit,
     )?;
     for (i, r) in rules.iter_mut().enumerate() {
-        r.state_first = version.first_state(i).unwrap_or(0);
+        r.state_first = base.first_state(i).unwrap_or(0);
+        r.at = i as u32;
     }
-    let states = version.clone_states()?;
+    let states = base.clone_states()?;
 
     // Counter slots.
     let mut alloc = SlotAlloc::new(&tc.pool)?;
@@ -876,7 +1115,7 @@ fn compile_config(tc: &TableConfig, table: TableId, c: Config, known: &[&Arc<Rec
     }
     let new_slots = || Iterator::chain(rule_slots.iter(), chain_slots.iter()).copied();
     let live_end = new_slots().filter(|&s| s != carry::NO_SLOT).max().map_or(0, |s| s.saturating_add(1));
-    version.attach_counters(&rule_slots, &chains, alloc.blocks(live_end))?;
+    let version = Version::new(base, &rule_slots, &chains, alloc.blocks(live_end))?;
     // The old slots the new configuration does not use: free once the old version is retired.
     let mut marks: KVVec<u64> = KVVec::from_elem(0, alloc.capacity() / 64 + 1, a)?;
     let mut freed = KStore::new();
@@ -885,7 +1124,7 @@ fn compile_config(tc: &TableConfig, table: TableId, c: Config, known: &[&Arc<Rec
     drop(marks);
     let freed = freed.into_inner();
     let pool = alloc.finish(&freed, live_end)?;
-    Ok(Prepared { chains, rules, specs, version: Some(version), next_id, pool, recent: made, states })
+    Ok(Prepared { version: Some(version), next_id, pool, config: NewConfig::Whole { chains, rules, specs, recent: made, states } })
 }
 
 fn limit_error(max_rules: usize, max_bytes: usize) -> UserError {
@@ -899,13 +1138,13 @@ fn limit_error(max_rules: usize, max_bytes: usize) -> UserError {
 }
 
 /// The namespace's rules and bytes after the transaction must stay within the limits.
-fn check_limits(cfg: &[TableConfig; NUM_TABLES], prepared: &[Option<Prepared>; NUM_TABLES]) -> Result<(), UserError> {
+fn check_limits(cfg: &[TableConfig; NUM_TABLES], prepared: &[Option<KBox<Prepared>>; NUM_TABLES]) -> Result<(), UserError> {
     let (max_rules, max_bytes) = shim::limits();
     let (mut rules, mut bytes) = (0usize, 0usize);
     for (tc, p) in cfg.iter().zip(prepared.iter()) {
         let (r, b) = match p {
-            Some(p) => (p.rules.len(), p.specs.len()),
-            None => (tc.rules.len(), tc.specs.len()),
+            Some(p) => p.size(tc),
+            None => (tc.rules.len(), tc.specs.len().saturating_sub(tc.garbage)),
         };
         rules = rules.saturating_add(r);
         bytes = bytes.saturating_add(b);
@@ -918,16 +1157,55 @@ fn check_limits(cfg: &[TableConfig; NUM_TABLES], prepared: &[Option<Prepared>; N
 
 /// Makes a published table's configuration follow its new version (the old one is retired:
 /// the slots it alone used are free again).
-fn commit(tc: &mut TableConfig, p: Prepared) {
-    let Prepared { chains, rules, specs, next_id, pool, recent, states, .. } = p;
-    tc.chains = chains;
-    tc.rules = rules;
-    tc.specs = specs;
+fn commit(tc: &mut TableConfig, p: KBox<Prepared>) {
+    let Prepared { next_id, pool, config, .. } = KBox::into_inner(p);
+    match config {
+        NewConfig::Whole { chains, rules, specs, recent, states } => {
+            tc.chains = chains;
+            tc.rules = rules;
+            tc.specs = specs;
+            tc.garbage = 0;
+            tc.recent = recent;
+            tc.states = states;
+        }
+        NewConfig::Patch(x) => patch(tc, x),
+    }
     tc.pool.install(pool);
     tc.next_id = next_id;
-    tc.recent = recent;
-    tc.states = states;
     tc.generation = tc.generation.wrapping_add(1);
+}
+
+/// Applies a delta's changes to the configuration in place. Cannot fail: the room for what it
+/// adds was reserved before the version was published.
+fn patch(tc: &mut TableConfig, x: Patch) {
+    for (c, policy) in x.policies {
+        if let Some(ch) = tc.chains.get_mut(c) {
+            ch.policy = policy;
+        }
+    }
+    for (c, &slot) in tc.chains.iter_mut().zip(x.chain_slots.iter()) {
+        c.slot = slot;
+    }
+    if !x.deleted.is_empty() {
+        let mut deleted = x.deleted.iter().copied().peekable();
+        let mut i = 0usize;
+        tc.rules.retain(|_| {
+            let gone = deleted.next_if_eq(&i).is_some();
+            i += 1;
+            !gone
+        });
+    }
+    let base = tc.specs.len();
+    for &b in x.bytes.iter() {
+        // (Reserved: this cannot fail.)
+        let _ = tc.specs.push_within_capacity(b);
+    }
+    for mut r in x.added {
+        r.start = r.start.saturating_add(base as u32);
+        let pos = tc.rules.partition_point(|q| q.chain <= r.chain);
+        let _ = tc.rules.insert_within_capacity(pos, r);
+    }
+    tc.garbage = tc.garbage.saturating_add(x.garbage);
 }
 
 fn carry_error(e: carry::CarryError) -> UserError {

@@ -8,8 +8,9 @@
 # service jumps to a chain that marks the packet and returns, then an ACCEPT that needs the
 # mark. `rnfctl status` reports both chains indexed. Then one-rule and one-chain changes
 # (an insert at the top of the blocklist, a new chain that moves every chain index and a jump
-# to it, a delete in the dispatch): each recompiles only its rule and re-indexes only its
-# chain (`rnfctl status` tells), and the same traffic again gives both routers the same
+# to it): each recompiles only its rule and re-indexes only its chain; deletes, appends (a jump
+# among them) and a policy change the live version by a delta, compiling only the new rule
+# and no index (`rnfctl status` tells); and the same traffic again gives both routers the same
 # outcomes and counters (kept rules kept theirs).
 # cost: 30
 . "$(dirname "$0")/lib.sh"
@@ -137,7 +138,14 @@ change "insert at the top of the blocklist" 1 1 -I BLOCK 1 -s 10.99.0.1/32 -j DR
 change "a new chain first in name order" 0 0 -N AAA
 change "a rule in it" 1 0 -A AAA -p icmp -j RETURN
 change "a jump to it" 1 0 -I FORWARD 1 -j AAA
-change "a delete in the dispatch" 0 1 -D SVC 5
+# Deletes, appends and policies change the live version by a delta over its compiled
+# ruleset: nothing is compiled but the new rules, no index is built.
+change "a delete in the dispatch" 0 0 -D SVC 5
+change "an append to the blocklist" 1 0 -A BLOCK -s 10.99.0.2/32 -j DROP
+change "an append to the dispatch" 1 0 -A SVC -d 10.0.2.2/32 -p tcp --dport 9999 -j HIT
+change "a delete in the blocklist by specification" 0 0 -D BLOCK -s 10.99.0.2/32 -j DROP
+change "a policy (the same: its counters restart)" 0 0 -P OUTPUT ACCEPT
+change "a policy" 0 0 -P INPUT DROP
 # The same pings again: outcomes and every counter (the kept rules' with the pings before the
 # changes) equal to iptables-legacy's; then the TCP connection again.
 pings_both 1002

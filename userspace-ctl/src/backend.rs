@@ -313,8 +313,11 @@ pub fn delta<'a>(before: &Table, after: &'a Table) -> Option<Delta<'a>> {
         }
     }
     let total: usize = after.chains.iter().map(|c| c.rules.len()).sum();
-    // Nothing changed, or most of the table rewritten: the whole table says it as well.
-    if edits.is_empty() || (rewritten > 64 && rewritten * 2 > total) || edits.len() > rulewire::MAX_OPS as usize {
+    // Nothing changed (not even the policies' counters, which every iptables-legacy command
+    // restarts: `-P INPUT ACCEPT` on an ACCEPT chain is an update with no edit), or most of
+    // the table rewritten: the whole table says it as well.
+    let nothing = edits.is_empty() && !reset_policies;
+    if nothing || (rewritten > 64 && rewritten * 2 > total) || edits.len() > rulewire::MAX_OPS as usize {
         return None;
     }
     Some(Delta { edits, reset_policies })

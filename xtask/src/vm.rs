@@ -98,6 +98,10 @@ fn vng(k: &Kernel, kvm: bool) -> Command {
     if let Ok(extra) = std::env::var("RNF_VM_APPEND") {
         cmd.arg("--append").arg(extra);
     }
+    // The guest's console on the terminal (a panic that kills the guest shows there).
+    if std::env::var_os("RNF_VM_VERBOSE").is_some() {
+        cmd.arg("--verbose");
+    }
     cmd.env("PATH", tool_path());
     cmd
 }

@@ -509,6 +509,7 @@ impl<'r> From<RuleSpec<'r>> for RuleIn<'r> {
 ///   specification, at the cost of a copy).
 /// * `hz`: the kernel's `HZ`, which the `limit` match's overflow check depends on;
 /// * `out`: empty stores for the result.
+#[inline(never)]
 pub fn compile<'r, E, C, R, M, X>(
     table: TableId,
     chains: &[ChainDef<'_>],
@@ -699,6 +700,7 @@ where
 /// numbered by `next_state`), a jump's target found by `jump` (by name), its place, chain and
 /// reachability left for the caller (`match_start` is where its matches start in `matches`,
 /// `hook_mask` is 0). `at` names the rule in errors.
+#[inline(never)]
 pub(crate) fn translate<M: Store<CMatch>>(
     input: RuleIn<'_>,
     chain: u32,
@@ -842,7 +844,7 @@ pub(crate) fn translate<M: Store<CMatch>>(
 const ANY_PORT: PortMatch = PortMatch { range: PortRange::ALL, invert: false };
 
 /// The index of user chain `name`, the target of a jump or goto of the rule at `at`.
-fn user_chain(cc: &[CChain], defs: &[ChainDef<'_>], name: &str, at: impl Fn() -> RulePos) -> Result<u32, CompileError> {
+pub(crate) fn user_chain(cc: &[CChain], defs: &[ChainDef<'_>], name: &str, at: impl Fn() -> RulePos) -> Result<u32, CompileError> {
     let t = find_chain(cc, defs, name).ok_or_else(|| CompileError::UnknownChain { at: at(), target: ChainName::new(name) })?;
     if defs.get(t as usize).is_some_and(|d| d.policy.is_some()) {
         return Err(CompileError::JumpToBuiltin { at: at(), target: ChainName::new(name) });

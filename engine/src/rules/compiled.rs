@@ -358,6 +358,9 @@ pub struct Delta<'a> {
     pub hot: &'a [super::index::CHot],
     /// Per chain, a policy set since it was compiled (`None`: its own). Empty: none.
     pub policies: &'a [Option<Policy>],
+    /// A jump or goto was deleted: which hooks reach a chain and how deep its jumps go may
+    /// be less than the compiled ruleset says (never more).
+    pub stale_reach: bool,
 }
 
 impl<'a> Delta<'a> {

@@ -9,13 +9,18 @@
 //! [`extend`] makes the delta of the next version from the one before. It takes only the
 //! changes a delta can express exactly, so that evaluating the ruleset with it is evaluating
 //! the ruleset compiled afresh (the differential test `delta_tests` checks that):
-//! - an appended rule has no jump or goto (a new edge would change which hooks reach which
-//!   chain, and could make a loop) and no match with state (`limit`, `nth`, `recent`,
-//!   `connlimit`: their state slots are numbered by the compiler); it is checked as the
-//!   compiler checks it, at the end of its chain, with the hooks that reach that end;
-//! - a deleted rule is no jump or goto (the same reason) and no unconditional ACCEPT, DROP or
-//!   RETURN (the rules after it would become reachable from more hooks, which could make them
-//!   invalid);
+//! - an appended rule has no match with state (`limit`, `nth`, `recent`, `connlimit`: their
+//!   state slots are numbered by the compiler); it is checked as the compiler checks it, at
+//!   the end of its chain, with the hooks that reach that end;
+//! - an appended jump or goto changes neither which hooks reach which chain nor how deep jumps
+//!   go, so it cannot make a loop either: the hooks that reach it already reach its target,
+//!   and the target's depth is below its chain's (a path back would need the opposite);
+//! - a deleted rule is no unconditional ACCEPT, DROP or RETURN that a live rule of its chain
+//!   follows (that rule would become reachable from more hooks, which could make it invalid);
+//!   a deleted jump or goto may leave chains reached by fewer hooks, or less deep, than the
+//!   compiled ruleset says: from then on ([`Delta::stale_reach`]) an appended rule that fails
+//!   its check, or that jumps, needs the table compiled (a check passed with more hooks than
+//!   the exact ones passes with these);
 //! - at most [`MAX_TAIL`] appended rules and [`max_dead`] deleted ones in all.
 //!
 //! Anything else is [`DeltaError::Rebuild`]: the caller compiles the whole configuration, as
@@ -101,6 +106,8 @@ pub struct DeltaOutput<D, F, R, M, H, P> {
     pub hot: H,
     /// Per chain, its policy if set.
     pub policies: P,
+    /// See [`Delta::stale_reach`].
+    pub stale_reach: bool,
 }
 
 impl<D, F, R, M, H, P> DeltaOutput<D, F, R, M, H, P>
@@ -121,6 +128,7 @@ where
             matches: self.matches.as_slice(),
             hot: self.hot.as_slice(),
             policies: self.policies.as_slice(),
+            stale_reach: self.stale_reach,
         }
     }
 }
@@ -181,6 +189,7 @@ where
         let h = old.hot.get(i).copied().or_else(|| old.rules.get(i).map(CHot::of)).unwrap_or_default();
         out.hot.push(h)?;
     }
+    out.stale_reach = old.stale_reach;
 
     for change in changes {
         match change {
@@ -193,10 +202,12 @@ where
                     None => rs.rules.get(pos as usize),
                     Some(t) => out.rules.as_slice().get(t as usize),
                 };
-                let Some(r) = r else { return Err(DeltaError::Rebuild) };
-                let terminal = matches!(r.target, CTarget::Accept | CTarget::Drop | CTarget::Return) && r.unconditional;
-                if terminal || matches!(r.target, CTarget::Jump(_) | CTarget::Goto(_)) {
+                let Some(&r) = r else { return Err(DeltaError::Rebuild) };
+                if is_terminal(&r) && live_after(rs, compiled, out, pos, r.chain) {
                     return Err(DeltaError::Rebuild);
+                }
+                if matches!(r.target, CTarget::Jump(_) | CTarget::Goto(_)) && !covered(rs, compiled, out, pos, &r) {
+                    out.stale_reach = true;
                 }
                 if let Some(w) = out.dead.as_mut_slice().get_mut((pos / 64) as usize) {
                     *w |= 1 << (pos % 64);
@@ -228,6 +239,70 @@ where
 
 fn is_dead<D: Store<u64>, F, R, M, H, P>(out: &DeltaOutput<D, F, R, M, H, P>, pos: u32) -> bool {
     out.dead.as_slice().get((pos / 64) as usize).is_some_and(|w| w >> (pos % 64) & 1 != 0)
+}
+
+/// How far from a deleted jump [`covered`] looks for another one like it.
+const NEARBY: u32 = 64;
+
+/// Whether deleting the jump or goto `r` at position `pos` leaves its target reached by the
+/// same hooks, as deep: a live rule of the same chain near it (kube-proxy's dispatch has
+/// thousands side by side) jumps to the same chain from at least the same hooks (a goto is
+/// covered by a jump or a goto, a jump only by a jump).
+fn covered<D: Store<u64>, F, R: Store<CRule>, M, H, P>(
+    rs: &Ruleset<'_>,
+    compiled: u32,
+    out: &DeltaOutput<D, F, R, M, H, P>,
+    pos: u32,
+    r: &CRule,
+) -> bool {
+    let Some(c) = rs.chains.get(r.chain as usize) else { return false };
+    let like = |q: &CRule, at: u32| {
+        let same = match (r.target, q.target) {
+            (CTarget::Jump(a), CTarget::Jump(b)) | (CTarget::Goto(a), CTarget::Jump(b) | CTarget::Goto(b)) => a == b,
+            _ => false,
+        };
+        at != pos && same && q.chain == r.chain && q.hook_mask & r.hook_mask == r.hook_mask && !is_dead(out, at)
+    };
+    let end = c.first.saturating_add(c.count);
+    // Compiled rules around it, or (for an appended rule) at the chain's end.
+    let around = pos.min(end);
+    let lo = around.saturating_sub(NEARBY).max(c.first);
+    let hi = around.saturating_add(NEARBY).min(end);
+    let base = (lo..hi).any(|p| rs.rules.get(p as usize).is_some_and(|q| like(q, p)));
+    base || out.rules.as_slice().iter().enumerate().any(|(i, q)| like(q, compiled.saturating_add(i as u32)))
+}
+
+/// An unconditional ACCEPT, DROP or RETURN: the compiler's walk of its chain stops there.
+fn is_terminal(r: &CRule) -> bool {
+    matches!(r.target, CTarget::Accept | CTarget::Drop | CTarget::Return) && r.unconditional
+}
+
+/// Whether a live rule of chain `chain` comes after position `pos` (a compiled rule or an
+/// appended one). Stops at the first one found: costs the dead rules it passes, which are
+/// at most [`max_dead`].
+fn live_after<D: Store<u64>, F, R: Store<CRule>, M, H, P>(
+    rs: &Ruleset<'_>,
+    compiled: u32,
+    out: &DeltaOutput<D, F, R, M, H, P>,
+    pos: u32,
+    chain: u32,
+) -> bool {
+    let tail = out.rules.as_slice();
+    let tail_from = match pos.checked_sub(compiled) {
+        Some(t) => t.saturating_add(1),
+        None => {
+            let Some(c) = rs.chains.get(chain as usize) else { return true };
+            let end = c.first.saturating_add(c.count);
+            if (pos.saturating_add(1)..end).any(|p| !is_dead(out, p)) {
+                return true;
+            }
+            0
+        }
+    };
+    tail.iter()
+        .enumerate()
+        .skip(tail_from as usize)
+        .any(|(i, r)| r.chain == chain && !is_dead(out, compiled.saturating_add(i as u32)))
 }
 
 /// Appends one rule (see [`extend`]).
@@ -265,10 +340,7 @@ where
     // The hooks that reach the chain's end: those of its last live rule, none after an
     // unconditional ACCEPT, DROP or RETURN (as the compiler's walk marks them); all of the
     // chain's when it has no live rule.
-    let reach = |r: &CRule| {
-        let terminal = matches!(r.target, CTarget::Accept | CTarget::Drop | CTarget::Return) && r.unconditional;
-        if terminal { 0 } else { r.hook_mask }
-    };
+    let reach = |r: &CRule| if is_terminal(r) { 0 } else { r.hook_mask };
     let last_tail = out.rules.as_slice().iter().enumerate().rev().find(|&(i, r)| r.chain == chain && !is_dead(out, compiled + i as u32));
     let hook_mask = match last_tail {
         Some((_, r)) => reach(r),
@@ -279,7 +351,7 @@ where
         }
     };
     let mut no_state = || Err(CompileError::OutOfMemory);
-    let mut no_jump = |_: &str| Err(CompileError::OutOfMemory);
+    let mut jump = |name: &str| super::compile::user_chain(rs.chains, defs, name, at);
     let stateful = match rule {
         RuleIn::Spec(s) => s.matches().any(|m| {
             matches!(
@@ -292,16 +364,24 @@ where
         }),
         RuleIn::Compiled { matches, .. } => matches.iter().any(|m| m.state().is_some()),
     };
-    let jumps = match rule {
-        RuleIn::Spec(s) => matches!(s.target, super::rule::Target::Jump(_) | super::rule::Target::Goto(_)),
-        RuleIn::Compiled { rule, .. } => matches!(rule.target, CTarget::Jump(_) | CTarget::Goto(_)),
-    };
-    if stateful || jumps {
+    if stateful {
         return Err(DeltaError::Rebuild);
     }
-    let mut r = translate(rule, chain, &mut out.matches, &mut no_state, &mut no_jump, &at)?;
+    let mut r = translate(rule, chain, &mut out.matches, &mut no_state, &mut jump, &at)?;
     r.hook_mask = hook_mask;
-    check_rule(table, rs.chains, defs, out.matches.as_slice(), &r, index, hz)?;
+    if let CTarget::Jump(t) | CTarget::Goto(t) = r.target {
+        // The edge must change no chain's hooks nor depths (and so cannot close a loop).
+        let target = rs.chains.get(t as usize).ok_or(DeltaError::Rebuild)?;
+        let same_reach = hook_mask & !target.hook_mask == 0 && target.depth.saturating_add(1) <= c.depth;
+        if out.stale_reach || (hook_mask != 0 && !same_reach) {
+            return Err(DeltaError::Rebuild);
+        }
+    }
+    match check_rule(table, rs.chains, defs, out.matches.as_slice(), &r, index, hz) {
+        // Checked with more hooks than reach it now: only compiling tells.
+        Err(_) if out.stale_reach => return Err(DeltaError::Rebuild),
+        other => other?,
+    }
     out.rules.push(r)?;
     out.hot.push(CHot::of(&r))?;
     if let Some(f) = out.tail_first.as_mut_slice().get_mut(chain as usize) {
@@ -376,8 +456,8 @@ mod tests {
         build(TableId::Mangle, &MANGLE, &["A"], &[("PREROUTING", jump), ("A", drop), ("A", out_iface_limit())]).unwrap();
     }
 
-    /// Jumps, stateful matches, deleting a jump or an unconditional verdict, and a full tail
-    /// need the table compiled.
+    /// Stateful matches, jumps that would change which hooks reach a chain, deleting an
+    /// unconditional verdict that a rule follows, and a full tail need the table compiled.
     #[test]
     fn what_a_delta_does_not_express() {
         let jump = RuleSpec { target: Target::Jump("A"), ..Default::default() };
@@ -385,18 +465,46 @@ mod tests {
         let cond = RuleSpec { target: Target::Drop, proto: 6, ..Default::default() };
         let (h, o) = build(TableId::Mangle, &MANGLE, &["A"], &[("FORWARD", jump), ("A", drop), ("A", cond)]).unwrap();
         let rs = o.ruleset(h);
-        assert_eq!(append(&rs, 2, 2, jump).unwrap_err(), DeltaError::Rebuild);
+        // FORWARD reaches A already: another jump changes nothing. INPUT does not.
+        append(&rs, 2, 2, jump).unwrap();
+        assert_eq!(append(&rs, 1, 1, jump).unwrap_err(), DeltaError::Rebuild);
+        // As the compiler: no jump to a builtin chain.
+        let to_builtin = RuleSpec { target: Target::Jump("FORWARD"), ..Default::default() };
+        let Err(DeltaError::Invalid(e)) = append(&rs, 5, 3, to_builtin) else { panic!() };
+        assert_eq!(e.to_string(), "chain `A' rule 3: cannot jump to builtin chain `FORWARD'");
         let mut limited = RuleSpec::default();
         limited.push_match(Match::Limit(super::super::rule::LimitMatch { avg: 3333, burst: 5 })).unwrap();
         assert_eq!(append(&rs, 2, 2, limited).unwrap_err(), DeltaError::Rebuild);
         let delete = |pos: u32| {
             let mut out = Out::default();
-            extend(TableId::Mangle, &defs(), &rs, [Change::Delete(pos)], 1000, &mut out).map(|_| ())
+            extend(TableId::Mangle, &defs(), &rs, [Change::Delete(pos)], 1000, &mut out).map(|_| out.stale_reach)
         };
         let at = |chain: usize, k: u32| rs.chains[chain].first + k;
-        assert_eq!(delete(at(2, 0)), Err(DeltaError::Rebuild), "a jump");
-        assert_eq!(delete(at(5, 0)), Err(DeltaError::Rebuild), "an unconditional DROP");
-        assert_eq!(delete(at(5, 1)), Ok(()), "a conditional DROP");
+        assert_eq!(delete(at(2, 0)), Ok(true), "a jump: A may be reached by fewer hooks now");
+        // One of two jumps side by side: the other still reaches A from the same hooks.
+        let (h2, o2) = build(TableId::Mangle, &MANGLE, &["A"], &[("FORWARD", jump), ("FORWARD", jump)]).unwrap();
+        let rs2 = o2.ruleset(h2);
+        let mut out = Out::default();
+        extend(TableId::Mangle, &defs(), &rs2, [Change::Delete(rs2.chains[2].first + 1)], 1000, &mut out).unwrap();
+        assert!(!out.stale_reach);
+        assert_eq!(delete(at(5, 0)), Err(DeltaError::Rebuild), "an unconditional DROP a rule follows");
+        assert_eq!(delete(at(5, 1)), Ok(false), "a conditional DROP");
+        // Once a jump is deleted, a new jump (or a rule that fails its check) needs the table
+        // compiled: which hooks reach a chain is known only as a bound.
+        let mut gone = Out::default();
+        extend(TableId::Mangle, &defs(), &rs, [Change::Delete(at(2, 0))], 1000, &mut gone).unwrap();
+        let after = rs.with_delta(gone.delta());
+        assert_eq!(append(&after, 2, 1, jump).unwrap_err(), DeltaError::Rebuild);
+        append(&after, 5, 3, cond).unwrap();
+        // PREROUTING reached A; without that jump an output interface limitation in A is
+        // fine, which only compiling shows.
+        let (h, o) = build(TableId::Mangle, &MANGLE, &["A"], &[("PREROUTING", jump)]).unwrap();
+        let rs = o.ruleset(h);
+        assert!(matches!(append(&rs, 5, 1, out_iface_limit()), Err(DeltaError::Invalid(_))));
+        let mut gone = Out::default();
+        extend(TableId::Mangle, &defs(), &rs, [Change::Delete(rs.chains[0].first)], 1000, &mut gone).unwrap();
+        assert_eq!(append(&rs.with_delta(gone.delta()), 5, 1, out_iface_limit()).unwrap_err(), DeltaError::Rebuild);
+        build(TableId::Mangle, &MANGLE, &["A"], &[("A", out_iface_limit())]).unwrap();
         // A full tail.
         let mut out = Out::default();
         let many = (0..MAX_TAIL).map(|i| Change::Append { chain: 1, number: i + 1, rule: RuleIn::Spec(cond) });

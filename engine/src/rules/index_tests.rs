@@ -664,6 +664,7 @@ fn a_delta_walks_as_the_same_rules_compiled_afresh() {
     let mut rng = Rng(0xde17_a5ed);
     let hooks = [HookPoint::LocalIn, HookPoint::Forward, HookPoint::LocalOut];
     let (mut tables, mut made, mut rebuild, mut invalid, mut packets, mut appended, mut deleted, mut policies) = (0u32, 0u32, 0u32, 0u32, 0u64, 0u32, 0u32, 0u32);
+    let mut jumps = 0u32;
     while tables < 800 {
         let (defs, rules) = random_input(&mut rng);
         let params = BuildParams { min_rules: 1 + rng.below(8) as u32 };
@@ -689,8 +690,9 @@ fn a_delta_walks_as_the_same_rules_compiled_afresh() {
                 let chain = rng.below(defs.len() as u64) as usize;
                 match rng.below(5) {
                     0 | 1 => {
+                        // Jumps to any user chain (loops included).
                         let family = rng.below(6);
-                        let spec = random_rule(&mut rng, 0, 0, family);
+                        let spec = random_rule(&mut rng, 0, defs.len() - 3, family);
                         let number = next[chain].len() as u32 + 1;
                         changes.push(Change::Append { chain: chain as u32, number, rule: super::compile::RuleIn::Spec(spec) });
                         next[chain].push(LRule { pos: compiled + tail, spec });
@@ -718,6 +720,10 @@ fn a_delta_walks_as_the_same_rules_compiled_afresh() {
                 Ok(sum) => {
                     made += 1;
                     appended += changes.iter().filter(|c| matches!(c, Change::Append { .. })).count() as u32;
+                    jumps += changes
+                        .iter()
+                        .filter(|c| matches!(c, Change::Append { rule: super::compile::RuleIn::Spec(r), .. } if matches!(r.target, Target::Jump(_) | Target::Goto(_))))
+                        .count() as u32;
                     deleted += changes.iter().filter(|c| matches!(c, Change::Delete(_))).count() as u32;
                     policies += changes.iter().filter(|c| matches!(c, Change::Policy { .. })).count() as u32;
                     assert_eq!(sum.appended, out.rules.len() as u32);
@@ -790,6 +796,6 @@ fn a_delta_walks_as_the_same_rules_compiled_afresh() {
             packets += 1;
         }
     }
-    std::eprintln!("{tables} tables, {made} deltas ({appended} rules appended, {deleted} deleted, {policies} policies), {rebuild} rebuilds, {invalid} refused, {packets} packets");
-    assert!(made > 1000 && appended > 500 && deleted > 500 && policies > 200 && rebuild > 100 && packets > 100_000);
+    std::eprintln!("{tables} tables, {made} deltas ({appended} rules appended, {jumps} of them jumps, {deleted} deleted, {policies} policies), {rebuild} rebuilds, {invalid} refused, {packets} packets");
+    assert!(made > 1000 && appended > 500 && jumps > 50 && deleted > 500 && policies > 200 && rebuild > 100 && packets > 100_000);
 }
