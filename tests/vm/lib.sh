@@ -128,11 +128,12 @@ policy_counter() {
 	echo "$pkts"
 }
 
-# dropped_packets NS [TABLE]: packets dropped so far by the DROP rules and DROP policies of
-# TABLE (filter), all chains; "error" if the table cannot be listed.
+# dropped_packets NS [TABLE [TOOL]]: packets dropped so far by the DROP rules and DROP
+# policies of TABLE (filter), all chains, as TOOL (rnfctl's iptables) lists them; "error" if
+# the table cannot be listed.
 dropped_packets() {
 	local out a b c d e rest n=0
-	out=$(nsx "$1" "$RNF_BIN/iptables" -t "${2:-filter}" -L -n -v -x) || { echo error; return; }
+	out=$(nsx "$1" "${3:-$RNF_BIN/iptables}" -t "${2:-filter}" -L -n -v -x) || { echo error; return; }
 	while read -r a b c d e rest; do
 		if [ "$a" = Chain ]; then
 			[ "$c" = "(policy" ] && [ "$d" = DROP ] && n=$((n + e))

@@ -30,27 +30,13 @@ f=$TMPD/delta.rules
 nsx "$RR" "$RNF_BIN/iptables-restore" <"$f" || { fail "rust_nf: restore"; finish; }
 nsx "$KR" iptables-legacy-restore <"$f" || { fail "iptables-legacy: restore"; finish; }
 
-# drops NS TOOL: packets dropped so far by DROP rules and DROP policies, as TOOL lists them.
-drops() {
-	local out a b c d e rest n=0
-	out=$(nsx "$1" "$2" -L -n -v -x) || { echo error; return; }
-	while read -r a b c d e rest; do
-		if [ "$a" = Chain ]; then
-			[ "$c" = "(policy" ] && [ "$d" = DROP ] && n=$((n + e))
-		elif [ "$c" = DROP ]; then
-			n=$((n + a))
-		fi
-	done <<<"$out"
-	echo "$n"
-}
-
 # check WHAT REPLIES: four pings through both routers, REPLIES of them answered; then every
 # chain listed with its counters, the same on both.
 check() {
 	local side chain
 	for side in rnf kernel; do
 		if [ $side = rnf ]; then C=$RC R=$RR T=$RNF_BIN/iptables; else C=$KC R=$KR T=iptables-legacy; fi
-		pings 4 "drops $R $T"
+		pings 4 "dropped_packets $R filter $T"
 		expect_eq "$1: $side: echo replies" "$REPLIES" "$2"
 	done
 	for chain in FORWARD EXTRA BLOCK; do

@@ -406,6 +406,27 @@ fn ct_view(rng: &mut Rng) -> CtView {
     }
 }
 
+/// A random packet at a random hook walked through `a` and through `b`, each with the same
+/// environment: whether the packet has a classifier key, and each walk's verdict and side
+/// effects. `None` when the packet does not parse.
+#[allow(clippy::type_complexity)]
+fn walk_both(rng: &mut Rng, a: &Ruleset<'_>, b: &Ruleset<'_>) -> Option<(bool, (Verdict, Vec<Ev>), (Verdict, Vec<Ev>))> {
+    let bytes = random_packet(rng);
+    let hook = pick(rng, &[HookPoint::LocalIn, HookPoint::Forward, HookPoint::LocalOut]);
+    let (i, o) = match hook {
+        HookPoint::LocalIn => (pick(rng, &DEVS), &b""[..]),
+        HookPoint::LocalOut => (&b""[..], pick(rng, &DEVS)),
+        _ => (pick(rng, &DEVS), pick(rng, &DEVS)),
+    };
+    let pkt = PacketInfo::parse(&bytes, i, o, Meta { mark: rng.below(4) as u32, ..Meta::plain(bytes.len() as u32) }).ok()?;
+    let ct = ct_view(rng);
+    let seed = rng.next();
+    let (mut ea, mut eb) = (RecEnv::new(seed, ct), RecEnv::new(seed, ct));
+    let va = evaluate(a, hook, &pkt, &mut ea);
+    let vb = evaluate(b, hook, &pkt, &mut eb);
+    Some((index::PacketKey::new(&pkt).is_some(), (va, ea.log), (vb, eb.log)))
+}
+
 fn cases() -> u64 {
     let default = 1_000_000;
     std::env::var("RNF_INDEX_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(default)
@@ -431,7 +452,6 @@ struct Coverage {
 fn run_with(seed: u64, n: u64, corrupt: bool, cov: &mut Coverage) -> (u64, u64, u64) {
     let mut rng = Rng(seed.max(1));
     let (mut done, mut bad, mut keyed) = (0u64, 0u64, 0u64);
-    let hooks = [HookPoint::LocalIn, HookPoint::Forward, HookPoint::LocalOut];
     while done < n {
         let Some(mut case) = random_ruleset(&mut rng) else { continue };
         let idx = case.idx.index();
@@ -453,24 +473,11 @@ fn run_with(seed: u64, n: u64, corrupt: bool, cov: &mut Coverage) -> (u64, u64, 
         let linear = case.out.ruleset(case.header);
         let indexed: Ruleset<'_> = linear.with_index(case.idx.index());
         for _ in 0..500 {
-            let bytes = random_packet(&mut rng);
-            let hook = pick(&mut rng, &hooks);
-            let (i, o) = match hook {
-                HookPoint::LocalIn => (pick(&mut rng, &DEVS), &b""[..]),
-                HookPoint::LocalOut => (&b""[..], pick(&mut rng, &DEVS)),
-                _ => (pick(&mut rng, &DEVS), pick(&mut rng, &DEVS)),
-            };
-            let Ok(pkt) = PacketInfo::parse(&bytes, i, o, Meta { mark: rng.below(4) as u32, ..Meta::plain(bytes.len() as u32) }) else { continue };
-            let ct = ct_view(&mut rng);
-            let env_seed = rng.next();
-            let mut a = RecEnv::new(env_seed, ct);
-            let mut b = RecEnv::new(env_seed, ct);
-            let va: Verdict = evaluate(&linear, hook, &pkt, &mut a);
-            let vb: Verdict = evaluate(&indexed, hook, &pkt, &mut b);
-            keyed += u64::from(index::PacketKey::new(&pkt).is_some());
-            if va != vb || a.log != b.log {
+            let Some((has_key, (va, la), (vb, lb))) = walk_both(&mut rng, &linear, &indexed) else { continue };
+            keyed += u64::from(has_key);
+            if va != vb || la != lb {
                 if bad == 0 && !corrupt {
-                    std::eprintln!("mismatch: {va:?} vs {vb:?}\n linear {:?}\n indexed {:?}", a.log, b.log);
+                    std::eprintln!("mismatch: {va:?} vs {vb:?}\n linear {la:?}\n indexed {lb:?}");
                 }
                 bad += 1;
             }
@@ -662,7 +669,6 @@ struct LRule {
 fn a_delta_walks_as_the_same_rules_compiled_afresh() {
     use super::delta::{extend, Change, DeltaError};
     let mut rng = Rng(0xde17_a5ed);
-    let hooks = [HookPoint::LocalIn, HookPoint::Forward, HookPoint::LocalOut];
     let (mut tables, mut made, mut rebuild, mut invalid, mut packets, mut appended, mut deleted, mut policies) = (0u32, 0u32, 0u32, 0u32, 0u64, 0u32, 0u32, 0u32);
     let mut jumps = 0u32;
     while tables < 800 {
@@ -777,22 +783,9 @@ fn a_delta_walks_as_the_same_rules_compiled_afresh() {
             ref other => other.clone(),
         };
         for _ in 0..200 {
-            let bytes = random_packet(&mut rng);
-            let hook = pick(&mut rng, &hooks);
-            let (i, o) = match hook {
-                HookPoint::LocalIn => (pick(&mut rng, &DEVS), &b""[..]),
-                HookPoint::LocalOut => (&b""[..], pick(&mut rng, &DEVS)),
-                _ => (pick(&mut rng, &DEVS), pick(&mut rng, &DEVS)),
-            };
-            let Ok(pkt) = PacketInfo::parse(&bytes, i, o, Meta { mark: rng.below(4) as u32, ..Meta::plain(bytes.len() as u32) }) else { continue };
-            let ct = ct_view(&mut rng);
-            let env_seed = rng.next();
-            let mut a = RecEnv::new(env_seed, ct);
-            let mut b = RecEnv::new(env_seed, ct);
-            let va = evaluate(&got, hook, &pkt, &mut a);
-            let vb = evaluate(&want, hook, &pkt, &mut b);
-            let mapped: Vec<Ev> = a.log.iter().map(map).collect();
-            assert_eq!((va, &mapped), (vb, &b.log), "a delta walks differently from the table compiled afresh");
+            let Some((_, (va, la), (vb, lb))) = walk_both(&mut rng, &got, &want) else { continue };
+            let mapped: Vec<Ev> = la.iter().map(map).collect();
+            assert_eq!((va, &mapped), (vb, &lb), "a delta walks differently from the table compiled afresh");
             packets += 1;
         }
     }
