@@ -346,6 +346,22 @@ pub fn evaluate(
     pkt: &PacketInfo<'_>,
     env: &mut impl Env,
 ) -> Verdict {
+    // Compiled twice: a ruleset without a delta (nearly always) walks without its checks.
+    if rs.delta.is_empty() {
+        walk::<false>(rs, hook, pkt, env)
+    } else {
+        walk::<true>(rs, hook, pkt, env)
+    }
+}
+
+/// [`evaluate`]; `DELTA`: the ruleset may have a delta (else it has none).
+#[inline(always)]
+fn walk<const DELTA: bool>(
+    rs: &Ruleset<'_>,
+    hook: HookPoint,
+    pkt: &PacketInfo<'_>,
+    env: &mut impl Env,
+) -> Verdict {
     let Some(entry) = rs.entry_chain(hook) else { return Verdict::Accept };
     let Some(entry_chain) = rs.chains.get(entry as usize) else { return Verdict::Drop };
     let mut stack = [0u32; MAX_JUMP_DEPTH];
@@ -364,6 +380,7 @@ pub fn evaluate(
     let delta = &rs.delta;
     let compiled = rs.rules.len() as u32;
     let tail_hot = if delta.hot.len() == delta.rules.len() { delta.hot } else { &[] };
+    let any_dead = DELTA && !delta.dead.is_empty();
     let mut in_tail = false;
     let mut chain = entry;
     let mut indexed = use_index(rs, chain, pkt, &mut key);
@@ -374,21 +391,20 @@ pub fn evaluate(
                     pos = rs.index.next(chain, pos, end, k);
                 }
             } else if let Some(run) = hot.get(pos as usize..end as usize) {
-                let skip = run.iter().position(|h| h.may_match(src, dst, proto)).unwrap_or(run.len());
-                pos = pos.saturating_add(skip as u32);
+                pos = pos.saturating_add(skip_ruled_out(run, src, dst, proto));
             }
-            if pos < end && delta.is_dead(pos) {
+            if any_dead && pos < end && delta.is_dead(pos) {
                 pos = pos.saturating_add(1);
                 continue;
             }
-            if pos >= end {
+            if DELTA && pos >= end {
                 if let Some(t) = delta.tail_start(chain) {
                     in_tail = true;
                     pos = compiled.saturating_add(t);
                 }
             }
         }
-        if in_tail {
+        if DELTA && in_tail {
             // The chain's next live appended rule that the packet's addresses and protocol
             // do not rule out.
             let from = pos.saturating_sub(compiled) as usize;
@@ -403,9 +419,14 @@ pub fn evaluate(
                 None => u32::MAX,
             };
         }
-        let mut ret = if in_tail { pos == u32::MAX } else { pos >= end };
+        let mut ret = if DELTA && in_tail { pos == u32::MAX } else { pos >= end };
         if !ret {
-            let Some((rule, matches)) = rs.rule_at(pos) else { return Verdict::Drop };
+            let fetched = if DELTA && in_tail {
+                delta.rules.get(pos.wrapping_sub(compiled) as usize).map(|r| (r, delta.rule_matches(r)))
+            } else {
+                rs.rules.get(pos as usize).map(|r| (r, rs.rule_matches(r)))
+            };
+            let Some((rule, matches)) = fetched else { return Verdict::Drop };
             match rule_matches(rule, matches, pkt, live, env) {
                 Outcome::No => {
                     pos = pos.saturating_add(1);
@@ -414,7 +435,8 @@ pub fn evaluate(
                 Outcome::HotDrop => return Verdict::Drop,
                 Outcome::Yes => {}
             }
-            env.count(rs.counter_of(pos), pkt.skb_len);
+            let counter = if DELTA && in_tail { rs.header.counter_count.saturating_add(pos.wrapping_sub(compiled)) } else { pos };
+            env.count(counter, pkt.skb_len);
             match &rule.target {
                 CTarget::None => pos = pos.saturating_add(1),
                 CTarget::Accept => return Verdict::Accept,
@@ -485,7 +507,8 @@ pub fn evaluate(
             if sp == 0 {
                 // The hook's underflow: its builtin chain's policy.
                 env.count(entry_chain.policy_counter, pkt.skb_len);
-                return match delta.policy(entry, entry_chain.policy) {
+                let policy = if DELTA { delta.policy(entry, entry_chain.policy) } else { entry_chain.policy };
+                return match policy {
                     Some(Policy::Accept) => Verdict::Accept,
                     _ => Verdict::Drop,
                 };
@@ -497,10 +520,17 @@ pub fn evaluate(
             chain = r.chain;
             indexed = use_index(rs, chain, pkt, &mut key);
             pos = from.saturating_add(1);
-            in_tail = from >= compiled;
+            in_tail = DELTA && from >= compiled;
             end = c.first.saturating_add(c.count);
         }
     }
+}
+
+/// How many rules at the start of `run` (compact forms) a packet with these addresses and
+/// protocol cannot match. Its own function: the walk's hottest loop, compiled on its own.
+#[inline(never)]
+fn skip_ruled_out(run: &[super::index::CHot], src: u32, dst: u32, proto: u8) -> u32 {
+    run.iter().position(|h| h.may_match(src, dst, proto)).unwrap_or(run.len()) as u32
 }
 
 /// The packet's classifier key, made when first needed.
