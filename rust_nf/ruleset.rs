@@ -372,7 +372,7 @@ impl Version {
         let mut tail_slot_of = KVVec::with_capacity(appended, GFP_KERNEL_ACCOUNT).map_err(|_| oom())?;
         for (i, &s) in self.tail_slot_of.iter().enumerate() {
             // A rule deleted by this change counts no more (its slot is given back).
-            let dead = out.delta().is_dead(rs.rules.len() as u32 + i as u32);
+            let dead = out.delta().is_dead((rs.rules.len() as u32).saturating_add(i as u32));
             tail_slot_of.push(if dead { crate::engine::carry::NO_SLOT } else { s }, GFP_KERNEL_ACCOUNT).map_err(|_| oom())?;
         }
         for i in before..appended {
@@ -437,7 +437,12 @@ impl Version {
     /// The compiled ruleset, with its classifier and its delta.
     pub(crate) fn ruleset(&self) -> Ruleset<'_> {
         let b = &*self.base;
-        b.out.ruleset(b.header).with_index(b.index.index()).with_delta(self.delta.delta())
+        let mut d = self.delta.delta();
+        // No dead rule: the walk need not look for them.
+        if self.summary.dead == 0 {
+            d.dead = &[];
+        }
+        b.out.ruleset(b.header).with_index(b.index.index()).with_delta(d)
     }
 
     /// The version's size and what its classifier holds, for the status report.
@@ -496,7 +501,9 @@ impl Version {
 
     /// Counts one packet of `bytes` at counter `idx` (a rule, a builtin chain's policy, or an
     /// appended rule: see [`crate::engine::compiled::Delta`]), in the pool slot the counter
-    /// owns.
+    /// owns. (A compiled rule a delta deleted keeps its old slot in `base.slot_of`, which a
+    /// later change may hand to a new rule: that is sound only because the walk never counts
+    /// a deleted rule.)
     pub(crate) fn count(&self, idx: u32, bytes: u64) {
         let h = &self.base.header;
         let slot = match (idx.checked_sub(h.counter_count), idx.checked_sub(h.rule_count)) {

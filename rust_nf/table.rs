@@ -563,7 +563,8 @@ fn prepare_delta(tc: &TableConfig, flags: u32, e: &Edited<'_>, live: Option<&Ver
         let slot = if reset && c.policy.is_some() { alloc.fresh(Counters::default())? } else { c.slot };
         chain_slots.push(slot, a)?;
     }
-    let deletes = deleted.iter().filter_map(|&o| tc.rules.get(o)).map(|r| Change::Delete(r.at));
+    // (Last first: a rule's deletion never waits on one after it still being live.)
+    let deletes = deleted.iter().rev().filter_map(|&o| tc.rules.get(o)).map(|r| Change::Delete(r.at));
     let appends = added.iter().zip(specs.iter()).map(|(&(chain, number, _), spec)| Change::Append { chain, number, rule: RuleIn::Spec(*spec) });
     let sets = policies.iter().filter_map(|&(c, p)| Some(Change::Policy { chain: c as u32, policy: p? }));
     let changes = Iterator::chain(Iterator::chain(deletes, appends), sets);
@@ -1195,15 +1196,19 @@ fn patch(tc: &mut TableConfig, x: Patch) {
             !gone
         });
     }
+    // (The room was reserved before the version was published: `update`.)
     let base = tc.specs.len();
+    let mut lost = false;
     for &b in x.bytes.iter() {
-        // (Reserved: this cannot fail.)
-        let _ = tc.specs.push_within_capacity(b);
+        lost |= tc.specs.push_within_capacity(b).is_err();
     }
     for mut r in x.added {
         r.start = r.start.saturating_add(base as u32);
         let pos = tc.rules.partition_point(|q| q.chain <= r.chain);
-        let _ = tc.rules.insert_within_capacity(pos, r);
+        lost |= tc.rules.insert_within_capacity(pos, r).is_err();
+    }
+    if lost {
+        pr_err!("rust_nf: internal error: a patched configuration had no room reserved\n");
     }
     tc.garbage = tc.garbage.saturating_add(x.garbage);
 }

@@ -341,7 +341,7 @@ where
     // unconditional ACCEPT, DROP or RETURN (as the compiler's walk marks them); all of the
     // chain's when it has no live rule.
     let reach = |r: &CRule| if is_terminal(r) { 0 } else { r.hook_mask };
-    let last_tail = out.rules.as_slice().iter().enumerate().rev().find(|&(i, r)| r.chain == chain && !is_dead(out, compiled + i as u32));
+    let last_tail = out.rules.as_slice().iter().enumerate().rev().find(|&(i, r)| r.chain == chain && !is_dead(out, compiled.saturating_add(i as u32)));
     let hook_mask = match last_tail {
         Some((_, r)) => reach(r),
         None => {
@@ -350,7 +350,13 @@ where
             last.map_or(c.hook_mask, reach)
         }
     };
-    let mut no_state = || Err(CompileError::OutOfMemory);
+    // (A match with state is refused below before it gets here; one this list misses is
+    // compiled with the table all the same.)
+    let mut needs_state = false;
+    let mut no_state = || {
+        needs_state = true;
+        Err(CompileError::OutOfMemory)
+    };
     let mut jump = |name: &str| super::compile::user_chain(rs.chains, defs, name, at);
     let stateful = match rule {
         RuleIn::Spec(s) => s.matches().any(|m| {
@@ -367,7 +373,11 @@ where
     if stateful {
         return Err(DeltaError::Rebuild);
     }
-    let mut r = translate(rule, chain, &mut out.matches, &mut no_state, &mut jump, &at)?;
+    let translated = translate(rule, chain, &mut out.matches, &mut no_state, &mut jump, &at);
+    if needs_state {
+        return Err(DeltaError::Rebuild);
+    }
+    let mut r = translated?;
     r.hook_mask = hook_mask;
     if let CTarget::Jump(t) | CTarget::Goto(t) = r.target {
         // The edge must change no chain's hooks nor depths (and so cannot close a loop).
