@@ -17,10 +17,12 @@
 //!   and the target's depth is below its chain's (a path back would need the opposite);
 //! - a deleted rule is no unconditional ACCEPT, DROP or RETURN that a live rule of its chain
 //!   follows (that rule would become reachable from more hooks, which could make it invalid);
-//!   a deleted jump or goto may leave chains reached by fewer hooks, or less deep, than the
-//!   compiled ruleset says: from then on ([`Delta::stale_reach`]) an appended rule that fails
-//!   its check, or that jumps, needs the table compiled (a check passed with more hooks than
-//!   the exact ones passes with these);
+//!   a deleted jump or goto that no live rule near it covers (the same target, from at least
+//!   its hooks, once the whole change is in: a chain rewrite deletes its jumps and appends them
+//!   again) may leave chains reached by fewer hooks, or less deep, than the compiled ruleset
+//!   says: from then on ([`Delta::stale_reach`]) an appended rule that fails its check, or
+//!   that jumps, needs the table compiled (a check passed with more hooks than the exact ones
+//!   passes with these), and so does the change itself if it appended a jump;
 //! - at most [`MAX_TAIL`] appended rules and [`max_dead`] deleted ones in all.
 //!
 //! Anything else is [`DeltaError::Rebuild`]: the caller compiles the whole configuration, as
@@ -191,9 +193,17 @@ where
     }
     out.stale_reach = old.stale_reach;
 
+    // Deleted jumps that no rule near them still covers, checked again once the whole change
+    // is in: a chain rewrite (kube-proxy's partial syncs) deletes its jumps and appends them
+    // again. Until then an appended rule that fails its check needs the table compiled.
+    let mut uncovered = [0u32; MAX_UNCOVERED];
+    let mut pending = 0usize;
+    let mut jumped = false;
     for change in changes {
         match change {
-            Change::Append { chain, number, rule } => append(table, defs, rs, compiled, chain, number, rule, hz, out)?,
+            Change::Append { chain, number, rule } => {
+                jumped |= append(table, defs, rs, compiled, chain, number, rule, hz, pending != 0, out)?;
+            }
             Change::Delete(pos) => {
                 if pos >= compiled.saturating_add(out.rules.as_slice().len() as u32) || is_dead(out, pos) {
                     return Err(DeltaError::Rebuild);
@@ -207,7 +217,9 @@ where
                     return Err(DeltaError::Rebuild);
                 }
                 if matches!(r.target, CTarget::Jump(_) | CTarget::Goto(_)) && !covered(rs, compiled, out, pos, &r) {
-                    out.stale_reach = true;
+                    let slot = uncovered.get_mut(pending).ok_or(DeltaError::Rebuild)?;
+                    *slot = pos;
+                    pending += 1;
                 }
                 if let Some(w) = out.dead.as_mut_slice().get_mut((pos / 64) as usize) {
                     *w |= 1 << (pos % 64);
@@ -223,6 +235,21 @@ where
         }
     }
 
+    // A deleted jump still uncovered may leave its target reached by fewer hooks or less
+    // deep: from now on the reach is a bound (`stale_reach`), and a jump this change appended,
+    // checked against the reach before, needs the table compiled.
+    for &pos in uncovered.get(..pending).unwrap_or(&[]) {
+        let r = match pos.checked_sub(compiled) {
+            None => rs.rules.get(pos as usize).copied(),
+            Some(t) => out.rules.as_slice().get(t as usize).copied(),
+        };
+        if r.is_none_or(|r| !covered(rs, compiled, out, pos, &r)) {
+            if jumped {
+                return Err(DeltaError::Rebuild);
+            }
+            out.stale_reach = true;
+        }
+    }
     let dead = out.dead.as_slice().iter().map(|w| w.count_ones()).sum::<u32>();
     if dead > max_dead(compiled) {
         return Err(DeltaError::Rebuild);
@@ -243,6 +270,10 @@ fn is_dead<D: Store<u64>, F, R, M, H, P>(out: &DeltaOutput<D, F, R, M, H, P>, po
 
 /// How far from a deleted jump [`covered`] looks for another one like it.
 const NEARBY: u32 = 64;
+
+/// Most deleted jumps one change may leave uncovered until its end (more: the table is
+/// compiled).
+const MAX_UNCOVERED: usize = 64;
 
 /// Whether deleting the jump or goto `r` at position `pos` leaves its target reached by the
 /// same hooks, as deep: a live rule of the same chain near it (kube-proxy's dispatch has
@@ -305,7 +336,8 @@ fn live_after<D: Store<u64>, F, R: Store<CRule>, M, H, P>(
         .any(|(i, r)| r.chain == chain && !is_dead(out, compiled.saturating_add(i as u32)))
 }
 
-/// Appends one rule (see [`extend`]).
+/// Appends one rule (see [`extend`]); whether it jumps. `pending`: a jump this change deleted
+/// is not known to be covered yet (the reach may be less than the compiled ruleset says).
 #[allow(clippy::too_many_arguments)]
 fn append<'r, D, F, R, M, H, P>(
     table: TableId,
@@ -316,8 +348,9 @@ fn append<'r, D, F, R, M, H, P>(
     number: u32,
     rule: RuleIn<'r>,
     hz: u32,
+    pending: bool,
     out: &mut DeltaOutput<D, F, R, M, H, P>,
-) -> Result<(), DeltaError>
+) -> Result<bool, DeltaError>
 where
     D: Store<u64>,
     F: Store<u32>,
@@ -388,8 +421,8 @@ where
         }
     }
     match check_rule(table, rs.chains, defs, out.matches.as_slice(), &r, index, hz) {
-        // Checked with more hooks than reach it now: only compiling tells.
-        Err(_) if out.stale_reach => return Err(DeltaError::Rebuild),
+        // Checked with more hooks than may reach it now: only compiling tells.
+        Err(_) if out.stale_reach || pending => return Err(DeltaError::Rebuild),
         other => other?,
     }
     out.rules.push(r)?;
@@ -399,7 +432,7 @@ where
             *f = tail;
         }
     }
-    Ok(())
+    Ok(matches!(r.target, CTarget::Jump(_) | CTarget::Goto(_)))
 }
 
 #[cfg(test)]
@@ -506,6 +539,17 @@ mod tests {
         let after = rs.with_delta(gone.delta());
         assert_eq!(append(&after, 2, 1, jump).unwrap_err(), DeltaError::Rebuild);
         append(&after, 5, 3, cond).unwrap();
+        // A chain rewritten with the same jump (kube-proxy's partial sync of a service chain):
+        // the new jump covers the old one, nothing goes stale.
+        let (h3, o3) = build(TableId::Mangle, &MANGLE, &["A"], &[("FORWARD", jump)]).unwrap();
+        let rs3 = o3.ruleset(h3);
+        let rewrite = [Change::Delete(rs3.chains[2].first), Change::Append { chain: 2, number: 1, rule: RuleIn::Spec(jump) }];
+        let mut out = Out::default();
+        extend(TableId::Mangle, &defs(), &rs3, rewrite, 1000, &mut out).unwrap();
+        assert!(!out.stale_reach);
+        // Rewritten with a jump elsewhere: A is no longer reached, which only compiling tells.
+        let rewrite = [Change::Delete(rs3.chains[2].first), Change::Append { chain: 2, number: 1, rule: RuleIn::Spec(to_builtin) }];
+        assert!(extend(TableId::Mangle, &defs(), &rs3, rewrite, 1000, &mut Out::default()).is_err());
         // PREROUTING reached A; without that jump an output interface limitation in A is
         // fine, which only compiling shows.
         let (h, o) = build(TableId::Mangle, &MANGLE, &["A"], &[("PREROUTING", jump)]).unwrap();

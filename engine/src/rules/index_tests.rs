@@ -670,7 +670,7 @@ fn a_delta_walks_as_the_same_rules_compiled_afresh() {
     use super::delta::{extend, Change, DeltaError};
     let mut rng = Rng(0xde17_a5ed);
     let (mut tables, mut made, mut rebuild, mut invalid, mut packets, mut appended, mut deleted, mut policies) = (0u32, 0u32, 0u32, 0u32, 0u64, 0u32, 0u32, 0u32);
-    let mut jumps = 0u32;
+    let (mut jumps, mut rewrites) = (0u32, 0u32);
     while tables < 800 {
         let (defs, rules) = random_input(&mut rng);
         let params = BuildParams { min_rules: 1 + rng.below(8) as u32 };
@@ -694,7 +694,7 @@ fn a_delta_walks_as_the_same_rules_compiled_afresh() {
             let mut changes: Vec<Change<'static>> = Vec::new();
             for _ in 0..1 + rng.below(3) {
                 let chain = rng.below(defs.len() as u64) as usize;
-                match rng.below(5) {
+                match rng.below(6) {
                     0 | 1 => {
                         // Jumps to any user chain (loops included).
                         let family = rng.below(6);
@@ -708,6 +708,22 @@ fn a_delta_walks_as_the_same_rules_compiled_afresh() {
                         let k = rng.below(next[chain].len() as u64) as usize;
                         changes.push(Change::Delete(next[chain][k].pos));
                         next[chain].remove(k);
+                    }
+                    4 if next[chain].len() <= 8 => {
+                        // A chain rewritten (as a --noflush restore does): its rules deleted,
+                        // last first, and new ones appended, jumps among them.
+                        for r in next[chain].drain(..).rev() {
+                            changes.push(Change::Delete(r.pos));
+                        }
+                        for _ in 0..1 + rng.below(3) {
+                            let family = rng.below(6);
+                            let spec = random_rule(&mut rng, 0, defs.len() - 3, family);
+                            let number = next[chain].len() as u32 + 1;
+                            changes.push(Change::Append { chain: chain as u32, number, rule: super::compile::RuleIn::Spec(spec) });
+                            next[chain].push(LRule { pos: compiled + tail, spec });
+                            tail += 1;
+                        }
+                        rewrites += 1;
                     }
                     _ if chain < 3 => {
                         let policy = if rng.below(2) == 0 { Policy::Accept } else { Policy::Drop };
@@ -789,6 +805,6 @@ fn a_delta_walks_as_the_same_rules_compiled_afresh() {
             packets += 1;
         }
     }
-    std::eprintln!("{tables} tables, {made} deltas ({appended} rules appended, {jumps} of them jumps, {deleted} deleted, {policies} policies), {rebuild} rebuilds, {invalid} refused, {packets} packets");
-    assert!(made > 1000 && appended > 500 && jumps > 50 && deleted > 500 && policies > 200 && rebuild > 100 && packets > 100_000);
+    std::eprintln!("{tables} tables, {made} deltas ({appended} rules appended, {jumps} of them jumps, {deleted} deleted, {policies} policies; {rewrites} chain rewrites tried), {rebuild} rebuilds, {invalid} refused, {packets} packets");
+    assert!(made > 1000 && appended > 500 && jumps > 50 && deleted > 500 && policies > 200 && rewrites > 100 && rebuild > 100 && packets > 100_000);
 }
