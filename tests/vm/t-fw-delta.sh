@@ -2,11 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0
 # One-rule changes as deltas, end to end: a 1000-rule blocklist restored into rust_nf and into
 # iptables-legacy (two identical topologies); then appends, deletes (by number and by
-# specification), policies and a partial `iptables-restore --noflush` of a small chain, each
-# on both routers. rust_nf must make each of them a delta over the compiled table (`rnfctl
-# status`: only the new rules compiled, no chain index built), and after each the same pings
-# through both routers must be answered or dropped alike, and every rule's and policy's
-# counters must equal iptables-legacy's.
+# specification), policies and a partial `iptables-restore --noflush` of a small chain (its
+# jump deleted and appended again), each on both routers. rust_nf must make each of them a
+# delta over the compiled table (`rnfctl status`: only the new rules compiled, no chain index
+# built), and after each the same pings through both routers must be answered or dropped
+# alike, and every rule's and policy's counters must equal iptables-legacy's.
 # cost: 70
 . "$(dirname "$0")/lib.sh"
 
@@ -21,10 +21,12 @@ f=$TMPD/delta.rules
 	echo ":OUTPUT ACCEPT [0:0]"
 	echo ":BLOCK - [0:0]"
 	echo ":EXTRA - [0:0]"
+	echo ":UDP - [0:0]"
 	echo "-A FORWARD -j EXTRA"
 	echo "-A FORWARD -j BLOCK"
 	awk 'BEGIN { for (i = 0; i < 1000; i++) printf "-A BLOCK -s 10.9.%d.%d/32 -j DROP\n", int(i / 256), i % 256 }'
-	echo "-A EXTRA -p udp -j RETURN"
+	echo "-A EXTRA -p udp -j UDP"
+	echo "-A UDP -j RETURN"
 	echo "COMMIT"
 } >"$f"
 nsx "$RR" "$RNF_BIN/iptables-restore" <"$f" || { fail "rust_nf: restore"; finish; }
@@ -39,7 +41,7 @@ check() {
 		pings 4 "dropped_packets $R filter $T"
 		expect_eq "$1: $side: echo replies" "$REPLIES" "$2"
 	done
-	for chain in FORWARD EXTRA BLOCK; do
+	for chain in FORWARD EXTRA UDP BLOCK; do
 		nsx "$RR" "$RNF_BIN/iptables" -L "$chain" -n -v -x --line-numbers >"$TMPD/rnf.$chain"
 		nsx "$KR" iptables-legacy -L "$chain" -n -v -x --line-numbers >"$TMPD/kernel.$chain"
 		if ! cmp -s "$TMPD/rnf.$chain" "$TMPD/kernel.$chain"; then
@@ -78,8 +80,9 @@ change "delete the other by number" 0 4 -D BLOCK 1001
 change "delete a compiled rule" 0 4 -D BLOCK 17
 change "policy DROP" 0 0 -P FORWARD DROP
 change "append an accept for ICMP" 1 4 -A FORWARD -p icmp -j ACCEPT
-change "rewrite a small chain (--noflush)" 2 0 noflush '*filter' ':EXTRA - [0:0]' '-A EXTRA -p udp -j RETURN' '-A EXTRA -p icmp -j DROP' COMMIT
-change "rewrite it back" 1 4 noflush '*filter' ':EXTRA - [0:0]' '-A EXTRA -p udp -j RETURN' COMMIT
+# (A rewrite deletes the chain's jump and appends it again, as kube-proxy's partial syncs do.)
+change "rewrite a small chain (--noflush)" 2 0 noflush '*filter' ':EXTRA - [0:0]' '-A EXTRA -p udp -j UDP' '-A EXTRA -p icmp -j DROP' COMMIT
+change "rewrite it back" 1 4 noflush '*filter' ':EXTRA - [0:0]' '-A EXTRA -p udp -j UDP' COMMIT
 change "policy ACCEPT" 0 4 -P FORWARD ACCEPT
 change "delete the accept" 0 4 -D FORWARD 3
 finish
