@@ -14,7 +14,7 @@ use crate::counters::{CounterPool, PoolNext, SlotAlloc};
 use crate::engine::carry;
 use crate::engine::compile::RuleIn;
 use crate::engine::delta::Change;
-use crate::engine::rule::{Counters, Policy, RuleSpec, TableId, NUM_TABLES};
+use crate::engine::rule::{Counters, Policy, TableId, NUM_TABLES};
 use crate::engine::rulewire;
 use crate::engine::wire::{AttrIter, Encoder};
 use crate::ffi::genl::Request;
@@ -545,9 +545,9 @@ fn prepare_delta(tc: &TableConfig, flags: u32, e: &Edited<'_>, live: Option<&Ver
             policies.push((ci, x.policy), a)?;
         }
     }
-    let mut specs: KVVec<RuleSpec<'_>> = KVVec::with_capacity(added.len(), a)?;
+    let mut specs: KVVec<RuleIn<'_>> = KVVec::with_capacity(added.len(), a)?;
     for (_, _, x) in added.iter() {
-        specs.push(rulewire::decode_rule(x.spec).map_err(|_| uerr(EINVAL, c"malformed rule specification"))?, a)?;
+        specs.push(RuleIn::Spec(rulewire::decode_rule(x.spec).map_err(|_| uerr(EINVAL, c"malformed rule specification"))?), a)?;
     }
     // Counter slots for the new rules (given back untouched if the delta cannot be made).
     let mut alloc = SlotAlloc::new(&tc.pool)?;
@@ -565,7 +565,7 @@ fn prepare_delta(tc: &TableConfig, flags: u32, e: &Edited<'_>, live: Option<&Ver
     }
     // (Last first: a rule's deletion never waits on one after it still being live.)
     let deletes = deleted.iter().rev().filter_map(|&o| tc.rules.get(o)).map(|r| Change::Delete(r.at));
-    let appends = added.iter().zip(specs.iter()).map(|(&(chain, number, _), spec)| Change::Append { chain, number, rule: RuleIn::Spec(*spec) });
+    let appends = added.iter().zip(specs.iter()).map(|(&(chain, number, _), spec)| Change::Append { chain, number, rule: spec });
     let sets = policies.iter().filter_map(|&(c, p)| Some(Change::Policy { chain: c as u32, policy: p? }));
     let changes = Iterator::chain(Iterator::chain(deletes, appends), sets);
     // One past the highest slot the new configuration uses: the pool lets go of the blocks

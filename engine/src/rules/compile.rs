@@ -635,7 +635,7 @@ where
             Ok(s)
         };
         let mut jump = |name: &str| user_chain(out.chains.as_slice(), chains, name, at);
-        let rule = translate(input, chain, &mut out.matches, &mut next_state, &mut jump, &at)?;
+        let rule = translate(&input, chain, &mut out.matches, &mut next_state, &mut jump, &at)?;
         out.rules.push(rule)?;
         rule_count = rule_count.checked_add(1).ok_or(CompileError::TooManyRules)?;
     }
@@ -702,7 +702,7 @@ where
 /// `hook_mask` is 0). `at` names the rule in errors.
 #[inline(never)]
 pub(crate) fn translate<M: Store<CMatch>>(
-    input: RuleIn<'_>,
+    input: &RuleIn<'_>,
     chain: u32,
     matches: &mut M,
     next_state: &mut impl FnMut() -> Result<u32, CompileError>,
@@ -711,9 +711,10 @@ pub(crate) fn translate<M: Store<CMatch>>(
 ) -> Result<CRule, CompileError> {
     let match_start = u32::try_from(matches.as_slice().len()).map_err(|_| CompileError::TooManyMatches)?;
     let mut match_count = 0u32;
+    // (By reference: a rule specification is large, and the kernel's stack is small.)
     let spec = match input {
         RuleIn::Spec(spec) => spec,
-        RuleIn::Compiled { rule, matches: ms, target } => {
+        &RuleIn::Compiled { rule, matches: ms, target } => {
             for m in ms {
                 let m = match m.state() {
                     Some(_) => m.with_state(next_state()?),

@@ -53,8 +53,8 @@ pub enum Change<'r> {
         chain: u32,
         /// Its number in the chain.
         number: u32,
-        /// The rule.
-        rule: RuleIn<'r>,
+        /// The rule (by reference: a specification is large, the kernel's stack small).
+        rule: &'r RuleIn<'r>,
     },
     /// The rule at this position (a compiled rule or an appended one) deleted.
     Delete(u32),
@@ -346,7 +346,7 @@ fn append<'r, D, F, R, M, H, P>(
     compiled: u32,
     chain: u32,
     number: u32,
-    rule: RuleIn<'r>,
+    rule: &RuleIn<'r>,
     hz: u32,
     pending: bool,
     out: &mut DeltaOutput<D, F, R, M, H, P>,
@@ -475,7 +475,8 @@ mod tests {
 
     fn append(rs: &Ruleset<'_>, chain: u32, number: u32, spec: RuleSpec<'static>) -> Result<Out, DeltaError> {
         let mut out = Out::default();
-        let change = Change::Append { chain, number, rule: RuleIn::Spec(spec) };
+        let rule = RuleIn::Spec(spec);
+        let change = Change::Append { chain, number, rule: &rule };
         extend(TableId::Mangle, &defs(), rs, [change], 1000, &mut out).map(|_| out)
     }
 
@@ -543,12 +544,12 @@ mod tests {
         // the new jump covers the old one, nothing goes stale.
         let (h3, o3) = build(TableId::Mangle, &MANGLE, &["A"], &[("FORWARD", jump)]).unwrap();
         let rs3 = o3.ruleset(h3);
-        let rewrite = [Change::Delete(rs3.chains[2].first), Change::Append { chain: 2, number: 1, rule: RuleIn::Spec(jump) }];
+        let rewrite = [Change::Delete(rs3.chains[2].first), Change::Append { chain: 2, number: 1, rule: &RuleIn::Spec(jump) }];
         let mut out = Out::default();
         extend(TableId::Mangle, &defs(), &rs3, rewrite, 1000, &mut out).unwrap();
         assert!(!out.stale_reach);
         // Rewritten with a jump elsewhere: A is no longer reached, which only compiling tells.
-        let rewrite = [Change::Delete(rs3.chains[2].first), Change::Append { chain: 2, number: 1, rule: RuleIn::Spec(to_builtin) }];
+        let rewrite = [Change::Delete(rs3.chains[2].first), Change::Append { chain: 2, number: 1, rule: &RuleIn::Spec(to_builtin) }];
         assert!(extend(TableId::Mangle, &defs(), &rs3, rewrite, 1000, &mut Out::default()).is_err());
         // PREROUTING reached A; without that jump an output interface limitation in A is
         // fine, which only compiling shows.
@@ -561,11 +562,12 @@ mod tests {
         build(TableId::Mangle, &MANGLE, &["A"], &[("A", out_iface_limit())]).unwrap();
         // A full tail.
         let mut out = Out::default();
-        let many = (0..MAX_TAIL).map(|i| Change::Append { chain: 1, number: i + 1, rule: RuleIn::Spec(cond) });
+        let cond_in = RuleIn::Spec(cond);
+        let many = (0..MAX_TAIL).map(|i| Change::Append { chain: 1, number: i + 1, rule: &cond_in });
         extend(TableId::Mangle, &defs(), &rs, many, 1000, &mut out).unwrap();
         let rs2 = rs.with_delta(out.delta());
         assert_eq!(
-            extend(TableId::Mangle, &defs(), &rs2, [Change::Append { chain: 1, number: 65, rule: RuleIn::Spec(cond) }], 1000, &mut Out::default()),
+            extend(TableId::Mangle, &defs(), &rs2, [Change::Append { chain: 1, number: 65, rule: &cond_in }], 1000, &mut Out::default()),
             Err(DeltaError::Rebuild)
         );
     }

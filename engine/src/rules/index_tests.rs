@@ -700,7 +700,7 @@ fn a_delta_walks_as_the_same_rules_compiled_afresh() {
                         let family = rng.below(6);
                         let spec = random_rule(&mut rng, 0, defs.len() - 3, family);
                         let number = next[chain].len() as u32 + 1;
-                        changes.push(Change::Append { chain: chain as u32, number, rule: super::compile::RuleIn::Spec(spec) });
+                        changes.push(Change::Append { chain: chain as u32, number, rule: std::boxed::Box::leak(std::boxed::Box::new(super::compile::RuleIn::Spec(spec))) });
                         next[chain].push(LRule { pos: compiled + tail, spec });
                         tail += 1;
                     }
@@ -719,7 +719,7 @@ fn a_delta_walks_as_the_same_rules_compiled_afresh() {
                             let family = rng.below(6);
                             let spec = random_rule(&mut rng, 0, defs.len() - 3, family);
                             let number = next[chain].len() as u32 + 1;
-                            changes.push(Change::Append { chain: chain as u32, number, rule: super::compile::RuleIn::Spec(spec) });
+                            changes.push(Change::Append { chain: chain as u32, number, rule: std::boxed::Box::leak(std::boxed::Box::new(super::compile::RuleIn::Spec(spec))) });
                             next[chain].push(LRule { pos: compiled + tail, spec });
                             tail += 1;
                         }
@@ -744,7 +744,7 @@ fn a_delta_walks_as_the_same_rules_compiled_afresh() {
                     appended += changes.iter().filter(|c| matches!(c, Change::Append { .. })).count() as u32;
                     jumps += changes
                         .iter()
-                        .filter(|c| matches!(c, Change::Append { rule: super::compile::RuleIn::Spec(r), .. } if matches!(r.target, Target::Jump(_) | Target::Goto(_))))
+                        .filter(|c| matches!(c, Change::Append { rule: &super::compile::RuleIn::Spec(r), .. } if matches!(r.target, Target::Jump(_) | Target::Goto(_))))
                         .count() as u32;
                     deleted += changes.iter().filter(|c| matches!(c, Change::Delete(_))).count() as u32;
                     policies += changes.iter().filter(|c| matches!(c, Change::Policy { .. })).count() as u32;
