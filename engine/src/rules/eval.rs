@@ -435,8 +435,7 @@ fn walk<const DELTA: bool>(
                 Outcome::HotDrop => return Verdict::Drop,
                 Outcome::Yes => {}
             }
-            let counter = if DELTA && in_tail { rs.header.counter_count.saturating_add(pos.wrapping_sub(compiled)) } else { pos };
-            env.count(counter, pkt.skb_len);
+            env.count(if DELTA { rs.counter_of(pos) } else { pos }, pkt.skb_len);
             match &rule.target {
                 CTarget::None => pos = pos.saturating_add(1),
                 CTarget::Accept => return Verdict::Accept,
