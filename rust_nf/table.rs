@@ -215,8 +215,9 @@ struct Patch {
     chain_slots: KVVec<u32>,
     /// Rules deleted (indices, ascending).
     deleted: KVVec<usize>,
-    /// Rules appended at the end of their chains, in order (`start` into `bytes`).
-    added: KVVec<RuleInfo>,
+    /// Rules added, each with its index in the new configuration's rules, ascending (`start`
+    /// into `bytes`).
+    added: KVVec<(usize, RuleInfo)>,
     /// The new rules' encodings, back to back.
     bytes: KVVec<u8>,
     /// Bytes of the deleted rules' encodings (left unused in the configuration's `specs`).
@@ -470,9 +471,21 @@ pub(crate) fn update(
     publish(req, cfg, ct, settings, prepared, t0)
 }
 
+/// A rule a delta adds ([`prepare_delta`]).
+struct Added<'a> {
+    chain: u32,
+    /// The position in the live version of the rule it goes before (`None`: its chain's end).
+    before: Option<u32>,
+    /// Its number in its chain.
+    number: u32,
+    entry: &'a Entry<'a>,
+    /// Its index in the new configuration's rules.
+    index: usize,
+}
+
 /// Prepares an update that a delta over the live version expresses
 /// ([`crate::engine::delta`]): in a table whose chains stay the same, rules deleted, rules
-/// appended at the end of their chains, policies set. Its cost is the change's and the
+/// added (appended, or inserted before a rule that stays), policies set. Its cost is the change's and the
 /// chains' (and the delta's, which is bounded), not the rules': the compiled ruleset is
 /// shared, and the configuration is patched in place when the change is committed.
 /// `Ok(None)`: it is no such update, the table is compiled.
@@ -488,27 +501,37 @@ fn prepare_delta(tc: &TableConfig, flags: u32, e: &Edited<'_>, live: Option<&Ver
     let compiled = live.compiled_rules();
     let max_dead = crate::engine::delta::max_dead(u32::try_from(compiled).unwrap_or(u32::MAX)) as usize;
     let max_tail = crate::engine::delta::MAX_TAIL as usize;
-    // Per chain: runs of its current rules, in order, then new rules only.
+    // Per chain: runs of its current rules, in order (what lies between them deleted), and
+    // new rules, each before the first rule of the run that follows it (or at the end).
     let mut deleted: KVVec<usize> = KVVec::new();
-    let mut added: KVVec<(u32, u32, &Entry<'_>)> = KVVec::new();
+    let mut added: KVVec<Added<'_>> = KVVec::new();
     let mut first = 0usize;
+    // Rules of the new configuration before the chain's.
+    let mut placed = 0usize;
     for (ci, sp) in e.per.iter().enumerate() {
         let chain = u32::try_from(ci).map_err(|_| uerr(E2BIG, c"too many chains"))?;
         let end = tc.rules.partition_point(|r| r.chain as usize <= ci).max(first);
-        let (mut next, mut kept, mut new) = (first, 0usize, 0u32);
+        // `n`: the chain's rules so far; `waiting`: the first new rule without its next rule.
+        let (mut next, mut n, mut waiting) = (first, 0usize, added.len());
         for p in sp.pieces() {
             match p {
-                Piece::Old { first: f, len } if new == 0 && *f >= next && f + len <= end => {
+                Piece::Old { len: 0, .. } => {}
+                Piece::Old { first: f, len } if *f >= next && f + len <= end => {
                     for d in next..*f {
                         deleted.push(d, a)?;
                     }
+                    let at = tc.rules.get(*f).ok_or(uerr(EINVAL, c"internal error: a run past the rules"))?.at;
+                    for x in added.get_mut(waiting..).unwrap_or(&mut []) {
+                        x.before = Some(at);
+                    }
+                    waiting = added.len();
                     next = f + len;
-                    kept += len;
+                    n += len;
                 }
                 Piece::New(x) => {
-                    new += 1;
-                    let number = u32::try_from(kept).unwrap_or(u32::MAX).saturating_add(new);
-                    added.push((chain, number, x), a)?;
+                    let number = u32::try_from(n).unwrap_or(u32::MAX).saturating_add(1);
+                    added.push(Added { chain, before: None, number, entry: x, index: placed + n }, a)?;
+                    n += 1;
                 }
                 Piece::Old { .. } => return Ok(None),
             }
@@ -516,6 +539,7 @@ fn prepare_delta(tc: &TableConfig, flags: u32, e: &Edited<'_>, live: Option<&Ver
                 return Ok(None);
             }
         }
+        placed += n;
         for d in next..end {
             deleted.push(d, a)?;
         }
@@ -546,14 +570,14 @@ fn prepare_delta(tc: &TableConfig, flags: u32, e: &Edited<'_>, live: Option<&Ver
         }
     }
     let mut specs: KVVec<RuleIn<'_>> = KVVec::with_capacity(added.len(), a)?;
-    for (_, _, x) in added.iter() {
-        specs.push(RuleIn::Spec(rulewire::decode_rule(x.spec).map_err(|_| uerr(EINVAL, c"malformed rule specification"))?), a)?;
+    for x in added.iter() {
+        specs.push(RuleIn::Spec(rulewire::decode_rule(x.entry.spec).map_err(|_| uerr(EINVAL, c"malformed rule specification"))?), a)?;
     }
     // Counter slots for the new rules (given back untouched if the delta cannot be made).
     let mut alloc = SlotAlloc::new(&tc.pool)?;
     let mut slots: KVVec<u32> = KVVec::with_capacity(added.len(), a)?;
-    for (_, _, x) in added.iter() {
-        slots.push(alloc.fresh(x.counters.unwrap_or_default())?, a)?;
+    for x in added.iter() {
+        slots.push(alloc.fresh(x.entry.counters.unwrap_or_default())?, a)?;
     }
     // Each chain's policy counter slot: fresh ones (from zero) when the policies' counters
     // restart, as iptables-legacy's every change does.
@@ -565,7 +589,7 @@ fn prepare_delta(tc: &TableConfig, flags: u32, e: &Edited<'_>, live: Option<&Ver
     }
     // (Last first: a rule's deletion never waits on one after it still being live.)
     let deletes = deleted.iter().rev().filter_map(|&o| tc.rules.get(o)).map(|r| Change::Delete(r.at));
-    let appends = added.iter().zip(specs.iter()).map(|(&(chain, number, _), spec)| Change::Append { chain, number, rule: spec });
+    let appends = added.iter().zip(specs.iter()).map(|(x, spec)| Change::Add { chain: x.chain, before: x.before, number: x.number, rule: spec });
     let sets = policies.iter().filter_map(|&(c, p)| Some(Change::Policy { chain: c as u32, policy: p? }));
     let changes = Iterator::chain(Iterator::chain(deletes, appends), sets);
     // One past the highest slot the new configuration uses: the pool lets go of the blocks
@@ -585,14 +609,14 @@ fn prepare_delta(tc: &TableConfig, flags: u32, e: &Edited<'_>, live: Option<&Ver
     // places in the new version.
     let mut next_id = tc.next_id;
     let mut patch = Patch { policies, chain_slots, deleted: KVVec::new(), added: KVVec::with_capacity(added.len(), a)?, bytes: KVVec::new(), garbage: 0 };
-    for (k, ((chain, _, x), &slot)) in added.iter().zip(slots.iter()).enumerate() {
+    for (k, (x, &slot)) in added.iter().zip(slots.iter()).enumerate() {
         let start = u32::try_from(patch.bytes.len()).map_err(|_| uerr(E2BIG, c"table too large"))?;
-        let len = u32::try_from(x.spec.len()).map_err(|_| uerr(E2BIG, c"rule too large"))?;
-        patch.bytes.extend_from_slice(x.spec, a)?;
+        let len = u32::try_from(x.entry.spec.len()).map_err(|_| uerr(E2BIG, c"rule too large"))?;
+        patch.bytes.extend_from_slice(x.entry.spec, a)?;
         let id = next_id.max(1);
         next_id = id.checked_add(1).ok_or(uerr(E2BIG, c"rule ids exhausted"))?;
         let at = u32::try_from(compiled + tail + k).map_err(|_| uerr(E2BIG, c"table too large"))?;
-        patch.added.push(RuleInfo { chain: *chain, id, slot, start, len, state_first: 0, at }, a)?;
+        patch.added.push((x.index, RuleInfo { chain: x.chain, id, slot, start, len, state_first: 0, at }), a)?;
     }
     // The deleted rules' slots: pending until the version that counts into them is gone.
     let mut freed: KVVec<u32> = KVVec::with_capacity(deleted.len(), a)?;
@@ -1202,10 +1226,10 @@ fn patch(tc: &mut TableConfig, x: Patch) {
     for &b in x.bytes.iter() {
         lost |= tc.specs.push_within_capacity(b).is_err();
     }
-    for mut r in x.added {
+    // (In ascending order of their places: each goes where it is in the end.)
+    for (at, mut r) in x.added {
         r.start = r.start.saturating_add(base as u32);
-        let pos = tc.rules.partition_point(|q| q.chain <= r.chain);
-        lost |= tc.rules.insert_within_capacity(pos, r).is_err();
+        lost |= at > tc.rules.len() || tc.rules.insert_within_capacity(at, r).is_err();
     }
     if lost {
         pr_err!("rust_nf: internal error: a patched configuration had no room reserved\n");

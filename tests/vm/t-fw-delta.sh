@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # One-rule changes as deltas, end to end: a 1000-rule blocklist restored into rust_nf and into
-# iptables-legacy (two identical topologies); then appends, deletes (by number and by
-# specification), policies and a partial `iptables-restore --noflush` of a small chain (its
+# iptables-legacy (two identical topologies); then appends, inserts (at a chain's top, in its
+# middle, before an appended rule), replacements, deletes (by number and by specification),
+# policies and a partial `iptables-restore --noflush` of a small chain (its
 # jump deleted and appended again), each on both routers. rust_nf must make each of them a
 # delta over the compiled table (`rnfctl status`: only the new rules compiled, no chain index
 # built), and after each the same pings through both routers must be answered or dropped
@@ -78,8 +79,18 @@ change "append a rule after it" 1 0 -A BLOCK -s 10.0.1.0/24 -j DROP
 change "delete the first by specification" 0 0 -D BLOCK -s 10.0.1.2/32 -p icmp -j DROP
 change "delete the other by number" 0 4 -D BLOCK 1001
 change "delete a compiled rule" 0 4 -D BLOCK 17
+change "insert a drop for the client at the top of the blocklist" 1 0 -I BLOCK 1 -s 10.0.1.2/32 -p icmp -j DROP
+change "insert another in its middle" 1 0 -I BLOCK 500 -s 10.0.1.0/24 -p icmp -j DROP
+change "replace the first by one that does not match" 1 0 -R BLOCK 1 -s 10.0.1.2/32 -p udp -j DROP
+change "delete the one in the middle" 0 4 -D BLOCK 500
+change "replace a compiled rule by a drop for the client" 1 0 -R BLOCK 17 -s 10.0.1.2/32 -j DROP
+change "delete it" 0 4 -D BLOCK 17
+change "delete the replaced first" 0 4 -D BLOCK 1
 change "policy DROP" 0 0 -P FORWARD DROP
 change "append an accept for ICMP" 1 4 -A FORWARD -p icmp -j ACCEPT
+change "insert a drop for the client before it" 1 0 -I FORWARD 3 -s 10.0.1.2/32 -p icmp -j DROP
+change "replace that by one for another host" 1 4 -R FORWARD 3 -s 10.0.1.3/32 -p icmp -j DROP
+change "delete the replacement" 0 4 -D FORWARD 3
 # (A rewrite deletes the chain's jump and appends it again, as kube-proxy's partial syncs do.)
 change "rewrite a small chain (--noflush)" 2 0 noflush '*filter' ':EXTRA - [0:0]' '-A EXTRA -p udp -j UDP' '-A EXTRA -p icmp -j DROP' COMMIT
 change "rewrite it back" 1 4 noflush '*filter' ':EXTRA - [0:0]' '-A EXTRA -p udp -j UDP' COMMIT

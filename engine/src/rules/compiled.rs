@@ -336,22 +336,31 @@ pub struct Ruleset<'a> {
 }
 
 /// What changed in a compiled ruleset since it was compiled, without compiling it again
-/// ([`super::delta`]): rules deleted (marked dead), rules appended at the end of their chains
-/// (the tail), builtin chains' policies set.
+/// ([`super::delta`]): rules deleted (marked dead), rules added (the tail: appended at the end
+/// of their chains or inserted before a rule), builtin chains' policies set.
 ///
 /// Positions run over the compiled rules (`0..R`, `R` = `rules.len()` of the ruleset) and then
-/// the tail's (`R..R + T`): a tail rule's counter is the ruleset's `counter_count` plus its
-/// place in the tail.
+/// the tail's (`R..R + T`, in the order the rules were added, which never changes): a tail
+/// rule's counter is the ruleset's `counter_count` plus its place in the tail.
+///
+/// A tail rule sits just before the compiled rule at its anchor (its chain's end: after the
+/// compiled rules). `order` lists the tail in chain order: each chain's tail rules side by
+/// side, by anchor, and those of one anchor in their order in the chain.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Delta<'a> {
     /// One bit per position: the rule is deleted. Empty: none is.
     pub dead: &'a [u64],
-    /// Per chain, the place in the tail of its first appended rule (`u32::MAX`: none). Empty:
-    /// no chain has one.
+    /// Per chain, the place in `order` of its first tail rule (`u32::MAX`: none). Empty: no
+    /// chain has one.
     pub tail_first: &'a [u32],
-    /// The appended rules, in the order they were appended (each names its chain; their
+    /// The tail rules, in the order they were added (each names its chain; their
     /// `match_start` is in `matches` below).
     pub rules: &'a [CRule],
+    /// Per tail rule, its anchor: the compiled position it comes before (its chain's first
+    /// compiled rule plus its count: the chain's end).
+    pub anchors: &'a [u32],
+    /// The tail rules (places in `rules`) in chain order.
+    pub order: &'a [u32],
     /// The appended rules' matches.
     pub matches: &'a [CMatch],
     /// The appended rules' compact forms, one each (empty: none; the rules are tested in full).
@@ -370,10 +379,45 @@ impl<'a> Delta<'a> {
         self.dead.get((pos / 64) as usize).is_some_and(|w| w >> (pos % 64) & 1 != 0)
     }
 
-    /// The place in the tail of chain `chain`'s first appended rule.
+    /// The place in `order` of chain `chain`'s first tail rule.
     #[inline]
     pub fn tail_start(&self, chain: u32) -> Option<u32> {
         self.tail_first.get(chain as usize).copied().filter(|&t| t != u32::MAX)
+    }
+
+    /// The tail rule at place `i` of `order`, if it is of chain `chain`: its place in the
+    /// tail and its anchor.
+    #[inline]
+    pub fn ordered(&self, i: u32, chain: u32) -> Option<(u32, u32)> {
+        let t = *self.order.get(i as usize)?;
+        let r = self.rules.get(t as usize)?;
+        (r.chain == chain).then(|| (t, self.anchors.get(t as usize).copied().unwrap_or(u32::MAX)))
+    }
+
+    /// What follows the tail rule at place `i` of `order` in its chain `chain`: the next
+    /// place in `order`, when it has the same anchor; else the compiled position to go on
+    /// from (the anchor) and the place in `order` of the chain's next tail rule, if any.
+    #[inline]
+    pub fn after_tail(&self, i: u32, chain: u32) -> TailNext {
+        let anchor = self.ordered(i, chain).map_or(u32::MAX, |(_, a)| a);
+        let next = i.saturating_add(1);
+        match self.ordered(next, chain) {
+            Some((_, a)) if a == anchor => TailNext::Tail(next),
+            Some(_) => TailNext::Compiled { at: anchor, next: Some(next) },
+            None => TailNext::Compiled { at: anchor, next: None },
+        }
+    }
+
+    /// The place in `order` of chain `chain`'s first tail rule after compiled position `pos`
+    /// (anchored past it).
+    pub fn tail_after(&self, chain: u32, pos: u32) -> Option<u32> {
+        let first = self.tail_start(chain)?;
+        (first..self.order.len() as u32).map_while(|i| self.ordered(i, chain).map(|(_, a)| (i, a))).find(|&(_, a)| a > pos).map(|(i, _)| i)
+    }
+
+    /// The place in `order` of tail rule `t`.
+    pub fn rank(&self, t: u32) -> Option<u32> {
+        self.order.iter().position(|&x| x == t).map(|i| i as u32)
     }
 
     /// The policy of chain `chain`, set since or `compiled`.
@@ -391,6 +435,21 @@ impl<'a> Delta<'a> {
     pub fn is_empty(&self) -> bool {
         self.dead.is_empty() && self.rules.is_empty() && self.policies.is_empty()
     }
+}
+
+/// Where a chain's walk goes on after one of its tail rules ([`Delta::after_tail`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TailNext {
+    /// The tail rule at this place of `order`.
+    Tail(u32),
+    /// The compiled rules from position `at`, and then the tail rule at place `next` of
+    /// `order` (`None`: no more).
+    Compiled {
+        /// The compiled position.
+        at: u32,
+        /// The chain's next tail rule.
+        next: Option<u32>,
+    },
 }
 
 /// How one state slot must be initialised when a ruleset is installed.

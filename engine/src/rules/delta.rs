@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Changing a compiled ruleset without compiling it again: a [`Delta`] over it marks deleted
-//! rules dead, holds rules appended at the end of their chains (the tail) and policies set.
+//! rules dead, holds rules added (the tail: appended at the end of their chains or inserted
+//! before a rule) and policies set.
 //! A change that only does that costs what it changes (and the size of the delta), not the
 //! size of the ruleset: the compiled rules, their matches and the classifier are shared by the
 //! versions before and after it.
@@ -9,10 +10,12 @@
 //! [`extend`] makes the delta of the next version from the one before. It takes only the
 //! changes a delta can express exactly, so that evaluating the ruleset with it is evaluating
 //! the ruleset compiled afresh (the differential test `delta_tests` checks that):
-//! - an appended rule has no match with state (`limit`, `nth`, `recent`, `connlimit`: their
-//!   state slots are numbered by the compiler); it is checked as the compiler checks it, at
-//!   the end of its chain, with the hooks that reach that end;
-//! - an appended jump or goto changes neither which hooks reach which chain nor how deep jumps
+//! - an added rule has no match with state (`limit`, `nth`, `recent`, `connlimit`: their
+//!   state slots are numbered by the compiler); it is checked as the compiler checks it, where
+//!   it goes, with the hooks that reach that place (an unconditional ACCEPT, DROP or RETURN
+//!   inserted before other rules leaves them reached by fewer hooks than the compiled
+//!   ruleset says: the reach is stale, as below);
+//! - an added jump or goto changes neither which hooks reach which chain nor how deep jumps
 //!   go, so it cannot make a loop either: the hooks that reach it already reach its target,
 //!   and the target's depth is below its chain's (a path back would need the opposite);
 //! - a deleted rule is no unconditional ACCEPT, DROP or RETURN that a live rule of its chain
@@ -20,10 +23,10 @@
 //!   a deleted jump or goto that no live rule near it covers (the same target, from at least
 //!   its hooks, once the whole change is in: a chain rewrite deletes its jumps and appends them
 //!   again) may leave chains reached by fewer hooks, or less deep, than the compiled ruleset
-//!   says: from then on ([`Delta::stale_reach`]) an appended rule that fails its check, or
+//!   says: from then on ([`Delta::stale_reach`]) an added rule that fails its check, or
 //!   that jumps, needs the table compiled (a check passed with more hooks than the exact ones
-//!   passes with these), and so does the change itself if it appended a jump;
-//! - at most [`MAX_TAIL`] appended rules and [`max_dead`] deleted ones in all.
+//!   passes with these), and so does the change itself if it added a jump;
+//! - at most [`MAX_TAIL`] added rules and [`max_dead`] deleted ones in all.
 //!
 //! Anything else is [`DeltaError::Rebuild`]: the caller compiles the whole configuration, as
 //! before (which also starts a new, empty delta).
@@ -33,8 +36,8 @@ use super::compiled::{CMatch, CRule, CTarget, Delta, OutOfMemory, Ruleset, Store
 use super::index::CHot;
 use super::rule::{Policy, TableId};
 
-/// Most rules a delta may append (all chains together) before the table is compiled again: a
-/// chain's appended rules are walked one by one.
+/// Most rules a delta may add (all chains together) before the table is compiled again: a
+/// chain's added rules are walked one by one.
 pub const MAX_TAIL: u32 = 64;
 
 /// Most rules a delta may mark dead before the table is compiled again, for `compiled` rules:
@@ -46,11 +49,13 @@ pub fn max_dead(compiled: u32) -> u32 {
 /// One change.
 #[derive(Debug, Clone, Copy)]
 pub enum Change<'r> {
-    /// `rule` appended to chain `chain`, where it is rule number `number` (1-based, for
-    /// errors).
-    Append {
+    /// `rule` added to chain `chain`, before the live rule at position `before` of that chain
+    /// (`None`: at its end), where it is rule number `number` (1-based, for errors).
+    Add {
         /// The chain.
         chain: u32,
+        /// The rule it goes before.
+        before: Option<u32>,
         /// Its number in the chain.
         number: u32,
         /// The rule (by reference: a specification is large, the kernel's stack small).
@@ -98,10 +103,14 @@ impl From<CompileError> for DeltaError {
 pub struct DeltaOutput<D, F, R, M, H, P> {
     /// Dead bits.
     pub dead: D,
-    /// Per chain, its first appended rule.
+    /// Per chain, the place in `order` of its first tail rule.
     pub tail_first: F,
-    /// Appended rules.
+    /// Tail rules.
     pub rules: R,
+    /// Their anchors.
+    pub anchors: F,
+    /// The tail in chain order.
+    pub order: F,
     /// Their matches.
     pub matches: M,
     /// Their compact forms.
@@ -127,6 +136,8 @@ where
             dead: self.dead.as_slice(),
             tail_first: self.tail_first.as_slice(),
             rules: self.rules.as_slice(),
+            anchors: self.anchors.as_slice(),
+            order: self.order.as_slice(),
             matches: self.matches.as_slice(),
             hot: self.hot.as_slice(),
             policies: self.policies.as_slice(),
@@ -138,13 +149,13 @@ where
 /// What a delta holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DeltaSummary {
-    /// Rules appended (dead ones too).
+    /// Rules added (dead ones too).
     pub appended: u32,
     /// Rules dead.
     pub dead: u32,
-    /// Some live appended rule works on connections (see [`CMatch::uses_conntrack`]).
+    /// Some live added rule works on connections (see [`CMatch::uses_conntrack`]).
     pub uses_conntrack: bool,
-    /// Some live appended rule has a LOG target.
+    /// Some live added rule has a LOG target.
     pub logs: bool,
 }
 
@@ -176,16 +187,23 @@ where
         out.dead.push(old.dead.get(i).copied().unwrap_or(0))?;
     }
     for c in 0..nchains {
-        out.tail_first.push(old.tail_first.get(c).copied().unwrap_or(u32::MAX))?;
+        out.tail_first.push(u32::MAX)?;
         out.policies.push(old.policies.get(c).copied().flatten())?;
     }
-    for r in old.rules {
+    if old.order.len() != old.rules.len() {
+        return Err(DeltaError::Rebuild);
+    }
+    for (t, r) in old.rules.iter().enumerate() {
         let matches = old.rule_matches(r);
         let match_start = u32::try_from(out.matches.as_slice().len()).map_err(|_| DeltaError::Rebuild)?;
         for m in matches {
             out.matches.push(*m)?;
         }
         out.rules.push(CRule { match_start, ..*r })?;
+        out.anchors.push(*old.anchors.get(t).ok_or(DeltaError::Rebuild)?)?;
+    }
+    for &t in old.order {
+        out.order.push(t)?;
     }
     for i in 0..old.rules.len() {
         let h = old.hot.get(i).copied().or_else(|| old.rules.get(i).map(CHot::of)).unwrap_or_default();
@@ -201,8 +219,8 @@ where
     let mut jumped = false;
     for change in changes {
         match change {
-            Change::Append { chain, number, rule } => {
-                jumped |= append(table, defs, rs, compiled, chain, number, rule, hz, pending != 0, out)?;
+            Change::Add { chain, before, number, rule } => {
+                jumped |= add(table, defs, rs, compiled, Place { chain, before, number }, rule, hz, pending != 0, out)?;
             }
             Change::Delete(pos) => {
                 if pos >= compiled.saturating_add(out.rules.as_slice().len() as u32) || is_dead(out, pos) {
@@ -254,6 +272,15 @@ where
     if dead > max_dead(compiled) {
         return Err(DeltaError::Rebuild);
     }
+    // Each chain's first place in the order.
+    for (i, &t) in out.order.as_slice().iter().enumerate() {
+        let chain = out.rules.as_slice().get(t as usize).map_or(u32::MAX, |r| r.chain);
+        if let Some(f) = out.tail_first.as_mut_slice().get_mut(chain as usize) {
+            if *f == u32::MAX {
+                *f = i as u32;
+            }
+        }
+    }
     let d = out.delta();
     let live = d.rules.iter().enumerate().filter(|&(i, _)| !d.is_dead(compiled.saturating_add(i as u32)));
     let (mut uses_conntrack, mut logs) = (false, false);
@@ -279,7 +306,7 @@ const MAX_UNCOVERED: usize = 64;
 /// same hooks, as deep: a live rule of the same chain near it (kube-proxy's dispatch has
 /// thousands side by side) jumps to the same chain from at least the same hooks (a goto is
 /// covered by a jump or a goto, a jump only by a jump).
-fn covered<D: Store<u64>, F, R: Store<CRule>, M, H, P>(
+fn covered<D: Store<u64>, F: Store<u32>, R: Store<CRule>, M, H, P>(
     rs: &Ruleset<'_>,
     compiled: u32,
     out: &DeltaOutput<D, F, R, M, H, P>,
@@ -295,8 +322,12 @@ fn covered<D: Store<u64>, F, R: Store<CRule>, M, H, P>(
         at != pos && same && q.chain == r.chain && q.hook_mask & r.hook_mask == r.hook_mask && !is_dead(out, at)
     };
     let end = c.first.saturating_add(c.count);
-    // Compiled rules around it, or (for an appended rule) at the chain's end.
-    let around = pos.min(end);
+    // Compiled rules around it, or (for a tail rule) around its anchor.
+    let around = match pos.checked_sub(compiled) {
+        None => pos,
+        Some(t) => out.anchors.as_slice().get(t as usize).copied().unwrap_or(end),
+    }
+    .min(end);
     let lo = around.saturating_sub(NEARBY).max(c.first);
     let hi = around.saturating_add(NEARBY).min(end);
     let base = (lo..hi).any(|p| rs.rules.get(p as usize).is_some_and(|q| like(q, p)));
@@ -308,44 +339,59 @@ fn is_terminal(r: &CRule) -> bool {
     matches!(r.target, CTarget::Accept | CTarget::Drop | CTarget::Return) && r.unconditional
 }
 
-/// Whether a live rule of chain `chain` comes after position `pos` (a compiled rule or an
-/// appended one). Stops at the first one found: costs the dead rules it passes, which are
-/// at most [`max_dead`].
-fn live_after<D: Store<u64>, F, R: Store<CRule>, M, H, P>(
+/// Whether a live rule of chain `chain` comes after position `pos` (a compiled rule or a
+/// tail rule) in the chain's order. Stops at the first one found: costs the dead rules it
+/// passes, which are at most [`max_dead`], and the chain's tail rules.
+fn live_after<D: Store<u64>, F: Store<u32>, R: Store<CRule>, M: Store<CMatch>, H: Store<CHot>, P: Store<Option<Policy>>>(
     rs: &Ruleset<'_>,
     compiled: u32,
     out: &DeltaOutput<D, F, R, M, H, P>,
     pos: u32,
     chain: u32,
 ) -> bool {
-    let tail = out.rules.as_slice();
-    let tail_from = match pos.checked_sub(compiled) {
-        Some(t) => t.saturating_add(1),
-        None => {
-            let Some(c) = rs.chains.get(chain as usize) else { return true };
-            let end = c.first.saturating_add(c.count);
-            if (pos.saturating_add(1)..end).any(|p| !is_dead(out, p)) {
-                return true;
-            }
-            0
+    let Some(c) = rs.chains.get(chain as usize) else { return true };
+    let end = c.first.saturating_add(c.count);
+    let d = out.delta();
+    let group = chain_group(&d, chain);
+    // The compiled rules and the places in the order that come after it.
+    let (from, later) = match pos.checked_sub(compiled) {
+        None => (pos.saturating_add(1), group.clone().filter(|&i| d.ordered(i, chain).is_some_and(|(_, a)| a > pos)).min()),
+        Some(t) => {
+            let Some(rank) = d.rank(t) else { return true };
+            (d.anchors.get(t as usize).copied().unwrap_or(end), Some(rank.saturating_add(1)))
         }
     };
-    tail.iter()
-        .enumerate()
-        .skip(tail_from as usize)
-        .any(|(i, r)| r.chain == chain && !is_dead(out, compiled.saturating_add(i as u32)))
+    if (from..end).any(|p| !is_dead(out, p)) {
+        return true;
+    }
+    let later = later.unwrap_or(group.end);
+    (later..group.end).any(|i| d.ordered(i, chain).is_some_and(|(t, _)| !is_dead(out, compiled.saturating_add(t))))
 }
 
-/// Appends one rule (see [`extend`]); whether it jumps. `pending`: a jump this change deleted
+/// The places in the order of chain `chain`'s tail rules (side by side).
+fn chain_group(d: &Delta<'_>, chain: u32) -> core::ops::Range<u32> {
+    let Some(first) = d.tail_start(chain) else { return 0..0 };
+    let len = d.order.get(first as usize..).unwrap_or(&[]).iter().take_while(|&&t| d.rules.get(t as usize).is_some_and(|r| r.chain == chain)).count();
+    first..first.saturating_add(len as u32)
+}
+
+/// Where a rule is added: see [`Change::Add`].
+#[derive(Clone, Copy)]
+struct Place {
+    chain: u32,
+    before: Option<u32>,
+    number: u32,
+}
+
+/// Adds one rule (see [`extend`]); whether it jumps. `pending`: a jump this change deleted
 /// is not known to be covered yet (the reach may be less than the compiled ruleset says).
 #[allow(clippy::too_many_arguments)]
-fn append<'r, D, F, R, M, H, P>(
+fn add<'r, D, F, R, M, H, P>(
     table: TableId,
     defs: &[ChainDef<'_>],
     rs: &Ruleset<'_>,
     compiled: u32,
-    chain: u32,
-    number: u32,
+    place: Place,
     rule: &RuleIn<'r>,
     hz: u32,
     pending: bool,
@@ -359,28 +405,38 @@ where
     H: Store<CHot>,
     P: Store<Option<Policy>>,
 {
+    let Place { chain, before, number } = place;
     let tail = out.rules.as_slice().len() as u32;
     if tail >= MAX_TAIL {
         return Err(DeltaError::Rebuild);
     }
     let c = *rs.chains.get(chain as usize).ok_or(DeltaError::Rebuild)?;
+    let end = c.first.saturating_add(c.count);
     let index = c.first.saturating_add(number.saturating_sub(1));
     let at = || super::compile::RulePos {
         chain: super::compile::ChainName::new(defs.get(chain as usize).map_or("", |d| d.name)),
         rule: number,
         index,
     };
-    // The hooks that reach the chain's end: those of its last live rule, none after an
-    // unconditional ACCEPT, DROP or RETURN (as the compiler's walk marks them); all of the
-    // chain's when it has no live rule.
-    let reach = |r: &CRule| if is_terminal(r) { 0 } else { r.hook_mask };
-    let last_tail = out.rules.as_slice().iter().enumerate().rev().find(|&(i, r)| r.chain == chain && !is_dead(out, compiled.saturating_add(i as u32)));
-    let hook_mask = match last_tail {
-        Some((_, r)) => reach(r),
-        None => {
-            let span = c.first..c.first.saturating_add(c.count);
-            let last = span.rev().find(|&p| !is_dead(out, p)).and_then(|p| rs.rules.get(p as usize));
-            last.map_or(c.hook_mask, reach)
+    // Where it goes: its anchor, its place in the order (the order's chain groups are kept
+    // up to date as rules are added: the first places are set at the end), and the hooks
+    // that reach it: those that reached the rule it goes before, or at the chain's end, those
+    // of its last live rule (none after an unconditional ACCEPT, DROP or RETURN, as the
+    // compiler's walk marks them; all of the chain's when it has no live rule).
+    let d = out.delta();
+    let group = current_group(&d, chain);
+    let (anchor, rank, hook_mask) = match before {
+        None => (end, group.end, reach_end(rs, compiled, out, chain, group.clone())),
+        Some(p) if p < compiled => {
+            let r = rs.rules.get(p as usize).filter(|_| p >= c.first && p < end && !is_dead(out, p)).ok_or(DeltaError::Rebuild)?;
+            let rank = group.clone().find(|&i| d.ordered(i, chain).is_some_and(|(_, a)| a > p)).unwrap_or(group.end);
+            (p, rank, r.hook_mask)
+        }
+        Some(p) => {
+            let t = p - compiled;
+            let r = d.rules.get(t as usize).filter(|r| r.chain == chain && !is_dead(out, p)).ok_or(DeltaError::Rebuild)?;
+            let rank = d.rank(t).ok_or(DeltaError::Rebuild)?;
+            (d.anchors.get(t as usize).copied().ok_or(DeltaError::Rebuild)?, rank, r.hook_mask)
         }
     };
     // (A match with state is refused below before it gets here; one this list misses is
@@ -425,14 +481,66 @@ where
         Err(_) if out.stale_reach || pending => return Err(DeltaError::Rebuild),
         other => other?,
     }
+    // The rules after an unconditional verdict are reached by fewer hooks than they say.
+    if is_terminal(&r) && before.is_some() {
+        out.stale_reach = true;
+    }
     out.rules.push(r)?;
     out.hot.push(CHot::of(&r))?;
-    if let Some(f) = out.tail_first.as_mut_slice().get_mut(chain as usize) {
-        if *f == u32::MAX {
-            *f = tail;
-        }
+    out.anchors.push(anchor)?;
+    out.order.push(tail)?;
+    if let Some(o) = out.order.as_mut_slice().get_mut(rank as usize..) {
+        o.rotate_right(1);
     }
     Ok(matches!(r.target, CTarget::Jump(_) | CTarget::Goto(_)))
+}
+
+/// The places in the order of chain `chain`'s tail rules while a change adds rules (when the
+/// first places are not set yet): the chain's rules are side by side; none: an empty range at
+/// the order's end.
+fn current_group(d: &Delta<'_>, chain: u32) -> core::ops::Range<u32> {
+    let of = |t: &u32| d.rules.get(*t as usize).is_some_and(|r| r.chain == chain);
+    let Some(first) = d.order.iter().position(of) else {
+        let n = d.order.len() as u32;
+        return n..n;
+    };
+    let len = d.order.get(first..).unwrap_or(&[]).iter().take_while(|t| of(t)).count();
+    first as u32..(first + len) as u32
+}
+
+/// The hooks that reach the end of chain `chain`: see [`add`]. Walks the chain's order back
+/// from its end (its tail rules `group`, anchored among its compiled rules).
+fn reach_end<D: Store<u64>, F: Store<u32>, R: Store<CRule>, M: Store<CMatch>, H: Store<CHot>, P: Store<Option<Policy>>>(
+    rs: &Ruleset<'_>,
+    compiled: u32,
+    out: &DeltaOutput<D, F, R, M, H, P>,
+    chain: u32,
+    group: core::ops::Range<u32>,
+) -> u8 {
+    let reach = |r: &CRule| if is_terminal(r) { 0 } else { r.hook_mask };
+    let Some(c) = rs.chains.get(chain as usize) else { return 0 };
+    let d = out.delta();
+    let mut tails = group.rev().filter_map(|i| d.ordered(i, chain)).peekable();
+    let mut p = c.first.saturating_add(c.count);
+    loop {
+        let next_tail = tails.peek().copied();
+        match next_tail {
+            // A tail rule anchored past the compiled rules left comes first (going back).
+            Some((t, a)) if p <= c.first || a >= p => {
+                tails.next();
+                if !is_dead(out, compiled.saturating_add(t)) {
+                    return d.rules.get(t as usize).map_or(0, reach);
+                }
+            }
+            _ if p > c.first => {
+                p -= 1;
+                if !is_dead(out, p) {
+                    return rs.rules.get(p as usize).map_or(0, reach);
+                }
+            }
+            _ => return c.hook_mask,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -476,7 +584,7 @@ mod tests {
     fn append(rs: &Ruleset<'_>, chain: u32, number: u32, spec: RuleSpec<'static>) -> Result<Out, DeltaError> {
         let mut out = Out::default();
         let rule = RuleIn::Spec(spec);
-        let change = Change::Append { chain, number, rule: &rule };
+        let change = Change::Add { chain, before: None, number, rule: &rule };
         extend(TableId::Mangle, &defs(), rs, [change], 1000, &mut out).map(|_| out)
     }
 
@@ -498,6 +606,47 @@ mod tests {
         let (h, o) = build(TableId::Mangle, &MANGLE, &["A"], &[("PREROUTING", jump), ("A", drop)]).unwrap();
         append(&o.ruleset(h), 5, 2, out_iface_limit()).unwrap();
         build(TableId::Mangle, &MANGLE, &["A"], &[("PREROUTING", jump), ("A", drop), ("A", out_iface_limit())]).unwrap();
+    }
+
+    /// An inserted rule is checked with the hooks that reach the rule it goes before; an
+    /// unconditional verdict inserted before rules leaves them reached by fewer hooks than
+    /// they say (stale).
+    #[test]
+    fn inserted_rules_are_checked_where_they_go() {
+        let drop = RuleSpec { target: Target::Drop, ..Default::default() };
+        let cond = RuleSpec { target: Target::Drop, proto: 6, ..Default::default() };
+        let (h, o) = build(TableId::Mangle, &MANGLE, &["A"], &[("PREROUTING", cond), ("PREROUTING", drop), ("PREROUTING", cond)]).unwrap();
+        let rs = o.ruleset(h);
+        let first = rs.chains[0].first;
+        let insert = |rs: &Ruleset<'_>, before: u32, number: u32, spec: RuleSpec<'static>| {
+            let mut out = Out::default();
+            let rule = RuleIn::Spec(spec);
+            extend(TableId::Mangle, &defs(), rs, [Change::Add { chain: 0, before: Some(before), number, rule: &rule }], 1000, &mut out).map(|_| out)
+        };
+        // Before the first rule PREROUTING reaches it: refused, with the compiler's message.
+        let Err(DeltaError::Invalid(e)) = insert(&rs, first, 1, out_iface_limit()) else { panic!() };
+        assert_eq!(e.to_string(), "chain `PREROUTING' rule 1: addrtype match: output interface limitation not valid in PREROUTING and INPUT");
+        // After the unconditional DROP nothing reaches it: taken, as the compiler takes it.
+        let out = insert(&rs, first + 2, 3, out_iface_limit()).unwrap();
+        assert!(!out.stale_reach);
+        assert_eq!(out.order, [0]);
+        assert_eq!(out.anchors, [first + 2]);
+        // A second one before the same rule goes after the first; one before the first tail
+        // rule goes before it.
+        let rs1 = rs.with_delta(out.delta());
+        let out2 = insert(&rs1, first + 2, 4, cond).unwrap();
+        assert_eq!(out2.order, [0, 1]);
+        let rs2 = rs1.with_delta(out2.delta());
+        let out3 = insert(&rs2, rs.rules.len() as u32, 3, cond).unwrap();
+        assert_eq!(out3.order, [2, 0, 1]);
+        assert_eq!(out3.anchors, [first + 2; 3]);
+        // An unconditional DROP inserted before a rule: the reach of the rules after it is
+        // stale, a later rule that fails its check needs the table compiled.
+        let out = insert(&rs, first, 1, drop).unwrap();
+        assert!(out.stale_reach);
+        assert_eq!(insert(&rs.with_delta(out.delta()), first + 1, 2, out_iface_limit()).unwrap_err(), DeltaError::Rebuild);
+        // Before a deleted rule, or one of another chain: the table is compiled.
+        assert_eq!(insert(&rs, rs.chains[1].first.max(first + 3), 1, cond).unwrap_err(), DeltaError::Rebuild);
     }
 
     /// Stateful matches, jumps that would change which hooks reach a chain, deleting an
@@ -544,12 +693,12 @@ mod tests {
         // the new jump covers the old one, nothing goes stale.
         let (h3, o3) = build(TableId::Mangle, &MANGLE, &["A"], &[("FORWARD", jump)]).unwrap();
         let rs3 = o3.ruleset(h3);
-        let rewrite = [Change::Delete(rs3.chains[2].first), Change::Append { chain: 2, number: 1, rule: &RuleIn::Spec(jump) }];
+        let rewrite = [Change::Delete(rs3.chains[2].first), Change::Add { chain: 2, before: None, number: 1, rule: &RuleIn::Spec(jump) }];
         let mut out = Out::default();
         extend(TableId::Mangle, &defs(), &rs3, rewrite, 1000, &mut out).unwrap();
         assert!(!out.stale_reach);
         // Rewritten with a jump elsewhere: A is no longer reached, which only compiling tells.
-        let rewrite = [Change::Delete(rs3.chains[2].first), Change::Append { chain: 2, number: 1, rule: &RuleIn::Spec(to_builtin) }];
+        let rewrite = [Change::Delete(rs3.chains[2].first), Change::Add { chain: 2, before: None, number: 1, rule: &RuleIn::Spec(to_builtin) }];
         assert!(extend(TableId::Mangle, &defs(), &rs3, rewrite, 1000, &mut Out::default()).is_err());
         // PREROUTING reached A; without that jump an output interface limitation in A is
         // fine, which only compiling shows.
@@ -563,11 +712,11 @@ mod tests {
         // A full tail.
         let mut out = Out::default();
         let cond_in = RuleIn::Spec(cond);
-        let many = (0..MAX_TAIL).map(|i| Change::Append { chain: 1, number: i + 1, rule: &cond_in });
+        let many = (0..MAX_TAIL).map(|i| Change::Add { chain: 1, before: None, number: i + 1, rule: &cond_in });
         extend(TableId::Mangle, &defs(), &rs, many, 1000, &mut out).unwrap();
         let rs2 = rs.with_delta(out.delta());
         assert_eq!(
-            extend(TableId::Mangle, &defs(), &rs2, [Change::Append { chain: 1, number: 65, rule: &cond_in }], 1000, &mut Out::default()),
+            extend(TableId::Mangle, &defs(), &rs2, [Change::Add { chain: 1, before: None, number: 65, rule: &cond_in }], 1000, &mut Out::default()),
             Err(DeltaError::Rebuild)
         );
     }

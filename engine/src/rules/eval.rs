@@ -24,7 +24,7 @@
 //! implement.
 
 use super::super::conntrack::{self, CtView};
-use super::compiled::{CLog, CMatch, CRule, CTarget, CTcp, Ruleset, MAX_JUMP_DEPTH};
+use super::compiled::{CLog, CMatch, CRule, CTarget, CTcp, Ruleset, TailNext, MAX_JUMP_DEPTH};
 use super::super::hooks::HookPoint;
 use super::super::packet::{Ipv4Header, ParseError};
 use super::rule::{
@@ -375,14 +375,18 @@ fn walk<const DELTA: bool>(
     let mut key = KeyState::Unknown;
     let hot = if rs.index.hot.len() == rs.rules.len() { rs.index.hot } else { &[] };
     let (src, dst, proto) = (pkt.ip.src, pkt.ip.dst, pkt.ip.protocol);
-    // Changes since the ruleset was compiled: deleted rules are passed over, a chain's
-    // appended rules (positions from `compiled` on) follow its compiled ones.
+    // Changes since the ruleset was compiled: deleted rules are passed over, a chain's tail
+    // rules (positions from `compiled` on) come before the compiled rule at their anchor, in
+    // the delta's chain order. In the tail, `at` is the place in that order of the rule at
+    // `pos`; among compiled rules, `tail_next` is the place of the chain's next tail rule.
     let delta = &rs.delta;
     let compiled = rs.rules.len() as u32;
     let tail_hot = if delta.hot.len() == delta.rules.len() { delta.hot } else { &[] };
     let any_dead = DELTA && !delta.dead.is_empty();
     let mut in_tail = false;
+    let mut at = 0u32;
     let mut chain = entry;
+    let mut tail_next = if DELTA { delta.tail_start(chain) } else { None };
     let mut indexed = use_index(rs, chain, pkt, &mut key);
     loop {
         if !in_tail {
@@ -393,33 +397,34 @@ fn walk<const DELTA: bool>(
             } else if let Some(run) = hot.get(pos as usize..end as usize) {
                 pos = pos.saturating_add(skip_ruled_out(run, src, dst, proto));
             }
-            if any_dead && pos < end && delta.is_dead(pos) {
+            // The chain's next tail rules come first if anchored at or before that rule.
+            if let Some(i) = tail_next.filter(|_| DELTA) {
+                match delta.ordered(i, chain) {
+                    Some((_, anchor)) if anchor <= pos => {
+                        in_tail = true;
+                        at = i;
+                    }
+                    Some(_) => {}
+                    None => return Verdict::Drop,
+                }
+            }
+            if !in_tail && any_dead && pos < end && delta.is_dead(pos) {
                 pos = pos.saturating_add(1);
                 continue;
             }
-            if DELTA && pos >= end {
-                if let Some(t) = delta.tail_start(chain) {
-                    in_tail = true;
-                    pos = compiled.saturating_add(t);
-                }
-            }
         }
         if DELTA && in_tail {
-            // The chain's next live appended rule that the packet's addresses and protocol
-            // do not rule out.
-            let from = pos.saturating_sub(compiled) as usize;
-            let next = delta.rules.get(from..).unwrap_or(&[]).iter().enumerate().position(|(i, r)| {
-                let at = compiled.saturating_add((from + i) as u32);
-                r.chain == chain
-                    && !delta.is_dead(at)
-                    && tail_hot.get(from + i).is_none_or(|h| h.may_match(src, dst, proto))
-            });
-            pos = match next {
-                Some(i) => compiled.saturating_add((from + i) as u32),
-                None => u32::MAX,
-            };
+            // The first of them that is live and that the packet's addresses and protocol do
+            // not rule out; none: back to the compiled rules.
+            let Some((t, _)) = delta.ordered(at, chain) else { return Verdict::Drop };
+            let p = compiled.saturating_add(t);
+            if delta.is_dead(p) || tail_hot.get(t as usize).is_some_and(|h| !h.may_match(src, dst, proto)) {
+                after_tail(delta, chain, &mut at, &mut in_tail, &mut pos, &mut tail_next);
+                continue;
+            }
+            pos = p;
         }
-        let mut ret = if DELTA && in_tail { pos == u32::MAX } else { pos >= end };
+        let mut ret = !in_tail && pos >= end;
         if !ret {
             let fetched = if DELTA && in_tail {
                 delta.rules.get(pos.wrapping_sub(compiled) as usize).map(|r| (r, delta.rule_matches(r)))
@@ -427,77 +432,87 @@ fn walk<const DELTA: bool>(
                 rs.rules.get(pos as usize).map(|r| (r, rs.rule_matches(r)))
             };
             let Some((rule, matches)) = fetched else { return Verdict::Drop };
-            match rule_matches(rule, matches, pkt, live, env) {
-                Outcome::No => {
-                    pos = pos.saturating_add(1);
-                    continue;
-                }
+            let go_on = match rule_matches(rule, matches, pkt, live, env) {
+                Outcome::No => true,
                 Outcome::HotDrop => return Verdict::Drop,
-                Outcome::Yes => {}
-            }
-            env.count(if DELTA { rs.counter_of(pos) } else { pos }, pkt.skb_len);
-            match &rule.target {
-                CTarget::None => pos = pos.saturating_add(1),
-                CTarget::Accept => return Verdict::Accept,
-                CTarget::Drop => return Verdict::Drop,
-                CTarget::Reject(kind) => return Verdict::Reject(*kind),
-                CTarget::Nat(n) => return Verdict::Nat(*n),
-                CTarget::Return => ret = true,
-                CTarget::Jump(t) | CTarget::Goto(t) => {
-                    if matches!(rule.target, CTarget::Jump(_)) {
-                        // ipt_do_table: a full stack drops the packet.
-                        let Some(slot) = stack.get_mut(sp) else { return Verdict::Drop };
-                        *slot = pos;
-                        sp += 1;
-                    }
-                    let Some(c) = rs.chains.get(*t as usize) else { return Verdict::Drop };
-                    chain = *t;
-                    indexed = use_index(rs, chain, pkt, &mut key);
-                    pos = c.first;
-                    end = c.first.saturating_add(c.count);
-                    in_tail = false;
-                }
-                CTarget::Log(l) => {
-                    env.log(l);
-                    pos = pos.saturating_add(1);
-                }
-                CTarget::Mark { value, mask } => {
-                    live.mark = (live.mark & !*mask) ^ *value;
-                    env.set_mark(live.mark);
-                    pos = pos.saturating_add(1);
-                }
-                CTarget::CtNotrack => {
-                    env.notrack();
-                    pos = pos.saturating_add(1);
-                }
-                CTarget::Ct(c) if c.notrack => {
-                    env.notrack();
-                    pos = pos.saturating_add(1);
-                }
-                CTarget::Ct(c) => {
-                    env.ct_template(c);
-                    pos = pos.saturating_add(1);
-                }
-                CTarget::Connmark(c) => {
-                    // No flow (INVALID, UNTRACKED): nothing to do, as nf_ct_get gives NULL.
-                    if let Some(f) = env.ct().flow {
-                        let (ct, skb) = c.apply(f.mark, live.mark);
-                        if let Some(m) = ct {
-                            env.set_ct_mark(m);
+                Outcome::Yes => {
+                    env.count(if DELTA { rs.counter_of(pos) } else { pos }, pkt.skb_len);
+                    match &rule.target {
+                        CTarget::None => true,
+                        CTarget::Accept => return Verdict::Accept,
+                        CTarget::Drop => return Verdict::Drop,
+                        CTarget::Reject(kind) => return Verdict::Reject(*kind),
+                        CTarget::Nat(n) => return Verdict::Nat(*n),
+                        CTarget::Return => {
+                            ret = true;
+                            false
                         }
-                        if let Some(m) = skb {
-                            live.mark = m;
-                            env.set_mark(m);
+                        CTarget::Jump(t) | CTarget::Goto(t) => {
+                            if matches!(rule.target, CTarget::Jump(_)) {
+                                // ipt_do_table: a full stack drops the packet.
+                                let Some(slot) = stack.get_mut(sp) else { return Verdict::Drop };
+                                *slot = pos;
+                                sp += 1;
+                            }
+                            let Some(c) = rs.chains.get(*t as usize) else { return Verdict::Drop };
+                            chain = *t;
+                            indexed = use_index(rs, chain, pkt, &mut key);
+                            pos = c.first;
+                            end = c.first.saturating_add(c.count);
+                            in_tail = false;
+                            tail_next = if DELTA { delta.tail_start(chain) } else { None };
+                            false
+                        }
+                        CTarget::Log(l) => {
+                            env.log(l);
+                            true
+                        }
+                        CTarget::Mark { value, mask } => {
+                            live.mark = (live.mark & !*mask) ^ *value;
+                            env.set_mark(live.mark);
+                            true
+                        }
+                        CTarget::CtNotrack => {
+                            env.notrack();
+                            true
+                        }
+                        CTarget::Ct(c) if c.notrack => {
+                            env.notrack();
+                            true
+                        }
+                        CTarget::Ct(c) => {
+                            env.ct_template(c);
+                            true
+                        }
+                        CTarget::Connmark(c) => {
+                            // No flow (INVALID, UNTRACKED): nothing to do, as nf_ct_get gives NULL.
+                            if let Some(f) = env.ct().flow {
+                                let (ct, skb) = c.apply(f.mark, live.mark);
+                                if let Some(m) = ct {
+                                    env.set_ct_mark(m);
+                                }
+                                if let Some(m) = skb {
+                                    live.mark = m;
+                                    env.set_mark(m);
+                                }
+                            }
+                            true
+                        }
+                        CTarget::Ttl { mode, value } => {
+                            let new = mode.apply(live.ttl, *value);
+                            if !env.set_ttl(live.ttl, new) {
+                                return Verdict::Drop;
+                            }
+                            live.ttl = new;
+                            true
                         }
                     }
-                    pos = pos.saturating_add(1);
                 }
-                CTarget::Ttl { mode, value } => {
-                    let new = mode.apply(live.ttl, *value);
-                    if !env.set_ttl(live.ttl, new) {
-                        return Verdict::Drop;
-                    }
-                    live.ttl = new;
+            };
+            if go_on {
+                if DELTA && in_tail {
+                    after_tail(delta, chain, &mut at, &mut in_tail, &mut pos, &mut tail_next);
+                } else {
                     pos = pos.saturating_add(1);
                 }
             }
@@ -518,9 +533,35 @@ fn walk<const DELTA: bool>(
             let Some(c) = rs.chains.get(r.chain as usize) else { return Verdict::Drop };
             chain = r.chain;
             indexed = use_index(rs, chain, pkt, &mut key);
-            pos = from.saturating_add(1);
-            in_tail = DELTA && from >= compiled;
             end = c.first.saturating_add(c.count);
+            match from.checked_sub(compiled).filter(|_| DELTA) {
+                // Back after a tail rule: what follows it in the chain.
+                Some(t) => {
+                    let Some(i) = delta.rank(t) else { return Verdict::Drop };
+                    at = i;
+                    in_tail = true;
+                    after_tail(delta, chain, &mut at, &mut in_tail, &mut pos, &mut tail_next);
+                }
+                None => {
+                    pos = from.saturating_add(1);
+                    in_tail = false;
+                    tail_next = if DELTA { delta.tail_after(chain, from) } else { None };
+                }
+            }
+        }
+    }
+}
+
+/// Moves a chain's walk past the tail rule at place `at` of the delta's order: to the next
+/// one, or back to the compiled rules at its anchor.
+#[inline(always)]
+fn after_tail(delta: &super::compiled::Delta<'_>, chain: u32, at: &mut u32, in_tail: &mut bool, pos: &mut u32, tail_next: &mut Option<u32>) {
+    match delta.after_tail(*at, chain) {
+        TailNext::Tail(i) => *at = i,
+        TailNext::Compiled { at: anchor, next } => {
+            *in_tail = false;
+            *pos = anchor;
+            *tail_next = next;
         }
     }
 }

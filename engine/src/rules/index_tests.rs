@@ -670,7 +670,7 @@ fn a_delta_walks_as_the_same_rules_compiled_afresh() {
     use super::delta::{extend, Change, DeltaError};
     let mut rng = Rng(0xde17_a5ed);
     let (mut tables, mut made, mut rebuild, mut invalid, mut packets, mut appended, mut deleted, mut policies) = (0u32, 0u32, 0u32, 0u32, 0u64, 0u32, 0u32, 0u32);
-    let (mut jumps, mut rewrites) = (0u32, 0u32);
+    let (mut jumps, mut rewrites, mut inserted) = (0u32, 0u32, 0u32);
     while tables < 800 {
         let (defs, rules) = random_input(&mut rng);
         let params = BuildParams { min_rules: 1 + rng.below(8) as u32 };
@@ -694,14 +694,17 @@ fn a_delta_walks_as_the_same_rules_compiled_afresh() {
             let mut changes: Vec<Change<'static>> = Vec::new();
             for _ in 0..1 + rng.below(3) {
                 let chain = rng.below(defs.len() as u64) as usize;
-                match rng.below(6) {
-                    0 | 1 => {
-                        // Jumps to any user chain (loops included).
+                match rng.below(7) {
+                    0 | 1 | 6 => {
+                        // Appended, or inserted before any rule; jumps to any user chain
+                        // (loops included).
                         let family = rng.below(6);
                         let spec = random_rule(&mut rng, 0, defs.len() - 3, family);
-                        let number = next[chain].len() as u32 + 1;
-                        changes.push(Change::Append { chain: chain as u32, number, rule: std::boxed::Box::leak(std::boxed::Box::new(super::compile::RuleIn::Spec(spec))) });
-                        next[chain].push(LRule { pos: compiled + tail, spec });
+                        let k = if rng.below(2) == 0 { next[chain].len() } else { rng.below(next[chain].len() as u64 + 1) as usize };
+                        let before = next[chain].get(k).map(|r| r.pos);
+                        let rule = std::boxed::Box::leak(std::boxed::Box::new(super::compile::RuleIn::Spec(spec)));
+                        changes.push(Change::Add { chain: chain as u32, before, number: k as u32 + 1, rule });
+                        next[chain].insert(k, LRule { pos: compiled + tail, spec });
                         tail += 1;
                     }
                     2 | 3 if !next[chain].is_empty() => {
@@ -719,7 +722,7 @@ fn a_delta_walks_as_the_same_rules_compiled_afresh() {
                             let family = rng.below(6);
                             let spec = random_rule(&mut rng, 0, defs.len() - 3, family);
                             let number = next[chain].len() as u32 + 1;
-                            changes.push(Change::Append { chain: chain as u32, number, rule: std::boxed::Box::leak(std::boxed::Box::new(super::compile::RuleIn::Spec(spec))) });
+                            changes.push(Change::Add { chain: chain as u32, before: None, number, rule: std::boxed::Box::leak(std::boxed::Box::new(super::compile::RuleIn::Spec(spec))) });
                             next[chain].push(LRule { pos: compiled + tail, spec });
                             tail += 1;
                         }
@@ -741,10 +744,11 @@ fn a_delta_walks_as_the_same_rules_compiled_afresh() {
             match extend(TableId::Filter, &defs, &rs, changes.iter().copied(), 1000, &mut out) {
                 Ok(sum) => {
                     made += 1;
-                    appended += changes.iter().filter(|c| matches!(c, Change::Append { .. })).count() as u32;
+                    appended += changes.iter().filter(|c| matches!(c, Change::Add { .. })).count() as u32;
+                    inserted += changes.iter().filter(|c| matches!(c, Change::Add { before: Some(_), .. })).count() as u32;
                     jumps += changes
                         .iter()
-                        .filter(|c| matches!(c, Change::Append { rule: &super::compile::RuleIn::Spec(r), .. } if matches!(r.target, Target::Jump(_) | Target::Goto(_))))
+                        .filter(|c| matches!(c, Change::Add { rule: &super::compile::RuleIn::Spec(r), .. } if matches!(r.target, Target::Jump(_) | Target::Goto(_))))
                         .count() as u32;
                     deleted += changes.iter().filter(|c| matches!(c, Change::Delete(_))).count() as u32;
                     policies += changes.iter().filter(|c| matches!(c, Change::Policy { .. })).count() as u32;
@@ -805,6 +809,6 @@ fn a_delta_walks_as_the_same_rules_compiled_afresh() {
             packets += 1;
         }
     }
-    std::eprintln!("{tables} tables, {made} deltas ({appended} rules appended, {jumps} of them jumps, {deleted} deleted, {policies} policies; {rewrites} chain rewrites tried), {rebuild} rebuilds, {invalid} refused, {packets} packets");
-    assert!(made > 1000 && appended > 500 && jumps > 50 && deleted > 500 && policies > 200 && rewrites > 100 && rebuild > 100 && packets > 100_000);
+    std::eprintln!("{tables} tables, {made} deltas ({appended} rules added, {inserted} of them inserted, {jumps} jumps, {deleted} deleted, {policies} policies; {rewrites} chain rewrites tried), {rebuild} rebuilds, {invalid} refused, {packets} packets");
+    assert!(made > 1000 && appended > 500 && inserted > 200 && jumps > 50 && deleted > 500 && policies > 200 && rewrites > 100 && rebuild > 100 && packets > 100_000);
 }
