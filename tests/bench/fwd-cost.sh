@@ -326,23 +326,30 @@ restore() {
 ipt_tool() {
 	case $1 in rnf) echo "$RNF_BIN/iptables" ;; leg) echo iptables-legacy ;; inft) echo iptables-nft ;; esac
 }
-# one_op B WORKLOAD append|delete|noflush|list: one control-plane command in B's rules
-# router. noflush: one chain rewritten by a partial restore, as kube-proxy's partial syncs do
-# (kube: its service chain KUBE-SVC; block: a small chain EXTRA beside FORWARD).
+# one_op B WORKLOAD append|delete|insert|replace|cleanup|noflush|list: one control-plane
+# command in B's rules router. insert: the rule at the top of the big chain; replace: that
+# rule by another (cleanup deletes it, untimed). noflush: one chain rewritten by a partial
+# restore, as kube-proxy's partial syncs do (kube: its service chain KUBE-SVC; block: a small
+# chain EXTRA beside FORWARD).
 one_op() {
-	local b=$1 w=$2 op=$3 r=${TR[$1]} tool spec el chain
+	local b=$1 w=$2 op=$3 r=${TR[$1]} tool spec spec2 el el2 chain
 	chain=KUBE-SVC$([ "$KUBE_CHAINS" = 1 ] && echo -0)
 	if [ "$w" = block ]; then
 		spec=(FORWARD -s 10.255.255.1/32 -j DROP) el='block { 10.255.255.1 }'
+		spec2=(FORWARD -s 10.255.255.2/32 -j DROP) el2='block { 10.255.255.2 }'
 		chain=EXTRA
 	else
 		spec=(KUBE-SERVICES -d 172.31.255.1/32 -p tcp -m comment --comment "ns/new:http" -m tcp --dport 80 -j "$chain")
+		spec2=(KUBE-SERVICES -d 172.31.255.2/32 -p tcp -m comment --comment "ns/new:http" -m tcp --dport 80 -j "$chain")
 		el="svc { 172.31.255.1 . tcp . 80 : jump $chain }"
+		el2="svc { 172.31.255.2 . tcp . 80 : jump $chain }"
 	fi
 	if [ "$b" = nft ]; then
 		case $op in
-		append) nsx "$r" nft add element ip filter "$el" ;;
+		append | insert) nsx "$r" nft add element ip filter "$el" ;;
 		delete) nsx "$r" nft delete element ip filter "$el" ;;
+		replace) printf '%s\n' "delete element ip filter $el" "add element ip filter $el2" | nsx "$r" nft -f - ;;
+		cleanup) nsx "$r" nft delete element ip filter "$el2" ;;
 		noflush) printf '%s\n' "add chain ip filter $chain" "flush chain ip filter $chain" "add rule ip filter $chain accept" |
 			nsx "$r" nft -f - ;;
 		list) nsx "$r" timeout "${CAP:-0}" nft list ruleset >/dev/null ;;
@@ -352,6 +359,9 @@ one_op() {
 		case $op in
 		append) nsx "$r" "$tool" -A "${spec[@]}" ;;
 		delete) nsx "$r" "$tool" -D "${spec[@]}" ;;
+		insert) nsx "$r" "$tool" -I "${spec[0]}" 1 "${spec[@]:1}" ;;
+		replace) nsx "$r" "$tool" -R "${spec[0]}" 1 "${spec2[@]:1}" ;;
+		cleanup) nsx "$r" "$tool" -D "${spec[0]}" 1 ;;
 		noflush) printf '%s\n' '*filter' ":$chain - [0:0]" "-A $chain -j ACCEPT" COMMIT | nsx "$r" "${tool}-restore" --noflush ;;
 		list) nsx "$r" timeout "${CAP:-0}" "$tool" -S >/dev/null ;;
 		esac
@@ -480,8 +490,11 @@ for w in $WORKLOADS; do
 			ctl_op "$b" "$w" "$n" restore 1 || continue
 			kmem_kib
 			echo "$w,$n,$b,mem,1,$((KMEM - k0))" >>"$CTL"
-			for op in append delete noflush list; do
+			# (-R replaces the rule -I put at the top: only after it.)
+			for op in append delete insert replace noflush list; do
+				[ "$op" = replace ] && [ -z "${FIRST[$b-insert]:-}" ] && continue
 				ctl_op "$b" "$w" "$n" "$op" 1 && FIRST[$b-$op]=$CTL_MS
+				[ "$op" = replace ] && { one_op "$b" "$w" cleanup || err "$b: cleanup at $w N=$n"; }
 			done
 			FIRST[$b-restore]=ok
 		done
@@ -490,11 +503,18 @@ for w in $WORKLOADS; do
 		for r in $(seq 2 "$ROUNDS"); do
 			for b in $(rotated "$r"); do
 				[ -n "${FIRST[$b-restore]:-}" ] || continue
-				for op in restore append delete noflush list; do
+				inserted=
+				for op in restore append delete insert replace noflush list; do
 					v=$(grep "^$w,$n,$b,$op,1," "$CTL" | cut -d, -f6)
 					case $v in '' | '>'*) continue ;; esac
-					[ "$v" -lt "$CTL_REPEAT_MS" ] || continue
+					if [ "$op" = replace ]; then
+						[ -n "$inserted" ] || continue
+					else
+						[ "$v" -lt "$CTL_REPEAT_MS" ] || continue
+					fi
 					ctl_op "$b" "$w" "$n" "$op" "$r" || break
+					[ "$op" = insert ] && inserted=1
+					[ "$op" = replace ] && { one_op "$b" "$w" cleanup || err "$b: cleanup at $w N=$n"; }
 				done
 			done
 		done
@@ -595,19 +615,19 @@ END {
 	print ""
 	print "## Control plane (ms, median over the rounds; process start included)"
 	print ""
-	print "restore: the whole file (rnfctl iptables-restore, iptables-legacy-restore, iptables-nft-restore, nft -f); -A / -D: one rule appended / deleted by spec (nft: one set or map element added / deleted); --noflush one chain: a partial restore that rewrites one chain, as the partial syncs of kube-proxy (kube: KUBE-SVC; block: a chain EXTRA; nft: flush chain and add rule in one nft -f); -S: the table listed (nft: list ruleset). Each command is timed in every round while it takes under " repeat_ms " ms; (1): timed once; >X: a listing stopped after X ms."
+	print "restore: the whole file (rnfctl iptables-restore, iptables-legacy-restore, iptables-nft-restore, nft -f); -A / -D: one rule appended / deleted by spec (nft: one set or map element added / deleted); -I: one rule inserted at the top of the big chain; -R: that rule replaced by another (nft: an element added; one deleted and one added); --noflush one chain: a partial restore that rewrites one chain, as the partial syncs of kube-proxy (kube: KUBE-SVC; block: a chain EXTRA; nft: flush chain and add rule in one nft -f); -S: the table listed (nft: list ruleset). Each command is timed in every round while it takes under " repeat_ms " ms; (1): timed once; >X: a listing stopped after X ms."
 	print ""
 	print "Memory: the kernel memory the N rules take (Slab + VmallocUsed + Percpu of /proc/meminfo, reclaimable caches dropped), from the backend’s empty configuration to the N rules, in KiB; one sample, approximate (other kernel activity counts too)."
 	print ""
-	print "| workload | N | backend | restore | -A | -D | --noflush one chain | -S | memory (KiB) |"
-	print "|---|---:|---|---:|---:|---:|---:|---:|---:|"
-	print "workload,n,backend,restore_ms,restore_samples,append_ms,append_samples,delete_ms,delete_samples,noflush_ms,noflush_samples,list_ms,list_samples,memory_kib,memory_samples" > ctlsum
+	print "| workload | N | backend | restore | -A | -D | -I | -R | --noflush one chain | -S | memory (KiB) |"
+	print "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+	print "workload,n,backend,restore_ms,restore_samples,append_ms,append_samples,delete_ms,delete_samples,insert_ms,insert_samples,replace_ms,replace_samples,noflush_ms,noflush_samples,list_ms,list_samples,memory_kib,memory_samples" > ctlsum
 	for (i = 1; i <= nw; i++) for (j = 1; j <= nn; j++) for (b = 1; b <= nb; b++) {
 		k = W[i] SUBSEP N[j] SUBSEP B[b]
 		printf "| %s | %s | %s", W[i], N[j], name[B[b]]
 		line = W[i] "," N[j] "," name[B[b]]
-		split("restore append delete noflush list mem", O, " ")
-		for (o = 1; o <= 6; o++) {
+		split("restore append delete insert replace noflush list mem", O, " ")
+		for (o = 1; o <= 8; o++) {
 			ko = k SUBSEP O[o]
 			v = (ko in capped) ? capped[ko] : median(ctl[ko])
 			c = (ko in capped) ? 1 : cnt(ctl[ko])
@@ -622,13 +642,13 @@ END {
 	print ""
 	print "From the request’s start to the switch to the new version, as `rnfctl status` reports it (`last change`): no process start, no netlink round trip, no wait for readers (the replaced version is freed later). ms, median over the rounds."
 	print ""
-	print "| workload | N | restore | -A | -D | --noflush one chain |"
-	print "|---|---:|---:|---:|---:|---:|"
+	print "| workload | N | restore | -A | -D | -I | -R | --noflush one chain |"
+	print "|---|---:|---:|---:|---:|---:|---:|---:|"
 	for (i = 1; i <= nw; i++) for (j = 1; j <= nn; j++) {
 		k = W[i] SUBSEP N[j] SUBSEP "rnf"
 		printf "| %s | %s", W[i], N[j]
-		split("krestore kappend kdelete knoflush", O, " ")
-		for (o = 1; o <= 4; o++) {
+		split("krestore kappend kdelete kinsert kreplace knoflush", O, " ")
+		for (o = 1; o <= 6; o++) {
 			v = median(ctl[k SUBSEP O[o]])
 			printf " | %s", v == "" ? "-" : v
 		}
