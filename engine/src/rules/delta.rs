@@ -433,7 +433,7 @@ where
             (p, rank, r.hook_mask)
         }
         Some(p) => {
-            let t = p - compiled;
+            let t = p.saturating_sub(compiled);
             let r = d.rules.get(t as usize).filter(|r| r.chain == chain && !is_dead(out, p)).ok_or(DeltaError::Rebuild)?;
             let rank = d.rank(t).ok_or(DeltaError::Rebuild)?;
             (d.anchors.get(t as usize).copied().ok_or(DeltaError::Rebuild)?, rank, r.hook_mask)
@@ -645,7 +645,7 @@ mod tests {
         let out = insert(&rs, first, 1, drop).unwrap();
         assert!(out.stale_reach);
         assert_eq!(insert(&rs.with_delta(out.delta()), first + 1, 2, out_iface_limit()).unwrap_err(), DeltaError::Rebuild);
-        // Before a deleted rule, or one of another chain: the table is compiled.
+        // Before a position that is no rule of the chain: the table is compiled.
         assert_eq!(insert(&rs, rs.chains[1].first.max(first + 3), 1, cond).unwrap_err(), DeltaError::Rebuild);
     }
 
