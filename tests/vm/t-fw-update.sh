@@ -5,9 +5,10 @@
 # iptables-legacy (two identical topologies), the same -A, -I, -R, -D (by number and by
 # specification), -A -c, -N, -E, -P, -F, -X and two partial `iptables-restore --noflush` on
 # both, and after each the same listings with the same counters. One-rule commands (-A, -I,
-# -R, -D) and `iptables-restore --noflush` (one or two tables) do not even read the table
-# first; those the kernel refuses (no such chain, rule or position, a chain hiding a target)
-# fail exactly as iptables-legacy's. Under a ping flood,
+# -R, -D), one-chain commands (-N, -X, -F, -P) and `iptables-restore --noflush` (one or two
+# tables) do not even read the table first; those the kernel refuses (no such chain, rule or
+# position, a chain that exists, has rules or is jumped to, a chain hiding a target) fail
+# exactly as iptables-legacy's. Under a ping flood,
 # 40 changes to the chain the pings walk lose no packet. A limit match keeps its bucket across
 # changes of other rules.
 # cost: 90
@@ -66,8 +67,9 @@ change() {
 	esac
 	bytes=$(sed -n 's/.*request cmd=15 bytes=\([0-9]*\).*/\1/p' <<<"$trace")
 	[ "${bytes:-99999}" -lt 1000 ] || fail "iptables $*: $bytes bytes on the wire"
-	# A one-rule command sends its change to the table as it is: no read (CMD_GET_TABLE = 3).
-	case $1 in -A | -I | -R | -D)
+	# A one-rule or one-chain command sends its change to the table as it is: no read
+	# (CMD_GET_TABLE = 3).
+	case $1 in -A | -I | -R | -D | -N | -X | -F | -P)
 		case $trace in *"dump cmd=3 "*) fail "iptables $*: read the table first: $trace" ;; esac ;;
 	esac
 	same "iptables $*"
@@ -117,6 +119,19 @@ change -P FORWARD ACCEPT
 change -F NEWD
 change -D FORWARD 1
 change -X NEWD
+# Chain commands the kernel refuses read the table and fail as iptables-legacy's.
+refused -N BLOCK
+refused -X BLOCK
+refused -X FORWARD
+refused -X NOPE
+refused -F NOPE
+refused -P BLOCK DROP
+refused -P NOPE DROP
+change -N EMPTYREF
+change -A FORWARD -p udp -j EMPTYREF
+refused -X EMPTYREF
+change -D FORWARD -p udp -j EMPTYREF
+change -X EMPTYREF
 # A user chain named as a target extension (only a restore makes one: `-N LOG` is refused)
 # takes the jump, and iptables warns: rust_nf's kernel refuses the quick change, and the
 # command read the table and did as iptables does.

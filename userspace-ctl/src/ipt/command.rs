@@ -487,11 +487,16 @@ pub fn iptables_main_io(
         s.push_str(&String::from_utf8_lossy(&buf));
         Ok(())
     };
-    // A one-rule change goes to the table as it is, without reading it: its cost does not
-    // grow with the table. Anything refused (a missing chain or rule, a bad position, a rule
-    // the kernel will not take) changed nothing and is done again the long way, which words
-    // the error as iptables does.
+    // A one-rule or one-chain change goes to the table as it is, without reading it: its cost
+    // does not grow with the table. Anything refused (a missing chain or rule, a bad position,
+    // a rule the kernel will not take, a chain that exists, has rules or is jumped to) changed
+    // nothing and is done again the long way, which words the error as iptables does.
     if let Some(edits) = current_edits(&parsed) {
+        let policy = match parsed.policy.as_deref() {
+            Some("ACCEPT") => Some(Policy::Accept),
+            Some("DROP") => Some(Policy::Drop),
+            _ => None,
+        };
         let edits: Vec<CurrentEdit<'_>> = edits
             .iter()
             .map(|(kind, pos, spec)| CurrentEdit {
@@ -501,7 +506,7 @@ pub fn iptables_main_io(
                 spec: spec.as_deref(),
                 counters: if parsed.options & OPT_COUNTERS != 0 { Some(parsed.counters) } else { None },
                 rules: &[],
-                policy: None,
+                policy: if *kind == OpKind::SetPolicy { policy } else { None },
             })
             .collect();
         if backend.change_current(table_id, &edits) {
@@ -547,11 +552,12 @@ pub fn iptables_main_io(
     }
 }
 
-/// The changes of a one-rule command that can go to the table as it is ([`Backend::change_current`]):
-/// `-A`, `-I`, `-D` (by number or by specification), `-R`, without `-v` (whose output would
-/// come twice if the change were done again the long way). A `-j NAME` that is no target
-/// extension is taken for a chain (the kernel refuses it if there is none, and refuses an
-/// extension that a user chain's name hides). Each change: kind, position, encoding.
+/// The changes of a one-rule or one-chain command that can go to the table as it is
+/// ([`Backend::change_current`]): `-A`, `-I`, `-D` (by number or by specification), `-R`,
+/// and `-N`, `-X`, `-F` and `-P` of one chain, without `-v` (whose output would come twice if
+/// the change were done again the long way). A `-j NAME` that is no target extension is taken
+/// for a chain (the kernel refuses it if there is none, and refuses an extension that a user
+/// chain's name hides). Each change: kind, position, encoding.
 fn current_edits(p: &Parsed) -> Option<Vec<QuickEdit>> {
     if p.options & OPT_VERBOSE != 0 || p.chain.is_none() {
         return None;
@@ -572,6 +578,16 @@ fn current_edits(p: &Parsed) -> Option<Vec<QuickEdit>> {
                 return None;
             }
             vec![(OpKind::Replace, at?, w.pop())]
+        }
+        // (A name iptables refuses, or one that would hide a target, goes the long way.)
+        CMD_NEW_CHAIN if p.chain.as_deref().is_some_and(|c| c.len() <= 28 && !super::noflush::target_name(c)) => {
+            vec![(OpKind::NewChain, u32::MAX, None)]
+        }
+        CMD_DELETE_CHAIN => vec![(OpKind::DeleteChain, 0, None)],
+        CMD_FLUSH => vec![(OpKind::SetChain, 0, None)],
+        // (`-c` sets the policy's counters: the long way.)
+        CMD_SET_POLICY if p.options & OPT_COUNTERS == 0 && matches!(p.policy.as_deref(), Some("ACCEPT" | "DROP")) => {
+            vec![(OpKind::SetPolicy, 0, None)]
         }
         _ => return None,
     })

@@ -265,7 +265,7 @@ pub(crate) fn edits(input: &str, counters: bool) -> Option<(Vec<TableEdits>, Vec
 }
 
 /// A name `-j` takes for a target rather than a chain (a standard verdict or an extension).
-fn target_name(name: &str) -> bool {
+pub(crate) fn target_name(name: &str) -> bool {
     matches!(name, "ACCEPT" | "DROP" | "QUEUE" | "RETURN") || parse::is_target_extension(name)
 }
 
