@@ -7,8 +7,8 @@
 # and a KUBE-SERVICES-shaped dispatch (2000 `-d VIP/32 -p tcp --dport 80`) whose one live
 # service jumps to a chain that marks the packet and returns, then an ACCEPT that needs the
 # mark. `rnfctl status` reports both chains indexed. Then one-rule and one-chain changes
-# (an insert at the top of the blocklist, a new chain that moves every chain index and a jump
-# to it): each recompiles only its rule and re-indexes only its chain; deletes, appends (a jump
+# (a new chain that moves every chain index and a jump to it): each recompiles only its rule
+# and re-indexes no chain; inserts (at the top of the blocklist), deletes, appends (a jump
 # among them) and a policy change the live version by a delta, compiling only the new rule
 # and no index (`rnfctl status` tells); and the same traffic again gives both routers the same
 # outcomes and counters (kept rules kept theirs).
@@ -133,11 +133,12 @@ change() {
 		"$rules rules compiled, $built chain indexes built"
 	log "$what: $(grep -o 'last change: [0-9]* us' <<<"$st")"
 }
-change "insert at the top of the blocklist" 1 1 -I BLOCK 1 -s 10.99.0.1/32 -j DROP
 # AAA sorts first: every user chain's index moves, the kept jumps are resolved again.
 change "a new chain first in name order" 0 0 -N AAA
 change "a rule in it" 1 0 -A AAA -p icmp -j RETURN
 change "a jump to it" 1 0 -I FORWARD 1 -j AAA
+# An insert, even at the top of an indexed chain, is a delta: no index is built.
+change "insert at the top of the blocklist" 1 0 -I BLOCK 1 -s 10.99.0.1/32 -j DROP
 # Deletes, appends and policies change the live version by a delta over its compiled
 # ruleset: nothing is compiled but the new rules, no index is built.
 change "a delete in the dispatch" 0 0 -D SVC 5
