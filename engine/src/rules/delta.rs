@@ -352,7 +352,7 @@ fn live_after<D: Store<u64>, F: Store<u32>, R: Store<CRule>, M: Store<CMatch>, H
     let Some(c) = rs.chains.get(chain as usize) else { return true };
     let end = c.first.saturating_add(c.count);
     let d = out.delta();
-    let group = chain_group(&d, chain);
+    let group = current_group(&d, chain);
     // The compiled rules and the places in the order that come after it.
     let (from, later) = match pos.checked_sub(compiled) {
         None => (pos.saturating_add(1), group.clone().filter(|&i| d.ordered(i, chain).is_some_and(|(_, a)| a > pos)).min()),
@@ -366,13 +366,6 @@ fn live_after<D: Store<u64>, F: Store<u32>, R: Store<CRule>, M: Store<CMatch>, H
     }
     let later = later.unwrap_or(group.end);
     (later..group.end).any(|i| d.ordered(i, chain).is_some_and(|(t, _)| !is_dead(out, compiled.saturating_add(t))))
-}
-
-/// The places in the order of chain `chain`'s tail rules (side by side).
-fn chain_group(d: &Delta<'_>, chain: u32) -> core::ops::Range<u32> {
-    let Some(first) = d.tail_start(chain) else { return 0..0 };
-    let len = d.order.get(first as usize..).unwrap_or(&[]).iter().take_while(|&&t| d.rules.get(t as usize).is_some_and(|r| r.chain == chain)).count();
-    first..first.saturating_add(len as u32)
 }
 
 /// Where a rule is added: see [`Change::Add`].
