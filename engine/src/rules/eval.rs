@@ -390,22 +390,28 @@ fn walk<const DELTA: bool>(
     let mut indexed = use_index(rs, chain, pkt, &mut key);
     loop {
         if !in_tail {
+            // The chain's next tail rules come before the compiled rule at their anchor: the
+            // skip looks no further (it would look again from there).
+            let next_anchor = match tail_next.filter(|_| DELTA) {
+                Some(i) => match delta.ordered(i, chain) {
+                    Some((_, anchor)) => Some(anchor),
+                    None => return Verdict::Drop,
+                },
+                None => None,
+            };
+            let stop = next_anchor.map_or(end, |a| a.min(end));
             if indexed {
                 if let KeyState::Known(k) = &key {
-                    pos = rs.index.next(chain, pos, end, k);
+                    pos = rs.index.next(chain, pos, stop, k);
                 }
-            } else if let Some(run) = hot.get(pos as usize..end as usize) {
+            } else if let Some(run) = hot.get(pos as usize..stop as usize) {
                 pos = pos.saturating_add(skip_ruled_out(run, src, dst, proto));
             }
-            // The chain's next tail rules come first if anchored at or before that rule.
-            if let Some(i) = tail_next.filter(|_| DELTA) {
-                match delta.ordered(i, chain) {
-                    Some((_, anchor)) if anchor <= pos => {
-                        in_tail = true;
-                        at = i;
-                    }
-                    Some(_) => {}
-                    None => return Verdict::Drop,
+            // The tail rules come first if anchored at or before that rule.
+            if let (Some(i), Some(anchor)) = (tail_next, next_anchor) {
+                if anchor <= pos {
+                    in_tail = true;
+                    at = i;
                 }
             }
             if !in_tail && any_dead && pos < end && delta.is_dead(pos) {
