@@ -460,7 +460,12 @@ impl Version {
                 + core::mem::size_of_val(rs.matches)
                 + core::mem::size_of_val(d.rules)
                 + core::mem::size_of_val(d.matches)
-                + core::mem::size_of_val(d.dead)) as u64,
+                + core::mem::size_of_val(d.dead)
+                + core::mem::size_of_val(d.hot)
+                + core::mem::size_of_val(d.anchors)
+                + core::mem::size_of_val(d.order)
+                + core::mem::size_of_val(d.tail_first)
+                + core::mem::size_of_val(d.policies)) as u64,
             // The table's counter pool as this version holds it: its blocks of 16-byte pairs.
             counter_bytes: (self.blocks.len() as u64) * u64::from(crate::ffi::pcpu::PER_BLOCK) * 16,
             index: b.index.index().stats(),

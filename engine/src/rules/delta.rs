@@ -702,6 +702,18 @@ mod tests {
         extend(TableId::Mangle, &defs(), &rs, [Change::Delete(rs.chains[0].first)], 1000, &mut gone).unwrap();
         assert_eq!(append(&rs.with_delta(gone.delta()), 5, 1, out_iface_limit()).unwrap_err(), DeltaError::Rebuild);
         build(TableId::Mangle, &MANGLE, &["A"], &[("A", out_iface_limit())]).unwrap();
+        // A goto loop added after an unconditional DROP is checked with no hooks (nothing
+        // reaches it); deleting the DROP in a later change would expose it: compiled.
+        let (h, o) = build(TableId::Mangle, &MANGLE, &["A"], &[("FORWARD", jump), ("A", drop)]).unwrap();
+        let rs = o.ruleset(h);
+        let to_self = RuleSpec { target: Target::Goto("A"), ..Default::default() };
+        let looped = append(&rs, 5, 2, to_self).unwrap();
+        let rs_loop = rs.with_delta(looped.delta());
+        let mut out = Out::default();
+        let gone = extend(TableId::Mangle, &defs(), &rs_loop, [Change::Delete(rs.chains[5].first)], 1000, &mut out);
+        assert_eq!(gone.map(|_| ()), Err(DeltaError::Rebuild), "the DROP before a goto loop was deleted as a delta");
+        // Compiling refuses the loop the delete would expose.
+        assert!(build(TableId::Mangle, &MANGLE, &["A"], &[("FORWARD", jump), ("A", to_self)]).is_err());
         // A full tail.
         let mut out = Out::default();
         let cond_in = RuleIn::Spec(cond);

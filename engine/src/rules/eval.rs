@@ -388,7 +388,16 @@ fn walk<const DELTA: bool>(
     let mut chain = entry;
     let mut tail_next = if DELTA { delta.tail_start(chain) } else { None };
     let mut indexed = use_index(rs, chain, pkt, &mut key);
+    // A second line of defence for a delta (checked as it is made, never walked by the
+    // compiler): a walk that takes more steps than a loop-free one could drops the packet.
+    let mut budget = if DELTA { step_budget(rs) } else { 0 };
     loop {
+        if DELTA {
+            if budget == 0 {
+                return Verdict::Drop;
+            }
+            budget -= 1;
+        }
         if !in_tail {
             // The chain's next tail rules come before the compiled rule at their anchor: the
             // skip looks no further (it would look again from there).
@@ -556,6 +565,17 @@ fn walk<const DELTA: bool>(
             }
         }
     }
+}
+
+/// The most steps (rules looked at, deleted ones passed over, returns) a walk of `rs` with a
+/// delta takes before it is taken for a loop. A loop-free walk seldom looks at a rule more
+/// than once per jump-stack level; the floor (a million steps) leaves room for a
+/// pathological loop-free ruleset that calls a chain from many rules at each level.
+fn step_budget(rs: &Ruleset<'_>) -> u32 {
+    let rules = (rs.rules.len() as u32)
+        .saturating_add(rs.delta.rules.len() as u32)
+        .saturating_add(rs.chains.len() as u32);
+    rules.saturating_mul(MAX_JUMP_DEPTH as u32 + 2).saturating_mul(2).max(1 << 20)
 }
 
 /// Moves a chain's walk past the tail rule at place `at` of the delta's order: to the next
@@ -1242,6 +1262,41 @@ mod tests {
         );
         let mut env = TestEnv::new(&out.ruleset(h));
         assert_eq!(run(&h, &out, &mut env, &tcp_pkt(1, 2, 0)), Verdict::Accept);
+    }
+
+    /// A delta that (against its checks) loops: the walk gives up and drops the packet.
+    #[test]
+    fn a_looping_delta_drops_instead_of_spinning() {
+        // INPUT: -j A ; A: -p udp -j DROP ; then a tail rule `A: -g A` appended by hand.
+        let (h, out) = filter(&["A"], &[("INPUT", rule(Target::Jump("A"))), ("A", RuleSpec { proto: 17, ..rule(Target::Drop) })]);
+        let rs = out.ruleset(h);
+        let CTarget::Jump(a) = rs.rules[0].target else { panic!() };
+        let mut looped = rs.rules[1];
+        looped.target = CTarget::Goto(a);
+        looped.proto = 0;
+        looped.unconditional = true;
+        let end = rs.chains[a as usize].first + rs.chains[a as usize].count;
+        let mut tail_first = std::vec![u32::MAX; rs.chains.len()];
+        tail_first[a as usize] = 0;
+        let rules = [looped];
+        let delta = super::super::compiled::Delta {
+            dead: &[],
+            tail_first: &tail_first,
+            rules: &rules,
+            anchors: &[end],
+            order: &[0],
+            matches: &[],
+            hot: &[],
+            policies: &[],
+            stale_reach: false,
+        };
+        let rs = rs.with_delta(delta);
+        let mut env = TestEnv::new(&rs);
+        env.counters.push((0, 0));
+        assert_eq!(evaluate(&rs, HookPoint::LocalIn, &info(&tcp_pkt(1, 2, 0), b"eth0", b""), &mut env), Verdict::Drop);
+        assert!(env.counters.last().unwrap().0 > 100_000, "the loop ran to the budget");
+        // UDP is dropped by A's first rule before the loop.
+        assert_eq!(evaluate(&rs, HookPoint::LocalIn, &info(&udp_pkt(1, 2), b"eth0", b""), &mut env), Verdict::Drop);
     }
 
     #[test]

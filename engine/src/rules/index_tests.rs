@@ -671,6 +671,8 @@ fn a_delta_walks_as_the_same_rules_compiled_afresh() {
     let mut rng = Rng(0xde17_a5ed);
     let (mut tables, mut made, mut rebuild, mut invalid, mut packets, mut appended, mut deleted, mut policies) = (0u32, 0u32, 0u32, 0u32, 0u64, 0u32, 0u32, 0u32);
     let (mut jumps, mut rewrites, mut inserted) = (0u32, 0u32, 0u32);
+    // Unconditional rules tried (added), and unconditional verdicts tried (deleted).
+    let (mut bare, mut bare_deleted) = (0u32, 0u32);
     while tables < 800 {
         let (defs, rules) = random_input(&mut rng);
         let params = BuildParams { min_rules: 1 + rng.below(8) as u32 };
@@ -699,7 +701,16 @@ fn a_delta_walks_as_the_same_rules_compiled_afresh() {
                         // Appended, or inserted before any rule; jumps to any user chain
                         // (loops included).
                         let family = rng.below(6);
-                        let spec = random_rule(&mut rng, 0, defs.len() - 3, family);
+                        let mut spec = random_rule(&mut rng, 0, defs.len() - 3, family);
+                        if rng.below(5) == 0 {
+                            // Unconditional: a verdict that ends its chain's walk, or a goto.
+                            let nuser = defs.len() - 3;
+                            spec = RuleSpec { target: random_target(&mut rng, 0, nuser), ..RuleSpec::default() };
+                            if rng.below(3) == 0 && nuser > 0 {
+                                spec.target = Target::Goto(USER[rng.below(nuser as u64) as usize]);
+                            }
+                            bare += 1;
+                        }
                         let k = if rng.below(2) == 0 { next[chain].len() } else { rng.below(next[chain].len() as u64 + 1) as usize };
                         let before = next[chain].get(k).map(|r| r.pos);
                         let rule = std::boxed::Box::leak(std::boxed::Box::new(super::compile::RuleIn::Spec(spec)));
@@ -708,7 +719,15 @@ fn a_delta_walks_as_the_same_rules_compiled_afresh() {
                         tail += 1;
                     }
                     2 | 3 if !next[chain].is_empty() => {
-                        let k = rng.below(next[chain].len() as u64) as usize;
+                        // Often an unconditional verdict, when the chain has one.
+                        let terminal = |r: &LRule| r.spec == (RuleSpec { target: r.spec.target, ..RuleSpec::default() }) && matches!(r.spec.target, Target::Accept | Target::Drop | Target::Return);
+                        let k = match next[chain].iter().position(terminal) {
+                            Some(k) if rng.below(2) == 0 => {
+                                bare_deleted += 1;
+                                k
+                            }
+                            _ => rng.below(next[chain].len() as u64) as usize,
+                        };
                         changes.push(Change::Delete(next[chain][k].pos));
                         next[chain].remove(k);
                     }
@@ -809,6 +828,7 @@ fn a_delta_walks_as_the_same_rules_compiled_afresh() {
             packets += 1;
         }
     }
-    std::eprintln!("{tables} tables, {made} deltas ({appended} rules added, {inserted} of them inserted, {jumps} jumps, {deleted} deleted, {policies} policies; {rewrites} chain rewrites tried), {rebuild} rebuilds, {invalid} refused, {packets} packets");
+    std::eprintln!("{tables} tables, {made} deltas ({appended} rules added, {inserted} of them inserted, {jumps} jumps, {deleted} deleted, {policies} policies; {rewrites} chain rewrites tried; {bare} unconditional rules added and {bare_deleted} unconditional verdicts deleted, tried), {rebuild} rebuilds, {invalid} refused, {packets} packets");
+    assert!(bare > 200 && bare_deleted > 100);
     assert!(made > 1000 && appended > 500 && inserted > 200 && jumps > 50 && deleted > 500 && policies > 200 && rewrites > 100 && rebuild > 100 && packets > 100_000);
 }
