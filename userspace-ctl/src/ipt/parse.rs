@@ -679,35 +679,39 @@ impl Getopt {
     }
 
     /// The next option: `Some(val)`, or `None` at the end.
-    fn next(&mut self, longopts: &[LongOpt]) -> Option<i32> {
+    /// `longopts`: the base options, then the extensions' (`ext`).
+    fn next(&mut self, longopts: &[LongOpt], ext: &[LongOpt]) -> Option<i32> {
         self.optarg = None;
         if let Some(pos) = self.nextchar {
             return Some(self.short(pos));
         }
-        if self.optind >= self.argc() {
-            return None;
-        }
-        let arg = self.args[self.optind].clone();
+        let arg = self.args.get(self.optind)?;
         if arg == "--" {
             self.optind += 1;
             return None;
         }
         if !arg.starts_with('-') || arg.len() == 1 {
+            self.optarg = Some(arg.clone());
             self.optind += 1;
-            self.optarg = Some(arg);
             return Some(GETOPT_NONOPT);
         }
-        if let Some(long) = arg.strip_prefix("--") {
-            return Some(self.long(long, longopts));
+        if arg.starts_with("--") {
+            // Lent out while the option is taken (it reads the next arguments).
+            let arg = std::mem::take(&mut self.args[self.optind]);
+            let at = self.optind;
+            let val = self.long(&arg[2..], longopts, ext);
+            self.args[at] = arg;
+            return Some(val);
         }
         Some(self.short(1))
     }
 
     fn short(&mut self, pos: usize) -> i32 {
-        let arg = self.args[self.optind].clone();
+        let arg = &self.args[self.optind];
         let c = arg[pos..].chars().next().unwrap_or('\0');
         let next = pos + c.len_utf8();
         let at_end = next >= arg.len();
+        let rest = if at_end { None } else { Some(arg[next..].to_string()) };
         if at_end {
             self.optind += 1;
             self.nextchar = None;
@@ -721,7 +725,7 @@ impl Getopt {
             HasArg::No => {}
             HasArg::Opt => {
                 if !at_end {
-                    self.optarg = Some(arg[next..].to_string());
+                    self.optarg = rest;
                     self.optind += 1;
                 }
                 self.nextchar = None;
@@ -729,7 +733,7 @@ impl Getopt {
             HasArg::Req => {
                 self.nextchar = None;
                 if !at_end {
-                    self.optarg = Some(arg[next..].to_string());
+                    self.optarg = rest;
                     self.optind += 1;
                 } else if self.optind == self.argc() {
                     return GETOPT_MISSING;
@@ -742,15 +746,15 @@ impl Getopt {
         c as i32
     }
 
-    fn long(&mut self, spec: &str, longopts: &[LongOpt]) -> i32 {
+    fn long(&mut self, spec: &str, longopts: &[LongOpt], ext: &[LongOpt]) -> i32 {
         let (name, value) = match spec.find('=') {
             Some(p) => (&spec[..p], Some(&spec[p + 1..])),
             None => (spec, None),
         };
-        let mut found = longopts.iter().find(|o| o.name == name);
+        let mut found = longopts.iter().chain(ext).find(|o| o.name == name);
         if found.is_none() {
             let mut ambiguous = false;
-            for o in longopts.iter().filter(|o| o.name.starts_with(name)) {
+            for o in longopts.iter().chain(ext).filter(|o| o.name.starts_with(name)) {
                 match found {
                     None => found = Some(o),
                     Some(f) if f.has_arg != o.has_arg || f.val != o.val => ambiguous = true,
@@ -1636,7 +1640,8 @@ fn parse_chain(name: &str) -> R<()> {
 /// The parser state for one command line.
 struct Parser {
     g: Getopt,
-    /// Long options in getopt order: base, then the newest extension's, ..., the oldest's.
+    /// The extensions' long options in getopt order (after the base ones): the newest
+    /// extension's, ..., the oldest's.
     opts: Vec<LongOpt>,
     next_offset: i32,
     matches: Vec<MatchInst>,
@@ -1656,14 +1661,13 @@ impl Parser {
     fn merge(&mut self, opts: &'static [XOpt]) -> i32 {
         self.next_offset += 256;
         let offset = self.next_offset;
-        let mut merged: Vec<LongOpt> = BASE_OPTS.to_vec();
-        merged.extend(opts.iter().map(|o| LongOpt {
+        // The newest extension's options come first (after the base ones).
+        let new = opts.iter().map(|o| LongOpt {
             name: o.name,
             has_arg: if o.ty == XType::None { HasArg::No } else { HasArg::Req },
             val: offset + o.id as i32,
-        }));
-        merged.extend(self.opts[BASE_OPTS.len()..].iter().cloned());
-        self.opts = merged;
+        });
+        self.opts.splice(0..0, new);
         offset
     }
 
@@ -2872,9 +2876,17 @@ fn parse_sysloglevel(arg: &str) -> R<u8> {
 /// Parses an iptables command line (`args` without the program name). `restore` is set for a
 /// line of iptables-restore (which brings its own `-t TABLE` first).
 pub fn parse_command(args: &[String], restore: bool) -> R<Parsed> {
+    let mut argv = Vec::with_capacity(args.len() + 1);
+    argv.push("iptables".to_string());
+    argv.extend(args.iter().cloned());
+    parse_argv(argv, restore)
+}
+
+/// [`parse_command`] of `argv`, the program's name first (as C's).
+pub fn parse_argv(argv: Vec<String>, restore: bool) -> R<Parsed> {
     LATE_WARNINGS.with(|l| l.borrow_mut().clear());
     let mut warnings = Vec::new();
-    let res = parse_inner(args, restore, &mut warnings);
+    let res = parse_inner(argv, restore, &mut warnings);
     let late: Vec<String> = LATE_WARNINGS.with(|l| l.borrow_mut().drain(..).collect());
     match res {
         Ok(mut p) => {
@@ -2892,12 +2904,10 @@ pub fn parse_command(args: &[String], restore: bool) -> R<Parsed> {
     }
 }
 
-fn parse_inner(args: &[String], restore: bool, warnings: &mut Vec<String>) -> R<Parsed> {
-    let mut argv = vec!["iptables".to_string()];
-    argv.extend(args.iter().cloned());
+fn parse_inner(argv: Vec<String>, restore: bool, warnings: &mut Vec<String>) -> R<Parsed> {
     let mut p = Parser {
         g: Getopt::new(argv),
-        opts: BASE_OPTS.to_vec(),
+        opts: Vec::new(),
         next_offset: 0,
         matches: Vec::new(),
         target: None,
@@ -2937,7 +2947,7 @@ fn parse_inner(args: &[String], restore: bool, warnings: &mut Vec<String>) -> R<
     let mut flags_frag = false;
 
     loop {
-        let Some(c) = p.g.next(&p.opts) else { break };
+        let Some(c) = p.g.next(BASE_OPTS, &p.opts) else { break };
         let optarg = p.g.optarg.clone();
         let arg = optarg.clone().unwrap_or_default();
         let ch = u8::try_from(c).ok().map(char::from).unwrap_or('\0');

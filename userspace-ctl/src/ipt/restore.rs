@@ -408,7 +408,7 @@ fn run(
                 bcnt = Some(b);
                 parsestart = &buffer[close + 1..];
             }
-            let mut argv: Vec<String> = vec!["-t".into(), curtable.clone()];
+            let mut argv: Vec<String> = vec!["iptables".into(), "-t".into(), curtable.clone()];
             if !o.noflush {
                 for _ in 0..o.verbose {
                     argv.push("-v".into());
@@ -422,7 +422,7 @@ fn run(
                 }
             }
             argv.extend(tokenize(parsestart));
-            let parsed = parse::parse_command(&argv, true).map_err(|f| param(&f, line))?;
+            let parsed = parse::parse_argv(argv, true).map_err(|f| param(&f, line))?;
             for w in &parsed.warnings {
                 let _ = err.write_all(w.as_bytes());
             }
@@ -546,5 +546,31 @@ mod tests {
         assert_eq!(t("a\"b c\"d"), ["ab c", "d"]);
         assert_eq!(t("  a\t\tb  "), ["a", "b"]);
         assert_eq!(t("'single'"), ["'single'"]);
+    }
+
+    /// Times a restore of the file `RNF_RESTORE_PROFILE` names in memory (parse, checks,
+    /// encoding): `RNF_RESTORE_PROFILE=f.ipt cargo test --release -p rnfctl restore_profile
+    /// -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn restore_profile() {
+        let Ok(path) = std::env::var("RNF_RESTORE_PROFILE") else { return };
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut best = std::time::Duration::MAX;
+        for _ in 0..10 {
+            let mut b = crate::ipt::command::mem::MemBackend::default();
+            let t0 = std::time::Instant::now();
+            restore_main_io(&[], &text, &mut b, &mut Vec::new(), &mut Vec::new()).unwrap();
+            let t1 = std::time::Instant::now();
+            let t = b.load(TableId::Filter).unwrap();
+            let t2 = std::time::Instant::now();
+            crate::validate::check(&t).unwrap();
+            let t3 = std::time::Instant::now();
+            let bytes = crate::backend::encode_tables(&[&t]);
+            let t4 = std::time::Instant::now();
+            std::eprintln!("restore (parse, check, commit in memory) {:?}; clone {:?}; check {:?}; encode {:?} ({} bytes)", t1 - t0, t2 - t1, t3 - t2, t4 - t3, bytes.len());
+            best = best.min(t1 - t0);
+        }
+        std::eprintln!("best restore {best:?}");
     }
 }
