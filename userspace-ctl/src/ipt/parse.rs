@@ -711,7 +711,6 @@ impl Getopt {
         let c = arg[pos..].chars().next().unwrap_or('\0');
         let next = pos + c.len_utf8();
         let at_end = next >= arg.len();
-        let rest = if at_end { None } else { Some(arg[next..].to_string()) };
         if at_end {
             self.optind += 1;
             self.nextchar = None;
@@ -725,7 +724,8 @@ impl Getopt {
             HasArg::No => {}
             HasArg::Opt => {
                 if !at_end {
-                    self.optarg = rest;
+                    // The rest of the cluster is the argument (optind is still on it).
+                    self.optarg = Some(self.args[self.optind][next..].to_string());
                     self.optind += 1;
                 }
                 self.nextchar = None;
@@ -733,7 +733,8 @@ impl Getopt {
             HasArg::Req => {
                 self.nextchar = None;
                 if !at_end {
-                    self.optarg = rest;
+                    // The rest of the cluster is the argument (optind is still on it).
+                    self.optarg = Some(self.args[self.optind][next..].to_string());
                     self.optind += 1;
                 } else if self.optind == self.argc() {
                     return GETOPT_MISSING;
