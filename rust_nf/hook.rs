@@ -247,4 +247,13 @@ impl Env for KernelEnv<'_, '_, '_> {
         // xt_HL: make the header writable first (even when nothing changes), then rewrite.
         self.pkt.writable(IPV4_MIN_HEADER).is_some_and(|h| checksum::rewrite_ttl(h, new))
     }
+
+    fn set_tos(&mut self, _old: u8, new: u8) -> bool {
+        // xt_DSCP: make the header writable, then rewrite (the caller only calls on a change).
+        self.pkt.writable(IPV4_MIN_HEADER).is_some_and(|h| checksum::rewrite_tos(h, new))
+    }
+
+    fn set_priority(&mut self, priority: u32) {
+        self.pkt.set_priority(priority);
+    }
 }

@@ -9,6 +9,8 @@
  */
 
 #include <linux/delay.h>
+#include <linux/if_arp.h>
+#include <linux/if_ether.h>
 #include <linux/inetdevice.h>
 #include <net/tcp.h>
 #include <linux/ip.h>
@@ -249,6 +251,13 @@ void rnf_skb_head(const struct sk_buff *skb, const struct nf_hook_state *st,
 	/* xt_recent's test for a packet on its way through (its TTL was decremented here). */
 	if (st->out && (!skb->sk || !net_eq(st->net, sock_net(skb->sk))))
 		head->flags |= RNF_HEAD_FORWARDED;
+	head->pkt_type = skb->pkt_type;
+	/* xt_mac's test for a link-layer header to read. */
+	if (skb->dev && skb->dev->type == ARPHRD_ETHER && skb_mac_header_was_set(skb) &&
+	    skb_mac_header_len(skb) >= ETH_HLEN) {
+		memcpy(head->mac_src, eth_hdr(skb)->h_source, ETH_ALEN);
+		head->flags |= RNF_HEAD_MAC;
+	}
 	/* skb_ip_totlen() needs the header in the linear area; the copy has it. */
 	if (n >= sizeof(struct iphdr)) {
 		const struct iphdr *iph = (const struct iphdr *)buf;
@@ -269,6 +278,11 @@ unsigned int rnf_skb_len(const struct sk_buff *skb, unsigned int *from_net)
 void rnf_skb_set_mark(struct sk_buff *skb, u32 mark)
 {
 	skb->mark = mark;
+}
+
+void rnf_skb_set_priority(struct sk_buff *skb, u32 priority)
+{
+	skb->priority = priority;
 }
 
 /* Copies up to `max` bytes from `offset` after the network header; returns how many. */

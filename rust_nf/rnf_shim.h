@@ -13,6 +13,7 @@
 #ifdef RNF_BINDGEN
 /* bindgen reads this file alone, without the kernel's headers. */
 typedef unsigned char u8;
+typedef unsigned short u16;
 typedef unsigned int u32;
 typedef unsigned long long u64;
 typedef u32 __be32;
@@ -36,11 +37,14 @@ struct rnf_pkt_head {
 	char in[16];   /* input device name, NUL-padded; empty when none */
 	char out[16];  /* output device name */
 	u32 flags;     /* RNF_HEAD_* */
+	u8 mac_src[6]; /* the Ethernet source address, with RNF_HEAD_MAC */
+	u16 pkt_type;  /* skb->pkt_type */
 };
 
 /* rnf_pkt_head.flags */
 #define RNF_HEAD_OUT_LOOPBACK 1 /* the output device is a loopback device */
 #define RNF_HEAD_FORWARDED 2 /* an output device and no local socket of this netns */
+#define RNF_HEAD_MAC 4 /* came in on Ethernet with its link-layer header in front: mac_src */
 
 /* The locks and the collector of one namespace's connection table (see rnf_ct_mem_new()). */
 struct rnf_ct_mem;
@@ -86,6 +90,7 @@ void rnf_skb_head(const struct sk_buff *skb, const struct nf_hook_state *st,
 		  struct rnf_pkt_head *head, u8 *buf, unsigned int max);
 unsigned int rnf_skb_len(const struct sk_buff *skb, unsigned int *from_net);
 void rnf_skb_set_mark(struct sk_buff *skb, u32 mark);
+void rnf_skb_set_priority(struct sk_buff *skb, u32 priority);
 u8 *rnf_skb_writable(struct sk_buff *skb, unsigned int len);
 unsigned int rnf_skb_read(const struct sk_buff *skb, unsigned int offset, u8 *buf,
 			  unsigned int max);

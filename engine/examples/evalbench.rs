@@ -59,6 +59,10 @@ impl Env for BenchEnv {
     fn set_ttl(&mut self, _: u8, _: u8) -> bool {
         true
     }
+    fn set_tos(&mut self, _: u8, _: u8) -> bool {
+        true
+    }
+    fn set_priority(&mut self, _: u32) {}
     fn ct(&mut self) -> CtView {
         CtView::INVALID
     }

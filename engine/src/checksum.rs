@@ -129,12 +129,27 @@ pub fn udp_update(check: u16, state: FieldState, update: impl FnOnce(u16) -> u16
 /// `new`, the header checksum (bytes 10-11) updated for the change (`csum_replace2` of the
 /// TTL/protocol word). False, and nothing written, when `hdr` is shorter than 20 bytes.
 pub fn rewrite_ttl(hdr: &mut [u8], new: u8) -> bool {
+    rewrite_header_byte::<8>(hdr, new)
+}
+
+/// The TOS and DSCP targets' rewrite of an IPv4 header: the TOS byte (byte 1) to `new`, the
+/// header checksum updated (`ipv4_change_dsfield`). False, and nothing written, when `hdr`
+/// is shorter than 20 bytes.
+pub fn rewrite_tos(hdr: &mut [u8], new: u8) -> bool {
+    rewrite_header_byte::<1>(hdr, new)
+}
+
+/// Byte `AT` of an IPv4 header to `new`, and the header checksum for the change of its
+/// 16-bit word.
+fn rewrite_header_byte<const AT: usize>(hdr: &mut [u8], new: u8) -> bool {
     let Some(h) = hdr.first_chunk_mut::<20>() else { return false };
-    let old = h[8];
+    let old = h[AT];
     if old != new {
-        let check = u16::from_be_bytes([h[10], h[11]]);
-        let check = update_u16(check, u16::from(old) << 8, u16::from(new) << 8);
-        h[8] = new;
+        let word = AT & !1;
+        let old_word = u16::from_be_bytes([h[word], h[word + 1]]);
+        h[AT] = new;
+        let new_word = u16::from_be_bytes([h[word], h[word + 1]]);
+        let check = update_u16(u16::from_be_bytes([h[10], h[11]]), old_word, new_word);
         h[10..12].copy_from_slice(&check.to_be_bytes());
     }
     true
@@ -143,6 +158,23 @@ pub fn rewrite_ttl(hdr: &mut [u8], new: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tos_rewrite_keeps_the_header_checksum_right() {
+        let mut h = [
+            0x45, 0x10, 0, 84, 0x12, 0x34, 0x40, 0, 64, 1, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        let c = checksum(&h);
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+        for new in [0u8, 1, 0x10, 0x2e << 2, 0xfe, 255] {
+            let mut x = h;
+            assert!(rewrite_tos(&mut x, new));
+            assert_eq!(x[1], new);
+            assert_eq!(x[0], 0x45);
+            assert_eq!(checksum(&x), 0, "tos {new}");
+        }
+        assert!(!rewrite_tos(&mut h[..19], 0));
+    }
 
     #[test]
     fn ttl_rewrite_keeps_the_header_checksum_right() {

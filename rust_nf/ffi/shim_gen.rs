@@ -2,8 +2,10 @@
 
 pub const RNF_HEAD_OUT_LOOPBACK: u32 = 1;
 pub const RNF_HEAD_FORWARDED: u32 = 2;
+pub const RNF_HEAD_MAC: u32 = 4;
 pub const RNF_EV_BYTES: u32 = 192;
 pub type u8_ = core::ffi::c_uchar;
+pub type u16_ = core::ffi::c_ushort;
 pub type u32_ = core::ffi::c_uint;
 pub type u64_ = core::ffi::c_ulonglong;
 pub type __be32 = u32_;
@@ -42,10 +44,12 @@ pub struct rnf_pkt_head {
     pub in_: [core::ffi::c_char; 16usize],
     pub out: [core::ffi::c_char; 16usize],
     pub flags: u32_,
+    pub mac_src: [u8_; 6usize],
+    pub pkt_type: u16_,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of rnf_pkt_head"][::core::mem::size_of::<rnf_pkt_head>() - 52usize];
+    ["Size of rnf_pkt_head"][::core::mem::size_of::<rnf_pkt_head>() - 60usize];
     ["Alignment of rnf_pkt_head"][::core::mem::align_of::<rnf_pkt_head>() - 4usize];
     ["Offset of field: rnf_pkt_head::skb_len"]
         [::core::mem::offset_of!(rnf_pkt_head, skb_len) - 0usize];
@@ -58,6 +62,10 @@ const _: () = {
     ["Offset of field: rnf_pkt_head::out"][::core::mem::offset_of!(rnf_pkt_head, out) - 32usize];
     ["Offset of field: rnf_pkt_head::flags"]
         [::core::mem::offset_of!(rnf_pkt_head, flags) - 48usize];
+    ["Offset of field: rnf_pkt_head::mac_src"]
+        [::core::mem::offset_of!(rnf_pkt_head, mac_src) - 52usize];
+    ["Offset of field: rnf_pkt_head::pkt_type"]
+        [::core::mem::offset_of!(rnf_pkt_head, pkt_type) - 58usize];
 };
 #[repr(C)]
 #[derive(Debug)]
@@ -150,6 +158,9 @@ unsafe extern "C" {
 }
 unsafe extern "C" {
     pub fn rnf_skb_set_mark(skb: *mut sk_buff, mark: u32_);
+}
+unsafe extern "C" {
+    pub fn rnf_skb_set_priority(skb: *mut sk_buff, priority: u32_);
 }
 unsafe extern "C" {
     pub fn rnf_skb_writable(skb: *mut sk_buff, len: core::ffi::c_uint) -> *mut u8_;

@@ -71,13 +71,29 @@ impl<'a> Packet<'a> {
     /// its lengths, mark and devices.
     pub(crate) fn head(&self, buf: &mut [u8]) -> Head {
         let mut h =
-            sys::rnf_pkt_head { skb_len: 0, ip_len: 0, mark: 0, copied: 0, in_: [0; 16], out: [0; 16], flags: 0 };
+            sys::rnf_pkt_head {
+                skb_len: 0,
+                ip_len: 0,
+                mark: 0,
+                copied: 0,
+                in_: [0; 16],
+                out: [0; 16],
+                flags: 0,
+                mac_src: [0; 6],
+                pkt_type: 0,
+            };
         let max = c_uint::try_from(buf.len()).unwrap_or(c_uint::MAX);
         // SAFETY: `skb` and `st` are live (invariant); `h` is valid for writes and `buf` for
         // `max` bytes.
         unsafe { sys::rnf_skb_head(self.skb.as_ptr(), self.st.as_ptr(), &mut h, buf.as_mut_ptr(), max) };
         Head {
-            meta: Meta { skb_len: h.skb_len, ip_len: h.ip_len, mark: h.mark },
+            meta: Meta {
+                skb_len: h.skb_len,
+                ip_len: h.ip_len,
+                mark: h.mark,
+                pkt_type: u8::try_from(h.pkt_type).unwrap_or(u8::MAX),
+                mac_src: (h.flags & sys::RNF_HEAD_MAC != 0).then_some(h.mac_src),
+            },
             copied: (h.copied as usize).min(buf.len()),
             in_dev: h.in_.map(|c| c as u8),
             out_dev: h.out.map(|c| c as u8),
@@ -113,6 +129,12 @@ impl<'a> Packet<'a> {
     pub(crate) fn set_mark(&mut self, mark: u32) {
         // SAFETY: `skb` is live and this hook may change it (invariant).
         unsafe { sys::rnf_skb_set_mark(self.skb.as_ptr(), mark) };
+    }
+
+    /// Sets `skb->priority`.
+    pub(crate) fn set_priority(&mut self, priority: u32) {
+        // SAFETY: `skb` is live and this hook may change it (invariant).
+        unsafe { sys::rnf_skb_set_priority(self.skb.as_ptr(), priority) };
     }
 
     /// The first `len` bytes from the network header on, made linear and private to this

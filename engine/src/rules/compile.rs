@@ -37,7 +37,7 @@ use super::compiled::{
 use super::eval;
 use super::super::hooks::{HookPoint, NUM_HOOK_POINTS};
 use super::rule::{
-    Ipv4Net, Match, NatKind, Policy, PortMatch, PortRange, RejectWith, RuleSpec, StatisticMatch, TableId, Target, TtlMode, MAX_CHAIN_NAME, MAX_LOG_PREFIX, MAX_MULTIPORT,
+    Ipv4Net, Match, NatKind, Policy, PortMatch, PortRange, RejectWith, RuleSpec, StatisticMatch, TableId, Target, EcnMatch, TosMatch, TtlMode, MAX_CHAIN_NAME, MAX_LOG_PREFIX, MAX_MULTIPORT,
 };
 
 
@@ -47,6 +47,17 @@ const IPPROTO_SCTP: u8 = 132;
 const IPPROTO_UDPLITE: u8 = 136;
 
 const NO_CHAIN: u32 = u32::MAX;
+
+/// IPsec's protocol numbers (`-m esp`, `-m ah`).
+const IPPROTO_ESP: u8 = 50;
+const IPPROTO_AH: u8 = 51;
+
+/// Hooks `-m mac` may be used from (`mac_mt_reg.hooks`): where the packet has come in.
+pub const MAC_HOOKS: u8 = hook_bit(HookPoint::PreRouting) | hook_bit(HookPoint::LocalIn) | hook_bit(HookPoint::Forward);
+
+/// Hooks CLASSIFY may be used from (`classify_tg_reg.hooks`): where the packet goes out.
+pub const CLASSIFY_HOOKS: u8 =
+    hook_bit(HookPoint::LocalOut) | hook_bit(HookPoint::Forward) | hook_bit(HookPoint::PostRouting);
 
 /// Hooks REJECT may be used from (`reject_tg_reg.hooks` in ipt_REJECT.c).
 pub const REJECT_HOOKS: u8 =
@@ -278,6 +289,17 @@ pub enum CompileError {
         /// The table it was used in.
         table: TableId,
     },
+    /// A match reachable from a hook it may not be used from.
+    MatchHooks {
+        /// The rule.
+        at: RulePos,
+        /// The match.
+        name: &'static str,
+        /// Hooks it is reachable from (bit mask, [`hook_bit`]).
+        used: u8,
+        /// Hooks it may be used from.
+        allowed: u8,
+    },
     /// A target reachable from a hook it may not be used from.
     TargetHooks {
         /// The rule.
@@ -399,6 +421,12 @@ impl fmt::Display for CompileError {
             TargetHooks { at, target, used, allowed } => write!(
                 f,
                 "{at}: {target} target: used from hooks {}, but only usable from {}",
+                HookNames(*used),
+                HookNames(*allowed)
+            ),
+            MatchHooks { at, name, used, allowed } => write!(
+                f,
+                "{at}: {name} match: used from hooks {}, but only valid from {}",
                 HookNames(*used),
                 HookNames(*allowed)
             ),
@@ -769,6 +797,15 @@ pub(crate) fn translate<M: Store<CMatch>>(
             Match::Connmark(mk) => CMatch::Connmark(mk),
             Match::Connbytes(c) => CMatch::Connbytes(c),
             Match::Connlimit(m) => CMatch::Connlimit { state: next_state()?, m },
+            Match::Tos(t) => CMatch::Tos(t),
+            // xt_dscp: the codepoint is the TOS byte's upper six bits.
+            Match::Dscp(d) => CMatch::Tos(TosMatch { value: d.dscp << 2, mask: 0xFC, invert: d.invert }),
+            Match::Ecn(e) => CMatch::Ecn(e),
+            Match::Esp(m) => CMatch::Esp(m),
+            Match::Ah(m) => CMatch::Ah(m),
+            Match::PktType(m) => CMatch::PktType(m),
+            Match::Mac(m) => CMatch::Mac(m),
+            Match::TcpMss(m) => CMatch::TcpMss(m),
             Match::Recent(rc) => {
                 if let Err(msg) = super::recent::check(&rc) {
                     return Err(CompileError::Recent { at: at(), msg });
@@ -815,6 +852,10 @@ pub(crate) fn translate<M: Store<CMatch>>(
         }
         Target::Mark { value, mask } => CTarget::Mark { value, mask },
         Target::Ttl { mode, value } => CTarget::Ttl { mode, value },
+        Target::Tos { value, mask } => CTarget::Tos { keep: !mask, xor: value, dscp: false },
+        // xt_DSCP: the ECN bits stay, the codepoint is replaced.
+        Target::Dscp(d) => CTarget::Tos { keep: 0x03, xor: d << 2, dscp: true },
+        Target::Classify(p) => CTarget::Classify(p),
         Target::CtNotrack(_) => CTarget::CtNotrack,
         Target::Ct(c) => CTarget::Ct(c),
         Target::Connmark(c) => CTarget::Connmark(c),
@@ -1055,6 +1096,25 @@ pub(crate) fn check_rule(
             CMatch::Icmp(_) if !proto_is(super::super::packet::IPPROTO_ICMP) => {
                 return Err(CompileError::MatchProto { at: at(), name: "icmp", proto: 1 });
             }
+            CMatch::TcpMss(_) if !proto_is(super::super::packet::IPPROTO_TCP) => {
+                return Err(CompileError::MatchProto { at: at(), name: "tcpmss", proto: 6 });
+            }
+            // xt_ecn's ecn_mt_check4: the TCP bits need `-p tcp`.
+            CMatch::Ecn(e)
+                if e.operation & (EcnMatch::ECE | EcnMatch::CWR) != 0
+                    && !proto_is(super::super::packet::IPPROTO_TCP) =>
+            {
+                return Err(CompileError::MatchProto { at: at(), name: "ecn", proto: 6 });
+            }
+            CMatch::Esp(_) if !proto_is(IPPROTO_ESP) => {
+                return Err(CompileError::MatchProto { at: at(), name: "esp", proto: IPPROTO_ESP });
+            }
+            CMatch::Ah(_) if !proto_is(IPPROTO_AH) => {
+                return Err(CompileError::MatchProto { at: at(), name: "ah", proto: IPPROTO_AH });
+            }
+            CMatch::Mac(_) if r.hook_mask & !MAC_HOOKS != 0 => {
+                return Err(CompileError::MatchHooks { at: at(), name: "mac", used: r.hook_mask, allowed: MAC_HOOKS });
+            }
             CMatch::Multiport(mp) => {
                 let ok_proto = [
                     super::super::packet::IPPROTO_TCP,
@@ -1162,6 +1222,18 @@ pub(crate) fn check_rule(
         }
         CTarget::Ttl { .. } if table != TableId::Mangle => {
             return Err(CompileError::TargetTable { at: at(), target: "TTL", valid: TableId::Mangle, table });
+        }
+        CTarget::Tos { dscp, .. } if table != TableId::Mangle => {
+            let target = if dscp { "DSCP" } else { "TOS" };
+            return Err(CompileError::TargetTable { at: at(), target, valid: TableId::Mangle, table });
+        }
+        CTarget::Classify(_) if r.hook_mask & !CLASSIFY_HOOKS != 0 => {
+            return Err(CompileError::TargetHooks {
+                at: at(),
+                target: "CLASSIFY",
+                used: r.hook_mask,
+                allowed: CLASSIFY_HOOKS,
+            });
         }
         CTarget::Ttl { mode: TtlMode::Inc | TtlMode::Dec, value: 0 } => {
             // xt_HL's ttl_tg_check: "TTL: increment/decrement not allowed with 0".

@@ -10,6 +10,7 @@ use super::super::hooks::{HookPoint, NUM_HOOK_POINTS};
 use super::rule::{
     AddrTypeMatch, IcmpMatch, Iface, IpRangeMatch, Ipv4Net, LengthMatch, LimitMatch, MarkMatch,
     MultiportMatch, Policy, PortMatch, RejectWith, TableId, TtlMatch, TtlMode, ConntrackMatch, ConnmarkTarget, MAX_LOG_PREFIX,
+    EcnMatch, MacMatch, PktTypeMatch, SpiMatch, TcpMssMatch, TosMatch,
 };
 
 /// A store had no room (allocation failed).
@@ -149,6 +150,18 @@ pub enum CTarget {
         /// The operand.
         value: u8,
     },
+    /// TOS or DSCP: the TOS byte becomes `(tos & keep) ^ xor` (when that changes it), then go
+    /// on.
+    Tos {
+        /// Bits kept.
+        keep: u8,
+        /// Bits XORed in.
+        xor: u8,
+        /// Written as DSCP (for messages).
+        dscp: bool,
+    },
+    /// CLASSIFY: `skb->priority` becomes this, then go on.
+    Classify(u32),
 }
 
 /// The `tcp` match with defaults filled in (as `struct xt_tcp`).
@@ -256,6 +269,20 @@ pub enum CMatch {
     Conntrack(ConntrackMatch),
     /// `-m state`: [`super::rule::ctstate`] bits.
     State(u16),
+    /// `-m tos`, and `-m dscp` as the TOS bits it compares.
+    Tos(TosMatch),
+    /// `-m ecn`.
+    Ecn(EcnMatch),
+    /// `-m esp`.
+    Esp(SpiMatch),
+    /// `-m ah`.
+    Ah(SpiMatch),
+    /// `-m pkttype`.
+    PktType(PktTypeMatch),
+    /// `-m mac`.
+    Mac(MacMatch),
+    /// `-m tcpmss`.
+    TcpMss(TcpMssMatch),
 }
 
 /// A compiled rule.

@@ -217,10 +217,15 @@ where
     let mut uncovered = [0u32; MAX_UNCOVERED];
     let mut pending = 0usize;
     let mut jumped = false;
-    for change in changes {
+    let mut changes = changes.into_iter().peekable();
+    while let Some(change) = changes.next() {
         match change {
             Change::Add { chain, before, number, rule } => {
-                jumped |= add(table, defs, rs, compiled, Place { chain, before, number }, rule, hz, pending != 0, out)?;
+                // A rule that fails its checks while a later change of the batch may still
+                // delete it (iptables-restore commits only the table the batch leaves), or
+                // while a deleted jump is not known to be covered, needs the table compiled.
+                let provisional = pending != 0 || changes.peek().is_some();
+                jumped |= add(table, defs, rs, compiled, Place { chain, before, number }, rule, hz, provisional, out)?;
             }
             Change::Delete(pos) => {
                 if pos >= compiled.saturating_add(out.rules.as_slice().len() as u32) || is_dead(out, pos) {
@@ -376,8 +381,9 @@ struct Place {
     number: u32,
 }
 
-/// Adds one rule (see [`extend`]); whether it jumps. `pending`: a jump this change deleted
-/// is not known to be covered yet (the reach may be less than the compiled ruleset says).
+/// Adds one rule (see [`extend`]); whether it jumps. `provisional`: a failed check is not
+/// final (a later change may delete the rule, or a jump this change deleted is not known to
+/// be covered yet, so the reach may be less than the compiled ruleset says).
 #[allow(clippy::too_many_arguments)]
 fn add<'r, D, F, R, M, H, P>(
     table: TableId,
@@ -387,7 +393,7 @@ fn add<'r, D, F, R, M, H, P>(
     place: Place,
     rule: &RuleIn<'r>,
     hz: u32,
-    pending: bool,
+    provisional: bool,
     out: &mut DeltaOutput<D, F, R, M, H, P>,
 ) -> Result<bool, DeltaError>
 where
@@ -470,8 +476,9 @@ where
         }
     }
     match check_rule(table, rs.chains, defs, out.matches.as_slice(), &r, index, hz) {
-        // Checked with more hooks than may reach it now: only compiling tells.
-        Err(_) if out.stale_reach || pending => return Err(DeltaError::Rebuild),
+        // Checked with more hooks than may reach it now, or not the batch's last word: only
+        // compiling tells.
+        Err(_) if out.stale_reach || provisional => return Err(DeltaError::Rebuild),
         other => other?,
     }
     // The rules after an unconditional verdict are reached by fewer hooks than they say.

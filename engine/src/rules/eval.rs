@@ -28,8 +28,21 @@ use super::compiled::{CLog, CMatch, CRule, CTarget, CTcp, Ruleset, TailNext, MAX
 use super::super::hooks::HookPoint;
 use super::super::packet::{Ipv4Header, ParseError};
 use super::rule::{
-    Iface, LimitMatch, MultiportKind, Policy, PortMatch, RejectWith, TtlOp, LIMIT_SCALE,
+    EcnMatch, Iface, LimitMatch, MultiportKind, Policy, PortMatch, RejectWith, TcpMssMatch, TtlOp, LIMIT_SCALE,
 };
+
+/// `skb->pkt_type` values (`PACKET_*` of `<linux/if_packet.h>`).
+pub const PACKET_HOST: u8 = 0;
+/// To all hosts of the link.
+pub const PACKET_BROADCAST: u8 = 1;
+/// To a group.
+pub const PACKET_MULTICAST: u8 = 2;
+/// Looped back (a local multicast or broadcast sent back to this host).
+pub const PACKET_LOOPBACK: u8 = 5;
+
+/// The TCP MSS option: its kind and length.
+const TCPOPT_MSS: u8 = 2;
+const TCPOLEN_MSS: u8 = 4;
 
 /// How many bytes from the start of the IPv4 header the glue must hand in (or all of the
 /// packet when it is shorter): an IPv4 header with options (60) and a TCP header with options
@@ -86,6 +99,13 @@ pub trait Env {
     /// (with the header checksum: [`super::super::checksum::rewrite_ttl`]). False when the header
     /// cannot be made writable: the packet is dropped, as xt_HL returns NF_DROP.
     fn set_ttl(&mut self, old: u8, new: u8) -> bool;
+    /// The TOS and DSCP targets: make the IPv4 header writable and rewrite its TOS byte from
+    /// `old` to `new` (they differ), with the header checksum
+    /// ([`super::super::checksum::rewrite_tos`]). False when the header cannot be made
+    /// writable: the packet is dropped, as xt_DSCP returns NF_DROP.
+    fn set_tos(&mut self, old: u8, new: u8) -> bool;
+    /// The CLASSIFY target: `skb->priority = priority`.
+    fn set_priority(&mut self, priority: u32);
     /// The packet's connection as the conntrack stage of this packet left it (`nf_ct_get`).
     fn ct(&mut self) -> CtView;
     /// The CT --notrack target: connection tracking is to leave this packet alone.
@@ -138,6 +158,7 @@ impl RecentCheck {
 struct Live {
     mark: u32,
     ttl: u8,
+    tos: u8,
 }
 
 /// One packet as the rules see it.
@@ -161,6 +182,11 @@ pub struct PacketInfo<'a> {
     pub ip_len: u32,
     /// `skb->mark` on entry.
     pub mark: u32,
+    /// `skb->pkt_type` ([`PACKET_HOST`], ...).
+    pub pkt_type: u8,
+    /// The Ethernet source address, when the packet came in on an Ethernet device with its
+    /// link-layer header still in front (what `-m mac` needs).
+    pub mac_src: Option<[u8; 6]>,
 }
 
 /// What the glue reads from the skb besides its bytes.
@@ -172,12 +198,17 @@ pub struct Meta {
     pub ip_len: u32,
     /// `skb->mark`.
     pub mark: u32,
+    /// `skb->pkt_type`.
+    pub pkt_type: u8,
+    /// The Ethernet source address (see [`PacketInfo::mac_src`]).
+    pub mac_src: Option<[u8; 6]>,
 }
 
 impl Meta {
-    /// A plain (non-GSO) packet of `len` bytes whose header says so.
+    /// A plain (non-GSO) packet of `len` bytes whose header says so, to this host, with no
+    /// link-layer header.
     pub fn plain(len: u32) -> Self {
-        Self { skb_len: len, ip_len: len, mark: 0 }
+        Self { skb_len: len, ip_len: len, mark: 0, pkt_type: PACKET_HOST, mac_src: None }
     }
 }
 
@@ -199,6 +230,8 @@ impl<'a> PacketInfo<'a> {
             skb_len: meta.skb_len,
             ip_len: meta.ip_len,
             mark: meta.mark,
+            pkt_type: meta.pkt_type,
+            mac_src: meta.mac_src,
         })
     }
 }
@@ -366,7 +399,7 @@ fn walk<const DELTA: bool>(
     let Some(entry_chain) = rs.chains.get(entry as usize) else { return Verdict::Drop };
     let mut stack = [0u32; MAX_JUMP_DEPTH];
     let mut sp = 0usize;
-    let mut live = Live { mark: pkt.mark, ttl: pkt.ip.ttl };
+    let mut live = Live { mark: pkt.mark, ttl: pkt.ip.ttl, tos: pkt.ip.tos };
     let mut pos = entry_chain.first;
     let mut end = entry_chain.first.saturating_add(entry_chain.count);
     // In an indexed chain the classifier skips the rules the packet cannot match (its key is
@@ -519,6 +552,22 @@ fn walk<const DELTA: bool>(
                                 return Verdict::Drop;
                             }
                             live.ttl = new;
+                            true
+                        }
+                        CTarget::Tos { keep, xor, .. } => {
+                            // xt_DSCP's dscp_tg and tos_tg: the header is written only when
+                            // the byte changes.
+                            let new = (live.tos & *keep) ^ *xor;
+                            if new != live.tos {
+                                if !env.set_tos(live.tos, new) {
+                                    return Verdict::Drop;
+                                }
+                                live.tos = new;
+                            }
+                            true
+                        }
+                        CTarget::Classify(p) => {
+                            env.set_priority(*p);
                             true
                         }
                     }
@@ -783,7 +832,84 @@ fn match_one(m: &CMatch, pkt: &PacketInfo<'_>, live: Live, env: &mut impl Env) -
             TtlOp::Lt => live.ttl < t.value,
             TtlOp::Gt => live.ttl > t.value,
         }),
+        CMatch::Tos(t) => yes_if(((live.tos & t.mask) == t.value) ^ t.invert),
+        CMatch::Ecn(e) => ecn_match(e, pkt, live.tos),
+        // xt_esp, ipt_ah: the SPI of a whole header (8 and 12 bytes) of no fragment.
+        m_kind @ (CMatch::Esp(m) | CMatch::Ah(m)) => {
+            if fragoff != 0 {
+                return Outcome::No;
+            }
+            let spi = match m_kind {
+                CMatch::Esp(_) => pkt.l4.first_chunk::<8>().map(|h| [h[0], h[1], h[2], h[3]]),
+                _ => pkt.l4.first_chunk::<12>().map(|h| [h[4], h[5], h[6], h[7]]),
+            };
+            let Some(spi) = spi.map(u32::from_be_bytes) else { return Outcome::HotDrop };
+            yes_if((spi >= m.min && spi <= m.max) ^ m.invert)
+        }
+        CMatch::PktType(p) => {
+            // xt_pkttype: a looped-back packet is multicast or broadcast by its address.
+            let ty = match pkt.pkt_type {
+                PACKET_LOOPBACK if ip.dst >> 28 == 0xE => PACKET_MULTICAST,
+                PACKET_LOOPBACK => PACKET_BROADCAST,
+                t => t,
+            };
+            yes_if((ty == p.pkt_type) ^ p.invert)
+        }
+        // xt_mac: no Ethernet header, no match (whatever the `!`).
+        CMatch::Mac(m) => yes_if(pkt.mac_src.is_some_and(|a| (a == m.src) ^ m.invert)),
+        CMatch::TcpMss(m) => tcpmss_match(m, pkt),
     }
+}
+
+/// xt_ecn's `ecn_mt4`: the ECN bits of the TOS byte, then the TCP header's ECE and CWR
+/// (a fragment or a short header does not match).
+fn ecn_match(e: &EcnMatch, pkt: &PacketInfo<'_>, tos: u8) -> Outcome {
+    if e.operation & EcnMatch::IP != 0 && ((tos & 0x03) == e.ip_ect) == (e.invert & EcnMatch::IP != 0) {
+        return Outcome::No;
+    }
+    if e.operation & (EcnMatch::ECE | EcnMatch::CWR) == 0 {
+        return Outcome::Yes;
+    }
+    if pkt.ip.frag_offset != 0 {
+        return Outcome::No;
+    }
+    let Some(h) = pkt.l4.first_chunk::<20>() else { return Outcome::No };
+    for (bit, flag) in [(EcnMatch::ECE, 0x40u8), (EcnMatch::CWR, 0x80)] {
+        if e.operation & bit != 0 && (h[13] & flag != 0) == (e.invert & bit != 0) {
+            return Outcome::No;
+        }
+    }
+    Outcome::Yes
+}
+
+/// xt_tcpmss's `tcpmss_mt`: the first MSS option of the TCP header; none matches only
+/// inverted; a short or malformed header is a hotdrop.
+fn tcpmss_match(m: &TcpMssMatch, pkt: &PacketInfo<'_>) -> Outcome {
+    if pkt.ip.frag_offset != 0 {
+        return Outcome::No;
+    }
+    let Some(h) = pkt.l4.first_chunk::<20>() else { return Outcome::HotDrop };
+    let doff = usize::from(h[12] >> 4) * 4;
+    if doff < 20 {
+        return Outcome::HotDrop;
+    }
+    let Some(op) = pkt.l4.get(20..doff) else { return Outcome::HotDrop };
+    let mut i = 0;
+    while let Some(&kind) = op.get(i) {
+        if kind == TCPOPT_MSS && op.get(i + 1) == Some(&TCPOLEN_MSS) {
+            if let Some(v) = op.get(i + 2..i + 4) {
+                let mss = u16::from_be_bytes([v[0], v[1]]);
+                return yes_if((mss >= m.min && mss <= m.max) ^ m.invert);
+            }
+        }
+        i += match op.get(i + 1) {
+            _ if kind < 2 => 1,
+            // The last byte, or a zero length: one step, as the kernel.
+            None | Some(0) => 1,
+            Some(&n) => usize::from(n),
+        };
+    }
+    yes_if(m.invert)
 }
 
 /// xt_tcpudp's `tcp_mt`.
@@ -927,6 +1053,10 @@ mod tests {
         ttls: Vec<(u8, u8)>,
         /// The TTL target cannot make the header writable.
         ttl_readonly: bool,
+        /// (old, new) per TOS byte rewrite.
+        toses: Vec<(u8, u8)>,
+        /// CLASSIFY priorities set.
+        priorities: Vec<u32>,
         /// The packet's connection.
         ct: Option<CtView>,
         /// `recent` lists by state slot.
@@ -997,6 +1127,13 @@ mod tests {
         fn set_ttl(&mut self, old: u8, new: u8) -> bool {
             self.ttls.push((old, new));
             !self.ttl_readonly
+        }
+        fn set_tos(&mut self, old: u8, new: u8) -> bool {
+            self.toses.push((old, new));
+            !self.ttl_readonly
+        }
+        fn set_priority(&mut self, priority: u32) {
+            self.priorities.push(priority);
         }
         fn ct(&mut self) -> CtView {
             self.ct.unwrap_or(CtView::INVALID)
@@ -1203,7 +1340,7 @@ mod tests {
         // A GSO packet over 64 KiB has total length 0; `-m length` sees skb_ip_totlen.
         let mut p = tcp_pkt(1, 2, 0);
         p[2..4].copy_from_slice(&[0, 0]);
-        let meta = Meta { skb_len: 100_000, ip_len: 100_000, mark: 0 };
+        let meta = Meta { skb_len: 100_000, ip_len: 100_000, ..Meta::plain(0) };
         let pi = PacketInfo::parse(&p, b"", b"eth0", meta).unwrap();
         assert_eq!(pi.l4.len(), p.len() - 20, "the TCP header is read although tot_len is 0");
         let (h, out) = filter_drop(
@@ -1806,6 +1943,189 @@ mod tests {
             e.unwrap_err().to_string(),
             "chain `INPUT' rule 1: TTL target: increment/decrement not allowed with 0"
         );
+    }
+
+    /// One compiled match against a packet, with the TOS the walk has so far.
+    fn one(m: CMatch, pi: &PacketInfo<'_>) -> Outcome {
+        let live = Live { mark: pi.mark, ttl: pi.ip.ttl, tos: pi.ip.tos };
+        match_one(&m, pi, live, &mut TestEnv::default())
+    }
+
+    fn with_tos(mut p: Vec<u8>, tos: u8) -> Vec<u8> {
+        p[1] = tos;
+        p[10..12].fill(0);
+        let c = super::super::super::checksum::checksum(&p[..20]);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+        p
+    }
+
+    #[test]
+    fn tos_dscp_ecn_matches() {
+        use crate::rule::{DscpMatch, EcnMatch, TosMatch};
+        // DSCP EF (46) and ECT(0).
+        let p = with_tos(tcp_pkt(1, 2, 0x40), 46 << 2 | 2);
+        let pi = info(&p, b"eth0", b"");
+        let tos = |value, mask, invert| CMatch::Tos(TosMatch { value, mask, invert });
+        assert_eq!(one(tos(0xba, 0xff, false), &pi), Outcome::Yes);
+        assert_eq!(one(tos(0x04, 0x04, false), &pi), Outcome::No);
+        assert_eq!(one(tos(0x04, 0x04, true), &pi), Outcome::Yes);
+        // `-m dscp` compiles to the TOS bits it compares.
+        let dscp = |dscp, invert| with(rule(Target::Accept), Match::Dscp(DscpMatch { dscp, invert }));
+        assert!(accepts(dscp(46, false), &p));
+        assert!(!accepts(dscp(46, true), &p));
+        assert!(accepts(dscp(0x2c, true), &p));
+        assert!(!accepts(dscp(0, false), &p));
+        let ecn = |operation, invert, ip_ect| CMatch::Ecn(EcnMatch { operation, invert, ip_ect });
+        assert_eq!(one(ecn(EcnMatch::IP, 0, 2), &pi), Outcome::Yes);
+        assert_eq!(one(ecn(EcnMatch::IP, EcnMatch::IP, 2), &pi), Outcome::No);
+        assert_eq!(one(ecn(EcnMatch::IP, 0, 1), &pi), Outcome::No);
+        assert_eq!(one(ecn(EcnMatch::ECE, 0, 0), &pi), Outcome::Yes);
+        assert_eq!(one(ecn(EcnMatch::ECE, EcnMatch::ECE, 0), &pi), Outcome::No);
+        assert_eq!(one(ecn(EcnMatch::CWR, 0, 0), &pi), Outcome::No);
+        assert_eq!(one(ecn(EcnMatch::CWR | EcnMatch::IP, EcnMatch::CWR, 2), &pi), Outcome::Yes);
+        // A fragment, or a TCP header cut short: no match, no drop (xt_ecn's match_tcp).
+        let frag = with_tos(ipv4(A, B, IPPROTO_TCP, 3, 64, &tcp_hdr(1, 2, 0x40, &[])), 2);
+        assert_eq!(one(ecn(EcnMatch::ECE, 0, 0), &info(&frag, b"", b"")), Outcome::No);
+        let short = ipv4(A, B, IPPROTO_TCP, 0, 64, &[0; 12]);
+        assert_eq!(one(ecn(EcnMatch::ECE, EcnMatch::ECE, 0), &info(&short, b"", b"")), Outcome::No);
+        // The TCP bits need `-p tcp`.
+        let e = filter_drop_err(with(rule(Target::Accept), Match::Ecn(EcnMatch { operation: EcnMatch::CWR, invert: 0, ip_ect: 0 })));
+        assert_eq!(e, "chain `INPUT' rule 1: ecn match: only valid for protocol 6");
+    }
+
+    fn filter_drop_err(r: RuleSpec<'static>) -> std::string::String {
+        use std::string::ToString;
+        let p = [("INPUT", Policy::Drop), ("FORWARD", Policy::Drop), ("OUTPUT", Policy::Drop)];
+        build(TableId::Filter, &p, &[], &[("INPUT", r)]).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn esp_ah_tcpmss_matches() {
+        use crate::rule::{SpiMatch, TcpMssMatch};
+        let spi = |min, max, invert| SpiMatch { min, max, invert };
+        let esp = ipv4(A, B, 50, 0, 64, &[0, 0, 1, 0, 0, 0, 0, 7]);
+        let ah = ipv4(A, B, 51, 0, 64, &[6, 4, 0, 0, 0, 0, 1, 0, 0, 0, 0, 7]);
+        let (e, a) = (info(&esp, b"", b""), info(&ah, b"", b""));
+        assert_eq!(one(CMatch::Esp(spi(0x100, 0x100, false)), &e), Outcome::Yes);
+        assert_eq!(one(CMatch::Esp(spi(0, 0xff, false)), &e), Outcome::No);
+        assert_eq!(one(CMatch::Esp(spi(0, 0xff, true)), &e), Outcome::Yes);
+        assert_eq!(one(CMatch::Ah(spi(0x100, u32::MAX, false)), &a), Outcome::Yes);
+        assert_eq!(one(CMatch::Ah(spi(0x101, u32::MAX, false)), &a), Outcome::No);
+        // A header cut short is a hotdrop; a later fragment does not match.
+        assert_eq!(one(CMatch::Esp(spi(0, u32::MAX, false)), &info(&esp[..27], b"", b"")), Outcome::HotDrop);
+        assert_eq!(one(CMatch::Ah(spi(0, u32::MAX, false)), &info(&ah[..31], b"", b"")), Outcome::HotDrop);
+        let frag = ipv4(A, B, 50, 2, 64, &[0; 8]);
+        assert_eq!(one(CMatch::Esp(spi(0, u32::MAX, false)), &info(&frag, b"", b"")), Outcome::No);
+        // Both need their protocol.
+        let r = with(rule(Target::Accept), Match::Esp(spi(0, 1, false)));
+        assert_eq!(filter_drop_err(r), "chain `INPUT' rule 1: esp match: only valid for protocol 50");
+
+        let mss = |min, max, invert| CMatch::TcpMss(TcpMssMatch { min, max, invert });
+        // NOP, NOP, SACK-permitted, MSS 1460.
+        let syn = ipv4(A, B, IPPROTO_TCP, 0, 64, &tcp_hdr(1, 2, 2, &[1, 1, 4, 2, 2, 4, 0x05, 0xb4]));
+        let pi = info(&syn, b"", b"");
+        assert_eq!(one(mss(1460, 1460, false), &pi), Outcome::Yes);
+        assert_eq!(one(mss(1000, 1459, false), &pi), Outcome::No);
+        assert_eq!(one(mss(1000, 1459, true), &pi), Outcome::Yes);
+        // No MSS option: matches only inverted.
+        let plain = tcp_pkt(1, 2, 2);
+        assert_eq!(one(mss(0, 0xffff, false), &info(&plain, b"", b"")), Outcome::No);
+        assert_eq!(one(mss(0, 0xffff, true), &info(&plain, b"", b"")), Outcome::Yes);
+        // Options the header announces but the packet lacks, or a data offset under 5: hotdrop.
+        assert_eq!(one(mss(0, 0xffff, false), &info(&syn[..44], b"", b"")), Outcome::HotDrop);
+        let mut bad = plain.clone();
+        bad[32] = 4 << 4;
+        assert_eq!(one(mss(0, 0xffff, false), &info(&bad, b"", b"")), Outcome::HotDrop);
+        // A zero-length option does not loop.
+        let odd = ipv4(A, B, IPPROTO_TCP, 0, 64, &tcp_hdr(1, 2, 2, &[3, 0, 0, 0, 2, 4, 0, 9, 0, 0, 0, 0]));
+        assert_eq!(one(mss(9, 9, false), &info(&odd, b"", b"")), Outcome::Yes);
+    }
+
+    #[test]
+    fn pkttype_and_mac_matches() {
+        use crate::rule::{MacMatch, PktTypeMatch};
+        let p = tcp_pkt(1, 2, 0);
+        let meta = |pkt_type, mac_src| Meta { pkt_type, mac_src, ..Meta::plain(p.len() as u32) };
+        let pt = |pkt_type, invert| CMatch::PktType(PktTypeMatch { pkt_type, invert });
+        let pi = |m| PacketInfo::parse(&p, b"eth0", b"", m).unwrap();
+        assert_eq!(one(pt(PACKET_HOST, false), &pi(meta(PACKET_HOST, None))), Outcome::Yes);
+        assert_eq!(one(pt(PACKET_BROADCAST, false), &pi(meta(PACKET_HOST, None))), Outcome::No);
+        assert_eq!(one(pt(PACKET_BROADCAST, true), &pi(meta(PACKET_HOST, None))), Outcome::Yes);
+        // A looped-back packet to a unicast address counts as broadcast; to 224/4, multicast.
+        assert_eq!(one(pt(PACKET_BROADCAST, false), &pi(meta(PACKET_LOOPBACK, None))), Outcome::Yes);
+        let mc = ipv4(A, [239, 1, 2, 3], IPPROTO_UDP, 0, 1, &udp_hdr(1, 2));
+        let mcinfo = PacketInfo::parse(&mc, b"lo", b"", Meta { pkt_type: PACKET_LOOPBACK, ..Meta::plain(48) }).unwrap();
+        assert_eq!(one(pt(PACKET_MULTICAST, false), &mcinfo), Outcome::Yes);
+
+        let src = [0x42, 1, 2, 3, 4, 5];
+        let mac = |invert| CMatch::Mac(MacMatch { src, invert });
+        assert_eq!(one(mac(false), &pi(meta(0, Some(src)))), Outcome::Yes);
+        assert_eq!(one(mac(true), &pi(meta(0, Some(src)))), Outcome::No);
+        assert_eq!(one(mac(true), &pi(meta(0, Some([0x42, 1, 2, 3, 4, 6])))), Outcome::Yes);
+        // No Ethernet header: no match, inverted or not.
+        assert_eq!(one(mac(false), &pi(meta(0, None))), Outcome::No);
+        assert_eq!(one(mac(true), &pi(meta(0, None))), Outcome::No);
+        // Only where packets come in.
+        let r = with(rule(Target::Accept), Match::Mac(MacMatch { src, invert: false }));
+        let p = [("INPUT", Policy::Drop), ("FORWARD", Policy::Drop), ("OUTPUT", Policy::Drop)];
+        let e = build(TableId::Filter, &p, &[], &[("OUTPUT", r)]).unwrap_err();
+        assert_eq!(
+            std::string::ToString::to_string(&e),
+            "chain `OUTPUT' rule 1: mac match: used from hooks OUTPUT, but only valid from PREROUTING/INPUT/FORWARD"
+        );
+    }
+
+    #[test]
+    fn tos_dscp_classify_targets() {
+        use crate::rule::{DscpMatch, TosMatch};
+        use std::string::ToString;
+        let mangle = [
+            ("PREROUTING", Policy::Accept),
+            ("INPUT", Policy::Accept),
+            ("FORWARD", Policy::Accept),
+            ("OUTPUT", Policy::Accept),
+            ("POSTROUTING", Policy::Accept),
+        ];
+        let (h, out) = build(
+            TableId::Mangle,
+            &mangle,
+            &[],
+            &[
+                // ECT(0) stays; the codepoint becomes EF.
+                ("FORWARD", rule(Target::Dscp(46))),
+                // No change: no rewrite.
+                ("FORWARD", rule(Target::Dscp(46))),
+                ("FORWARD", with(rule(Target::None), Match::Dscp(DscpMatch { dscp: 46, invert: false }))),
+                // --and-tos 0xf0: (tos & !0x0f) ^ 0.
+                ("FORWARD", rule(Target::Tos { value: 0, mask: 0x0f })),
+                ("FORWARD", rule(Target::Classify(0x0001_0002))),
+                ("FORWARD", with(rule(Target::Drop), Match::Tos(TosMatch { value: 0xb0, mask: 0xff, invert: false }))),
+            ],
+        )
+        .unwrap();
+        let rs = out.ruleset(h);
+        let p = with_tos(tcp_pkt(1, 2, 0), 0x22);
+        let mut env = TestEnv::new(&rs);
+        let pi = info(&p, b"eth0", b"eth1");
+        assert_eq!(evaluate(&rs, HookPoint::Forward, &pi, &mut env), Verdict::Drop);
+        assert_eq!(env.toses, [(0x22, 0xba), (0xba, 0xb0)]);
+        assert_eq!(env.priorities, [0x0001_0002]);
+        assert_eq!(env.counters[2].0, 1, "the dscp match saw the rewritten byte");
+        // A header that cannot be made writable drops the packet.
+        let mut env = TestEnv::new(&rs);
+        env.ttl_readonly = true;
+        assert_eq!(evaluate(&rs, HookPoint::Forward, &pi, &mut env), Verdict::Drop);
+        assert_eq!(env.counters.iter().map(|c| c.0).sum::<u64>(), 1, "the first rule only");
+        // TOS and DSCP only in mangle; CLASSIFY only where packets go out.
+        let e = filter_drop_err(rule(Target::Dscp(1)));
+        assert_eq!(e, "chain `INPUT' rule 1: DSCP target: only valid in mangle table, not filter");
+        let e = filter_drop_err(rule(Target::Tos { value: 0, mask: 0xfc }));
+        assert_eq!(e, "chain `INPUT' rule 1: TOS target: only valid in mangle table, not filter");
+        let e = filter_drop_err(rule(Target::Classify(1)));
+        assert_eq!(e, "chain `INPUT' rule 1: CLASSIFY target: used from hooks INPUT, but only usable from FORWARD/OUTPUT/POSTROUTING");
+        let e = build(TableId::Mangle, &mangle, &[], &[("OUTPUT", rule(Target::Classify(1)))]);
+        assert!(e.is_ok(), "CLASSIFY in mangle OUTPUT");
+        assert!(e.map(|_| ()).map_err(|e| e.to_string()).is_ok());
     }
 
     #[test]

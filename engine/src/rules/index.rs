@@ -418,7 +418,13 @@ fn side_effect_free(m: &CMatch) -> bool {
         | CMatch::AddrType(_)
         | CMatch::Ttl(_)
         | CMatch::Conntrack(_)
-        | CMatch::State(_) => true,
+        | CMatch::State(_)
+        | CMatch::Tos(_)
+        | CMatch::Ecn(_)
+        | CMatch::PktType(_)
+        | CMatch::Mac(_) => true,
+        // A short header is a hotdrop.
+        CMatch::Esp(_) | CMatch::Ah(_) | CMatch::TcpMss(_) => false,
         CMatch::Connlimit { .. }
         | CMatch::Recent { .. }
         | CMatch::Random { .. }

@@ -348,6 +348,92 @@ pub struct LengthMatch {
     pub invert: bool,
 }
 
+/// `-m tos [!] --tos value[/mask]` (revision 1): the TOS byte masked is the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TosMatch {
+    /// The bits to compare.
+    pub value: u8,
+    /// The TOS bits compared.
+    pub mask: u8,
+    /// `!` given.
+    pub invert: bool,
+}
+
+/// The highest DSCP codepoint (`XT_DSCP_MAX`).
+pub const MAX_DSCP: u8 = 0x3F;
+
+/// `-m dscp [!] --dscp n` (or `--dscp-class`): the upper six bits of the TOS byte are `n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DscpMatch {
+    /// The codepoint, 0-63.
+    pub dscp: u8,
+    /// `!` given.
+    pub invert: bool,
+}
+
+/// `-m esp [!] --espspi` or `-m ah [!] --ahspi min[:max]`: the SPI is in the range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SpiMatch {
+    /// Lowest SPI.
+    pub min: u32,
+    /// Highest SPI.
+    pub max: u32,
+    /// `!` given.
+    pub invert: bool,
+}
+
+/// `-m ecn` (`struct xt_ecn_info`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EcnMatch {
+    /// [`EcnMatch::IP`], [`EcnMatch::ECE`], [`EcnMatch::CWR`]: the tests made.
+    pub operation: u8,
+    /// The same bits: the tests inverted.
+    pub invert: u8,
+    /// `--ecn-ip-ect`: the two ECN bits of the TOS byte, 0-3.
+    pub ip_ect: u8,
+}
+
+impl EcnMatch {
+    /// `--ecn-ip-ect` (`XT_ECN_OP_MATCH_IP`).
+    pub const IP: u8 = 0x01;
+    /// `--ecn-tcp-ece` (`XT_ECN_OP_MATCH_ECE`).
+    pub const ECE: u8 = 0x10;
+    /// `--ecn-tcp-cwr` (`XT_ECN_OP_MATCH_CWR`).
+    pub const CWR: u8 = 0x20;
+    /// Every known bit.
+    pub const ALL: u8 = Self::IP | Self::ECE | Self::CWR;
+}
+
+/// `-m pkttype [!] --pkt-type`: the link-layer class of the packet (`PACKET_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PktTypeMatch {
+    /// `PACKET_HOST` 0 (unicast), `PACKET_BROADCAST` 1, `PACKET_MULTICAST` 2, or any other
+    /// `PACKET_*` number.
+    pub pkt_type: u8,
+    /// `!` given.
+    pub invert: bool,
+}
+
+/// `-m mac [!] --mac-source`: the Ethernet source address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MacMatch {
+    /// The address.
+    pub src: [u8; 6],
+    /// `!` given.
+    pub invert: bool,
+}
+
+/// `-m tcpmss [!] --mss min[:max]`: the MSS option of a TCP segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TcpMssMatch {
+    /// Lowest MSS.
+    pub min: u16,
+    /// Highest MSS.
+    pub max: u16,
+    /// `!` given.
+    pub invert: bool,
+}
+
 /// Address types for `-m addrtype` (`enum xt_addrtype_t` bits).
 pub mod addrtype {
     /// UNSPEC.
@@ -726,6 +812,22 @@ pub enum Match<'a> {
     Connbytes(ConnbytesMatch),
     /// `-m connlimit`.
     Connlimit(super::connlimit::ConnlimitMatch),
+    /// `-m tos`.
+    Tos(TosMatch),
+    /// `-m dscp`.
+    Dscp(DscpMatch),
+    /// `-m ecn`.
+    Ecn(EcnMatch),
+    /// `-m esp`.
+    Esp(SpiMatch),
+    /// `-m ah`.
+    Ah(SpiMatch),
+    /// `-m pkttype`.
+    PktType(PktTypeMatch),
+    /// `-m mac`.
+    Mac(MacMatch),
+    /// `-m tcpmss`.
+    TcpMss(TcpMssMatch),
 }
 
 impl Match<'_> {
@@ -750,6 +852,14 @@ impl Match<'_> {
             Match::Recent(_) => "recent",
             Match::Connbytes(_) => "connbytes",
             Match::Connlimit(_) => "connlimit",
+            Match::Tos(_) => "tos",
+            Match::Dscp(_) => "dscp",
+            Match::Ecn(_) => "ecn",
+            Match::Esp(_) => "esp",
+            Match::Ah(_) => "ah",
+            Match::PktType(_) => "pkttype",
+            Match::Mac(_) => "mac",
+            Match::TcpMss(_) => "tcpmss",
         }
     }
 }
@@ -880,6 +990,20 @@ pub enum Target<'a> {
         /// The operand.
         value: u8,
     },
+    /// `-j TOS --set-tos value/mask` (also `--and-tos`, `--or-tos`, `--xor-tos`): the TOS
+    /// byte becomes `(tos & !mask) ^ value`, then go on (mangle table only).
+    Tos {
+        /// Bits XORed in.
+        value: u8,
+        /// Bits cleared first.
+        mask: u8,
+    },
+    /// `-j DSCP --set-dscp n` (or `--set-dscp-class`): the upper six TOS bits become `n`,
+    /// then go on (mangle table only).
+    Dscp(u8),
+    /// `-j CLASSIFY --set-class major:minor`: `skb->priority` becomes `major << 16 | minor`,
+    /// then go on.
+    Classify(u32),
 }
 
 impl<'a> Target<'a> {
@@ -906,6 +1030,9 @@ impl<'a> Target<'a> {
             Target::Log(_) => "LOG",
             Target::Mark { .. } => "MARK",
             Target::Ttl { .. } => "TTL",
+            Target::Tos { .. } => "TOS",
+            Target::Dscp(_) => "DSCP",
+            Target::Classify(_) => "CLASSIFY",
             Target::CtNotrack(_) | Target::Ct(_) => "CT",
             Target::Connmark(_) => "CONNMARK",
             Target::Nat(n) => n.kind.name(),

@@ -13,7 +13,7 @@
 
 use super::rule::{
     ctevent, ctzone, CtSpec, NatKind, NatTarget,
-    AddrRange, AddrTypeMatch, Iface, IcmpMatch, IpRangeMatch, Ipv4Net, LengthMatch, LimitMatch,
+    AddrRange, AddrTypeMatch, DscpMatch, EcnMatch, MacMatch, PktTypeMatch, SpiMatch, TcpMssMatch, TosMatch, MAX_DSCP, Iface, IcmpMatch, IpRangeMatch, Ipv4Net, LengthMatch, LimitMatch,
     LogSpec, MarkMatch, Match, MultiportKind, MultiportMatch, PortMatch, PortRange, RejectWith,
     RuleSpec, StatisticMatch, TcpFlags, ctflag, ConntrackMatch, ConnmarkMode, ConnmarkTarget, StateMatch, TcpMatch, Target, TtlMatch, TtlMode, TtlOp, UdpMatch,
     MAX_CHAIN_NAME, MAX_COMMENT, MAX_LOG_PREFIX, MAX_MULTIPORT,
@@ -90,6 +90,22 @@ pub const M_RECENT: u32 = 16;
 pub const M_CONNBYTES: u32 = 17;
 /// Match connlimit (limit u32, prefix u8, dest u8, upto u8).
 pub const M_CONNLIMIT: u32 = 18;
+/// Match tos (value u8, mask u8, invert u8).
+pub const M_TOS: u32 = 19;
+/// Match dscp (dscp u8, invert u8).
+pub const M_DSCP: u32 = 20;
+/// Match ecn (operation u8, invert u8, ip_ect u8).
+pub const M_ECN: u32 = 21;
+/// Match esp (min u32, max u32, invert u8).
+pub const M_ESP: u32 = 22;
+/// Match ah (min u32, max u32, invert u8).
+pub const M_AH: u32 = 23;
+/// Match pkttype (type u8, invert u8).
+pub const M_PKTTYPE: u32 = 24;
+/// Match mac (6 address bytes, invert u8).
+pub const M_MAC: u32 = 25;
+/// Match tcpmss (min u16, max u16, invert u8).
+pub const M_TCPMSS: u32 = 26;
 
 /// Target kinds.
 pub const T_NONE: u32 = 0;
@@ -119,6 +135,12 @@ pub const T_CT_HELPER: u32 = 11;
 pub const T_NAT: u32 = 13;
 /// Target CONNMARK (mode u8, ctmark u32, ctmask u32, nfmask u32, shift_right u8, shift_bits u8).
 pub const T_CONNMARK: u32 = 12;
+/// Target TOS (value u8, mask u8).
+pub const T_TOS: u32 = 14;
+/// Target DSCP (dscp u8).
+pub const T_DSCP: u32 = 15;
+/// Target CLASSIFY (priority u32).
+pub const T_CLASSIFY: u32 = 16;
 
 /// Top-level attribute: u32 table ([`super::rule::TableId`]).
 pub const A_TABLE: u16 = 5;
@@ -694,6 +716,52 @@ fn put_match(enc: &mut Encoder<'_>, m: &Match<'_>) {
             b.u16(s.states);
             b
         }
+        Match::Tos(t) => {
+            let mut b = Bytes::new(M_TOS);
+            b.u8(t.value);
+            b.u8(t.mask);
+            b.u8(u8::from(t.invert));
+            b
+        }
+        Match::Dscp(d) => {
+            let mut b = Bytes::new(M_DSCP);
+            b.u8(d.dscp);
+            b.u8(u8::from(d.invert));
+            b
+        }
+        Match::Ecn(e) => {
+            let mut b = Bytes::new(M_ECN);
+            b.u8(e.operation);
+            b.u8(e.invert);
+            b.u8(e.ip_ect);
+            b
+        }
+        Match::Esp(spi) | Match::Ah(spi) => {
+            let mut b = Bytes::new(if matches!(m, Match::Esp(_)) { M_ESP } else { M_AH });
+            b.u32(spi.min);
+            b.u32(spi.max);
+            b.u8(u8::from(spi.invert));
+            b
+        }
+        Match::PktType(p) => {
+            let mut b = Bytes::new(M_PKTTYPE);
+            b.u8(p.pkt_type);
+            b.u8(u8::from(p.invert));
+            b
+        }
+        Match::Mac(mac) => {
+            let mut b = Bytes::new(M_MAC);
+            b.put(&mac.src);
+            b.u8(u8::from(mac.invert));
+            b
+        }
+        Match::TcpMss(t) => {
+            let mut b = Bytes::new(M_TCPMSS);
+            b.u16(t.min);
+            b.u16(t.max);
+            b.u8(u8::from(t.invert));
+            b
+        }
     };
     enc.put_bytes(R_MATCH, b.bytes());
 }
@@ -817,6 +885,33 @@ fn get_match<'a>(a: &Attr<'a>) -> Result<Match<'a>, WireError> {
                 limit_iface_out: r.bool()?,
             })
         }
+        M_TOS => Match::Tos(TosMatch { value: r.u8()?, mask: r.u8()?, invert: r.bool()? }),
+        M_DSCP => {
+            let dscp = r.u8()?;
+            if dscp > MAX_DSCP {
+                // xt_dscp's dscp_mt_check (EDOM).
+                return Err(WireError::BadValue(a.ty));
+            }
+            Match::Dscp(DscpMatch { dscp, invert: r.bool()? })
+        }
+        M_ECN => {
+            let e = EcnMatch { operation: r.u8()?, invert: r.u8()?, ip_ect: r.u8()? };
+            // xt_ecn's ecn_mt_check4: only the known bits; the ECT value has two bits.
+            if e.operation & !EcnMatch::ALL != 0 || e.invert & !EcnMatch::ALL != 0 || e.ip_ect > 3 {
+                return Err(WireError::BadValue(a.ty));
+            }
+            Match::Ecn(e)
+        }
+        k @ (M_ESP | M_AH) => {
+            let m = SpiMatch { min: r.u32()?, max: r.u32()?, invert: r.bool()? };
+            if k == M_ESP { Match::Esp(m) } else { Match::Ah(m) }
+        }
+        M_PKTTYPE => Match::PktType(PktTypeMatch { pkt_type: r.u8()?, invert: r.bool()? }),
+        M_MAC => {
+            let src = r.take(6)?.try_into().map_err(|_| WireError::BadLength(a.ty))?;
+            Match::Mac(MacMatch { src, invert: r.bool()? })
+        }
+        M_TCPMSS => Match::TcpMss(TcpMssMatch { min: r.u16()?, max: r.u16()?, invert: r.bool()? }),
         M_TTL => {
             let op = match r.u8()? {
                 0 => TtlOp::Eq,
@@ -946,6 +1041,22 @@ fn put_target(enc: &mut Encoder<'_>, t: &Target<'_>) {
             b.u8(*value);
             b
         }
+        Target::Tos { value, mask } => {
+            let mut b = Bytes::new(T_TOS);
+            b.u8(*value);
+            b.u8(*mask);
+            b
+        }
+        Target::Dscp(d) => {
+            let mut b = Bytes::new(T_DSCP);
+            b.u8(*d);
+            b
+        }
+        Target::Classify(p) => {
+            let mut b = Bytes::new(T_CLASSIFY);
+            b.u32(*p);
+            b
+        }
     };
     enc.put_bytes(R_TARGET, b.bytes());
 }
@@ -1028,6 +1139,10 @@ fn get_target<'a>(a: &Attr<'a>) -> Result<Target<'a>, WireError> {
             let mode = TtlMode::from_u8(r.u8()?).ok_or(WireError::BadValue(a.ty))?;
             Target::Ttl { mode, value: r.u8()? }
         }
+        T_TOS => Target::Tos { value: r.u8()?, mask: r.u8()? },
+        // xt_DSCP's dscp_tg_check: a codepoint has six bits (EDOM).
+        T_DSCP => Target::Dscp(Some(r.u8()?).filter(|d| *d <= MAX_DSCP).ok_or(WireError::BadValue(a.ty))?),
+        T_CLASSIFY => Target::Classify(r.u32()?),
         _ => return Err(WireError::BadValue(a.ty)),
     };
     r.end()?;

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use rnf_engine::rule::{
-    ConnmarkMode, ConnmarkTarget,
+    ConnmarkMode, ConnmarkTarget, EcnMatch,
     addrtype, IcmpMatch, Iface, IpRangeMatch, Ipv4Net, LimitMatch, LogSpec, Match, MultiportKind,
     MultiportMatch, PortMatch, RuleSpec, StatisticMatch, Target, TcpFlags, TtlMode, TtlOp, LIMIT_SCALE,
 };
@@ -535,6 +535,7 @@ fn addrtype_names(s: &mut String, mask: u16) {
 
 /// One match's text (each begins with a blank).
 pub(crate) fn print_match(s: &mut String, m: &Match<'_>, r: &RuleSpec<'_>, numeric: bool, names: &mut Names) {
+    let outer = m;
     match m {
         Match::Tcp(t) => {
             s.push_str(" tcp");
@@ -663,6 +664,70 @@ pub(crate) fn print_match(s: &mut String, m: &Match<'_>, r: &RuleSpec<'_>, numer
             };
             let _ = write!(s, " TTL match TTL {op} {}", t.value);
         }
+        Match::Tos(t) => {
+            // tos_mt_print: no blank before a number.
+            s.push_str(" tos match");
+            if t.invert {
+                s.push('!');
+            }
+            if numeric || !tos_symbol(s, "", t.value, t.mask) {
+                let _ = write!(s, "0x{:02x}/0x{:02x}", t.value, t.mask);
+            }
+        }
+        Match::Dscp(d) => {
+            let _ = write!(s, " DSCP match {}0x{:02x}", bang(d.invert), d.dscp);
+        }
+        Match::Ecn(e) => {
+            s.push_str(" ECN match");
+            for (bit, word) in [(EcnMatch::ECE, "ECE"), (EcnMatch::CWR, "CWR")] {
+                if e.operation & bit != 0 {
+                    let _ = write!(s, " {}{word}", bang(e.invert & bit != 0));
+                }
+            }
+            if e.operation & EcnMatch::IP != 0 {
+                let _ = write!(s, " {}ECT={}", bang(e.invert & EcnMatch::IP != 0), e.ip_ect);
+            }
+        }
+        Match::Esp(m) | Match::Ah(m) => {
+            // esp_print and ah_print differ in their blanks.
+            let esp = matches!(outer, Match::Esp(_));
+            s.push_str(if esp { " esp" } else { " ah " });
+            if !super::ruleprint::spis_all(m) {
+                let word = if m.min == m.max { "spi" } else { "spis" };
+                let text = super::ruleprint::range_text(m.min, m.max);
+                let _ = write!(s, "{}{word}:{}{text}", if esp { " " } else { "" }, bang(m.invert));
+            }
+        }
+        Match::PktType(p) => {
+            let _ = write!(s, " PKTTYPE {}= {}", bang(p.invert), super::ruleprint::pkttype_name(p.pkt_type));
+        }
+        Match::Mac(m) => {
+            let _ = write!(s, " MAC {}{}", if m.invert { "! " } else { "" }, super::ruleprint::mac_text(&m.src));
+        }
+        Match::TcpMss(m) => {
+            let text = super::ruleprint::range_text(u32::from(m.min), u32::from(m.max));
+            let _ = write!(s, " tcpmss match {}{text}", bang(m.invert));
+        }
+    }
+}
+
+/// `"!"` for an inverted test of `-L`.
+fn bang(invert: bool) -> &'static str {
+    if invert { "!" } else { "" }
+}
+
+/// `tos_try_print_symbolic`: with the mask 0x3f, a value that has a name prints
+/// `" {prefix}{name}"`.
+fn tos_symbol(s: &mut String, prefix: &str, value: u8, mask: u8) -> bool {
+    if mask != 0x3F {
+        return false;
+    }
+    match super::names::TOS_SYMBOLS.iter().find(|(v, _)| *v == value) {
+        Some((_, name)) => {
+            let _ = write!(s, " {prefix}{name}");
+            true
+        }
+        None => false,
     }
 }
 
@@ -792,6 +857,28 @@ pub(crate) fn print_target(s: &mut String, t: &Target<'_>, numeric: bool) {
                 TtlMode::Inc => "increment by",
             };
             let _ = write!(s, " TTL {what} {value}");
+        }
+        Target::Tos { value, mask } => {
+            // tos_tg_print.
+            let _ = if numeric {
+                write!(s, " TOS set 0x{value:02x}/0x{mask:02x}")
+            } else if tos_symbol(s, " TOS set", value, mask) {
+                Ok(())
+            } else if value == 0 {
+                write!(s, " TOS and 0x{:02x}", !mask)
+            } else if value == mask {
+                write!(s, " TOS or 0x{value:02x}")
+            } else if mask == 0 {
+                write!(s, " TOS xor 0x{value:02x}")
+            } else {
+                write!(s, " TOS set 0x{value:02x}/0x{mask:02x}")
+            };
+        }
+        Target::Dscp(d) => {
+            let _ = write!(s, " DSCP set 0x{d:02x}");
+        }
+        Target::Classify(p) => {
+            let _ = write!(s, " CLASSIFY set {:x}:{:x}", p >> 16, p & 0xFFFF);
         }
         Target::None
         | Target::Accept

@@ -33,6 +33,45 @@ pub fn protocol_name(proto: u8) -> Option<&'static str> {
         .or_else(|| CHAIN_PROTOS.iter().find(|(_, p)| *p == proto).map(|(n, _)| *n))
 }
 
+/// The TOS symbols of iptables' `tos_values.c`, in its order.
+pub const TOS_SYMBOLS: &[(u8, &str)] = &[
+    (0x10, "Minimize-Delay"),
+    (0x08, "Maximize-Throughput"),
+    (0x04, "Maximize-Reliability"),
+    (0x02, "Minimize-Cost"),
+    (0x00, "Normal-Service"),
+];
+
+/// The DiffServ classes of iptables' `dscp_helper.c`, in its order (BE after CS0).
+pub const DS_CLASSES: &[(&str, u8)] = &[
+    ("CS0", 0x00),
+    ("CS1", 0x08),
+    ("CS2", 0x10),
+    ("CS3", 0x18),
+    ("CS4", 0x20),
+    ("CS5", 0x28),
+    ("CS6", 0x30),
+    ("CS7", 0x38),
+    ("BE", 0x00),
+    ("AF11", 0x0a),
+    ("AF12", 0x0c),
+    ("AF13", 0x0e),
+    ("AF21", 0x12),
+    ("AF22", 0x14),
+    ("AF23", 0x16),
+    ("AF31", 0x1a),
+    ("AF32", 0x1c),
+    ("AF33", 0x1e),
+    ("AF41", 0x22),
+    ("AF42", 0x24),
+    ("AF43", 0x26),
+    ("EF", 0x2e),
+];
+
+/// libxt_pkttype's names (`supported_types`, aliases last), in its order.
+pub const PKT_TYPES: &[(&str, u8)] =
+    &[("unicast", 0), ("broadcast", 1), ("multicast", 2), ("otherhost", 3), ("bcast", 1), ("mcast", 2), ("host", 0)];
+
 /// iptables' fallback protocol names (`xtables_chain_protos`), used when `/etc/protocols` has
 /// no entry.
 pub const CHAIN_PROTOS: &[(&str, u8)] = &[

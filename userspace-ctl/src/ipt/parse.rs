@@ -22,6 +22,7 @@ use rnf_engine::rule::{
     MarkMatch, Match, MultiportKind, MultiportMatch, PortMatch, PortRange, RejectWith, RuleSpec, StatisticMatch,
     Target, TcpFlags, TcpMatch, TtlMatch, TtlMode, TtlOp, UdpMatch, MAX_MATCHES, MAX_MULTIPORT,
     ctflag, ctstate, ctstatus, NatKind, ConnbytesMatch, ConnmarkMode, ConnmarkTarget, ConntrackMatch, StateMatch,
+    DscpMatch, EcnMatch, MacMatch, PktTypeMatch, SpiMatch, TcpMssMatch, TosMatch, MAX_DSCP,
 };
 
 use super::names;
@@ -263,6 +264,14 @@ impl OwnedRule {
                 Match::Connmark(x) => OwnedMatch::Plain(Match::Connmark(x)),
                 Match::Connbytes(x) => OwnedMatch::Plain(Match::Connbytes(x)),
                 Match::Connlimit(x) => OwnedMatch::Plain(Match::Connlimit(x)),
+                Match::Tos(x) => OwnedMatch::Plain(Match::Tos(x)),
+                Match::Dscp(x) => OwnedMatch::Plain(Match::Dscp(x)),
+                Match::Ecn(x) => OwnedMatch::Plain(Match::Ecn(x)),
+                Match::Esp(x) => OwnedMatch::Plain(Match::Esp(x)),
+                Match::Ah(x) => OwnedMatch::Plain(Match::Ah(x)),
+                Match::PktType(x) => OwnedMatch::Plain(Match::PktType(x)),
+                Match::Mac(x) => OwnedMatch::Plain(Match::Mac(x)),
+                Match::TcpMss(x) => OwnedMatch::Plain(Match::TcpMss(x)),
                 Match::Recent(x) => OwnedMatch::Recent(RecentMatch { name: "", ..x }, x.name.to_string()),
             })
             .collect();
@@ -274,6 +283,9 @@ impl OwnedRule {
             Target::Reject(k) => OwnedTarget::Plain(Target::Reject(k)),
             Target::Mark { value, mask } => OwnedTarget::Plain(Target::Mark { value, mask }),
             Target::Ttl { mode, value } => OwnedTarget::Plain(Target::Ttl { mode, value }),
+            Target::Tos { value, mask } => OwnedTarget::Plain(Target::Tos { value, mask }),
+            Target::Dscp(d) => OwnedTarget::Plain(Target::Dscp(d)),
+            Target::Classify(p) => OwnedTarget::Plain(Target::Classify(p)),
             Target::CtNotrack(a) => OwnedTarget::Plain(Target::CtNotrack(a)),
             Target::Ct(c) => OwnedTarget::Plain(Target::Ct(c)),
             Target::Nat(n) => OwnedTarget::Plain(Target::Nat(n)),
@@ -832,6 +844,14 @@ enum Ext {
     Recent,
     Connbytes,
     Connlimit,
+    Tos,
+    Dscp,
+    Ecn,
+    Esp,
+    Ah,
+    PktType,
+    Mac,
+    TcpMss,
 }
 
 impl Ext {
@@ -855,6 +875,14 @@ impl Ext {
             "recent" => Ext::Recent,
             "connbytes" => Ext::Connbytes,
             "connlimit" => Ext::Connlimit,
+            "tos" => Ext::Tos,
+            "dscp" => Ext::Dscp,
+            "ecn" => Ext::Ecn,
+            "esp" => Ext::Esp,
+            "ah" => Ext::Ah,
+            "pkttype" => Ext::PktType,
+            "mac" => Ext::Mac,
+            "tcpmss" => Ext::TcpMss,
             _ => return None,
         })
     }
@@ -879,6 +907,14 @@ impl Ext {
             Ext::Recent => "recent",
             Ext::Connbytes => "connbytes",
             Ext::Connlimit => "connlimit",
+            Ext::Tos => "tos",
+            Ext::Dscp => "dscp",
+            Ext::Ecn => "ecn",
+            Ext::Esp => "esp",
+            Ext::Ah => "ah",
+            Ext::PktType => "pkttype",
+            Ext::Mac => "mac",
+            Ext::TcpMss => "tcpmss",
         }
     }
 
@@ -903,6 +939,14 @@ impl Ext {
             Ext::Recent => RECENT_OPTS,
             Ext::Connbytes => CONNBYTES_OPTS,
             Ext::Connlimit => CONNLIMIT_OPTS,
+            Ext::Tos => TOS_OPTS,
+            Ext::Dscp => DSCP_OPTS,
+            Ext::Ecn => ECN_OPTS,
+            Ext::Esp => ESP_OPTS,
+            Ext::Ah => AH_OPTS,
+            Ext::PktType => PKTTYPE_OPTS,
+            Ext::Mac => MAC_OPTS,
+            Ext::TcpMss => TCPMSS_OPTS,
         }
     }
 }
@@ -915,6 +959,9 @@ enum TExt {
     Log,
     Mark,
     Ttl,
+    Tos,
+    Dscp,
+    Classify,
     Ct,
     Connmark,
     Nat(rnf_engine::rule::NatKind),
@@ -928,6 +975,9 @@ impl TExt {
             "LOG" => TExt::Log,
             "MARK" => TExt::Mark,
             "TTL" => TExt::Ttl,
+            "TOS" => TExt::Tos,
+            "DSCP" => TExt::Dscp,
+            "CLASSIFY" => TExt::Classify,
             "CT" | "NOTRACK" => TExt::Ct,
             "CONNMARK" => TExt::Connmark,
             "DNAT" => TExt::Nat(NatKind::Dnat),
@@ -946,6 +996,9 @@ impl TExt {
             TExt::Log => "LOG",
             TExt::Mark => "MARK",
             TExt::Ttl => "TTL",
+            TExt::Tos => "TOS",
+            TExt::Dscp => "DSCP",
+            TExt::Classify => "CLASSIFY",
             TExt::Ct => "CT",
             TExt::Connmark => "CONNMARK",
             TExt::Nat(k) => k.name(),
@@ -959,6 +1012,9 @@ impl TExt {
             TExt::Log => LOG_OPTS,
             TExt::Mark => MARKT_OPTS,
             TExt::Ttl => TTLT_OPTS,
+            TExt::Tos => TOST_OPTS,
+            TExt::Dscp => DSCPT_OPTS,
+            TExt::Classify => CLASSIFY_OPTS,
             TExt::Ct => CT_OPTS,
             TExt::Connmark => CONNMARKT_OPTS,
             TExt::Nat(NatKind::Dnat) => DNAT_OPTS,
@@ -1127,6 +1183,42 @@ const MARKT_OPTS: &[XOpt] = &[
     XOpt { excl: MARKT_ANY, ..xo("or-mark", 3, XType::U32, 0) },
     XOpt { excl: MARKT_ANY, ..xo("xor-mark", 4, XType::U32, 0) },
 ];
+
+// libxt_tos (revision 1): XTTYPE_TOSMASK, a symbol's mask 0x3f.
+const TOS_OPTS: &[XOpt] = &[XOpt { max: 0x3F, ..xo("tos", 0, XType::Str, INVERT | MAND) }];
+// libxt_dscp: O_DSCP 0, O_DSCP_CLASS 1, each excluding the other.
+const DSCP_OPTS: &[XOpt] = &[
+    XOpt { max: MAX_DSCP as u64, excl: 1 << 1, ..xo("dscp", 0, XType::U8, INVERT) },
+    XOpt { excl: 1 << 0, ..xo("dscp-class", 1, XType::Str, INVERT) },
+];
+// libxt_ecn: O_ECN_TCP_CWR 0, O_ECN_TCP_ECE 1, O_ECN_IP_ECT 2.
+const ECN_OPTS: &[XOpt] = &[
+    xo("ecn-tcp-cwr", 0, XType::None, INVERT),
+    xo("ecn-tcp-ece", 1, XType::None, INVERT),
+    XOpt { max: 3, ..xo("ecn-ip-ect", 2, XType::U8, INVERT) },
+];
+// libxt_esp, libipt_ah: XTTYPE_UINT32RC.
+const ESP_OPTS: &[XOpt] = &[xo("espspi", 0, XType::Str, INVERT)];
+const AH_OPTS: &[XOpt] = &[xo("ahspi", 0, XType::Str, INVERT)];
+const PKTTYPE_OPTS: &[XOpt] = &[xo("pkt-type", 0, XType::Str, MAND | INVERT)];
+// XTTYPE_ETHERMAC.
+const MAC_OPTS: &[XOpt] = &[xo("mac-source", 0, XType::Str, MAND | INVERT)];
+const TCPMSS_OPTS: &[XOpt] = &[xo("mss", 0, XType::U16Rc, MAND | INVERT)];
+
+// libxt_TOS (revision 1): O_SET_TOS 0, O_AND_TOS 1, O_OR_TOS 2, O_XOR_TOS 3, all exclusive.
+const TOST_ANY: u32 = 0b1111;
+const TOST_OPTS: &[XOpt] = &[
+    XOpt { max: 0x3F, excl: TOST_ANY, ..xo("set-tos", 0, XType::Str, 0) },
+    XOpt { excl: TOST_ANY, ..xo("and-tos", 1, XType::U8, 0) },
+    XOpt { excl: TOST_ANY, ..xo("or-tos", 2, XType::U8, 0) },
+    XOpt { excl: TOST_ANY, ..xo("xor-tos", 3, XType::U8, 0) },
+];
+// libxt_DSCP: O_SET_DSCP 0, O_SET_DSCP_CLASS 1.
+const DSCPT_OPTS: &[XOpt] = &[
+    XOpt { max: MAX_DSCP as u64, excl: 1 << 1, ..xo("set-dscp", 0, XType::U8, 0) },
+    XOpt { excl: 1 << 0, ..xo("set-dscp-class", 1, XType::Str, 0) },
+];
+const CLASSIFY_OPTS: &[XOpt] = &[xo("set-class", 0, XType::Str, MAND)];
 
 // libxt_CONNMARK revision 2: ids as its O_* (set-mark 0, save 1, restore 2, and 3, or 4, xor 5,
 // left-shift 6, right-shift 7, set-xmark 8, ctmask 9, nfmask 10, mask 11).
@@ -1313,6 +1405,91 @@ fn parse_nat_ports(arg: &str, portok: bool, r: &mut rnf_engine::nat::NatRange) -
     Ok(())
 }
 
+/// `xtopt_parse_tosmask`: `value[/mask]` (numbers 0-255, the mask 0xff when not given) or
+/// a TOS symbol (case-insensitive), whose mask is the option's `max`.
+fn parse_tosmask(o: &XOpt, arg: &str) -> R<(u8, u8)> {
+    let illegal = || perr(format!("Illegal value: \"{arg}\""));
+    if let Some((value, rest)) = xt_strtoul(arg, 0, 255) {
+        // tos_parse_numeric.
+        let (mask, end) = match rest.strip_prefix('/') {
+            Some(m) => match xt_strtoul(m, 0, 255) {
+                Some((k, end)) => (k, end),
+                None => return illegal(),
+            },
+            None => (0xFF, rest),
+        };
+        if !end.is_empty() {
+            return illegal();
+        }
+        return Ok((value as u8, mask as u8));
+    }
+    match names::TOS_SYMBOLS.iter().find(|(_, n)| n.eq_ignore_ascii_case(arg)) {
+        Some((v, _)) => Ok((*v, o.max as u8)),
+        None => perr(format!("Symbolic name \"{arg}\" is unknown")),
+    }
+}
+
+/// dscp_helper's `class_to_dscp`: the first class whose name starts `arg` (case-insensitive).
+fn class_to_dscp(arg: &str) -> R<u8> {
+    let a = arg.as_bytes();
+    match names::DS_CLASSES.iter().find(|(n, _)| a.get(..n.len()).is_some_and(|p| p.eq_ignore_ascii_case(n.as_bytes()))) {
+        Some((_, d)) => Ok(*d),
+        None => perr(format!("Invalid DSCP value `{arg}'")),
+    }
+}
+
+/// libxt_pkttype's `parse_pkttype` (case-insensitive).
+fn parse_pkttype(arg: &str) -> R<u8> {
+    match names::PKT_TYPES.iter().find(|(n, _)| n.eq_ignore_ascii_case(arg)) {
+        Some((_, t)) => Ok(*t),
+        None => perr(format!("Bad packet type '{arg}'")),
+    }
+}
+
+/// `strtoul(s, &end, 16)` as a C `unsigned` takes it: the value and the bytes read (0 when
+/// there is no number).
+fn strtoul_hex(s: &str) -> (u32, usize) {
+    match strtoumax(s, 16) {
+        Some((v, used, neg)) => {
+            let v = v.min(u128::from(u64::MAX)) as u64;
+            ((if neg { v.wrapping_neg() } else { v }) as u32, used)
+        }
+        None => (0, 0),
+    }
+}
+
+/// `xtopt_parse_ethermac`: six hexadecimal parts of at most two characters, `:` between.
+fn parse_ethermac(arg: &str) -> R<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut rest = arg;
+    for (i, b) in mac.iter_mut().enumerate() {
+        let (v, used) = strtoul_hex(rest);
+        let after = &rest[used..];
+        let sep_ok = if i < 5 { after.starts_with(':') } else { after.is_empty() };
+        if !sep_ok || used > 2 {
+            return perr("Invalid MAC address specified.");
+        }
+        *b = v as u8;
+        rest = after.get(1..).unwrap_or("");
+    }
+    Ok(mac)
+}
+
+/// libxt_CLASSIFY: `sscanf(arg, "%x:%x")`, then `TC_H_MAKE(major << 16, minor)`.
+fn parse_class(arg: &str) -> R<u32> {
+    let bad = || perr(format!("Bad class value \"{arg}\""));
+    let (major, used) = strtoul_hex(arg);
+    if used == 0 {
+        return bad();
+    }
+    let Some(rest) = arg[used..].strip_prefix(':') else { return bad() };
+    let (minor, used) = strtoul_hex(rest);
+    if used == 0 {
+        return bad();
+    }
+    Ok((major << 16) | (minor & 0xFFFF))
+}
+
 /// libxt_CT's `ct_parse_events`: a comma list of names from `names`.
 fn ct_parse_events(names: &[(&str, u16)], arg: &str) -> R<u16> {
     let mut mask = 0;
@@ -1355,6 +1532,14 @@ enum MData {
     Recent(RecentMatch<'static>, String),
     Connbytes(ConnbytesMatch),
     Connlimit(rnf_engine::connlimit::ConnlimitMatch),
+    Tos(TosMatch),
+    Dscp(DscpMatch),
+    Ecn(EcnMatch),
+    /// `-m esp` (false) or `-m ah` (true).
+    Spi(bool, SpiMatch),
+    PktType(PktTypeMatch),
+    Mac(MacMatch),
+    TcpMss(TcpMssMatch),
 }
 
 impl MData {
@@ -1381,6 +1566,14 @@ impl MData {
                 MData::Connlimit(rnf_engine::connlimit::ConnlimitMatch { limit: 0, prefix: 32, dest: false, upto: false })
             }
             Ext::Connbytes => MData::Connbytes(ConnbytesMatch { from: 0, to: 0, dir: 0, mode: 0 }),
+            Ext::Tos => MData::Tos(TosMatch { value: 0, mask: 0, invert: false }),
+            Ext::Dscp => MData::Dscp(DscpMatch { dscp: 0, invert: false }),
+            Ext::Ecn => MData::Ecn(EcnMatch { operation: 0, invert: 0, ip_ect: 0 }),
+            // esp_init, ah_init: every SPI.
+            Ext::Esp | Ext::Ah => MData::Spi(ext == Ext::Ah, SpiMatch { min: 0, max: u32::MAX, invert: false }),
+            Ext::PktType => MData::PktType(PktTypeMatch { pkt_type: 0, invert: false }),
+            Ext::Mac => MData::Mac(MacMatch { src: [0; 6], invert: false }),
+            Ext::TcpMss => MData::TcpMss(TcpMssMatch { min: 0, max: 0, invert: false }),
             Ext::Recent => MData::Recent(RecentMatch { name: "", ..Default::default() }, recent::DEFAULT_NAME.into()),
         }
     }
@@ -1437,6 +1630,14 @@ impl MData {
             }
             MData::Connbytes(c) => Match::Connbytes(*c),
             MData::Connlimit(c) => Match::Connlimit(*c),
+            MData::Tos(t) => Match::Tos(*t),
+            MData::Dscp(d) => Match::Dscp(*d),
+            MData::Ecn(e) => Match::Ecn(*e),
+            MData::Spi(false, m) => Match::Esp(*m),
+            MData::Spi(true, m) => Match::Ah(*m),
+            MData::PktType(m) => Match::PktType(*m),
+            MData::Mac(m) => Match::Mac(*m),
+            MData::TcpMss(m) => Match::TcpMss(*m),
         })
     }
 }
@@ -1457,6 +1658,9 @@ enum TData {
     Log { level: u8, flags: u8, prefix: String },
     Mark { mark: u32, mask: u32 },
     Ttl { mode: TtlMode, value: u8 },
+    Tos { value: u8, mask: u8 },
+    Dscp(u8),
+    Classify(u32),
     /// True for `-j NOTRACK`; the template of the other options.
     Ct(bool, rnf_engine::rule::CtSpec),
     Connmark(ConnmarkTarget),
@@ -1964,6 +2168,58 @@ impl Parser {
                 }
                 *states = s;
             }
+            MData::Tos(t) => {
+                (t.value, t.mask) = parse_tosmask(o, &arg)?;
+                t.invert |= invert;
+            }
+            MData::Dscp(d) => {
+                d.dscp = match id {
+                    0 => parse_int(name, o, &arg, 255)? as u8,
+                    _ => class_to_dscp(&arg)?,
+                };
+                d.invert |= invert;
+            }
+            MData::Ecn(e) => {
+                let bit = match id {
+                    0 => EcnMatch::CWR,
+                    1 => EcnMatch::ECE,
+                    _ => {
+                        e.ip_ect = parse_int(name, o, &arg, 255)? as u8;
+                        EcnMatch::IP
+                    }
+                };
+                e.operation |= bit;
+                if invert {
+                    e.invert |= bit;
+                }
+            }
+            MData::Spi(_, m) => {
+                let v = parse_mint(name, o, &arg, u64::from(u32::MAX))?;
+                m.min = v[0] as u32;
+                m.max = v.get(1).map_or(m.min, |&x| x as u32);
+                if m.min > m.max {
+                    // iptables takes it (it never matches); the rule model does not carry one.
+                    return perr(format!("rnfctl: reversed SPI range {}:{} is not supported", m.min, m.max));
+                }
+                m.invert |= invert;
+            }
+            MData::PktType(m) => {
+                m.pkt_type = parse_pkttype(&arg)?;
+                m.invert |= invert;
+            }
+            MData::Mac(m) => {
+                m.src = parse_ethermac(&arg)?;
+                m.invert |= invert;
+            }
+            MData::TcpMss(m) => {
+                let v = parse_mint(name, o, &arg, 0xFFFF)?;
+                m.min = v[0] as u16;
+                m.max = v.get(1).map_or(m.min, |&x| x as u16);
+                if m.max < m.min {
+                    return perr("tcpmss: invalid range given");
+                }
+                m.invert |= invert;
+            }
             MData::Tcp { .. } => {}
         }
         m.xflags |= 1 << o.id;
@@ -2100,6 +2356,27 @@ impl Parser {
                     *mask = 0;
                 }
             },
+            TData::Tos { value, mask } => {
+                // tos_tg_parse.
+                (*value, *mask) = match id {
+                    0 => parse_tosmask(o, &arg)?,
+                    _ => {
+                        let v = parse_int(name, o, &arg, 255)? as u8;
+                        match id {
+                            1 => (0, !v),
+                            2 => (v, v),
+                            _ => (v, 0),
+                        }
+                    }
+                };
+            }
+            TData::Dscp(d) => {
+                *d = match id {
+                    0 => parse_int(name, o, &arg, 255)? as u8,
+                    _ => class_to_dscp(&arg)?,
+                };
+            }
+            TData::Classify(p) => *p = parse_class(&arg)?,
             TData::Ttl { mode, value } => {
                 *value = parse_int(name, o, &arg, 255)? as u8;
                 *mode = match id {
@@ -2238,6 +2515,8 @@ impl Parser {
                 MData::Ttl { .. } if m.xflags & TTL_ANY == 0 => {
                     return perr("TTL match: You must specify one of `--ttl-eq', `--ttl-lt', `--ttl-gt")
                 }
+                MData::Dscp(_) if m.xflags == 0 => return perr("DSCP match: Parameter --dscp is required"),
+                MData::Ecn(_) if m.xflags == 0 => return perr("ECN match: some option required"),
                 _ => {}
             }
             if m.ext != Ext::Tcp {
@@ -2253,6 +2532,12 @@ impl Parser {
             }
             if t.ext == TExt::Ttl && t.xflags & TTL_ANY == 0 {
                 return perr("TTL: You must specify an action");
+            }
+            if t.ext == TExt::Tos && t.xflags & TOST_ANY == 0 {
+                return perr("TOS: An action is required");
+            }
+            if t.ext == TExt::Dscp && t.xflags == 0 {
+                return perr("DSCP target: Parameter --set-dscp is required");
             }
             options_fcheck(t.ext.name(), t.xflags, t.ext.opts())?;
         }
@@ -3097,6 +3382,9 @@ fn parse_inner(argv: Vec<String>, restore: bool, warnings: &mut Vec<String>) -> 
                         TExt::Log => TData::Log { level: 4, flags: 0, prefix: String::new() },
                         TExt::Mark => TData::Mark { mark: 0, mask: 0 },
                         TExt::Ttl => TData::Ttl { mode: TtlMode::Set, value: 0 },
+                        TExt::Tos => TData::Tos { value: 0, mask: 0 },
+                        TExt::Dscp => TData::Dscp(0),
+                        TExt::Classify => TData::Classify(0),
                         // connmark_tg_init(_v2): both masks all ones, shift left by 0.
                         TExt::Connmark => TData::Connmark(ConnmarkTarget {
                             mode: ConnmarkMode::Set,
@@ -3356,6 +3644,9 @@ fn parse_inner(argv: Vec<String>, restore: bool, warnings: &mut Vec<String>) -> 
             }
             TData::Mark { mark, mask } => OwnedTarget::Plain(Target::Mark { value: *mark, mask: *mask }),
             TData::Ttl { mode, value } => OwnedTarget::Plain(Target::Ttl { mode: *mode, value: *value }),
+            TData::Tos { value, mask } => OwnedTarget::Plain(Target::Tos { value: *value, mask: *mask }),
+            TData::Dscp(d) => OwnedTarget::Plain(Target::Dscp(*d)),
+            TData::Classify(p) => OwnedTarget::Plain(Target::Classify(*p)),
             TData::Ct(alias, c) if *alias || (c.notrack && t.xflags == 1) => OwnedTarget::Plain(Target::CtNotrack(*alias)),
             TData::Ct(_, c) => OwnedTarget::Plain(Target::Ct(*c)),
             TData::Nat(n) => {

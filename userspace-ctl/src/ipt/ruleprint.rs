@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use rnf_engine::rule::{
     addrtype, Counters, Iface, Ipv4Net, Match, MultiportKind, PortMatch, RejectWith, RuleSpec, StatisticMatch,
-    Target, TtlMode, TtlOp, LIMIT_SCALE, ctflag, ConnmarkMode, ConntrackMatch,
+    Target, TtlMode, TtlOp, LIMIT_SCALE, ctflag, ConnmarkMode, ConntrackMatch, EcnMatch, SpiMatch,
 };
 
 use super::model::Table;
@@ -213,6 +213,7 @@ pub(crate) fn numeric_net(n: &Ipv4Net) -> String {
 
 fn save_match(s: &mut String, m: &Match<'_>) {
     let _ = write!(s, " -m {}", m.name());
+    let m_outer = m;
     match m {
         Match::Tcp(t) => {
             save_ports(s, "sport", &t.sport);
@@ -402,7 +403,67 @@ fn save_match(s: &mut String, m: &Match<'_>) {
             });
             let _ = write!(s, " {}", t.value);
         }
+        Match::Tos(t) => {
+            let _ = write!(s, "{} --tos 0x{:02x}/0x{:02x}", inv(t.invert), t.value, t.mask);
+        }
+        Match::Dscp(d) => {
+            let _ = write!(s, "{} --dscp 0x{:02x}", inv(d.invert), d.dscp);
+        }
+        Match::Ecn(e) => {
+            for (bit, opt) in [(EcnMatch::ECE, " --ecn-tcp-ece"), (EcnMatch::CWR, " --ecn-tcp-cwr"), (EcnMatch::IP, " --ecn-ip-ect")] {
+                if e.operation & bit != 0 {
+                    s.push_str(inv(e.invert & bit != 0));
+                    s.push_str(opt);
+                    if bit == EcnMatch::IP {
+                        let _ = write!(s, " {}", e.ip_ect);
+                    }
+                }
+            }
+        }
+        Match::Esp(m) | Match::Ah(m) => {
+            if !spis_all(m) {
+                let opt = if matches!(m_outer, Match::Esp(_)) { "espspi" } else { "ahspi" };
+                let _ = write!(s, "{} --{opt} {}", inv(m.invert), range_text(m.min, m.max));
+            }
+        }
+        Match::PktType(p) => {
+            let _ = write!(s, "{} --pkt-type {}", inv(p.invert), pkttype_name(p.pkt_type));
+        }
+        Match::Mac(m) => {
+            let _ = write!(s, "{} --mac-source {}", inv(m.invert), mac_text(&m.src));
+        }
+        Match::TcpMss(m) => {
+            let _ = write!(s, "{} --mss {}", inv(m.invert), range_text(u32::from(m.min), u32::from(m.max)));
+        }
     }
+}
+
+/// `" !"` before an inverted option of `-S`, nothing otherwise.
+fn inv(invert: bool) -> &'static str {
+    if invert { " !" } else { "" }
+}
+
+/// esp and ah print nothing for the whole SPI range not inverted.
+pub(crate) fn spis_all(m: &SpiMatch) -> bool {
+    m.min == 0 && m.max == u32::MAX && !m.invert
+}
+
+/// `min` or `min:max`.
+pub(crate) fn range_text(min: u32, max: u32) -> String {
+    if min == max { min.to_string() } else { format!("{min}:{max}") }
+}
+
+/// libxt_pkttype's `print_pkttype`: the first name of the type, else its number.
+pub(crate) fn pkttype_name(t: u8) -> String {
+    match names::PKT_TYPES.iter().find(|(_, v)| *v == t) {
+        Some((n, _)) => (*n).to_string(),
+        None => t.to_string(),
+    }
+}
+
+/// `xtables_print_mac`.
+pub(crate) fn mac_text(a: &[u8; 6]) -> String {
+    a.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
 fn save_target(s: &mut String, t: &Target<'_>) {
@@ -475,6 +536,15 @@ fn save_target(s: &mut String, t: &Target<'_>) {
                 TtlMode::Inc => "inc",
             };
             let _ = write!(s, " -j TTL --ttl-{opt} {value}");
+        }
+        Target::Tos { value, mask } => {
+            let _ = write!(s, " -j TOS --set-tos 0x{value:02x}/0x{mask:02x}");
+        }
+        Target::Dscp(d) => {
+            let _ = write!(s, " -j DSCP --set-dscp 0x{d:02x}");
+        }
+        Target::Classify(p) => {
+            let _ = write!(s, " -j CLASSIFY --set-class {:04x}:{:04x}", p >> 16, p & 0xFFFF);
         }
     }
 }
