@@ -7,7 +7,7 @@
 //! rules see the parsed [`PacketInfo`], and the side effects (counters, LOG, MARK, REJECT)
 //! act on the packet through [`Packet`].
 
-use crate::engine::eval::{self, AddrTypeDev, Env, PacketInfo, RecentCheck, MAX_EVAL_LEN};
+use crate::engine::eval::{self, AddrTypeDev, Env, PacketInfo, RecentCheck, SockOwner, MAX_EVAL_LEN};
 use crate::engine::hooks::{HookPoint, Stage, HOOKS};
 use crate::engine::rule::{LimitMatch, TableId};
 use crate::engine::checksum;
@@ -255,5 +255,13 @@ impl Env for KernelEnv<'_, '_, '_> {
 
     fn set_priority(&mut self, priority: u32) {
         self.pkt.set_priority(priority);
+    }
+
+    fn sock_owner(&mut self) -> SockOwner {
+        self.pkt.owner()
+    }
+
+    fn owner_in_groups(&mut self, min: u32, max: u32) -> bool {
+        self.pkt.owner_in_groups(min, max)
     }
 }

@@ -8,7 +8,9 @@
  * what a packet or a command does is decided in Rust (rnf_rust_hook, rnf_rust_genl_doit).
  */
 
+#include <linux/cred.h>
 #include <linux/delay.h>
+#include <linux/fs.h>
 #include <linux/if_arp.h>
 #include <linux/if_ether.h>
 #include <linux/inetdevice.h>
@@ -28,6 +30,8 @@
 #include <net/netfilter/nf_log.h>
 #include <net/netns/generic.h>
 #include <net/route.h>
+#include <net/inet_sock.h>
+#include <net/sock.h>
 
 #include "rnf_shim.h"
 #include "rnf_wire.h"
@@ -653,6 +657,61 @@ unsigned int rnf_nr_cpu_ids(void)
  * The RTN_* type of `addr` as a bit (xt_addrtype's match_type): dev 0 = any device, 1 = the
  * input device, 2 = the output device.
  */
+/*
+ * xt_owner's view of a packet's socket: 0 when there is none in this namespace (or it is
+ * closed), 1 for a socket without a file, 2 for one with a file, whose fsuid and fsgid in the
+ * namespace's user namespace go to *uid and *gid. The socket and file are RCU-freed; the
+ * packet path runs under rcu_read_lock().
+ */
+static const struct file *rnf_owner_file(const struct sk_buff *skb, const struct net *net, int *what)
+{
+	struct sock *sk = skb_to_full_sk(skb);
+	const struct socket *sock;
+	const struct file *filp;
+
+	*what = 0;
+	if (!sk || !READ_ONCE(sk->sk_socket) || !net_eq(net, sock_net(sk)))
+		return NULL;
+	*what = 1;
+	sock = READ_ONCE(sk->sk_socket);
+	filp = sock ? READ_ONCE(sock->file) : NULL;
+	if (filp)
+		*what = 2;
+	return filp;
+}
+
+int rnf_skb_owner(const struct sk_buff *skb, const struct nf_hook_state *st, u32 *uid, u32 *gid)
+{
+	int what;
+	const struct file *filp = rnf_owner_file(skb, st->net, &what);
+
+	if (filp) {
+		*uid = from_kuid_munged(st->net->user_ns, filp->f_cred->fsuid);
+		*gid = from_kgid_munged(st->net->user_ns, filp->f_cred->fsgid);
+	}
+	return what;
+}
+
+/* Whether one of the socket file's supplementary groups is in [min, max] (xt_owner). */
+int rnf_skb_owner_in_groups(const struct sk_buff *skb, const struct nf_hook_state *st, u32 min, u32 max)
+{
+	int what;
+	const struct file *filp = rnf_owner_file(skb, st->net, &what);
+	const struct group_info *gi;
+	unsigned int i;
+
+	if (!filp)
+		return 0;
+	gi = filp->f_cred->group_info;
+	for (i = 0; gi && i < gi->ngroups; i++) {
+		u32 g = from_kgid_munged(st->net->user_ns, gi->gid[i]);
+
+		if (g >= min && g <= max)
+			return 1;
+	}
+	return 0;
+}
+
 u32 rnf_addr_type_bit(const struct nf_hook_state *st, __be32 addr, int dev)
 {
 	const struct net_device *d = dev == 1 ? st->in : dev == 2 ? st->out : NULL;

@@ -18,7 +18,7 @@
 use rnf_engine::compile::{compile, ChainDef};
 use rnf_engine::compiled::{CChain, CLog, CMatch, CRule, Output, RulesetHeader};
 use rnf_engine::conntrack::CtView;
-use rnf_engine::eval::{evaluate, AddrTypeDev, Env, Meta, PacketInfo, RecentCheck, Verdict};
+use rnf_engine::eval::{evaluate, AddrTypeDev, Env, Meta, PacketInfo, RecentCheck, SockOwner, Verdict};
 use rnf_engine::hooks::HookPoint;
 use rnf_engine::index::{self, BuildParams, CHot, IBucket, IChain, IShape, IndexOutput};
 use rnf_engine::rule::{
@@ -63,6 +63,12 @@ impl Env for BenchEnv {
         true
     }
     fn set_priority(&mut self, _: u32) {}
+    fn sock_owner(&mut self) -> SockOwner {
+        SockOwner::None
+    }
+    fn owner_in_groups(&mut self, _: u32, _: u32) -> bool {
+        false
+    }
     fn ct(&mut self) -> CtView {
         CtView::INVALID
     }

@@ -193,6 +193,22 @@ unsafe extern "C" {
         -> u32_;
 }
 unsafe extern "C" {
+    pub fn rnf_skb_owner(
+        skb: *const sk_buff,
+        st: *const nf_hook_state,
+        uid: *mut u32_,
+        gid: *mut u32_,
+    ) -> core::ffi::c_int;
+}
+unsafe extern "C" {
+    pub fn rnf_skb_owner_in_groups(
+        skb: *const sk_buff,
+        st: *const nf_hook_state,
+        min: u32_,
+        max: u32_,
+    ) -> core::ffi::c_int;
+}
+unsafe extern "C" {
     pub fn rnf_logger_get() -> core::ffi::c_int;
 }
 unsafe extern "C" {

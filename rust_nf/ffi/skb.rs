@@ -3,7 +3,7 @@
 //! The packet of one hook call.
 
 use super::sys;
-use crate::engine::eval::{AddrTypeDev, Meta};
+use crate::engine::eval::{AddrTypeDev, Meta, SockOwner};
 use core::ffi::{c_int, c_uint};
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -161,6 +161,24 @@ impl<'a> Packet<'a> {
         };
         // SAFETY: `st` is live (invariant); the address goes in network order.
         unsafe { sys::rnf_addr_type_bit(self.st.as_ptr(), addr.to_be(), d) }
+    }
+
+    /// The owner of the packet's socket (xt_owner).
+    pub(crate) fn owner(&self) -> SockOwner {
+        let (mut uid, mut gid) = (0u32, 0u32);
+        // SAFETY: `skb` and `st` are live (invariant) and the hook runs under rcu_read_lock()
+        // (which the socket's file needs); `uid` and `gid` are valid for writes.
+        match unsafe { sys::rnf_skb_owner(self.skb.as_ptr(), self.st.as_ptr(), &mut uid, &mut gid) } {
+            2 => SockOwner::File { uid, gid },
+            1 => SockOwner::NoFile,
+            _ => SockOwner::None,
+        }
+    }
+
+    /// Whether a supplementary group of the packet's socket file is in `min..=max`.
+    pub(crate) fn owner_in_groups(&self, min: u32, max: u32) -> bool {
+        // SAFETY: as for `owner`.
+        unsafe { sys::rnf_skb_owner_in_groups(self.skb.as_ptr(), self.st.as_ptr(), min, max) != 0 }
     }
 
     /// The LOG target. `prefix` must be NUL-terminated (it is cut at its first NUL).

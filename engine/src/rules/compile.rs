@@ -55,6 +55,9 @@ const IPPROTO_AH: u8 = 51;
 /// Hooks `-m mac` may be used from (`mac_mt_reg.hooks`): where the packet has come in.
 pub const MAC_HOOKS: u8 = hook_bit(HookPoint::PreRouting) | hook_bit(HookPoint::LocalIn) | hook_bit(HookPoint::Forward);
 
+/// Hooks `-m owner` may be used from (`owner_mt_reg.hooks`): where local packets go out.
+pub const OWNER_HOOKS: u8 = hook_bit(HookPoint::LocalOut) | hook_bit(HookPoint::PostRouting);
+
 /// Hooks CLASSIFY may be used from (`classify_tg_reg.hooks`): where the packet goes out.
 pub const CLASSIFY_HOOKS: u8 =
     hook_bit(HookPoint::LocalOut) | hook_bit(HookPoint::Forward) | hook_bit(HookPoint::PostRouting);
@@ -806,6 +809,7 @@ pub(crate) fn translate<M: Store<CMatch>>(
             Match::PktType(m) => CMatch::PktType(m),
             Match::Mac(m) => CMatch::Mac(m),
             Match::TcpMss(m) => CMatch::TcpMss(m),
+            Match::Owner(m) => CMatch::Owner(m),
             Match::Recent(rc) => {
                 if let Err(msg) = super::recent::check(&rc) {
                     return Err(CompileError::Recent { at: at(), msg });
@@ -1111,6 +1115,9 @@ pub(crate) fn check_rule(
             }
             CMatch::Ah(_) if !proto_is(IPPROTO_AH) => {
                 return Err(CompileError::MatchProto { at: at(), name: "ah", proto: IPPROTO_AH });
+            }
+            CMatch::Owner(_) if r.hook_mask & !OWNER_HOOKS != 0 => {
+                return Err(CompileError::MatchHooks { at: at(), name: "owner", used: r.hook_mask, allowed: OWNER_HOOKS });
             }
             CMatch::Mac(_) if r.hook_mask & !MAC_HOOKS != 0 => {
                 return Err(CompileError::MatchHooks { at: at(), name: "mac", used: r.hook_mask, allowed: MAC_HOOKS });

@@ -10,7 +10,7 @@ use super::super::hooks::{HookPoint, NUM_HOOK_POINTS};
 use super::rule::{
     AddrTypeMatch, IcmpMatch, Iface, IpRangeMatch, Ipv4Net, LengthMatch, LimitMatch, MarkMatch,
     MultiportMatch, Policy, PortMatch, RejectWith, TableId, TtlMatch, TtlMode, ConntrackMatch, ConnmarkTarget, MAX_LOG_PREFIX,
-    EcnMatch, MacMatch, PktTypeMatch, SpiMatch, TcpMssMatch, TosMatch,
+    EcnMatch, MacMatch, OwnerMatch, PktTypeMatch, SpiMatch, TcpMssMatch, TosMatch,
 };
 
 /// A store had no room (allocation failed).
@@ -283,6 +283,8 @@ pub enum CMatch {
     Mac(MacMatch),
     /// `-m tcpmss`.
     TcpMss(TcpMssMatch),
+    /// `-m owner`.
+    Owner(OwnerMatch),
 }
 
 /// A compiled rule.

@@ -28,7 +28,7 @@ use super::compiled::{CLog, CMatch, CRule, CTarget, CTcp, Ruleset, TailNext, MAX
 use super::super::hooks::HookPoint;
 use super::super::packet::{Ipv4Header, ParseError};
 use super::rule::{
-    EcnMatch, Iface, LimitMatch, MultiportKind, Policy, PortMatch, RejectWith, TcpMssMatch, TtlOp, LIMIT_SCALE,
+    EcnMatch, Iface, LimitMatch, MultiportKind, OwnerMatch, Policy, PortMatch, RejectWith, TcpMssMatch, TtlOp, LIMIT_SCALE,
 };
 
 /// `skb->pkt_type` values (`PACKET_*` of `<linux/if_packet.h>`).
@@ -125,6 +125,56 @@ pub trait Env {
     /// The CONNMARK target: the packet's flow (there is one: [`Env::ct`] showed it) gets
     /// mark `mark`; later [`Env::ct`] calls show it.
     fn set_ct_mark(&mut self, mark: u32);
+    /// The socket a local packet belongs to, as xt_owner sees it (`skb_to_full_sk`, its
+    /// `struct socket` and file, in this namespace).
+    fn sock_owner(&mut self) -> SockOwner;
+    /// Whether one of the supplementary groups of the packet's socket file is in
+    /// `min..=max` (only asked after [`Env::sock_owner`] found a file).
+    fn owner_in_groups(&mut self, min: u32, max: u32) -> bool;
+}
+
+/// The owner of a packet's socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SockOwner {
+    /// No socket (a forwarded packet, a reply the kernel sends for itself), a closed one, or
+    /// one of another namespace.
+    #[default]
+    None,
+    /// A socket that has no file (a kernel socket).
+    NoFile,
+    /// A socket with a file: its credentials' fsuid and fsgid in the namespace's user
+    /// namespace.
+    File {
+        /// `f_cred->fsuid`.
+        uid: u32,
+        /// `f_cred->fsgid`.
+        gid: u32,
+    },
+}
+
+/// xt_owner's `owner_mt`.
+pub fn owner_matches(m: &OwnerMatch, sock: SockOwner, env: &mut impl Env) -> bool {
+    let (uid, gid) = match sock {
+        SockOwner::None => return (m.flags ^ m.invert) == 0,
+        // A socket exists but `! --socket-exists` was asked.
+        _ if m.flags & m.invert & OwnerMatch::SOCKET != 0 => return false,
+        SockOwner::NoFile => return (m.flags ^ m.invert) & (OwnerMatch::UID | OwnerMatch::GID) == 0,
+        SockOwner::File { uid, gid } => (uid, gid),
+    };
+    if m.flags & OwnerMatch::UID != 0 {
+        let inside = uid >= m.uid_min && uid <= m.uid_max;
+        if inside == (m.invert & OwnerMatch::UID != 0) {
+            return false;
+        }
+    }
+    if m.flags & OwnerMatch::GID != 0 {
+        let inside = (gid >= m.gid_min && gid <= m.gid_max)
+            || (m.flags & OwnerMatch::SUPPL_GROUPS != 0 && env.owner_in_groups(m.gid_min, m.gid_max));
+        if inside == (m.invert & OwnerMatch::GID != 0) {
+            return false;
+        }
+    }
+    true
 }
 
 /// What a `-m recent` asks of its list (the list's own mask applies to the address).
@@ -858,6 +908,10 @@ fn match_one(m: &CMatch, pkt: &PacketInfo<'_>, live: Live, env: &mut impl Env) -
         // xt_mac: no Ethernet header, no match (whatever the `!`).
         CMatch::Mac(m) => yes_if(pkt.mac_src.is_some_and(|a| (a == m.src) ^ m.invert)),
         CMatch::TcpMss(m) => tcpmss_match(m, pkt),
+        CMatch::Owner(m) => {
+            let sock = env.sock_owner();
+            yes_if(owner_matches(m, sock, env))
+        }
     }
 }
 
@@ -1057,6 +1111,10 @@ mod tests {
         toses: Vec<(u8, u8)>,
         /// CLASSIFY priorities set.
         priorities: Vec<u32>,
+        /// The packet's socket.
+        owner: SockOwner,
+        /// Its supplementary groups.
+        groups: Vec<u32>,
         /// The packet's connection.
         ct: Option<CtView>,
         /// `recent` lists by state slot.
@@ -1134,6 +1192,12 @@ mod tests {
         }
         fn set_priority(&mut self, priority: u32) {
             self.priorities.push(priority);
+        }
+        fn sock_owner(&mut self) -> SockOwner {
+            self.owner
+        }
+        fn owner_in_groups(&mut self, min: u32, max: u32) -> bool {
+            self.groups.iter().any(|g| (min..=max).contains(g))
         }
         fn ct(&mut self) -> CtView {
             self.ct.unwrap_or(CtView::INVALID)
@@ -2072,6 +2136,48 @@ mod tests {
         assert_eq!(
             std::string::ToString::to_string(&e),
             "chain `OUTPUT' rule 1: mac match: used from hooks OUTPUT, but only valid from PREROUTING/INPUT/FORWARD"
+        );
+    }
+
+    #[test]
+    fn owner_match_follows_xt_owner() {
+        use crate::rule::OwnerMatch as O;
+        let m = |flags, invert, uid: (u32, u32), gid: (u32, u32)| O {
+            flags,
+            invert,
+            uid_min: uid.0,
+            uid_max: uid.1,
+            gid_min: gid.0,
+            gid_max: gid.1,
+        };
+        let file = |uid, gid| SockOwner::File { uid, gid };
+        let mut env = TestEnv { groups: std::vec![27, 100], ..Default::default() };
+        let mut t = |o: O, s: SockOwner| owner_matches(&o, s, &mut env);
+        // No socket: only a test made entirely of inverted options matches.
+        assert!(!t(m(O::UID, 0, (0, 0), (0, 0)), SockOwner::None));
+        assert!(t(m(O::UID, O::UID, (0, 0), (0, 0)), SockOwner::None));
+        assert!(t(m(O::SOCKET, O::SOCKET, (0, 0), (0, 0)), SockOwner::None));
+        assert!(!t(m(O::SOCKET | O::UID, O::SOCKET, (0, 0), (0, 0)), SockOwner::None));
+        // A socket: `! --socket-exists` fails, `--socket-exists` holds.
+        assert!(!t(m(O::SOCKET, O::SOCKET, (0, 0), (0, 0)), file(0, 0)));
+        assert!(t(m(O::SOCKET, 0, (0, 0), (0, 0)), SockOwner::NoFile));
+        // No file: uid and gid tests hold only inverted.
+        assert!(!t(m(O::UID, 0, (0, 0), (0, 0)), SockOwner::NoFile));
+        assert!(t(m(O::UID | O::GID, O::UID | O::GID, (0, 0), (0, 0)), SockOwner::NoFile));
+        // A file: ranges, inversion, supplementary groups.
+        assert!(t(m(O::UID, 0, (1000, 1000), (0, 0)), file(1000, 5)));
+        assert!(!t(m(O::UID, 0, (0, 999), (0, 0)), file(1000, 5)));
+        assert!(t(m(O::UID, O::UID, (0, 999), (0, 0)), file(1000, 5)));
+        assert!(!t(m(O::GID, 0, (20, 30), (20, 30)), file(1000, 5)));
+        assert!(t(m(O::GID | O::SUPPL_GROUPS, 0, (0, 0), (20, 30)), file(1000, 5)));
+        assert!(!t(m(O::GID | O::SUPPL_GROUPS, O::GID, (0, 0), (20, 30)), file(1000, 5)));
+        assert!(t(m(O::UID | O::GID, 0, (1000, 1000), (5, 5)), file(1000, 5)));
+        assert!(!t(m(O::UID | O::GID, 0, (1000, 1000), (6, 6)), file(1000, 5)));
+        // Only where local packets go out.
+        let r = with(rule(Target::Accept), Match::Owner(m(O::UID, 0, (0, 0), (0, 0))));
+        assert_eq!(
+            filter_drop_err(r),
+            "chain `INPUT' rule 1: owner match: used from hooks INPUT, but only valid from OUTPUT/POSTROUTING"
         );
     }
 

@@ -422,7 +422,8 @@ fn side_effect_free(m: &CMatch) -> bool {
         | CMatch::Tos(_)
         | CMatch::Ecn(_)
         | CMatch::PktType(_)
-        | CMatch::Mac(_) => true,
+        | CMatch::Mac(_)
+        | CMatch::Owner(_) => true,
         // A short header is a hotdrop.
         CMatch::Esp(_) | CMatch::Ah(_) | CMatch::TcpMss(_) => false,
         CMatch::Connlimit { .. }

@@ -15,7 +15,7 @@ extern crate std;
 use super::compile::tests::VecOutput;
 use super::compile::{compile, ChainDef};
 use super::compiled::{CLog, CTarget, Ruleset};
-use super::eval::{evaluate, AddrTypeDev, Env, Meta, PacketInfo, RecentCheck, Verdict};
+use super::eval::{evaluate, AddrTypeDev, Env, Meta, PacketInfo, RecentCheck, SockOwner, Verdict};
 use super::index::{self, BuildParams, CHot, IBucket, IChain, IShape, IndexOutput};
 use super::recent::{flag, RecentMatch};
 use super::connlimit::ConnlimitMatch;
@@ -40,6 +40,8 @@ enum Ev {
     SetTtl(u8, u8),
     SetTos(u8, u8),
     SetPriority(u32),
+    Owner(u32),
+    Groups(u32, u32),
     Notrack,
     Template,
     Recent(u32, u32, bool),
@@ -105,6 +107,19 @@ impl Env for RecEnv {
     }
     fn set_priority(&mut self, p: u32) {
         self.log.push(Ev::SetPriority(p));
+    }
+    fn sock_owner(&mut self) -> SockOwner {
+        let r = (self.rng.next() >> 16) as u32;
+        self.log.push(Ev::Owner(r % 4));
+        match r % 4 {
+            0 => SockOwner::None,
+            1 => SockOwner::NoFile,
+            n => SockOwner::File { uid: n * 500, gid: 1000 },
+        }
+    }
+    fn owner_in_groups(&mut self, min: u32, max: u32) -> bool {
+        self.log.push(Ev::Groups(min, max));
+        min <= 27 && 27 <= max
     }
     fn ct(&mut self) -> CtView {
         self.ct
@@ -232,6 +247,7 @@ fn random_match(rng: &mut Rng, proto: u8) -> Option<Match<'static>> {
         }
         19 if proto == 6 => Match::TcpMss(TcpMssMatch { min: pick(rng, &[0u16, 1, 536]), max: pick(rng, &[0u16, 1460, 0xffff]).max(536), invert: rng.below(3) == 0 }),
         20 => Match::PktType(PktTypeMatch { pkt_type: pick(rng, &[0u8, 1, 2]), invert: rng.below(3) == 0 }),
+        // (`-m owner` is left out for the same reason as `-m mac`: INPUT refuses it.)
         _ => return None,
     })
 }

@@ -434,6 +434,37 @@ pub struct TcpMssMatch {
     pub invert: bool,
 }
 
+/// `-m owner` (revision 1, `struct xt_owner_match_info`): the socket a local packet belongs
+/// to, its file's owner and groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct OwnerMatch {
+    /// [`OwnerMatch::UID`], ...: the tests made.
+    pub flags: u8,
+    /// The same bits: the tests inverted.
+    pub invert: u8,
+    /// `--uid-owner min[-max]`.
+    pub uid_min: u32,
+    /// Highest uid.
+    pub uid_max: u32,
+    /// `--gid-owner min[-max]`.
+    pub gid_min: u32,
+    /// Highest gid.
+    pub gid_max: u32,
+}
+
+impl OwnerMatch {
+    /// `--uid-owner` (`XT_OWNER_UID`).
+    pub const UID: u8 = 1 << 0;
+    /// `--gid-owner`.
+    pub const GID: u8 = 1 << 1;
+    /// `--socket-exists`.
+    pub const SOCKET: u8 = 1 << 2;
+    /// `--suppl-groups`: the gid test also takes the supplementary groups.
+    pub const SUPPL_GROUPS: u8 = 1 << 3;
+    /// Every known bit (`XT_OWNER_MASK`).
+    pub const ALL: u8 = 0x0F;
+}
+
 /// Address types for `-m addrtype` (`enum xt_addrtype_t` bits).
 pub mod addrtype {
     /// UNSPEC.
@@ -828,6 +859,8 @@ pub enum Match<'a> {
     Mac(MacMatch),
     /// `-m tcpmss`.
     TcpMss(TcpMssMatch),
+    /// `-m owner`.
+    Owner(OwnerMatch),
 }
 
 impl Match<'_> {
@@ -860,6 +893,7 @@ impl Match<'_> {
             Match::PktType(_) => "pkttype",
             Match::Mac(_) => "mac",
             Match::TcpMss(_) => "tcpmss",
+            Match::Owner(_) => "owner",
         }
     }
 }

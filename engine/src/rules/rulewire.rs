@@ -13,7 +13,7 @@
 
 use super::rule::{
     ctevent, ctzone, CtSpec, NatKind, NatTarget,
-    AddrRange, AddrTypeMatch, DscpMatch, EcnMatch, MacMatch, PktTypeMatch, SpiMatch, TcpMssMatch, TosMatch, MAX_DSCP, Iface, IcmpMatch, IpRangeMatch, Ipv4Net, LengthMatch, LimitMatch,
+    AddrRange, AddrTypeMatch, DscpMatch, EcnMatch, MacMatch, OwnerMatch, PktTypeMatch, SpiMatch, TcpMssMatch, TosMatch, MAX_DSCP, Iface, IcmpMatch, IpRangeMatch, Ipv4Net, LengthMatch, LimitMatch,
     LogSpec, MarkMatch, Match, MultiportKind, MultiportMatch, PortMatch, PortRange, RejectWith,
     RuleSpec, StatisticMatch, TcpFlags, ctflag, ConntrackMatch, ConnmarkMode, ConnmarkTarget, StateMatch, TcpMatch, Target, TtlMatch, TtlMode, TtlOp, UdpMatch,
     MAX_CHAIN_NAME, MAX_COMMENT, MAX_LOG_PREFIX, MAX_MULTIPORT,
@@ -106,6 +106,8 @@ pub const M_PKTTYPE: u32 = 24;
 pub const M_MAC: u32 = 25;
 /// Match tcpmss (min u16, max u16, invert u8).
 pub const M_TCPMSS: u32 = 26;
+/// Match owner (flags u8, invert u8, uid min u32, uid max u32, gid min u32, gid max u32).
+pub const M_OWNER: u32 = 27;
 
 /// Target kinds.
 pub const T_NONE: u32 = 0;
@@ -755,6 +757,15 @@ fn put_match(enc: &mut Encoder<'_>, m: &Match<'_>) {
             b.u8(u8::from(mac.invert));
             b
         }
+        Match::Owner(o) => {
+            let mut b = Bytes::new(M_OWNER);
+            b.u8(o.flags);
+            b.u8(o.invert);
+            for v in [o.uid_min, o.uid_max, o.gid_min, o.gid_max] {
+                b.u32(v);
+            }
+            b
+        }
         Match::TcpMss(t) => {
             let mut b = Bytes::new(M_TCPMSS);
             b.u16(t.min);
@@ -910,6 +921,29 @@ fn get_match<'a>(a: &Attr<'a>) -> Result<Match<'a>, WireError> {
         M_MAC => {
             let src = r.take(6)?.try_into().map_err(|_| WireError::BadLength(a.ty))?;
             Match::Mac(MacMatch { src, invert: r.bool()? })
+        }
+        M_OWNER => {
+            let o = OwnerMatch {
+                flags: r.u8()?,
+                invert: r.u8()?,
+                uid_min: r.u32()?,
+                uid_max: r.u32()?,
+                gid_min: r.u32()?,
+                gid_max: r.u32()?,
+            };
+            // xt_owner's owner_check: known bits, ranges in order, no (uid_t)-1; and
+            // --suppl-groups only with --gid-owner and not inverted (as iptables builds it).
+            let valid = |lo: u32, hi: u32| lo <= hi && hi != u32::MAX;
+            if o.flags & !OwnerMatch::ALL != 0
+                || o.invert & !o.flags != 0
+                || o.invert & OwnerMatch::SUPPL_GROUPS != 0
+                || (o.flags & OwnerMatch::SUPPL_GROUPS != 0 && o.flags & OwnerMatch::GID == 0)
+                || (o.flags & OwnerMatch::UID != 0 && !valid(o.uid_min, o.uid_max))
+                || (o.flags & OwnerMatch::GID != 0 && !valid(o.gid_min, o.gid_max))
+            {
+                return Err(WireError::BadValue(a.ty));
+            }
+            Match::Owner(o)
         }
         M_TCPMSS => Match::TcpMss(TcpMssMatch { min: r.u16()?, max: r.u16()?, invert: r.bool()? }),
         M_TTL => {

@@ -708,6 +708,7 @@ pub(crate) fn print_match(s: &mut String, m: &Match<'_>, r: &RuleSpec<'_>, numer
             let text = super::ruleprint::range_text(u32::from(m.min), u32::from(m.max));
             let _ = write!(s, " tcpmss match {}{text}", bang(m.invert));
         }
+        Match::Owner(o) => super::ruleprint::owner_text(s, o, &super::ruleprint::OWNER_LIST, numeric),
     }
 }
 

@@ -33,6 +33,37 @@ pub fn protocol_name(proto: u8) -> Option<&'static str> {
         .or_else(|| CHAIN_PROTOS.iter().find(|(_, p)| *p == proto).map(|(n, _)| *n))
 }
 
+/// `getpwnam(name)`: the uid of a user of `/etc/passwd`.
+pub fn user_id(name: &str) -> Option<u32> {
+    db_lookup("/etc/passwd", |n, id| (n == name).then_some(id))
+}
+
+/// `getpwuid(uid)`: the first user of `/etc/passwd` with this uid.
+pub fn user_name(uid: u32) -> Option<String> {
+    db_lookup("/etc/passwd", |n, id| (id == uid).then(|| n.to_string()))
+}
+
+/// `getgrnam(name)`: the gid of a group of `/etc/group`.
+pub fn group_id(name: &str) -> Option<u32> {
+    db_lookup("/etc/group", |n, id| (n == name).then_some(id))
+}
+
+/// `getgrgid(gid)`: the first group of `/etc/group` with this gid.
+pub fn group_name(gid: u32) -> Option<String> {
+    db_lookup("/etc/group", |n, id| (id == gid).then(|| n.to_string()))
+}
+
+/// The first line of a `name:password:id:...` file for which `f(name, id)` gives a value.
+fn db_lookup<T>(path: &str, mut f: impl FnMut(&str, u32) -> Option<T>) -> Option<T> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().find_map(|l| {
+        let mut it = l.split(':');
+        let name = it.next()?;
+        let id = it.nth(1)?.parse().ok()?;
+        f(name, id)
+    })
+}
+
 /// The TOS symbols of iptables' `tos_values.c`, in its order.
 pub const TOS_SYMBOLS: &[(u8, &str)] = &[
     (0x10, "Minimize-Delay"),

@@ -22,7 +22,7 @@ use rnf_engine::rule::{
     MarkMatch, Match, MultiportKind, MultiportMatch, PortMatch, PortRange, RejectWith, RuleSpec, StatisticMatch,
     Target, TcpFlags, TcpMatch, TtlMatch, TtlMode, TtlOp, UdpMatch, MAX_MATCHES, MAX_MULTIPORT,
     ctflag, ctstate, ctstatus, NatKind, ConnbytesMatch, ConnmarkMode, ConnmarkTarget, ConntrackMatch, StateMatch,
-    DscpMatch, EcnMatch, MacMatch, PktTypeMatch, SpiMatch, TcpMssMatch, TosMatch, MAX_DSCP,
+    DscpMatch, EcnMatch, MacMatch, OwnerMatch, PktTypeMatch, SpiMatch, TcpMssMatch, TosMatch, MAX_DSCP,
 };
 
 use super::names;
@@ -272,6 +272,7 @@ impl OwnedRule {
                 Match::PktType(x) => OwnedMatch::Plain(Match::PktType(x)),
                 Match::Mac(x) => OwnedMatch::Plain(Match::Mac(x)),
                 Match::TcpMss(x) => OwnedMatch::Plain(Match::TcpMss(x)),
+                Match::Owner(x) => OwnedMatch::Plain(Match::Owner(x)),
                 Match::Recent(x) => OwnedMatch::Recent(RecentMatch { name: "", ..x }, x.name.to_string()),
             })
             .collect();
@@ -852,6 +853,7 @@ enum Ext {
     PktType,
     Mac,
     TcpMss,
+    Owner,
 }
 
 impl Ext {
@@ -883,6 +885,7 @@ impl Ext {
             "pkttype" => Ext::PktType,
             "mac" => Ext::Mac,
             "tcpmss" => Ext::TcpMss,
+            "owner" => Ext::Owner,
             _ => return None,
         })
     }
@@ -915,6 +918,7 @@ impl Ext {
             Ext::PktType => "pkttype",
             Ext::Mac => "mac",
             Ext::TcpMss => "tcpmss",
+            Ext::Owner => "owner",
         }
     }
 
@@ -947,6 +951,7 @@ impl Ext {
             Ext::PktType => PKTTYPE_OPTS,
             Ext::Mac => MAC_OPTS,
             Ext::TcpMss => TCPMSS_OPTS,
+            Ext::Owner => OWNER_OPTS,
         }
     }
 }
@@ -1204,6 +1209,13 @@ const PKTTYPE_OPTS: &[XOpt] = &[xo("pkt-type", 0, XType::Str, MAND | INVERT)];
 // XTTYPE_ETHERMAC.
 const MAC_OPTS: &[XOpt] = &[xo("mac-source", 0, XType::Str, MAND | INVERT)];
 const TCPMSS_OPTS: &[XOpt] = &[xo("mss", 0, XType::U16Rc, MAND | INVERT)];
+// libxt_owner revision 1: O_USER 0, O_GROUP 1, O_SOCK_EXISTS 2, O_SUPPL_GROUPS 6.
+const OWNER_OPTS: &[XOpt] = &[
+    xo("uid-owner", 0, XType::Str, INVERT),
+    xo("gid-owner", 1, XType::Str, INVERT),
+    xo("socket-exists", 2, XType::None, INVERT),
+    xo("suppl-groups", 6, XType::None, 0),
+];
 
 // libxt_TOS (revision 1): O_SET_TOS 0, O_AND_TOS 1, O_OR_TOS 2, O_XOR_TOS 3, all exclusive.
 const TOST_ANY: u32 = 0b1111;
@@ -1429,6 +1441,27 @@ fn parse_tosmask(o: &XOpt, arg: &str) -> R<(u8, u8)> {
     }
 }
 
+/// libxt_owner's `owner_parse_range`: `min[-max]` or `min[:max]`, numbers up to 2^32 - 2.
+fn owner_parse_range(arg: &str, opt: &str) -> R<(u32, u32)> {
+    let bad = || perr(format!("owner: Bad value for \"{opt}\" option: \"{arg}\""));
+    let Some((lo, rest)) = xt_strtoul(arg, 0, u64::from(u32::MAX - 1)) else { return bad() };
+    let (hi, rest) = match rest.strip_prefix(['-', ':']) {
+        Some(h) => match xt_strtoul(h, 0, u64::from(u32::MAX - 1)) {
+            Some(v) => v,
+            None => return bad(),
+        },
+        None => (lo, rest),
+    };
+    if !rest.is_empty() {
+        return bad();
+    }
+    if hi < lo {
+        // The kernel refuses it (owner_check: EINVAL).
+        return perr(format!("rnfctl: reversed {opt} range {lo}-{hi} is not supported"));
+    }
+    Ok((lo as u32, hi as u32))
+}
+
 /// dscp_helper's `class_to_dscp`: the first class whose name starts `arg` (case-insensitive).
 fn class_to_dscp(arg: &str) -> R<u8> {
     let a = arg.as_bytes();
@@ -1540,6 +1573,7 @@ enum MData {
     PktType(PktTypeMatch),
     Mac(MacMatch),
     TcpMss(TcpMssMatch),
+    Owner(OwnerMatch),
 }
 
 impl MData {
@@ -1574,6 +1608,7 @@ impl MData {
             Ext::PktType => MData::PktType(PktTypeMatch { pkt_type: 0, invert: false }),
             Ext::Mac => MData::Mac(MacMatch { src: [0; 6], invert: false }),
             Ext::TcpMss => MData::TcpMss(TcpMssMatch { min: 0, max: 0, invert: false }),
+            Ext::Owner => MData::Owner(OwnerMatch::default()),
             Ext::Recent => MData::Recent(RecentMatch { name: "", ..Default::default() }, recent::DEFAULT_NAME.into()),
         }
     }
@@ -1638,6 +1673,7 @@ impl MData {
             MData::PktType(m) => Match::PktType(*m),
             MData::Mac(m) => Match::Mac(*m),
             MData::TcpMss(m) => Match::TcpMss(*m),
+            MData::Owner(m) => Match::Owner(*m),
         })
     }
 }
@@ -2220,6 +2256,36 @@ impl Parser {
                 }
                 m.invert |= invert;
             }
+            MData::Owner(w) => {
+                let bit = match id {
+                    0 | 1 => {
+                        let opt = if id == 0 { "--uid-owner" } else { "--gid-owner" };
+                        let named = if id == 0 { names::user_id(&arg) } else { names::group_id(&arg) };
+                        let (lo, hi) = match named {
+                            Some(v) => (v, v),
+                            None => owner_parse_range(&arg, opt)?,
+                        };
+                        if id == 0 {
+                            (w.uid_min, w.uid_max) = (lo, hi);
+                            OwnerMatch::UID
+                        } else {
+                            (w.gid_min, w.gid_max) = (lo, hi);
+                            OwnerMatch::GID
+                        }
+                    }
+                    2 => OwnerMatch::SOCKET,
+                    _ => {
+                        if w.flags & OwnerMatch::GID == 0 {
+                            return perr("owner: Bad value for \"--suppl-groups\" option: \"you need to use --gid-owner first\"");
+                        }
+                        OwnerMatch::SUPPL_GROUPS
+                    }
+                };
+                w.flags |= bit;
+                if invert {
+                    w.invert |= bit;
+                }
+            }
             MData::Tcp { .. } => {}
         }
         m.xflags |= 1 << o.id;
@@ -2517,6 +2583,9 @@ impl Parser {
                 }
                 MData::Dscp(_) if m.xflags == 0 => return perr("DSCP match: Parameter --dscp is required"),
                 MData::Ecn(_) if m.xflags == 0 => return perr("ECN match: some option required"),
+                MData::Owner(_) if m.xflags == 0 => {
+                    return perr("owner: At least one of --uid-owner, --gid-owner or --socket-exists is required")
+                }
                 _ => {}
             }
             if m.ext != Ext::Tcp {

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use rnf_engine::rule::{
     addrtype, Counters, Iface, Ipv4Net, Match, MultiportKind, PortMatch, RejectWith, RuleSpec, StatisticMatch,
-    Target, TtlMode, TtlOp, LIMIT_SCALE, ctflag, ConnmarkMode, ConntrackMatch, EcnMatch, SpiMatch,
+    Target, TtlMode, TtlOp, LIMIT_SCALE, ctflag, ConnmarkMode, ConntrackMatch, EcnMatch, OwnerMatch, SpiMatch,
 };
 
 use super::model::Table;
@@ -434,6 +434,36 @@ fn save_match(s: &mut String, m: &Match<'_>) {
         }
         Match::TcpMss(m) => {
             let _ = write!(s, "{} --mss {}", inv(m.invert), range_text(u32::from(m.min), u32::from(m.max)));
+        }
+        Match::Owner(o) => owner_text(s, o, &OWNER_SAVE, true),
+    }
+}
+
+/// The words of each `-m owner` test: for `-S` and for `-L`.
+pub(crate) const OWNER_SAVE: [&str; 4] = ["--socket-exists", "--uid-owner", "--gid-owner", "--suppl-groups"];
+pub(crate) const OWNER_LIST: [&str; 4] =
+    ["owner socket exists", "owner UID match", "owner GID match", "incl. suppl. groups"];
+
+/// libxt_owner's `owner_mt_print_item` for each test in its order; a single id is printed
+/// as a name when not `numeric` and the name exists.
+pub(crate) fn owner_text(s: &mut String, o: &OwnerMatch, labels: &[&str; 4], numeric: bool) {
+    let items = [
+        (OwnerMatch::SOCKET, None),
+        (OwnerMatch::UID, Some((o.uid_min, o.uid_max, names::user_name as fn(u32) -> Option<String>))),
+        (OwnerMatch::GID, Some((o.gid_min, o.gid_max, names::group_name as fn(u32) -> Option<String>))),
+        (OwnerMatch::SUPPL_GROUPS, None),
+    ];
+    for ((bit, range), label) in items.into_iter().zip(labels) {
+        if o.flags & bit == 0 {
+            continue;
+        }
+        let _ = write!(s, "{} {label}", inv(o.invert & bit != 0));
+        if let Some((lo, hi, name)) = range {
+            let _ = match (lo != hi, numeric) {
+                (true, _) => write!(s, " {lo}-{hi}"),
+                (false, false) => write!(s, " {}", name(lo).unwrap_or_else(|| lo.to_string())),
+                (false, true) => write!(s, " {lo}"),
+            };
         }
     }
 }
