@@ -3301,8 +3301,7 @@ fn parse_inner(argv: Vec<String>, restore: bool, warnings: &mut Vec<String>) -> 
     let mut wait: i64 = 0;
     let mut flags_frag = false;
 
-    loop {
-        let Some(c) = p.g.next(BASE_OPTS, &p.opts) else { break };
+    while let Some(c) = p.g.next(BASE_OPTS, &p.opts) {
         let optarg = p.g.optarg.clone();
         let arg = optarg.clone().unwrap_or_default();
         let ch = u8::try_from(c).ok().map(char::from).unwrap_or('\0');
