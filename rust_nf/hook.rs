@@ -10,7 +10,8 @@
 use crate::engine::eval::{self, AddrTypeDev, Env, PacketInfo, RecentCheck, SockOwner, MAX_EVAL_LEN};
 use crate::engine::hooks::{HookPoint, Stage, HOOKS};
 use crate::engine::rule::{LimitMatch, TableId};
-use crate::engine::checksum;
+use crate::engine::checksum::{self, FieldState};
+use crate::engine::tcpmss::{self, NewMss};
 use crate::engine::conntrack::CtView;
 use crate::engine::compiled::CLog;
 use crate::ffi::shim;
@@ -255,6 +256,17 @@ impl Env for KernelEnv<'_, '_, '_> {
 
     fn set_priority(&mut self, priority: u32) {
         self.pkt.set_priority(priority);
+    }
+
+    fn tcpmss(&mut self, mss: u16) -> Option<u32> {
+        let want = if mss == tcpmss::CLAMP_PMTU { NewMss::Clamp(self.pkt.path_mtu()) } else { NewMss::Set(mss) };
+        let state = if self.pkt.csum_partial() { FieldState::Partial } else { FieldState::Full };
+        let (buf, len) = self.pkt.expand(4)?;
+        let new = tcpmss::mangle(buf, len, want, state).ok()?;
+        if new != len {
+            self.pkt.resize(new).ok()?;
+        }
+        u32::try_from(new.saturating_sub(len)).ok()
     }
 
     fn sock_owner(&mut self) -> SockOwner {

@@ -658,6 +658,30 @@ unsigned int rnf_nr_cpu_ids(void)
  * input device, 2 = the output device.
  */
 /*
+ * TCPMSS --clamp-mss-to-pmtu: the smaller of the packet's route MTU and the MTU of the route
+ * back to its source (xt_TCPMSS's tcpmss_reverse_mtu); 0 without a route (the target then
+ * drops the packet, as the kernel cannot clamp it).
+ */
+u32 rnf_tcpmss_path_mtu(const struct sk_buff *skb, const struct nf_hook_state *st)
+{
+	const struct dst_entry *dst = skb_dst(skb);
+	struct rtable *rt = NULL;
+	struct flowi fl;
+	u32 in_mtu = ~0U;
+
+	if (!dst)
+		return 0;
+	memset(&fl, 0, sizeof(fl));
+	fl.u.ip4.daddr = ip_hdr(skb)->saddr;
+	nf_route(st->net, (struct dst_entry **)&rt, &fl, false, NFPROTO_IPV4);
+	if (rt) {
+		in_mtu = dst_mtu(&rt->dst);
+		dst_release(&rt->dst);
+	}
+	return min(dst_mtu(dst), in_mtu);
+}
+
+/*
  * xt_owner's view of a packet's socket: 0 when there is none in this namespace (or it is
  * closed), 1 for a socket without a file, 2 for one with a file, whose fsuid and fsgid in the
  * namespace's user namespace go to *uid and *gid. The socket and file are RCU-freed; the

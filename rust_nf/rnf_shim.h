@@ -100,6 +100,7 @@ unsigned int rnf_hz(void);
 unsigned int rnf_cpu_id(void);
 unsigned int rnf_nr_cpu_ids(void);
 u32 rnf_addr_type_bit(const struct nf_hook_state *st, __be32 addr, int dev);
+u32 rnf_tcpmss_path_mtu(const struct sk_buff *skb, const struct nf_hook_state *st);
 int rnf_skb_owner(const struct sk_buff *skb, const struct nf_hook_state *st, u32 *uid, u32 *gid);
 int rnf_skb_owner_in_groups(const struct sk_buff *skb, const struct nf_hook_state *st, u32 min, u32 max);
 int rnf_logger_get(void);

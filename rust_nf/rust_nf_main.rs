@@ -25,7 +25,7 @@ mod engine {
     pub mod packet;
     pub mod rules;
     pub mod wire;
-    pub use rules::{carry, compile, compiled, connlimit, delta, eval, index, recent, rule, rulewire, splice, state};
+    pub use rules::{carry, compile, compiled, connlimit, delta, eval, index, recent, rule, rulewire, splice, state, tcpmss};
 }
 
 #[deny(unsafe_code)]

@@ -21,7 +21,7 @@ pub mod nat;
 pub mod rules;
 pub mod wire;
 
-pub use rules::{carry, compile, compiled, connlimit, eval, index, recent, rule, rulewire, state};
+pub use rules::{carry, compile, compiled, connlimit, eval, index, recent, rule, rulewire, state, tcpmss};
 
 #[cfg(test)]
 mod testrng;

@@ -193,6 +193,9 @@ unsafe extern "C" {
         -> u32_;
 }
 unsafe extern "C" {
+    pub fn rnf_tcpmss_path_mtu(skb: *const sk_buff, st: *const nf_hook_state) -> u32_;
+}
+unsafe extern "C" {
     pub fn rnf_skb_owner(
         skb: *const sk_buff,
         st: *const nf_hook_state,

@@ -163,6 +163,14 @@ impl<'a> Packet<'a> {
         unsafe { sys::rnf_addr_type_bit(self.st.as_ptr(), addr.to_be(), d) }
     }
 
+    /// TCPMSS: the path MTU (the smaller of the route's and the reverse route's); 0 when the
+    /// packet has no route.
+    pub(crate) fn path_mtu(&self) -> u32 {
+        // SAFETY: `skb` and `st` are live (invariant); the shim only reads the packet and
+        // looks a route up (it holds and releases its own reference).
+        unsafe { sys::rnf_tcpmss_path_mtu(self.skb.as_ptr(), self.st.as_ptr()) }
+    }
+
     /// The owner of the packet's socket (xt_owner).
     pub(crate) fn owner(&self) -> SockOwner {
         let (mut uid, mut gid) = (0u32, 0u32);

@@ -292,6 +292,20 @@ pub enum CompileError {
         /// The table it was used in.
         table: TableId,
     },
+    /// A target only valid for one protocol.
+    TargetProto {
+        /// The rule.
+        at: RulePos,
+        /// The target.
+        target: &'static str,
+        /// The protocol it needs.
+        proto: u8,
+    },
+    /// TCPMSS in a rule without a `tcp` match for SYN.
+    TcpMssSyn {
+        /// The rule.
+        at: RulePos,
+    },
     /// A match reachable from a hook it may not be used from.
     MatchHooks {
         /// The rule.
@@ -426,6 +440,13 @@ impl fmt::Display for CompileError {
                 "{at}: {target} target: used from hooks {}, but only usable from {}",
                 HookNames(*used),
                 HookNames(*allowed)
+            ),
+            TargetProto { at, target, proto } => {
+                write!(f, "{at}: {target} target: only valid for protocol {proto}")
+            }
+            TcpMssSyn { at } => write!(
+                f,
+                "{at}: TCPMSS target: only works on TCP SYN packets (needs `-p tcp --tcp-flags ... SYN' or `--syn')"
             ),
             MatchHooks { at, name, used, allowed } => write!(
                 f,
@@ -860,6 +881,7 @@ pub(crate) fn translate<M: Store<CMatch>>(
         // xt_DSCP: the ECN bits stay, the codepoint is replaced.
         Target::Dscp(d) => CTarget::Tos { keep: 0x03, xor: d << 2, dscp: true },
         Target::Classify(p) => CTarget::Classify(p),
+        Target::TcpMss(m) => CTarget::TcpMss(m),
         Target::CtNotrack(_) => CTarget::CtNotrack,
         Target::Ct(c) => CTarget::Ct(c),
         Target::Connmark(c) => CTarget::Connmark(c),
@@ -1233,6 +1255,23 @@ pub(crate) fn check_rule(
         CTarget::Tos { dscp, .. } if table != TableId::Mangle => {
             let target = if dscp { "DSCP" } else { "TOS" };
             return Err(CompileError::TargetTable { at: at(), target, valid: TableId::Mangle, table });
+        }
+        CTarget::TcpMss(_) if !proto_is(super::super::packet::IPPROTO_TCP) => {
+            return Err(CompileError::TargetProto { at: at(), target: "TCPMSS", proto: 6 });
+        }
+        CTarget::TcpMss(m) if m == super::tcpmss::CLAMP_PMTU && r.hook_mask & !CLASSIFY_HOOKS != 0 => {
+            return Err(CompileError::TargetHooks {
+                at: at(),
+                target: "TCPMSS --clamp-mss-to-pmtu",
+                used: r.hook_mask,
+                allowed: CLASSIFY_HOOKS,
+            });
+        }
+        // tcpmss_tg4_check: a `tcp` match that asks for SYN, not inverted.
+        CTarget::TcpMss(_)
+            if !ms.iter().any(|m| matches!(m, CMatch::Tcp(t) if t.flags_comp & 0x02 != 0 && !t.flags_invert)) =>
+        {
+            return Err(CompileError::TcpMssSyn { at: at() });
         }
         CTarget::Classify(_) if r.hook_mask & !CLASSIFY_HOOKS != 0 => {
             return Err(CompileError::TargetHooks {

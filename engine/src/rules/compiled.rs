@@ -162,6 +162,8 @@ pub enum CTarget {
     },
     /// CLASSIFY: `skb->priority` becomes this, then go on.
     Classify(u32),
+    /// TCPMSS: the MSS to set, or [`super::tcpmss::CLAMP_PMTU`]; then go on.
+    TcpMss(u16),
 }
 
 /// The `tcp` match with defaults filled in (as `struct xt_tcp`).

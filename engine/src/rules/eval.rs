@@ -106,6 +106,10 @@ pub trait Env {
     fn set_tos(&mut self, old: u8, new: u8) -> bool;
     /// The CLASSIFY target: `skb->priority = priority`.
     fn set_priority(&mut self, priority: u32);
+    /// The TCPMSS target with `mss` ([`super::tcpmss::CLAMP_PMTU`]: the path MTU's): make the
+    /// packet writable and rewrite it ([`super::tcpmss::mangle`]); the bytes it grew by, or
+    /// `None` to drop it.
+    fn tcpmss(&mut self, mss: u16) -> Option<u32>;
     /// The packet's connection as the conntrack stage of this packet left it (`nf_ct_get`).
     fn ct(&mut self) -> CtView;
     /// The CT --notrack target: connection tracking is to leave this packet alone.
@@ -209,6 +213,9 @@ struct Live {
     mark: u32,
     ttl: u8,
     tos: u8,
+    /// `skb->len` and the datagram's length (TCPMSS may add an option).
+    skb_len: u32,
+    ip_len: u32,
 }
 
 /// One packet as the rules see it.
@@ -449,7 +456,7 @@ fn walk<const DELTA: bool>(
     let Some(entry_chain) = rs.chains.get(entry as usize) else { return Verdict::Drop };
     let mut stack = [0u32; MAX_JUMP_DEPTH];
     let mut sp = 0usize;
-    let mut live = Live { mark: pkt.mark, ttl: pkt.ip.ttl, tos: pkt.ip.tos };
+    let mut live = Live { mark: pkt.mark, ttl: pkt.ip.ttl, tos: pkt.ip.tos, skb_len: pkt.skb_len, ip_len: pkt.ip_len };
     let mut pos = entry_chain.first;
     let mut end = entry_chain.first.saturating_add(entry_chain.count);
     // In an indexed chain the classifier skips the rules the packet cannot match (its key is
@@ -534,7 +541,7 @@ fn walk<const DELTA: bool>(
                 Outcome::No => true,
                 Outcome::HotDrop => return Verdict::Drop,
                 Outcome::Yes => {
-                    env.count(if DELTA { rs.counter_of(pos) } else { pos }, pkt.skb_len);
+                    env.count(if DELTA { rs.counter_of(pos) } else { pos }, live.skb_len);
                     match &rule.target {
                         CTarget::None => true,
                         CTarget::Accept => return Verdict::Accept,
@@ -620,6 +627,14 @@ fn walk<const DELTA: bool>(
                             env.set_priority(*p);
                             true
                         }
+                        // xt_TCPMSS leaves a fragment alone before it makes the packet writable.
+                        CTarget::TcpMss(_) if pkt.ip.frag_offset != 0 => true,
+                        CTarget::TcpMss(m) => {
+                            let Some(added) = env.tcpmss(*m) else { return Verdict::Drop };
+                            live.skb_len = live.skb_len.saturating_add(added);
+                            live.ip_len = live.ip_len.saturating_add(added);
+                            true
+                        }
                     }
                 }
             };
@@ -634,7 +649,7 @@ fn walk<const DELTA: bool>(
         if ret {
             if sp == 0 {
                 // The hook's underflow: its builtin chain's policy.
-                env.count(entry_chain.policy_counter, pkt.skb_len);
+                env.count(entry_chain.policy_counter, live.skb_len);
                 let policy = if DELTA { delta.policy(entry, entry_chain.policy) } else { entry_chain.policy };
                 return match policy {
                     Some(Policy::Accept) => Verdict::Accept,
@@ -832,7 +847,7 @@ fn match_one(m: &CMatch, pkt: &PacketInfo<'_>, live: Live, env: &mut impl Env) -
             Outcome::Yes
         }
         CMatch::Length(l) => {
-            let len = pkt.ip_len;
+            let len = live.ip_len;
             yes_if((len >= u32::from(l.min) && len <= u32::from(l.max)) ^ l.invert)
         }
         CMatch::AddrType(a) => {
@@ -1111,6 +1126,8 @@ mod tests {
         toses: Vec<(u8, u8)>,
         /// CLASSIFY priorities set.
         priorities: Vec<u32>,
+        /// TCPMSS runs (each grows the packet by 4 bytes).
+        mss: Vec<u16>,
         /// The packet's socket.
         owner: SockOwner,
         /// Its supplementary groups.
@@ -1192,6 +1209,10 @@ mod tests {
         }
         fn set_priority(&mut self, priority: u32) {
             self.priorities.push(priority);
+        }
+        fn tcpmss(&mut self, mss: u16) -> Option<u32> {
+            self.mss.push(mss);
+            (!self.ttl_readonly).then_some(4)
         }
         fn sock_owner(&mut self) -> SockOwner {
             self.owner
@@ -2011,7 +2032,7 @@ mod tests {
 
     /// One compiled match against a packet, with the TOS the walk has so far.
     fn one(m: CMatch, pi: &PacketInfo<'_>) -> Outcome {
-        let live = Live { mark: pi.mark, ttl: pi.ip.ttl, tos: pi.ip.tos };
+        let live = Live { mark: pi.mark, ttl: pi.ip.ttl, tos: pi.ip.tos, skb_len: pi.skb_len, ip_len: pi.ip_len };
         match_one(&m, pi, live, &mut TestEnv::default())
     }
 
@@ -2136,6 +2157,48 @@ mod tests {
         assert_eq!(
             std::string::ToString::to_string(&e),
             "chain `OUTPUT' rule 1: mac match: used from hooks OUTPUT, but only valid from PREROUTING/INPUT/FORWARD"
+        );
+    }
+
+    #[test]
+    fn tcpmss_target_checks_and_later_rules_see_the_new_length() {
+        use crate::rule::{LengthMatch, TcpFlags, TcpMatch};
+        use super::super::tcpmss::CLAMP_PMTU;
+        let syn = |t| {
+            let m = TcpMatch { flags: Some(TcpFlags { mask: 0x17, comp: 0x02, invert: false }), ..Default::default() };
+            with(RuleSpec { proto: IPPROTO_TCP, ..rule(t) }, Match::Tcp(m))
+        };
+        let p = [("INPUT", Policy::Accept), ("FORWARD", Policy::Accept), ("OUTPUT", Policy::Accept)];
+        let (h, out) = build(
+            TableId::Filter,
+            &p,
+            &[],
+            &[
+                ("FORWARD", syn(Target::TcpMss(1200))),
+                ("FORWARD", with(rule(Target::Drop), Match::Length(LengthMatch { min: 44, max: 44, invert: false }))),
+            ],
+        )
+        .unwrap();
+        let rs = out.ruleset(h);
+        let pkt = tcp_pkt(1, 2, 0x02);
+        let mut env = TestEnv::new(&rs);
+        assert_eq!(evaluate(&rs, HookPoint::Forward, &info(&pkt, b"a", b"b"), &mut env), Verdict::Drop);
+        assert_eq!(env.mss, [1200]);
+        assert_eq!(env.counters[1], (1, 44), "counted with the option added");
+        // A header that cannot be made writable: dropped.
+        let mut env = TestEnv::new(&rs);
+        env.ttl_readonly = true;
+        assert_eq!(evaluate(&rs, HookPoint::Forward, &info(&pkt, b"a", b"b"), &mut env), Verdict::Drop);
+        assert_eq!(env.counters[1].0, 0);
+        // The kernel's checks: -p tcp, a SYN match, clamping only where packets go out.
+        let e = filter_drop_err(rule(Target::TcpMss(1)));
+        assert_eq!(e, "chain `INPUT' rule 1: TCPMSS target: only valid for protocol 6");
+        let e = filter_drop_err(RuleSpec { proto: IPPROTO_TCP, ..rule(Target::TcpMss(1)) });
+        assert!(e.ends_with("TCPMSS target: only works on TCP SYN packets (needs `-p tcp --tcp-flags ... SYN' or `--syn')"), "{e}");
+        let e = filter_drop_err(syn(Target::TcpMss(CLAMP_PMTU)));
+        assert_eq!(
+            e,
+            "chain `INPUT' rule 1: TCPMSS --clamp-mss-to-pmtu target: used from hooks INPUT, but only usable from FORWARD/OUTPUT/POSTROUTING"
         );
     }
 

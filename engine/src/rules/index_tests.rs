@@ -108,6 +108,10 @@ impl Env for RecEnv {
     fn set_priority(&mut self, p: u32) {
         self.log.push(Ev::SetPriority(p));
     }
+    fn tcpmss(&mut self, mss: u16) -> Option<u32> {
+        self.log.push(Ev::SetPriority(u32::from(mss)));
+        Some(4)
+    }
     fn sock_owner(&mut self) -> SockOwner {
         let r = (self.rng.next() >> 16) as u32;
         self.log.push(Ev::Owner(r % 4));

@@ -17,5 +17,6 @@ pub mod rule;
 pub mod rulewire;
 pub mod splice;
 pub mod state;
+pub mod tcpmss;
 #[cfg(test)]
 mod index_tests;

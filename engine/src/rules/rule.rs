@@ -1038,6 +1038,9 @@ pub enum Target<'a> {
     /// `-j CLASSIFY --set-class major:minor`: `skb->priority` becomes `major << 16 | minor`,
     /// then go on.
     Classify(u32),
+    /// `-j TCPMSS --set-mss n` or `--clamp-mss-to-pmtu` ([`super::tcpmss::CLAMP_PMTU`]):
+    /// lower a SYN's MSS option (or add one), then go on.
+    TcpMss(u16),
 }
 
 impl<'a> Target<'a> {
@@ -1067,6 +1070,7 @@ impl<'a> Target<'a> {
             Target::Tos { .. } => "TOS",
             Target::Dscp(_) => "DSCP",
             Target::Classify(_) => "CLASSIFY",
+            Target::TcpMss(_) => "TCPMSS",
             Target::CtNotrack(_) | Target::Ct(_) => "CT",
             Target::Connmark(_) => "CONNMARK",
             Target::Nat(n) => n.kind.name(),

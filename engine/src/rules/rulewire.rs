@@ -143,6 +143,8 @@ pub const T_TOS: u32 = 14;
 pub const T_DSCP: u32 = 15;
 /// Target CLASSIFY (priority u32).
 pub const T_CLASSIFY: u32 = 16;
+/// Target TCPMSS (mss u16; 0xffff: clamp to the path MTU).
+pub const T_TCPMSS: u32 = 17;
 
 /// Top-level attribute: u32 table ([`super::rule::TableId`]).
 pub const A_TABLE: u16 = 5;
@@ -1091,6 +1093,11 @@ fn put_target(enc: &mut Encoder<'_>, t: &Target<'_>) {
             b.u32(*p);
             b
         }
+        Target::TcpMss(m) => {
+            let mut b = Bytes::new(T_TCPMSS);
+            b.u16(*m);
+            b
+        }
     };
     enc.put_bytes(R_TARGET, b.bytes());
 }
@@ -1177,6 +1184,7 @@ fn get_target<'a>(a: &Attr<'a>) -> Result<Target<'a>, WireError> {
         // xt_DSCP's dscp_tg_check: a codepoint has six bits (EDOM).
         T_DSCP => Target::Dscp(Some(r.u8()?).filter(|d| *d <= MAX_DSCP).ok_or(WireError::BadValue(a.ty))?),
         T_CLASSIFY => Target::Classify(r.u32()?),
+        T_TCPMSS => Target::TcpMss(r.u16()?),
         _ => return Err(WireError::BadValue(a.ty)),
     };
     r.end()?;

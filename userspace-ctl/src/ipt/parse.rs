@@ -287,6 +287,7 @@ impl OwnedRule {
             Target::Tos { value, mask } => OwnedTarget::Plain(Target::Tos { value, mask }),
             Target::Dscp(d) => OwnedTarget::Plain(Target::Dscp(d)),
             Target::Classify(p) => OwnedTarget::Plain(Target::Classify(p)),
+            Target::TcpMss(m) => OwnedTarget::Plain(Target::TcpMss(m)),
             Target::CtNotrack(a) => OwnedTarget::Plain(Target::CtNotrack(a)),
             Target::Ct(c) => OwnedTarget::Plain(Target::Ct(c)),
             Target::Nat(n) => OwnedTarget::Plain(Target::Nat(n)),
@@ -967,6 +968,7 @@ enum TExt {
     Tos,
     Dscp,
     Classify,
+    TcpMss,
     Ct,
     Connmark,
     Nat(rnf_engine::rule::NatKind),
@@ -983,6 +985,7 @@ impl TExt {
             "TOS" => TExt::Tos,
             "DSCP" => TExt::Dscp,
             "CLASSIFY" => TExt::Classify,
+            "TCPMSS" => TExt::TcpMss,
             "CT" | "NOTRACK" => TExt::Ct,
             "CONNMARK" => TExt::Connmark,
             "DNAT" => TExt::Nat(NatKind::Dnat),
@@ -1004,6 +1007,7 @@ impl TExt {
             TExt::Tos => "TOS",
             TExt::Dscp => "DSCP",
             TExt::Classify => "CLASSIFY",
+            TExt::TcpMss => "TCPMSS",
             TExt::Ct => "CT",
             TExt::Connmark => "CONNMARK",
             TExt::Nat(k) => k.name(),
@@ -1020,6 +1024,7 @@ impl TExt {
             TExt::Tos => TOST_OPTS,
             TExt::Dscp => DSCPT_OPTS,
             TExt::Classify => CLASSIFY_OPTS,
+            TExt::TcpMss => TCPMSST_OPTS,
             TExt::Ct => CT_OPTS,
             TExt::Connmark => CONNMARKT_OPTS,
             TExt::Nat(NatKind::Dnat) => DNAT_OPTS,
@@ -1231,6 +1236,9 @@ const DSCPT_OPTS: &[XOpt] = &[
     XOpt { excl: 1 << 0, ..xo("set-dscp-class", 1, XType::Str, 0) },
 ];
 const CLASSIFY_OPTS: &[XOpt] = &[xo("set-class", 0, XType::Str, MAND)];
+// libxt_TCPMSS (IPv4): O_SET_MSS 0 (at most 65535 - 20), O_CLAMP_MSS 1.
+const TCPMSST_OPTS: &[XOpt] =
+    &[XOpt { max: 65535 - 20, ..xo("set-mss", 0, XType::U16Rc, 0) }, xo("clamp-mss-to-pmtu", 1, XType::None, 0)];
 
 // libxt_CONNMARK revision 2: ids as its O_* (set-mark 0, save 1, restore 2, and 3, or 4, xor 5,
 // left-shift 6, right-shift 7, set-xmark 8, ctmask 9, nfmask 10, mask 11).
@@ -1697,6 +1705,7 @@ enum TData {
     Tos { value: u8, mask: u8 },
     Dscp(u8),
     Classify(u32),
+    TcpMss(u16),
     /// True for `-j NOTRACK`; the template of the other options.
     Ct(bool, rnf_engine::rule::CtSpec),
     Connmark(ConnmarkTarget),
@@ -2443,6 +2452,12 @@ impl Parser {
                 };
             }
             TData::Classify(p) => *p = parse_class(&arg)?,
+            TData::TcpMss(m) => {
+                *m = match id {
+                    0 => parse_int(name, o, &arg, 0xFFFF)? as u16,
+                    _ => rnf_engine::tcpmss::CLAMP_PMTU,
+                };
+            }
             TData::Ttl { mode, value } => {
                 *value = parse_int(name, o, &arg, 255)? as u8;
                 *mode = match id {
@@ -2607,6 +2622,9 @@ impl Parser {
             }
             if t.ext == TExt::Dscp && t.xflags == 0 {
                 return perr("DSCP target: Parameter --set-dscp is required");
+            }
+            if t.ext == TExt::TcpMss && t.xflags == 0 {
+                return perr("TCPMSS target: At least one parameter is required");
             }
             options_fcheck(t.ext.name(), t.xflags, t.ext.opts())?;
         }
@@ -3453,6 +3471,7 @@ fn parse_inner(argv: Vec<String>, restore: bool, warnings: &mut Vec<String>) -> 
                         TExt::Tos => TData::Tos { value: 0, mask: 0 },
                         TExt::Dscp => TData::Dscp(0),
                         TExt::Classify => TData::Classify(0),
+                        TExt::TcpMss => TData::TcpMss(0),
                         // connmark_tg_init(_v2): both masks all ones, shift left by 0.
                         TExt::Connmark => TData::Connmark(ConnmarkTarget {
                             mode: ConnmarkMode::Set,
@@ -3715,6 +3734,7 @@ fn parse_inner(argv: Vec<String>, restore: bool, warnings: &mut Vec<String>) -> 
             TData::Tos { value, mask } => OwnedTarget::Plain(Target::Tos { value: *value, mask: *mask }),
             TData::Dscp(d) => OwnedTarget::Plain(Target::Dscp(*d)),
             TData::Classify(p) => OwnedTarget::Plain(Target::Classify(*p)),
+            TData::TcpMss(m) => OwnedTarget::Plain(Target::TcpMss(*m)),
             TData::Ct(alias, c) if *alias || (c.notrack && t.xflags == 1) => OwnedTarget::Plain(Target::CtNotrack(*alias)),
             TData::Ct(_, c) => OwnedTarget::Plain(Target::Ct(*c)),
             TData::Nat(n) => {

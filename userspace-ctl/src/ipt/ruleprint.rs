@@ -576,6 +576,10 @@ fn save_target(s: &mut String, t: &Target<'_>) {
         Target::Classify(p) => {
             let _ = write!(s, " -j CLASSIFY --set-class {:04x}:{:04x}", p >> 16, p & 0xFFFF);
         }
+        Target::TcpMss(rnf_engine::tcpmss::CLAMP_PMTU) => s.push_str(" -j TCPMSS --clamp-mss-to-pmtu"),
+        Target::TcpMss(m) => {
+            let _ = write!(s, " -j TCPMSS --set-mss {m}");
+        }
     }
 }
 
