@@ -180,6 +180,10 @@ impl Env for KernelEnv<'_, '_, '_> {
         self.v.nth_next(state, every)
     }
 
+    fn quota_take(&mut self, state: u32, len: u32) -> bool {
+        self.v.quota_take(state, len)
+    }
+
     fn addr_type(&mut self, addr: u32, dev: AddrTypeDev) -> u16 {
         self.pkt.addr_type_bit(addr, dev) as u16
     }

@@ -10,7 +10,7 @@ use crate::engine::compiled::{self, CChain, CMatch, CRule, OutOfMemory, Output, 
 use crate::engine::delta::{self, Change, DeltaError, DeltaOutput, DeltaSummary};
 use crate::engine::rule::{Match, Policy, TableId};
 use crate::engine::rulewire;
-use crate::engine::state::{AtomicLimit, AtomicNth};
+use crate::engine::state::{AtomicLimit, AtomicNth, AtomicQuota};
 use crate::counters::{self, Blocks};
 use crate::ffi::pcpu::PcpuBlock;
 use crate::ffi::shim::{self, LoggerRef};
@@ -78,6 +78,8 @@ pub(crate) enum Slot {
     Recent(Arc<RecentList>),
     /// A `connlimit` counter.
     Connlimit(Arc<crate::recent::ConnCounter>),
+    /// A `quota` match's bytes left.
+    Quota(Arc<AtomicQuota>),
 }
 
 /// A `recent` match's list as the rule names it.
@@ -548,6 +550,15 @@ impl Version {
         }
     }
 
+    /// xt_quota's `quota_mt` on slot `state` for a packet of `len` bytes. A missing slot has
+    /// nothing left.
+    pub(crate) fn quota_take(&self, state: u32, len: u32) -> bool {
+        match self.base.slots.get(state as usize) {
+            Some(Slot::Quota(q)) => q.take(len),
+            _ => false,
+        }
+    }
+
     /// xt_statistic's nth counter on slot `state`: advance atomically and return the new
     /// value (the match fires at 0). A missing slot returns 1: no match.
     pub(crate) fn nth_next(&self, state: u32, every: u32) -> u32 {
@@ -603,7 +614,8 @@ fn build_slots(
             // The same kind of state only (a kept rule has the same encoding, so the same
             // matches).
             (StateInit::Limit(_), Some(s @ Slot::Limit(_))) | (StateInit::Nth { .. }, Some(s @ Slot::Nth(_))) => s,
-            (StateInit::Connlimit, Some(s @ Slot::Connlimit(_))) => s,
+            (StateInit::Connlimit, Some(s @ Slot::Connlimit(_))) | (StateInit::Quota(_), Some(s @ Slot::Quota(_))) => s,
+            (StateInit::Quota(q), _) => Slot::Quota(Arc::new(AtomicQuota::new(q), a).map_err(|_| oom())?),
             (StateInit::Limit(m), _) => Slot::Limit(Arc::new(AtomicLimit::new(&m, hz, now), a).map_err(|_| oom())?),
             (StateInit::Nth { initial, .. }, _) => Slot::Nth(Arc::new(AtomicNth::new(initial), a).map_err(|_| oom())?),
             (StateInit::Connlimit, _) => Slot::Connlimit(crate::recent::ConnCounter::new().map_err(|_| oom())?),

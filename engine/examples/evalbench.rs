@@ -51,6 +51,9 @@ impl Env for BenchEnv {
     fn nth_next(&mut self, _: u32, _: u32) -> u32 {
         0
     }
+    fn quota_take(&mut self, _: u32, _: u32) -> bool {
+        true
+    }
     fn addr_type(&mut self, _: u32, _: AddrTypeDev) -> u16 {
         2
     }

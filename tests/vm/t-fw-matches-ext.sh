@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Each match extension with real traffic (length, iprange, ttl, comment, mark, statistic,
-# addrtype, limit): a rule in the router's FORWARD chain drops what it matches; the client's
+# addrtype, limit, quota): a rule in the router's FORWARD chain drops what it matches; the client's
 # pings show what passed. One case per line: replies expected of 4 echo requests, ping
 # options, rule. Every request is accounted for: its reply arrived, or the rule counted the
 # request or its reply as dropped.
@@ -32,4 +32,8 @@ match_case 4 "" -m addrtype --dst-type LOCAL -j DROP
 match_case 0 "" -m addrtype --dst-type UNICAST -j DROP
 # A limit of burst 2: the first two requests match (and are dropped), then the rate holds.
 match_case 2 "" -p icmp --icmp-type echo-request -m limit --limit 1/hour --limit-burst 2 -j DROP
+# 200 bytes: two 84-byte requests are spent and dropped; the third does not fit, and from then
+# on nothing matches. Inverted: the first request and its reply pass, then all is dropped.
+match_case 2 "" -m quota --quota 200 -j DROP
+match_case 1 "" -m quota ! --quota 200 -j DROP
 finish

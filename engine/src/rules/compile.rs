@@ -831,6 +831,7 @@ pub(crate) fn translate<M: Store<CMatch>>(
             Match::Mac(m) => CMatch::Mac(m),
             Match::TcpMss(m) => CMatch::TcpMss(m),
             Match::Owner(m) => CMatch::Owner(m),
+            Match::Quota(q) => CMatch::Quota { state: next_state()?, quota: q.quota, invert: q.invert },
             Match::Recent(rc) => {
                 if let Err(msg) = super::recent::check(&rc) {
                     return Err(CompileError::Recent { at: at(), msg });

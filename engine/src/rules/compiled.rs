@@ -287,6 +287,15 @@ pub enum CMatch {
     TcpMss(TcpMssMatch),
     /// `-m owner`.
     Owner(OwnerMatch),
+    /// `-m quota`.
+    Quota {
+        /// State slot.
+        state: u32,
+        /// The bytes allowed (only to initialise the state).
+        quota: u64,
+        /// `!`.
+        invert: bool,
+    },
 }
 
 /// A compiled rule.
@@ -504,6 +513,8 @@ pub enum StateInit {
     },
     /// A `connlimit` match's counter ([`super::connlimit::Counter`]).
     Connlimit,
+    /// A `quota` match's bytes left ([`super::state::AtomicQuota`]).
+    Quota(u64),
 }
 
 impl<'a> Ruleset<'a> {
@@ -574,6 +585,7 @@ impl<'a> Ruleset<'a> {
             }
             CMatch::Recent { state, hit_count, .. } => Some((state, StateInit::Recent { hit_count })),
             CMatch::Connlimit { state, .. } => Some((state, StateInit::Connlimit)),
+            CMatch::Quota { state, quota, .. } => Some((state, StateInit::Quota(quota))),
             _ => None,
         })
     }
@@ -615,7 +627,8 @@ impl CMatch {
             CMatch::Limit { state, .. }
             | CMatch::Nth { state, .. }
             | CMatch::Recent { state, .. }
-            | CMatch::Connlimit { state, .. } => Some(state),
+            | CMatch::Connlimit { state, .. }
+            | CMatch::Quota { state, .. } => Some(state),
             _ => None,
         }
     }

@@ -454,6 +454,7 @@ where
                     | super::rule::Match::Statistic(super::rule::StatisticMatch::Nth { .. })
                     | super::rule::Match::Recent(_)
                     | super::rule::Match::Connlimit(_)
+                    | super::rule::Match::Quota(_)
             )
         }),
         RuleIn::Compiled { matches, .. } => matches.iter().any(|m| m.state().is_some()),

@@ -88,6 +88,9 @@ pub trait Env {
     /// [`nth_step`]`(count, every)` and return the new value (the kernel runs
     /// [`super::state::AtomicNth::next`]).
     fn nth_next(&mut self, state: u32, every: u32) -> u32;
+    /// The `quota` match in state slot `state` for a packet of `len` bytes: the kernel runs
+    /// [`super::state::AtomicQuota::take`] on the slot.
+    fn quota_take(&mut self, state: u32, len: u32) -> bool;
     /// `1 << inet_dev_addr_type(net, dev, addr)` (an [`super::rule::addrtype`] bit) for
     /// `addr` (host order), looked up on `dev`.
     fn addr_type(&mut self, addr: u32, dev: AddrTypeDev) -> u16;
@@ -833,6 +836,7 @@ fn match_one(m: &CMatch, pkt: &PacketInfo<'_>, live: Live, env: &mut impl Env) -
             yes_if((env.nth_next(*state, *every) == 0) ^ *invert)
         }
         CMatch::Limit { state, limit } => yes_if(env.limit_allow(*state, limit)),
+        CMatch::Quota { state, invert, .. } => yes_if(env.quota_take(*state, live.skb_len) ^ *invert),
         CMatch::IpRange(r) => {
             if let Some(s) = r.src {
                 if (ip.src < s.lo || ip.src > s.hi) ^ s.invert {
@@ -1113,6 +1117,7 @@ mod tests {
         /// The kernel's state types, so the evaluation tests run its code.
         limits: Vec<Option<AtomicLimit>>,
         nth: Vec<Option<AtomicNth>>,
+        quotas: Vec<Option<super::super::state::AtomicQuota>>,
         /// (address, device, type bit)
         addr_types: Vec<(u32, AddrTypeDev, u16)>,
         addr_calls: Vec<(u32, AddrTypeDev)>,
@@ -1153,6 +1158,7 @@ mod tests {
                 hz: 100,
                 limits: (0..n).map(|_| None).collect(),
                 nth: (0..n).map(|_| None).collect(),
+                quotas: (0..n).map(|_| None).collect(),
                 ..Default::default()
             };
             for (slot, init) in rs.state_slots() {
@@ -1162,6 +1168,9 @@ mod tests {
                     }
                     StateInit::Nth { initial, .. } => {
                         e.nth[slot as usize] = Some(AtomicNth::new(initial))
+                    }
+                    StateInit::Quota(q) => {
+                        e.quotas[slot as usize] = Some(super::super::state::AtomicQuota::new(q))
                     }
                     StateInit::Recent { .. } | StateInit::Connlimit => {}
                 }
@@ -1185,6 +1194,9 @@ mod tests {
         }
         fn nth_next(&mut self, state: u32, every: u32) -> u32 {
             self.nth[state as usize].as_ref().unwrap().next(every)
+        }
+        fn quota_take(&mut self, state: u32, len: u32) -> bool {
+            self.quotas[state as usize].as_ref().unwrap().take(len)
         }
         fn addr_type(&mut self, addr: u32, dev: AddrTypeDev) -> u16 {
             self.addr_calls.push((addr, dev));

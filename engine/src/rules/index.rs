@@ -430,7 +430,8 @@ fn side_effect_free(m: &CMatch) -> bool {
         | CMatch::Recent { .. }
         | CMatch::Random { .. }
         | CMatch::Nth { .. }
-        | CMatch::Limit { .. } => false,
+        | CMatch::Limit { .. }
+        | CMatch::Quota { .. } => false,
     }
 }
 

@@ -41,6 +41,7 @@ enum Ev {
     SetTos(u8, u8),
     SetPriority(u32),
     Owner(u32),
+    Quota(u32, bool),
     Groups(u32, u32),
     Notrack,
     Template,
@@ -55,11 +56,12 @@ struct RecEnv {
     log: Vec<Ev>,
     ct: CtView,
     nth: Vec<u32>,
+    quota: std::collections::BTreeMap<u32, u64>,
 }
 
 impl RecEnv {
     fn new(seed: u64, ct: CtView) -> Self {
-        Self { rng: Rng(seed.max(1)), log: Vec::new(), ct, nth: std::vec![0; 4096] }
+        Self { rng: Rng(seed.max(1)), log: Vec::new(), ct, nth: std::vec![0; 4096], quota: Default::default() }
     }
 }
 
@@ -76,6 +78,21 @@ impl Env for RecEnv {
         let ok = (self.rng.next() >> 16) as u32 & 1 == 0;
         self.log.push(Ev::Limit(state, ok));
         ok
+    }
+    fn quota_take(&mut self, state: u32, len: u32) -> bool {
+        let q = self.quota.entry(state).or_insert(300);
+        let took = match q.checked_sub(u64::from(len)) {
+            Some(n) => {
+                *q = n;
+                true
+            }
+            None => {
+                *q = 0;
+                false
+            }
+        };
+        self.log.push(Ev::Quota(state, took));
+        took
     }
     fn nth_next(&mut self, state: u32, every: u32) -> u32 {
         let v = match self.nth.get_mut(state as usize) {
@@ -204,7 +221,7 @@ impl Ordered for PortRange {
 
 fn random_match(rng: &mut Rng, proto: u8) -> Option<Match<'static>> {
     // (`-m mac` is left out: most random tables reach it from OUTPUT, which refuses it.)
-    Some(match rng.below(21) {
+    Some(match rng.below(22) {
         0 | 1 | 2 if proto == 6 => Match::Tcp(TcpMatch {
             sport: port_match(rng),
             dport: port_match(rng),
@@ -252,6 +269,7 @@ fn random_match(rng: &mut Rng, proto: u8) -> Option<Match<'static>> {
         19 if proto == 6 => Match::TcpMss(TcpMssMatch { min: pick(rng, &[0u16, 1, 536]), max: pick(rng, &[0u16, 1460, 0xffff]).max(536), invert: rng.below(3) == 0 }),
         20 => Match::PktType(PktTypeMatch { pkt_type: pick(rng, &[0u8, 1, 2]), invert: rng.below(3) == 0 }),
         // (`-m owner` is left out for the same reason as `-m mac`: INPUT refuses it.)
+        21 => Match::Quota(QuotaMatch { quota: 300, invert: rng.below(2) == 0 }),
         _ => return None,
     })
 }
@@ -868,6 +886,7 @@ fn a_delta_walks_as_the_same_rules_compiled_afresh() {
             Ev::Nth(s, v) => Ev::Nth(state[&s], v),
             Ev::Recent(s, a, ok) => Ev::Recent(state[&s], a, ok),
             Ev::Connlimit(s, k) => Ev::Connlimit(state[&s], k),
+            Ev::Quota(s, ok) => Ev::Quota(state[&s], ok),
             ref other => other.clone(),
         };
         for _ in 0..200 {

@@ -465,6 +465,15 @@ impl OwnerMatch {
     pub const ALL: u8 = 0x0F;
 }
 
+/// `-m quota [!] --quota bytes`: matches until the rule has seen that many bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct QuotaMatch {
+    /// The bytes allowed.
+    pub quota: u64,
+    /// `!` given: matches once the quota is spent.
+    pub invert: bool,
+}
+
 /// Address types for `-m addrtype` (`enum xt_addrtype_t` bits).
 pub mod addrtype {
     /// UNSPEC.
@@ -861,6 +870,8 @@ pub enum Match<'a> {
     TcpMss(TcpMssMatch),
     /// `-m owner`.
     Owner(OwnerMatch),
+    /// `-m quota`.
+    Quota(QuotaMatch),
 }
 
 impl Match<'_> {
@@ -894,6 +905,7 @@ impl Match<'_> {
             Match::Mac(_) => "mac",
             Match::TcpMss(_) => "tcpmss",
             Match::Owner(_) => "owner",
+            Match::Quota(_) => "quota",
         }
     }
 }

@@ -13,7 +13,7 @@
 
 use super::rule::{
     ctevent, ctzone, CtSpec, NatKind, NatTarget,
-    AddrRange, AddrTypeMatch, DscpMatch, EcnMatch, MacMatch, OwnerMatch, PktTypeMatch, SpiMatch, TcpMssMatch, TosMatch, MAX_DSCP, Iface, IcmpMatch, IpRangeMatch, Ipv4Net, LengthMatch, LimitMatch,
+    AddrRange, AddrTypeMatch, DscpMatch, EcnMatch, MacMatch, OwnerMatch, PktTypeMatch, QuotaMatch, SpiMatch, TcpMssMatch, TosMatch, MAX_DSCP, Iface, IcmpMatch, IpRangeMatch, Ipv4Net, LengthMatch, LimitMatch,
     LogSpec, MarkMatch, Match, MultiportKind, MultiportMatch, PortMatch, PortRange, RejectWith,
     RuleSpec, StatisticMatch, TcpFlags, ctflag, ConntrackMatch, ConnmarkMode, ConnmarkTarget, StateMatch, TcpMatch, Target, TtlMatch, TtlMode, TtlOp, UdpMatch,
     MAX_CHAIN_NAME, MAX_COMMENT, MAX_LOG_PREFIX, MAX_MULTIPORT,
@@ -108,6 +108,8 @@ pub const M_MAC: u32 = 25;
 pub const M_TCPMSS: u32 = 26;
 /// Match owner (flags u8, invert u8, uid min u32, uid max u32, gid min u32, gid max u32).
 pub const M_OWNER: u32 = 27;
+/// Match quota (quota u64, invert u8).
+pub const M_QUOTA: u32 = 28;
 
 /// Target kinds.
 pub const T_NONE: u32 = 0;
@@ -759,6 +761,12 @@ fn put_match(enc: &mut Encoder<'_>, m: &Match<'_>) {
             b.u8(u8::from(mac.invert));
             b
         }
+        Match::Quota(q) => {
+            let mut b = Bytes::new(M_QUOTA);
+            b.put(&q.quota.to_ne_bytes());
+            b.u8(u8::from(q.invert));
+            b
+        }
         Match::Owner(o) => {
             let mut b = Bytes::new(M_OWNER);
             b.u8(o.flags);
@@ -923,6 +931,10 @@ fn get_match<'a>(a: &Attr<'a>) -> Result<Match<'a>, WireError> {
         M_MAC => {
             let src = r.take(6)?.try_into().map_err(|_| WireError::BadLength(a.ty))?;
             Match::Mac(MacMatch { src, invert: r.bool()? })
+        }
+        M_QUOTA => {
+            let quota = u64::from_ne_bytes(r.take(8)?.try_into().map_err(|_| WireError::BadLength(a.ty))?);
+            Match::Quota(QuotaMatch { quota, invert: r.bool()? })
         }
         M_OWNER => {
             let o = OwnerMatch {

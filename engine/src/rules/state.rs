@@ -114,6 +114,41 @@ impl AtomicNth {
     }
 }
 
+/// The bytes a `quota` match has left, shared between CPUs (`struct xt_quota_priv`).
+#[derive(Debug)]
+pub struct AtomicQuota {
+    left: AtomicU64,
+}
+
+impl AtomicQuota {
+    /// `quota` bytes to spend.
+    pub const fn new(quota: u64) -> Self {
+        Self { left: AtomicU64::new(quota) }
+    }
+
+    /// The bytes left.
+    pub fn load(&self) -> u64 {
+        self.left.load(Ordering::Acquire)
+    }
+
+    /// xt_quota's `quota_mt` for a packet of `len` bytes: when that many are left, spend them
+    /// and say so; otherwise nothing is left from now on (not even for a smaller packet).
+    pub fn take(&self, len: u32) -> bool {
+        let len = u64::from(len);
+        let mut old = self.left.load(Ordering::Relaxed);
+        loop {
+            let (new, took) = match old.checked_sub(len) {
+                Some(n) => (n, true),
+                None => (0, false),
+            };
+            match self.left.compare_exchange(old, new, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return took,
+                Err(cur) => old = cur,
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -121,6 +156,28 @@ mod tests {
     use super::super::eval::{credits_per_jiffy, limit_valid, user2credits};
     use super::*;
     use std::vec::Vec;
+
+    #[test]
+    fn quota_spends_then_stops_for_good() {
+        let q = AtomicQuota::new(100);
+        assert!(q.take(60));
+        assert_eq!(q.load(), 40);
+        // Too big: nothing left from now on, not even for a small packet (xt_quota).
+        assert!(!q.take(41));
+        assert_eq!(q.load(), 0);
+        assert!(!q.take(1));
+        assert!(q.take(0));
+        // Many threads spend exactly the quota, never more.
+        let q = std::sync::Arc::new(AtomicQuota::new(10_000));
+        let hs: Vec<_> = (0..4)
+            .map(|_| {
+                let q = q.clone();
+                std::thread::spawn(move || (0..5000).filter(|_| q.take(1)).count())
+            })
+            .collect();
+        let took: usize = hs.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(took, 10_000);
+    }
 
     /// A straightforward transcription of net/netfilter/xt_limit.c (Linux 7.3) for one `HZ`,
     /// with C's types: `unsigned long` is `u64`, `u32` and `int` products wrap in 32 bits.

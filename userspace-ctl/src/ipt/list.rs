@@ -709,6 +709,10 @@ pub(crate) fn print_match(s: &mut String, m: &Match<'_>, r: &RuleSpec<'_>, numer
             let _ = write!(s, " tcpmss match {}{text}", bang(m.invert));
         }
         Match::Owner(o) => super::ruleprint::owner_text(s, o, &super::ruleprint::OWNER_LIST, numeric),
+        // quota_print: the inversion does not show.
+        Match::Quota(q) => {
+            let _ = write!(s, " quota: {} bytes", q.quota);
+        }
     }
 }
 

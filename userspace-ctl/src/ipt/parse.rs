@@ -22,7 +22,7 @@ use rnf_engine::rule::{
     MarkMatch, Match, MultiportKind, MultiportMatch, PortMatch, PortRange, RejectWith, RuleSpec, StatisticMatch,
     Target, TcpFlags, TcpMatch, TtlMatch, TtlMode, TtlOp, UdpMatch, MAX_MATCHES, MAX_MULTIPORT,
     ctflag, ctstate, ctstatus, NatKind, ConnbytesMatch, ConnmarkMode, ConnmarkTarget, ConntrackMatch, StateMatch,
-    DscpMatch, EcnMatch, MacMatch, OwnerMatch, PktTypeMatch, SpiMatch, TcpMssMatch, TosMatch, MAX_DSCP,
+    DscpMatch, EcnMatch, MacMatch, OwnerMatch, PktTypeMatch, QuotaMatch, SpiMatch, TcpMssMatch, TosMatch, MAX_DSCP,
 };
 
 use super::names;
@@ -273,6 +273,7 @@ impl OwnedRule {
                 Match::Mac(x) => OwnedMatch::Plain(Match::Mac(x)),
                 Match::TcpMss(x) => OwnedMatch::Plain(Match::TcpMss(x)),
                 Match::Owner(x) => OwnedMatch::Plain(Match::Owner(x)),
+                Match::Quota(x) => OwnedMatch::Plain(Match::Quota(x)),
                 Match::Recent(x) => OwnedMatch::Recent(RecentMatch { name: "", ..x }, x.name.to_string()),
             })
             .collect();
@@ -855,6 +856,7 @@ enum Ext {
     Mac,
     TcpMss,
     Owner,
+    Quota,
 }
 
 impl Ext {
@@ -887,6 +889,7 @@ impl Ext {
             "mac" => Ext::Mac,
             "tcpmss" => Ext::TcpMss,
             "owner" => Ext::Owner,
+            "quota" => Ext::Quota,
             _ => return None,
         })
     }
@@ -920,6 +923,7 @@ impl Ext {
             Ext::Mac => "mac",
             Ext::TcpMss => "tcpmss",
             Ext::Owner => "owner",
+            Ext::Quota => "quota",
         }
     }
 
@@ -953,6 +957,7 @@ impl Ext {
             Ext::Mac => MAC_OPTS,
             Ext::TcpMss => TCPMSS_OPTS,
             Ext::Owner => OWNER_OPTS,
+            Ext::Quota => QUOTA_OPTS,
         }
     }
 }
@@ -1214,6 +1219,7 @@ const PKTTYPE_OPTS: &[XOpt] = &[xo("pkt-type", 0, XType::Str, MAND | INVERT)];
 // XTTYPE_ETHERMAC.
 const MAC_OPTS: &[XOpt] = &[xo("mac-source", 0, XType::Str, MAND | INVERT)];
 const TCPMSS_OPTS: &[XOpt] = &[xo("mss", 0, XType::U16Rc, MAND | INVERT)];
+const QUOTA_OPTS: &[XOpt] = &[xo("quota", 0, XType::U32, MAND | INVERT)];
 // libxt_owner revision 1: O_USER 0, O_GROUP 1, O_SOCK_EXISTS 2, O_SUPPL_GROUPS 6.
 const OWNER_OPTS: &[XOpt] = &[
     xo("uid-owner", 0, XType::Str, INVERT),
@@ -1582,6 +1588,7 @@ enum MData {
     Mac(MacMatch),
     TcpMss(TcpMssMatch),
     Owner(OwnerMatch),
+    Quota(QuotaMatch),
 }
 
 impl MData {
@@ -1617,6 +1624,7 @@ impl MData {
             Ext::Mac => MData::Mac(MacMatch { src: [0; 6], invert: false }),
             Ext::TcpMss => MData::TcpMss(TcpMssMatch { min: 0, max: 0, invert: false }),
             Ext::Owner => MData::Owner(OwnerMatch::default()),
+            Ext::Quota => MData::Quota(QuotaMatch { quota: 0, invert: false }),
             Ext::Recent => MData::Recent(RecentMatch { name: "", ..Default::default() }, recent::DEFAULT_NAME.into()),
         }
     }
@@ -1682,6 +1690,7 @@ impl MData {
             MData::Mac(m) => Match::Mac(*m),
             MData::TcpMss(m) => Match::TcpMss(*m),
             MData::Owner(m) => Match::Owner(*m),
+            MData::Quota(q) => Match::Quota(*q),
         })
     }
 }
@@ -2264,6 +2273,10 @@ impl Parser {
                     return perr("tcpmss: invalid range given");
                 }
                 m.invert |= invert;
+            }
+            MData::Quota(q) => {
+                q.quota = parse_int(name, o, &arg, u64::MAX)?;
+                q.invert |= invert;
             }
             MData::Owner(w) => {
                 let bit = match id {

@@ -436,6 +436,9 @@ fn save_match(s: &mut String, m: &Match<'_>) {
             let _ = write!(s, "{} --mss {}", inv(m.invert), range_text(u32::from(m.min), u32::from(m.max)));
         }
         Match::Owner(o) => owner_text(s, o, &OWNER_SAVE, true),
+        Match::Quota(q) => {
+            let _ = write!(s, "{} --quota {}", inv(q.invert), q.quota);
+        }
     }
 }
 
