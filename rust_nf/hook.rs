@@ -13,7 +13,7 @@ use crate::engine::rule::{LimitMatch, TableId};
 use crate::engine::checksum::{self, FieldState};
 use crate::engine::tcpmss::{self, NewMss};
 use crate::engine::conntrack::CtView;
-use crate::engine::compiled::CLog;
+use crate::engine::compiled::{CLog, CNflog, NFLOG_PREFIX_BYTES};
 use crate::ffi::shim;
 use crate::conntrack::Ct;
 use crate::ffi::skb::{Head, Packet, Verdict};
@@ -197,6 +197,17 @@ impl Env for KernelEnv<'_, '_, '_> {
         }
         if let Ok(c) = CStr::from_bytes_until_nul(&prefix) {
             self.pkt.log(log.level, log.flags, c);
+        }
+    }
+
+    fn nflog(&mut self, n: &CNflog, prefix: &[u8]) {
+        let mut buf = [0u8; NFLOG_PREFIX_BYTES];
+        let k = prefix.len().min(buf.len() - 1);
+        if let (Some(dst), Some(src)) = (buf.get_mut(..k), prefix.get(..k)) {
+            dst.copy_from_slice(src);
+        }
+        if let Ok(c) = CStr::from_bytes_until_nul(&buf) {
+            self.pkt.nflog(n.group, n.threshold, n.len, n.copy_len, c);
         }
     }
 

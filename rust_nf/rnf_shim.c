@@ -777,6 +777,19 @@ void rnf_log(const struct nf_hook_state *st, const struct sk_buff *skb, u8 level
 	nf_log_packet(st->net, NFPROTO_IPV4, st->hook, skb, st->in, st->out, &li, "%s", prefix);
 }
 
+/* NFLOG (xt_NFLOG's nflog_tg): to nfnetlink_log's group, as an NF_LOG_TYPE_ULOG logger sees it. */
+void rnf_nflog(const struct nf_hook_state *st, const struct sk_buff *skb, u16 group, u16 threshold,
+	       u32 len, int copy_len, const char *prefix)
+{
+	struct nf_loginfo li = {
+		.type = NF_LOG_TYPE_ULOG,
+		.u = { .ulog = { .copy_len = len, .group = group, .qthreshold = threshold,
+				 .flags = copy_len ? NF_LOG_F_COPY_LEN : 0 } },
+	};
+
+	nf_log_packet(st->net, NFPROTO_IPV4, st->hook, skb, st->in, st->out, &li, "%s", prefix);
+}
+
 /* After MARK in mangle OUTPUT, like iptable_mangle: the route may depend on the mark. */
 int rnf_reroute(const struct nf_hook_state *st, struct sk_buff *skb)
 {

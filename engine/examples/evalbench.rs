@@ -16,7 +16,7 @@
 //! marginal cost per rule is against N = 10.
 
 use rnf_engine::compile::{compile, ChainDef};
-use rnf_engine::compiled::{CChain, CLog, CMatch, CRule, Output, RulesetHeader};
+use rnf_engine::compiled::{CChain, CLog, CMatch, CNflog, CRule, Output, RulesetHeader};
 use rnf_engine::conntrack::CtView;
 use rnf_engine::eval::{evaluate, AddrTypeDev, Env, Meta, PacketInfo, RecentCheck, SockOwner, Verdict};
 use rnf_engine::hooks::HookPoint;
@@ -58,6 +58,7 @@ impl Env for BenchEnv {
         2
     }
     fn log(&mut self, _: &CLog) {}
+    fn nflog(&mut self, _: &CNflog, _: &[u8]) {}
     fn set_mark(&mut self, _: u32) {}
     fn set_ttl(&mut self, _: u8, _: u8) -> bool {
         true

@@ -218,6 +218,17 @@ unsafe extern "C" {
     pub fn rnf_logger_put();
 }
 unsafe extern "C" {
+    pub fn rnf_nflog(
+        st: *const nf_hook_state,
+        skb: *const sk_buff,
+        group: u16_,
+        threshold: u16_,
+        len: u32_,
+        copy_len: core::ffi::c_int,
+        prefix: *const core::ffi::c_char,
+    );
+}
+unsafe extern "C" {
     pub fn rnf_log(
         st: *const nf_hook_state,
         skb: *const sk_buff,

@@ -196,6 +196,23 @@ impl<'a> Packet<'a> {
         unsafe { sys::rnf_log(self.st.as_ptr(), self.skb.as_ptr(), level, flags, prefix.as_ptr().cast()) };
     }
 
+    /// The NFLOG target. `prefix` must be NUL-terminated.
+    pub(crate) fn nflog(&self, group: u16, threshold: u16, len: u32, copy_len: bool, prefix: &CStr) {
+        // SAFETY: `st` and `skb` are live (invariant); `prefix` is NUL-terminated and outlives
+        // the call.
+        unsafe {
+            sys::rnf_nflog(
+                self.st.as_ptr(),
+                self.skb.as_ptr(),
+                group,
+                threshold,
+                len,
+                c_int::from(copy_len),
+                prefix.as_ptr().cast(),
+            )
+        };
+    }
+
     /// The REJECT target: an ICMP destination unreachable with `code`, or a TCP reset for
     /// `None`. The caller then drops the packet.
     pub(crate) fn reject(&mut self, code: Option<u8>) {

@@ -31,7 +31,7 @@
 use core::fmt;
 
 use super::compiled::{
-    hook_bit, CChain, CLog, CMatch, CRule, CTarget, CTcp, CUdp, OutOfMemory, Output, RulesetHeader, Store,
+    hook_bit, CChain, CLog, CMatch, CNflog, CRule, CTarget, CTcp, CUdp, OutOfMemory, Output, RulesetHeader, Store,
     LOG_PREFIX_BYTES, MAX_JUMP_DEPTH,
 };
 use super::eval;
@@ -340,6 +340,13 @@ pub enum CompileError {
         /// The level.
         level: u8,
     },
+    /// `-j NFLOG --nflog-prefix` longer than 63 bytes.
+    NflogPrefix {
+        /// The rule.
+        at: RulePos,
+        /// Its length.
+        len: usize,
+    },
     /// `-j LOG --log-prefix` longer than 29 bytes.
     LogPrefix {
         /// The rule.
@@ -458,6 +465,11 @@ impl fmt::Display for CompileError {
                 write!(f, "{at}: REJECT target: tcp-reset is only valid with `-p tcp'")
             }
             LogLevel { at, level } => write!(f, "{at}: LOG target: level {level} >= 8"),
+            NflogPrefix { at, len } => write!(
+                f,
+                "{at}: NFLOG target: prefix is {len} bytes, at most {} allowed",
+                super::rule::MAX_NFLOG_PREFIX
+            ),
             LogPrefix { at, len } => write!(
                 f,
                 "{at}: LOG target: prefix is {len} bytes, at most {MAX_LOG_PREFIX} allowed"
@@ -849,6 +861,20 @@ pub(crate) fn translate<M: Store<CMatch>>(
         matches.push(cm)?;
         match_count = match_count.checked_add(1).ok_or(CompileError::TooManyMatches)?;
     }
+    if let Target::Nflog(n) = spec.target {
+        let p = n.prefix.as_bytes();
+        if p.len() > super::rule::MAX_NFLOG_PREFIX {
+            return Err(CompileError::NflogPrefix { at: at(), len: p.len() });
+        }
+        if !p.is_empty() {
+            let mut buf = [0u8; super::compiled::NFLOG_PREFIX_BYTES];
+            if let Some(dst) = buf.get_mut(..p.len()) {
+                dst.copy_from_slice(p);
+            }
+            matches.push(CMatch::LogPrefix { buf, len: p.len() as u8 })?;
+            match_count = match_count.checked_add(1).ok_or(CompileError::TooManyMatches)?;
+        }
+    }
     match_start.checked_add(match_count).ok_or(CompileError::TooManyMatches)?;
 
     let target = match spec.target {
@@ -883,6 +909,7 @@ pub(crate) fn translate<M: Store<CMatch>>(
         Target::Dscp(d) => CTarget::Tos { keep: 0x03, xor: d << 2, dscp: true },
         Target::Classify(p) => CTarget::Classify(p),
         Target::TcpMss(m) => CTarget::TcpMss(m),
+        Target::Nflog(n) => CTarget::Nflog(CNflog { group: n.group, threshold: n.threshold, len: n.len, copy_len: n.copy_len }),
         Target::CtNotrack(_) => CTarget::CtNotrack,
         Target::Ct(c) => CTarget::Ct(c),
         Target::Connmark(c) => CTarget::Connmark(c),

@@ -164,7 +164,25 @@ pub enum CTarget {
     Classify(u32),
     /// TCPMSS: the MSS to set, or [`super::tcpmss::CLAMP_PMTU`]; then go on.
     TcpMss(u16),
+    /// NFLOG, then go on (its prefix is the rule's [`CMatch::LogPrefix`]).
+    Nflog(CNflog),
 }
+
+/// NFLOG's options but the prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CNflog {
+    /// nfnetlink_log group.
+    pub group: u16,
+    /// Queue threshold.
+    pub threshold: u16,
+    /// Bytes copied (with `copy_len`).
+    pub len: u32,
+    /// `NF_LOG_F_COPY_LEN`.
+    pub copy_len: bool,
+}
+
+/// The room of an NFLOG prefix with its NUL.
+pub const NFLOG_PREFIX_BYTES: usize = super::rule::MAX_NFLOG_PREFIX + 1;
 
 /// The `tcp` match with defaults filled in (as `struct xt_tcp`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,6 +305,14 @@ pub enum CMatch {
     TcpMss(TcpMssMatch),
     /// `-m owner`.
     Owner(OwnerMatch),
+    /// Not a test: the prefix of the rule's NFLOG target, kept after its matches (always
+    /// true) so that the target stays small and the prefix goes wherever the rule's matches go.
+    LogPrefix {
+        /// The prefix, NUL-padded.
+        buf: [u8; NFLOG_PREFIX_BYTES],
+        /// Its length.
+        len: u8,
+    },
     /// `-m quota`.
     Quota {
         /// State slot.

@@ -24,7 +24,7 @@
 //! implement.
 
 use super::super::conntrack::{self, CtView};
-use super::compiled::{CLog, CMatch, CRule, CTarget, CTcp, Ruleset, TailNext, MAX_JUMP_DEPTH};
+use super::compiled::{CLog, CMatch, CNflog, CRule, CTarget, CTcp, Ruleset, TailNext, MAX_JUMP_DEPTH};
 use super::super::hooks::HookPoint;
 use super::super::packet::{Ipv4Header, ParseError};
 use super::rule::{
@@ -96,6 +96,9 @@ pub trait Env {
     fn addr_type(&mut self, addr: u32, dev: AddrTypeDev) -> u16;
     /// The LOG target: log the packet (`nf_log_packet`).
     fn log(&mut self, log: &CLog);
+    /// The NFLOG target: hand the packet to nfnetlink_log (`nf_log_packet` with
+    /// `NF_LOG_TYPE_ULOG`) with `prefix`.
+    fn nflog(&mut self, n: &CNflog, prefix: &[u8]);
     /// The MARK target set the packet's mark to `mark` (later `-m mark` tests see it).
     fn set_mark(&mut self, mark: u32);
     /// The TTL target: make the IPv4 header writable and rewrite its TTL from `old` to `new`
@@ -575,6 +578,14 @@ fn walk<const DELTA: bool>(
                             env.log(l);
                             true
                         }
+                        CTarget::Nflog(n) => {
+                            let prefix = matches.iter().rev().find_map(|m| match m {
+                                CMatch::LogPrefix { buf, len } => buf.get(..usize::from(*len)),
+                                _ => None,
+                            });
+                            env.nflog(n, prefix.unwrap_or(&[]));
+                            true
+                        }
                         CTarget::Mark { value, mask } => {
                             live.mark = (live.mark & !*mask) ^ *value;
                             env.set_mark(live.mark);
@@ -901,6 +912,7 @@ fn match_one(m: &CMatch, pkt: &PacketInfo<'_>, live: Live, env: &mut impl Env) -
             TtlOp::Lt => live.ttl < t.value,
             TtlOp::Gt => live.ttl > t.value,
         }),
+        CMatch::LogPrefix { .. } => Outcome::Yes,
         CMatch::Tos(t) => yes_if(((live.tos & t.mask) == t.value) ^ t.invert),
         CMatch::Ecn(e) => ecn_match(e, pkt, live.tos),
         // xt_esp, ipt_ah: the SPI of a whole header (8 and 12 bytes) of no fragment.
@@ -1133,6 +1145,8 @@ mod tests {
         priorities: Vec<u32>,
         /// TCPMSS runs (each grows the packet by 4 bytes).
         mss: Vec<u16>,
+        /// NFLOG runs: group and prefix.
+        nflogs: Vec<(u16, Vec<u8>)>,
         /// The packet's socket.
         owner: SockOwner,
         /// Its supplementary groups.
@@ -1204,6 +1218,9 @@ mod tests {
                 .iter()
                 .find(|(a, d, _)| *a == addr && *d == dev)
                 .map_or(addrtype::UNICAST, |t| t.2)
+        }
+        fn nflog(&mut self, n: &CNflog, prefix: &[u8]) {
+            self.nflogs.push((n.group, prefix.to_vec()));
         }
         fn log(&mut self, log: &CLog) {
             self.logs.push(log.prefix().to_vec());
@@ -2212,6 +2229,28 @@ mod tests {
             e,
             "chain `INPUT' rule 1: TCPMSS --clamp-mss-to-pmtu target: used from hooks INPUT, but only usable from FORWARD/OUTPUT/POSTROUTING"
         );
+    }
+
+    #[test]
+    fn nflog_keeps_its_prefix_after_the_matches() {
+        use crate::rule::NflogSpec;
+        let nflog = |prefix| rule(Target::Nflog(NflogSpec { group: 5, threshold: 0, len: 0, copy_len: false, prefix }));
+        let long = "x".repeat(63).leak();
+        let (h, out) = filter_drop(
+            &[],
+            &[
+                ("INPUT", with(nflog("first "), Match::Ttl(TtlMatch { op: TtlOp::Eq, value: 64 }))),
+                ("INPUT", nflog("")),
+                ("INPUT", nflog(long)),
+            ],
+        );
+        let rs = out.ruleset(h);
+        let p = tcp_pkt(1, 2, 0);
+        let mut env = TestEnv::new(&rs);
+        assert_eq!(evaluate(&rs, HookPoint::LocalIn, &info(&p, b"eth0", b""), &mut env), Verdict::Drop);
+        assert_eq!(env.nflogs, [(5, b"first ".to_vec()), (5, std::vec![]), (5, long.as_bytes().to_vec())]);
+        let e = filter_drop_err(nflog("x".repeat(64).leak()));
+        assert_eq!(e, "chain `INPUT' rule 1: NFLOG target: prefix is 64 bytes, at most 63 allowed");
     }
 
     #[test]

@@ -423,7 +423,8 @@ fn side_effect_free(m: &CMatch) -> bool {
         | CMatch::Ecn(_)
         | CMatch::PktType(_)
         | CMatch::Mac(_)
-        | CMatch::Owner(_) => true,
+        | CMatch::Owner(_)
+        | CMatch::LogPrefix { .. } => true,
         // A short header is a hotdrop.
         CMatch::Esp(_) | CMatch::Ah(_) | CMatch::TcpMss(_) => false,
         CMatch::Connlimit { .. }

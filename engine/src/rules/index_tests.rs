@@ -14,7 +14,7 @@ extern crate std;
 
 use super::compile::tests::VecOutput;
 use super::compile::{compile, ChainDef};
-use super::compiled::{CLog, CTarget, Ruleset};
+use super::compiled::{CLog, CNflog, CTarget, Ruleset};
 use super::eval::{evaluate, AddrTypeDev, Env, Meta, PacketInfo, RecentCheck, SockOwner, Verdict};
 use super::index::{self, BuildParams, CHot, IBucket, IChain, IShape, IndexOutput};
 use super::recent::{flag, RecentMatch};
@@ -107,6 +107,9 @@ impl Env for RecEnv {
     }
     fn addr_type(&mut self, addr: u32, _: AddrTypeDev) -> u16 {
         if addr & 1 == 0 { addrtype::LOCAL } else { addrtype::UNICAST }
+    }
+    fn nflog(&mut self, n: &CNflog, prefix: &[u8]) {
+        self.log.push(Ev::Log(n.group as u8 ^ prefix.len() as u8));
     }
     fn log(&mut self, l: &CLog) {
         self.log.push(Ev::Log(l.level));
@@ -291,6 +294,7 @@ fn random_target(rng: &mut Rng, chain: usize, nuser: usize) -> Target<'static> {
         15 | 16 => Target::Mark { value: rng.below(4) as u32, mask: 3 },
         17 => Target::Connmark(ConnmarkTarget { mode: ConnmarkMode::Set, ctmark: rng.below(3) as u32, ctmask: 3, nfmask: 0, shift_right: false, shift_bits: 0 }),
         18 => Target::Reject(RejectWith::PortUnreachable),
+        19 => Target::Nflog(NflogSpec { group: rng.below(3) as u16, threshold: 0, len: 0, copy_len: false, prefix: pick(rng, &["", "p", "prefix"]) }),
         _ => Target::Accept,
     }
 }

@@ -15,6 +15,8 @@ pub const MAX_IFACE_NAME: usize = 15;
 pub const MAX_COMMENT: usize = 255;
 /// Longest `--log-prefix` (29 characters, as iptables' LOG target).
 pub const MAX_LOG_PREFIX: usize = 29;
+/// Longest `--nflog-prefix` (63 bytes: `struct xt_nflog_info` holds 64 with the NUL).
+pub const MAX_NFLOG_PREFIX: usize = 63;
 /// Most matches (`-m ...`) one rule may carry.
 pub const MAX_MATCHES: usize = 8;
 /// Most ports in one `-m multiport` list (a range counts as two).
@@ -991,6 +993,22 @@ pub struct LogSpec<'a> {
     pub prefix: &'a str,
 }
 
+/// `NFLOG` target options (`struct xt_nflog_info`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NflogSpec<'a> {
+    /// `--nflog-group`: the nfnetlink_log group.
+    pub group: u16,
+    /// `--nflog-threshold`: packets queued in the kernel before they are sent (0: the
+    /// default).
+    pub threshold: u16,
+    /// `--nflog-size` (with `copy_len`) or `--nflog-range`: bytes of the packet copied.
+    pub len: u32,
+    /// `--nflog-size` given (`XT_NFLOG_F_COPY_LEN`): `len` counts.
+    pub copy_len: bool,
+    /// `--nflog-prefix` (at most [`MAX_NFLOG_PREFIX`] bytes).
+    pub prefix: &'a str,
+}
+
 /// What a rule does when it matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Target<'a> {
@@ -1050,6 +1068,8 @@ pub enum Target<'a> {
     /// `-j CLASSIFY --set-class major:minor`: `skb->priority` becomes `major << 16 | minor`,
     /// then go on.
     Classify(u32),
+    /// `-j NFLOG`: hand the packet to nfnetlink_log's group, then go on.
+    Nflog(NflogSpec<'a>),
     /// `-j TCPMSS --set-mss n` or `--clamp-mss-to-pmtu` ([`super::tcpmss::CLAMP_PMTU`]):
     /// lower a SYN's MSS option (or add one), then go on.
     TcpMss(u16),
@@ -1083,6 +1103,7 @@ impl<'a> Target<'a> {
             Target::Dscp(_) => "DSCP",
             Target::Classify(_) => "CLASSIFY",
             Target::TcpMss(_) => "TCPMSS",
+            Target::Nflog(_) => "NFLOG",
             Target::CtNotrack(_) | Target::Ct(_) => "CT",
             Target::Connmark(_) => "CONNMARK",
             Target::Nat(n) => n.kind.name(),

@@ -13,7 +13,7 @@
 
 use super::rule::{
     ctevent, ctzone, CtSpec, NatKind, NatTarget,
-    AddrRange, AddrTypeMatch, DscpMatch, EcnMatch, MacMatch, OwnerMatch, PktTypeMatch, QuotaMatch, SpiMatch, TcpMssMatch, TosMatch, MAX_DSCP, Iface, IcmpMatch, IpRangeMatch, Ipv4Net, LengthMatch, LimitMatch,
+    AddrRange, AddrTypeMatch, DscpMatch, EcnMatch, MacMatch, NflogSpec, OwnerMatch, PktTypeMatch, QuotaMatch, MAX_NFLOG_PREFIX, SpiMatch, TcpMssMatch, TosMatch, MAX_DSCP, Iface, IcmpMatch, IpRangeMatch, Ipv4Net, LengthMatch, LimitMatch,
     LogSpec, MarkMatch, Match, MultiportKind, MultiportMatch, PortMatch, PortRange, RejectWith,
     RuleSpec, StatisticMatch, TcpFlags, ctflag, ConntrackMatch, ConnmarkMode, ConnmarkTarget, StateMatch, TcpMatch, Target, TtlMatch, TtlMode, TtlOp, UdpMatch,
     MAX_CHAIN_NAME, MAX_COMMENT, MAX_LOG_PREFIX, MAX_MULTIPORT,
@@ -147,6 +147,8 @@ pub const T_DSCP: u32 = 15;
 pub const T_CLASSIFY: u32 = 16;
 /// Target TCPMSS (mss u16; 0xffff: clamp to the path MTU).
 pub const T_TCPMSS: u32 = 17;
+/// Target NFLOG (group u16, threshold u16, len u32, copy_len u8, prefix).
+pub const T_NFLOG: u32 = 18;
 
 /// Top-level attribute: u32 table ([`super::rule::TableId`]).
 pub const A_TABLE: u16 = 5;
@@ -1105,6 +1107,15 @@ fn put_target(enc: &mut Encoder<'_>, t: &Target<'_>) {
             b.u32(*p);
             b
         }
+        Target::Nflog(n) => {
+            let mut b = Bytes::new(T_NFLOG);
+            b.u16(n.group);
+            b.u16(n.threshold);
+            b.u32(n.len);
+            b.u8(u8::from(n.copy_len));
+            b.put(&n.prefix.as_bytes()[..n.prefix.len().min(MAX_NFLOG_PREFIX)]);
+            b
+        }
         Target::TcpMss(m) => {
             let mut b = Bytes::new(T_TCPMSS);
             b.u16(*m);
@@ -1197,6 +1208,15 @@ fn get_target<'a>(a: &Attr<'a>) -> Result<Target<'a>, WireError> {
         T_DSCP => Target::Dscp(Some(r.u8()?).filter(|d| *d <= MAX_DSCP).ok_or(WireError::BadValue(a.ty))?),
         T_CLASSIFY => Target::Classify(r.u32()?),
         T_TCPMSS => Target::TcpMss(r.u16()?),
+        T_NFLOG => {
+            let (group, threshold, len, copy_len) = (r.u16()?, r.u16()?, r.u32()?, r.bool()?);
+            let prefix = r.rest_str(MAX_NFLOG_PREFIX)?;
+            // xt_NFLOG's checkentry: the prefix ends at its NUL.
+            if prefix.contains('\0') {
+                return Err(WireError::BadValue(a.ty));
+            }
+            Target::Nflog(NflogSpec { group, threshold, len, copy_len, prefix })
+        }
         _ => return Err(WireError::BadValue(a.ty)),
     };
     r.end()?;

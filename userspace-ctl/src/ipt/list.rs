@@ -885,6 +885,7 @@ pub(crate) fn print_target(s: &mut String, t: &Target<'_>, numeric: bool) {
         Target::Classify(p) => {
             let _ = write!(s, " CLASSIFY set {:x}:{:x}", p >> 16, p & 0xFFFF);
         }
+        Target::Nflog(n) => super::ruleprint::nflog_text(s, &n, ""),
         Target::TcpMss(rnf_engine::tcpmss::CLAMP_PMTU) => s.push_str(" TCPMSS clamp to PMTU"),
         Target::TcpMss(m) => {
             let _ = write!(s, " TCPMSS set {m}");

@@ -22,7 +22,7 @@ use rnf_engine::rule::{
     MarkMatch, Match, MultiportKind, MultiportMatch, PortMatch, PortRange, RejectWith, RuleSpec, StatisticMatch,
     Target, TcpFlags, TcpMatch, TtlMatch, TtlMode, TtlOp, UdpMatch, MAX_MATCHES, MAX_MULTIPORT,
     ctflag, ctstate, ctstatus, NatKind, ConnbytesMatch, ConnmarkMode, ConnmarkTarget, ConntrackMatch, StateMatch,
-    DscpMatch, EcnMatch, MacMatch, OwnerMatch, PktTypeMatch, QuotaMatch, SpiMatch, TcpMssMatch, TosMatch, MAX_DSCP,
+    DscpMatch, EcnMatch, MacMatch, NflogSpec, OwnerMatch, PktTypeMatch, QuotaMatch, SpiMatch, TcpMssMatch, TosMatch, MAX_DSCP,
 };
 
 use super::names;
@@ -187,6 +187,8 @@ pub enum OwnedTarget {
         /// Prefix.
         prefix: String,
     },
+    /// `-j NFLOG`: the options (their prefix empty) and the prefix.
+    Nflog(NflogSpec<'static>, String),
 }
 
 /// A rule with owned strings, convertible to a [`RuleSpec`].
@@ -223,6 +225,7 @@ impl OwnedRule {
             OwnedTarget::Jump(c) => Target::Jump(c),
             OwnedTarget::Goto(c) => Target::Goto(c),
             OwnedTarget::Log { level, flags, prefix } => Target::Log(LogSpec { level: *level, flags: *flags, prefix }),
+            OwnedTarget::Nflog(n, prefix) => Target::Nflog(NflogSpec { prefix, ..*n }),
         };
         r
     }
@@ -296,6 +299,7 @@ impl OwnedRule {
             Target::Jump(c) => OwnedTarget::Jump(c.to_string()),
             Target::Goto(c) => OwnedTarget::Goto(c.to_string()),
             Target::Log(l) => OwnedTarget::Log { level: l.level, flags: l.flags, prefix: l.prefix.to_string() },
+            Target::Nflog(n) => OwnedTarget::Nflog(NflogSpec { prefix: "", ..n }, n.prefix.to_string()),
         };
         OwnedRule { base, matches, target }
     }
@@ -974,6 +978,7 @@ enum TExt {
     Dscp,
     Classify,
     TcpMss,
+    Nflog,
     Ct,
     Connmark,
     Nat(rnf_engine::rule::NatKind),
@@ -991,6 +996,7 @@ impl TExt {
             "DSCP" => TExt::Dscp,
             "CLASSIFY" => TExt::Classify,
             "TCPMSS" => TExt::TcpMss,
+            "NFLOG" => TExt::Nflog,
             "CT" | "NOTRACK" => TExt::Ct,
             "CONNMARK" => TExt::Connmark,
             "DNAT" => TExt::Nat(NatKind::Dnat),
@@ -1013,6 +1019,7 @@ impl TExt {
             TExt::Dscp => "DSCP",
             TExt::Classify => "CLASSIFY",
             TExt::TcpMss => "TCPMSS",
+            TExt::Nflog => "NFLOG",
             TExt::Ct => "CT",
             TExt::Connmark => "CONNMARK",
             TExt::Nat(k) => k.name(),
@@ -1030,6 +1037,7 @@ impl TExt {
             TExt::Dscp => DSCPT_OPTS,
             TExt::Classify => CLASSIFY_OPTS,
             TExt::TcpMss => TCPMSST_OPTS,
+            TExt::Nflog => NFLOG_OPTS,
             TExt::Ct => CT_OPTS,
             TExt::Connmark => CONNMARKT_OPTS,
             TExt::Nat(NatKind::Dnat) => DNAT_OPTS,
@@ -1242,6 +1250,15 @@ const DSCPT_OPTS: &[XOpt] = &[
     XOpt { excl: 1 << 0, ..xo("set-dscp-class", 1, XType::Str, 0) },
 ];
 const CLASSIFY_OPTS: &[XOpt] = &[xo("set-class", 0, XType::Str, MAND)];
+// libxt_NFLOG: O_GROUP 0, O_PREFIX 1, O_RANGE 2, O_SIZE 3 (each excludes the other),
+// O_THRESHOLD 4.
+const NFLOG_OPTS: &[XOpt] = &[
+    XOpt { max: 0xFFFF, ..xo("nflog-group", 0, XType::U32, 0) },
+    XOpt { min: 1, ..xo("nflog-prefix", 1, XType::Str, 0) },
+    XOpt { excl: 1 << 3, ..xo("nflog-range", 2, XType::U32, 0) },
+    XOpt { excl: 1 << 2, ..xo("nflog-size", 3, XType::U32, 0) },
+    XOpt { max: 0xFFFF, ..xo("nflog-threshold", 4, XType::U32, 0) },
+];
 // libxt_TCPMSS (IPv4): O_SET_MSS 0 (at most 65535 - 20), O_CLAMP_MSS 1.
 const TCPMSST_OPTS: &[XOpt] =
     &[XOpt { max: 65535 - 20, ..xo("set-mss", 0, XType::U16Rc, 0) }, xo("clamp-mss-to-pmtu", 1, XType::None, 0)];
@@ -1715,6 +1732,7 @@ enum TData {
     Dscp(u8),
     Classify(u32),
     TcpMss(u16),
+    Nflog(NflogSpec<'static>, String),
     /// True for `-j NOTRACK`; the template of the other options.
     Ct(bool, rnf_engine::rule::CtSpec),
     Connmark(ConnmarkTarget),
@@ -2465,6 +2483,26 @@ impl Parser {
                 };
             }
             TData::Classify(p) => *p = parse_class(&arg)?,
+            TData::Nflog(n, prefix) => match id {
+                0 => n.group = parse_int(name, o, &arg, 0xFFFF)? as u16,
+                1 => {
+                    check_str_len(o, &arg)?;
+                    if arg.contains('\n') {
+                        return perr("Newlines not allowed in --log-prefix");
+                    }
+                    *prefix = truncate(&arg, rnf_engine::rule::MAX_NFLOG_PREFIX);
+                }
+                2 | 3 => {
+                    n.len = parse_int(name, o, &arg, u64::from(u32::MAX))? as u32;
+                    if id == 2 {
+                        eprint_later(
+                            "warn: --nflog-range has never worked and is no longer supported, please use --nflog-size instead\n"
+                                .to_string(),
+                        );
+                    }
+                }
+                _ => n.threshold = parse_int(name, o, &arg, 0xFFFF)? as u16,
+            },
             TData::TcpMss(m) => {
                 *m = match id {
                     0 => parse_int(name, o, &arg, 0xFFFF)? as u16,
@@ -3485,6 +3523,10 @@ fn parse_inner(argv: Vec<String>, restore: bool, warnings: &mut Vec<String>) -> 
                         TExt::Dscp => TData::Dscp(0),
                         TExt::Classify => TData::Classify(0),
                         TExt::TcpMss => TData::TcpMss(0),
+                        TExt::Nflog => TData::Nflog(
+                            NflogSpec { group: 0, threshold: 0, len: 0, copy_len: false, prefix: "" },
+                            String::new(),
+                        ),
                         // connmark_tg_init(_v2): both masks all ones, shift left by 0.
                         TExt::Connmark => TData::Connmark(ConnmarkTarget {
                             mode: ConnmarkMode::Set,
@@ -3748,6 +3790,11 @@ fn parse_inner(argv: Vec<String>, restore: bool, warnings: &mut Vec<String>) -> 
             TData::Dscp(d) => OwnedTarget::Plain(Target::Dscp(*d)),
             TData::Classify(p) => OwnedTarget::Plain(Target::Classify(*p)),
             TData::TcpMss(m) => OwnedTarget::Plain(Target::TcpMss(*m)),
+            TData::Nflog(n, prefix) => {
+                // NFLOG_check: --nflog-size copies that many bytes.
+                let copy_len = t.xflags & (1 << 3) != 0;
+                OwnedTarget::Nflog(NflogSpec { copy_len, ..*n }, prefix.clone())
+            }
             TData::Ct(alias, c) if *alias || (c.notrack && t.xflags == 1) => OwnedTarget::Plain(Target::CtNotrack(*alias)),
             TData::Ct(_, c) => OwnedTarget::Plain(Target::Ct(*c)),
             TData::Nat(n) => {

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use rnf_engine::rule::{
     addrtype, Counters, Iface, Ipv4Net, Match, MultiportKind, PortMatch, RejectWith, RuleSpec, StatisticMatch,
-    Target, TtlMode, TtlOp, LIMIT_SCALE, ctflag, ConnmarkMode, ConntrackMatch, EcnMatch, OwnerMatch, SpiMatch,
+    Target, TtlMode, TtlOp, LIMIT_SCALE, ctflag, ConnmarkMode, ConntrackMatch, EcnMatch, NflogSpec, OwnerMatch, SpiMatch,
 };
 
 use super::model::Table;
@@ -442,6 +442,25 @@ fn save_match(s: &mut String, m: &Match<'_>) {
     }
 }
 
+/// libxt_NFLOG's `nflog_print` with `prefix` before each option name (`--` for `-S`).
+pub(crate) fn nflog_text(s: &mut String, n: &NflogSpec<'_>, prefix: &str) {
+    if !n.prefix.is_empty() {
+        let _ = write!(s, " {prefix}nflog-prefix");
+        save_string(s, n.prefix);
+    }
+    if n.group != 0 {
+        let _ = write!(s, " {prefix}nflog-group {}", n.group);
+    }
+    if n.copy_len {
+        let _ = write!(s, " {prefix}nflog-size {}", n.len);
+    } else if n.len != 0 {
+        let _ = write!(s, " {prefix}nflog-range {}", n.len);
+    }
+    if n.threshold != 0 {
+        let _ = write!(s, " {prefix}nflog-threshold {}", n.threshold);
+    }
+}
+
 /// The words of each `-m owner` test: for `-S` and for `-L`.
 pub(crate) const OWNER_SAVE: [&str; 4] = ["--socket-exists", "--uid-owner", "--gid-owner", "--suppl-groups"];
 pub(crate) const OWNER_LIST: [&str; 4] =
@@ -578,6 +597,10 @@ fn save_target(s: &mut String, t: &Target<'_>) {
         }
         Target::Classify(p) => {
             let _ = write!(s, " -j CLASSIFY --set-class {:04x}:{:04x}", p >> 16, p & 0xFFFF);
+        }
+        Target::Nflog(n) => {
+            s.push_str(" -j NFLOG");
+            nflog_text(s, n, "--");
         }
         Target::TcpMss(rnf_engine::tcpmss::CLAMP_PMTU) => s.push_str(" -j TCPMSS --clamp-mss-to-pmtu"),
         Target::TcpMss(m) => {
