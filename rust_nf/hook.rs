@@ -147,6 +147,7 @@ fn run_table(v: &Version, point: HookPoint, pkt: &mut Packet<'_>, head: &Head, d
         }
         // Only the nat table has NAT targets, and it does not come here.
         eval::Verdict::Nat(_) => Verdict::Accept,
+        eval::Verdict::Queue(q) => pkt.queue_verdict(&q),
     }
 }
 

@@ -150,7 +150,8 @@ fn bind(
     let target = match crate::hook::evaluate(version, point, pkt, head, data, Some(ct)) {
         None => return Err(Verdict::Drop),
         Some((eval::Verdict::Nat(n), _)) => Some(n),
-        Some((eval::Verdict::Accept, _)) => None,
+        // (NFQUEUE in the nat table: the flow keeps no binding, the packet goes on.)
+        Some((eval::Verdict::Accept | eval::Verdict::Queue(_), _)) => None,
         Some((eval::Verdict::Drop | eval::Verdict::Reject(_), _)) => return Err(Verdict::Drop),
     };
     // The flow as it stands (`nf_nat_setup_info`: the inverse of the current reply tuple,

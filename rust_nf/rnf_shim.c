@@ -28,6 +28,8 @@
 #include <net/netfilter/ipv4/nf_defrag_ipv4.h>
 #include <net/netfilter/ipv4/nf_reject.h>
 #include <net/netfilter/nf_log.h>
+#include <net/netfilter/nf_queue.h>
+#include <linux/netfilter/xt_NFQUEUE.h>
 #include <net/netns/generic.h>
 #include <net/route.h>
 #include <net/inet_sock.h>
@@ -775,6 +777,33 @@ void rnf_log(const struct nf_hook_state *st, const struct sk_buff *skb, u8 level
 	};
 
 	nf_log_packet(st->net, NFPROTO_IPV4, st->hook, skb, st->in, st->out, &li, "%s", prefix);
+}
+
+/* NFQUEUE (xt_NFQUEUE's nfqueue_tg_v3): the queue and the bypass flag, as a hook verdict. */
+static u32 rnf_nfq_initval __read_mostly;
+
+unsigned int rnf_nfqueue_verdict(const struct sk_buff *skb, u16 num, u16 total, int flags)
+{
+	u32 queue = num;
+	unsigned int ret;
+
+	if (total > 1) {
+		if (flags & NFQ_FLAG_CPU_FANOUT) {
+			queue = num + raw_smp_processor_id() % total;
+		} else {
+			u32 initval = READ_ONCE(rnf_nfq_initval);
+
+			/* As xt_NFQUEUE's init_hashrandom, once. */
+			while (!initval)
+				initval = get_random_u32();
+			WRITE_ONCE(rnf_nfq_initval, initval);
+			queue = nfqueue_hash(skb, num, total, NFPROTO_IPV4, initval);
+		}
+	}
+	ret = NF_QUEUE_NR(queue);
+	if (flags & NFQ_FLAG_BYPASS)
+		ret |= NF_VERDICT_FLAG_QUEUE_BYPASS;
+	return ret;
 }
 
 /* NFLOG (xt_NFLOG's nflog_tg): to nfnetlink_log's group, as an NF_LOG_TYPE_ULOG logger sees it. */

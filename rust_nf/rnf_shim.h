@@ -105,6 +105,7 @@ int rnf_skb_owner(const struct sk_buff *skb, const struct nf_hook_state *st, u32
 int rnf_skb_owner_in_groups(const struct sk_buff *skb, const struct nf_hook_state *st, u32 min, u32 max);
 int rnf_logger_get(void);
 void rnf_logger_put(void);
+unsigned int rnf_nfqueue_verdict(const struct sk_buff *skb, u16 num, u16 total, int flags);
 void rnf_nflog(const struct nf_hook_state *st, const struct sk_buff *skb, u16 group, u16 threshold,
 	       u32 len, int copy_len, const char *prefix);
 void rnf_log(const struct nf_hook_state *st, const struct sk_buff *skb, u8 level, u8 flags,

@@ -95,6 +95,7 @@ unsafe extern "C" fn rnf_rust_hook(
     match crate::hook::run(ns, slot, &mut pkt) {
         Verdict::Accept => kernel::bindings::NF_ACCEPT,
         Verdict::Drop => kernel::bindings::NF_DROP,
+        Verdict::Queue(v) => v,
     }
 }
 

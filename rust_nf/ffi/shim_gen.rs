@@ -218,6 +218,14 @@ unsafe extern "C" {
     pub fn rnf_logger_put();
 }
 unsafe extern "C" {
+    pub fn rnf_nfqueue_verdict(
+        skb: *const sk_buff,
+        num: u16_,
+        total: u16_,
+        flags: core::ffi::c_int,
+    ) -> core::ffi::c_uint;
+}
+unsafe extern "C" {
     pub fn rnf_nflog(
         st: *const nf_hook_state,
         skb: *const sk_buff,

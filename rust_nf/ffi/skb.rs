@@ -4,6 +4,7 @@
 
 use super::sys;
 use crate::engine::eval::{AddrTypeDev, Meta, SockOwner};
+use crate::engine::rule::NfqueueSpec;
 use core::ffi::{c_int, c_uint};
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -213,6 +214,14 @@ impl<'a> Packet<'a> {
         };
     }
 
+    /// NFQUEUE's verdict (xt_NFQUEUE's `nfqueue_tg_v3`): the queue, by flow hash or CPU when
+    /// there are several, with the bypass flag.
+    pub(crate) fn queue_verdict(&self, q: &NfqueueSpec) -> Verdict {
+        // SAFETY: `skb` is live (invariant); the shim only reads the IP header (which the hook's
+        // caller made linear) to hash it.
+        Verdict::Queue(unsafe { sys::rnf_nfqueue_verdict(self.skb.as_ptr(), q.num, q.total, c_int::from(q.flags)) })
+    }
+
     /// The REJECT target: an ICMP destination unreachable with `code`, or a TCP reset for
     /// `None`. The caller then drops the packet.
     pub(crate) fn reject(&mut self, code: Option<u8>) {
@@ -311,4 +320,6 @@ pub(crate) enum Verdict {
     Accept,
     /// Free it.
     Drop,
+    /// To a userspace queue: the raw verdict ([`Packet::queue_verdict`]).
+    Queue(u32),
 }

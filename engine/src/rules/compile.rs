@@ -340,6 +340,11 @@ pub enum CompileError {
         /// The level.
         level: u8,
     },
+    /// `-j NFQUEUE` with no queue, a last queue past 65535 or unknown flags.
+    Nfqueue {
+        /// The rule.
+        at: RulePos,
+    },
     /// `-j NFLOG --nflog-prefix` longer than 63 bytes.
     NflogPrefix {
         /// The rule.
@@ -465,6 +470,7 @@ impl fmt::Display for CompileError {
                 write!(f, "{at}: REJECT target: tcp-reset is only valid with `-p tcp'")
             }
             LogLevel { at, level } => write!(f, "{at}: LOG target: level {level} >= 8"),
+            Nfqueue { at } => write!(f, "{at}: NFQUEUE target: no queue, or queues past 65535"),
             NflogPrefix { at, len } => write!(
                 f,
                 "{at}: NFLOG target: prefix is {len} bytes, at most {} allowed",
@@ -909,6 +915,8 @@ pub(crate) fn translate<M: Store<CMatch>>(
         Target::Dscp(d) => CTarget::Tos { keep: 0x03, xor: d << 2, dscp: true },
         Target::Classify(p) => CTarget::Classify(p),
         Target::TcpMss(m) => CTarget::TcpMss(m),
+        Target::Nfqueue(q) if !q.valid() => return Err(CompileError::Nfqueue { at: at() }),
+        Target::Nfqueue(q) => CTarget::Nfqueue(q),
         Target::Nflog(n) => CTarget::Nflog(CNflog { group: n.group, threshold: n.threshold, len: n.len, copy_len: n.copy_len }),
         Target::CtNotrack(_) => CTarget::CtNotrack,
         Target::Ct(c) => CTarget::Ct(c),

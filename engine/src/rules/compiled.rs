@@ -166,6 +166,8 @@ pub enum CTarget {
     TcpMss(u16),
     /// NFLOG, then go on (its prefix is the rule's [`CMatch::LogPrefix`]).
     Nflog(CNflog),
+    /// NFQUEUE: the walk ends, the packet goes to a queue.
+    Nfqueue(super::rule::NfqueueSpec),
 }
 
 /// NFLOG's options but the prefix.

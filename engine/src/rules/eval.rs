@@ -60,6 +60,8 @@ pub enum Verdict {
     Reject(RejectWith),
     /// A NAT target decided the flow's binding; the packet is accepted.
     Nat(super::rule::NatTarget),
+    /// NFQUEUE: to a userspace queue (`NF_QUEUE_NR`).
+    Queue(super::rule::NfqueueSpec),
 }
 
 /// Which device `-m addrtype` looks the address up on (`--limit-iface-in/out`).
@@ -553,6 +555,7 @@ fn walk<const DELTA: bool>(
                         CTarget::Accept => return Verdict::Accept,
                         CTarget::Drop => return Verdict::Drop,
                         CTarget::Reject(kind) => return Verdict::Reject(*kind),
+                        CTarget::Nfqueue(q) => return Verdict::Queue(*q),
                         CTarget::Nat(n) => return Verdict::Nat(*n),
                         CTarget::Return => {
                             ret = true;
@@ -2251,6 +2254,21 @@ mod tests {
         assert_eq!(env.nflogs, [(5, b"first ".to_vec()), (5, std::vec![]), (5, long.as_bytes().to_vec())]);
         let e = filter_drop_err(nflog("x".repeat(64).leak()));
         assert_eq!(e, "chain `INPUT' rule 1: NFLOG target: prefix is 64 bytes, at most 63 allowed");
+    }
+
+    #[test]
+    fn nfqueue_ends_the_walk_with_its_queue() {
+        use crate::rule::NfqueueSpec;
+        let q = NfqueueSpec { num: 4, total: 2, flags: NfqueueSpec::BYPASS };
+        let (h, out) = filter_drop(&[], &[("INPUT", rule(Target::Nfqueue(q))), ("INPUT", rule(Target::Accept))]);
+        let rs = out.ruleset(h);
+        let p = tcp_pkt(1, 2, 0);
+        let mut env = TestEnv::new(&rs);
+        assert_eq!(evaluate(&rs, HookPoint::LocalIn, &info(&p, b"eth0", b""), &mut env), Verdict::Queue(q));
+        assert_eq!((env.counters[0].0, env.counters[1].0), (1, 0));
+        for bad in [NfqueueSpec { num: 0, total: 0, flags: 0 }, NfqueueSpec { num: 65535, total: 2, flags: 0 }, NfqueueSpec { num: 0, total: 1, flags: 4 }] {
+            assert_eq!(filter_drop_err(rule(Target::Nfqueue(bad))), "chain `INPUT' rule 1: NFQUEUE target: no queue, or queues past 65535");
+        }
     }
 
     #[test]

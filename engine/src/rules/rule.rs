@@ -1009,6 +1009,32 @@ pub struct NflogSpec<'a> {
     pub prefix: &'a str,
 }
 
+/// `NFQUEUE` target options (`struct xt_NFQ_info_v3`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NfqueueSpec {
+    /// `--queue-num`, or the first queue of `--queue-balance`.
+    pub num: u16,
+    /// How many queues from `num` on (1 without `--queue-balance`).
+    pub total: u16,
+    /// [`NfqueueSpec::BYPASS`], [`NfqueueSpec::CPU_FANOUT`].
+    pub flags: u8,
+}
+
+impl NfqueueSpec {
+    /// `--queue-bypass`: without a listener the packet goes on (`NFQ_FLAG_BYPASS`).
+    pub const BYPASS: u8 = 0x01;
+    /// `--queue-cpu-fanout`: the queue by CPU rather than by flow hash.
+    pub const CPU_FANOUT: u8 = 0x02;
+
+    /// The checks of xt_NFQUEUE's `nfqueue_tg_check`: at least one queue, the last one a
+    /// 16-bit number, known flags.
+    pub fn valid(&self) -> bool {
+        self.total != 0
+            && u32::from(self.num) + u32::from(self.total) - 1 <= 0xFFFF
+            && self.flags & !(Self::BYPASS | Self::CPU_FANOUT) == 0
+    }
+}
+
 /// What a rule does when it matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Target<'a> {
@@ -1068,6 +1094,8 @@ pub enum Target<'a> {
     /// `-j CLASSIFY --set-class major:minor`: `skb->priority` becomes `major << 16 | minor`,
     /// then go on.
     Classify(u32),
+    /// `-j NFQUEUE`: hand the packet to a userspace listener (nfnetlink_queue), which decides.
+    Nfqueue(NfqueueSpec),
     /// `-j NFLOG`: hand the packet to nfnetlink_log's group, then go on.
     Nflog(NflogSpec<'a>),
     /// `-j TCPMSS --set-mss n` or `--clamp-mss-to-pmtu` ([`super::tcpmss::CLAMP_PMTU`]):
@@ -1104,6 +1132,7 @@ impl<'a> Target<'a> {
             Target::Classify(_) => "CLASSIFY",
             Target::TcpMss(_) => "TCPMSS",
             Target::Nflog(_) => "NFLOG",
+            Target::Nfqueue(_) => "NFQUEUE",
             Target::CtNotrack(_) | Target::Ct(_) => "CT",
             Target::Connmark(_) => "CONNMARK",
             Target::Nat(n) => n.kind.name(),

@@ -13,7 +13,7 @@
 
 use super::rule::{
     ctevent, ctzone, CtSpec, NatKind, NatTarget,
-    AddrRange, AddrTypeMatch, DscpMatch, EcnMatch, MacMatch, NflogSpec, OwnerMatch, PktTypeMatch, QuotaMatch, MAX_NFLOG_PREFIX, SpiMatch, TcpMssMatch, TosMatch, MAX_DSCP, Iface, IcmpMatch, IpRangeMatch, Ipv4Net, LengthMatch, LimitMatch,
+    AddrRange, AddrTypeMatch, DscpMatch, EcnMatch, MacMatch, NflogSpec, NfqueueSpec, OwnerMatch, PktTypeMatch, QuotaMatch, MAX_NFLOG_PREFIX, SpiMatch, TcpMssMatch, TosMatch, MAX_DSCP, Iface, IcmpMatch, IpRangeMatch, Ipv4Net, LengthMatch, LimitMatch,
     LogSpec, MarkMatch, Match, MultiportKind, MultiportMatch, PortMatch, PortRange, RejectWith,
     RuleSpec, StatisticMatch, TcpFlags, ctflag, ConntrackMatch, ConnmarkMode, ConnmarkTarget, StateMatch, TcpMatch, Target, TtlMatch, TtlMode, TtlOp, UdpMatch,
     MAX_CHAIN_NAME, MAX_COMMENT, MAX_LOG_PREFIX, MAX_MULTIPORT,
@@ -149,6 +149,8 @@ pub const T_CLASSIFY: u32 = 16;
 pub const T_TCPMSS: u32 = 17;
 /// Target NFLOG (group u16, threshold u16, len u32, copy_len u8, prefix).
 pub const T_NFLOG: u32 = 18;
+/// Target NFQUEUE (num u16, total u16, flags u8).
+pub const T_NFQUEUE: u32 = 19;
 
 /// Top-level attribute: u32 table ([`super::rule::TableId`]).
 pub const A_TABLE: u16 = 5;
@@ -1107,6 +1109,13 @@ fn put_target(enc: &mut Encoder<'_>, t: &Target<'_>) {
             b.u32(*p);
             b
         }
+        Target::Nfqueue(q) => {
+            let mut b = Bytes::new(T_NFQUEUE);
+            b.u16(q.num);
+            b.u16(q.total);
+            b.u8(q.flags);
+            b
+        }
         Target::Nflog(n) => {
             let mut b = Bytes::new(T_NFLOG);
             b.u16(n.group);
@@ -1208,6 +1217,13 @@ fn get_target<'a>(a: &Attr<'a>) -> Result<Target<'a>, WireError> {
         T_DSCP => Target::Dscp(Some(r.u8()?).filter(|d| *d <= MAX_DSCP).ok_or(WireError::BadValue(a.ty))?),
         T_CLASSIFY => Target::Classify(r.u32()?),
         T_TCPMSS => Target::TcpMss(r.u16()?),
+        T_NFQUEUE => {
+            let q = NfqueueSpec { num: r.u16()?, total: r.u16()?, flags: r.u8()? };
+            if !q.valid() {
+                return Err(WireError::BadValue(a.ty));
+            }
+            Target::Nfqueue(q)
+        }
         T_NFLOG => {
             let (group, threshold, len, copy_len) = (r.u16()?, r.u16()?, r.u32()?, r.bool()?);
             let prefix = r.rest_str(MAX_NFLOG_PREFIX)?;

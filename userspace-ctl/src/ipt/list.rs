@@ -886,6 +886,10 @@ pub(crate) fn print_target(s: &mut String, t: &Target<'_>, numeric: bool) {
             let _ = write!(s, " CLASSIFY set {:x}:{:x}", p >> 16, p & 0xFFFF);
         }
         Target::Nflog(n) => super::ruleprint::nflog_text(s, &n, ""),
+        Target::Nfqueue(q) => {
+            s.push_str(" NFQUEUE");
+            super::ruleprint::nfqueue_text(s, &q, ["num", "balance", "bypass", "cpu-fanout"]);
+        }
         Target::TcpMss(rnf_engine::tcpmss::CLAMP_PMTU) => s.push_str(" TCPMSS clamp to PMTU"),
         Target::TcpMss(m) => {
             let _ = write!(s, " TCPMSS set {m}");

@@ -22,7 +22,7 @@ use rnf_engine::rule::{
     MarkMatch, Match, MultiportKind, MultiportMatch, PortMatch, PortRange, RejectWith, RuleSpec, StatisticMatch,
     Target, TcpFlags, TcpMatch, TtlMatch, TtlMode, TtlOp, UdpMatch, MAX_MATCHES, MAX_MULTIPORT,
     ctflag, ctstate, ctstatus, NatKind, ConnbytesMatch, ConnmarkMode, ConnmarkTarget, ConntrackMatch, StateMatch,
-    DscpMatch, EcnMatch, MacMatch, NflogSpec, OwnerMatch, PktTypeMatch, QuotaMatch, SpiMatch, TcpMssMatch, TosMatch, MAX_DSCP,
+    DscpMatch, EcnMatch, MacMatch, NflogSpec, NfqueueSpec, OwnerMatch, PktTypeMatch, QuotaMatch, SpiMatch, TcpMssMatch, TosMatch, MAX_DSCP,
 };
 
 use super::names;
@@ -292,6 +292,7 @@ impl OwnedRule {
             Target::Dscp(d) => OwnedTarget::Plain(Target::Dscp(d)),
             Target::Classify(p) => OwnedTarget::Plain(Target::Classify(p)),
             Target::TcpMss(m) => OwnedTarget::Plain(Target::TcpMss(m)),
+            Target::Nfqueue(q) => OwnedTarget::Plain(Target::Nfqueue(q)),
             Target::CtNotrack(a) => OwnedTarget::Plain(Target::CtNotrack(a)),
             Target::Ct(c) => OwnedTarget::Plain(Target::Ct(c)),
             Target::Nat(n) => OwnedTarget::Plain(Target::Nat(n)),
@@ -979,6 +980,7 @@ enum TExt {
     Classify,
     TcpMss,
     Nflog,
+    Nfqueue,
     Ct,
     Connmark,
     Nat(rnf_engine::rule::NatKind),
@@ -997,6 +999,7 @@ impl TExt {
             "CLASSIFY" => TExt::Classify,
             "TCPMSS" => TExt::TcpMss,
             "NFLOG" => TExt::Nflog,
+            "NFQUEUE" => TExt::Nfqueue,
             "CT" | "NOTRACK" => TExt::Ct,
             "CONNMARK" => TExt::Connmark,
             "DNAT" => TExt::Nat(NatKind::Dnat),
@@ -1020,6 +1023,7 @@ impl TExt {
             TExt::Classify => "CLASSIFY",
             TExt::TcpMss => "TCPMSS",
             TExt::Nflog => "NFLOG",
+            TExt::Nfqueue => "NFQUEUE",
             TExt::Ct => "CT",
             TExt::Connmark => "CONNMARK",
             TExt::Nat(k) => k.name(),
@@ -1038,6 +1042,7 @@ impl TExt {
             TExt::Classify => CLASSIFY_OPTS,
             TExt::TcpMss => TCPMSST_OPTS,
             TExt::Nflog => NFLOG_OPTS,
+            TExt::Nfqueue => NFQUEUE_OPTS,
             TExt::Ct => CT_OPTS,
             TExt::Connmark => CONNMARKT_OPTS,
             TExt::Nat(NatKind::Dnat) => DNAT_OPTS,
@@ -1258,6 +1263,14 @@ const NFLOG_OPTS: &[XOpt] = &[
     XOpt { excl: 1 << 3, ..xo("nflog-range", 2, XType::U32, 0) },
     XOpt { excl: 1 << 2, ..xo("nflog-size", 3, XType::U32, 0) },
     XOpt { max: 0xFFFF, ..xo("nflog-threshold", 4, XType::U32, 0) },
+];
+// libxt_NFQUEUE (revision 3): O_QUEUE_NUM 0, O_QUEUE_BALANCE 1 (each excludes the other),
+// O_QUEUE_BYPASS 2, O_QUEUE_CPU_FANOUT 3 (needs a balance).
+const NFQUEUE_OPTS: &[XOpt] = &[
+    XOpt { max: 0xFFFF, excl: 1 << 1, ..xo("queue-num", 0, XType::U32, 0) },
+    XOpt { max: 0xFFFE, excl: 1 << 0, ..xo("queue-balance", 1, XType::U16Rc, 0) },
+    xo("queue-bypass", 2, XType::None, 0),
+    XOpt { also: 1 << 1, ..xo("queue-cpu-fanout", 3, XType::None, 0) },
 ];
 // libxt_TCPMSS (IPv4): O_SET_MSS 0 (at most 65535 - 20), O_CLAMP_MSS 1.
 const TCPMSST_OPTS: &[XOpt] =
@@ -1733,6 +1746,7 @@ enum TData {
     Classify(u32),
     TcpMss(u16),
     Nflog(NflogSpec<'static>, String),
+    Nfqueue(NfqueueSpec),
     /// True for `-j NOTRACK`; the template of the other options.
     Ct(bool, rnf_engine::rule::CtSpec),
     Connmark(ConnmarkTarget),
@@ -2483,6 +2497,19 @@ impl Parser {
                 };
             }
             TData::Classify(p) => *p = parse_class(&arg)?,
+            TData::Nfqueue(q) => match id {
+                0 => q.num = parse_int(name, o, &arg, 0xFFFF)? as u16,
+                1 => {
+                    let r = parse_mint(name, o, &arg, o.max)?;
+                    let [lo, hi] = r[..] else { return perr(format!("Bad range \"{arg}\"")) };
+                    if lo >= hi {
+                        return perr(format!("{lo} should be less than {hi}"));
+                    }
+                    (q.num, q.total) = (lo as u16, (hi - lo + 1) as u16);
+                }
+                2 => q.flags |= NfqueueSpec::BYPASS,
+                _ => q.flags |= NfqueueSpec::CPU_FANOUT,
+            },
             TData::Nflog(n, prefix) => match id {
                 0 => n.group = parse_int(name, o, &arg, 0xFFFF)? as u16,
                 1 => {
@@ -3523,6 +3550,8 @@ fn parse_inner(argv: Vec<String>, restore: bool, warnings: &mut Vec<String>) -> 
                         TExt::Dscp => TData::Dscp(0),
                         TExt::Classify => TData::Classify(0),
                         TExt::TcpMss => TData::TcpMss(0),
+                        // NFQUEUE_init_v1: one queue.
+                        TExt::Nfqueue => TData::Nfqueue(NfqueueSpec { num: 0, total: 1, flags: 0 }),
                         TExt::Nflog => TData::Nflog(
                             NflogSpec { group: 0, threshold: 0, len: 0, copy_len: false, prefix: "" },
                             String::new(),
@@ -3790,6 +3819,7 @@ fn parse_inner(argv: Vec<String>, restore: bool, warnings: &mut Vec<String>) -> 
             TData::Dscp(d) => OwnedTarget::Plain(Target::Dscp(*d)),
             TData::Classify(p) => OwnedTarget::Plain(Target::Classify(*p)),
             TData::TcpMss(m) => OwnedTarget::Plain(Target::TcpMss(*m)),
+            TData::Nfqueue(q) => OwnedTarget::Plain(Target::Nfqueue(*q)),
             TData::Nflog(n, prefix) => {
                 // NFLOG_check: --nflog-size copies that many bytes.
                 let copy_len = t.xflags & (1 << 3) != 0;

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use rnf_engine::rule::{
     addrtype, Counters, Iface, Ipv4Net, Match, MultiportKind, PortMatch, RejectWith, RuleSpec, StatisticMatch,
-    Target, TtlMode, TtlOp, LIMIT_SCALE, ctflag, ConnmarkMode, ConntrackMatch, EcnMatch, NflogSpec, OwnerMatch, SpiMatch,
+    Target, TtlMode, TtlOp, LIMIT_SCALE, ctflag, ConnmarkMode, ConntrackMatch, EcnMatch, NflogSpec, NfqueueSpec, OwnerMatch, SpiMatch,
 };
 
 use super::model::Table;
@@ -442,6 +442,23 @@ fn save_match(s: &mut String, m: &Match<'_>) {
     }
 }
 
+/// libxt_NFQUEUE's `NFQUEUE_print_v3` and `NFQUEUE_save_v3`, with their words.
+pub(crate) fn nfqueue_text(s: &mut String, q: &NfqueueSpec, words: [&str; 4]) {
+    let [num, balance, bypass, fanout] = words;
+    if q.total > 1 {
+        let last = u32::from(q.num) + u32::from(q.total) - 1;
+        let _ = write!(s, " {balance} {}:{last}", q.num);
+    } else {
+        let _ = write!(s, " {num} {}", q.num);
+    }
+    if q.flags & NfqueueSpec::BYPASS != 0 {
+        let _ = write!(s, " {bypass}");
+    }
+    if q.flags & NfqueueSpec::CPU_FANOUT != 0 {
+        let _ = write!(s, " {fanout}");
+    }
+}
+
 /// libxt_NFLOG's `nflog_print` with `prefix` before each option name (`--` for `-S`).
 pub(crate) fn nflog_text(s: &mut String, n: &NflogSpec<'_>, prefix: &str) {
     if !n.prefix.is_empty() {
@@ -601,6 +618,10 @@ fn save_target(s: &mut String, t: &Target<'_>) {
         Target::Nflog(n) => {
             s.push_str(" -j NFLOG");
             nflog_text(s, n, "--");
+        }
+        Target::Nfqueue(q) => {
+            s.push_str(" -j NFQUEUE");
+            nfqueue_text(s, q, ["--queue-num", "--queue-balance", "--queue-bypass", "--queue-cpu-fanout"]);
         }
         Target::TcpMss(rnf_engine::tcpmss::CLAMP_PMTU) => s.push_str(" -j TCPMSS --clamp-mss-to-pmtu"),
         Target::TcpMss(m) => {
