@@ -120,20 +120,20 @@ pub(crate) fn evaluate(
     // Every packet meets the rules, whatever its header says (ip_tables reads the fields it
     // finds); only one too short to hold an IPv4 header cannot, and is dropped.
     let info = PacketInfo::parse(data, &head.in_dev, &head.out_dev, head.meta).ok()?;
-    let mut env = KernelEnv { v, pkt, mark_changed: false, ct, view: None, forwarded: head.forwarded };
+    let mut env = KernelEnv { v, pkt, route_key_changed: false, ct, view: None, forwarded: head.forwarded };
     let verdict = eval::evaluate(&v.ruleset(), point, &info, &mut env);
-    Some((verdict, env.mark_changed))
+    Some((verdict, env.route_key_changed))
 }
 
 /// The table `v` for one packet.
 fn run_table(v: &Version, point: HookPoint, pkt: &mut Packet<'_>, head: &Head, data: &[u8], ct: Option<&Ct>) -> Verdict {
-    let Some((verdict, mark_changed)) = evaluate(v, point, pkt, head, data, ct) else {
+    let Some((verdict, route_key_changed)) = evaluate(v, point, pkt, head, data, ct) else {
         return Verdict::Drop;
     };
     match verdict {
         eval::Verdict::Accept => {
-            if mark_changed && point == HookPoint::LocalOut && v.table() == TableId::Mangle {
-                // As iptable_mangle: a new mark may change the route of a local packet.
+            if route_key_changed && point == HookPoint::LocalOut && v.table() == TableId::Mangle {
+                // As iptable_mangle: a new mark or TOS may change the route of a local packet.
                 if pkt.reroute().is_err() {
                     return Verdict::Drop;
                 }
@@ -155,7 +155,7 @@ fn run_table(v: &Version, point: HookPoint, pkt: &mut Packet<'_>, head: &Head, d
 struct KernelEnv<'v, 'p, 'a> {
     v: &'v Version,
     pkt: &'p mut Packet<'a>,
-    mark_changed: bool,
+    route_key_changed: bool,
     /// The namespace's connection table, when it tracks.
     ct: Option<&'v Ct>,
     /// The packet's connection, read once per hook call when a rule first asks.
@@ -213,7 +213,7 @@ impl Env for KernelEnv<'_, '_, '_> {
     }
 
     fn set_mark(&mut self, mark: u32) {
-        self.mark_changed = true;
+        self.route_key_changed = true;
         self.pkt.set_mark(mark);
     }
 
@@ -267,6 +267,7 @@ impl Env for KernelEnv<'_, '_, '_> {
 
     fn set_tos(&mut self, _old: u8, new: u8) -> bool {
         // xt_DSCP: make the header writable, then rewrite (the caller only calls on a change).
+        self.route_key_changed = true;
         self.pkt.writable(IPV4_MIN_HEADER).is_some_and(|h| checksum::rewrite_tos(h, new))
     }
 
@@ -274,15 +275,15 @@ impl Env for KernelEnv<'_, '_, '_> {
         self.pkt.set_priority(priority);
     }
 
-    fn tcpmss(&mut self, mss: u16) -> Option<u32> {
+    fn tcpmss(&mut self, mss: u16) -> Option<(u32, Option<u16>)> {
         let want = if mss == tcpmss::CLAMP_PMTU { NewMss::Clamp(self.pkt.path_mtu()) } else { NewMss::Set(mss) };
         let state = if self.pkt.csum_partial() { FieldState::Partial } else { FieldState::Full };
         let (buf, len) = self.pkt.expand(4)?;
-        let new = tcpmss::mangle(buf, len, want, state).ok()?;
-        if new != len {
-            self.pkt.resize(new).ok()?;
+        let done = tcpmss::mangle(buf, len, want, state)?;
+        if done.len != len {
+            self.pkt.resize(done.len).ok()?;
         }
-        u32::try_from(new.saturating_sub(len)).ok()
+        Some((u32::try_from(done.len.saturating_sub(len)).ok()?, done.mss))
     }
 
     fn sock_owner(&mut self) -> SockOwner {

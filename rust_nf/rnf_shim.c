@@ -258,8 +258,9 @@ void rnf_skb_head(const struct sk_buff *skb, const struct nf_hook_state *st,
 	if (st->out && (!skb->sk || !net_eq(st->net, sock_net(skb->sk))))
 		head->flags |= RNF_HEAD_FORWARDED;
 	head->pkt_type = skb->pkt_type;
-	/* xt_mac's test for a link-layer header to read. */
-	if (skb->dev && skb->dev->type == ARPHRD_ETHER && skb_mac_header_was_set(skb) &&
+	/* xt_mac's test for a link-layer header to read, at the hooks -m mac may be used from. */
+	if (st->hook != NF_INET_LOCAL_OUT && st->hook != NF_INET_POST_ROUTING &&
+	    skb->dev && skb->dev->type == ARPHRD_ETHER && skb_mac_header_was_set(skb) &&
 	    skb_mac_header_len(skb) >= ETH_HLEN) {
 		memcpy(head->mac_src, eth_hdr(skb)->h_source, ETH_ALEN);
 		head->flags |= RNF_HEAD_MAC;

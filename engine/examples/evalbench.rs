@@ -67,8 +67,8 @@ impl Env for BenchEnv {
         true
     }
     fn set_priority(&mut self, _: u32) {}
-    fn tcpmss(&mut self, _: u16) -> Option<u32> {
-        Some(0)
+    fn tcpmss(&mut self, _: u16) -> Option<(u32, Option<u16>)> {
+        Some((0, None))
     }
     fn sock_owner(&mut self) -> SockOwner {
         SockOwner::None

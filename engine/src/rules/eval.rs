@@ -115,9 +115,9 @@ pub trait Env {
     /// The CLASSIFY target: `skb->priority = priority`.
     fn set_priority(&mut self, priority: u32);
     /// The TCPMSS target with `mss` ([`super::tcpmss::CLAMP_PMTU`]: the path MTU's): make the
-    /// packet writable and rewrite it ([`super::tcpmss::mangle`]); the bytes it grew by, or
-    /// `None` to drop it.
-    fn tcpmss(&mut self, mss: u16) -> Option<u32>;
+    /// packet writable and rewrite it ([`super::tcpmss::mangle`]); the bytes it grew by and
+    /// the segment's MSS option now, or `None` to drop it.
+    fn tcpmss(&mut self, mss: u16) -> Option<(u32, Option<u16>)>;
     /// The packet's connection as the conntrack stage of this packet left it (`nf_ct_get`).
     fn ct(&mut self) -> CtView;
     /// The CT --notrack target: connection tracking is to leave this packet alone.
@@ -224,6 +224,8 @@ struct Live {
     /// `skb->len` and the datagram's length (TCPMSS may add an option).
     skb_len: u32,
     ip_len: u32,
+    /// After a TCPMSS target: the segment's MSS option (what `-m tcpmss` then sees).
+    mss: Option<Option<u16>>,
 }
 
 /// One packet as the rules see it.
@@ -464,7 +466,7 @@ fn walk<const DELTA: bool>(
     let Some(entry_chain) = rs.chains.get(entry as usize) else { return Verdict::Drop };
     let mut stack = [0u32; MAX_JUMP_DEPTH];
     let mut sp = 0usize;
-    let mut live = Live { mark: pkt.mark, ttl: pkt.ip.ttl, tos: pkt.ip.tos, skb_len: pkt.skb_len, ip_len: pkt.ip_len };
+    let mut live = Live { mark: pkt.mark, ttl: pkt.ip.ttl, tos: pkt.ip.tos, skb_len: pkt.skb_len, ip_len: pkt.ip_len, mss: None };
     let mut pos = entry_chain.first;
     let mut end = entry_chain.first.saturating_add(entry_chain.count);
     // In an indexed chain the classifier skips the rules the packet cannot match (its key is
@@ -487,15 +489,13 @@ fn walk<const DELTA: bool>(
     let mut tail_next = if DELTA { delta.tail_start(chain) } else { None };
     let mut indexed = use_index(rs, chain, pkt, &mut key);
     // A second line of defence for a delta (checked as it is made, never walked by the
-    // compiler): a walk that takes more steps than a loop-free one could drops the packet.
-    let mut budget = if DELTA { step_budget(rs) } else { 0 };
+    // compiler): without gotos a walk ends (positions only move on, and a full stack drops), so
+    // a loop takes endlessly many gotos in one frame of the jump stack; a loop-free walk takes
+    // fewer gotos in a frame than there are chains, since each goes to a chain the frame has
+    // not been in. More drops the packet.
+    let goto_limit = if DELTA { rs.chains.len() as u32 } else { 0 };
+    let mut gotos = [0u32; MAX_JUMP_DEPTH + 1];
     loop {
-        if DELTA {
-            if budget == 0 {
-                return Verdict::Drop;
-            }
-            budget -= 1;
-        }
         if !in_tail {
             // The chain's next tail rules come before the compiled rule at their anchor: the
             // skip looks no further (it would look again from there).
@@ -567,6 +567,17 @@ fn walk<const DELTA: bool>(
                                 let Some(slot) = stack.get_mut(sp) else { return Verdict::Drop };
                                 *slot = pos;
                                 sp += 1;
+                                if DELTA {
+                                    if let Some(g) = gotos.get_mut(sp) {
+                                        *g = 0;
+                                    }
+                                }
+                            } else if DELTA {
+                                let Some(g) = gotos.get_mut(sp) else { return Verdict::Drop };
+                                *g = g.saturating_add(1);
+                                if *g > goto_limit {
+                                    return Verdict::Drop;
+                                }
                             }
                             let Some(c) = rs.chains.get(*t as usize) else { return Verdict::Drop };
                             chain = *t;
@@ -647,9 +658,10 @@ fn walk<const DELTA: bool>(
                         // xt_TCPMSS leaves a fragment alone before it makes the packet writable.
                         CTarget::TcpMss(_) if pkt.ip.frag_offset != 0 => true,
                         CTarget::TcpMss(m) => {
-                            let Some(added) = env.tcpmss(*m) else { return Verdict::Drop };
+                            let Some((added, mss)) = env.tcpmss(*m) else { return Verdict::Drop };
                             live.skb_len = live.skb_len.saturating_add(added);
                             live.ip_len = live.ip_len.saturating_add(added);
+                            live.mss = Some(mss);
                             true
                         }
                     }
@@ -696,17 +708,6 @@ fn walk<const DELTA: bool>(
             }
         }
     }
-}
-
-/// The most steps (rules looked at, deleted ones passed over, returns) a walk of `rs` with a
-/// delta takes before it is taken for a loop. A loop-free walk seldom looks at a rule more
-/// than once per jump-stack level; the floor (a million steps) leaves room for a
-/// pathological loop-free ruleset that calls a chain from many rules at each level.
-fn step_budget(rs: &Ruleset<'_>) -> u32 {
-    let rules = (rs.rules.len() as u32)
-        .saturating_add(rs.delta.rules.len() as u32)
-        .saturating_add(rs.chains.len() as u32);
-    rules.saturating_mul(MAX_JUMP_DEPTH as u32 + 2).saturating_mul(2).max(1 << 20)
 }
 
 /// Moves a chain's walk past the tail rule at place `at` of the delta's order: to the next
@@ -941,7 +942,12 @@ fn match_one(m: &CMatch, pkt: &PacketInfo<'_>, live: Live, env: &mut impl Env) -
         }
         // xt_mac: no Ethernet header, no match (whatever the `!`).
         CMatch::Mac(m) => yes_if(pkt.mac_src.is_some_and(|a| (a == m.src) ^ m.invert)),
-        CMatch::TcpMss(m) => tcpmss_match(m, pkt),
+        // After a TCPMSS target, the option it left (the packet was whole and no fragment).
+        CMatch::TcpMss(m) => match live.mss {
+            Some(Some(v)) => yes_if((v >= m.min && v <= m.max) ^ m.invert),
+            Some(None) => yes_if(m.invert),
+            None => tcpmss_match(m, pkt),
+        },
         CMatch::Owner(m) => {
             let sock = env.sock_owner();
             yes_if(owner_matches(m, sock, env))
@@ -1242,9 +1248,9 @@ mod tests {
         fn set_priority(&mut self, priority: u32) {
             self.priorities.push(priority);
         }
-        fn tcpmss(&mut self, mss: u16) -> Option<u32> {
+        fn tcpmss(&mut self, mss: u16) -> Option<(u32, Option<u16>)> {
             self.mss.push(mss);
-            (!self.ttl_readonly).then_some(4)
+            (!self.ttl_readonly).then_some((4, Some(mss.min(536))))
         }
         fn sock_owner(&mut self) -> SockOwner {
             self.owner
@@ -1548,9 +1554,58 @@ mod tests {
         let mut env = TestEnv::new(&rs);
         env.counters.push((0, 0));
         assert_eq!(evaluate(&rs, HookPoint::LocalIn, &info(&tcp_pkt(1, 2, 0), b"eth0", b""), &mut env), Verdict::Drop);
-        assert!(env.counters.last().unwrap().0 > 100_000, "the loop ran to the budget");
+        // It went round once per chain (and once more), not more.
+        let passes = env.counters.last().unwrap().0;
+        assert!(passes > 1 && passes <= rs.chains.len() as u64 + 1, "the loop ran {passes} times");
         // UDP is dropped by A's first rule before the loop.
         assert_eq!(evaluate(&rs, HookPoint::LocalIn, &info(&udp_pkt(1, 2), b"eth0", b""), &mut env), Verdict::Drop);
+    }
+
+    /// A heavy loop-free walk with a delta is not taken for a loop: a chain called 32 times at
+    /// each of four levels (a million rules looked at), and a goto chain through every chain.
+    #[test]
+    fn a_fanned_out_delta_walk_is_not_a_loop() {
+        let mut rules: Vec<(&'static str, RuleSpec<'static>)> = std::vec![("INPUT", rule(Target::Jump("A")))];
+        for (from, to) in [("A", "B"), ("B", "C"), ("C", "D")] {
+            for _ in 0..32 {
+                rules.push((from, rule(Target::Jump(to))));
+            }
+        }
+        for _ in 0..32 {
+            rules.push(("D", rule(Target::None)));
+        }
+        // Then INPUT -j G0; G0 -g G1 ... G8 -g G9; G9 returns; then ACCEPT.
+        let names: Vec<&'static str> = (0..10).map(|i| std::format!("G{i}").leak() as &'static str).collect();
+        rules.push(("INPUT", rule(Target::Jump(names[0]))));
+        for w in names.windows(2) {
+            rules.push((w[0], rule(Target::Goto(w[1]))));
+        }
+        rules.push(("INPUT", rule(Target::Accept)));
+        let mut user = std::vec!["A", "B", "C", "D"];
+        user.extend(names.iter().copied());
+        let (h, out) = filter(&user, &rules);
+        let rs = out.ruleset(h);
+        let policies = std::vec![None; rs.chains.len()];
+        let tail_first = std::vec![u32::MAX; rs.chains.len()];
+        let delta = super::super::compiled::Delta {
+            dead: &[],
+            tail_first: &tail_first,
+            rules: &[],
+            anchors: &[],
+            order: &[],
+            matches: &[],
+            hot: &[],
+            policies: &policies,
+            stale_reach: false,
+        };
+        let with = rs.with_delta(delta);
+        assert!(!with.delta.is_empty(), "the delta walk");
+        let mut env = TestEnv::new(&rs);
+        let pkt = tcp_pkt(1, 2, 0);
+        assert_eq!(evaluate(&with, HookPoint::LocalIn, &info(&pkt, b"eth0", b""), &mut env), Verdict::Accept);
+        // D's 32 rules, each looked at 32^3 times.
+        let d: u64 = rs.rules.iter().enumerate().filter(|(_, r)| r.target == CTarget::None).map(|(i, _)| env.counters[i].0).sum();
+        assert_eq!(d, 32 * 32 * 32 * 32);
     }
 
     #[test]
@@ -2064,7 +2119,7 @@ mod tests {
 
     /// One compiled match against a packet, with the TOS the walk has so far.
     fn one(m: CMatch, pi: &PacketInfo<'_>) -> Outcome {
-        let live = Live { mark: pi.mark, ttl: pi.ip.ttl, tos: pi.ip.tos, skb_len: pi.skb_len, ip_len: pi.ip_len };
+        let live = Live { mark: pi.mark, ttl: pi.ip.ttl, tos: pi.ip.tos, skb_len: pi.skb_len, ip_len: pi.ip_len, mss: None };
         match_one(&m, pi, live, &mut TestEnv::default())
     }
 
@@ -2207,7 +2262,9 @@ mod tests {
             &[],
             &[
                 ("FORWARD", syn(Target::TcpMss(1200))),
-                ("FORWARD", with(rule(Target::Drop), Match::Length(LengthMatch { min: 44, max: 44, invert: false }))),
+                ("FORWARD", with(rule(Target::None), Match::Length(LengthMatch { min: 44, max: 44, invert: false }))),
+                // Sees the option the target added.
+                ("FORWARD", with(RuleSpec { proto: IPPROTO_TCP, ..rule(Target::Drop) }, Match::TcpMss(crate::rule::TcpMssMatch { min: 536, max: 536, invert: false }))),
             ],
         )
         .unwrap();
@@ -2217,6 +2274,7 @@ mod tests {
         assert_eq!(evaluate(&rs, HookPoint::Forward, &info(&pkt, b"a", b"b"), &mut env), Verdict::Drop);
         assert_eq!(env.mss, [1200]);
         assert_eq!(env.counters[1], (1, 44), "counted with the option added");
+        assert_eq!(env.counters[2], (1, 44), "-m tcpmss sees the new option");
         // A header that cannot be made writable: dropped.
         let mut env = TestEnv::new(&rs);
         env.ttl_readonly = true;

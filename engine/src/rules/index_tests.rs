@@ -128,9 +128,9 @@ impl Env for RecEnv {
     fn set_priority(&mut self, p: u32) {
         self.log.push(Ev::SetPriority(p));
     }
-    fn tcpmss(&mut self, mss: u16) -> Option<u32> {
+    fn tcpmss(&mut self, mss: u16) -> Option<(u32, Option<u16>)> {
         self.log.push(Ev::SetPriority(u32::from(mss)));
-        Some(4)
+        Some((4, Some(mss)))
     }
     fn sock_owner(&mut self) -> SockOwner {
         let r = (self.rng.next() >> 16) as u32;

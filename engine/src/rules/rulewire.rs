@@ -963,7 +963,14 @@ fn get_match<'a>(a: &Attr<'a>) -> Result<Match<'a>, WireError> {
             }
             Match::Owner(o)
         }
-        M_TCPMSS => Match::TcpMss(TcpMssMatch { min: r.u16()?, max: r.u16()?, invert: r.bool()? }),
+        M_TCPMSS => {
+            let m = TcpMssMatch { min: r.u16()?, max: r.u16()?, invert: r.bool()? };
+            // xt_tcpmss's tcpmss_mt_check.
+            if m.min > m.max {
+                return Err(WireError::BadValue(a.ty));
+            }
+            Match::TcpMss(m)
+        }
         M_TTL => {
             let op = match r.u8()? {
                 0 => TtlOp::Eq,

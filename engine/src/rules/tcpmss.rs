@@ -26,15 +26,29 @@ pub enum NewMss {
     Clamp(u32),
 }
 
+/// What [`mangle`] left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mangled {
+    /// The packet's length (the old one, or 4 bytes more when the option was added).
+    pub len: usize,
+    /// The segment's MSS option now (`None`: it has none).
+    pub mss: Option<u16>,
+}
+
 /// Rewrites the segment in `buf` (the packet from its IPv4 header on, `len` bytes of it, and
-/// at least 4 spare bytes after them in `buf` for an added option). Returns the packet's new
-/// length (`len`, or `len + 4` when the option was added); `Err` drops the packet (a header cut
-/// short, a path MTU too small), as xt_TCPMSS returns NF_DROP. Nothing is done to a fragment.
-pub fn mangle(buf: &mut [u8], len: usize, mss: NewMss, state: FieldState) -> Result<usize, ()> {
+/// at least 4 spare bytes after them in `buf` for an added option). `None` drops the packet (a
+/// header cut short, a path MTU too small), as xt_TCPMSS returns NF_DROP. Nothing is done to a
+/// fragment.
+pub fn mangle(buf: &mut [u8], len: usize, mss: NewMss, state: FieldState) -> Option<Mangled> {
+    let (new_len, now) = rewrite(buf, len, mss, state).ok()?;
+    Some(Mangled { len: new_len, mss: now })
+}
+
+fn rewrite(buf: &mut [u8], len: usize, mss: NewMss, state: FieldState) -> Result<(usize, Option<u16>), ()> {
     let ip = buf.first_chunk::<20>().ok_or(())?;
     let ihl = usize::from(ip[0] & 0x0F) * 4;
     if u16::from_be_bytes([ip[6], ip[7]]) & 0x1FFF != 0 {
-        return Ok(len);
+        return Ok((len, None));
     }
     let plen = len.checked_sub(ihl).ok_or(())?;
     if plen < 20 {
@@ -57,14 +71,14 @@ pub fn mangle(buf: &mut [u8], len: usize, mss: NewMss, state: FieldState) -> Res
             let old = u16::from_be_bytes([hi, lo]);
             // Never raise the MSS.
             if old <= newmss {
-                return Ok(len);
+                return Ok((len, Some(old)));
             }
             if let Some(v) = hdr.get_mut(i + 2..i + 4) {
                 v.copy_from_slice(&newmss.to_be_bytes());
             }
             let t = hdr.first_chunk_mut::<20>().ok_or(())?;
             set_check(t, replace2(check(t), state, old, newmss, false));
-            return Ok(len);
+            return Ok((len, Some(newmss)));
         }
         // Zero-length options make progress too.
         i += if kind <= 1 || olen == 0 { 1 } else { usize::from(olen) };
@@ -72,7 +86,7 @@ pub fn mangle(buf: &mut [u8], len: usize, mss: NewMss, state: FieldState) -> Res
     // Data after the header (the option cannot go in without moving it), or no room left in
     // the 4-bit data offset: the packet goes on unchanged.
     if plen > hdrlen || hdrlen >= 60 {
-        return Ok(len);
+        return Ok((len, None));
     }
     let newmss = newmss.min(DEFAULT_MSS);
     let grown = plen + TCPOLEN_MSS;
@@ -97,7 +111,7 @@ pub fn mangle(buf: &mut [u8], len: usize, mss: NewMss, state: FieldState) -> Res
     let ipc = update_u16(u16::from_be_bytes([ip[10], ip[11]]), tot, new_tot);
     ip[2..4].copy_from_slice(&new_tot.to_be_bytes());
     ip[10..12].copy_from_slice(&ipc.to_be_bytes());
-    len.checked_add(TCPOLEN_MSS).ok_or(())
+    Ok((len.checked_add(TCPOLEN_MSS).ok_or(())?, Some(newmss)))
 }
 
 /// The TCP header's checksum field.
@@ -145,6 +159,10 @@ mod tests {
         (p, len)
     }
 
+    fn len_of(r: Option<Mangled>) -> Option<usize> {
+        r.map(|m| m.len)
+    }
+
     fn sound(p: &[u8], len: usize) {
         assert!(verify(&p[..20]), "IP checksum");
         assert_eq!(usize::from(u16::from_be_bytes([p[2], p[3]])), len);
@@ -161,48 +179,48 @@ mod tests {
     fn lowers_never_raises() {
         let opts = [1, 1, 4, 2, 2, 4, 0x05, 0xb4];
         let (mut p, len) = syn(&opts, &[]);
-        assert_eq!(mangle(&mut p, len, NewMss::Set(1400), FieldState::Full), Ok(len));
+        assert_eq!(len_of(mangle(&mut p, len, NewMss::Set(1400), FieldState::Full)), Some(len));
         assert_eq!(mss_of(&p), Some(1400));
         sound(&p, len);
-        assert_eq!(mangle(&mut p, len, NewMss::Set(1450), FieldState::Full), Ok(len));
+        assert_eq!(mangle(&mut p, len, NewMss::Set(1450), FieldState::Full), Some(Mangled { len, mss: Some(1400) }));
         assert_eq!(mss_of(&p), Some(1400), "never raised");
         // Clamp: MTU 1280 leaves 1240.
-        assert_eq!(mangle(&mut p, len, NewMss::Clamp(1280), FieldState::Full), Ok(len));
+        assert_eq!(len_of(mangle(&mut p, len, NewMss::Clamp(1280), FieldState::Full)), Some(len));
         assert_eq!(mss_of(&p), Some(1240));
         sound(&p, len);
         // An MTU no larger than the headers drops the packet.
-        assert_eq!(mangle(&mut p, len, NewMss::Clamp(40), FieldState::Full), Err(()));
+        assert_eq!(len_of(mangle(&mut p, len, NewMss::Clamp(40), FieldState::Full)), None);
     }
 
     #[test]
     fn adds_the_option_to_a_syn_without_one() {
         let (mut p, len) = syn(&[], &[]);
-        assert_eq!(mangle(&mut p, len, NewMss::Set(1400), FieldState::Full), Ok(len + 4));
+        assert_eq!(mangle(&mut p, len, NewMss::Set(1400), FieldState::Full), Some(Mangled { len: len + 4, mss: Some(536) }));
         assert_eq!(mss_of(&p), Some(536), "at most the default");
         assert_eq!(p[32] >> 4, 6);
         sound(&p, len + 4);
         let (mut p, len) = syn(&[1, 1, 1, 0], &[]);
-        assert_eq!(mangle(&mut p, len, NewMss::Set(500), FieldState::Full), Ok(len + 4));
+        assert_eq!(len_of(mangle(&mut p, len, NewMss::Set(500), FieldState::Full)), Some(len + 4));
         assert_eq!(&p[40..48], &[2, 4, 0x01, 0xf4, 1, 1, 1, 0]);
         sound(&p, len + 4);
         // Data after the header, or a full data offset: unchanged.
         let (mut p, len) = syn(&[], b"data");
         let before = p.clone();
-        assert_eq!(mangle(&mut p, len, NewMss::Set(500), FieldState::Full), Ok(len));
+        assert_eq!(len_of(mangle(&mut p, len, NewMss::Set(500), FieldState::Full)), Some(len));
         assert_eq!(p, before);
         let (mut p, len) = syn(&[1; 40], &[]);
-        assert_eq!(mangle(&mut p, len, NewMss::Set(500), FieldState::Full), Ok(len));
+        assert_eq!(len_of(mangle(&mut p, len, NewMss::Set(500), FieldState::Full)), Some(len));
     }
 
     #[test]
     fn partial_checksums_change_only_for_the_length() {
         let (mut p, len) = syn(&[2, 4, 0x05, 0xb4], &[]);
         let c0 = [p[36], p[37]];
-        assert_eq!(mangle(&mut p, len, NewMss::Set(1000), FieldState::Partial), Ok(len));
+        assert_eq!(len_of(mangle(&mut p, len, NewMss::Set(1000), FieldState::Partial)), Some(len));
         assert_eq!([p[36], p[37]], c0, "the option is not in a partial checksum");
         let (mut p, len) = syn(&[], &[]);
         let c0 = u16::from_be_bytes([p[36], p[37]]);
-        assert_eq!(mangle(&mut p, len, NewMss::Set(1000), FieldState::Partial), Ok(len + 4));
+        assert_eq!(len_of(mangle(&mut p, len, NewMss::Set(1000), FieldState::Partial)), Some(len + 4));
         let want = !update_u16(!c0, 20, 24);
         assert_eq!(u16::from_be_bytes([p[36], p[37]]), want, "the pseudo-header's length");
     }
@@ -210,22 +228,22 @@ mod tests {
     #[test]
     fn short_or_odd_headers() {
         let (mut p, len) = syn(&[2, 4, 0x05, 0xb4], &[]);
-        assert_eq!(mangle(&mut p, 30, NewMss::Set(1), FieldState::Full), Err(()), "TCP header cut");
+        assert_eq!(len_of(mangle(&mut p, 30, NewMss::Set(1), FieldState::Full)), None, "TCP header cut");
         p[32] = 4 << 4;
-        assert_eq!(mangle(&mut p, len, NewMss::Set(1), FieldState::Full), Err(()), "data offset under 5");
+        assert_eq!(len_of(mangle(&mut p, len, NewMss::Set(1), FieldState::Full)), None, "data offset under 5");
         p[32] = 15 << 4;
-        assert_eq!(mangle(&mut p, len, NewMss::Set(1), FieldState::Full), Err(()), "options past the end");
+        assert_eq!(len_of(mangle(&mut p, len, NewMss::Set(1), FieldState::Full)), None, "options past the end");
         // Zero-length and odd options end.
         let (mut p, len) = syn(&[3, 0, 0, 0, 8, 0, 0, 0], &[]);
-        assert_eq!(mangle(&mut p, len, NewMss::Set(1), FieldState::Full), Ok(len + 4));
+        assert_eq!(len_of(mangle(&mut p, len, NewMss::Set(1), FieldState::Full)), Some(len + 4));
         // A later fragment is left alone.
         let (mut p, len) = syn(&[], &[]);
         p[7] = 1;
         let before = p.clone();
-        assert_eq!(mangle(&mut p, len, NewMss::Set(1), FieldState::Full), Ok(len));
+        assert_eq!(len_of(mangle(&mut p, len, NewMss::Set(1), FieldState::Full)), Some(len));
         assert_eq!(p, before);
         // No spare room for the option: dropped rather than written past the buffer.
         let (mut p, len) = syn(&[], &[]);
-        assert_eq!(mangle(&mut p[..len], len, NewMss::Set(1), FieldState::Full), Err(()));
+        assert_eq!(len_of(mangle(&mut p[..len], len, NewMss::Set(1), FieldState::Full)), None);
     }
 }
