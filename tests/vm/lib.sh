@@ -107,6 +107,40 @@ ipt() { "$RNF_BIN/iptables" "$@"; }
 ipt_save() { "$RNF_BIN/iptables-save" "$@"; }
 ipt_restore() { "$RNF_BIN/iptables-restore" "$@"; }
 
+# both_tools NS_RNF NS_KERNEL RULE...: each RULE (words, as after `iptables`) in NS_RNF through
+# rnfctl and in NS_KERNEL through iptables-legacy (see topo_pair).
+both_tools() {
+	local rns=$1 kns=$2 r
+	shift 2
+	for r in "$@"; do
+		# shellcheck disable=SC2086 # a rule is words
+		nsx "$rns" "$RNF_BIN/iptables" $r || fail "rnfctl: $r"
+		# shellcheck disable=SC2086
+		nsx "$kns" iptables-legacy $r || fail "iptables-legacy: $r"
+	done
+}
+
+# same_listings NS_RNF NS_KERNEL LISTING...: each LISTING (iptables options, words) that rnfctl
+# prints in NS_RNF is the one iptables-legacy prints in NS_KERNEL. With NO_POLICY_COUNTS=1 the
+# chain headers are left out (their policy counters count traffic whose timing varies).
+same_listings() {
+	local rns=$1 kns=$2 how
+	shift 2
+	for how in "$@"; do
+		# shellcheck disable=SC2086 # options are words
+		nsx "$rns" "$RNF_BIN/iptables" $how 2>&1 | _policy_lines >"$TMPD/rnf.list"
+		# shellcheck disable=SC2086
+		nsx "$kns" iptables-legacy $how 2>&1 | _policy_lines >"$TMPD/kernel.list"
+		if cmp -s "$TMPD/rnf.list" "$TMPD/kernel.list"; then
+			log "ok: iptables $how is iptables-legacy's"
+		else
+			fail "iptables $how differs from iptables-legacy's:"
+			diff -u "$TMPD/kernel.list" "$TMPD/rnf.list" | sed 's/^/        /'
+		fi
+	done
+}
+_policy_lines() { if [ "${NO_POLICY_COUNTS:-0}" = 1 ]; then grep -v "^Chain .*policy"; else cat; fi; }
+
 # rule_counter NS TABLE CHAIN N FIELD: packets or bytes of rule N (iptables -L -v -x).
 rule_counter() {
 	local out num pkts bytes rest

@@ -16,12 +16,7 @@ RULES=(
 	"-A FORWARD -p udp -j NFLOG --nflog-prefix nothing-here"
 	"-A FORWARD -p icmp"
 )
-for r in "${RULES[@]}"; do
-	# shellcheck disable=SC2086 # a rule is words
-	nsx "$RR" "$RNF_BIN/iptables" $r || fail "rnfctl: $r"
-	# shellcheck disable=SC2086
-	nsx "$KR" iptables-legacy $r || fail "iptables-legacy: $r"
-done
+both_tools "$RR" "$KR" "${RULES[@]}"
 
 _listening() { grep -q "listening on" "$TMPD/g5.err" && grep -q "listening on" "$TMPD/g6.err"; }
 for side in rnf kernel; do
@@ -47,16 +42,5 @@ for g in g5 g6; do
 done
 grep -q "\[|icmp\]\|truncated\|length 28" "$TMPD/g6.rnf" || fail "group 6: no packet cut to 28 bytes: $(cat "$TMPD/g6.rnf")"
 
-for how in "-S" "-L" "-L -n -v -x --line-numbers"; do
-	# shellcheck disable=SC2086 # options are words
-	nsx "$RR" "$RNF_BIN/iptables" $how >"$TMPD/rnf.list" 2>&1
-	# shellcheck disable=SC2086
-	nsx "$KR" iptables-legacy $how >"$TMPD/kernel.list" 2>&1
-	if cmp -s "$TMPD/rnf.list" "$TMPD/kernel.list"; then
-		log "ok: iptables $how is iptables-legacy's"
-	else
-		fail "iptables $how differs from iptables-legacy's:"
-		diff -u "$TMPD/kernel.list" "$TMPD/rnf.list" | sed 's/^/        /'
-	fi
-done
+same_listings "$RR" "$KR" "-S" "-L" "-L -n -v -x --line-numbers"
 finish

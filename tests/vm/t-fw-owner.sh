@@ -25,12 +25,7 @@ RULES=(
 	"-A OUTPUT -p icmp -m owner ! --uid-owner 0 ! --gid-owner 0"
 	"-t mangle -A POSTROUTING -m owner --uid-owner 65534"
 )
-for r in "${RULES[@]}"; do
-	# shellcheck disable=SC2086 # a rule is words
-	nsx "$RC" "$RNF_BIN/iptables" $r || fail "rnfctl: $r"
-	# shellcheck disable=SC2086
-	nsx "$KC" iptables-legacy $r || fail "iptables-legacy: $r"
-done
+both_tools "$RC" "$KC" "${RULES[@]}"
 # Not on INPUT, as the kernel refuses it there: both fail with the same status.
 nsx "$KC" iptables-legacy -A INPUT -m owner --uid-owner 0 >/dev/null 2>&1
 k=$?
@@ -58,18 +53,7 @@ _icmp_counted() {
 wait_until "$WAIT" _icmp_counted || fail "the client's ICMP error was not counted on both sides"
 
 for t in filter mangle; do
-	for how in "-S" "-L" "-L -n -v -x --line-numbers"; do
-		# shellcheck disable=SC2086 # options are words
-		nsx "$RC" "$RNF_BIN/iptables" -t $t $how >"$TMPD/rnf.list" 2>&1
-		# shellcheck disable=SC2086
-		nsx "$KC" iptables-legacy -t $t $how >"$TMPD/kernel.list" 2>&1
-		if cmp -s "$TMPD/rnf.list" "$TMPD/kernel.list"; then
-			log "ok: iptables -t $t $how is iptables-legacy's"
-		else
-			fail "iptables -t $t $how differs from iptables-legacy's:"
-			diff -u "$TMPD/kernel.list" "$TMPD/rnf.list" | sed 's/^/        /'
-		fi
-	done
+	same_listings "$RC" "$KC" "-t $t -S" "-t $t -L" "-t $t -L -n -v -x --line-numbers"
 done
 # What each rule must have counted (packets), the same on both sides.
 want=(1 2 3 1 1 0 4 0 1 2 1)

@@ -19,12 +19,7 @@ RULES=(
 )
 # The link back to the client is narrower: a SYN-ACK clamped to it carries 1280 - 40.
 for r in "$RR" "$KR"; do nsx "$r" ip link set r0 mtu 1280; done
-for r in "${RULES[@]}"; do
-	# shellcheck disable=SC2086 # a rule is words
-	nsx "$RR" "$RNF_BIN/iptables" -t mangle $r || fail "rnfctl: $r"
-	# shellcheck disable=SC2086
-	nsx "$KR" iptables-legacy -t mangle $r || fail "iptables-legacy: $r"
-done
+both_tools "$RR" "$KR" "${RULES[@]/#/-t mangle }"
 
 # A SYN without options from a raw socket, its TCP checksum computed here (not offloaded), to
 # a closed port of the server.
@@ -72,18 +67,7 @@ done
 
 # The listings (without counters: the policies count the connection's teardown, whose
 # segments vary from run to run).
-for how in "-S" "-L -n --line-numbers"; do
-	# shellcheck disable=SC2086 # options are words
-	nsx "$RR" "$RNF_BIN/iptables" -t mangle $how >"$TMPD/rnf.list" 2>&1
-	# shellcheck disable=SC2086
-	nsx "$KR" iptables-legacy -t mangle $how >"$TMPD/kernel.list" 2>&1
-	if cmp -s "$TMPD/rnf.list" "$TMPD/kernel.list"; then
-		log "ok: iptables -t mangle $how is iptables-legacy's"
-	else
-		fail "iptables -t mangle $how differs from iptables-legacy's:"
-		diff -u "$TMPD/kernel.list" "$TMPD/rnf.list" | sed 's/^/        /'
-	fi
-done
+same_listings "$RR" "$KR" "-t mangle -S" "-t mangle -L -n --line-numbers"
 # The SYN rules' counters, and the counting rule after the first TCPMSS: two SYNs, the raw one
 # 4 bytes longer (44).
 for n in 1 2 3 4; do

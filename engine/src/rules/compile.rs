@@ -1339,6 +1339,15 @@ pub(crate) mod tests {
 
     pub(crate) type VecOutput = Output<Vec<CChain>, Vec<CRule>, Vec<CMatch>>;
 
+    /// The mangle table's builtin chains, every policy ACCEPT.
+    pub(crate) const MANGLE_ACCEPT: [(&str, Policy); 5] = [
+        ("PREROUTING", Policy::Accept),
+        ("INPUT", Policy::Accept),
+        ("FORWARD", Policy::Accept),
+        ("OUTPUT", Policy::Accept),
+        ("POSTROUTING", Policy::Accept),
+    ];
+
     /// Compiles `rules` (chain name, rule) for `table` with the given user chains.
     pub(crate) fn build(
         table: TableId,
@@ -1613,13 +1622,7 @@ pub(crate) mod tests {
     fn reject_is_filter_only_and_tcp_reset_needs_tcp() {
         let reject =
             RuleSpec { target: Target::Reject(RejectWith::PortUnreachable), ..Default::default() };
-        let mangle = [
-            ("PREROUTING", Policy::Accept),
-            ("INPUT", Policy::Accept),
-            ("FORWARD", Policy::Accept),
-            ("OUTPUT", Policy::Accept),
-            ("POSTROUTING", Policy::Accept),
-        ];
+        let mangle = MANGLE_ACCEPT;
         let e = err(build(TableId::Mangle, &mangle, &[], &[("PREROUTING", reject)]));
         assert_eq!(
             e.to_string(),
@@ -1688,13 +1691,7 @@ pub(crate) mod tests {
 
     #[test]
     fn addrtype_hooks_follow_reachability() {
-        let mangle = [
-            ("PREROUTING", Policy::Accept),
-            ("INPUT", Policy::Accept),
-            ("FORWARD", Policy::Accept),
-            ("OUTPUT", Policy::Accept),
-            ("POSTROUTING", Policy::Accept),
-        ];
+        let mangle = MANGLE_ACCEPT;
         let mut r = RuleSpec::default();
         r.push_match(Match::AddrType(AddrTypeMatch {
             dst: super::super::rule::addrtype::LOCAL,

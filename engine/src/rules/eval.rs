@@ -2065,13 +2065,7 @@ mod tests {
     fn ttl_target_rewrites_and_later_matches_see_it() {
         use crate::rule::TtlMode;
         use std::string::ToString;
-        let mangle = [
-            ("PREROUTING", Policy::Accept),
-            ("INPUT", Policy::Accept),
-            ("FORWARD", Policy::Accept),
-            ("OUTPUT", Policy::Accept),
-            ("POSTROUTING", Policy::Accept),
-        ];
+        let mangle = super::super::compile::tests::MANGLE_ACCEPT;
         let ttl = |mode, value| rule(Target::Ttl { mode, value });
         let (h, out) = build(
             TableId::Mangle,
@@ -2375,13 +2369,7 @@ mod tests {
     fn tos_dscp_classify_targets() {
         use crate::rule::{DscpMatch, TosMatch};
         use std::string::ToString;
-        let mangle = [
-            ("PREROUTING", Policy::Accept),
-            ("INPUT", Policy::Accept),
-            ("FORWARD", Policy::Accept),
-            ("OUTPUT", Policy::Accept),
-            ("POSTROUTING", Policy::Accept),
-        ];
+        let mangle = super::super::compile::tests::MANGLE_ACCEPT;
         let (h, out) = build(
             TableId::Mangle,
             &mangle,
