@@ -130,16 +130,12 @@ fn run_table(v: &Version, point: HookPoint, pkt: &mut Packet<'_>, head: &Head, d
     let Some((verdict, route_key_changed)) = evaluate(v, point, pkt, head, data, ct) else {
         return Verdict::Drop;
     };
+    // As iptable_mangle: a new mark or TOS may change the route of a local packet (for any
+    // verdict that lets the packet on, a queue's too).
+    let reroute = route_key_changed && point == HookPoint::LocalOut && v.table() == TableId::Mangle;
     match verdict {
-        eval::Verdict::Accept => {
-            if route_key_changed && point == HookPoint::LocalOut && v.table() == TableId::Mangle {
-                // As iptable_mangle: a new mark or TOS may change the route of a local packet.
-                if pkt.reroute().is_err() {
-                    return Verdict::Drop;
-                }
-            }
-            Verdict::Accept
-        }
+        eval::Verdict::Accept | eval::Verdict::Queue(_) if reroute && pkt.reroute().is_err() => Verdict::Drop,
+        eval::Verdict::Accept => Verdict::Accept,
         eval::Verdict::Drop => Verdict::Drop,
         eval::Verdict::Reject(kind) => {
             pkt.reject(kind.icmp_code());

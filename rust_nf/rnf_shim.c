@@ -712,9 +712,10 @@ int rnf_skb_owner(const struct sk_buff *skb, const struct nf_hook_state *st, u32
 	int what;
 	const struct file *filp = rnf_owner_file(skb, st->net, &what);
 
+	/* Unmapped ids become (u32)-1, which no rule's range holds (xt_owner compares kuids). */
 	if (filp) {
-		*uid = from_kuid_munged(st->net->user_ns, filp->f_cred->fsuid);
-		*gid = from_kgid_munged(st->net->user_ns, filp->f_cred->fsgid);
+		*uid = from_kuid(st->net->user_ns, filp->f_cred->fsuid);
+		*gid = from_kgid(st->net->user_ns, filp->f_cred->fsgid);
 	}
 	return what;
 }
@@ -731,9 +732,9 @@ int rnf_skb_owner_in_groups(const struct sk_buff *skb, const struct nf_hook_stat
 		return 0;
 	gi = filp->f_cred->group_info;
 	for (i = 0; gi && i < gi->ngroups; i++) {
-		u32 g = from_kgid_munged(st->net->user_ns, gi->gid[i]);
+		u32 g = from_kgid(st->net->user_ns, gi->gid[i]);
 
-		if (g >= min && g <= max)
+		if (g != (u32)-1 && g >= min && g <= max)
 			return 1;
 	}
 	return 0;
@@ -794,10 +795,15 @@ unsigned int rnf_nfqueue_verdict(const struct sk_buff *skb, u16 num, u16 total, 
 		} else {
 			u32 initval = READ_ONCE(rnf_nfq_initval);
 
-			/* As xt_NFQUEUE's init_hashrandom, once. */
-			while (!initval)
-				initval = get_random_u32();
-			WRITE_ONCE(rnf_nfq_initval, initval);
+			/* As xt_NFQUEUE's init_hashrandom: one seed, whichever CPU sets it first. */
+			if (unlikely(!initval)) {
+				u32 fresh;
+
+				do {
+					fresh = get_random_u32();
+				} while (!fresh);
+				initval = cmpxchg(&rnf_nfq_initval, 0, fresh) ?: fresh;
+			}
 			queue = nfqueue_hash(skb, num, total, NFPROTO_IPV4, initval);
 		}
 	}

@@ -287,6 +287,11 @@ where
         }
     }
     let d = out.delta();
+    // The walk's invariants, checked and not only kept (a walk of a delta that broke them
+    // could go round without a goto, which its loop guard counts).
+    if !well_formed(rs, &d) {
+        return Err(DeltaError::Rebuild);
+    }
     let live = d.rules.iter().enumerate().filter(|&(i, _)| !d.is_dead(compiled.saturating_add(i as u32)));
     let (mut uses_conntrack, mut logs) = (false, false);
     for (_, r) in live {
@@ -294,6 +299,39 @@ where
         logs |= matches!(r.target, CTarget::Log(_));
     }
     Ok(DeltaSummary { appended: d.rules.len() as u32, dead, uses_conntrack, logs })
+}
+
+/// Whether a delta's tail keeps what the walk relies on: each tail rule once in the order,
+/// each chain's tail rules together and first at the chain's `tail_first`, their anchors
+/// inside the chain and never going down.
+fn well_formed(rs: &Ruleset<'_>, d: &Delta<'_>) -> bool {
+    let n = d.rules.len();
+    if n > MAX_TAIL as usize || d.order.len() != n || d.anchors.len() != n {
+        return false;
+    }
+    let mut seen = 0u64;
+    let mut prev: Option<(u32, u32)> = None;
+    for (i, &t) in d.order.iter().enumerate() {
+        let (Some(r), Some(&anchor)) = (d.rules.get(t as usize), d.anchors.get(t as usize)) else { return false };
+        let bit = 1u64.checked_shl(t).unwrap_or(0);
+        if bit == 0 || seen & bit != 0 {
+            return false;
+        }
+        seen |= bit;
+        let Some(c) = rs.chains.get(r.chain as usize) else { return false };
+        if anchor < c.first || anchor > c.first.saturating_add(c.count) {
+            return false;
+        }
+        let ok = match prev {
+            Some((chain, before)) if chain == r.chain => anchor >= before,
+            _ => d.tail_first.get(r.chain as usize) == Some(&(i as u32)),
+        };
+        if !ok {
+            return false;
+        }
+        prev = Some((r.chain, anchor));
+    }
+    true
 }
 
 fn is_dead<D: Store<u64>, F, R, M, H, P>(out: &DeltaOutput<D, F, R, M, H, P>, pos: u32) -> bool {
@@ -587,6 +625,34 @@ mod tests {
         let rule = RuleIn::Spec(spec);
         let change = Change::Add { chain, before: None, number, rule: &rule };
         extend(TableId::Mangle, &defs(), rs, [change], 1000, &mut out).map(|_| out)
+    }
+
+    /// The walk's invariants hold for what `extend` makes, and a tail that breaks them is
+    /// seen: anchors going down, a rule twice in the order, an anchor outside its chain.
+    #[test]
+    fn a_malformed_tail_is_not_well_formed() {
+        let (h, o) = build(TableId::Mangle, &MANGLE, &["A"], &[("A", RuleSpec::default()), ("A", RuleSpec::default())]).unwrap();
+        let rs = o.ruleset(h);
+        let first = rs.chains[5].first;
+        let rule = RuleIn::Spec(RuleSpec::default());
+        let changes = [
+            Change::Add { chain: 5, before: Some(first), number: 1, rule: &rule },
+            Change::Add { chain: 5, before: Some(first + 1), number: 3, rule: &rule },
+        ];
+        let mut out = Out::default();
+        extend(TableId::Mangle, &defs(), &rs, changes, 1000, &mut out).unwrap();
+        assert!(well_formed(&rs, &out.delta()));
+        let mut down = std::mem::take(&mut out);
+        down.anchors.swap(0, 1);
+        assert!(!well_formed(&rs, &down.delta()), "anchors going down");
+        let mut twice = std::mem::take(&mut down);
+        twice.anchors.swap(0, 1);
+        twice.order[1] = twice.order[0];
+        assert!(!well_formed(&rs, &twice.delta()), "a rule twice");
+        let mut outside = std::mem::take(&mut twice);
+        outside.order[1] = 1 - outside.order[0];
+        outside.anchors[1] = first + 99;
+        assert!(!well_formed(&rs, &outside.delta()), "an anchor outside the chain");
     }
 
     /// An appended rule is checked with the hooks that reach the end of its chain, as the
