@@ -40,6 +40,8 @@ enum Ev {
     SetTtl(u8, u8),
     SetTos(u8, u8),
     SetPriority(u32),
+    TcpMss(u16),
+    Nflog(u16, Vec<u8>),
     Owner(u32),
     Quota(u32, bool),
     Groups(u32, u32),
@@ -109,7 +111,7 @@ impl Env for RecEnv {
         if addr & 1 == 0 { addrtype::LOCAL } else { addrtype::UNICAST }
     }
     fn nflog(&mut self, n: &CNflog, prefix: &[u8]) {
-        self.log.push(Ev::Log(n.group as u8 ^ prefix.len() as u8));
+        self.log.push(Ev::Nflog(n.group, prefix.to_vec()));
     }
     fn log(&mut self, l: &CLog) {
         self.log.push(Ev::Log(l.level));
@@ -129,7 +131,7 @@ impl Env for RecEnv {
         self.log.push(Ev::SetPriority(p));
     }
     fn tcpmss(&mut self, mss: u16) -> Option<(u32, Option<u16>)> {
-        self.log.push(Ev::SetPriority(u32::from(mss)));
+        self.log.push(Ev::TcpMss(mss));
         Some((4, Some(mss)))
     }
     fn sock_owner(&mut self) -> SockOwner {
